@@ -1,0 +1,141 @@
+/*
+ * chimney-nic device core: registers, interrupts, rings and the L2 path.
+ *
+ * This file and chimney_core.c use only C and GLib so that the core builds
+ * outside QEMU for unit tests, fuzzers and benchmarks.  Everything the core
+ * needs from its host (DMA, the wire, interrupts, clock, timers, logging)
+ * comes through ChimneyCoreOps; hw/net/chimney/chimney_nic.c implements
+ * them on top of QEMU.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef CHIMNEY_CORE_H
+#define CHIMNEY_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "chimney_hw.h"
+
+/* Timers the core asks its host for (one-shot, virtual clock). */
+enum ChimneyTimerId {
+    CHIMNEY_TIMER_VEC0 = 0,     /* moderation, one per MSI-X vector */
+    CHIMNEY_TIMER_COUNT = CHIMNEY_TIMER_VEC0 + CHIMNEY_MSIX_VECTORS,
+};
+
+/* Trace points the core reports; the host maps them to trace-events. */
+typedef enum ChimneyTraceId {
+    CHIMNEY_TRACE_IRQ,              /* a: vector, b: causes */
+    CHIMNEY_TRACE_IRQ_MODERATED,    /* a: vector, b: deadline ns */
+    CHIMNEY_TRACE_INTX,             /* a: level */
+    CHIMNEY_TRACE_RING_ENABLE,      /* a: ring, b: base, c: size */
+    CHIMNEY_TRACE_RING_ERROR,       /* a: ring, b: error code */
+    CHIMNEY_TRACE_TX_FRAME,         /* a: head, b: descriptors, c: len, d: err */
+    CHIMNEY_TRACE_RX_FRAME,         /* a: head, b: descriptors, c: len */
+    CHIMNEY_TRACE_RX_NOBUF,         /* a: frame len, b: buffer bytes free */
+    CHIMNEY_TRACE_RX_DROP,          /* a: frame len, b: ChimneyStat counted */
+    CHIMNEY_TRACE_CMD,              /* a: opcode, b: cookie, c: status */
+    CHIMNEY_TRACE_EVENT,            /* a: type, b: code, c: status */
+    CHIMNEY_TRACE_LINK,             /* a: up */
+    CHIMNEY_TRACE_RESET,
+} ChimneyTraceId;
+
+typedef struct ChimneyCoreOps {
+    /* Guest memory through the bus-master address space; 0 or -1. */
+    int (*dma_read)(void *opaque, uint64_t addr, void *buf, size_t len);
+    int (*dma_write)(void *opaque, uint64_t addr, const void *buf,
+                     size_t len);
+    /* PCI bus mastering enabled? Without it the device does no DMA. */
+    bool (*dma_enabled)(void *opaque);
+    /* Put one Ethernet frame (no FCS) on the wire. */
+    void (*send_frame)(void *opaque, const uint8_t *buf, size_t len);
+    /* Frames the net layer queued may be retried now. */
+    void (*rx_flush)(void *opaque);
+    bool (*msix_enabled)(void *opaque);
+    void (*msix_notify)(void *opaque, unsigned vector);
+    void (*set_intx)(void *opaque, bool level);
+    int64_t (*clock_ns)(void *opaque);
+    void (*timer_arm)(void *opaque, unsigned timer, int64_t deadline_ns);
+    void (*timer_cancel)(void *opaque, unsigned timer);
+    /* Run chimney_core_cmd_process() soon, outside the current call. */
+    void (*schedule_cmd)(void *opaque);
+    /* A guest programming error: log it (LOG_GUEST_ERROR). */
+    void (*guest_error)(void *opaque, const char *msg);
+    void (*trace)(void *opaque, ChimneyTraceId id, uint64_t a, uint64_t b,
+                  uint64_t c, uint64_t d);
+} ChimneyCoreOps;
+
+typedef struct ChimneyRing {
+    uint64_t base;
+    uint32_t size;
+    uint32_t head;
+    uint32_t tail;
+    uint32_t ctrl;
+    uint32_t status;
+    uint32_t count;
+} ChimneyRing;
+
+typedef struct ChimneyCore {
+    const ChimneyCoreOps *ops;
+    void *opaque;
+
+    uint8_t perm_mac[6];            /* the mac property */
+    uint8_t mac[6];                 /* MAC_LO/HI */
+    uint32_t ctrl;
+    uint32_t rx_filter;
+    uint32_t err_count;
+    uint32_t last_err;
+    uint32_t int_cause;
+    uint32_t int_mask;
+    uint32_t int_throttle;
+    bool link_up;
+    bool rx_stalled;                /* RX_NOBUF raised, waiting for TAIL */
+    bool intx_level;
+    unsigned irq_hold;              /* >0: batch raised causes */
+
+    ChimneyRing ring[CHIMNEY_RING_COUNT];
+    uint32_t stats[CHIMNEY_STAT_COUNT];
+
+    /* Interrupt moderation per MSI-X vector (virtual-clock ns). */
+    int64_t vec_last_ns[CHIMNEY_MSIX_VECTORS];
+    int64_t vec_deadline_ns[CHIMNEY_MSIX_VECTORS];  /* 0 = not armed */
+
+    /* Events waiting for event-ring slots, in wire (LE) format. */
+    ChimneyEvent evtq[CHIMNEY_EVT_QUEUE_MAX];
+    uint32_t evtq_head;
+    uint32_t evtq_len;
+
+    /* Scratch for assembling one TX frame. */
+    uint8_t tx_buf[CHIMNEY_MAX_FRAME];
+} ChimneyCore;
+
+void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
+                       void *opaque, const uint8_t mac[6], bool link_up);
+void chimney_core_reset(ChimneyCore *core);
+
+uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size);
+void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
+                        unsigned size);
+
+bool chimney_core_can_receive(ChimneyCore *core);
+/* Returns len when the frame was consumed (delivered or dropped), 0 when
+ * the device cannot take it now and the caller must queue it. */
+ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
+                             size_t len);
+
+void chimney_core_set_link(ChimneyCore *core, bool up);
+/* The host's view of bus mastering or MSI-X enable changed. */
+void chimney_core_pci_changed(ChimneyCore *core);
+void chimney_core_timer_expired(ChimneyCore *core, unsigned timer);
+void chimney_core_cmd_process(ChimneyCore *core);
+/* After migration: re-arm timers from the saved deadlines. */
+void chimney_core_post_load(ChimneyCore *core);
+
+/* Queue an event for the event ring (used by the offload engine too). */
+void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev);
+
+#endif /* CHIMNEY_CORE_H */

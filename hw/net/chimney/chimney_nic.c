@@ -1,0 +1,493 @@
+/*
+ * chimney-nic: QEMU glue for the TCP Chimney Offload NIC model.
+ *
+ * PCI device, BAR0 MMIO, MSI-X/INTx, netdev, timers, reset, VMState and
+ * properties.  All device behaviour lives in chimney_core.c (C + GLib);
+ * this file only connects it to QEMU (the igb.c / igb_core.c split).
+ * Programming interface: docs/specs/chimney-nic.rst.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
+#include "qapi/error.h"
+#include "net/net.h"
+#include "hw/pci/pci_device.h"
+#include "hw/pci/msix.h"
+#include "hw/pci/pcie.h"
+#include "hw/qdev-properties.h"
+#include "migration/vmstate.h"
+#include "system/dma.h"
+#include "trace.h"
+
+#include "chimney_core.h"
+
+#define TYPE_CHIMNEY_NIC "chimney-nic"
+OBJECT_DECLARE_SIMPLE_TYPE(ChimneyNicState, CHIMNEY_NIC)
+
+/* Which core timer a QEMUTimer callback belongs to. */
+typedef struct ChimneyNicTimerCtx {
+    ChimneyNicState *s;
+    unsigned id;
+} ChimneyNicTimerCtx;
+
+struct ChimneyNicState {
+    PCIDevice parent_obj;
+
+    NICState *nic;
+    NICConf conf;
+    MemoryRegion mmio;
+    QEMUTimer *timers[CHIMNEY_TIMER_COUNT];
+    ChimneyNicTimerCtx timer_ctx[CHIMNEY_TIMER_COUNT];
+    QEMUBH *cmd_bh;
+
+    ChimneyCore core;
+};
+
+/* ---------------------------------------------------------------------
+ * ChimneyCoreOps on top of QEMU
+ * ------------------------------------------------------------------ */
+
+static int chimney_nic_dma_read(void *opaque, uint64_t addr, void *buf,
+                                size_t len)
+{
+    ChimneyNicState *s = opaque;
+
+    return pci_dma_read(PCI_DEVICE(s), addr, buf, len) == MEMTX_OK ? 0 : -1;
+}
+
+static int chimney_nic_dma_write(void *opaque, uint64_t addr,
+                                 const void *buf, size_t len)
+{
+    ChimneyNicState *s = opaque;
+
+    return pci_dma_write(PCI_DEVICE(s), addr, buf, len) == MEMTX_OK ? 0 : -1;
+}
+
+static bool chimney_nic_dma_enabled(void *opaque)
+{
+    ChimneyNicState *s = opaque;
+
+    return PCI_DEVICE(s)->config[PCI_COMMAND] & PCI_COMMAND_MASTER;
+}
+
+static void chimney_nic_send_frame(void *opaque, const uint8_t *buf,
+                                   size_t len)
+{
+    ChimneyNicState *s = opaque;
+
+    qemu_send_packet(qemu_get_queue(s->nic), buf, len);
+}
+
+static void chimney_nic_rx_flush(void *opaque)
+{
+    ChimneyNicState *s = opaque;
+
+    if (chimney_core_can_receive(&s->core)) {
+        qemu_flush_queued_packets(qemu_get_queue(s->nic));
+    }
+}
+
+static bool chimney_nic_msix_enabled(void *opaque)
+{
+    return msix_enabled(PCI_DEVICE(opaque));
+}
+
+static void chimney_nic_msix_notify(void *opaque, unsigned vector)
+{
+    msix_notify(PCI_DEVICE(opaque), vector);
+}
+
+static void chimney_nic_set_intx(void *opaque, bool level)
+{
+    pci_set_irq(PCI_DEVICE(opaque), level);
+}
+
+static int64_t chimney_nic_clock_ns(void *opaque)
+{
+    return qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+}
+
+static void chimney_nic_timer_arm(void *opaque, unsigned timer,
+                                  int64_t deadline_ns)
+{
+    ChimneyNicState *s = opaque;
+
+    timer_mod(s->timers[timer], deadline_ns);
+}
+
+static void chimney_nic_timer_cancel(void *opaque, unsigned timer)
+{
+    ChimneyNicState *s = opaque;
+
+    if (s->timers[timer]) {
+        timer_del(s->timers[timer]);
+    }
+}
+
+static void chimney_nic_schedule_cmd(void *opaque)
+{
+    ChimneyNicState *s = opaque;
+
+    qemu_bh_schedule(s->cmd_bh);
+}
+
+static void chimney_nic_guest_error(void *opaque, const char *msg)
+{
+    trace_chimney_guest_error(msg);
+    qemu_log_mask(LOG_GUEST_ERROR, "%s\n", msg);
+}
+
+static void chimney_nic_trace(void *opaque, ChimneyTraceId id, uint64_t a,
+                              uint64_t b, uint64_t c, uint64_t d)
+{
+    switch (id) {
+    case CHIMNEY_TRACE_IRQ:
+        trace_chimney_irq(a, b);
+        break;
+    case CHIMNEY_TRACE_IRQ_MODERATED:
+        trace_chimney_irq_moderated(a, b);
+        break;
+    case CHIMNEY_TRACE_INTX:
+        trace_chimney_intx(a);
+        break;
+    case CHIMNEY_TRACE_RING_ENABLE:
+        trace_chimney_ring_enable(a, b, c);
+        break;
+    case CHIMNEY_TRACE_RING_ERROR:
+        trace_chimney_ring_error(a, b);
+        break;
+    case CHIMNEY_TRACE_TX_FRAME:
+        trace_chimney_tx_frame(a, b, c, d);
+        break;
+    case CHIMNEY_TRACE_RX_FRAME:
+        trace_chimney_rx_frame(a, b, c);
+        break;
+    case CHIMNEY_TRACE_RX_NOBUF:
+        trace_chimney_rx_nobuf(a, b);
+        break;
+    case CHIMNEY_TRACE_RX_DROP:
+        trace_chimney_rx_drop(a, b);
+        break;
+    case CHIMNEY_TRACE_CMD:
+        trace_chimney_cmd(a, b, c);
+        break;
+    case CHIMNEY_TRACE_EVENT:
+        trace_chimney_event(a, b, c);
+        break;
+    case CHIMNEY_TRACE_LINK:
+        trace_chimney_link(a);
+        break;
+    case CHIMNEY_TRACE_RESET:
+        trace_chimney_reset();
+        break;
+    }
+}
+
+static const ChimneyCoreOps chimney_nic_core_ops = {
+    .dma_read = chimney_nic_dma_read,
+    .dma_write = chimney_nic_dma_write,
+    .dma_enabled = chimney_nic_dma_enabled,
+    .send_frame = chimney_nic_send_frame,
+    .rx_flush = chimney_nic_rx_flush,
+    .msix_enabled = chimney_nic_msix_enabled,
+    .msix_notify = chimney_nic_msix_notify,
+    .set_intx = chimney_nic_set_intx,
+    .clock_ns = chimney_nic_clock_ns,
+    .timer_arm = chimney_nic_timer_arm,
+    .timer_cancel = chimney_nic_timer_cancel,
+    .schedule_cmd = chimney_nic_schedule_cmd,
+    .guest_error = chimney_nic_guest_error,
+    .trace = chimney_nic_trace,
+};
+
+/* ---------------------------------------------------------------------
+ * MMIO, config space, netdev callbacks
+ * ------------------------------------------------------------------ */
+
+static uint64_t chimney_nic_mmio_read(void *opaque, hwaddr addr,
+                                      unsigned size)
+{
+    ChimneyNicState *s = opaque;
+    uint32_t val = chimney_core_read(&s->core, addr, size);
+
+    trace_chimney_mmio_read(addr, size, val);
+    return val;
+}
+
+static void chimney_nic_mmio_write(void *opaque, hwaddr addr, uint64_t val,
+                                   unsigned size)
+{
+    ChimneyNicState *s = opaque;
+
+    trace_chimney_mmio_write(addr, size, val);
+    chimney_core_write(&s->core, addr, val, size);
+}
+
+/*
+ * Every access reaches the core, which rejects anything but aligned 32-bit
+ * accesses with a guest error (spec "Registers").
+ */
+static const MemoryRegionOps chimney_nic_mmio_ops = {
+    .read = chimney_nic_mmio_read,
+    .write = chimney_nic_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+};
+
+static void chimney_nic_write_config(PCIDevice *pdev, uint32_t addr,
+                                     uint32_t val, int len)
+{
+    ChimneyNicState *s = CHIMNEY_NIC(pdev);
+
+    pci_default_write_config(pdev, addr, val, len);
+    /* Bus mastering or MSI-X enable may have changed. */
+    chimney_core_pci_changed(&s->core);
+}
+
+static bool chimney_nic_can_receive(NetClientState *nc)
+{
+    ChimneyNicState *s = qemu_get_nic_opaque(nc);
+
+    return chimney_core_can_receive(&s->core);
+}
+
+static ssize_t chimney_nic_receive(NetClientState *nc, const uint8_t *buf,
+                                   size_t size)
+{
+    ChimneyNicState *s = qemu_get_nic_opaque(nc);
+
+    return chimney_core_receive(&s->core, buf, size);
+}
+
+static void chimney_nic_link_status_changed(NetClientState *nc)
+{
+    ChimneyNicState *s = qemu_get_nic_opaque(nc);
+
+    chimney_core_set_link(&s->core, !nc->link_down);
+}
+
+static NetClientInfo chimney_nic_net_info = {
+    .type = NET_CLIENT_DRIVER_NIC,
+    .size = sizeof(NICState),
+    .can_receive = chimney_nic_can_receive,
+    .receive = chimney_nic_receive,
+    .link_status_changed = chimney_nic_link_status_changed,
+};
+
+/* ---------------------------------------------------------------------
+ * Realize, reset, migration, QOM
+ * ------------------------------------------------------------------ */
+
+static void chimney_nic_timer_fire(void *opaque)
+{
+    ChimneyNicTimerCtx *ctx = opaque;
+
+    chimney_core_timer_expired(&ctx->s->core, ctx->id);
+}
+
+static void chimney_nic_cmd_bh(void *opaque)
+{
+    ChimneyNicState *s = opaque;
+
+    chimney_core_cmd_process(&s->core);
+}
+
+static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
+{
+    ChimneyNicState *s = CHIMNEY_NIC(pdev);
+    DeviceState *dev = DEVICE(pdev);
+    unsigned i;
+
+    pdev->config_write = chimney_nic_write_config;
+    pdev->config[PCI_INTERRUPT_PIN] = 1;
+    pdev->config[PCI_CACHE_LINE_SIZE] = 0x10;
+
+    memory_region_init_io(&s->mmio, OBJECT(s), &chimney_nic_mmio_ops, s,
+                          "chimney-nic-mmio", CHIMNEY_BAR_REGS_SIZE);
+    pci_register_bar(pdev, CHIMNEY_BAR_REGS,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64, &s->mmio);
+
+    if (msix_init_exclusive_bar(pdev, CHIMNEY_MSIX_VECTORS, CHIMNEY_BAR_MSIX,
+                                errp)) {
+        return;
+    }
+    for (i = 0; i < CHIMNEY_MSIX_VECTORS; i++) {
+        msix_vector_use(pdev, i);
+    }
+    if (pcie_endpoint_cap_init(pdev, 0xa0) < 0) {
+        error_setg(errp, "chimney-nic: cannot add the PCIe capability");
+        msix_unuse_all_vectors(pdev);
+        msix_uninit_exclusive_bar(pdev);
+        return;
+    }
+
+    qemu_macaddr_default_if_unset(&s->conf.macaddr);
+    s->nic = qemu_new_nic(&chimney_nic_net_info, &s->conf,
+                          object_get_typename(OBJECT(s)), dev->id,
+                          &dev->mem_reentrancy_guard, s);
+    qemu_format_nic_info_str(qemu_get_queue(s->nic), s->conf.macaddr.a);
+
+    for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
+        s->timer_ctx[i].s = s;
+        s->timer_ctx[i].id = i;
+        s->timers[i] = timer_new_ns(QEMU_CLOCK_VIRTUAL, chimney_nic_timer_fire,
+                                    &s->timer_ctx[i]);
+    }
+    s->cmd_bh = qemu_bh_new_guarded(chimney_nic_cmd_bh, s,
+                                    &dev->mem_reentrancy_guard);
+
+    chimney_core_init(&s->core, &chimney_nic_core_ops, s, s->conf.macaddr.a,
+                      !qemu_get_queue(s->nic)->link_down);
+}
+
+static void chimney_nic_exit(PCIDevice *pdev)
+{
+    ChimneyNicState *s = CHIMNEY_NIC(pdev);
+    unsigned i;
+
+    qemu_bh_delete(s->cmd_bh);
+    for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
+        timer_free(s->timers[i]);
+        s->timers[i] = NULL;
+    }
+    qemu_del_nic(s->nic);
+    pcie_cap_exit(pdev);
+    msix_unuse_all_vectors(pdev);
+    msix_uninit_exclusive_bar(pdev);
+}
+
+static void chimney_nic_reset_hold(Object *obj, ResetType type)
+{
+    ChimneyNicState *s = CHIMNEY_NIC(obj);
+
+    chimney_core_reset(&s->core);
+    chimney_core_set_link(&s->core, !qemu_get_queue(s->nic)->link_down);
+}
+
+static int chimney_nic_post_load(void *opaque, int version_id)
+{
+    ChimneyNicState *s = opaque;
+
+    /* link_down is not migrated: the netdev's current state wins. */
+    s->core.link_up = !qemu_get_queue(s->nic)->link_down;
+    chimney_core_post_load(&s->core);
+    return 0;
+}
+
+static const VMStateDescription chimney_nic_vmstate_ring = {
+    .name = "chimney-nic/ring",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(base, ChimneyRing),
+        VMSTATE_UINT32(size, ChimneyRing),
+        VMSTATE_UINT32(head, ChimneyRing),
+        VMSTATE_UINT32(tail, ChimneyRing),
+        VMSTATE_UINT32(ctrl, ChimneyRing),
+        VMSTATE_UINT32(status, ChimneyRing),
+        VMSTATE_UINT32(count, ChimneyRing),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
+static const VMStateDescription chimney_nic_vmstate = {
+    .name = "chimney-nic",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .post_load = chimney_nic_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_PCI_DEVICE(parent_obj, ChimneyNicState),
+        VMSTATE_MSIX(parent_obj, ChimneyNicState),
+        VMSTATE_UINT8_ARRAY(core.mac, ChimneyNicState, 6),
+        VMSTATE_UINT32(core.ctrl, ChimneyNicState),
+        VMSTATE_UINT32(core.rx_filter, ChimneyNicState),
+        VMSTATE_UINT32(core.err_count, ChimneyNicState),
+        VMSTATE_UINT32(core.last_err, ChimneyNicState),
+        VMSTATE_UINT32(core.int_cause, ChimneyNicState),
+        VMSTATE_UINT32(core.int_mask, ChimneyNicState),
+        VMSTATE_UINT32(core.int_throttle, ChimneyNicState),
+        VMSTATE_BOOL(core.rx_stalled, ChimneyNicState),
+        VMSTATE_BOOL(core.intx_level, ChimneyNicState),
+        VMSTATE_STRUCT_ARRAY(core.ring, ChimneyNicState, CHIMNEY_RING_COUNT,
+                             1, chimney_nic_vmstate_ring, ChimneyRing),
+        VMSTATE_UINT32_ARRAY(core.stats, ChimneyNicState, CHIMNEY_STAT_COUNT),
+        VMSTATE_INT64_ARRAY(core.vec_last_ns, ChimneyNicState,
+                            CHIMNEY_MSIX_VECTORS),
+        VMSTATE_INT64_ARRAY(core.vec_deadline_ns, ChimneyNicState,
+                            CHIMNEY_MSIX_VECTORS),
+        /* queued events are kept in their little-endian wire format */
+        VMSTATE_BUFFER_UNSAFE(core.evtq, ChimneyNicState, 1,
+                              sizeof(ChimneyEvent) * CHIMNEY_EVT_QUEUE_MAX),
+        VMSTATE_UINT32(core.evtq_head, ChimneyNicState),
+        VMSTATE_UINT32(core.evtq_len, ChimneyNicState),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
+static const Property chimney_nic_properties[] = {
+    DEFINE_NIC_PROPERTIES(ChimneyNicState, conf),
+};
+
+static void chimney_nic_instance_init(Object *obj)
+{
+    ChimneyNicState *s = CHIMNEY_NIC(obj);
+
+    device_add_bootindex_property(obj, &s->conf.bootindex, "bootindex",
+                                  "/ethernet-phy@0", DEVICE(obj));
+}
+
+static void chimney_nic_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
+
+    k->realize = chimney_nic_realize;
+    k->exit = chimney_nic_exit;
+    k->vendor_id = CHIMNEY_PCI_VENDOR_ID;
+    k->device_id = CHIMNEY_PCI_DEVICE_ID;
+    k->revision = CHIMNEY_PCI_REVISION;
+    k->class_id = CHIMNEY_PCI_CLASS;
+    k->subsystem_vendor_id = CHIMNEY_PCI_SUBSYS_VENDOR_ID;
+    k->subsystem_id = CHIMNEY_PCI_SUBSYS_ID;
+    rc->phases.hold = chimney_nic_reset_hold;
+    dc->desc = "TCP Chimney Offload NIC (software model)";
+    dc->vmsd = &chimney_nic_vmstate;
+    device_class_set_props(dc, chimney_nic_properties);
+    set_bit(DEVICE_CATEGORY_NETWORK, dc->categories);
+}
+
+static const TypeInfo chimney_nic_info = {
+    .name = TYPE_CHIMNEY_NIC,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(ChimneyNicState),
+    .instance_init = chimney_nic_instance_init,
+    .class_init = chimney_nic_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_PCIE_DEVICE },
+        { }
+    },
+};
+
+static void chimney_nic_register_types(void)
+{
+    type_register_static(&chimney_nic_info);
+}
+
+type_init(chimney_nic_register_types)
