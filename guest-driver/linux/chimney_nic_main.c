@@ -1,0 +1,1394 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * chimney-nic: Linux driver for the QEMU chimney-nic PCI device (1b36:00c1),
+ * plain L2 NIC path.
+ *
+ * The device ABI is hw/net/chimney/chimney_hw.h; its behaviour is described
+ * in docs/specs/chimney-nic.rst and docs/design/l2-semantics.md.
+ *
+ * Rings: TX and RX (L2 frames), CMD and EVT (commands and their
+ * completions, link events).  One NAPI context handles RX, TX completion
+ * and events.  Interrupts: five MSI-X vectors (misc, TX, RX, CMD, EVT) or
+ * one INTx/MSI vector for all causes.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/netdevice.h>
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/interrupt.h>
+#include <linux/dma-mapping.h>
+#include <linux/skbuff.h>
+#include <linux/if_vlan.h>
+#include <linux/u64_stats_sync.h>
+#include <linux/completion.h>
+#include <linux/workqueue.h>
+#include <linux/rtnetlink.h>
+#include <linux/iopoll.h>
+
+#include "chimney_os.h"
+#include "chimney_hw.h"
+#include "chimney_ring.h"
+
+#define DRV_NAME		"chimney_nic"
+#define DRV_VERSION		"0.1"
+
+#define CHIMNEY_TX_RING		256
+#define CHIMNEY_RX_RING		256
+#define CHIMNEY_CMD_RING	64
+#define CHIMNEY_EVT_RING	64
+#define CHIMNEY_RX_BUF_SIZE	2048
+/* Worst case descriptors of one frame: the device's per-frame limit. */
+#define CHIMNEY_TX_DESC_MAX	CHIMNEY_TX_MAX_FRAGS
+#define CHIMNEY_TX_WAKE		(CHIMNEY_TX_DESC_MAX + 1)
+#define CHIMNEY_TX_TIMEOUT	(5 * HZ)
+#define CHIMNEY_CMD_TIMEOUT	(2 * HZ)
+
+/* Causes handled by NAPI, masked while it runs. */
+#define CHIMNEY_NAPI_CAUSES	(CHIMNEY_INT_TX | CHIMNEY_INT_RX | CHIMNEY_INT_EVT)
+/* Causes handled directly in the interrupt handler. */
+#define CHIMNEY_MISC_CAUSES	(CHIMNEY_INT_LINK | CHIMNEY_INT_ERR | \
+				 CHIMNEY_INT_RX_NOBUF)
+
+static bool msix = true;
+module_param(msix, bool, 0444);
+MODULE_PARM_DESC(msix, "Use MSI-X (5 vectors); 0 = one INTx/MSI vector");
+
+static unsigned int irq_throttle_us;
+module_param(irq_throttle_us, uint, 0444);
+MODULE_PARM_DESC(irq_throttle_us,
+		 "Minimum gap between two interrupts of a vector, us (0 = off)");
+
+struct chimney_tx_buf {
+	struct sk_buff *skb;	/* on the frame's last descriptor only */
+	dma_addr_t dma;
+	u32 len;
+	bool page;		/* mapped with skb_frag_dma_map */
+};
+
+struct chimney_rx_buf {
+	struct sk_buff *skb;
+	dma_addr_t dma;
+};
+
+struct chimney_pcpu_stats {
+	u64 packets;
+	u64 bytes;
+	struct u64_stats_sync syncp;
+};
+
+struct chimney_priv {
+	struct chimney_os_dev os;	/* first: core helpers take &priv->os */
+	struct pci_dev *pdev;
+	struct net_device *ndev;
+	struct napi_struct napi;
+
+	struct chimney_ring tx;
+	struct chimney_ring rx;
+	struct chimney_ring cmd;
+	struct chimney_ring evt;
+	struct chimney_tx_buf *tx_buf;
+	struct chimney_rx_buf *rx_buf;
+	bool rx_discard;		/* dropping the rest of a frame */
+	bool up;			/* chimney_up() done, not yet down */
+
+	/* INT_MASK shadow; the register is shared by all vectors */
+	spinlock_t irq_lock;
+	u32 int_mask;
+	int nvec;
+	bool use_msix;
+	bool irqs_requested;
+	char irq_name[CHIMNEY_MSIX_VECTORS][IFNAMSIZ + 8];
+
+	/* command submission, one synchronous waiter at a time */
+	spinlock_t cmd_lock;
+	struct mutex cmd_mutex;
+	struct completion cmd_done;
+	u64 cmd_seq;
+	u64 cmd_wait_cookie;
+	u32 cmd_status;
+
+	struct chimney_pcpu_stats rx_stats;
+	struct chimney_pcpu_stats tx_stats;
+	atomic64_t rx_dropped;
+	atomic64_t rx_errors;
+	atomic64_t tx_dropped;
+	atomic64_t tx_errors;
+	atomic64_t rx_nobuf;
+
+	struct work_struct reset_task;
+	u32 caps;
+	u32 max_frame;
+	u32 ring_max;
+};
+
+static const char * const chimney_vec_suffix[CHIMNEY_MSIX_VECTORS] = {
+	[CHIMNEY_VEC_MISC] = "misc",
+	[CHIMNEY_VEC_TX] = "tx",
+	[CHIMNEY_VEC_RX] = "rx",
+	[CHIMNEY_VEC_CMD] = "cmd",
+	[CHIMNEY_VEC_EVT] = "evt",
+};
+
+static inline u32 chimney_rd(struct chimney_priv *priv, u32 off)
+{
+	return chimney_os_rd32(&priv->os, off);
+}
+
+static inline void chimney_wr(struct chimney_priv *priv, u32 off, u32 val)
+{
+	chimney_os_wr32(&priv->os, off, val);
+}
+
+/* ---------------------------------------------------------------------
+ * Interrupt mask
+ * ------------------------------------------------------------------ */
+
+static void chimney_irq_enable(struct chimney_priv *priv, u32 causes)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&priv->irq_lock, flags);
+	priv->int_mask |= causes;
+	chimney_wr(priv, CHIMNEY_REG_INT_MASK, priv->int_mask);
+	spin_unlock_irqrestore(&priv->irq_lock, flags);
+}
+
+static void chimney_irq_disable(struct chimney_priv *priv, u32 causes)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&priv->irq_lock, flags);
+	priv->int_mask &= ~causes;
+	chimney_wr(priv, CHIMNEY_REG_INT_MASK, priv->int_mask);
+	spin_unlock_irqrestore(&priv->irq_lock, flags);
+}
+
+/* Schedule NAPI with its causes masked.  Any context with BHs handled. */
+static void chimney_napi_kick(struct chimney_priv *priv)
+{
+	if (napi_schedule_prep(&priv->napi)) {
+		chimney_irq_disable(priv, CHIMNEY_NAPI_CAUSES);
+		__napi_schedule(&priv->napi);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Link and errors
+ * ------------------------------------------------------------------ */
+
+static void chimney_update_link(struct chimney_priv *priv)
+{
+	struct net_device *ndev = priv->ndev;
+	bool up = chimney_rd(priv, CHIMNEY_REG_STATUS) & CHIMNEY_STATUS_LINK_UP;
+
+	if (up && !netif_carrier_ok(ndev)) {
+		netif_carrier_on(ndev);
+		netdev_info(ndev, "link up\n");
+	} else if (!up && netif_carrier_ok(ndev)) {
+		netif_carrier_off(ndev);
+		netdev_info(ndev, "link down\n");
+	}
+}
+
+static void chimney_check_ring_errors(struct chimney_priv *priv)
+{
+	struct chimney_ring *rings[] = {
+		&priv->tx, &priv->rx, &priv->cmd, &priv->evt,
+	};
+	bool reset = false;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(rings); i++) {
+		u32 st = chimney_ring_hw_status(&priv->os, rings[i]);
+
+		if (!(st & CHIMNEY_RING_ST_ERROR))
+			continue;
+		netdev_err(priv->ndev,
+			   "ring %u stopped by the device: error 0x%02x (last_err 0x%x)\n",
+			   rings[i]->id,
+			   (st & CHIMNEY_RING_ST_ERR_MASK) >> CHIMNEY_RING_ST_ERR_SHIFT,
+			   chimney_rd(priv, CHIMNEY_REG_LAST_ERR));
+		reset = true;
+	}
+	if (reset)
+		schedule_work(&priv->reset_task);
+}
+
+static void chimney_handle_misc(struct chimney_priv *priv, u32 cause)
+{
+	if (cause & CHIMNEY_INT_LINK)
+		chimney_update_link(priv);
+	if (cause & CHIMNEY_INT_ERR)
+		chimney_check_ring_errors(priv);
+	if (cause & CHIMNEY_INT_RX_NOBUF) {
+		atomic64_inc(&priv->rx_nobuf);
+		chimney_napi_kick(priv);	/* refill */
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Interrupt handlers
+ * ------------------------------------------------------------------ */
+
+/* MSI-X: the device clears a vector's causes when it sends the message. */
+static irqreturn_t chimney_msix_misc(int irq, void *data)
+{
+	chimney_handle_misc(data, CHIMNEY_MISC_CAUSES);
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t chimney_msix_napi(int irq, void *data)
+{
+	chimney_napi_kick(data);
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t chimney_msix_cmd(int irq, void *data)
+{
+	/* Commands consumed; completions come through the event ring. */
+	return IRQ_HANDLED;
+}
+
+/* INTx or MSI: one vector, level = (INT_CAUSE & INT_MASK) != 0. */
+static irqreturn_t chimney_intx(int irq, void *data)
+{
+	struct chimney_priv *priv = data;
+	u32 cause;
+
+	cause = chimney_rd(priv, CHIMNEY_REG_INT_CAUSE) & READ_ONCE(priv->int_mask);
+	if (!cause)
+		return IRQ_NONE;
+	chimney_wr(priv, CHIMNEY_REG_INT_CAUSE, cause);
+	if (cause & CHIMNEY_MISC_CAUSES)
+		chimney_handle_misc(priv, cause);
+	if (cause & CHIMNEY_NAPI_CAUSES)
+		chimney_napi_kick(priv);
+	return IRQ_HANDLED;
+}
+
+static int chimney_request_irqs(struct chimney_priv *priv)
+{
+	struct pci_dev *pdev = priv->pdev;
+	const char *name = priv->ndev->name;
+	int i, err;
+
+	if (!priv->use_msix) {
+		snprintf(priv->irq_name[0], sizeof(priv->irq_name[0]), "%s", name);
+		err = request_irq(pci_irq_vector(pdev, 0), chimney_intx,
+				  IRQF_SHARED, priv->irq_name[0], priv);
+		if (!err)
+			priv->irqs_requested = true;
+		return err;
+	}
+
+	for (i = 0; i < CHIMNEY_MSIX_VECTORS; i++) {
+		irq_handler_t h;
+
+		switch (i) {
+		case CHIMNEY_VEC_MISC:
+			h = chimney_msix_misc;
+			break;
+		case CHIMNEY_VEC_CMD:
+			h = chimney_msix_cmd;
+			break;
+		default:
+			h = chimney_msix_napi;
+			break;
+		}
+		snprintf(priv->irq_name[i], sizeof(priv->irq_name[i]), "%s-%s",
+			 name, chimney_vec_suffix[i]);
+		err = request_irq(pci_irq_vector(pdev, i), h, 0,
+				  priv->irq_name[i], priv);
+		if (err) {
+			while (--i >= 0)
+				free_irq(pci_irq_vector(pdev, i), priv);
+			return err;
+		}
+	}
+	priv->irqs_requested = true;
+	return 0;
+}
+
+static void chimney_free_irqs(struct chimney_priv *priv)
+{
+	int i;
+
+	if (!priv->irqs_requested)
+		return;
+	for (i = 0; i < (priv->use_msix ? CHIMNEY_MSIX_VECTORS : 1); i++)
+		free_irq(pci_irq_vector(priv->pdev, i), priv);
+	priv->irqs_requested = false;
+}
+
+/* ---------------------------------------------------------------------
+ * Commands and events
+ * ------------------------------------------------------------------ */
+
+/* Queue one command and ring the doorbell.  Process or softirq context. */
+static int chimney_cmd_post(struct chimney_priv *priv, u16 opcode, u16 flags,
+			    u64 addr, u32 len, u64 handle, u64 cookie)
+{
+	struct chimney_ring *r = &priv->cmd;
+	int err = 0;
+
+	spin_lock_bh(&priv->cmd_lock);
+	if (!r->va) {
+		err = -ENETDOWN;
+		goto out;
+	}
+	if (!chimney_ring_space(r->size, r->ntc, r->ntu))
+		chimney_cmd_reclaim(&priv->os, r);
+	if (!chimney_ring_space(r->size, r->ntc, r->ntu)) {
+		err = -EBUSY;
+		goto out;
+	}
+	chimney_cmd_queue(r, opcode, flags, addr, len, handle, cookie);
+	chimney_ring_kick(&priv->os, r, r->ntu);
+out:
+	spin_unlock_bh(&priv->cmd_lock);
+	return err;
+}
+
+/* Run one command and wait for its completion; returns its CHIMNEY_ST_*. */
+static int chimney_cmd_sync(struct chimney_priv *priv, u16 opcode, u16 flags,
+			    u64 addr, u32 len, u64 handle, u32 *status)
+{
+	u64 cookie;
+	long left;
+	int err;
+
+	mutex_lock(&priv->cmd_mutex);
+	reinit_completion(&priv->cmd_done);
+	spin_lock_bh(&priv->cmd_lock);
+	cookie = ++priv->cmd_seq;
+	priv->cmd_wait_cookie = cookie;
+	spin_unlock_bh(&priv->cmd_lock);
+
+	err = chimney_cmd_post(priv, opcode, flags, addr, len, handle, cookie);
+	if (!err) {
+		left = wait_for_completion_timeout(&priv->cmd_done,
+						   CHIMNEY_CMD_TIMEOUT);
+		if (!left)
+			err = -ETIMEDOUT;
+	}
+
+	spin_lock_bh(&priv->cmd_lock);
+	priv->cmd_wait_cookie = 0;
+	if (!err)
+		*status = priv->cmd_status;
+	spin_unlock_bh(&priv->cmd_lock);
+	mutex_unlock(&priv->cmd_mutex);
+	return err;
+}
+
+static void chimney_handle_event(struct chimney_priv *priv,
+				 const ChimneyEvent *ev)
+{
+	switch (ev->type) {
+	case CHIMNEY_EVT_CMD_DONE:
+		spin_lock(&priv->cmd_lock);
+		if (ev->cookie && ev->cookie == priv->cmd_wait_cookie) {
+			priv->cmd_status = ev->status;
+			priv->cmd_wait_cookie = 0;
+			complete(&priv->cmd_done);
+		}
+		spin_unlock(&priv->cmd_lock);
+		if (ev->status != CHIMNEY_ST_SUCCESS)
+			netdev_dbg(priv->ndev,
+				   "command 0x%x (cookie %llu) failed: 0x%08x\n",
+				   ev->code, ev->cookie, ev->status);
+		break;
+	case CHIMNEY_EVT_LINK:
+		chimney_update_link(priv);
+		break;
+	default:
+		netdev_dbg(priv->ndev, "unexpected event type 0x%x\n", ev->type);
+		break;
+	}
+}
+
+/* Softirq (NAPI) context. */
+static int chimney_evt_poll(struct chimney_priv *priv)
+{
+	struct chimney_ring *r = &priv->evt;
+	ChimneyEvent ev;
+	int n = 0;
+
+	while (n < (int)r->size && chimney_evt_peek(r, &ev)) {
+		chimney_handle_event(priv, &ev);
+		chimney_evt_consume(r);
+		n++;
+	}
+	if (n)
+		chimney_evt_release(&priv->os, r);
+	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * RX
+ * ------------------------------------------------------------------ */
+
+static int chimney_rx_fill(struct chimney_priv *priv, gfp_t gfp)
+{
+	struct chimney_ring *r = &priv->rx;
+	struct device *dev = &priv->pdev->dev;
+	u32 idx = r->ntu;
+	int n = 0;
+
+	while (chimney_ring_space(r->size, r->ntc, idx)) {
+		struct chimney_rx_buf *buf = &priv->rx_buf[idx];
+		struct sk_buff *skb;
+		dma_addr_t dma;
+
+		skb = __netdev_alloc_skb_ip_align(priv->ndev,
+						  CHIMNEY_RX_BUF_SIZE, gfp);
+		if (unlikely(!skb))
+			break;
+		dma = dma_map_single(dev, skb->data, CHIMNEY_RX_BUF_SIZE,
+				     DMA_FROM_DEVICE);
+		if (unlikely(dma_mapping_error(dev, dma))) {
+			dev_kfree_skb_any(skb);
+			break;
+		}
+		buf->skb = skb;
+		buf->dma = dma;
+		chimney_rx_desc_fill(chimney_ring_entry(r, idx), dma,
+				     CHIMNEY_RX_BUF_SIZE);
+		idx = chimney_ring_next(r, idx);
+		n++;
+	}
+	if (n) {
+		r->ntu = idx;
+		chimney_ring_kick(&priv->os, r, idx);
+	}
+	return n;
+}
+
+static int chimney_rx_poll(struct chimney_priv *priv, int budget)
+{
+	struct chimney_ring *r = &priv->rx;
+	struct device *dev = &priv->pdev->dev;
+	struct net_device *ndev = priv->ndev;
+	u64 bytes = 0;
+	int done = 0;
+
+	while (done < budget && r->ntc != r->ntu) {
+		u32 idx = r->ntc;
+		ChimneyRxDesc *d = chimney_ring_entry(r, idx);
+		struct chimney_rx_buf *buf = &priv->rx_buf[idx];
+		struct sk_buff *skb;
+		u16 status, len;
+		bool eop;
+
+		status = chimney_desc_done(&d->status);
+		if (!status)
+			break;
+		len = chimney_os_le16_to_cpu(d->len);
+		eop = status & CHIMNEY_DESC_EOP;
+		skb = buf->skb;
+		buf->skb = NULL;
+		dma_unmap_single(dev, buf->dma, CHIMNEY_RX_BUF_SIZE,
+				 DMA_FROM_DEVICE);
+		r->ntc = chimney_ring_next(r, idx);
+
+		if (unlikely(priv->rx_discard || !eop ||
+			     chimney_desc_err(status) ||
+			     len < ETH_HLEN || len > CHIMNEY_RX_BUF_SIZE)) {
+			/* Frames longer than one buffer are not expected
+			 * with our MTU; drop them whole.
+			 */
+			if (!priv->rx_discard)
+				atomic64_inc(&priv->rx_errors);
+			priv->rx_discard = !eop;
+			dev_kfree_skb_any(skb);
+			continue;
+		}
+
+		skb_put(skb, len);
+		skb->protocol = eth_type_trans(skb, ndev);
+		bytes += len;
+		napi_gro_receive(&priv->napi, skb);
+		done++;
+	}
+
+	if (done) {
+		u64_stats_update_begin(&priv->rx_stats.syncp);
+		priv->rx_stats.packets += done;
+		priv->rx_stats.bytes += bytes;
+		u64_stats_update_end(&priv->rx_stats.syncp);
+	}
+	chimney_rx_fill(priv, GFP_ATOMIC);
+	return done;
+}
+
+static void chimney_rx_free(struct chimney_priv *priv)
+{
+	u32 i;
+
+	if (!priv->rx_buf)
+		return;
+	for (i = 0; i < priv->rx.size; i++) {
+		struct chimney_rx_buf *buf = &priv->rx_buf[i];
+
+		if (!buf->skb)
+			continue;
+		dma_unmap_single(&priv->pdev->dev, buf->dma,
+				 CHIMNEY_RX_BUF_SIZE, DMA_FROM_DEVICE);
+		dev_kfree_skb_any(buf->skb);
+		buf->skb = NULL;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * TX
+ * ------------------------------------------------------------------ */
+
+static u32 chimney_tx_space(struct chimney_priv *priv)
+{
+	struct chimney_ring *r = &priv->tx;
+
+	return chimney_ring_space(r->size, READ_ONCE(r->ntc), READ_ONCE(r->ntu));
+}
+
+static void chimney_tx_unmap(struct chimney_priv *priv,
+			     struct chimney_tx_buf *buf)
+{
+	struct device *dev = &priv->pdev->dev;
+
+	if (!buf->len)
+		return;
+	if (buf->page)
+		dma_unmap_page(dev, buf->dma, buf->len, DMA_TO_DEVICE);
+	else
+		dma_unmap_single(dev, buf->dma, buf->len, DMA_TO_DEVICE);
+	buf->len = 0;
+}
+
+static netdev_tx_t chimney_start_xmit(struct sk_buff *skb,
+				      struct net_device *ndev)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+	struct chimney_ring *r = &priv->tx;
+	struct device *dev = &priv->pdev->dev;
+	u32 first, idx, last, nfrags, i, len;
+	struct chimney_tx_buf *buf;
+	dma_addr_t dma;
+
+	/* The device pads runts too, but do not rely on it. */
+	if (eth_skb_pad(skb)) {
+		atomic64_inc(&priv->tx_dropped);
+		return NETDEV_TX_OK;
+	}
+	if (skb_shinfo(skb)->nr_frags + 1 > CHIMNEY_TX_DESC_MAX &&
+	    skb_linearize(skb))
+		goto drop;
+	nfrags = skb_shinfo(skb)->nr_frags;
+
+	if (unlikely(chimney_tx_space(priv) < nfrags + 1)) {
+		/* The queue is stopped before this can happen. */
+		netif_stop_queue(ndev);
+		netdev_err_once(ndev, "TX ring full with the queue awake\n");
+		return NETDEV_TX_BUSY;
+	}
+
+	first = r->ntu;
+	idx = first;
+	last = first;
+	len = skb_headlen(skb);
+	if (len) {
+		dma = dma_map_single(dev, skb->data, len, DMA_TO_DEVICE);
+		if (dma_mapping_error(dev, dma))
+			goto drop;
+		buf = &priv->tx_buf[idx];
+		buf->dma = dma;
+		buf->len = len;
+		buf->page = false;
+		chimney_tx_desc_fill(chimney_ring_entry(r, idx), dma, len, 0);
+		last = idx;
+		idx = chimney_ring_next(r, idx);
+	}
+	for (i = 0; i < nfrags; i++) {
+		const skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+
+		len = skb_frag_size(frag);
+		if (!len)
+			continue;
+		dma = skb_frag_dma_map(dev, frag, 0, len, DMA_TO_DEVICE);
+		if (dma_mapping_error(dev, dma))
+			goto unmap;
+		buf = &priv->tx_buf[idx];
+		buf->dma = dma;
+		buf->len = len;
+		buf->page = true;
+		chimney_tx_desc_fill(chimney_ring_entry(r, idx), dma, len, 0);
+		last = idx;
+		idx = chimney_ring_next(r, idx);
+	}
+	if (idx == first)	/* nothing mapped: cannot happen after padding */
+		goto drop;
+
+	((ChimneyTxDesc *)chimney_ring_entry(r, last))->flags =
+		chimney_os_cpu_to_le16(CHIMNEY_TXF_EOP);
+	priv->tx_buf[last].skb = skb;
+	skb_tx_timestamp(skb);
+
+	/* Publish ntu before the doorbell can complete these entries. */
+	smp_store_release(&r->ntu, idx);
+
+	if (unlikely(chimney_tx_space(priv) < CHIMNEY_TX_WAKE)) {
+		netif_stop_queue(ndev);
+		/* Pairs with the barrier in chimney_tx_clean(). */
+		smp_mb();
+		if (chimney_tx_space(priv) >= CHIMNEY_TX_WAKE)
+			netif_start_queue(ndev);
+	}
+	if (__netdev_sent_queue(ndev, skb->len, netdev_xmit_more()))
+		chimney_ring_kick(&priv->os, r, idx);
+	return NETDEV_TX_OK;
+
+unmap:
+	while (first != idx) {
+		chimney_tx_unmap(priv, &priv->tx_buf[first]);
+		first = chimney_ring_next(r, first);
+	}
+drop:
+	atomic64_inc(&priv->tx_dropped);
+	dev_kfree_skb_any(skb);
+	return NETDEV_TX_OK;
+}
+
+/* NAPI context: reclaim completed descriptors. */
+static int chimney_tx_clean(struct chimney_priv *priv, int budget)
+{
+	struct chimney_ring *r = &priv->tx;
+	struct net_device *ndev = priv->ndev;
+	unsigned int pkts = 0, bytes = 0;
+	u32 idx = r->ntc, ntu = smp_load_acquire(&r->ntu);
+
+	while (idx != ntu) {
+		ChimneyTxDesc *d = chimney_ring_entry(r, idx);
+		struct chimney_tx_buf *buf = &priv->tx_buf[idx];
+		u16 status = chimney_desc_done(&d->status);
+
+		if (!status)
+			break;
+		chimney_tx_unmap(priv, buf);
+		if (buf->skb) {
+			if (unlikely(chimney_desc_err(status))) {
+				atomic64_inc(&priv->tx_errors);
+				netdev_dbg(ndev, "TX frame error 0x%02x\n",
+					   chimney_desc_err(status));
+			}
+			pkts++;
+			bytes += buf->skb->len;
+			napi_consume_skb(buf->skb, budget);
+			buf->skb = NULL;
+		}
+		idx = chimney_ring_next(r, idx);
+	}
+	if (idx == r->ntc)
+		return 0;
+
+	smp_store_release(&r->ntc, idx);
+	netdev_completed_queue(ndev, pkts, bytes);
+	u64_stats_update_begin(&priv->tx_stats.syncp);
+	priv->tx_stats.packets += pkts;
+	priv->tx_stats.bytes += bytes;
+	u64_stats_update_end(&priv->tx_stats.syncp);
+
+	/* Pairs with the barrier in chimney_start_xmit(). */
+	smp_mb();
+	if (unlikely(netif_queue_stopped(ndev)) &&
+	    chimney_tx_space(priv) >= CHIMNEY_TX_WAKE) {
+		netif_tx_lock(ndev);
+		/* Not while chimney_down() runs: ndo_stop is called with
+		 * the interface no longer running, the reset task detaches.
+		 */
+		if (netif_queue_stopped(ndev) && netif_running(ndev) &&
+		    netif_device_present(ndev))
+			netif_wake_queue(ndev);
+		netif_tx_unlock(ndev);
+	}
+	return pkts;
+}
+
+static void chimney_tx_free(struct chimney_priv *priv)
+{
+	u32 i;
+
+	if (!priv->tx_buf)
+		return;
+	for (i = 0; i < priv->tx.size; i++) {
+		struct chimney_tx_buf *buf = &priv->tx_buf[i];
+
+		chimney_tx_unmap(priv, buf);
+		if (buf->skb) {
+			dev_kfree_skb_any(buf->skb);
+			buf->skb = NULL;
+		}
+	}
+	netdev_reset_queue(priv->ndev);
+}
+
+/* ---------------------------------------------------------------------
+ * NAPI
+ * ------------------------------------------------------------------ */
+
+static bool chimney_work_pending(struct chimney_priv *priv)
+{
+	struct chimney_ring *r;
+	ChimneyEvent ev;
+
+	r = &priv->rx;
+	if (r->ntc != r->ntu &&
+	    chimney_desc_done(&((ChimneyRxDesc *)chimney_ring_entry(r, r->ntc))->status))
+		return true;
+	r = &priv->tx;
+	if (r->ntc != smp_load_acquire(&r->ntu) &&
+	    chimney_desc_done(&((ChimneyTxDesc *)chimney_ring_entry(r, r->ntc))->status))
+		return true;
+	return chimney_evt_peek(&priv->evt, &ev);
+}
+
+static int chimney_poll(struct napi_struct *napi, int budget)
+{
+	struct chimney_priv *priv = container_of(napi, struct chimney_priv, napi);
+	int work;
+
+	chimney_tx_clean(priv, budget);
+	chimney_evt_poll(priv);
+	work = chimney_rx_poll(priv, budget);
+	if (work >= budget)
+		return budget;
+
+	if (napi_complete_done(napi, work)) {
+		/* Drop causes latched while masked, then unmask and look
+		 * again: anything that arrived in between is in the rings.
+		 */
+		chimney_wr(priv, CHIMNEY_REG_INT_CAUSE, CHIMNEY_NAPI_CAUSES);
+		chimney_irq_enable(priv, CHIMNEY_NAPI_CAUSES);
+		if (chimney_work_pending(priv))
+			chimney_napi_kick(priv);
+	}
+	return work;
+}
+
+/* ---------------------------------------------------------------------
+ * Bring-up and tear-down
+ * ------------------------------------------------------------------ */
+
+static int chimney_ring_alloc(struct chimney_priv *priv, struct chimney_ring *r,
+			      u32 id, u32 size, u32 esize)
+{
+	dma_addr_t dma;
+
+	chimney_ring_init(r, id, size, esize);
+	/* Coherent allocations are page aligned: more than CHIMNEY_RING_ALIGN. */
+	r->va = dma_alloc_coherent(&priv->pdev->dev, chimney_ring_bytes(r),
+				   &dma, GFP_KERNEL);
+	if (!r->va)
+		return -ENOMEM;
+	r->dma = dma;
+	return 0;
+}
+
+static void chimney_ring_release(struct chimney_priv *priv,
+				 struct chimney_ring *r)
+{
+	if (!r->va)
+		return;
+	dma_free_coherent(&priv->pdev->dev, chimney_ring_bytes(r), r->va,
+			  (dma_addr_t)r->dma);
+	r->va = NULL;
+}
+
+static void chimney_free_rings(struct chimney_priv *priv)
+{
+	struct chimney_ring cmd;
+
+	/* chimney_cmd_post() checks cmd.va under the lock. */
+	spin_lock_bh(&priv->cmd_lock);
+	cmd = priv->cmd;
+	priv->cmd.va = NULL;
+	spin_unlock_bh(&priv->cmd_lock);
+	chimney_ring_release(priv, &cmd);
+	chimney_ring_release(priv, &priv->tx);
+	chimney_ring_release(priv, &priv->rx);
+	chimney_ring_release(priv, &priv->evt);
+	kfree(priv->tx_buf);
+	priv->tx_buf = NULL;
+	kfree(priv->rx_buf);
+	priv->rx_buf = NULL;
+}
+
+static int chimney_alloc_rings(struct chimney_priv *priv)
+{
+	u32 tx = min_t(u32, CHIMNEY_TX_RING, priv->ring_max);
+	u32 rx = min_t(u32, CHIMNEY_RX_RING, priv->ring_max);
+	struct chimney_ring cmd;
+	int err;
+
+	err = chimney_ring_alloc(priv, &priv->tx, CHIMNEY_RING_TX, tx,
+				 sizeof(ChimneyTxDesc));
+	if (!err)
+		err = chimney_ring_alloc(priv, &priv->rx, CHIMNEY_RING_RX, rx,
+					 sizeof(ChimneyRxDesc));
+	if (!err)
+		err = chimney_ring_alloc(priv, &priv->evt, CHIMNEY_RING_EVT,
+					 CHIMNEY_EVT_RING, sizeof(ChimneyEvent));
+	if (!err) {
+		err = chimney_ring_alloc(priv, &cmd, CHIMNEY_RING_CMD,
+					 CHIMNEY_CMD_RING, sizeof(ChimneyCmdDesc));
+		spin_lock_bh(&priv->cmd_lock);
+		priv->cmd = cmd;
+		spin_unlock_bh(&priv->cmd_lock);
+	}
+	if (!err) {
+		priv->tx_buf = kcalloc(tx, sizeof(*priv->tx_buf), GFP_KERNEL);
+		priv->rx_buf = kcalloc(rx, sizeof(*priv->rx_buf), GFP_KERNEL);
+		if (!priv->tx_buf || !priv->rx_buf)
+			err = -ENOMEM;
+	}
+	if (err)
+		chimney_free_rings(priv);
+	return err;
+}
+
+static void chimney_stop_rings(struct chimney_priv *priv)
+{
+	chimney_ring_stop(&priv->os, &priv->tx);
+	chimney_ring_stop(&priv->os, &priv->rx);
+	chimney_ring_stop(&priv->os, &priv->cmd);
+	chimney_ring_stop(&priv->os, &priv->evt);
+}
+
+static int chimney_start_rings(struct chimney_priv *priv)
+{
+	struct chimney_ring *rings[] = {
+		&priv->evt, &priv->cmd, &priv->tx, &priv->rx,
+	};
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < ARRAY_SIZE(rings); i++) {
+		/* No stale DONE or VALID bits from an earlier run. */
+		memset(rings[i]->va, 0, chimney_ring_bytes(rings[i]));
+		err = chimney_ring_start(&priv->os, rings[i]);
+		if (err) {
+			netdev_err(priv->ndev, "cannot enable ring %u: error %d\n",
+				   rings[i]->id, err);
+			chimney_stop_rings(priv);
+			return -EIO;
+		}
+	}
+	chimney_evt_arm(&priv->os, &priv->evt);
+	priv->rx_discard = false;
+	if (!chimney_rx_fill(priv, GFP_KERNEL)) {
+		chimney_stop_rings(priv);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void chimney_set_rx_mode(struct net_device *ndev)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+	u32 filter = CHIMNEY_RXF_UNICAST | CHIMNEY_RXF_BROADCAST;
+
+	/* No multicast hash: any multicast membership means ALLMULTI. */
+	if (ndev->flags & IFF_PROMISC)
+		filter |= CHIMNEY_RXF_PROMISC;
+	if ((ndev->flags & IFF_ALLMULTI) || !netdev_mc_empty(ndev))
+		filter |= CHIMNEY_RXF_ALLMULTI;
+	chimney_wr(priv, CHIMNEY_REG_RX_FILTER, filter);
+}
+
+static void chimney_write_mac(struct chimney_priv *priv, const u8 *a)
+{
+	chimney_wr(priv, CHIMNEY_REG_MAC_LO,
+		   a[0] | a[1] << 8 | a[2] << 16 | (u32)a[3] << 24);
+	chimney_wr(priv, CHIMNEY_REG_MAC_HI, a[4] | a[5] << 8);
+}
+
+/* Under RTNL.  Rings and buffers must be allocated. */
+static int chimney_up(struct chimney_priv *priv)
+{
+	struct net_device *ndev = priv->ndev;
+	int err;
+
+	chimney_wr(priv, CHIMNEY_REG_INT_MASK, 0);
+	chimney_wr(priv, CHIMNEY_REG_INT_CAUSE, CHIMNEY_INT_ALL);
+	chimney_wr(priv, CHIMNEY_REG_INT_THROTTLE, irq_throttle_us & 0xffff);
+	chimney_write_mac(priv, ndev->dev_addr);
+	chimney_set_rx_mode(ndev);
+
+	err = chimney_start_rings(priv);
+	if (err)
+		return err;
+
+	napi_enable(&priv->napi);
+	priv->int_mask = 0;
+	chimney_irq_enable(priv, CHIMNEY_NAPI_CAUSES | CHIMNEY_MISC_CAUSES);
+	netif_carrier_off(ndev);
+	chimney_update_link(priv);
+	netif_start_queue(ndev);
+	priv->up = true;
+	/* Frames or events that raced with the unmask. */
+	local_bh_disable();
+	chimney_napi_kick(priv);
+	local_bh_enable();
+	return 0;
+}
+
+static void chimney_down(struct chimney_priv *priv)
+{
+	struct net_device *ndev = priv->ndev;
+	int i;
+
+	if (!priv->up)
+		return;
+	priv->up = false;
+	netif_tx_disable(ndev);
+	netif_carrier_off(ndev);
+	chimney_irq_disable(priv, CHIMNEY_INT_ALL);
+	for (i = 0; i < priv->nvec; i++)
+		synchronize_irq(pci_irq_vector(priv->pdev, i));
+	/* NAPI rings doorbells: stop it before the rings. */
+	napi_disable(&priv->napi);
+	chimney_stop_rings(priv);
+	chimney_wr(priv, CHIMNEY_REG_INT_CAUSE, CHIMNEY_INT_ALL);
+	chimney_tx_free(priv);
+	chimney_rx_free(priv);
+	/* Forget any unfinished synchronous command. */
+	spin_lock_bh(&priv->cmd_lock);
+	priv->cmd_wait_cookie = 0;
+	spin_unlock_bh(&priv->cmd_lock);
+}
+
+static int chimney_open(struct net_device *ndev)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+	u32 status;
+	int err;
+
+	err = chimney_alloc_rings(priv);
+	if (err)
+		return err;
+	err = chimney_request_irqs(priv);
+	if (err) {
+		netdev_err(ndev, "cannot request interrupts: %d\n", err);
+		goto err_rings;
+	}
+	err = chimney_up(priv);
+	if (err)
+		goto err_irqs;
+
+	/* Check the command and event rings end to end. */
+	err = chimney_cmd_sync(priv, CHIMNEY_CMD_NOP, 0, 0, 0, 0, &status);
+	if (err || status != CHIMNEY_ST_SUCCESS)
+		netdev_warn(ndev, "NOP command failed: err %d status 0x%08x\n",
+			    err, err ? 0 : status);
+	else
+		netdev_info(ndev, "command/event path ok\n");
+	return 0;
+
+err_irqs:
+	chimney_free_irqs(priv);
+err_rings:
+	chimney_free_rings(priv);
+	return err;
+}
+
+static int chimney_stop(struct net_device *ndev)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+
+	chimney_down(priv);
+	chimney_free_irqs(priv);
+	chimney_free_rings(priv);
+	return 0;
+}
+
+static void chimney_reset_task(struct work_struct *work)
+{
+	struct chimney_priv *priv =
+		container_of(work, struct chimney_priv, reset_task);
+	struct net_device *ndev = priv->ndev;
+
+	rtnl_lock();
+	if (netif_running(ndev) && netif_device_present(ndev)) {
+		netdev_warn(ndev, "restarting rings\n");
+		netif_device_detach(ndev);
+		chimney_down(priv);
+		if (chimney_up(priv))
+			netdev_err(ndev, "restart failed; set the interface down and up\n");
+		else
+			netif_device_attach(ndev);
+	}
+	rtnl_unlock();
+}
+
+static void chimney_tx_timeout(struct net_device *ndev, unsigned int txq)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+
+	netdev_err(ndev,
+		   "TX timeout: ntc %u ntu %u hw head %u status 0x%x int_cause 0x%x mask 0x%x\n",
+		   priv->tx.ntc, priv->tx.ntu,
+		   chimney_ring_hw_head(&priv->os, &priv->tx),
+		   chimney_ring_hw_status(&priv->os, &priv->tx),
+		   chimney_rd(priv, CHIMNEY_REG_INT_CAUSE), priv->int_mask);
+	schedule_work(&priv->reset_task);
+}
+
+static int chimney_set_mac_address(struct net_device *ndev, void *p)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+	int err;
+
+	err = eth_prepare_mac_addr_change(ndev, p);
+	if (err)
+		return err;
+	eth_commit_mac_addr_change(ndev, p);
+	chimney_write_mac(priv, ndev->dev_addr);
+	return 0;
+}
+
+static void chimney_get_stats64(struct net_device *ndev,
+				struct rtnl_link_stats64 *s)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+	unsigned int start;
+
+	do {
+		start = u64_stats_fetch_begin(&priv->rx_stats.syncp);
+		s->rx_packets = priv->rx_stats.packets;
+		s->rx_bytes = priv->rx_stats.bytes;
+	} while (u64_stats_fetch_retry(&priv->rx_stats.syncp, start));
+	do {
+		start = u64_stats_fetch_begin(&priv->tx_stats.syncp);
+		s->tx_packets = priv->tx_stats.packets;
+		s->tx_bytes = priv->tx_stats.bytes;
+	} while (u64_stats_fetch_retry(&priv->tx_stats.syncp, start));
+	s->rx_dropped = atomic64_read(&priv->rx_dropped);
+	s->rx_errors = atomic64_read(&priv->rx_errors);
+	s->tx_dropped = atomic64_read(&priv->tx_dropped);
+	s->tx_errors = atomic64_read(&priv->tx_errors);
+}
+
+static const struct net_device_ops chimney_netdev_ops = {
+	.ndo_open		= chimney_open,
+	.ndo_stop		= chimney_stop,
+	.ndo_start_xmit		= chimney_start_xmit,
+	.ndo_get_stats64	= chimney_get_stats64,
+	.ndo_set_rx_mode	= chimney_set_rx_mode,
+	.ndo_set_mac_address	= chimney_set_mac_address,
+	.ndo_validate_addr	= eth_validate_addr,
+	.ndo_tx_timeout		= chimney_tx_timeout,
+};
+
+/* ---------------------------------------------------------------------
+ * ethtool
+ * ------------------------------------------------------------------ */
+
+static const char chimney_stat_names[][ETH_GSTRING_LEN] = {
+	[CHIMNEY_STAT_TX_FRAMES] = "hw_tx_frames",
+	[CHIMNEY_STAT_TX_BYTES] = "hw_tx_bytes",
+	[CHIMNEY_STAT_TX_ERRORS] = "hw_tx_errors",
+	[CHIMNEY_STAT_RX_FRAMES] = "hw_rx_frames",
+	[CHIMNEY_STAT_RX_BYTES] = "hw_rx_bytes",
+	[CHIMNEY_STAT_RX_ERRORS] = "hw_rx_errors",
+	[CHIMNEY_STAT_RX_FILTERED] = "hw_rx_filtered",
+	[CHIMNEY_STAT_RX_OVERSIZE] = "hw_rx_oversize",
+	[CHIMNEY_STAT_RX_NOBUF] = "hw_rx_nobuf",
+	[CHIMNEY_STAT_CMDS] = "hw_cmds",
+	[CHIMNEY_STAT_EVENTS] = "hw_events",
+	[CHIMNEY_STAT_EVT_OVERFLOW] = "hw_evt_overflow",
+	[CHIMNEY_STAT_COUNT] = "rx_nobuf_irqs",
+};
+
+static void chimney_get_drvinfo(struct net_device *ndev,
+				struct ethtool_drvinfo *info)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+	u32 v = chimney_rd(priv, CHIMNEY_REG_VERSION);
+
+	strscpy(info->driver, DRV_NAME, sizeof(info->driver));
+	strscpy(info->version, DRV_VERSION, sizeof(info->version));
+	snprintf(info->fw_version, sizeof(info->fw_version), "abi %u.%u",
+		 v >> 16, v & 0xffff);
+	strscpy(info->bus_info, pci_name(priv->pdev), sizeof(info->bus_info));
+}
+
+static int chimney_get_sset_count(struct net_device *ndev, int sset)
+{
+	return sset == ETH_SS_STATS ? ARRAY_SIZE(chimney_stat_names) : -EOPNOTSUPP;
+}
+
+static void chimney_get_strings(struct net_device *ndev, u32 sset, u8 *data)
+{
+	if (sset == ETH_SS_STATS)
+		memcpy(data, chimney_stat_names, sizeof(chimney_stat_names));
+}
+
+static void chimney_get_ethtool_stats(struct net_device *ndev,
+				      struct ethtool_stats *stats, u64 *data)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+	int i;
+
+	for (i = 0; i < CHIMNEY_STAT_COUNT; i++)
+		data[i] = chimney_rd(priv, CHIMNEY_REG_STAT(i));
+	data[CHIMNEY_STAT_COUNT] = atomic64_read(&priv->rx_nobuf);
+}
+
+static const struct ethtool_ops chimney_ethtool_ops = {
+	.get_drvinfo		= chimney_get_drvinfo,
+	.get_link		= ethtool_op_get_link,
+	.get_sset_count		= chimney_get_sset_count,
+	.get_strings		= chimney_get_strings,
+	.get_ethtool_stats	= chimney_get_ethtool_stats,
+};
+
+/* ---------------------------------------------------------------------
+ * PCI
+ * ------------------------------------------------------------------ */
+
+static int chimney_hw_reset(struct chimney_priv *priv)
+{
+	u32 v;
+
+	chimney_wr(priv, CHIMNEY_REG_CTRL, CHIMNEY_CTRL_RESET);
+	return readl_poll_timeout(priv->os.regs + CHIMNEY_REG_CTRL, v,
+				  !(v & CHIMNEY_CTRL_RESET), 10, 100000);
+}
+
+static int chimney_setup_irqs(struct chimney_priv *priv)
+{
+	struct pci_dev *pdev = priv->pdev;
+	int n;
+
+	if (msix) {
+		n = pci_alloc_irq_vectors(pdev, CHIMNEY_MSIX_VECTORS,
+					  CHIMNEY_MSIX_VECTORS, PCI_IRQ_MSIX);
+		if (n == CHIMNEY_MSIX_VECTORS) {
+			priv->use_msix = true;
+			priv->nvec = n;
+			return 0;
+		}
+		dev_info(&pdev->dev, "MSI-X unavailable (%d), using one vector\n", n);
+	}
+	n = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_LEGACY | PCI_IRQ_MSI);
+	if (n < 0)
+		return n;
+	priv->use_msix = false;
+	priv->nvec = 1;
+	return 0;
+}
+
+static int chimney_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct chimney_priv *priv;
+	struct net_device *ndev;
+	void __iomem *regs;
+	u32 magic, version, lo, hi;
+	u8 mac[ETH_ALEN];
+	int err;
+
+	err = pci_enable_device_mem(pdev);
+	if (err)
+		return err;
+	err = pci_request_regions(pdev, DRV_NAME);
+	if (err)
+		goto err_disable;
+	err = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (err)
+		err = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(32));
+	if (err) {
+		dev_err(&pdev->dev, "no usable DMA mask\n");
+		goto err_regions;
+	}
+	pci_set_master(pdev);
+
+	if (pci_resource_len(pdev, CHIMNEY_BAR_REGS) < CHIMNEY_BAR_REGS_SIZE ||
+	    !(pci_resource_flags(pdev, CHIMNEY_BAR_REGS) & IORESOURCE_MEM)) {
+		dev_err(&pdev->dev, "BAR%d is not a %u-byte memory BAR\n",
+			CHIMNEY_BAR_REGS, CHIMNEY_BAR_REGS_SIZE);
+		err = -ENODEV;
+		goto err_regions;
+	}
+	regs = pci_ioremap_bar(pdev, CHIMNEY_BAR_REGS);
+	if (!regs) {
+		err = -ENOMEM;
+		goto err_regions;
+	}
+
+	magic = readl(regs + CHIMNEY_REG_ID);
+	version = readl(regs + CHIMNEY_REG_VERSION);
+	if (magic != CHIMNEY_ID_MAGIC) {
+		dev_err(&pdev->dev, "bad ID register 0x%08x (want 0x%08x)\n",
+			magic, CHIMNEY_ID_MAGIC);
+		err = -ENODEV;
+		goto err_unmap;
+	}
+	if (version >> 16 != CHIMNEY_ABI_MAJOR) {
+		dev_err(&pdev->dev, "unsupported ABI %u.%u (driver speaks %u.x)\n",
+			version >> 16, version & 0xffff, CHIMNEY_ABI_MAJOR);
+		err = -ENODEV;
+		goto err_unmap;
+	}
+
+	ndev = alloc_etherdev(sizeof(*priv));
+	if (!ndev) {
+		err = -ENOMEM;
+		goto err_unmap;
+	}
+	SET_NETDEV_DEV(ndev, &pdev->dev);
+	priv = netdev_priv(ndev);
+	priv->os.dev = &pdev->dev;
+	priv->os.regs = regs;
+	priv->pdev = pdev;
+	priv->ndev = ndev;
+	spin_lock_init(&priv->irq_lock);
+	spin_lock_init(&priv->cmd_lock);
+	mutex_init(&priv->cmd_mutex);
+	init_completion(&priv->cmd_done);
+	u64_stats_init(&priv->rx_stats.syncp);
+	u64_stats_init(&priv->tx_stats.syncp);
+	INIT_WORK(&priv->reset_task, chimney_reset_task);
+	pci_set_drvdata(pdev, priv);
+
+	/* Known state before MSI-X is set up (reset may clear its table). */
+	err = chimney_hw_reset(priv);
+	if (err) {
+		dev_err(&pdev->dev, "device reset timed out\n");
+		goto err_free;
+	}
+
+	priv->caps = chimney_rd(priv, CHIMNEY_REG_CAP_FLAGS);
+	priv->max_frame = chimney_rd(priv, CHIMNEY_REG_CAP_MAX_FRAME);
+	priv->ring_max = chimney_rd(priv, CHIMNEY_REG_CAP_RING_MAX);
+	if (!(priv->caps & CHIMNEY_CAP_L2) ||
+	    priv->max_frame < VLAN_ETH_FRAME_LEN ||
+	    priv->ring_max < CHIMNEY_RING_MIN) {
+		dev_err(&pdev->dev, "unusable caps 0x%x max_frame %u ring_max %u\n",
+			priv->caps, priv->max_frame, priv->ring_max);
+		err = -ENODEV;
+		goto err_free;
+	}
+
+	lo = chimney_rd(priv, CHIMNEY_REG_MAC_LO);
+	hi = chimney_rd(priv, CHIMNEY_REG_MAC_HI);
+	mac[0] = lo;
+	mac[1] = lo >> 8;
+	mac[2] = lo >> 16;
+	mac[3] = lo >> 24;
+	mac[4] = hi;
+	mac[5] = hi >> 8;
+	if (is_valid_ether_addr(mac)) {
+		eth_hw_addr_set(ndev, mac);
+	} else {
+		dev_warn(&pdev->dev, "invalid MAC %pM, using a random one\n", mac);
+		eth_hw_addr_random(ndev);
+		chimney_write_mac(priv, ndev->dev_addr);
+	}
+
+	err = chimney_setup_irqs(priv);
+	if (err) {
+		dev_err(&pdev->dev, "no interrupt vectors: %d\n", err);
+		goto err_free;
+	}
+
+	ndev->netdev_ops = &chimney_netdev_ops;
+	ndev->ethtool_ops = &chimney_ethtool_ops;
+	ndev->watchdog_timeo = CHIMNEY_TX_TIMEOUT;
+	ndev->min_mtu = ETH_MIN_MTU;
+	ndev->max_mtu = ETH_DATA_LEN;
+	ndev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
+	ndev->features |= NETIF_F_HIGHDMA;
+	netif_napi_add(ndev, &priv->napi, chimney_poll);
+	netif_carrier_off(ndev);
+
+	err = register_netdev(ndev);
+	if (err)
+		goto err_vectors;
+
+	netdev_info(ndev,
+		    "ABI %u.%u, MAC %pM, caps 0x%x, %s (%d vector%s)\n",
+		    version >> 16, version & 0xffff,
+		    ndev->dev_addr, priv->caps,
+		    priv->use_msix ? "MSI-X" : (pdev->msi_enabled ? "MSI" : "INTx"),
+		    priv->nvec, priv->nvec == 1 ? "" : "s");
+	return 0;
+
+err_vectors:
+	netif_napi_del(&priv->napi);
+	pci_free_irq_vectors(pdev);
+err_free:
+	free_netdev(ndev);
+err_unmap:
+	iounmap(regs);
+err_regions:
+	pci_release_regions(pdev);
+err_disable:
+	pci_disable_device(pdev);
+	return err;
+}
+
+static void chimney_remove(struct pci_dev *pdev)
+{
+	struct chimney_priv *priv = pci_get_drvdata(pdev);
+	struct net_device *ndev = priv->ndev;
+	void __iomem *regs = priv->os.regs;
+
+	unregister_netdev(ndev);
+	cancel_work_sync(&priv->reset_task);
+	netif_napi_del(&priv->napi);
+	pci_free_irq_vectors(pdev);
+	chimney_hw_reset(priv);
+	free_netdev(ndev);
+	iounmap(regs);
+	pci_release_regions(pdev);
+	pci_disable_device(pdev);
+}
+
+static void chimney_shutdown(struct pci_dev *pdev)
+{
+	struct chimney_priv *priv = pci_get_drvdata(pdev);
+	struct net_device *ndev = priv->ndev;
+
+	rtnl_lock();
+	netif_device_detach(ndev);
+	if (netif_running(ndev))
+		chimney_stop(ndev);
+	rtnl_unlock();
+	/* Stop all DMA. */
+	chimney_stop_rings(priv);
+	pci_clear_master(pdev);
+}
+
+static const struct pci_device_id chimney_pci_ids[] = {
+	{ PCI_DEVICE(CHIMNEY_PCI_VENDOR_ID, CHIMNEY_PCI_DEVICE_ID) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, chimney_pci_ids);
+
+static struct pci_driver chimney_pci_driver = {
+	.name		= DRV_NAME,
+	.id_table	= chimney_pci_ids,
+	.probe		= chimney_probe,
+	.remove		= chimney_remove,
+	.shutdown	= chimney_shutdown,
+};
+module_pci_driver(chimney_pci_driver);
+
+MODULE_DESCRIPTION("chimney-nic (QEMU TCP Chimney Offload NIC) driver, L2 path");
+MODULE_AUTHOR("chimney-nic authors");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(DRV_VERSION);

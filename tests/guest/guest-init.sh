@@ -1,0 +1,285 @@
+#!/bin/sh
+# /init of the chimney-nic guest initramfs (busybox ash).
+#
+# Kernel command line parameters:
+#   chimney.mode=test|demo|nodev
+#                            test: the L2 boot test (run-l2-boot.sh)
+#                            demo: the walk-through (boot-demo.sh)
+#                            nodev: module load/unload without the device
+#                            (run-l2-boot.sh --nodev)
+#   chimney.port=N           host TCP server port, reached at 10.0.2.2:N
+#   chimney.flap=0|1         test: ask the host to flap the link (needs QMP)
+#   chimney.intx=0|1         test: also run the INTx (msix=0) pass
+#
+# Output contract (read by the host scripts):
+#   CHECK: ok - <name>        / CHECK: not ok - <name>   one per check
+#   GUEST-RESULT: PASS|FAIL   last line; the exit status also goes out
+#                             through isa-debug-exit (qexit).
+
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /tmp && mount -t tmpfs tmpfs /tmp
+
+arg() {
+	for w in $(cat /proc/cmdline); do
+		case $w in
+		"chimney.$1="*) echo "${w#*=}"; return ;;
+		esac
+	done
+	echo "$2"
+}
+
+MODE=$(arg mode test)
+PORT=$(arg port 0)
+FLAP=$(arg flap 1)
+INTX=$(arg intx 1)
+HOST=10.0.2.2
+GUEST_IP=10.0.2.15/24
+MOD=/lib/modules/chimney_nic.ko
+FAILS=0
+IF=
+
+check() {
+	name=$1
+	shift
+	if "$@"; then
+		echo "CHECK: ok - $name"
+	else
+		echo "CHECK: not ok - $name"
+		FAILS=$((FAILS + 1))
+	fi
+}
+
+finish() {
+	if [ "$FAILS" -eq 0 ]; then
+		echo "GUEST-RESULT: PASS"
+		rc=0
+	else
+		echo "GUEST-RESULT: FAIL ($FAILS failed)"
+		rc=1
+	fi
+	/bin/qexit "$rc"
+	poweroff -f
+}
+
+section() { echo; echo "=== $* ==="; }
+
+# the interface the chimney_nic driver registered
+find_if() {
+	IF=
+	for d in /sys/class/net/*; do
+		drv=$(readlink "$d/device/driver" 2>/dev/null)
+		if [ "${drv##*/}" = chimney_nic ]; then
+			IF=${d##*/}
+			return 0
+		fi
+	done
+	return 1
+}
+
+device_present() {
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1b36 ] && [ "$(cat "$d/device")" = 0x00c1 ] &&
+			return 0
+	done
+	return 1
+}
+
+# wait_carrier 1|0 SECONDS
+wait_carrier() {
+	i=0
+	while [ $i -lt $(($2 * 10)) ]; do
+		[ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = "$1" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+ifup() {
+	ip link set lo up &&
+	ip link set "$IF" up &&
+	ip addr add "$GUEST_IP" dev "$IF" &&
+	ip route add default via "$HOST"
+}
+
+# request LINE -> the server's reply (one connection)
+request() { echo "$1" | timeout 30 nc "$HOST" "$PORT"; }
+
+hello() {
+	tok=$1-$$-$(cat /proc/sys/kernel/random/uuid | cut -c1-8)
+	got=$(request "HELLO $tok")
+	echo "  sent 'HELLO $tok', got '$got'"
+	[ "$got" = "HELLO-ACK $tok" ]
+}
+
+# upload BYTES: the host's checksum must match ours
+upload() {
+	dd if=/dev/urandom of=/tmp/up bs=1024 count=$(($1 / 1024)) 2>/dev/null
+	want=$(sha256sum /tmp/up | cut -d' ' -f1)
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	got=$({ echo "UPLOAD $1"; cat /tmp/up; } | timeout 120 nc "$HOST" "$PORT")
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	echo "  upload $1 bytes in $(awk "BEGIN{print $t1 - $t0}") s: sha256 $want, host says $got"
+	rm -f /tmp/up
+	[ -n "$want" ] && [ "$got" = "$want" ]
+}
+
+# download BYTES: size and checksum must match the host's
+download() {
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	echo "DOWNLOAD $1" | timeout 120 nc "$HOST" "$PORT" >/tmp/down
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	size=$(wc -c </tmp/down)
+	got=$(sha256sum /tmp/down | cut -d' ' -f1)
+	want=$(request "DLSUM $1")
+	echo "  download $size bytes in $(awk "BEGIN{print $t1 - $t0}") s: sha256 $got, host says $want"
+	rm -f /tmp/down
+	[ "$size" -eq "$1" ] && [ -n "$want" ] && [ "$got" = "$want" ]
+}
+
+msix_vectors() {
+	n=0
+	for v in misc tx rx cmd evt; do
+		grep -q " $IF-$v\$" /proc/interrupts && n=$((n + 1))
+	done
+	grep " $IF-" /proc/interrupts | sed 's/^/  /'
+	[ $n -eq 5 ]
+}
+
+intx_vector() {
+	grep " $IF\$" /proc/interrupts | sed 's/^/  /'
+	grep -q " $IF\$" /proc/interrupts
+}
+
+counter() { cat "/sys/class/net/$IF/statistics/$1"; }
+
+counters_sane() {
+	for c in rx_packets tx_packets rx_bytes tx_bytes rx_errors tx_errors tx_dropped; do
+		printf '  %s=%s' $c "$(counter $c)"
+	done
+	echo
+	[ "$(counter rx_packets)" -gt 0 ] && [ "$(counter tx_packets)" -gt 0 ] &&
+		[ "$(counter rx_errors)" -eq 0 ] && [ "$(counter tx_errors)" -eq 0 ]
+}
+
+ping_host() { ping -c 3 -W 5 "$HOST"; }
+
+dmesg_has() { dmesg | grep -q "$1"; }
+
+no_kernel_warnings() {
+	! dmesg | grep -E 'BUG:|WARNING:|Oops|Call Trace|chimney.*(error|timeout)' 
+}
+
+link_flap() {
+	got=$(request "LINKFLAP 3")
+	echo "  host: $got"
+	[ "$got" = OK ] || return 1
+	wait_carrier 0 15 || { echo "  carrier never went down"; return 1; }
+	echo "  carrier down"
+	wait_carrier 1 20 || { echo "  carrier never came back"; return 1; }
+	echo "  carrier up again"
+	dmesg | grep -E "$IF: link (up|down)" | tail -n 3 | sed 's/^/  /'
+}
+
+# ---------------------------------------------------------------------------
+
+run_test() {
+	echo "chimney-nic L2 boot test, kernel $(uname -r)"
+	check "chimney-nic PCI device present (1b36:00c1)" device_present
+	check "insmod chimney_nic.ko" insmod "$MOD"
+	check "driver bound, netdev registered" find_if
+	if [ -z "$IF" ]; then
+		dmesg | grep -i chimney
+		finish
+	fi
+	echo "  interface: $IF"
+	dmesg | grep -E 'chimney_nic|'"$IF"':' | sed 's/^/  dmesg: /'
+	check "interface up with 10.0.2.15/24, default via $HOST" ifup
+	check "carrier up" wait_carrier 1 10
+	check "5 MSI-X vectors requested" msix_vectors
+	check "NOP command completed through the event ring" dmesg_has "$IF: command/event path ok"
+	check "ping $HOST" ping_host
+	check "TCP exchange with the host server" hello msix
+	check "upload 1 MiB, checksum matches" upload 1048576
+	check "download 1 MiB, checksum matches" download 1048576
+	check "interface counters" counters_sane
+	if [ "$FLAP" = 1 ]; then
+		check "link down/up seen through INT_LINK" link_flap
+		check "TCP exchange after the link flap" hello flap
+	fi
+	if [ "$INTX" = 1 ]; then
+		ip link set "$IF" down
+		check "rmmod chimney_nic" rmmod chimney_nic
+		check "insmod chimney_nic.ko msix=0" insmod "$MOD" msix=0
+		check "driver bound again (INTx)" find_if
+		if [ -n "$IF" ]; then
+			check "INTx: interface up" ifup
+			check "INTx: carrier up" wait_carrier 1 10
+			check "INTx: one shared vector" intx_vector
+			check "INTx: TCP exchange" hello intx
+			check "INTx: upload 256 KiB" upload 262144
+			check "INTx: download 256 KiB" download 262144
+		fi
+	fi
+	check "no kernel warnings or driver errors in dmesg" no_kernel_warnings
+	request BYE >/dev/null
+	finish
+}
+
+run_demo() {
+	section "chimney-nic demo: guest kernel $(uname -r)"
+	section "PCI devices (1b36:00c1 is chimney-nic)"
+	for d in /sys/bus/pci/devices/*; do
+		echo "  ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") class $(cat "$d/class")"
+	done
+	section "insmod chimney_nic.ko"
+	insmod "$MOD" || FAILS=$((FAILS + 1))
+	find_if || { echo "no chimney-nic interface"; FAILS=$((FAILS + 1)); finish; }
+	section "driver messages (dmesg)"
+	dmesg | grep -E 'chimney_nic|'"$IF"':'
+	section "ip link"
+	ip link
+	section "bring $IF up: 10.0.2.15/24, default via $HOST (slirp)"
+	ifup || FAILS=$((FAILS + 1))
+	wait_carrier 1 10 || FAILS=$((FAILS + 1))
+	ip addr show dev "$IF"
+	ip route
+	section "driver messages after ifup"
+	dmesg | grep -E "$IF:"
+	section "interrupts"
+	grep -E " $IF" /proc/interrupts
+	section "ping $HOST"
+	ping_host || FAILS=$((FAILS + 1))
+	section "TCP exchange with the host server at $HOST:$PORT (host 127.0.0.1:$PORT)"
+	hello demo || FAILS=$((FAILS + 1))
+	upload 262144 || FAILS=$((FAILS + 1))
+	download 262144 || FAILS=$((FAILS + 1))
+	section "interface counters"
+	counters_sane || FAILS=$((FAILS + 1))
+	ip -s link show dev "$IF"
+	request BYE >/dev/null
+	section "done"
+	finish
+}
+
+# QEMU without the device: the module must load, bind nothing, unload.
+run_nodev() {
+	echo "chimney-nic pipeline smoke test (no device), kernel $(uname -r)"
+	check "no chimney-nic PCI device" eval '! device_present'
+	check "insmod chimney_nic.ko" insmod "$MOD"
+	check "module registered its PCI driver" test -d /sys/bus/pci/drivers/chimney_nic
+	check "no interface bound" eval '! find_if'
+	check "rmmod chimney_nic" rmmod chimney_nic
+	check "no kernel warnings or driver errors in dmesg" no_kernel_warnings
+	finish
+}
+
+case $MODE in
+demo) run_demo ;;
+nodev) run_nodev ;;
+*) run_test ;;
+esac

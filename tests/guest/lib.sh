@@ -1,0 +1,354 @@
+# shellcheck shell=bash
+# Common code of the chimney-nic guest scripts (run-l2-boot.sh, boot-demo.sh).
+#
+# Source it from bash; it defines functions and a few variables and runs
+# nothing by itself.  The pipeline is:
+#
+#   cg_fetch            Debian bookworm kernel image + headers + kbuild +
+#                       busybox-static: `apt-get download` into the cache,
+#                       `dpkg -x`/`dpkg-deb --fsys-tarfile` there (never
+#                       installed on the host), vmlinux from vmlinuz.
+#   cg_build_module     guest-driver/linux built out of tree against them.
+#   cg_build_initramfs  busybox + module + qexit + tests/guest/guest-init.sh.
+#   cg_qemu_setup       picks the QEMU binary, firmware path and accelerator.
+#   cg_server_start     the host TCP server (host-server.py) on 127.0.0.1.
+#   cg_boot             boots the guest under `timeout`.
+#
+# Everything downloaded or built lives in $CG_CACHE (default
+# ~/.cache/chimney-nic/guest), never in the repository.
+#
+# Environment knobs:
+#   CHIMNEY_GUEST_CACHE   cache directory (default $CHIMNEY_CACHE/guest)
+#   CHIMNEY_GUEST_KV      kernel ABI to use (e.g. 6.1.0-56-amd64); default: the
+#                         one already in the cache, else linux-image-amd64's
+#   CHIMNEY_QEMU          qemu-system-x86_64 to use (also set by
+#                         scripts/qemu-env.sh when it exists)
+#   CHIMNEY_QEMU_FW_ARGS  firmware search arguments (-L ...)
+#   CHIMNEY_ACCEL         tcg or kvm (default: kvm only with vmx/svm and no
+#                         kvm_pvm, else tcg)
+#   CHIMNEY_GUEST_SMP     guest vCPUs (default 2)
+#   CHIMNEY_GUEST_TIMEOUT seconds before QEMU is killed (default 300)
+
+CG_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CG_DIR="$CG_REPO/tests/guest"
+CG_CACHE=${CHIMNEY_GUEST_CACHE:-${CHIMNEY_CACHE:-$HOME/.cache/chimney-nic}/guest}
+CG_PY=/usr/bin/python3
+
+cg_log() { printf '[guest] %s\n' "$*" >&2; }
+cg_die() { printf '[guest] ERROR: %s\n' "$*" >&2; exit 1; }
+
+cg_now() { date +%s.%N; }
+# cg_elapsed START -> seconds since START with one decimal
+cg_elapsed() { awk -v a="$1" -v b="$(cg_now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# cg_timed NAME CMD...: run CMD, log how long it took; keeps CMD's status.
+CG_TIMINGS=()
+cg_timed() {
+    local name=$1 t rc=0
+    shift
+    t=$(cg_now)
+    "$@" || rc=$?
+    CG_TIMINGS+=("$name=$(cg_elapsed "$t")s")
+    cg_log "$name: $(cg_elapsed "$t") s (rc=$rc)"
+    return $rc
+}
+
+# Serialise the preparation steps between concurrent runs.
+cg_lock() {
+    mkdir -p "$CG_CACHE"
+    exec 9>"$CG_CACHE/.lock"
+    flock 9
+}
+cg_unlock() { flock -u 9; }
+
+# ---------------------------------------------------------------------------
+# Step 1: Debian kernel, headers, kbuild and busybox, without installing them
+# ---------------------------------------------------------------------------
+
+cg_resolve_kv() {
+    local kv
+    if [ -n "${CHIMNEY_GUEST_KV:-}" ]; then
+        echo "$CHIMNEY_GUEST_KV"
+        return
+    fi
+    if [ -s "$CG_CACHE/kv" ]; then
+        kv=$(cat "$CG_CACHE/kv")
+        if [ -f "$CG_CACHE/k/$kv/.complete" ]; then
+            echo "$kv"
+            return
+        fi
+    fi
+    kv=$(apt-cache depends linux-image-amd64 2>/dev/null |
+         sed -n 's/.*Depends: linux-image-//p' | head -n1)
+    if [ -z "$kv" ]; then
+        cg_log "apt-cache knows no linux-image-amd64; running apt-get update"
+        apt-get update -qq >&2 || true
+        kv=$(apt-cache depends linux-image-amd64 2>/dev/null |
+             sed -n 's/.*Depends: linux-image-//p' | head -n1)
+    fi
+    [ -n "$kv" ] || cg_die "cannot resolve the bookworm kernel version"
+    echo "$kv"
+}
+
+# cg_download PKG...: apt-get download the packages missing from $CG_CACHE/debs
+cg_download() {
+    local missing=() p
+    for p in "$@"; do
+        compgen -G "$CG_CACHE/debs/${p}_*.deb" >/dev/null || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    cg_log "apt-get download ${missing[*]}"
+    if ! (cd "$CG_CACHE/debs" && apt-get download -q "${missing[@]}" >&2); then
+        cg_log "download failed; running apt-get update and retrying once"
+        apt-get update -qq >&2 || true
+        (cd "$CG_CACHE/debs" && apt-get download -q "${missing[@]}" >&2) ||
+            cg_die "apt-get download ${missing[*]} failed"
+    fi
+}
+
+# cg_deb PKG -> path of the (newest) cached .deb of PKG
+cg_deb() {
+    # shellcheck disable=SC2012
+    ls -1 "$CG_CACHE/debs/${1}_"*.deb 2>/dev/null | sort -V | tail -n1
+}
+
+# cg_extract_vmlinux VMLINUZ OUT: the uncompressed ELF kernel, for PVH boot
+cg_extract_vmlinux() {
+    "$CG_PY" - "$1" "$2" <<'EOF'
+import lzma, sys, zlib
+data = open(sys.argv[1], 'rb').read()
+out = None
+for magic, kind in ((b'\xfd7zXZ\x00', 'xz'), (b'\x1f\x8b\x08', 'gzip')):
+    pos = data.find(magic)
+    while pos >= 0 and out is None:
+        try:
+            if kind == 'xz':
+                d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+            else:
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            blob = d.decompress(data[pos:])
+            if blob[:4] == b'\x7fELF':
+                out = blob
+        except (lzma.LZMAError, zlib.error):
+            pass
+        pos = data.find(magic, pos + 1)
+    if out is not None:
+        break
+if out is None:
+    sys.exit('no xz/gzip compressed ELF kernel found in ' + sys.argv[1])
+open(sys.argv[2], 'wb').write(out)
+EOF
+}
+
+# cg_fetch: sets CG_KV, CG_ROOT (extracted tree), CG_VMLINUX, CG_KHDR_COMMON,
+# CG_KHDR_ARCH, CG_BUSYBOX.
+cg_fetch() {
+    local kv root tmp kbuild_pkg common
+    kv=$(cg_resolve_kv)
+    root="$CG_CACHE/k/$kv"
+    common="linux-headers-${kv%-amd64}-common"
+    kbuild_pkg="linux-kbuild-$(echo "$kv" | cut -d. -f1,2)"
+    if [ ! -f "$root/.complete" ]; then
+        mkdir -p "$CG_CACHE/debs" "$CG_CACHE/k"
+        cg_download "linux-image-$kv" "linux-headers-$kv" "$common" \
+            "$kbuild_pkg" busybox-static
+        tmp=$(mktemp -d "$CG_CACHE/k/.tmp.XXXXXX")
+        cg_log "extracting into $root"
+        dpkg-deb --fsys-tarfile "$(cg_deb "linux-image-$kv")" |
+            tar -x -C "$tmp" "./boot/vmlinuz-$kv" "./boot/config-$kv" ||
+            cg_die "cannot extract the kernel image"
+        local p
+        for p in "linux-headers-$kv" "$common" "$kbuild_pkg" busybox-static; do
+            dpkg -x "$(cg_deb "$p")" "$tmp" || cg_die "dpkg -x $p failed"
+        done
+        cg_extract_vmlinux "$tmp/boot/vmlinuz-$kv" "$tmp/vmlinux" ||
+            cg_die "cannot extract vmlinux"
+        touch "$tmp/.complete"
+        rm -rf "$root"
+        mv "$tmp" "$root"
+        echo "$kv" >"$CG_CACHE/kv"
+    fi
+    CG_KV=$kv
+    CG_ROOT=$root
+    CG_VMLINUX="$root/vmlinux"
+    CG_KHDR_COMMON="$root/usr/src/$common"
+    CG_KHDR_ARCH="$root/usr/src/linux-headers-$kv"
+    CG_BUSYBOX="$root/bin/busybox"
+    [ -x "$CG_BUSYBOX" ] || cg_die "busybox missing in $root"
+}
+
+# ---------------------------------------------------------------------------
+# Step 2: the kernel module
+# ---------------------------------------------------------------------------
+
+# cg_build_module: sets CG_MODULE.  Builds a copy of guest-driver/ under the
+# cache so the source tree stays clean; mtimes are kept so warm runs only
+# rebuild what changed.  Warnings are errors.
+cg_build_module() {
+    local b="$CG_CACHE/build/$CG_KV/guest-driver"
+    mkdir -p "$b"
+    if command -v rsync >/dev/null; then
+        rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' \
+            --exclude='*.mod*' --exclude=Module.symvers --exclude=modules.order \
+            "$CG_REPO/guest-driver/" "$b/"
+    else
+        cp -rp "$CG_REPO/guest-driver/." "$b/"
+    fi
+    make -s -C "$CG_KHDR_COMMON" O="$CG_KHDR_ARCH" M="$b/linux" \
+        CHIMNEY_HW_DIR="$CG_REPO/hw/net/chimney" KCFLAGS=-Werror \
+        -j"$(nproc)" modules >&2 || return 1
+    CG_MODULE="$b/linux/chimney_nic.ko"
+    [ -f "$CG_MODULE" ]
+}
+
+# ---------------------------------------------------------------------------
+# Step 3: initramfs
+# ---------------------------------------------------------------------------
+
+# cg_build_initramfs: sets CG_INITRD.  Uncompressed newc cpio (nothing to
+# decompress under TCG).  Rebuilt only when an input changed.
+cg_build_initramfs() {
+    local b="$CG_CACHE/build/$CG_KV" s sum
+    mkdir -p "$b"
+    if [ ! -x "$b/qexit" ] || [ "$CG_DIR/qexit.c" -nt "$b/qexit" ]; then
+        gcc -static -O2 -o "$b/qexit" "$CG_DIR/qexit.c" || return 1
+    fi
+    sum=$(cat "$CG_BUSYBOX" "$CG_MODULE" "$b/qexit" "$CG_DIR/guest-init.sh" |
+          sha256sum | cut -c1-16)
+    CG_INITRD="$b/initramfs.cpio"
+    if [ -f "$CG_INITRD" ] && [ "$(cat "$b/initramfs.sum" 2>/dev/null)" = "$sum" ]; then
+        return 0
+    fi
+    s=$(mktemp -d "$b/.initramfs.XXXXXX")
+    mkdir -p "$s"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules,root}
+    cp "$CG_BUSYBOX" "$s/bin/busybox"
+    ln -s busybox "$s/bin/sh"
+    cp "$b/qexit" "$s/bin/qexit"
+    cp "$CG_MODULE" "$s/lib/modules/chimney_nic.ko"
+    install -m 755 "$CG_DIR/guest-init.sh" "$s/init"
+    (cd "$s" && find . -mindepth 1 | LC_ALL=C sort |
+        "$CG_BUSYBOX" cpio -o -H newc 2>/dev/null) >"$CG_INITRD.tmp" || return 1
+    mv "$CG_INITRD.tmp" "$CG_INITRD"
+    echo "$sum" >"$b/initramfs.sum"
+    rm -rf "$s"
+}
+
+# cg_prepare: steps 1-3 under the cache lock, timed.
+cg_prepare() {
+    cg_lock
+    cg_timed fetch cg_fetch || cg_die "fetch failed"
+    cg_timed build-module cg_build_module || cg_die "module build failed"
+    cg_timed initramfs cg_build_initramfs || cg_die "initramfs build failed"
+    cg_unlock
+}
+
+# ---------------------------------------------------------------------------
+# Step 4: QEMU
+# ---------------------------------------------------------------------------
+
+cg_qemu_setup() {
+    # Values set by the caller win over scripts/qemu-env.sh's.
+    local v saved=()
+    for v in CHIMNEY_QEMU CHIMNEY_QEMU_FW_ARGS CHIMNEY_ACCEL; do
+        [ -n "${!v+x}" ] && saved+=("$v=${!v}")
+    done
+    if [ -f "$CG_REPO/scripts/qemu-env.sh" ]; then
+        # shellcheck disable=SC1091
+        source "$CG_REPO/scripts/qemu-env.sh"
+    fi
+    for v in "${saved[@]}"; do
+        printf -v "${v%%=*}" '%s' "${v#*=}"
+    done
+    CG_QEMU=${CHIMNEY_QEMU:-}
+    if [ -z "$CG_QEMU" ] || [ ! -x "$CG_QEMU" ]; then
+        CG_QEMU=
+        local d
+        for d in "$HOME"/.cache/chimney-nic/*/build; do
+            if [ -x "$d/qemu-system-x86_64" ]; then
+                CG_QEMU="$d/qemu-system-x86_64"
+                break
+            fi
+        done
+    fi
+    [ -n "$CG_QEMU" ] && [ -x "$CG_QEMU" ] ||
+        cg_die "no qemu-system-x86_64 (set CHIMNEY_QEMU or build QEMU)"
+    if [ -n "${CHIMNEY_QEMU_FW_ARGS+x}" ]; then
+        # shellcheck disable=SC2206
+        CG_QEMU_FW=($CHIMNEY_QEMU_FW_ARGS)
+    else
+        CG_QEMU_FW=()
+        local f
+        for f in /usr/share/seabios /usr/share/qemu; do
+            [ -d "$f" ] && CG_QEMU_FW+=(-L "$f")
+        done
+    fi
+    if [ -n "${CHIMNEY_ACCEL:-}" ]; then
+        CG_ACCEL=$CHIMNEY_ACCEL
+    elif grep -Eqw 'vmx|svm' /proc/cpuinfo && [ ! -d /sys/module/kvm_pvm ] &&
+         [ -w /dev/kvm ]; then
+        CG_ACCEL=kvm
+    else
+        CG_ACCEL=tcg
+    fi
+}
+
+cg_have_chimney_device() {
+    "$CG_QEMU" "${CG_QEMU_FW[@]}" -device help 2>/dev/null | grep -q '"chimney-nic"'
+}
+
+# ---------------------------------------------------------------------------
+# Host TCP server
+# ---------------------------------------------------------------------------
+
+# cg_server_start LOGFILE [QMP_SOCKET]: sets CG_SERVER_PID, CG_PORT
+cg_server_start() {
+    local log=$1 qmp=${2:-} portfile
+    portfile=$(mktemp "$CG_CACHE/.port.XXXXXX")
+    rm -f "$portfile"
+    "$CG_PY" "$CG_DIR/host-server.py" --port-file "$portfile" \
+        --timeout "${CHIMNEY_GUEST_TIMEOUT:-300}" ${qmp:+--qmp "$qmp"} \
+        >"$log" 2>&1 &
+    CG_SERVER_PID=$!
+    local i
+    for i in $(seq 100); do
+        [ -s "$portfile" ] && break
+        kill -0 "$CG_SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    CG_PORT=$(cat "$portfile" 2>/dev/null)
+    rm -f "$portfile"
+    [ -n "$CG_PORT" ] || { cat "$log" >&2; cg_die "host server did not start"; }
+}
+
+cg_server_stop() {
+    if [ -n "${CG_SERVER_PID:-}" ]; then
+        kill "$CG_SERVER_PID" 2>/dev/null || true
+        wait "$CG_SERVER_PID" 2>/dev/null || true
+        CG_SERVER_PID=
+    fi
+}
+
+# cg_boot MODE LOG [extra QEMU args...]: boots the guest with one chimney-nic
+# on -netdev user (id n0), or with no NIC at all when CG_NODEV=1.  The serial
+# console goes to stdout and LOG.  CG_GUEST_APPEND adds kernel parameters.
+# Sets CG_QEMU_RC (isa-debug-exit: 1 = guest PASS, 3 = FAIL; 124 = timeout).
+cg_boot() {
+    local mode=$1 log=$2
+    shift 2
+    local append="console=ttyS0 quiet panic=-1 chimney.mode=$mode"
+    append+=" chimney.port=${CG_PORT:-0}"
+    [ -n "${CG_GUEST_APPEND:-}" ] && append+=" $CG_GUEST_APPEND"
+    local nic=(-netdev user,id=n0 -device chimney-nic,netdev=n0,id=nic0)
+    [ "${CG_NODEV:-0}" = 1 ] && nic=()
+    local cmd=(timeout --kill-after=5 "${CHIMNEY_GUEST_TIMEOUT:-300}"
+        "$CG_QEMU" "${CG_QEMU_FW[@]}" -machine q35 -accel "$CG_ACCEL"
+        -m 256 -smp "${CHIMNEY_GUEST_SMP:-2}"
+        -display none -monitor none -serial stdio -no-reboot -nic none
+        -kernel "$CG_VMLINUX" -initrd "$CG_INITRD" -append "$append"
+        "${nic[@]}" -device isa-debug-exit,iobase=0xf4,iosize=4 "$@")
+    cg_log "QEMU: ${cmd[*]}"
+    rm -f "$log.rc"
+    { "${cmd[@]}" </dev/null 2>&1; echo $? >"$log.rc"; } | tee "$log"
+    CG_QEMU_RC=$(cat "$log.rc" 2>/dev/null || echo 255)
+    rm -f "$log.rc"
+}

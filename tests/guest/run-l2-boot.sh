@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# chimney-nic L2 guest boot test.
+#
+# Boots Debian bookworm's kernel (uncompressed vmlinux, PVH) with a busybox
+# initramfs and the guest-driver/linux module under QEMU with
+#   -netdev user,id=n0 -device chimney-nic,netdev=n0
+# The guest loads the module, configures 10.0.2.15/24 via 10.0.2.2 and talks
+# to host-server.py on 127.0.0.1:<free port> (slirp maps 10.0.2.2 to the
+# host loopback): line exchange, 1 MiB each way with checksums, ping, a link
+# flap through QMP set_link, and the same again with the INTx fallback.
+#
+# Output: TAP on stdout (one line per check, plan line last); the serial
+# console goes to stderr (unless --quiet) and to the log directory.
+# Exit status: 0 all passed, 1 a check failed, 77 QEMU has no chimney-nic.
+#
+# Usage: run-l2-boot.sh [--quiet] [--nodev] [--no-flap] [--no-intx]
+#   --nodev    boot without the device: module load/unload smoke test of
+#              the pipeline (for QEMU builds without chimney-nic)
+#   --no-flap  skip the link flap
+#   --no-intx  skip the INTx (msix=0) pass
+# Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory.
+set -euo pipefail
+
+# shellcheck source=tests/guest/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+quiet=0 nodev=0 flap=1 intx=1
+for a in "$@"; do
+    case $a in
+    --quiet) quiet=1 ;;
+    --nodev) nodev=1 ;;
+    --no-flap) flap=0 ;;
+    --no-intx) intx=0 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) cg_die "unknown argument $a" ;;
+    esac
+done
+
+t_start=$(cg_now)
+logdir=${CHIMNEY_GUEST_LOGDIR:-$CG_CACHE/logs/l2-boot-$(date +%Y%m%d-%H%M%S)-$$}
+mkdir -p "$logdir"
+serial="$logdir/serial.log"
+
+cg_qemu_setup
+if [ $nodev = 0 ] && ! cg_have_chimney_device; then
+    echo "1..0 # SKIP $CG_QEMU has no chimney-nic device (use --nodev for the pipeline smoke test)"
+    exit 77
+fi
+cg_prepare
+
+cleanup() { cg_server_stop; rm -f "$logdir/qmp.sock"; }
+trap cleanup EXIT
+
+qmp="$logdir/qmp.sock"
+cg_server_start "$logdir/server.log" "$qmp"
+CG_NODEV=$nodev
+CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx"
+mode=test
+[ $nodev = 1 ] && mode=nodev
+if [ $quiet = 1 ]; then
+    cg_timed boot cg_boot "$mode" "$serial" -qmp "unix:$qmp,server=on,wait=off" \
+        -d guest_errors -D "$logdir/qemu-guest-errors.log" >/dev/null
+else
+    cg_timed boot cg_boot "$mode" "$serial" -qmp "unix:$qmp,server=on,wait=off" \
+        -d guest_errors -D "$logdir/qemu-guest-errors.log" >&2
+fi
+cg_server_stop
+
+# ---- TAP ------------------------------------------------------------------
+n=0 failed=0
+tap() {     # tap ok|fail NAME
+    n=$((n + 1))
+    if [ "$1" = ok ]; then
+        echo "ok $n - $2"
+    else
+        echo "not ok $n - $2"
+        failed=$((failed + 1))
+    fi
+}
+
+while IFS= read -r line; do
+    case $line in
+    "CHECK: ok - "*) tap ok "${line#CHECK: ok - }" ;;
+    "CHECK: not ok - "*) tap fail "${line#CHECK: not ok - }" ;;
+    esac
+done < <(tr -d '\r' <"$serial")
+
+if grep -aq '^GUEST-RESULT: PASS' <(tr -d '\r' <"$serial"); then
+    tap ok "guest finished: GUEST-RESULT: PASS"
+else
+    tap fail "guest finished: GUEST-RESULT: PASS (QEMU status $CG_QEMU_RC$([ "$CG_QEMU_RC" = 124 ] && echo ', timed out'))"
+fi
+if [ "$CG_QEMU_RC" = 1 ]; then
+    tap ok "QEMU exit status 1 (isa-debug-exit: guest PASS)"
+else
+    tap fail "QEMU exit status 1 (isa-debug-exit: guest PASS), got $CG_QEMU_RC"
+fi
+if grep -aEq 'Kernel panic|BUG:|Oops|WARNING:|Call Trace' "$serial"; then
+    tap fail "no kernel panic/oops/warning on the console"
+    grep -aE 'Kernel panic|BUG:|Oops|WARNING:|Call Trace' "$serial" | head -n 5 | sed 's/^/# /'
+else
+    tap ok "no kernel panic/oops/warning on the console"
+fi
+if [ -s "$logdir/qemu-guest-errors.log" ]; then
+    tap fail "QEMU logged no guest errors (-d guest_errors)"
+    head -n 10 "$logdir/qemu-guest-errors.log" | sed 's/^/# /'
+else
+    tap ok "QEMU logged no guest errors (-d guest_errors)"
+fi
+if [ $nodev = 0 ]; then
+    srv="$logdir/server.log"
+    if grep -q 'EVENT hello token=msix-' "$srv" &&
+       grep -Eq 'EVENT upload want=1048576 got=1048576 ' "$srv" &&
+       grep -Eq 'EVENT download n=1048576 ' "$srv"; then
+        tap ok "host server saw the hello, the 1 MiB upload and the 1 MiB download"
+    else
+        tap fail "host server saw the hello, the 1 MiB upload and the 1 MiB download"
+    fi
+    if [ $flap = 1 ]; then
+        if grep -q "EVENT link-down qmp=\[{'return': {}}\]" "$srv" &&
+           grep -q "EVENT link-up qmp=\[{'return': {}}\]" "$srv"; then
+            tap ok "host flapped the link through QMP set_link"
+        else
+            tap fail "host flapped the link through QMP set_link"
+        fi
+    fi
+fi
+echo "1..$n"
+
+cg_log "timings: ${CG_TIMINGS[*]} total=$(cg_elapsed "$t_start")s"
+cg_log "logs: $logdir"
+[ $failed -eq 0 ] || { cg_log "$failed check(s) failed"; exit 1; }
