@@ -16,7 +16,7 @@
 #include "chimney_core.h"
 
 #define FAKE_RAM_BASE   0x100000ull
-#define FAKE_RAM_SIZE   (4u << 20)
+#define FAKE_RAM_SIZE   (40u << 20)
 
 typedef struct FakeHost {
     ChimneyCore core;
@@ -162,6 +162,7 @@ static inline FakeHost *fake_host_new(void)
 
 static inline void fake_host_free(FakeHost *h)
 {
+    chimney_core_cleanup(&h->core);
     g_ptr_array_unref(h->frames);
     g_free(h->ram);
     g_free(h);

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "chimney_core.h"
+#include "chimney_offload.h"
+#include "chimney_tcp.h"
 
 #define ETH_HDR_LEN         14
 #define ETH_MIN_FRAME       60      /* without FCS; shorter frames padded */
@@ -37,14 +39,16 @@ static void chimney_trace(ChimneyCore *core, ChimneyTraceId id, uint64_t a,
     }
 }
 
-static void G_GNUC_PRINTF(3, 4)
-chimney_guest_error(ChimneyCore *core, uint32_t code, const char *fmt, ...)
+void chimney_core_guest_error(ChimneyCore *core, uint32_t code,
+                              const char *fmt, ...)
 {
     va_list ap;
     char *msg;
 
     core->err_count++;
-    core->last_err = code;
+    if (code != CHIMNEY_ERR_NONE) {
+        core->last_err = code;
+    }
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
@@ -55,6 +59,18 @@ chimney_guest_error(ChimneyCore *core, uint32_t code, const char *fmt, ...)
 static bool chimney_dma_enabled(ChimneyCore *core)
 {
     return core->ops->dma_enabled(core->opaque);
+}
+
+int chimney_core_dma_read(ChimneyCore *core, uint64_t addr, void *buf,
+                          size_t len)
+{
+    return core->ops->dma_read(core->opaque, addr, buf, len);
+}
+
+int chimney_core_dma_write(ChimneyCore *core, uint64_t addr, const void *buf,
+                           size_t len)
+{
+    return core->ops->dma_write(core->opaque, addr, buf, len);
 }
 
 /* ---------------------------------------------------------------------
@@ -194,7 +210,7 @@ static int chimney_ring_dma_read(ChimneyCore *core, unsigned ring,
 
     if (core->ops->dma_read(core->opaque, addr, buf,
                             chimney_ring_entry_size(ring)) < 0) {
-        chimney_guest_error(core, CHIMNEY_ERR_DMA,
+        chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
                             "chimney-nic: ring %u entry %u at 0x%" G_GINT64_MODIFIER
                             "x not readable, ring stopped", ring, idx, addr);
         chimney_ring_fault(core, ring, CHIMNEY_ERR_DMA);
@@ -211,7 +227,7 @@ static int chimney_ring_dma_write(ChimneyCore *core, unsigned ring,
     uint64_t addr = chimney_ring_entry_addr(r, ring, idx) + off;
 
     if (core->ops->dma_write(core->opaque, addr, buf, len) < 0) {
-        chimney_guest_error(core, CHIMNEY_ERR_DMA,
+        chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
                             "chimney-nic: ring %u entry %u at 0x%" G_GINT64_MODIFIER
                             "x not writable, ring stopped", ring, idx, addr);
         chimney_ring_fault(core, ring, CHIMNEY_ERR_DMA);
@@ -255,9 +271,14 @@ static int chimney_evt_write(ChimneyCore *core, const ChimneyEvent *ev)
     return 0;
 }
 
-/* Move queued events into free event-ring slots. */
+/*
+ * Move queued events, then pending upload requests, into free event-ring
+ * slots.  Upload requests wait in the offload module (one per connection)
+ * so an invalidate behind which 64k connections sit loses none of them.
+ */
 static void chimney_evt_drain(ChimneyCore *core)
 {
+    ChimneyOffload *ofl = core->offload;
     bool wrote = false;
 
     while (core->evtq_len && chimney_evt_slots(core)) {
@@ -268,9 +289,33 @@ static void chimney_evt_drain(ChimneyCore *core)
         core->evtq_len--;
         wrote = true;
     }
+    while (!core->evtq_len && ofl->evt_head != CHIMNEY_NO_INDEX &&
+           chimney_evt_slots(core)) {
+        uint32_t idx = ofl->evt_head;
+        ChimneyTcpObj *t = chimney_tcp_at(ofl, idx);
+        ChimneyEvent ev = {
+            .type = GUINT16_TO_LE(CHIMNEY_EVT_TCP_RETRIEVE),
+            .code = GUINT16_TO_LE(t->retrieve_reason),
+            .cookie = GUINT64_TO_LE(t->host_handle),
+            .handle = GUINT64_TO_LE(chimney_offload_handle(
+                          ofl, CHIMNEY_KIND_TCP, idx)),
+        };
+
+        if (chimney_evt_write(core, &ev) < 0) {
+            break;
+        }
+        chimney_offload_pop_retrieve(ofl);
+        /* stays set: one request per connection until it is uploaded */
+        wrote = true;
+    }
     if (wrote) {
         chimney_raise(core, CHIMNEY_INT_EVT);
     }
+}
+
+void chimney_core_drain_events(ChimneyCore *core)
+{
+    chimney_evt_drain(core);
 }
 
 void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev)
@@ -279,7 +324,7 @@ void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev)
 
     if (core->evtq_len == CHIMNEY_EVT_QUEUE_MAX) {
         core->stats[CHIMNEY_STAT_EVT_OVERFLOW]++;
-        chimney_guest_error(core, CHIMNEY_ERR_NONE,
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE,
                             "chimney-nic: event queue full, event type %u "
                             "dropped (event ring not serviced)",
                             GUINT16_FROM_LE(ev->type));
@@ -308,16 +353,56 @@ static void chimney_post_cmd_done(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     chimney_core_post_event(core, &ev);
 }
 
+/* NEIGH_REPLY: the host's answer to a reachability query (decision 9.5). */
+static uint32_t chimney_cmd_neigh_reply(ChimneyCore *core,
+                                        const ChimneyCmdDesc *cmd)
+{
+    ChimneyNeighCached k;
+    ChimneyNeighObj *n;
+
+    n = chimney_offload_lookup(core->offload, GUINT64_FROM_LE(cmd->handle),
+                               CHIMNEY_KIND_NEIGH, NULL);
+    if (!n) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "NEIGH_REPLY for bad handle 0x%"
+                                 G_GINT64_MODIFIER "x",
+                                 (uint64_t)GUINT64_FROM_LE(cmd->handle));
+        return CHIMNEY_ST_BAD_HANDLE;
+    }
+    if (GUINT32_FROM_LE(cmd->len) < sizeof(k)) {
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    if (chimney_core_dma_read(core, GUINT64_FROM_LE(cmd->addr), &k,
+                              sizeof(k)) < 0) {
+        return CHIMNEY_ST_DMA_ERROR;
+    }
+    n->hrd = GUINT32_FROM_LE(k.host_reachability_delta);
+    chimney_tcp_neigh_hrd_updated(core, n);
+    return CHIMNEY_ST_SUCCESS;
+}
+
 static uint32_t chimney_cmd_execute(ChimneyCore *core,
-                                    const ChimneyCmdDesc *cmd)
+                                    const ChimneyCmdDesc *cmd,
+                                    uint32_t *info)
 {
     uint16_t opcode = GUINT16_FROM_LE(cmd->opcode);
 
+    *info = 0;
     switch (opcode) {
     case CHIMNEY_CMD_NOP:
         return CHIMNEY_ST_SUCCESS;
+    case CHIMNEY_CMD_SET_PARAMS:
+    case CHIMNEY_CMD_SET_VLANS:
+    case CHIMNEY_CMD_INITIATE:
+    case CHIMNEY_CMD_TERMINATE:
+    case CHIMNEY_CMD_UPDATE:
+    case CHIMNEY_CMD_QUERY:
+    case CHIMNEY_CMD_INVALIDATE:
+        return chimney_offload_cmd(core, cmd, info);
+    case CHIMNEY_CMD_NEIGH_REPLY:
+        return chimney_cmd_neigh_reply(core, cmd);
     default:
-        chimney_guest_error(core, CHIMNEY_ERR_BAD_OPCODE,
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_OPCODE,
                             "chimney-nic: unknown command opcode 0x%x",
                             opcode);
         return CHIMNEY_ST_NOT_SUPPORTED;
@@ -342,7 +427,7 @@ void chimney_core_cmd_process(ChimneyCore *core)
     core->irq_hold++;
     for (budget = r->size; budget && r->head != r->tail; budget--) {
         ChimneyCmdDesc cmd;
-        uint32_t status;
+        uint32_t status, info;
 
         if (core->evtq_len || !chimney_evt_slots(core)) {
             break;
@@ -354,11 +439,13 @@ void chimney_core_cmd_process(ChimneyCore *core)
         r->count++;
         core->stats[CHIMNEY_STAT_CMDS]++;
         consumed = true;
-        status = chimney_cmd_execute(core, &cmd);
-        chimney_post_cmd_done(core, &cmd, status, 0);
+        status = chimney_cmd_execute(core, &cmd, &info);
+        chimney_post_cmd_done(core, &cmd, status, info);
     }
     if (consumed) {
         chimney_raise(core, CHIMNEY_INT_CMD);
+        /* upload requests raised by the commands (invalidate) */
+        chimney_evt_drain(core);
     }
     core->irq_hold--;
     chimney_update_irq(core);
@@ -401,7 +488,7 @@ static void chimney_tx_process(ChimneyCore *core)
                 break;          /* frame not complete yet: wait for TAIL */
             }
             err = CHIMNEY_ERR_TOO_MANY_FRAGS;
-            chimney_guest_error(core, err, "chimney-nic: TX frame at %u "
+            chimney_core_guest_error(core, err, "chimney-nic: TX frame at %u "
                                 "has more than %u descriptors",
                                 r->head, CHIMNEY_TX_MAX_FRAGS);
         }
@@ -423,7 +510,7 @@ static void chimney_tx_process(ChimneyCore *core)
             err = CHIMNEY_ERR_RUNT;
         }
         if (err && err != CHIMNEY_ERR_TOO_MANY_FRAGS) {
-            chimney_guest_error(core, err, "chimney-nic: TX frame at %u "
+            chimney_core_guest_error(core, err, "chimney-nic: TX frame at %u "
                                 "(%u descriptors, %u bytes) dropped: error %u",
                                 r->head, n, total, err);
         }
@@ -468,12 +555,23 @@ out:
  * L2 receive
  * ------------------------------------------------------------------ */
 
-bool chimney_core_can_receive(ChimneyCore *core)
+static bool chimney_l2_can_receive(ChimneyCore *core)
 {
     ChimneyRing *r = &core->ring[CHIMNEY_RING_RX];
 
     return core->link_up && chimney_ring_enabled(r) &&
            chimney_dma_enabled(core) && r->head != r->tail;
+}
+
+static bool chimney_offload_active(ChimneyCore *core)
+{
+    return (core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN) && core->link_up &&
+           core->offload->tcp.used;
+}
+
+bool chimney_core_can_receive(ChimneyCore *core)
+{
+    return chimney_l2_can_receive(core) || chimney_offload_active(core);
 }
 
 static bool chimney_rx_filter_accepts(ChimneyCore *core, const uint8_t *dst)
@@ -510,7 +608,15 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
     uint16_t flags = 0;
     ssize_t ret = 0;
 
-    if (!chimney_core_can_receive(core)) {
+    /*
+     * The logical switch: segments of offloaded connections go to the TCP
+     * engine, everything else up the host (L2) path untouched.
+     */
+    if (chimney_offload_active(core) &&
+        chimney_offload_rx(core, buf, len)) {
+        return len;
+    }
+    if (!chimney_l2_can_receive(core)) {
         return 0;
     }
     if (len > CHIMNEY_MAX_FRAME) {
@@ -560,13 +666,13 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
         if (buf_len == 0) {
             st |= CHIMNEY_ERR_ZERO_LEN << CHIMNEY_DESC_ERR_SHIFT;
             core->stats[CHIMNEY_STAT_RX_ERRORS]++;
-            chimney_guest_error(core, CHIMNEY_ERR_ZERO_LEN,
+            chimney_core_guest_error(core, CHIMNEY_ERR_ZERO_LEN,
                                 "chimney-nic: RX descriptor %u has "
                                 "buf_len 0, skipped", idx);
         } else if (core->ops->dma_write(core->opaque,
                                         GUINT64_FROM_LE(desc[i].addr),
                                         buf + off, chunk) < 0) {
-            chimney_guest_error(core, CHIMNEY_ERR_DMA,
+            chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
                                 "chimney-nic: RX buffer of descriptor %u "
                                 "not writable, ring stopped", idx);
             chimney_ring_fault(core, CHIMNEY_RING_RX, CHIMNEY_ERR_DMA);
@@ -676,6 +782,8 @@ void chimney_core_reset(ChimneyCore *core)
     memset(core->vec_deadline_ns, 0, sizeof(core->vec_deadline_ns));
     core->evtq_head = 0;
     core->evtq_len = 0;
+    core->irq_hold = 0;
+    chimney_offload_reset(core->offload);
     core->intx_level = false;
     core->ops->set_intx(core->opaque, false);
     chimney_trace(core, CHIMNEY_TRACE_RESET, 0, 0, 0, 0);
@@ -689,7 +797,14 @@ void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
     core->opaque = opaque;
     memcpy(core->perm_mac, mac, sizeof(core->perm_mac));
     core->link_up = link_up;
+    core->offload = chimney_offload_new();
     chimney_core_reset(core);
+}
+
+void chimney_core_cleanup(ChimneyCore *core)
+{
+    chimney_offload_free(core->offload);
+    core->offload = NULL;
 }
 
 void chimney_core_post_load(ChimneyCore *core)
@@ -771,7 +886,7 @@ static void chimney_ring_enable(ChimneyCore *core, unsigned ring)
         err = CHIMNEY_ERR_BAD_ALIGN;
     }
     if (err) {
-        chimney_guest_error(core, err, "chimney-nic: ring %u enable refused "
+        chimney_core_guest_error(core, err, "chimney-nic: ring %u enable refused "
                             "(base 0x%" G_GINT64_MODIFIER "x size %u): "
                             "error %u", ring, r->base, r->size, err);
         chimney_ring_fault(core, ring, err);
@@ -823,7 +938,7 @@ static void chimney_ring_reg_write(ChimneyCore *core, uint64_t addr,
     case CHIMNEY_RING_ADDR_HI:
     case CHIMNEY_RING_SIZE:
         if (chimney_ring_enabled(r)) {
-            chimney_guest_error(core, CHIMNEY_ERR_BUSY, "chimney-nic: ring %u"
+            chimney_core_guest_error(core, CHIMNEY_ERR_BUSY, "chimney-nic: ring %u"
                                 " reconfigured while enabled, ignored", ring);
             return;
         }
@@ -837,7 +952,7 @@ static void chimney_ring_reg_write(ChimneyCore *core, uint64_t addr,
         return;
     case CHIMNEY_RING_TAIL:
         if (!chimney_ring_enabled(r) || val >= r->size) {
-            chimney_guest_error(core, CHIMNEY_ERR_BAD_TAIL,
+            chimney_core_guest_error(core, CHIMNEY_ERR_BAD_TAIL,
                                 "chimney-nic: ring %u TAIL %u ignored "
                                 "(size %u, %s)", ring, val, r->size,
                                 chimney_ring_enabled(r) ? "enabled" :
@@ -858,7 +973,7 @@ static void chimney_ring_reg_write(ChimneyCore *core, uint64_t addr,
         }
         return;
     default:
-        chimney_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: write to "
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: write to "
                             "read-only ring register 0x%" G_GINT64_MODIFIER
                             "x ignored", addr);
         return;
@@ -870,7 +985,7 @@ uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size)
     uint32_t val = 0;
 
     if (size != 4 || (addr & 3)) {
-        chimney_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: %u-byte "
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: %u-byte "
                             "read at 0x%" G_GINT64_MODIFIER "x ignored "
                             "(32-bit aligned only)", size, addr);
         return 0;
@@ -937,7 +1052,7 @@ uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size)
     case CHIMNEY_REG_CAP_MAX_PATH_MTU:
         return CHIMNEY_MAX_PATH_MTU;
     default:
-        chimney_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: read of "
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: read of "
                             "unknown register 0x%" G_GINT64_MODIFIER "x",
                             addr);
         return 0;
@@ -948,7 +1063,7 @@ void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
                         unsigned size)
 {
     if (size != 4 || (addr & 3)) {
-        chimney_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: %u-byte "
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: %u-byte "
                             "write at 0x%" G_GINT64_MODIFIER "x ignored "
                             "(32-bit aligned only)", size, addr);
         return;
@@ -1000,7 +1115,7 @@ void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
         }
         return;
     default:
-        chimney_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: write of "
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: write of "
                             "0x%x to read-only or unknown register 0x%"
                             G_GINT64_MODIFIER "x ignored", val, addr);
         return;

@@ -18,8 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <glib.h>
 
 #include "chimney_hw.h"
+
+typedef struct ChimneyOffload ChimneyOffload;
 
 /* Timers the core asks its host for (one-shot, virtual clock). */
 enum ChimneyTimerId {
@@ -111,11 +114,16 @@ typedef struct ChimneyCore {
 
     /* Scratch for assembling one TX frame. */
     uint8_t tx_buf[CHIMNEY_MAX_FRAME];
+
+    /* Offload target state (chimney_offload.h); not migrated. */
+    ChimneyOffload *offload;
 } ChimneyCore;
 
 void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
                        void *opaque, const uint8_t mac[6], bool link_up);
 void chimney_core_reset(ChimneyCore *core);
+/* Free what chimney_core_init() allocated. */
+void chimney_core_cleanup(ChimneyCore *core);
 
 uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size);
 void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
@@ -137,5 +145,17 @@ void chimney_core_post_load(ChimneyCore *core);
 
 /* Queue an event for the event ring (used by the offload engine too). */
 void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev);
+/* Write queued events and upload requests into free event-ring slots. */
+void chimney_core_drain_events(ChimneyCore *core);
+
+/* For the offload modules: guest memory, guest errors. */
+int chimney_core_dma_read(ChimneyCore *core, uint64_t addr, void *buf,
+                          size_t len);
+int chimney_core_dma_write(ChimneyCore *core, uint64_t addr, const void *buf,
+                           size_t len);
+/* Count and log a guest error; code (CHIMNEY_ERR_*) goes to LAST_ERR
+ * unless it is CHIMNEY_ERR_NONE. */
+void chimney_core_guest_error(ChimneyCore *core, uint32_t code,
+                              const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 #endif /* CHIMNEY_CORE_H */

@@ -362,6 +362,7 @@ static void chimney_nic_exit(PCIDevice *pdev)
     unsigned i;
 
     qemu_bh_delete(s->cmd_bh);
+    chimney_core_cleanup(&s->core);
     for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
         timer_free(s->timers[i]);
         s->timers[i] = NULL;

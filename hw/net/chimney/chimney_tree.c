@@ -1,0 +1,1546 @@
+/*
+ * chimney-nic state trees: reading a tree from guest memory and running
+ * the five state operations (initiate, terminate, update, query,
+ * invalidate) plus SET_PARAMS and SET_VLANS.  C + GLib only.
+ *
+ * A command runs in two passes.  The load pass reads every block and the
+ * state after it into device memory, checking the shape (layers, cycles,
+ * size limits); a malformed tree fails as a whole and changes nothing.
+ * The apply pass works only on that snapshot, so the guest cannot change
+ * the tree under the device, then writes statuses and handles back.
+ * Spec: docs/specs/chimney-nic.rst, "State trees"; rules cited as rule-NNN
+ * are from the conformance checklist.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <glib.h>
+#include <string.h>
+
+#include "chimney_core.h"
+#include "chimney_offload.h"
+#include "chimney_tcp.h"
+
+#define NODE_NONE           UINT32_MAX
+#define BLOCK_MAX_STATE     4096u   /* bytes after a block we accept */
+#define MAX_SEND_LIST       1024u   /* send requests handed over at once */
+
+enum { LAYER_NEIGH = 0, LAYER_PATH = 1, LAYER_TCP = 2, LAYER_BAD = 3 };
+
+typedef struct TreeNode {
+    uint64_t addr;              /* guest address of the block */
+    uint16_t type;
+    uint16_t role;
+    uint32_t size;
+    uint64_t handle;
+    uint64_t host_handle;
+    uint8_t layer;
+    uint32_t first_dep;
+    uint32_t next;
+    uint32_t parent;
+    uint32_t state_off;         /* into Tree.state */
+    uint32_t state_len;
+    /* results */
+    uint32_t status;
+    uint64_t out_handle;        /* new object's handle (initiate) */
+    uint32_t obj;               /* object index the block resolved to */
+    bool created;               /* object created by this command */
+    bool done;                  /* terminated by this command */
+} TreeNode;
+
+typedef struct Tree {
+    ChimneyCore *core;
+    ChimneyOffload *ofl;
+    GArray *nodes;              /* TreeNode */
+    GByteArray *state;          /* the state structures after each block */
+    GHashTable *seen;           /* block addresses: cycle detection */
+    uint32_t root;
+    uint32_t opcode;
+} Tree;
+
+static TreeNode *tree_node(Tree *t, uint32_t i)
+{
+    return &g_array_index(t->nodes, TreeNode, i);
+}
+
+static uint8_t *tree_state(Tree *t, TreeNode *n)
+{
+    return t->state->data + n->state_off;
+}
+
+static uint8_t chimney_type_layer(uint16_t type)
+{
+    if (type >= CHIMNEY_TYPE_NEIGH_CONST && type <= CHIMNEY_TYPE_NEIGH) {
+        return LAYER_NEIGH;
+    }
+    if (type >= CHIMNEY_TYPE_IP4_CONST && type <= CHIMNEY_TYPE_IP6) {
+        return LAYER_PATH;
+    }
+    if (type >= CHIMNEY_TYPE_TCP_CONST && type <= CHIMNEY_TYPE_TCP &&
+        type != CHIMNEY_TYPE_TCP_RESOURCE) {
+        return LAYER_TCP;
+    }
+    return LAYER_BAD;
+}
+
+static const unsigned layer_kind[] = {
+    [LAYER_NEIGH] = CHIMNEY_KIND_NEIGH,
+    [LAYER_PATH] = CHIMNEY_KIND_PATH,
+    [LAYER_TCP] = CHIMNEY_KIND_TCP,
+};
+
+/* ---------------------------------------------------------------------
+ * Load pass
+ * ------------------------------------------------------------------ */
+
+/*
+ * Read the chain of blocks starting at addr (siblings through `next`,
+ * each with its dependents).  Recursion depth is bounded by the three
+ * layers; chain length by CHIMNEY_TREE_MAX_BLOCKS and the cycle check.
+ */
+static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
+                                uint32_t parent, uint32_t *first)
+{
+    uint32_t prev = NODE_NONE;
+
+    *first = NODE_NONE;
+    while (addr) {
+        ChimneyBlock blk;
+        TreeNode n = { 0 };
+        uint32_t idx, st, dep;
+
+        if (t->nodes->len >= CHIMNEY_TREE_MAX_BLOCKS) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: tree larger than %u "
+                                     "blocks", CHIMNEY_TREE_MAX_BLOCKS);
+            return CHIMNEY_ST_TREE_TOO_LARGE;
+        }
+        if (g_hash_table_contains(t->seen, &addr)) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: tree block 0x%"
+                                     G_GINT64_MODIFIER "x reached twice "
+                                     "(cycle)", addr);
+            return CHIMNEY_ST_BAD_TREE;
+        }
+        if (chimney_core_dma_read(t->core, addr, &blk, sizeof(blk)) < 0) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+                                     "chimney-nic: tree block 0x%"
+                                     G_GINT64_MODIFIER "x not readable",
+                                     addr);
+            return CHIMNEY_ST_DMA_ERROR;
+        }
+        g_hash_table_add(t->seen, g_memdup2(&addr, sizeof(addr)));
+        n.addr = addr;
+        n.type = GUINT16_FROM_LE(blk.type);
+        n.role = GUINT16_FROM_LE(blk.role);
+        n.size = GUINT32_FROM_LE(blk.size);
+        n.handle = GUINT64_FROM_LE(blk.handle);
+        n.host_handle = GUINT64_FROM_LE(blk.host_handle);
+        n.layer = chimney_type_layer(n.type);
+        n.parent = parent;
+        n.first_dep = NODE_NONE;
+        n.next = NODE_NONE;
+        n.obj = CHIMNEY_NO_INDEX;
+        if (n.layer == LAYER_BAD) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: tree block 0x%"
+                                     G_GINT64_MODIFIER "x has unknown "
+                                     "type %u", addr, n.type);
+            return CHIMNEY_ST_BAD_TYPE;
+        }
+        if (layer >= 0 && n.layer != layer) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: tree block 0x%"
+                                     G_GINT64_MODIFIER "x (type %u) in "
+                                     "the wrong layer", addr, n.type);
+            return CHIMNEY_ST_BAD_TREE;
+        }
+        layer = n.layer;
+        if (n.size < sizeof(ChimneyBlock) ||
+            n.size - sizeof(ChimneyBlock) > BLOCK_MAX_STATE) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: tree block 0x%"
+                                     G_GINT64_MODIFIER "x size %u out of "
+                                     "range", addr, n.size);
+            return CHIMNEY_ST_BAD_LENGTH;
+        }
+        n.state_len = n.size - sizeof(ChimneyBlock);
+        n.state_off = t->state->len;
+        if (n.state_len) {
+            g_byte_array_set_size(t->state, n.state_off + n.state_len);
+            if (chimney_core_dma_read(t->core, addr + sizeof(ChimneyBlock),
+                                      t->state->data + n.state_off,
+                                      n.state_len) < 0) {
+                chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+                                         "chimney-nic: state after block "
+                                         "0x%" G_GINT64_MODIFIER "x not "
+                                         "readable", addr);
+                return CHIMNEY_ST_DMA_ERROR;
+            }
+        }
+        idx = t->nodes->len;
+        g_array_append_val(t->nodes, n);
+        if (prev == NODE_NONE) {
+            *first = idx;
+        } else {
+            tree_node(t, prev)->next = idx;
+        }
+        prev = idx;
+
+        dep = GUINT64_FROM_LE(blk.dependent) ? 1 : 0;
+        if (dep) {
+            uint32_t first_dep;
+
+            if (layer == LAYER_TCP) {
+                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                         "chimney-nic: TCP block 0x%"
+                                         G_GINT64_MODIFIER "x has "
+                                         "dependents", addr);
+                return CHIMNEY_ST_BAD_TREE;
+            }
+            st = tree_load_chain(t, GUINT64_FROM_LE(blk.dependent),
+                                 layer + 1, idx, &first_dep);
+            if (st != CHIMNEY_ST_SUCCESS) {
+                return st;
+            }
+            tree_node(t, idx)->first_dep = first_dep;
+        }
+        addr = GUINT64_FROM_LE(blk.next);
+    }
+    return CHIMNEY_ST_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------
+ * Write-back
+ * ------------------------------------------------------------------ */
+
+/* Status (and, for new objects, the handle first) into the block. */
+static int tree_write_result(Tree *t, TreeNode *n)
+{
+    struct {
+        uint32_t status;
+        uint32_t flags;
+        uint64_t handle;
+    } wb;
+
+    wb.status = GUINT32_TO_LE(n->status);
+    wb.flags = GUINT32_TO_LE(n->out_handle ? CHIMNEY_BLKF_HANDLE_VALID : 0);
+    wb.handle = GUINT64_TO_LE(n->out_handle);
+    if (n->out_handle &&
+        chimney_core_dma_write(t->core, n->addr + offsetof(ChimneyBlock,
+                                                            handle),
+                               &wb.handle, sizeof(wb.handle)) < 0) {
+        return -1;
+    }
+    return chimney_core_dma_write(t->core,
+                                  n->addr + offsetof(ChimneyBlock, status),
+                                  &wb.status, 8);
+}
+
+static void tree_mark_subtree(Tree *t, uint32_t first, uint32_t status)
+{
+    uint32_t i;
+
+    for (i = first; i != NODE_NONE; i = tree_node(t, i)->next) {
+        TreeNode *n = tree_node(t, i);
+
+        n->status = status;
+        tree_mark_subtree(t, n->first_dep, status);
+    }
+}
+
+static bool status_ok(uint32_t st)
+{
+    return st == CHIMNEY_ST_SUCCESS || st == CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------
+ * State structures: checked reads of the snapshot (LE → host order)
+ * ------------------------------------------------------------------ */
+
+/*
+ * Take the next structure of at least `min` bytes from a block's state.
+ * Its header length must cover the ABI size and stay inside the block;
+ * longer structures (a newer ABI) are accepted and the tail skipped.
+ */
+static const void *state_take(Tree *t, TreeNode *n, uint32_t *off,
+                              size_t min)
+{
+    const ChimneyStateHdr *h;
+    uint32_t len;
+
+    if (n->state_len - *off < sizeof(ChimneyStateHdr)) {
+        return NULL;
+    }
+    h = (const ChimneyStateHdr *)(tree_state(t, n) + *off);
+    len = GUINT32_FROM_LE(h->length);
+    if (len < min || len > n->state_len - *off) {
+        return NULL;
+    }
+    *off += len;
+    return h;
+}
+
+static void neigh_const_load(ChimneyNeighObj *o, const ChimneyNeighConst *c)
+{
+    memcpy(o->dl_src, c->dl_src_addr, 6);
+    o->vlan_id = GUINT16_FROM_LE(c->vlan_id) & 0xfff;
+}
+
+static void neigh_cached_load(ChimneyNeighObj *o, const ChimneyNeighCached *c)
+{
+    memcpy(o->dl_dst, c->dl_dst_addr, 6);
+    o->hrd = GUINT32_FROM_LE(c->host_reachability_delta);
+}
+
+static void tcp_const_load(ChimneyTcpConstState *s, const ChimneyTcpConst *c)
+{
+    s->flags = GUINT16_FROM_LE(c->flags);
+    s->remote_port = GUINT16_FROM_LE(c->remote_port);
+    s->local_port = GUINT16_FROM_LE(c->local_port);
+    s->snd_wind_scale = c->snd_wind_scale;
+    s->rcv_wind_scale = c->rcv_wind_scale;
+    s->remote_mss = GUINT16_FROM_LE(c->remote_mss);
+    s->hash_value = GUINT32_FROM_LE(c->hash_value);
+}
+
+static void tcp_cached_load(ChimneyTcpCachedState *s,
+                            const ChimneyTcpCached *c)
+{
+    s->flags = GUINT16_FROM_LE(c->flags);
+    s->initial_rcv_wnd = GUINT32_FROM_LE(c->initial_rcv_wnd);
+    s->rcv_indication_size = GUINT32_FROM_LE(c->rcv_indication_size);
+    s->ka_timeout = GUINT32_FROM_LE(c->ka_timeout);
+    s->ka_interval = GUINT32_FROM_LE(c->ka_interval);
+    s->max_rt = GUINT32_FROM_LE(c->max_rt);
+    s->flow_label = GUINT32_FROM_LE(c->flow_label) & 0xfffff;
+    s->ka_probe_count = c->ka_probe_count;
+    s->ttl_hop_limit = c->ttl_hop_limit;
+    s->tos_traffic_class = c->tos_traffic_class;
+    s->user_priority = c->user_priority & 7;
+}
+
+static void tcp_delegated_load(ChimneyTcpDelegatedState *s,
+                               const ChimneyTcpDelegated *d)
+{
+    s->state = GUINT32_FROM_LE(d->state);
+    s->flags = GUINT16_FROM_LE(d->flags);
+    s->rcv_nxt = GUINT32_FROM_LE(d->rcv_nxt);
+    s->rcv_wnd = GUINT32_FROM_LE(d->rcv_wnd);
+    s->snd_una = GUINT32_FROM_LE(d->snd_una);
+    s->snd_nxt = GUINT32_FROM_LE(d->snd_nxt);
+    s->snd_max = GUINT32_FROM_LE(d->snd_max);
+    s->snd_wnd = GUINT32_FROM_LE(d->snd_wnd);
+    s->max_snd_wnd = GUINT32_FROM_LE(d->max_snd_wnd);
+    s->snd_wl1 = GUINT32_FROM_LE(d->snd_wl1);
+    s->cwnd = GUINT32_FROM_LE(d->cwnd);
+    s->ssthresh = GUINT32_FROM_LE(d->ssthresh);
+    s->srtt = GUINT16_FROM_LE(d->srtt);
+    s->rttvar = GUINT16_FROM_LE(d->rttvar);
+    s->ts_recent = GUINT32_FROM_LE(d->ts_recent);
+    s->ts_recent_age = GUINT32_FROM_LE(d->ts_recent_age);
+    s->ts_time = GUINT32_FROM_LE(d->ts_time);
+    s->total_rt = GUINT32_FROM_LE(d->total_rt);
+    s->dup_ack_count = d->dup_ack_count;
+    s->snd_wnd_probe_count = d->snd_wnd_probe_count;
+    s->ka_probe_count = d->ka_probe_count;
+    s->rexmit_count = d->rexmit_count;
+    s->ka_timeout_delta = GUINT32_FROM_LE(d->ka_timeout_delta);
+    s->rexmit_timeout_delta = GUINT32_FROM_LE(d->rexmit_timeout_delta);
+    s->dwnd = GUINT32_FROM_LE(d->dwnd);
+}
+
+static void hdr_store(ChimneyStateHdr *h, size_t len)
+{
+    h->length = GUINT32_TO_LE(len);
+    h->recognized_options = 0;
+}
+
+static void neigh_store(const ChimneyNeighObj *o, ChimneyNeighConst *c,
+                        ChimneyNeighCached *k, ChimneyNeighDelegated *d,
+                        uint32_t nrd)
+{
+    if (c) {
+        memset(c, 0, sizeof(*c));
+        hdr_store(&c->hdr, sizeof(*c));
+        memcpy(c->dl_src_addr, o->dl_src, 6);
+        c->vlan_id = GUINT16_TO_LE(o->vlan_id);
+    }
+    if (k) {
+        memset(k, 0, sizeof(*k));
+        hdr_store(&k->hdr, sizeof(*k));
+        memcpy(k->dl_dst_addr, o->dl_dst, 6);
+        k->host_reachability_delta = GUINT32_TO_LE(o->hrd);
+    }
+    if (d) {
+        memset(d, 0, sizeof(*d));
+        hdr_store(&d->hdr, sizeof(*d));
+        d->nic_reachability_delta = GUINT32_TO_LE(nrd);
+    }
+}
+
+static void path_store(const ChimneyPathObj *o, ChimneyPathConst *c,
+                       ChimneyPathCached *k, ChimneyPathDelegated *d)
+{
+    if (c) {
+        memset(c, 0, sizeof(*c));
+        hdr_store(&c->hdr, sizeof(*c));
+        memcpy(c->src_addr, o->src, o->ipv6 ? 16 : 4);
+        memcpy(c->dst_addr, o->dst, o->ipv6 ? 16 : 4);
+    }
+    if (k) {
+        memset(k, 0, sizeof(*k));
+        hdr_store(&k->hdr, sizeof(*k));
+        k->path_mtu = GUINT32_TO_LE(o->path_mtu);
+    }
+    if (d) {
+        hdr_store(&d->hdr, sizeof(*d));
+    }
+}
+
+static void tcp_store(const ChimneyTcpObj *o, ChimneyTcpConst *c,
+                      ChimneyTcpCached *k)
+{
+    if (c) {
+        memset(c, 0, sizeof(*c));
+        hdr_store(&c->hdr, sizeof(*c));
+        c->flags = GUINT16_TO_LE(o->c.flags);
+        c->remote_port = GUINT16_TO_LE(o->c.remote_port);
+        c->local_port = GUINT16_TO_LE(o->c.local_port);
+        c->snd_wind_scale = o->c.snd_wind_scale;
+        c->rcv_wind_scale = o->c.rcv_wind_scale;
+        c->remote_mss = GUINT16_TO_LE(o->c.remote_mss);
+        c->hash_value = GUINT32_TO_LE(o->c.hash_value);
+    }
+    if (k) {
+        memset(k, 0, sizeof(*k));
+        hdr_store(&k->hdr, sizeof(*k));
+        /* restart/update flags are one-shot requests, not state */
+        k->flags = GUINT16_TO_LE(o->k.flags & (CHIMNEY_TCP_CACHED_KEEPALIVE |
+                                               CHIMNEY_TCP_CACHED_NAGLE));
+        k->initial_rcv_wnd = GUINT32_TO_LE(o->k.initial_rcv_wnd);
+        k->rcv_indication_size = GUINT32_TO_LE(o->k.rcv_indication_size);
+        k->ka_timeout = GUINT32_TO_LE(o->k.ka_timeout);
+        k->ka_interval = GUINT32_TO_LE(o->k.ka_interval);
+        k->max_rt = GUINT32_TO_LE(o->k.max_rt);
+        k->flow_label = GUINT32_TO_LE(o->k.flow_label);
+        k->ka_probe_count = o->k.ka_probe_count;
+        k->ttl_hop_limit = o->k.ttl_hop_limit;
+        k->tos_traffic_class = o->k.tos_traffic_class;
+        k->user_priority = o->k.user_priority;
+    }
+}
+
+/*
+ * The delegated TCP state as handed back (terminate) or reported (query).
+ * Timers are remaining ticks or CHIMNEY_TIMER_OFF (rule 041), TsTime is
+ * NicTime + NicDelta (rule 042), SRtt/RttVar keep their scaling (rule 034).
+ */
+static void tcp_delegated_store(ChimneyCore *core, ChimneyTcpObj *o,
+                                ChimneyTcpDelegated *d, bool query)
+{
+    const ChimneyTcpDelegatedState *s = &o->d;
+
+    d->state = GUINT32_TO_LE(s->state);
+    d->flags = GUINT16_TO_LE(s->flags);
+    d->rsvd = 0;
+    d->rcv_nxt = GUINT32_TO_LE(s->rcv_nxt);
+    d->rcv_wnd = GUINT32_TO_LE(s->rcv_wnd);
+    d->snd_una = GUINT32_TO_LE(s->snd_una);
+    d->snd_nxt = GUINT32_TO_LE(s->snd_nxt);
+    d->snd_max = GUINT32_TO_LE(s->snd_max);
+    d->snd_wnd = GUINT32_TO_LE(s->snd_wnd);
+    d->max_snd_wnd = GUINT32_TO_LE(s->max_snd_wnd);
+    d->snd_wl1 = GUINT32_TO_LE(s->snd_wl1);
+    d->cwnd = GUINT32_TO_LE(s->cwnd);
+    d->ssthresh = GUINT32_TO_LE(s->ssthresh);
+    d->srtt = GUINT16_TO_LE(s->srtt);
+    d->rttvar = GUINT16_TO_LE(s->rttvar);
+    d->ts_recent = GUINT32_TO_LE(s->ts_recent);
+    d->ts_recent_age = GUINT32_TO_LE(s->ts_recent_age);
+    d->ts_time = GUINT32_TO_LE(chimney_tcp_ts_now(core, o));
+    d->total_rt = GUINT32_TO_LE(s->total_rt);
+    d->dup_ack_count = s->dup_ack_count;
+    d->snd_wnd_probe_count = s->snd_wnd_probe_count;
+    d->ka_probe_count = s->ka_probe_count;
+    d->rexmit_count = s->rexmit_count;
+    d->ka_timeout_delta = GUINT32_TO_LE(s->ka_timeout_delta);
+    d->rexmit_timeout_delta = GUINT32_TO_LE(s->rexmit_timeout_delta);
+    /* rule 061: we do not model a preferred backlog yet → unsupported */
+    d->send_backlog_size = GUINT32_TO_LE(query ? 0xffffffffu : 0);
+    d->rcv_backlog_size = GUINT32_TO_LE(query ? o->rcv_len : 0);
+    d->dwnd = GUINT32_TO_LE(s->dwnd);
+    d->rsvd2 = 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Initiate offload
+ * ------------------------------------------------------------------ */
+
+static bool vlan_allowed(ChimneyOffload *ofl, uint16_t vid)
+{
+    uint32_t i;
+
+    /* rule 032: interface VLAN 0, or neighbor VLAN 0, never fails */
+    if (vid == 0 || ofl->nvlans == 0) {
+        return true;
+    }
+    for (i = 0; i < ofl->nvlans; i++) {
+        if (ofl->vlans[i] == vid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static uint32_t initiate_neigh(Tree *t, TreeNode *n)
+{
+    static const uint8_t zero_mac[6];
+    const ChimneyNeighConst *c;
+    const ChimneyNeighCached *k;
+    const ChimneyNeighDelegated *d;
+    ChimneyNeighObj *o;
+    uint32_t off = 0, idx;
+
+    c = state_take(t, n, &off, sizeof(*c));
+    k = c ? state_take(t, n, &off, sizeof(*k)) : NULL;
+    d = k ? state_take(t, n, &off, sizeof(*d)) : NULL;
+    if (!d) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: neighbor block 0x%"
+                                 G_GINT64_MODIFIER "x: state lengths "
+                                 "disagree", n->addr);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    /* rule 029: no software-settable source MAC on this device */
+    if (memcmp(c->dl_src_addr, zero_mac, 6)) {
+        return CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES;
+    }
+    if (!vlan_allowed(t->ofl, GUINT16_FROM_LE(c->vlan_id) & 0xfff)) {
+        return CHIMNEY_ST_OFFLOAD_VLAN_MISMATCH;
+    }
+    idx = chimney_table_alloc(&t->ofl->neigh);
+    if (idx == CHIMNEY_NO_INDEX) {
+        return CHIMNEY_ST_OFFLOAD_NEIGHBOR_ENTRIES;
+    }
+    o = chimney_neigh_at(t->ofl, idx);
+    neigh_const_load(o, c);
+    neigh_cached_load(o, k);
+    o->host_handle = n->host_handle;
+    chimney_tcp_neigh_offloaded(t->core, o,
+                                GUINT32_FROM_LE(d->nic_reachability_delta));
+    n->obj = idx;
+    n->created = true;
+    n->out_handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_NEIGH, idx);
+    return CHIMNEY_ST_SUCCESS;
+}
+
+static uint32_t initiate_path(Tree *t, TreeNode *n, uint32_t neigh)
+{
+    const ChimneyPathConst *c;
+    const ChimneyPathCached *k;
+    ChimneyPathObj *o;
+    uint32_t off = 0, idx, mtu;
+    bool ipv6 = n->type == CHIMNEY_TYPE_IP6;
+
+    c = state_take(t, n, &off, sizeof(*c));
+    k = c ? state_take(t, n, &off, sizeof(*k)) : NULL;
+    if (!k || !state_take(t, n, &off, sizeof(ChimneyPathDelegated))) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: path block 0x%"
+                                 G_GINT64_MODIFIER "x: state lengths "
+                                 "disagree", n->addr);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    mtu = GUINT32_FROM_LE(k->path_mtu);
+    if (mtu > CHIMNEY_MAX_PATH_MTU) {
+        return CHIMNEY_ST_OFFLOAD_PATH_MTU;            /* rule 031 */
+    }
+    if (mtu < (ipv6 ? 1280u : 68u)) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: path block 0x%"
+                                 G_GINT64_MODIFIER "x: PathMtu %u below "
+                                 "the IP minimum", n->addr, mtu);
+        return CHIMNEY_ST_INVALID_PARAMETER;
+    }
+    idx = chimney_table_alloc(&t->ofl->path);
+    if (idx == CHIMNEY_NO_INDEX) {
+        return CHIMNEY_ST_OFFLOAD_PATH_ENTRIES;
+    }
+    o = chimney_path_at(t->ofl, idx);
+    o->ipv6 = ipv6;
+    memcpy(o->src, c->src_addr, ipv6 ? 16 : 4);    /* rule 018: copied */
+    memcpy(o->dst, c->dst_addr, ipv6 ? 16 : 4);
+    o->path_mtu = mtu;
+    o->neigh = neigh;
+    o->host_handle = n->host_handle;
+    chimney_neigh_at(t->ofl, neigh)->npaths++;
+    n->obj = idx;
+    n->created = true;
+    n->out_handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_PATH, idx);
+    return CHIMNEY_ST_SUCCESS;
+}
+
+static bool tcp_state_offloadable(uint32_t state)
+{
+    /* rule 033 */
+    switch (state) {
+    case CHIMNEY_TCPS_ESTABLISHED:
+    case CHIMNEY_TCPS_FIN_WAIT_1:
+    case CHIMNEY_TCPS_FIN_WAIT_2:
+    case CHIMNEY_TCPS_CLOSE_WAIT:
+    case CHIMNEY_TCPS_CLOSING:
+    case CHIMNEY_TCPS_LAST_ACK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
+{
+    const ChimneyTcpConst *c;
+    const ChimneyTcpCached *k;
+    const ChimneyTcpDelegated *d;
+    ChimneyTcpConstState cs;
+    ChimneyTcpCachedState ks;
+    ChimneyTcpDelegatedState ds;
+    ChimneyPathObj *p = chimney_path_at(t->ofl, path);
+    ChimneySendReq *sendq = NULL;
+    uint8_t *rcvbuf = NULL;
+    uint32_t off = 0, idx, nsend, rcv_len, i;
+    uint64_t total = 0;
+    ChimneyTcpObj *o;
+
+    c = state_take(t, n, &off, sizeof(*c));
+    k = c ? state_take(t, n, &off, sizeof(*k)) : NULL;
+    d = k ? state_take(t, n, &off, sizeof(*d)) : NULL;
+    if (!d) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: TCP block 0x%"
+                                 G_GINT64_MODIFIER "x: state lengths "
+                                 "disagree", n->addr);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    tcp_const_load(&cs, c);
+    tcp_cached_load(&ks, k);
+    tcp_delegated_load(&ds, d);
+    if (!tcp_state_offloadable(ds.state)) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: TCP block 0x%"
+                                 G_GINT64_MODIFIER "x: state %u cannot "
+                                 "be offloaded", n->addr, ds.state);
+        return CHIMNEY_ST_INVALID_STATE;
+    }
+    if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
+        return CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW;      /* rule 030 */
+    }
+    if (cs.snd_wind_scale > 14 || cs.rcv_wind_scale > 14) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: TCP block 0x%"
+                                 G_GINT64_MODIFIER "x: window scale > 14",
+                                 n->addr);
+        return CHIMNEY_ST_INVALID_PARAMETER;
+    }
+    if (chimney_demux_lookup(t->ofl, p->ipv6, p->src, p->dst, cs.local_port,
+                             cs.remote_port) != CHIMNEY_NO_INDEX) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: TCP block 0x%"
+                                 G_GINT64_MODIFIER "x: 4-tuple already "
+                                 "offloaded", n->addr);
+        return CHIMNEY_ST_DUPLICATE;
+    }
+
+    /* Send data the host hands over (rules 025-028). */
+    nsend = GUINT32_FROM_LE(d->send_list_count);
+    if (nsend > MAX_SEND_LIST) {
+        return CHIMNEY_ST_OFFLOAD_TCP_XMIT_BUFFER;
+    }
+    if (nsend) {
+        ChimneySendBuf *wire = g_new(ChimneySendBuf, nsend);
+
+        if (chimney_core_dma_read(t->core,
+                                  GUINT64_FROM_LE(d->send_list_addr), wire,
+                                  nsend * sizeof(*wire)) < 0) {
+            g_free(wire);
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+                                     "chimney-nic: TCP block 0x%"
+                                     G_GINT64_MODIFIER "x: send list not "
+                                     "readable", n->addr);
+            return CHIMNEY_ST_DMA_ERROR;
+        }
+        sendq = g_new(ChimneySendReq, nsend);
+        for (i = 0; i < nsend; i++) {
+            sendq[i].addr = GUINT64_FROM_LE(wire[i].addr);
+            sendq[i].len = GUINT32_FROM_LE(wire[i].len);
+            sendq[i].acked = 0;
+            sendq[i].cookie = GUINT64_FROM_LE(wire[i].cookie);
+            total += sendq[i].len;
+        }
+        g_free(wire);
+    }
+    /* [SndUna, SndNxt) and [SndNxt, SndMax) must lie inside that data. */
+    if ((uint32_t)(ds.snd_nxt - ds.snd_una) > (uint32_t)(ds.snd_max -
+                                                         ds.snd_una) ||
+        (uint64_t)(uint32_t)(ds.snd_max - ds.snd_una) > total) {
+        g_free(sendq);
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: TCP block 0x%"
+                                 G_GINT64_MODIFIER "x: SndUna/SndNxt/SndMax "
+                                 "disagree with %" G_GUINT64_FORMAT
+                                 " bytes of send data", n->addr, total);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+
+    /* Buffered receive data is copied before completing (rule 023). */
+    rcv_len = GUINT32_FROM_LE(d->rcv_data_len);
+    if (rcv_len > CHIMNEY_RCV_BUF) {
+        g_free(sendq);
+        return CHIMNEY_ST_FAILURE;
+    }
+    if (rcv_len) {
+        rcvbuf = g_malloc(CHIMNEY_RCV_BUF);
+        if (chimney_core_dma_read(t->core, GUINT64_FROM_LE(d->rcv_data_addr),
+                                  rcvbuf, rcv_len) < 0) {
+            g_free(sendq);
+            g_free(rcvbuf);
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+                                     "chimney-nic: TCP block 0x%"
+                                     G_GINT64_MODIFIER "x: buffered data "
+                                     "not readable", n->addr);
+            return CHIMNEY_ST_DMA_ERROR;
+        }
+    }
+
+    idx = chimney_table_alloc(&t->ofl->tcp);
+    if (idx == CHIMNEY_NO_INDEX) {
+        g_free(sendq);
+        g_free(rcvbuf);
+        return CHIMNEY_ST_OFFLOAD_TCP_ENTRIES;
+    }
+    o = chimney_tcp_at(t->ofl, idx);
+    o->path = path;
+    o->hash_next = CHIMNEY_NO_INDEX;
+    o->evt_next = CHIMNEY_NO_INDEX;
+    o->host_handle = n->host_handle;
+    o->c = cs;
+    o->k = ks;
+    o->d = ds;
+    o->sendq = sendq;
+    o->sendq_len = nsend;
+    o->rcvbuf = rcvbuf;
+    o->rcv_len = rcv_len;
+    o->ip_id = 0x8000;
+    chimney_tcp_offloaded(t->core, o);
+    p->ntcp++;
+    chimney_demux_insert(t->ofl, idx);
+    n->obj = idx;
+    n->created = true;
+    n->out_handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_TCP, idx);
+    return CHIMNEY_ST_SUCCESS;
+}
+
+/* Undo a creation (write-back failed): the object was never reported. */
+static void initiate_undo(Tree *t, TreeNode *n)
+{
+    if (n->layer == LAYER_NEIGH) {
+        chimney_table_release(&t->ofl->neigh, n->obj);
+    } else if (n->layer == LAYER_PATH) {
+        ChimneyPathObj *p = chimney_path_at(t->ofl, n->obj);
+
+        chimney_neigh_at(t->ofl, p->neigh)->npaths--;
+        chimney_table_release(&t->ofl->path, n->obj);
+    } else {
+        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, n->obj);
+
+        chimney_demux_remove(t->ofl, n->obj);
+        chimney_path_at(t->ofl, o->path)->ntcp--;
+        g_free(o->sendq);
+        g_free(o->rcvbuf);
+        chimney_table_release(&t->ofl->tcp, n->obj);
+    }
+    n->created = false;
+    n->out_handle = 0;
+}
+
+/*
+ * Offload one chain depth-first, dependents before next (rule 007).
+ * `parent` is the object the chain's new blocks attach to
+ * (CHIMNEY_NO_INDEX under a placeholder or at the root).
+ */
+static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
+                           bool is_root)
+{
+    uint32_t i;
+
+    for (i = first; i != NODE_NONE; i = tree_node(t, i)->next) {
+        TreeNode *n = tree_node(t, i);
+        uint32_t st, j, ndeps = 0, nok = 0;
+        uint32_t obj = CHIMNEY_NO_INDEX;
+
+        switch (n->role) {
+        case CHIMNEY_ROLE_NEW:
+            if (n->type != CHIMNEY_TYPE_NEIGH && n->type != CHIMNEY_TYPE_IP4 &&
+                n->type != CHIMNEY_TYPE_IP6 && n->type != CHIMNEY_TYPE_TCP) {
+                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                         "chimney-nic: new-offload block 0x%"
+                                         G_GINT64_MODIFIER "x must carry a "
+                                         "combined state type, not %u",
+                                         n->addr, n->type);
+                st = CHIMNEY_ST_BAD_TYPE;
+            } else if (n->layer != LAYER_NEIGH && parent == CHIMNEY_NO_INDEX) {
+                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                         "chimney-nic: new-offload block 0x%"
+                                         G_GINT64_MODIFIER "x has no offloaded "
+                                         "parent to link to", n->addr);
+                st = CHIMNEY_ST_BAD_TREE;
+            } else if (n->layer == LAYER_NEIGH) {
+                st = initiate_neigh(t, n);
+            } else if (n->layer == LAYER_PATH) {
+                st = initiate_path(t, n, parent);
+            } else {
+                st = initiate_tcp(t, n, parent);
+            }
+            obj = n->obj;
+            break;
+        case CHIMNEY_ROLE_LINKER:
+            if (!chimney_offload_lookup(t->ofl, n->handle,
+                                        layer_kind[n->layer], &obj)) {
+                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                         "chimney-nic: linker block 0x%"
+                                         G_GINT64_MODIFIER "x: bad handle 0x%"
+                                         G_GINT64_MODIFIER "x", n->addr,
+                                         n->handle);
+                st = CHIMNEY_ST_BAD_HANDLE;
+            } else {
+                st = CHIMNEY_ST_SUCCESS;
+                n->obj = obj;
+            }
+            break;
+        case CHIMNEY_ROLE_PLACEHOLDER:
+            st = CHIMNEY_ST_SUCCESS;                    /* rule 009 */
+            break;
+        default:
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: block 0x%" G_GINT64_MODIFIER
+                                     "x: role %u not allowed in an initiate "
+                                     "tree", n->addr, n->role);
+            st = CHIMNEY_ST_BAD_TREE;
+            break;
+        }
+
+        if (!status_ok(st)) {
+            /* rule 014: dependents of a failed block are not attempted */
+            n->status = st;
+            tree_mark_subtree(t, n->first_dep, CHIMNEY_ST_FAILURE);
+            if (is_root && i == first) {
+                /* rule 015: a failed root ends the traversal */
+                tree_mark_subtree(t, n->next, CHIMNEY_ST_NOT_ATTEMPTED);
+                return;
+            }
+            continue;
+        }
+
+        initiate_chain(t, n->first_dep, obj, false);
+        for (j = n->first_dep; j != NODE_NONE; j = tree_node(t, j)->next) {
+            ndeps++;
+            nok += status_ok(tree_node(t, j)->status);
+        }
+        if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
+            n->status = CHIMNEY_ST_SUCCESS;
+        } else if (n->role == CHIMNEY_ROLE_LINKER && ndeps && !nok) {
+            n->status = CHIMNEY_ST_FAILURE;             /* rule 010 */
+        } else {
+            /* rules 010, 013: one level of dependents decides */
+            n->status = nok == ndeps ? CHIMNEY_ST_SUCCESS :
+                        CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Terminate offload (upload)
+ * ------------------------------------------------------------------ */
+
+static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
+                                   uint32_t off)
+{
+    ChimneyTcpDelegated *d = (ChimneyTcpDelegated *)(tree_state(t, n) + off);
+    uint64_t list = GUINT64_FROM_LE(d->send_list_addr);
+    uint32_t cap = GUINT32_FROM_LE(d->send_list_cap);
+    uint64_t rcv_addr = GUINT64_FROM_LE(d->rcv_data_addr);
+    uint32_t rcv_cap = GUINT32_FROM_LE(d->rcv_data_cap);
+    uint32_t i;
+
+    /* Nothing is given back unless everything fits: no data is lost. */
+    if (cap < o->sendq_len || rcv_cap < o->rcv_len) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: terminate block 0x%"
+                                 G_GINT64_MODIFIER "x: return space for %u "
+                                 "sends / %u bytes, need %u / %u", n->addr,
+                                 cap, rcv_cap, o->sendq_len, o->rcv_len);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    /* rule 043: the original requests, in their original order */
+    for (i = 0; i < o->sendq_len; i++) {
+        ChimneySendBuf b = {
+            .addr = GUINT64_TO_LE(o->sendq[i].addr),
+            .len = GUINT32_TO_LE(o->sendq[i].len),
+            .acked = GUINT32_TO_LE(o->sendq[i].acked),
+            .cookie = GUINT64_TO_LE(o->sendq[i].cookie),
+        };
+
+        if (chimney_core_dma_write(t->core, list + i * sizeof(b), &b,
+                                   sizeof(b)) < 0) {
+            return CHIMNEY_ST_DMA_ERROR;
+        }
+    }
+    /* rule 045: undelivered, acknowledged receive data */
+    if (o->rcv_len &&
+        chimney_core_dma_write(t->core, rcv_addr, o->rcvbuf, o->rcv_len) < 0) {
+        return CHIMNEY_ST_DMA_ERROR;
+    }
+    tcp_delegated_store(t->core, o, d, false);
+    hdr_store(&d->hdr, sizeof(*d));
+    d->send_list_addr = GUINT64_TO_LE(list);
+    d->send_list_count = GUINT32_TO_LE(o->sendq_len);
+    d->send_list_cap = GUINT32_TO_LE(cap);
+    d->rcv_data_addr = GUINT64_TO_LE(rcv_addr);
+    d->rcv_data_len = GUINT32_TO_LE(o->rcv_len);
+    d->rcv_data_cap = GUINT32_TO_LE(rcv_cap);
+    if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) + off,
+                               d, sizeof(*d)) < 0) {
+        return CHIMNEY_ST_DMA_ERROR;
+    }
+    return CHIMNEY_ST_SUCCESS;
+}
+
+/* Terminate one object; its dependents in the tree were handled first. */
+static uint32_t terminate_one(Tree *t, TreeNode *n)
+{
+    uint32_t idx, off = 0;
+    const void *st = NULL;
+
+    if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
+                                &idx)) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: terminate block 0x%"
+                                 G_GINT64_MODIFIER "x: bad handle 0x%"
+                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
+        return CHIMNEY_ST_BAD_HANDLE;
+    }
+    n->obj = idx;
+    if (n->state_len) {
+        size_t need = n->layer == LAYER_NEIGH ? sizeof(ChimneyNeighDelegated) :
+                      n->layer == LAYER_PATH ? sizeof(ChimneyPathDelegated) :
+                      sizeof(ChimneyTcpDelegated);
+
+        st = state_take(t, n, &off, need);
+        if (!st) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: terminate block 0x%"
+                                     G_GINT64_MODIFIER "x: delegated "
+                                     "structure too short", n->addr);
+            return CHIMNEY_ST_BAD_LENGTH;
+        }
+    }
+
+    if (n->layer == LAYER_NEIGH) {
+        ChimneyNeighObj *o = chimney_neigh_at(t->ofl, idx);
+        ChimneyNeighDelegated d;
+
+        if (o->npaths) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: terminate of neighbor "
+                                     "0x%" G_GINT64_MODIFIER "x with %u "
+                                     "paths not listed", n->handle,
+                                     o->npaths);
+            return CHIMNEY_ST_HAS_DEPENDENTS;
+        }
+        if (st) {
+            neigh_store(o, NULL, NULL, &d, chimney_tcp_neigh_nrd(t->core, o));
+            if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock),
+                                       &d, sizeof(d)) < 0) {
+                return CHIMNEY_ST_DMA_ERROR;
+            }
+        }
+    } else if (n->layer == LAYER_PATH) {
+        ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
+        ChimneyPathDelegated d;
+
+        if (o->ntcp) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: terminate of path 0x%"
+                                     G_GINT64_MODIFIER "x with %u "
+                                     "connections not listed", n->handle,
+                                     o->ntcp);
+            return CHIMNEY_ST_HAS_DEPENDENTS;
+        }
+        if (st) {
+            path_store(o, NULL, NULL, &d);
+            if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock),
+                                       &d, sizeof(d)) < 0) {
+                return CHIMNEY_ST_DMA_ERROR;
+            }
+        }
+        chimney_neigh_at(t->ofl, o->neigh)->npaths--;
+    } else {
+        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
+        uint32_t r;
+
+        /* rule 040: flush what a delayed ACK would have said */
+        chimney_tcp_before_upload(t->core, o);
+        if (st) {
+            r = terminate_tcp_data(t, n, o, 0);
+            if (r != CHIMNEY_ST_SUCCESS) {
+                return r;
+            }
+        }
+        /* rule 048: from now on its frames go up the host path */
+        chimney_demux_remove(t->ofl, idx);
+        chimney_offload_cancel_retrieve(t->ofl, idx);
+        chimney_path_at(t->ofl, o->path)->ntcp--;
+    }
+    n->done = true;
+    return CHIMNEY_ST_SUCCESS;
+}
+
+static void terminate_chain(Tree *t, uint32_t first)
+{
+    uint32_t i;
+
+    for (i = first; i != NODE_NONE; i = tree_node(t, i)->next) {
+        TreeNode *n = tree_node(t, i);
+
+        /* dependents first so parents see their reference counts drop */
+        terminate_chain(t, n->first_dep);
+        if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
+            n->status = CHIMNEY_ST_SUCCESS;
+        } else if (n->role == CHIMNEY_ROLE_REF ||
+                   n->role == CHIMNEY_ROLE_LINKER) {
+            n->status = terminate_one(t, n);
+        } else {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: block 0x%" G_GINT64_MODIFIER
+                                     "x: role %u not allowed in a terminate "
+                                     "tree", n->addr, n->role);
+            n->status = CHIMNEY_ST_BAD_TREE;
+        }
+    }
+}
+
+/* rule 047: resources go only once the results are written back. */
+static void terminate_release(Tree *t)
+{
+    uint32_t i;
+
+    for (i = 0; i < t->nodes->len; i++) {
+        TreeNode *n = tree_node(t, i);
+
+        if (!n->done) {
+            continue;
+        }
+        if (n->layer == LAYER_NEIGH) {
+            chimney_table_release(&t->ofl->neigh, n->obj);
+        } else if (n->layer == LAYER_PATH) {
+            chimney_table_release(&t->ofl->path, n->obj);
+        } else {
+            ChimneyTcpObj *o = chimney_tcp_at(t->ofl, n->obj);
+
+            g_free(o->sendq);
+            g_free(o->rcvbuf);
+            o->sendq = NULL;
+            o->rcvbuf = NULL;
+            chimney_table_release(&t->ofl->tcp, n->obj);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Update, query, invalidate
+ * ------------------------------------------------------------------ */
+
+static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
+{
+    uint32_t idx, off = 0;
+    const void *k = NULL;
+    static const uint16_t cached_type[] = {
+        [LAYER_NEIGH] = CHIMNEY_TYPE_NEIGH_CACHED,
+        [LAYER_PATH] = 0,
+        [LAYER_TCP] = CHIMNEY_TYPE_TCP_CACHED,
+    };
+    static const size_t cached_size[] = {
+        [LAYER_NEIGH] = sizeof(ChimneyNeighCached),
+        [LAYER_PATH] = sizeof(ChimneyPathCached),
+        [LAYER_TCP] = sizeof(ChimneyTcpCached),
+    };
+
+    if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
+                                &idx)) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: update block 0x%"
+                                 G_GINT64_MODIFIER "x: bad handle 0x%"
+                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
+        return CHIMNEY_ST_BAD_HANDLE;
+    }
+    n->obj = idx;
+    if (n->state_len) {
+        bool type_ok = n->layer == LAYER_PATH ?
+            (n->type == CHIMNEY_TYPE_IP4_CACHED ||
+             n->type == CHIMNEY_TYPE_IP6_CACHED) :
+            n->type == cached_type[n->layer];
+
+        k = type_ok ? state_take(t, n, &off, cached_size[n->layer]) : NULL;
+        if (!k) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: update block 0x%"
+                                     G_GINT64_MODIFIER "x: expected a cached "
+                                     "structure (type %u)", n->addr,
+                                     n->type);
+            return CHIMNEY_ST_BAD_LENGTH;
+        }
+    }
+
+    if (n->layer == LAYER_NEIGH) {
+        ChimneyNeighObj *o = chimney_neigh_at(t->ofl, idx);
+
+        if (o->invalid) {
+            return CHIMNEY_ST_FAILURE;
+        }
+        if (k) {
+            /* a MAC change of the same next hop (seed "Linking Path...") */
+            neigh_cached_load(o, k);
+            chimney_tcp_neigh_hrd_updated(t->core, o);
+        }
+    } else if (n->layer == LAYER_PATH) {
+        ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
+
+        if (o->invalid) {
+            return CHIMNEY_ST_FAILURE;
+        }
+        if (k) {
+            uint32_t mtu =
+                GUINT32_FROM_LE(((const ChimneyPathCached *)k)->path_mtu);
+
+            if (mtu > CHIMNEY_MAX_PATH_MTU || mtu < (o->ipv6 ? 1280u : 68u)) {
+                return CHIMNEY_ST_FAILURE;
+            }
+            o->path_mtu = mtu;
+        }
+        /* rule 054: an update tree rooted at a neighbor relinks its paths */
+        if (parent_neigh != CHIMNEY_NO_INDEX && parent_neigh != o->neigh) {
+            chimney_neigh_at(t->ofl, o->neigh)->npaths--;
+            o->neigh = parent_neigh;
+            chimney_neigh_at(t->ofl, parent_neigh)->npaths++;
+        }
+    } else {
+        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
+        ChimneyTcpCachedState ks;
+
+        if (o->invalid) {
+            return CHIMNEY_ST_FAILURE;
+        }
+        if (k) {
+            tcp_cached_load(&ks, k);
+            if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
+                return CHIMNEY_ST_FAILURE;      /* rule 059: keeps running */
+            }
+            chimney_tcp_cached_update(t->core, o, &ks);  /* rule 053 */
+        }
+    }
+    return CHIMNEY_ST_SUCCESS;
+}
+
+static void update_chain(Tree *t, uint32_t first, uint32_t parent_neigh)
+{
+    uint32_t i;
+
+    for (i = first; i != NODE_NONE; i = tree_node(t, i)->next) {
+        TreeNode *n = tree_node(t, i);
+        uint32_t relink = CHIMNEY_NO_INDEX;
+
+        if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
+            n->status = CHIMNEY_ST_SUCCESS;
+        } else if (n->role == CHIMNEY_ROLE_REF ||
+                   n->role == CHIMNEY_ROLE_LINKER) {
+            n->status = update_one(t, n, n->layer == LAYER_PATH ?
+                                   parent_neigh : CHIMNEY_NO_INDEX);
+            if (n->layer == LAYER_NEIGH && n->status == CHIMNEY_ST_SUCCESS) {
+                relink = n->obj;
+            }
+        } else {
+            n->status = CHIMNEY_ST_BAD_TREE;
+        }
+        if (n->first_dep != NODE_NONE) {
+            if (!status_ok(n->status)) {
+                tree_mark_subtree(t, n->first_dep, CHIMNEY_ST_FAILURE);
+            } else {
+                update_chain(t, n->first_dep, relink);
+            }
+        }
+    }
+}
+
+static uint32_t query_one(Tree *t, TreeNode *n)
+{
+    uint32_t idx;
+    uint8_t out[sizeof(ChimneyTcpConst) + sizeof(ChimneyTcpCached) +
+                sizeof(ChimneyTcpDelegated)];
+    size_t len = 0, off = 0;
+    uint32_t host_off = 0;
+    bool want_c, want_k, want_d, combined;
+    unsigned base;
+
+    if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
+                                &idx)) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: query block 0x%"
+                                 G_GINT64_MODIFIER "x: bad handle 0x%"
+                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
+        return CHIMNEY_ST_BAD_HANDLE;
+    }
+    /* Which structures follow: the type names them (rule 060). */
+    base = n->layer == LAYER_NEIGH ? CHIMNEY_TYPE_NEIGH_CONST :
+           n->layer == LAYER_TCP ? CHIMNEY_TYPE_TCP_CONST :
+           (n->type >= CHIMNEY_TYPE_IP6_CONST ? CHIMNEY_TYPE_IP6_CONST :
+            CHIMNEY_TYPE_IP4_CONST);
+    /* the combined type is base + 3, or 17 for TCP (16 is reserved) */
+    combined = n->type == (n->layer == LAYER_TCP ? CHIMNEY_TYPE_TCP :
+                           base + 3);
+    want_c = n->type == base || combined;
+    want_k = n->type == base + 1 || combined;
+    want_d = n->type == base + 2 || combined;
+
+    if (n->layer == LAYER_NEIGH) {
+        ChimneyNeighObj *o = chimney_neigh_at(t->ofl, idx);
+        ChimneyNeighConst c;
+        ChimneyNeighCached k;
+        ChimneyNeighDelegated d;
+
+        neigh_store(o, &c, &k, &d, chimney_tcp_neigh_nrd(t->core, o));
+        if (want_c) {
+            memcpy(out + len, &c, sizeof(c));
+            len += sizeof(c);
+        }
+        if (want_k) {
+            memcpy(out + len, &k, sizeof(k));
+            len += sizeof(k);
+        }
+        if (want_d) {
+            memcpy(out + len, &d, sizeof(d));
+            len += sizeof(d);
+        }
+    } else if (n->layer == LAYER_PATH) {
+        ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
+        ChimneyPathConst c;
+        ChimneyPathCached k;
+        ChimneyPathDelegated d;
+
+        if (o->ipv6 != (base == CHIMNEY_TYPE_IP6_CONST)) {
+            return CHIMNEY_ST_BAD_TYPE;
+        }
+        path_store(o, &c, &k, &d);
+        if (want_c) {
+            memcpy(out + len, &c, sizeof(c));
+            len += sizeof(c);
+        }
+        if (want_k) {
+            memcpy(out + len, &k, sizeof(k));
+            len += sizeof(k);
+        }
+        if (want_d) {
+            memcpy(out + len, &d, sizeof(d));
+            len += sizeof(d);
+        }
+    } else {
+        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
+        ChimneyTcpConst c;
+        ChimneyTcpCached k;
+        ChimneyTcpDelegated d;
+
+        memset(&d, 0, sizeof(d));
+        tcp_store(o, &c, &k);
+        tcp_delegated_store(t->core, o, &d, true);
+        hdr_store(&d.hdr, sizeof(d));
+        if (want_c) {
+            memcpy(out + len, &c, sizeof(c));
+            len += sizeof(c);
+        }
+        if (want_k) {
+            memcpy(out + len, &k, sizeof(k));
+            len += sizeof(k);
+        }
+        if (want_d) {
+            memcpy(out + len, &d, sizeof(d));
+            len += sizeof(d);
+        }
+    }
+
+    /*
+     * Pair our structures with the host's, in order; each host structure
+     * must be at least the ABI size (a longer one keeps its tail).
+     */
+    while (off < len) {
+        uint32_t want = GUINT32_FROM_LE(((const ChimneyStateHdr *)
+                                         (out + off))->length);
+        uint32_t slot_off = host_off;
+
+        if (!state_take(t, n, &host_off, want)) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: query block 0x%"
+                                     G_GINT64_MODIFIER "x: no room for the "
+                                     "state its type names", n->addr);
+            return CHIMNEY_ST_BAD_LENGTH;
+        }
+        if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) +
+                                   slot_off, out + off, want) < 0) {
+            return CHIMNEY_ST_DMA_ERROR;
+        }
+        off += want;
+    }
+    return CHIMNEY_ST_SUCCESS;
+}
+
+/* rule 064: every connection behind an invalidated object must go. */
+static void invalidate_cascade(Tree *t, unsigned layer, uint32_t obj)
+{
+    uint32_t i;
+
+    for (i = 0; i < t->ofl->tcp.allocated; i++) {
+        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, i);
+        ChimneyPathObj *p;
+
+        if (!o->in_use) {
+            continue;
+        }
+        p = chimney_path_at(t->ofl, o->path);
+        if ((layer == LAYER_TCP && i == obj) ||
+            (layer == LAYER_PATH && o->path == obj) ||
+            (layer == LAYER_NEIGH && p->neigh == obj)) {
+            o->invalid = true;
+            chimney_offload_request_upload(t->ofl, i,
+                                           CHIMNEY_UPLOAD_INVALID_STATE);
+        }
+    }
+}
+
+static uint32_t invalidate_one(Tree *t, TreeNode *n)
+{
+    uint32_t idx;
+
+    if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
+                                &idx)) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: invalidate block 0x%"
+                                 G_GINT64_MODIFIER "x: bad handle 0x%"
+                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
+        return CHIMNEY_ST_BAD_HANDLE;
+    }
+    if (n->layer == LAYER_NEIGH) {
+        chimney_neigh_at(t->ofl, idx)->invalid = true;
+    } else if (n->layer == LAYER_PATH) {
+        chimney_path_at(t->ofl, idx)->invalid = true;
+    }
+    /* rule 065: nothing is freed; the host terminates it later */
+    invalidate_cascade(t, n->layer, idx);
+    return CHIMNEY_ST_SUCCESS;
+}
+
+static void ref_chain(Tree *t, uint32_t first, uint32_t (*one)(Tree *,
+                                                              TreeNode *))
+{
+    uint32_t i;
+
+    for (i = first; i != NODE_NONE; i = tree_node(t, i)->next) {
+        TreeNode *n = tree_node(t, i);
+
+        if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
+            n->status = CHIMNEY_ST_SUCCESS;
+        } else if (n->role == CHIMNEY_ROLE_REF ||
+                   n->role == CHIMNEY_ROLE_LINKER) {
+            n->status = one(t, n);
+        } else {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: block 0x%" G_GINT64_MODIFIER
+                                     "x: role %u not allowed here", n->addr,
+                                     n->role);
+            n->status = CHIMNEY_ST_BAD_TREE;
+        }
+        ref_chain(t, n->first_dep, one);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Commands
+ * ------------------------------------------------------------------ */
+
+static uint32_t cmd_set_params(ChimneyCore *core, const ChimneyCmdDesc *cmd)
+{
+    ChimneyOffload *ofl = core->offload;
+    ChimneyOffloadParams p;
+    uint32_t len = GUINT32_FROM_LE(cmd->len);
+    uint32_t tps;
+
+    if (len < sizeof(p)) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "SET_PARAMS length %u too short", len);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    if (chimney_core_dma_read(core, GUINT64_FROM_LE(cmd->addr), &p,
+                              sizeof(p)) < 0) {
+        return CHIMNEY_ST_DMA_ERROR;
+    }
+    tps = GUINT32_FROM_LE(p.ticks_per_second);
+    if (tps != 10 && tps != 100 && tps != 1000) {                /* rule 005 */
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "TicksPerSecond %u not 10/100/1000", tps);
+        return CHIMNEY_ST_INVALID_PARAMETER;
+    }
+    ofl->params.ticks_per_second = tps;
+    ofl->params.ack_frequency = p.ack_frequency;
+    ofl->params.delayed_ack_ticks = p.delayed_ack_ticks;
+    ofl->params.max_retransmissions = p.max_retransmissions;
+    ofl->params.doubt_reachability_retransmissions =
+        p.doubt_reachability_retransmissions;
+    ofl->params.sws_prevention_ticks = GUINT32_FROM_LE(p.sws_prevention_ticks);
+    ofl->params.dup_ack_threshold = GUINT32_FROM_LE(p.dup_ack_threshold);
+    ofl->params.push_ticks = GUINT32_FROM_LE(p.push_ticks);
+    ofl->params.nce_stale_ticks = GUINT32_FROM_LE(p.nce_stale_ticks);
+    ofl->params.fin_wait2_ticks = GUINT32_FROM_LE(p.fin_wait2_ticks);
+    ofl->params_set = true;
+    return CHIMNEY_ST_SUCCESS;
+}
+
+static uint32_t cmd_set_vlans(ChimneyCore *core, const ChimneyCmdDesc *cmd)
+{
+    ChimneyOffload *ofl = core->offload;
+    uint32_t len = GUINT32_FROM_LE(cmd->len);
+    uint16_t vids[CHIMNEY_MAX_IFACE_VLANS];
+    uint32_t i, n = len / 2;
+
+    if ((len & 1) || n > CHIMNEY_MAX_IFACE_VLANS) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "SET_VLANS length %u invalid", len);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    if (n && chimney_core_dma_read(core, GUINT64_FROM_LE(cmd->addr), vids,
+                                   len) < 0) {
+        return CHIMNEY_ST_DMA_ERROR;
+    }
+    for (i = 0; i < n; i++) {
+        vids[i] = GUINT16_FROM_LE(vids[i]);
+        if (vids[i] == 0 || vids[i] > 4094) {
+            return CHIMNEY_ST_INVALID_PARAMETER;
+        }
+    }
+    memcpy(ofl->vlans, vids, n * sizeof(vids[0]));
+    ofl->nvlans = n;
+    return CHIMNEY_ST_SUCCESS;
+}
+
+static guint addr_hash(gconstpointer p)
+{
+    uint64_t v = *(const uint64_t *)p;
+
+    return (guint)(v ^ (v >> 32));
+}
+
+static gboolean addr_equal(gconstpointer a, gconstpointer b)
+{
+    return *(const uint64_t *)a == *(const uint64_t *)b;
+}
+
+uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
+                             uint32_t *info)
+{
+    uint16_t opcode = GUINT16_FROM_LE(cmd->opcode);
+    Tree t = { .core = core, .ofl = core->offload, .opcode = opcode };
+    uint32_t st, i;
+    bool wb_failed = false;
+
+    *info = 0;
+    switch (opcode) {
+    case CHIMNEY_CMD_SET_PARAMS:
+        return cmd_set_params(core, cmd);
+    case CHIMNEY_CMD_SET_VLANS:
+        return cmd_set_vlans(core, cmd);
+    default:
+        break;
+    }
+    if (!(core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN)) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "state command 0x%x with CTRL.OFFLOAD_EN "
+                                 "clear", opcode);
+        return CHIMNEY_ST_OFFLOAD_DISABLED;
+    }
+    if (!GUINT64_FROM_LE(cmd->addr)) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "state command 0x%x without a tree",
+                                 opcode);
+        return CHIMNEY_ST_BAD_TREE;
+    }
+
+    t.nodes = g_array_new(FALSE, FALSE, sizeof(TreeNode));
+    t.state = g_byte_array_new();
+    t.seen = g_hash_table_new_full(addr_hash, addr_equal, g_free, NULL);
+    st = tree_load_chain(&t, GUINT64_FROM_LE(cmd->addr), -1, NODE_NONE,
+                         &t.root);
+    if (st != CHIMNEY_ST_SUCCESS) {
+        /* Malformed: nothing changes; tell every block we could read. */
+        for (i = 0; i < t.nodes->len; i++) {
+            tree_node(&t, i)->status = st;
+            tree_write_result(&t, tree_node(&t, i));
+        }
+        goto out;
+    }
+
+    switch (opcode) {
+    case CHIMNEY_CMD_INITIATE:
+        initiate_chain(&t, t.root, CHIMNEY_NO_INDEX, true);
+        break;
+    case CHIMNEY_CMD_TERMINATE:
+        terminate_chain(&t, t.root);
+        break;
+    case CHIMNEY_CMD_UPDATE:
+        update_chain(&t, t.root, CHIMNEY_NO_INDEX);
+        break;
+    case CHIMNEY_CMD_QUERY:
+        ref_chain(&t, t.root, query_one);
+        break;
+    case CHIMNEY_CMD_INVALIDATE:
+        ref_chain(&t, t.root, invalidate_one);
+        break;
+    default:
+        g_assert_not_reached();
+    }
+
+    /* rule 008: every block gets its status, in tree order */
+    for (i = 0; i < t.nodes->len; i++) {
+        TreeNode *n = tree_node(&t, i);
+
+        if (wb_failed || tree_write_result(&t, n) < 0) {
+            if (!wb_failed) {
+                chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
+                                         "chimney-nic: status of block 0x%"
+                                         G_GINT64_MODIFIER "x not writable",
+                                         n->addr);
+            }
+            wb_failed = true;
+            /* an object whose handle never reached the host is undone */
+            if (n->created) {
+                initiate_undo(&t, n);
+            }
+        }
+    }
+    st = wb_failed ? CHIMNEY_ST_DMA_ERROR : CHIMNEY_ST_SUCCESS;
+    if (opcode == CHIMNEY_CMD_TERMINATE) {
+        terminate_release(&t);
+    }
+    *info = t.nodes->len;
+out:
+    g_array_free(t.nodes, TRUE);
+    g_byte_array_free(t.state, TRUE);
+    g_hash_table_destroy(t.seen);
+    return st;
+}

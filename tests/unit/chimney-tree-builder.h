@@ -1,0 +1,263 @@
+/*
+ * Test helpers: build offload state trees in the fake host's guest RAM
+ * and run commands through the command/event rings, as a driver would.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef CHIMNEY_TREE_BUILDER_H
+#define CHIMNEY_TREE_BUILDER_H
+
+#include "chimney-fake-host.h"
+
+#define TB_CMD_RING     64
+#define TB_EVT_RING     256
+
+typedef struct TbRings {
+    uint64_t cmd;
+    uint64_t evt;
+    uint32_t cmd_tail;
+    uint32_t evt_head;          /* next entry the "driver" reads */
+    uint64_t cookie;
+    GArray *events;             /* ChimneyEvent (host order) other than
+                                 * CMD_DONE, in arrival order */
+} TbRings;
+
+static inline ChimneyBlock *tb_blk(FakeHost *h, uint64_t addr)
+{
+    return fake_ptr(h, addr);
+}
+
+/* A block followed by `len` bytes of state copied from `state`. */
+static inline uint64_t tb_block(FakeHost *h, uint16_t type, uint16_t role,
+                                uint64_t handle, const void *state,
+                                size_t len)
+{
+    uint64_t a = fake_alloc(h, sizeof(ChimneyBlock) + len);
+    ChimneyBlock *b = tb_blk(h, a);
+
+    memset(b, 0, sizeof(*b));
+    b->type = GUINT16_TO_LE(type);
+    b->role = GUINT16_TO_LE(role);
+    b->size = GUINT32_TO_LE(sizeof(ChimneyBlock) + len);
+    b->handle = GUINT64_TO_LE(handle);
+    b->host_handle = GUINT64_TO_LE(0xabc00000ull + a);
+    b->status = GUINT32_TO_LE(0xdeadbeef);  /* must be overwritten */
+    if (len) {
+        memcpy((uint8_t *)b + sizeof(*b), state, len);
+    }
+    return a;
+}
+
+static inline void tb_next(FakeHost *h, uint64_t a, uint64_t b)
+{
+    tb_blk(h, a)->next = GUINT64_TO_LE(b);
+}
+
+static inline void tb_dep(FakeHost *h, uint64_t a, uint64_t b)
+{
+    tb_blk(h, a)->dependent = GUINT64_TO_LE(b);
+}
+
+static inline uint32_t tb_status(FakeHost *h, uint64_t a)
+{
+    return GUINT32_FROM_LE(tb_blk(h, a)->status);
+}
+
+static inline uint64_t tb_handle(FakeHost *h, uint64_t a)
+{
+    return GUINT64_FROM_LE(tb_blk(h, a)->handle);
+}
+
+#define HDR(s) { .length = GUINT32_TO_LE(sizeof(s)) }
+
+static inline uint64_t tb_new_neigh(FakeHost *h, uint8_t mac_last,
+                                    uint16_t vlan)
+{
+    struct {
+        ChimneyNeighConst c;
+        ChimneyNeighCached k;
+        ChimneyNeighDelegated d;
+    } s = {
+        .c = { .hdr = HDR(ChimneyNeighConst),
+               .vlan_id = GUINT16_TO_LE(vlan) },
+        .k = { .hdr = HDR(ChimneyNeighCached),
+               .dl_dst_addr = { 0x02, 0x00, 0x00, 0x00, 0x00, mac_last } },
+        .d = { .hdr = HDR(ChimneyNeighDelegated) },
+    };
+
+    return tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_NEW, 0, &s,
+                    sizeof(s));
+}
+
+static inline uint64_t tb_new_path4(FakeHost *h, uint32_t src, uint32_t dst,
+                                    uint32_t mtu)
+{
+    struct {
+        ChimneyPathConst c;
+        ChimneyPathCached k;
+        ChimneyPathDelegated d;
+    } s = {
+        .c = { .hdr = HDR(ChimneyPathConst) },
+        .k = { .hdr = HDR(ChimneyPathCached),
+               .path_mtu = GUINT32_TO_LE(mtu) },
+        .d = { .hdr = HDR(ChimneyPathDelegated) },
+    };
+    uint32_t be_src = GUINT32_TO_BE(src), be_dst = GUINT32_TO_BE(dst);
+
+    memcpy(s.c.src_addr, &be_src, 4);
+    memcpy(s.c.dst_addr, &be_dst, 4);
+    return tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_NEW, 0, &s, sizeof(s));
+}
+
+typedef struct TbTcpState {
+    ChimneyTcpConst c;
+    ChimneyTcpCached k;
+    ChimneyTcpDelegated d;
+} TbTcpState;
+
+static inline void tb_tcp_defaults(TbTcpState *s, uint16_t lport,
+                                   uint16_t rport)
+{
+    memset(s, 0, sizeof(*s));
+    s->c.hdr.length = GUINT32_TO_LE(sizeof(s->c));
+    s->c.local_port = GUINT16_TO_LE(lport);
+    s->c.remote_port = GUINT16_TO_LE(rport);
+    s->c.remote_mss = GUINT16_TO_LE(1460);
+    s->k.hdr.length = GUINT32_TO_LE(sizeof(s->k));
+    s->k.initial_rcv_wnd = GUINT32_TO_LE(65535);
+    s->k.ttl_hop_limit = 64;
+    s->d.hdr.length = GUINT32_TO_LE(sizeof(s->d));
+    s->d.state = GUINT32_TO_LE(CHIMNEY_TCPS_ESTABLISHED);
+    s->d.rcv_nxt = GUINT32_TO_LE(1000);
+    s->d.rcv_wnd = GUINT32_TO_LE(65535);
+    s->d.snd_una = GUINT32_TO_LE(5000);
+    s->d.snd_nxt = GUINT32_TO_LE(5000);
+    s->d.snd_max = GUINT32_TO_LE(5000);
+    s->d.snd_wnd = GUINT32_TO_LE(65535);
+    s->d.cwnd = GUINT32_TO_LE(14600);
+    s->d.ssthresh = GUINT32_TO_LE(65535);
+    s->d.ka_timeout_delta = GUINT32_TO_LE(CHIMNEY_TIMER_OFF);
+    s->d.rexmit_timeout_delta = GUINT32_TO_LE(CHIMNEY_TIMER_OFF);
+}
+
+static inline uint64_t tb_new_tcp_state(FakeHost *h, const TbTcpState *s)
+{
+    return tb_block(h, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_NEW, 0, s, sizeof(*s));
+}
+
+static inline uint64_t tb_new_tcp(FakeHost *h, uint16_t lport, uint16_t rport)
+{
+    TbTcpState s;
+
+    tb_tcp_defaults(&s, lport, rport);
+    return tb_new_tcp_state(h, &s);
+}
+
+/* Rings for commands and events, offload enabled, all causes unmasked. */
+static inline TbRings *tb_rings_new(FakeHost *h)
+{
+    TbRings *r = g_new0(TbRings, 1);
+
+    r->cmd = fake_ring_setup(h, CHIMNEY_RING_CMD, TB_CMD_RING,
+                             sizeof(ChimneyCmdDesc));
+    r->evt = fake_ring_setup(h, CHIMNEY_RING_EVT, TB_EVT_RING,
+                             sizeof(ChimneyEvent));
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_TAIL),
+       TB_EVT_RING - 1);
+    wr(h, CHIMNEY_REG_CTRL, CHIMNEY_CTRL_OFFLOAD_EN);
+    wr(h, CHIMNEY_REG_INT_MASK, CHIMNEY_INT_ALL);
+    r->events = g_array_new(FALSE, TRUE, sizeof(ChimneyEvent));
+    return r;
+}
+
+static inline void tb_rings_free(TbRings *r)
+{
+    g_array_free(r->events, TRUE);
+    g_free(r);
+}
+
+/* Consume every valid event, as a driver's event handler would. */
+static inline void tb_poll_events(FakeHost *h, TbRings *r,
+                                  uint64_t want_cookie, uint32_t *status,
+                                  uint32_t *info, bool *found)
+{
+    ChimneyEvent *ring = fake_ptr(h, r->evt);
+    unsigned guard;
+
+    for (guard = 0; guard < TB_EVT_RING; guard++) {
+        ChimneyEvent *e = &ring[r->evt_head];
+        ChimneyEvent ev;
+
+        if (!(GUINT32_FROM_LE(e->flags) & CHIMNEY_EVTF_VALID)) {
+            break;
+        }
+        ev.type = GUINT16_FROM_LE(e->type);
+        ev.code = GUINT16_FROM_LE(e->code);
+        ev.status = GUINT32_FROM_LE(e->status);
+        ev.cookie = GUINT64_FROM_LE(e->cookie);
+        ev.handle = GUINT64_FROM_LE(e->handle);
+        ev.info = GUINT32_FROM_LE(e->info);
+        ev.flags = 0;
+        if (ev.type == CHIMNEY_EVT_CMD_DONE && ev.cookie == want_cookie) {
+            *status = ev.status;
+            *info = ev.info;
+            *found = true;
+        } else if (ev.type != CHIMNEY_EVT_CMD_DONE) {
+            g_array_append_val(r->events, ev);
+        }
+        e->flags = 0;
+        wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_TAIL),
+           r->evt_head);
+        r->evt_head = (r->evt_head + 1) % TB_EVT_RING;
+    }
+}
+
+/* Submit one command and run the device until it completes. */
+static inline uint32_t tb_cmd_full(FakeHost *h, TbRings *r, uint16_t opcode,
+                                   uint64_t addr, uint32_t len,
+                                   uint64_t handle, uint32_t *info_out)
+{
+    ChimneyCmdDesc *c = (ChimneyCmdDesc *)fake_ptr(h, r->cmd) + r->cmd_tail;
+    uint32_t status = 0xffffffff, info = 0;
+    bool found = false;
+    unsigned guard;
+
+    memset(c, 0, sizeof(*c));
+    c->opcode = GUINT16_TO_LE(opcode);
+    c->addr = GUINT64_TO_LE(addr);
+    c->len = GUINT32_TO_LE(len);
+    c->handle = GUINT64_TO_LE(handle);
+    c->cookie = GUINT64_TO_LE(++r->cookie);
+    r->cmd_tail = (r->cmd_tail + 1) % TB_CMD_RING;
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL), r->cmd_tail);
+    for (guard = 0; guard < 64 && !found; guard++) {
+        chimney_core_cmd_process(&h->core);
+        tb_poll_events(h, r, r->cookie, &status, &info, &found);
+    }
+    g_assert_true(found);
+    if (info_out) {
+        *info_out = info;
+    }
+    return status;
+}
+
+static inline uint32_t tb_cmd(FakeHost *h, TbRings *r, uint16_t opcode,
+                              uint64_t addr)
+{
+    return tb_cmd_full(h, r, opcode, addr, 0, 0, NULL);
+}
+
+/* A reference block (terminate/update/query/invalidate) for a handle. */
+static inline uint64_t tb_ref(FakeHost *h, uint16_t type, uint64_t handle,
+                              size_t state_len)
+{
+    uint64_t a;
+    uint8_t *zero = g_malloc0(state_len + 1);
+
+    a = tb_block(h, type, CHIMNEY_ROLE_REF, handle, zero, state_len);
+    g_free(zero);
+    return a;
+}
+
+#endif /* CHIMNEY_TREE_BUILDER_H */

@@ -1,0 +1,888 @@
+/*
+ * Standalone unit tests of the chimney-nic offload target: state tables,
+ * handles, the tree walker and the five state operations, the receive
+ * demux, without QEMU.  Test names carry the conformance-rule numbers of
+ * reference/chimney-spec.md section 8 they check.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "chimney-tree-builder.h"
+#include "chimney_offload.h"
+#include "chimney_hdr.h"
+#include "chimney_parse.h"
+
+typedef struct Fixture {
+    FakeHost *h;
+    TbRings *r;
+} Fixture;
+
+static void fx_setup(Fixture *f, gconstpointer data)
+{
+    f->h = fake_host_new();
+    f->r = tb_rings_new(f->h);
+}
+
+static void fx_teardown(Fixture *f, gconstpointer data)
+{
+    tb_rings_free(f->r);
+    fake_host_free(f->h);
+}
+
+static ChimneyOffload *ofl(Fixture *f)
+{
+    return f->h->core.offload;
+}
+
+/* N{P{T...}} with `ntcp` connections on ports 1000+i. */
+static uint64_t build_npt(FakeHost *h, uint64_t *n, uint64_t *p,
+                          uint64_t *t, unsigned ntcp)
+{
+    unsigned i;
+
+    *n = tb_new_neigh(h, 1, 0);
+    *p = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
+    tb_dep(h, *n, *p);
+    for (i = 0; i < ntcp; i++) {
+        t[i] = tb_new_tcp(h, 1000 + i, 80);
+        if (i) {
+            tb_next(h, t[i - 1], t[i]);
+        }
+    }
+    if (ntcp) {
+        tb_dep(h, *p, t[0]);
+    }
+    return *n;
+}
+
+static void test_initiate_basic(Fixture *f, gconstpointer data)
+{
+    uint64_t n, p, t[2];
+    uint32_t info;
+    uint8_t lip[4] = { 10, 0, 0, 1 }, rip[4] = { 10, 0, 0, 2 };
+
+    build_npt(f->h, &n, &p, t, 2);
+    g_assert_cmphex(tb_cmd_full(f->h, f->r, CHIMNEY_CMD_INITIATE, n, 0, 0,
+                                &info), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(info, ==, 4);
+    /* rules 008, 011: statuses and non-zero handles written back */
+    g_assert_cmphex(tb_status(f->h, n), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(f->h, p), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(f->h, t[1]), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(CHIMNEY_HANDLE_KIND(tb_handle(f->h, n)), ==,
+                     CHIMNEY_KIND_NEIGH);
+    g_assert_cmpuint(CHIMNEY_HANDLE_KIND(tb_handle(f->h, t[1])), ==,
+                     CHIMNEY_KIND_TCP);
+    g_assert_cmpuint(GUINT32_FROM_LE(tb_blk(f->h, t[0])->flags), ==,
+                     CHIMNEY_BLKF_HANDLE_VALID);
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 2);
+    /* inverted tree: TCP -> path -> neighbor, found by 4-tuple */
+    g_assert_cmpuint(chimney_demux_lookup(ofl(f), false, lip, rip, 1001, 80),
+                     ==, CHIMNEY_HANDLE_INDEX(tb_handle(f->h, t[1])));
+    g_assert_cmpuint(chimney_demux_lookup(ofl(f), false, lip, rip, 1002, 80),
+                     ==, CHIMNEY_NO_INDEX);
+}
+
+/* rule 007: N1{P1{T1,T2},P2{T3}}, N2{P3{T4,T5}} visited in that order. */
+static void test_rule_007_traversal_order(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n1 = tb_new_neigh(h, 1, 0), n2 = tb_new_neigh(h, 2, 0);
+    uint64_t p[3], t[5];
+    unsigned i;
+
+    for (i = 0; i < 3; i++) {
+        p[i] = tb_new_path4(h, 0x0a000001, 0x0a000010 + i, 1500);
+    }
+    for (i = 0; i < 5; i++) {
+        t[i] = tb_new_tcp(h, 2000 + i, 80);
+    }
+    tb_next(h, n1, n2);
+    tb_dep(h, n1, p[0]);
+    tb_next(h, p[0], p[1]);
+    tb_dep(h, p[0], t[0]);
+    tb_next(h, t[0], t[1]);
+    tb_dep(h, p[1], t[2]);
+    tb_dep(h, n2, p[2]);
+    tb_dep(h, p[2], t[3]);
+    tb_next(h, t[3], t[4]);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n1), ==,
+                    CHIMNEY_ST_SUCCESS);
+    /* objects are allocated in visit order: indices reveal the order */
+    for (i = 0; i < 5; i++) {
+        g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(tb_handle(h, t[i])), ==, i);
+    }
+    for (i = 0; i < 3; i++) {
+        g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(tb_handle(h, p[i])), ==, i);
+    }
+}
+
+/*
+ * rules 013, 014: the worked example.  T2 fails (same 4-tuple as T1), P2
+ * fails (PathMtu too large), so T3 is not attempted; P1 and N1 are partial.
+ */
+static void test_rule_013_014_partial(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n1 = tb_new_neigh(h, 1, 0);
+    uint64_t p1 = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
+    uint64_t p2 = tb_new_path4(h, 0x0a000001, 0x0a000003, 65000);
+    uint64_t t1 = tb_new_tcp(h, 3000, 80), t2 = tb_new_tcp(h, 3000, 80);
+    uint64_t t3 = tb_new_tcp(h, 3001, 80);
+
+    tb_dep(h, n1, p1);
+    tb_next(h, p1, p2);
+    tb_dep(h, p1, t1);
+    tb_next(h, t1, t2);
+    tb_dep(h, p2, t3);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n1), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, t1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, t2), ==, CHIMNEY_ST_DUPLICATE);
+    g_assert_cmphex(tb_status(h, p1), ==, CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS);
+    g_assert_cmphex(tb_status(h, p2), ==, CHIMNEY_ST_OFFLOAD_PATH_MTU);
+    g_assert_cmphex(tb_status(h, t3), ==, CHIMNEY_ST_FAILURE);
+    g_assert_cmphex(tb_status(h, n1), ==, CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS);
+    /* rule 012: no handle for failed blocks */
+    g_assert_cmpuint(tb_handle(h, t2), ==, 0);
+    g_assert_cmpuint(tb_handle(h, t3), ==, 0);
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);
+    g_assert_cmpuint(ofl(f)->path.used, ==, 1);
+}
+
+/* rules 015, 029: a failed root stops the walk. */
+static void test_rule_015_root_failure(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n1 = tb_new_neigh(h, 1, 0), n2 = tb_new_neigh(h, 2, 0);
+    uint64_t p = tb_new_path4(h, 1, 2, 1500);
+    ChimneyNeighConst *c = (ChimneyNeighConst *)(tb_blk(h, n1) + 1);
+
+    c->dl_src_addr[5] = 0x99;       /* not settable here: rule 029 */
+    tb_dep(h, n1, p);
+    tb_next(h, n1, n2);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n1), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, n1), ==,
+                    CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES);
+    g_assert_cmphex(tb_status(h, p), ==, CHIMNEY_ST_FAILURE);
+    g_assert_cmphex(tb_status(h, n2), ==, CHIMNEY_ST_NOT_ATTEMPTED);
+    g_assert_cmpuint(ofl(f)->neigh.used, ==, 0);
+}
+
+/* rules 009, 010: placeholders and linkers. */
+static void test_rule_009_010_placeholder_linker(Fixture *f,
+                                                 gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1], ph, lk, np, lk2, bad;
+
+    build_npt(h, &n, &p, t, 1);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n), ==,
+                    CHIMNEY_ST_SUCCESS);
+
+    /* placeholder neighbor -> linker path -> new TCP */
+    ph = tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
+    lk = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
+                  NULL, 0);
+    np = tb_new_tcp(h, 4000, 80);
+    tb_dep(h, ph, lk);
+    tb_dep(h, lk, np);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, ph), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, ph), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, lk), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, np), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(tb_handle(h, ph), ==, 0);
+
+    /* a placeholder with no dependents still succeeds */
+    ph = tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, ph), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, ph), ==, CHIMNEY_ST_SUCCESS);
+
+    /* linker whose only dependent fails: FAILURE; mixed: PARTIAL */
+    lk2 = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
+                   NULL, 0);
+    bad = tb_new_tcp(h, 4000, 80);                  /* duplicate */
+    tb_dep(h, lk2, bad);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, lk2), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, lk2), ==, CHIMNEY_ST_FAILURE);
+    lk2 = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
+                   NULL, 0);
+    bad = tb_new_tcp(h, 4000, 80);
+    np = tb_new_tcp(h, 4001, 80);
+    tb_dep(h, lk2, bad);
+    tb_next(h, bad, np);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, lk2), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, lk2), ==, CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS);
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 3);
+}
+
+/* rules 030-033: specific offload failure codes. */
+static void test_rule_030_033_failure_codes(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1], n2, p2, tw, ts, vl;
+    TbTcpState s;
+    uint16_t vids[2] = { GUINT16_TO_LE(100), GUINT16_TO_LE(200) };
+    uint64_t vaddr = fake_alloc(h, sizeof(vids));
+
+    build_npt(h, &n, &p, t, 1);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n), ==,
+                    CHIMNEY_ST_SUCCESS);
+
+    /* rule 030: InitialRcvWnd larger than supported */
+    tb_tcp_defaults(&s, 5000, 80);
+    s.k.initial_rcv_wnd = GUINT32_TO_LE(CHIMNEY_MAX_RCV_WND + 1);
+    tw = tb_new_tcp_state(h, &s);
+    /* rule 033: a closed connection is not offloadable */
+    tb_tcp_defaults(&s, 5001, 80);
+    s.d.state = GUINT32_TO_LE(CHIMNEY_TCPS_TIME_WAIT);
+    ts = tb_new_tcp_state(h, &s);
+    tb_next(h, tw, ts);
+    p2 = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
+                  NULL, 0);
+    tb_dep(h, p2, tw);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, p2), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, tw), ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
+    g_assert_cmphex(tb_status(h, ts), ==, CHIMNEY_ST_INVALID_STATE);
+
+    /* rule 032: interface VLAN 0 accepts any neighbor VLAN */
+    n2 = tb_new_neigh(h, 3, 300);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n2), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, n2), ==, CHIMNEY_ST_SUCCESS);
+    /* with interface VLANs 100 and 200: 200 and 0 pass, 300 fails */
+    memcpy(fake_ptr(h, vaddr), vids, sizeof(vids));
+    g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_SET_VLANS, vaddr, 4, 0,
+                                NULL), ==, CHIMNEY_ST_SUCCESS);
+    vl = tb_new_neigh(h, 4, 300);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, vl), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, vl), ==, CHIMNEY_ST_OFFLOAD_VLAN_MISMATCH);
+    vl = tb_new_neigh(h, 5, 200);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, vl);
+    g_assert_cmphex(tb_status(h, vl), ==, CHIMNEY_ST_SUCCESS);
+    vl = tb_new_neigh(h, 6, 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, vl);
+    g_assert_cmphex(tb_status(h, vl), ==, CHIMNEY_ST_SUCCESS);
+}
+
+/* Handover of send and buffered receive data, then terminate (upload). */
+static void test_rule_023_043_045_handover(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t, ref, sl, rd_addr, ret_list, ret_data;
+    TbTcpState s;
+    ChimneySendBuf *list;
+    ChimneyTcpDelegated *d;
+    static const char bufd[] = "already-acked-but-undelivered";
+
+    n = tb_new_neigh(h, 1, 0);
+    p = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
+    tb_dep(h, n, p);
+    tb_tcp_defaults(&s, 6000, 80);
+    /* three send requests: 100 sent-unacked, 50 retransmitting, 70 new */
+    sl = fake_alloc(h, 3 * sizeof(ChimneySendBuf));
+    list = fake_ptr(h, sl);
+    list[0] = (ChimneySendBuf) { .addr = GUINT64_TO_LE(0x1000),
+                                 .len = GUINT32_TO_LE(100),
+                                 .cookie = GUINT64_TO_LE(11) };
+    list[1] = (ChimneySendBuf) { .addr = GUINT64_TO_LE(0x2000),
+                                 .len = GUINT32_TO_LE(50),
+                                 .cookie = GUINT64_TO_LE(22) };
+    list[2] = (ChimneySendBuf) { .addr = GUINT64_TO_LE(0x3000),
+                                 .len = GUINT32_TO_LE(70),
+                                 .cookie = GUINT64_TO_LE(33) };
+    s.d.snd_una = GUINT32_TO_LE(5000);
+    s.d.snd_nxt = GUINT32_TO_LE(5100);
+    s.d.snd_max = GUINT32_TO_LE(5150);
+    s.d.send_list_addr = GUINT64_TO_LE(sl);
+    s.d.send_list_count = GUINT32_TO_LE(3);
+    rd_addr = fake_alloc(h, sizeof(bufd));
+    memcpy(fake_ptr(h, rd_addr), bufd, sizeof(bufd));
+    s.d.rcv_data_addr = GUINT64_TO_LE(rd_addr);
+    s.d.rcv_data_len = GUINT32_TO_LE(sizeof(bufd));
+    s.d.srtt = GUINT16_TO_LE(8 * 25);
+    s.d.rttvar = GUINT16_TO_LE(4 * 10);
+    s.d.ts_time = GUINT32_TO_LE(123456);
+    t = tb_new_tcp_state(h, &s);
+    tb_dep(h, p, t);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, t), ==, CHIMNEY_ST_SUCCESS);
+    /* rule 023: copied before completion: the host may reuse its buffer */
+    memset(fake_ptr(h, rd_addr), 0, sizeof(bufd));
+    memset(list, 0, 3 * sizeof(*list));
+
+    /* terminate with room for 3 sends and the data */
+    ret_list = fake_alloc(h, 4 * sizeof(ChimneySendBuf));
+    ret_data = fake_alloc(h, 4096);
+    ref = tb_ref(h, CHIMNEY_TYPE_TCP_DELEGATED, tb_handle(h, t),
+                 sizeof(ChimneyTcpDelegated));
+    d = (ChimneyTcpDelegated *)(tb_blk(h, ref) + 1);
+    d->hdr.length = GUINT32_TO_LE(sizeof(*d));
+    d->send_list_addr = GUINT64_TO_LE(ret_list);
+    d->send_list_cap = GUINT32_TO_LE(4);
+    d->rcv_data_addr = GUINT64_TO_LE(ret_data);
+    d->rcv_data_cap = GUINT32_TO_LE(4096);
+    fake_clock_step(h, 7000000);        /* 7 ms = 7 ticks at 1000/s */
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, ref), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, ref), ==, CHIMNEY_ST_SUCCESS);
+    /* rule 043: original requests, original order, consistent SndUna.. */
+    g_assert_cmpuint(GUINT32_FROM_LE(d->send_list_count), ==, 3);
+    list = fake_ptr(h, ret_list);
+    g_assert_cmpuint(GUINT64_FROM_LE(list[0].cookie), ==, 11);
+    g_assert_cmpuint(GUINT64_FROM_LE(list[1].cookie), ==, 22);
+    g_assert_cmpuint(GUINT64_FROM_LE(list[2].cookie), ==, 33);
+    g_assert_cmpuint(GUINT32_FROM_LE(list[2].len), ==, 70);
+    g_assert_cmpuint(GUINT32_FROM_LE(d->snd_una), ==, 5000);
+    g_assert_cmpuint(GUINT32_FROM_LE(d->snd_nxt), ==, 5100);
+    g_assert_cmpuint(GUINT32_FROM_LE(d->snd_max), ==, 5150);
+    /* rule 045: undelivered receive data handed back */
+    g_assert_cmpuint(GUINT32_FROM_LE(d->rcv_data_len), ==, sizeof(bufd));
+    g_assert_cmpmem(fake_ptr(h, ret_data), sizeof(bufd), bufd, sizeof(bufd));
+    /* rules 034, 042: scaling kept, TsTime advanced by NIC time */
+    g_assert_cmpuint(GUINT16_FROM_LE(d->srtt), ==, 200);
+    g_assert_cmpuint(GUINT16_FROM_LE(d->rttvar), ==, 40);
+    g_assert_cmpuint(GUINT32_FROM_LE(d->ts_time), ==, 123456 + 7);
+    /* rule 041: stopped timers reported as -1 */
+    g_assert_cmphex(GUINT32_FROM_LE(d->rexmit_timeout_delta), ==,
+                    CHIMNEY_TIMER_OFF);
+    g_assert_cmpuint(GUINT32_FROM_LE(d->state), ==, CHIMNEY_TCPS_ESTABLISHED);
+    /* rule 047: freed with the completion; the handle is now stale */
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 0);
+    ref = tb_ref(h, CHIMNEY_TYPE_TCP_DELEGATED, tb_handle(h, t),
+                 sizeof(ChimneyTcpDelegated));
+    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, ref);
+    g_assert_cmphex(tb_status(h, ref), ==, CHIMNEY_ST_BAD_HANDLE);
+}
+
+/* Terminate needs room for everything it must hand back (no data loss). */
+static void test_terminate_needs_room(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t, ref, rd_addr;
+    TbTcpState s;
+    ChimneyTcpDelegated *d;
+
+    n = tb_new_neigh(h, 1, 0);
+    p = tb_new_path4(h, 1, 2, 1500);
+    tb_dep(h, n, p);
+    tb_tcp_defaults(&s, 6100, 80);
+    rd_addr = fake_alloc(h, 64);
+    s.d.rcv_data_addr = GUINT64_TO_LE(rd_addr);
+    s.d.rcv_data_len = GUINT32_TO_LE(64);
+    t = tb_new_tcp_state(h, &s);
+    tb_dep(h, p, t);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    ref = tb_ref(h, CHIMNEY_TYPE_TCP_DELEGATED, tb_handle(h, t),
+                 sizeof(ChimneyTcpDelegated));
+    d = (ChimneyTcpDelegated *)(tb_blk(h, ref) + 1);
+    d->hdr.length = GUINT32_TO_LE(sizeof(*d));
+    d->rcv_data_addr = GUINT64_TO_LE(fake_alloc(h, 64));
+    d->rcv_data_cap = GUINT32_TO_LE(10);
+    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, ref);
+    g_assert_cmphex(tb_status(h, ref), ==, CHIMNEY_ST_BAD_LENGTH);
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);  /* still offloaded */
+}
+
+/* Terminating objects whose dependents are not listed; rule 051. */
+static void test_rule_051_terminate_dependents(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[2], rn, rp, rt0, rt1;
+
+    build_npt(h, &n, &p, t, 2);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    /* the path alone: it still has two connections */
+    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rp);
+    g_assert_cmphex(tb_status(h, rp), ==, CHIMNEY_ST_HAS_DEPENDENTS);
+    g_assert_cmpuint(ofl(f)->path.used, ==, 1);
+    /* the whole tree at once: dependents first, all succeed */
+    rn = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
+    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
+    rt0 = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), 0);
+    rt1 = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[1]), 0);
+    tb_dep(h, rn, rp);
+    tb_dep(h, rp, rt0);
+    tb_next(h, rt0, rt1);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rn), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, rn), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, rt1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(ofl(f)->neigh.used + ofl(f)->path.used +
+                     ofl(f)->tcp.used, ==, 0);
+}
+
+/* rules 053, 054, 055: update cached state and relink paths. */
+static void test_rule_053_055_update(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1], n2, un, up, ut, rp, ru;
+    ChimneyNeighCached nk = { .hdr = HDR(ChimneyNeighCached),
+                              .dl_dst_addr = { 2, 0, 0, 0, 0, 0x77 } };
+    ChimneyTcpCached tk = { .hdr = HDR(ChimneyTcpCached) };
+    ChimneyPathObj *po;
+    ChimneyTcpObj *to;
+
+    build_npt(h, &n, &p, t, 1);
+    n2 = tb_new_neigh(h, 9, 0);
+    tb_next(h, n, n2);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    to = chimney_tcp_at(ofl(f), CHIMNEY_HANDLE_INDEX(tb_handle(h, t[0])));
+    to->d.total_rt = 55;
+
+    /* neighbor MAC change: cached update */
+    un = tb_block(h, CHIMNEY_TYPE_NEIGH_CACHED, CHIMNEY_ROLE_REF,
+                  tb_handle(h, n), &nk, sizeof(nk));
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_UPDATE, un), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, un), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(chimney_neigh_at(ofl(f), CHIMNEY_HANDLE_INDEX(
+                     tb_handle(h, n)))->dl_dst[5], ==, 0x77);
+
+    /* TCP cached update with MAX_RT_RESTART: TotalRT back to 0 */
+    tk.flags = GUINT16_TO_LE(CHIMNEY_TCP_CACHED_MAX_RT_RESTART);
+    tk.initial_rcv_wnd = GUINT32_TO_LE(65535);
+    tk.ttl_hop_limit = 33;
+    ut = tb_block(h, CHIMNEY_TYPE_TCP_CACHED, CHIMNEY_ROLE_REF,
+                  tb_handle(h, t[0]), &tk, sizeof(tk));
+    tb_cmd(h, f->r, CHIMNEY_CMD_UPDATE, ut);
+    g_assert_cmphex(tb_status(h, ut), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(to->d.total_rt, ==, 0);
+    g_assert_cmpuint(to->k.ttl_hop_limit, ==, 33);
+
+    /* rule 054: tree rooted at the new neighbor relinks the path */
+    ru = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n2), 0);
+    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
+    tb_dep(h, ru, rp);
+    tb_cmd(h, f->r, CHIMNEY_CMD_UPDATE, ru);
+    g_assert_cmphex(tb_status(h, rp), ==, CHIMNEY_ST_SUCCESS);
+    po = chimney_path_at(ofl(f), CHIMNEY_HANDLE_INDEX(tb_handle(h, p)));
+    g_assert_cmpuint(po->neigh, ==, CHIMNEY_HANDLE_INDEX(tb_handle(h, n2)));
+    /* the old neighbor has no paths left and can go */
+    up = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, up);
+    g_assert_cmphex(tb_status(h, up), ==, CHIMNEY_ST_SUCCESS);
+}
+
+/* rules 060, 061: query fills what the type names. */
+static void test_rule_060_061_query(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1], q;
+    struct {
+        ChimneyTcpConst c;
+        ChimneyTcpCached k;
+        ChimneyTcpDelegated d;
+    } *qs;
+    ChimneyPathCached *pk;
+
+    build_npt(h, &n, &p, t, 1);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    q = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), sizeof(*qs));
+    qs = (void *)(tb_blk(h, q) + 1);
+    qs->c.hdr.length = GUINT32_TO_LE(sizeof(qs->c));
+    qs->k.hdr.length = GUINT32_TO_LE(sizeof(qs->k));
+    qs->d.hdr.length = GUINT32_TO_LE(sizeof(qs->d));
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_QUERY, q), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, q), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT16_FROM_LE(qs->c.local_port), ==, 1000);
+    g_assert_cmpuint(GUINT16_FROM_LE(qs->c.remote_mss), ==, 1460);
+    g_assert_cmpuint(qs->k.ttl_hop_limit, ==, 64);
+    g_assert_cmpuint(GUINT32_FROM_LE(qs->d.rcv_nxt), ==, 1000);
+    g_assert_cmphex(GUINT32_FROM_LE(qs->d.send_backlog_size), ==, 0xffffffff);
+    g_assert_cmpuint(GUINT32_FROM_LE(qs->d.rcv_backlog_size), ==, 0);
+
+    q = tb_ref(h, CHIMNEY_TYPE_IP4_CACHED, tb_handle(h, p),
+               sizeof(ChimneyPathCached));
+    pk = (void *)(tb_blk(h, q) + 1);
+    pk->hdr.length = GUINT32_TO_LE(sizeof(*pk));
+    tb_cmd(h, f->r, CHIMNEY_CMD_QUERY, q);
+    g_assert_cmphex(tb_status(h, q), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(pk->path_mtu), ==, 1500);
+
+    /* too little room for what the type names */
+    q = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), 16);
+    tb_cmd(h, f->r, CHIMNEY_CMD_QUERY, q);
+    g_assert_cmphex(tb_status(h, q), ==, CHIMNEY_ST_BAD_LENGTH);
+}
+
+/* rules 063-065: invalidate a neighbor, every dependent asks for upload. */
+static void test_rule_064_065_invalidate(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[3], inv;
+    unsigned i, retrieves = 0;
+
+    build_npt(h, &n, &p, t, 3);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    inv = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INVALIDATE, inv), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, inv), ==, CHIMNEY_ST_SUCCESS);
+    tb_cmd(h, f->r, CHIMNEY_CMD_NOP, 0);    /* flush */
+    for (i = 0; i < f->r->events->len; i++) {
+        ChimneyEvent *e = &g_array_index(f->r->events, ChimneyEvent, i);
+
+        if (e->type == CHIMNEY_EVT_TCP_RETRIEVE) {
+            g_assert_cmpuint(e->code, ==, CHIMNEY_UPLOAD_INVALID_STATE);
+            g_assert_cmpuint(CHIMNEY_HANDLE_KIND(e->handle), ==,
+                             CHIMNEY_KIND_TCP);
+            g_assert_cmpuint(e->cookie, ==, 0xabc00000ull + t[retrieves]);
+            retrieves++;
+        }
+    }
+    g_assert_cmpuint(retrieves, ==, 3);
+    /* rule 065: still allocated until terminated */
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 3);
+    g_assert_true(chimney_neigh_at(ofl(f), 0)->invalid);
+}
+
+/* Bad input: each gets a defined status and changes nothing else. */
+static void test_bad_trees(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1], a, b, forged;
+
+    build_npt(h, &n, &p, t, 1);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+
+    /* a cycle through `next` */
+    a = tb_new_neigh(h, 7, 0);
+    b = tb_new_neigh(h, 8, 0);
+    tb_next(h, a, b);
+    tb_next(h, b, a);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_BAD_TREE);
+    g_assert_cmphex(tb_status(h, a), ==, CHIMNEY_ST_BAD_TREE);
+    g_assert_cmpuint(ofl(f)->neigh.used, ==, 1);
+
+    /* a TCP block with a dependent (deeper than three layers) */
+    a = tb_new_tcp(h, 7000, 80);
+    tb_dep(h, a, tb_new_tcp(h, 7001, 80));
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_BAD_TREE);
+
+    /* a path under a path (wrong layer) */
+    a = tb_new_path4(h, 1, 2, 1500);
+    tb_dep(h, a, tb_new_path4(h, 1, 3, 1500));
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_BAD_TREE);
+
+    /* unknown type; the reserved TcpOffloadResourceState */
+    a = tb_block(h, 0x55, CHIMNEY_ROLE_NEW, 0, NULL, 0);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_BAD_TYPE);
+    a = tb_block(h, CHIMNEY_TYPE_TCP_RESOURCE, CHIMNEY_ROLE_NEW, 0, NULL, 0);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_BAD_TYPE);
+
+    /* root outside guest RAM; dependent pointing outside */
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, 0xdead000000ull),
+                    ==, CHIMNEY_ST_DMA_ERROR);
+    a = tb_new_neigh(h, 9, 0);
+    tb_dep(h, a, 0xdead000000ull);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_DMA_ERROR);
+    g_assert_cmpuint(ofl(f)->neigh.used, ==, 1);   /* nothing applied */
+
+    /* state lengths that disagree with the block */
+    a = tb_new_neigh(h, 10, 0);
+    ((ChimneyNeighConst *)(tb_blk(h, a) + 1))->hdr.length =
+        GUINT32_TO_LE(4000);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a);
+    g_assert_cmphex(tb_status(h, a), ==, CHIMNEY_ST_BAD_LENGTH);
+    a = tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_NEW, 0, NULL, 0);
+    tb_blk(h, a)->size = GUINT32_TO_LE(10);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_BAD_LENGTH);
+
+    /* stale and forged handles are rejected, never dereferenced */
+    forged = tb_handle(h, t[0]) + (1ull << 32);             /* generation */
+    a = tb_ref(h, CHIMNEY_TYPE_TCP, forged, 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INVALIDATE, a);
+    g_assert_cmphex(tb_status(h, a), ==, CHIMNEY_ST_BAD_HANDLE);
+    a = tb_ref(h, CHIMNEY_TYPE_TCP, CHIMNEY_HANDLE_MAKE(CHIMNEY_KIND_TCP,
+                                                        0xfffff, 1), 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_QUERY, a);
+    g_assert_cmphex(tb_status(h, a), ==, CHIMNEY_ST_BAD_HANDLE);
+    a = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, t[0]), 0);   /* kind */
+    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, a);
+    g_assert_cmphex(tb_status(h, a), ==, CHIMNEY_ST_BAD_HANDLE);
+    a = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]) | 0x80000000ull, 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, a);
+    g_assert_cmphex(tb_status(h, a), ==, CHIMNEY_ST_BAD_HANDLE);
+
+    /* a second offload of the same 4-tuple */
+    a = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
+                 NULL, 0);
+    b = tb_new_tcp(h, 1000, 80);
+    tb_dep(h, a, b);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a);
+    g_assert_cmphex(tb_status(h, b), ==, CHIMNEY_ST_DUPLICATE);
+
+    /* offload engine disabled */
+    wr(h, CHIMNEY_REG_CTRL, 0);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, tb_new_neigh(h, 11,
+                                                                      0)),
+                    ==, CHIMNEY_ST_OFFLOAD_DISABLED);
+    wr(h, CHIMNEY_REG_CTRL, CHIMNEY_CTRL_OFFLOAD_EN);
+
+    /* everything offloaded before is intact */
+    g_assert_cmpuint(ofl(f)->neigh.used, ==, 1);
+    g_assert_cmpuint(ofl(f)->path.used, ==, 1);
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);
+    g_assert_cmpuint(rd(h, CHIMNEY_REG_ERR_COUNT), >, 10);
+}
+
+/* A tree one block larger than advertised is refused as a whole. */
+static void test_tree_too_large(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint32_t i, nblk = CHIMNEY_TREE_MAX_BLOCKS + 1;
+    uint64_t base = fake_alloc(h, (uint64_t)nblk * sizeof(ChimneyBlock));
+    ChimneyBlock *b = fake_ptr(h, base);
+
+    for (i = 0; i < nblk; i++) {
+        memset(&b[i], 0, sizeof(b[i]));
+        b[i].type = GUINT16_TO_LE(CHIMNEY_TYPE_NEIGH);
+        b[i].role = GUINT16_TO_LE(CHIMNEY_ROLE_PLACEHOLDER);
+        b[i].size = GUINT32_TO_LE(sizeof(ChimneyBlock));
+        b[i].next = GUINT64_TO_LE(i + 1 < nblk ?
+                                  base + (i + 1) * sizeof(ChimneyBlock) : 0);
+    }
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, base), ==,
+                    CHIMNEY_ST_TREE_TOO_LARGE);
+    /* one fewer is fine */
+    b[nblk - 2].next = 0;
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, base), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(GUINT32_FROM_LE(b[0].status), ==, CHIMNEY_ST_SUCCESS);
+}
+
+/* rule 003 capacity: 65,536 connections in one tree, then all uploaded. */
+static void test_capacity_65536(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint32_t i, nconn = CHIMNEY_MAX_CONN, info;
+    uint64_t n = tb_new_neigh(h, 1, 0), p[2], first = 0, prev = 0, extra;
+    uint64_t *tcp = g_new(uint64_t, nconn);
+    uint64_t rn, rp[2], rprev = 0;
+
+    /* two paths (ports only go to 65535) */
+    p[0] = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
+    p[1] = tb_new_path4(h, 0x0a000001, 0x0a000003, 1500);
+    tb_dep(h, n, p[0]);
+    tb_next(h, p[0], p[1]);
+    for (i = 0; i < nconn; i++) {
+        tcp[i] = tb_new_tcp(h, 1 + i % 32768, 80);
+        if (i == 32768) {
+            tb_dep(h, p[0], first);
+            first = 0;
+        }
+        if (!first) {
+            first = tcp[i];
+        } else {
+            tb_next(h, prev, tcp[i]);
+        }
+        prev = tcp[i];
+    }
+    tb_dep(h, p[1], first);
+    g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_INITIATE, n, 0, 0,
+                                &info), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(info, ==, nconn + 3);
+    g_assert_cmphex(tb_status(h, n), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, nconn);
+    g_assert_cmphex(rd(h, CHIMNEY_REG_CAP_MAX_CONN), ==, nconn);
+    /* one more does not fit: OFFLOAD_TCP_ENTRIES */
+    rp[0] = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER,
+                     tb_handle(h, p[0]), NULL, 0);
+    extra = tb_new_tcp(h, 40000, 80);
+    tb_dep(h, rp[0], extra);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, rp[0]);
+    g_assert_cmphex(tb_status(h, extra), ==, CHIMNEY_ST_OFFLOAD_TCP_ENTRIES);
+
+    /* terminate everything in one tree; nothing left behind */
+    rn = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
+    for (i = 0; i < 2; i++) {
+        rp[i] = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p[i]), 0);
+    }
+    tb_dep(h, rn, rp[0]);
+    tb_next(h, rp[0], rp[1]);
+    for (i = 0; i < nconn; i++) {
+        uint64_t r = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, tcp[i]), 0);
+
+        if (i == 0 || i == 32768) {
+            tb_dep(h, rp[i ? 1 : 0], r);
+        } else {
+            tb_next(h, rprev, r);
+        }
+        rprev = r;
+    }
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rn), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, rn), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(ofl(f)->neigh.used + ofl(f)->path.used +
+                     ofl(f)->tcp.used, ==, 0);
+    g_free(tcp);
+}
+
+/*
+ * The logical switch: a segment of an offloaded connection goes to the
+ * TCP object (and is ACKed with headers built from TCP -> path ->
+ * neighbor); a segment of any other 4-tuple goes up the L2 ring.
+ */
+static size_t make_segment(uint8_t *buf, const uint8_t dst_mac[6],
+                           uint32_t saddr, uint32_t daddr, uint16_t sport,
+                           uint16_t dport, uint32_t seq, uint32_t ack,
+                           const char *payload)
+{
+    ChimneyNeighObj n = { 0 };
+    ChimneyPathObj p = { .path_mtu = 1500 };
+    ChimneyTcpObj t = { 0 };
+    uint32_t s = GUINT32_TO_BE(saddr), d = GUINT32_TO_BE(daddr);
+    ChimneySegment seg = {
+        .seq = seq, .ack = ack, .window = 1000,
+        .flags = CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, .ip_id = 0x8001,
+        .payload = (const uint8_t *)payload,
+        .payload_len = strlen(payload),
+    };
+    static const uint8_t peer_mac[6] = { 2, 0, 0, 0, 0, 1 };
+
+    memcpy(n.dl_dst, dst_mac, 6);
+    memcpy(p.src, &s, 4);
+    memcpy(p.dst, &d, 4);
+    t.c.local_port = sport;
+    t.c.remote_port = dport;
+    t.k.ttl_hop_limit = 64;
+    return chimney_build_segment(peer_mac, &n, &p, &t, &seg, buf, 2048);
+}
+
+static void test_demux_logical_switch(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    static const uint8_t own[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+    uint64_t n, p, t[1], rx = fake_ring_setup(h, CHIMNEY_RING_RX, 8,
+                                              sizeof(ChimneyRxDesc));
+    uint64_t bufs = fake_alloc(h, 8 * 2048), ref, data_ret;
+    ChimneyRxDesc *d = fake_ptr(h, rx);
+    ChimneyTcpDelegated *dl;
+    ChimneyRxParsed r;
+    uint8_t frame[2048];
+    size_t len;
+    unsigned i;
+    GByteArray *ack;
+
+    for (i = 0; i < 7; i++) {
+        d[i].addr = GUINT64_TO_LE(bufs + i * 2048);
+        d[i].buf_len = GUINT16_TO_LE(2048);
+    }
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX, CHIMNEY_RING_TAIL), 7);
+    build_npt(h, &n, &p, t, 1);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+
+    /* peer 10.0.0.2:80 -> us 10.0.0.1:1000, in sequence (RcvNxt 1000) */
+    len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1000, 1000,
+                       5000, "hello offload");
+    g_assert_cmpint(chimney_core_receive(&h->core, frame, len), ==, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 0);
+    /* ACK on the wire: built from neighbor/path/TCP state */
+    g_assert_cmpuint(h->frames->len, ==, 1);
+    ack = g_ptr_array_index(h->frames, 0);
+    g_assert_true(chimney_parse_frame(ack->data, ack->len, &r));
+    g_assert_true(r.is_tcp && r.tcp_csum_ok && r.ip_header_ok);
+    g_assert_cmpmem(ack->data, 6, ((uint8_t[]){ 2, 0, 0, 0, 0, 1 }), 6);
+    g_assert_cmpmem(ack->data + 6, 6, own, 6);
+    g_assert_cmpuint(r.src_port, ==, 1000);
+    g_assert_cmpuint(r.dst_port, ==, 80);
+    g_assert_cmpuint(r.ack, ==, 1000 + 13);
+    g_assert_cmpuint(r.seq, ==, 5000);
+    g_assert_cmpuint(r.tcp_flags, ==, CHIMNEY_TH_ACK);
+    g_assert_cmpuint(r.ip_id, >=, 0x8000);
+
+    /* another port: not offloaded, goes to the L2 ring untouched */
+    len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1001, 1, 1,
+                       "host path");
+    g_assert_cmpint(chimney_core_receive(&h->core, frame, len), ==, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 1);
+    g_assert_cmpmem(fake_ptr(h, bufs), len, frame, len);
+
+    /* upload: the received data comes back as undelivered data */
+    data_ret = fake_alloc(h, 256);
+    ref = tb_ref(h, CHIMNEY_TYPE_TCP_DELEGATED, tb_handle(h, t[0]),
+                 sizeof(ChimneyTcpDelegated));
+    dl = (ChimneyTcpDelegated *)(tb_blk(h, ref) + 1);
+    dl->hdr.length = GUINT32_TO_LE(sizeof(*dl));
+    dl->rcv_data_addr = GUINT64_TO_LE(data_ret);
+    dl->rcv_data_cap = GUINT32_TO_LE(256);
+    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, ref);
+    g_assert_cmphex(tb_status(h, ref), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(dl->rcv_data_len), ==, 13);
+    g_assert_cmpuint(GUINT32_FROM_LE(dl->rcv_nxt), ==, 1013);
+    g_assert_cmpmem(fake_ptr(h, data_ret), 13, "hello offload", 13);
+
+    /* rule 048: after upload the same 4-tuple goes to the host path */
+    len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1000, 1013,
+                       5000, "after");
+    chimney_core_receive(&h->core, frame, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 2);
+}
+
+/* A device reset drops all offloaded state; old handles stay stale. */
+static void test_reset_drops_state(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[2], q;
+    TbRings *r2;
+
+    build_npt(h, &n, &p, t, 2);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    wr(h, CHIMNEY_REG_CTRL, CHIMNEY_CTRL_RESET);
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 0);
+    r2 = tb_rings_new(h);
+    q = tb_ref(h, CHIMNEY_TYPE_TCP_CONST, tb_handle(h, t[0]),
+               sizeof(ChimneyTcpConst));
+    tb_cmd(h, r2, CHIMNEY_CMD_QUERY, q);
+    g_assert_cmphex(tb_status(h, q), ==, CHIMNEY_ST_BAD_HANDLE);
+    tb_rings_free(r2);
+}
+
+#define ADD(name, fn) \
+    g_test_add("/chimney/offload/" name, Fixture, NULL, fx_setup, fn, \
+               fx_teardown)
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    ADD("initiate-basic", test_initiate_basic);
+    ADD("rule-007-traversal-order", test_rule_007_traversal_order);
+    ADD("rule-013-014-partial-failure", test_rule_013_014_partial);
+    ADD("rule-015-root-failure", test_rule_015_root_failure);
+    ADD("rule-009-010-placeholder-linker",
+        test_rule_009_010_placeholder_linker);
+    ADD("rule-030-033-failure-codes", test_rule_030_033_failure_codes);
+    ADD("rule-023-043-045-handover", test_rule_023_043_045_handover);
+    ADD("terminate-needs-room", test_terminate_needs_room);
+    ADD("rule-051-terminate-dependents", test_rule_051_terminate_dependents);
+    ADD("rule-053-055-update", test_rule_053_055_update);
+    ADD("rule-060-061-query", test_rule_060_061_query);
+    ADD("rule-064-065-invalidate", test_rule_064_065_invalidate);
+    ADD("bad-trees", test_bad_trees);
+    ADD("tree-too-large", test_tree_too_large);
+    ADD("capacity-65536", test_capacity_65536);
+    ADD("demux-logical-switch", test_demux_logical_switch);
+    ADD("reset-drops-state", test_reset_drops_state);
+    return g_test_run();
+}
