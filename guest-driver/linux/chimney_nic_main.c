@@ -30,6 +30,7 @@
 #include <linux/workqueue.h>
 #include <linux/rtnetlink.h>
 #include <linux/iopoll.h>
+#include <linux/log2.h>
 
 #include "chimney_os.h"
 #include "chimney_hw.h"
@@ -58,6 +59,14 @@
 static bool msix = true;
 module_param(msix, bool, 0444);
 MODULE_PARM_DESC(msix, "Use MSI-X (5 vectors); 0 = one INTx/MSI vector");
+
+static unsigned int tx_ring = CHIMNEY_TX_RING;
+module_param(tx_ring, uint, 0444);
+MODULE_PARM_DESC(tx_ring, "TX ring entries (power of 2, 32..4096)");
+
+static unsigned int rx_ring = CHIMNEY_RX_RING;
+module_param(rx_ring, uint, 0444);
+MODULE_PARM_DESC(rx_ring, "RX ring entries (power of 2, 8..4096)");
 
 static unsigned int irq_throttle_us;
 module_param(irq_throttle_us, uint, 0444);
@@ -95,6 +104,7 @@ struct chimney_priv {
 	struct chimney_tx_buf *tx_buf;
 	struct chimney_rx_buf *rx_buf;
 	bool rx_discard;		/* dropping the rest of a frame */
+	struct timer_list refill_timer;	/* RX ring empty after failed allocs */
 	bool up;			/* chimney_up() done, not yet down */
 
 	/* INT_MASK shadow; the register is shared by all vectors */
@@ -120,6 +130,9 @@ struct chimney_priv {
 	atomic64_t tx_dropped;
 	atomic64_t tx_errors;
 	atomic64_t rx_nobuf;
+	atomic64_t rx_alloc_failed;
+	atomic64_t tx_stops;
+	atomic64_t tx_wakes;
 
 	struct work_struct reset_task;
 	u32 caps;
@@ -448,8 +461,10 @@ static int chimney_rx_fill(struct chimney_priv *priv, gfp_t gfp)
 
 		skb = __netdev_alloc_skb_ip_align(priv->ndev,
 						  CHIMNEY_RX_BUF_SIZE, gfp);
-		if (unlikely(!skb))
+		if (unlikely(!skb)) {
+			atomic64_inc(&priv->rx_alloc_failed);
 			break;
+		}
 		dma = dma_map_single(dev, skb->data, CHIMNEY_RX_BUF_SIZE,
 				     DMA_FROM_DEVICE);
 		if (unlikely(dma_mapping_error(dev, dma))) {
@@ -524,7 +539,17 @@ static int chimney_rx_poll(struct chimney_priv *priv, int budget)
 		u64_stats_update_end(&priv->rx_stats.syncp);
 	}
 	chimney_rx_fill(priv, GFP_ATOMIC);
+	/* With no buffer posted the device cannot interrupt us: retry. */
+	if (unlikely(r->ntc == r->ntu))
+		mod_timer(&priv->refill_timer, jiffies + max(1, HZ / 100));
 	return done;
+}
+
+static void chimney_refill_timer(struct timer_list *t)
+{
+	struct chimney_priv *priv = from_timer(priv, t, refill_timer);
+
+	chimney_napi_kick(priv);
 }
 
 static void chimney_rx_free(struct chimney_priv *priv)
@@ -643,6 +668,7 @@ static netdev_tx_t chimney_start_xmit(struct sk_buff *skb,
 
 	if (unlikely(chimney_tx_space(priv) < CHIMNEY_TX_WAKE)) {
 		netif_stop_queue(ndev);
+		atomic64_inc(&priv->tx_stops);
 		/* Pairs with the barrier in chimney_tx_clean(). */
 		smp_mb();
 		if (chimney_tx_space(priv) >= CHIMNEY_TX_WAKE)
@@ -711,8 +737,10 @@ static int chimney_tx_clean(struct chimney_priv *priv, int budget)
 		 * the interface no longer running, the reset task detaches.
 		 */
 		if (netif_queue_stopped(ndev) && netif_running(ndev) &&
-		    netif_device_present(ndev))
+		    netif_device_present(ndev)) {
 			netif_wake_queue(ndev);
+			atomic64_inc(&priv->tx_wakes);
+		}
 		netif_tx_unlock(ndev);
 	}
 	return pkts;
@@ -829,8 +857,8 @@ static void chimney_free_rings(struct chimney_priv *priv)
 
 static int chimney_alloc_rings(struct chimney_priv *priv)
 {
-	u32 tx = min_t(u32, CHIMNEY_TX_RING, priv->ring_max);
-	u32 rx = min_t(u32, CHIMNEY_RX_RING, priv->ring_max);
+	u32 tx = min_t(u32, tx_ring, priv->ring_max);
+	u32 rx = min_t(u32, rx_ring, priv->ring_max);
 	struct chimney_ring cmd;
 	int err;
 
@@ -961,6 +989,7 @@ static void chimney_down(struct chimney_priv *priv)
 		synchronize_irq(pci_irq_vector(priv->pdev, i));
 	/* NAPI rings doorbells: stop it before the rings. */
 	napi_disable(&priv->napi);
+	del_timer_sync(&priv->refill_timer);
 	chimney_stop_rings(priv);
 	chimney_wr(priv, CHIMNEY_REG_INT_CAUSE, CHIMNEY_INT_ALL);
 	chimney_tx_free(priv);
@@ -1110,7 +1139,11 @@ static const char chimney_stat_names[][ETH_GSTRING_LEN] = {
 	[CHIMNEY_STAT_CMDS] = "hw_cmds",
 	[CHIMNEY_STAT_EVENTS] = "hw_events",
 	[CHIMNEY_STAT_EVT_OVERFLOW] = "hw_evt_overflow",
+	/* driver counters */
 	[CHIMNEY_STAT_COUNT] = "rx_nobuf_irqs",
+	[CHIMNEY_STAT_COUNT + 1] = "rx_alloc_failed",
+	[CHIMNEY_STAT_COUNT + 2] = "tx_queue_stops",
+	[CHIMNEY_STAT_COUNT + 3] = "tx_queue_wakes",
 };
 
 static void chimney_get_drvinfo(struct net_device *ndev,
@@ -1145,7 +1178,10 @@ static void chimney_get_ethtool_stats(struct net_device *ndev,
 
 	for (i = 0; i < CHIMNEY_STAT_COUNT; i++)
 		data[i] = chimney_rd(priv, CHIMNEY_REG_STAT(i));
-	data[CHIMNEY_STAT_COUNT] = atomic64_read(&priv->rx_nobuf);
+	data[i++] = atomic64_read(&priv->rx_nobuf);
+	data[i++] = atomic64_read(&priv->rx_alloc_failed);
+	data[i++] = atomic64_read(&priv->tx_stops);
+	data[i++] = atomic64_read(&priv->tx_wakes);
 }
 
 static const struct ethtool_ops chimney_ethtool_ops = {
@@ -1262,6 +1298,7 @@ static int chimney_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	u64_stats_init(&priv->rx_stats.syncp);
 	u64_stats_init(&priv->tx_stats.syncp);
 	INIT_WORK(&priv->reset_task, chimney_reset_task);
+	timer_setup(&priv->refill_timer, chimney_refill_timer, 0);
 	pci_set_drvdata(pdev, priv);
 
 	/* Known state before MSI-X is set up (reset may clear its table). */
@@ -1386,7 +1423,30 @@ static struct pci_driver chimney_pci_driver = {
 	.remove		= chimney_remove,
 	.shutdown	= chimney_shutdown,
 };
-module_pci_driver(chimney_pci_driver);
+static bool chimney_ring_param_ok(const char *name, unsigned int v,
+				  unsigned int min)
+{
+	if (v >= min && v <= 4096 && is_power_of_2(v))
+		return true;
+	pr_err("%s=%u: must be a power of 2 in %u..4096\n", name, v, min);
+	return false;
+}
+
+static int __init chimney_init(void)
+{
+	/* TX: room for a maximal frame (16 descriptors) plus the wake margin. */
+	if (!chimney_ring_param_ok("tx_ring", tx_ring, 32) ||
+	    !chimney_ring_param_ok("rx_ring", rx_ring, CHIMNEY_RING_MIN))
+		return -EINVAL;
+	return pci_register_driver(&chimney_pci_driver);
+}
+module_init(chimney_init);
+
+static void __exit chimney_exit(void)
+{
+	pci_unregister_driver(&chimney_pci_driver);
+}
+module_exit(chimney_exit);
 
 MODULE_DESCRIPTION("chimney-nic (QEMU TCP Chimney Offload NIC) driver, L2 path");
 MODULE_AUTHOR("chimney-nic authors");

@@ -7,30 +7,34 @@
 # The guest loads the module, configures 10.0.2.15/24 via 10.0.2.2 and talks
 # to host-server.py on 127.0.0.1:<free port> (slirp maps 10.0.2.2 to the
 # host loopback): line exchange, 1 MiB each way with checksums, ping, a link
-# flap through QMP set_link, and the same again with the INTx fallback.
+# flap through QMP set_link, MAC change, promiscuous mode, device/driver
+# counters, then again with small rings (queue stop/wake, exhausted RX
+# ring) and with the INTx fallback.
 #
 # Output: TAP on stdout (one line per check, plan line last); the serial
 # console goes to stderr (unless --quiet) and to the log directory.
 # Exit status: 0 all passed, 1 a check failed, 77 QEMU has no chimney-nic.
 #
-# Usage: run-l2-boot.sh [--quiet] [--nodev] [--no-flap] [--no-intx]
+# Usage: run-l2-boot.sh [--quiet] [--nodev] [--no-flap] [--no-intx] [--no-small]
 #   --nodev    boot without the device: module load/unload smoke test of
 #              the pipeline (for QEMU builds without chimney-nic)
 #   --no-flap  skip the link flap
 #   --no-intx  skip the INTx (msix=0) pass
+#   --no-small skip the small-ring pass (tx_ring=32 rx_ring=8)
 # Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory.
 set -euo pipefail
 
 # shellcheck source=tests/guest/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-quiet=0 nodev=0 flap=1 intx=1
+quiet=0 nodev=0 flap=1 intx=1 small=1
 for a in "$@"; do
     case $a in
     --quiet) quiet=1 ;;
     --nodev) nodev=1 ;;
     --no-flap) flap=0 ;;
     --no-intx) intx=0 ;;
+    --no-small) small=0 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) cg_die "unknown argument $a" ;;
     esac
@@ -54,7 +58,7 @@ trap cleanup EXIT
 qmp="$logdir/qmp.sock"
 cg_server_start "$logdir/server.log" "$qmp"
 CG_NODEV=$nodev
-CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx"
+CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx chimney.small=$small"
 mode=test
 [ $nodev = 1 ] && mode=nodev
 if [ $quiet = 1 ]; then
