@@ -129,7 +129,7 @@ struct chimney_priv {
 	atomic64_t rx_errors;
 	atomic64_t tx_dropped;
 	atomic64_t tx_errors;
-	atomic64_t rx_nobuf;
+	atomic64_t misc_irqs;
 	atomic64_t rx_alloc_failed;
 	atomic64_t tx_stops;
 	atomic64_t tx_wakes;
@@ -233,16 +233,19 @@ static void chimney_check_ring_errors(struct chimney_priv *priv)
 		schedule_work(&priv->reset_task);
 }
 
+/*
+ * LINK, ERR, RX_NOBUF.  With MSI-X the device has already cleared them when
+ * the misc vector fires, so everything is checked then.
+ */
 static void chimney_handle_misc(struct chimney_priv *priv, u32 cause)
 {
+	atomic64_inc(&priv->misc_irqs);
 	if (cause & CHIMNEY_INT_LINK)
 		chimney_update_link(priv);
 	if (cause & CHIMNEY_INT_ERR)
 		chimney_check_ring_errors(priv);
-	if (cause & CHIMNEY_INT_RX_NOBUF) {
-		atomic64_inc(&priv->rx_nobuf);
+	if (cause & CHIMNEY_INT_RX_NOBUF)
 		chimney_napi_kick(priv);	/* refill */
-	}
 }
 
 /* ---------------------------------------------------------------------
@@ -1140,7 +1143,7 @@ static const char chimney_stat_names[][ETH_GSTRING_LEN] = {
 	[CHIMNEY_STAT_EVENTS] = "hw_events",
 	[CHIMNEY_STAT_EVT_OVERFLOW] = "hw_evt_overflow",
 	/* driver counters */
-	[CHIMNEY_STAT_COUNT] = "rx_nobuf_irqs",
+	[CHIMNEY_STAT_COUNT] = "misc_irqs",
 	[CHIMNEY_STAT_COUNT + 1] = "rx_alloc_failed",
 	[CHIMNEY_STAT_COUNT + 2] = "tx_queue_stops",
 	[CHIMNEY_STAT_COUNT + 3] = "tx_queue_wakes",
@@ -1178,7 +1181,7 @@ static void chimney_get_ethtool_stats(struct net_device *ndev,
 
 	for (i = 0; i < CHIMNEY_STAT_COUNT; i++)
 		data[i] = chimney_rd(priv, CHIMNEY_REG_STAT(i));
-	data[i++] = atomic64_read(&priv->rx_nobuf);
+	data[i++] = atomic64_read(&priv->misc_irqs);
 	data[i++] = atomic64_read(&priv->rx_alloc_failed);
 	data[i++] = atomic64_read(&priv->tx_stops);
 	data[i++] = atomic64_read(&priv->tx_wakes);

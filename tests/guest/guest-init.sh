@@ -12,6 +12,10 @@
 #   chimney.intx=0|1         test: also run the INTx (msix=0) pass
 #   chimney.small=0|1        test: also run the small-ring pass
 #                            (tx_ring=32 rx_ring=8: queue stop/wake, RX_NOBUF)
+#   chimney.stress=N         test: also run 4 uploads and 4 downloads of
+#                            N MiB each at the same time (0 = skip)
+#   chimney.modparams=a=1,b=2
+#                            module parameters for the first insmod
 #
 # Output contract (read by the host scripts):
 #   CHECK: ok - <name>        / CHECK: not ok - <name>   one per check
@@ -39,6 +43,8 @@ PORT=$(arg port 0)
 FLAP=$(arg flap 1)
 INTX=$(arg intx 1)
 SMALL=$(arg small 1)
+MODPARAMS=$(arg modparams "" | tr ',' ' ')
+STRESS=$(arg stress 0)
 HOST=10.0.2.2
 GUEST_IP=10.0.2.15/24
 MOD=/lib/modules/chimney_nic.ko
@@ -120,28 +126,34 @@ hello() {
 	[ "$got" = "HELLO-ACK $tok" ]
 }
 
+tmpname() { echo "/tmp/$1.$(cut -c1-8 /proc/sys/kernel/random/uuid)"; }
+
 # upload BYTES: the host's checksum must match ours
 upload() {
-	dd if=/dev/urandom of=/tmp/up bs=1024 count=$(($1 / 1024)) 2>/dev/null
-	want=$(sha256sum /tmp/up | cut -d' ' -f1)
+	local f want got t0 t1
+	f=$(tmpname up)
+	dd if=/dev/urandom of="$f" bs=1024 count=$(($1 / 1024)) 2>/dev/null
+	want=$(sha256sum "$f" | cut -d' ' -f1)
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	got=$({ echo "UPLOAD $1"; cat /tmp/up; } | timeout 120 nc "$HOST" "$PORT")
+	got=$({ echo "UPLOAD $1"; cat "$f"; } | timeout 120 nc "$HOST" "$PORT")
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	echo "  upload $1 bytes in $(awk "BEGIN{print $t1 - $t0}") s: sha256 $want, host says $got"
-	rm -f /tmp/up
+	rm -f "$f"
 	[ -n "$want" ] && [ "$got" = "$want" ]
 }
 
 # download BYTES: size and checksum must match the host's
 download() {
+	local f want got size t0 t1
+	f=$(tmpname down)
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	echo "DOWNLOAD $1" | timeout 120 nc "$HOST" "$PORT" >/tmp/down
+	echo "DOWNLOAD $1" | timeout 120 nc "$HOST" "$PORT" >"$f"
 	t1=$(cut -d' ' -f1 /proc/uptime)
-	size=$(wc -c </tmp/down)
-	got=$(sha256sum /tmp/down | cut -d' ' -f1)
+	size=$(wc -c <"$f")
+	got=$(sha256sum "$f" | cut -d' ' -f1)
 	want=$(request "DLSUM $1")
 	echo "  download $size bytes in $(awk "BEGIN{print $t1 - $t0}") s: sha256 $got, host says $want"
-	rm -f /tmp/down
+	rm -f "$f"
 	[ "$size" -eq "$1" ] && [ -n "$want" ] && [ "$got" = "$want" ]
 }
 
@@ -226,6 +238,26 @@ promisc() {
 	[ $ok -eq 0 ]
 }
 
+# stress MIB: 4 uploads and 4 downloads of MIB MiB each, concurrently
+stress() {
+	local bytes=$(($1 * 1048576)) i pids="" rc=0 t0 t1
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	for i in 1 2 3 4; do
+		(upload $bytes >/tmp/stress-up$i.log 2>&1) &
+		pids="$pids $!"
+		(download $bytes >/tmp/stress-down$i.log 2>&1) &
+		pids="$pids $!"
+	done
+	for i in $pids; do
+		wait "$i" || rc=1
+	done
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	sed 's/^/ /' /tmp/stress-*.log
+	echo "  8 streams x $1 MiB in $(awk "BEGIN{print $t1 - $t0}") s"
+	rm -f /tmp/stress-*.log
+	return $rc
+}
+
 # reload NAME ARGS...: reload the module with ARGS and bring it up again
 reload() {
 	local pass=$1
@@ -261,7 +293,8 @@ link_flap() {
 run_test() {
 	echo "chimney-nic L2 boot test, kernel $(uname -r)"
 	check "chimney-nic PCI device present (1b36:00c1)" device_present
-	check "insmod chimney_nic.ko" insmod "$MOD"
+	# shellcheck disable=SC2086
+	check "insmod chimney_nic.ko${MODPARAMS:+ $MODPARAMS}" insmod "$MOD" $MODPARAMS
 	check "driver bound, netdev registered" find_if
 	if [ -z "$IF" ]; then
 		dmesg | grep -i chimney
@@ -282,6 +315,10 @@ run_test() {
 		check "link down/up seen through INT_LINK" link_flap
 		check "TCP exchange after the link flap" hello flap
 	fi
+	if [ "$STRESS" -gt 0 ]; then
+		check "stress: 4 uploads + 4 downloads of $STRESS MiB at once" stress "$STRESS"
+		check "stress: device frame counters agree" counters_agree
+	fi
 	check "MAC address change: traffic to the new address" mac_change
 	check "promiscuous mode: TCP exchange" promisc
 	check "ethtool statistics (device registers + driver)" ethtool_stats
@@ -289,6 +326,9 @@ run_test() {
 	if [ "$SMALL" = 1 ] && reload "small rings" tx_ring=32 rx_ring=8; then
 		check "small rings: upload 1 MiB" upload 1048576
 		check "small rings: download 1 MiB" download 1048576
+		if [ "$STRESS" -gt 0 ]; then
+			check "small rings: stress, 8 streams of $STRESS MiB" stress "$STRESS"
+		fi
 		# An exhausted RX ring makes the device refuse frames (QEMU
 		# queues them) until TAIL moves: nothing may be lost.
 		ethstats "$IF" | grep -E 'nobuf|queue|alloc' | sed 's/^/  /'
@@ -312,8 +352,9 @@ run_demo() {
 	for d in /sys/bus/pci/devices/*; do
 		echo "  ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") class $(cat "$d/class")"
 	done
-	section "insmod chimney_nic.ko"
-	insmod "$MOD" || FAILS=$((FAILS + 1))
+	section "insmod chimney_nic.ko${MODPARAMS:+ $MODPARAMS}"
+	# shellcheck disable=SC2086
+	insmod "$MOD" $MODPARAMS || FAILS=$((FAILS + 1))
 	find_if || { echo "no chimney-nic interface"; FAILS=$((FAILS + 1)); finish; }
 	section "driver messages (dmesg)"
 	dmesg | grep -E 'chimney_nic|'"$IF"':'

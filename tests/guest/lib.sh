@@ -29,6 +29,8 @@
 #                         kvm_pvm, else tcg)
 #   CHIMNEY_GUEST_SMP     guest vCPUs (default 2)
 #   CHIMNEY_GUEST_TIMEOUT seconds before QEMU is killed (default 300)
+#   CHIMNEY_GUEST_MODPARAMS module parameters for the first insmod, e.g.
+#                         "irq_throttle_us=50 rx_ring=64"
 
 CG_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CG_DIR="$CG_REPO/tests/guest"
@@ -352,6 +354,8 @@ cg_boot() {
     local append="console=ttyS0 quiet panic=-1 chimney.mode=$mode"
     append+=" chimney.port=${CG_PORT:-0}"
     [ -n "${CG_GUEST_APPEND:-}" ] && append+=" $CG_GUEST_APPEND"
+    [ -n "${CHIMNEY_GUEST_MODPARAMS:-}" ] &&
+        append+=" chimney.modparams=$(echo "$CHIMNEY_GUEST_MODPARAMS" | tr ' ' ',')"
     local nic=(-netdev user,id=n0 -device chimney-nic,netdev=n0,id=nic0)
     [ "${CG_NODEV:-0}" = 1 ] && nic=()
     local cmd=(timeout --kill-after=5 "${CHIMNEY_GUEST_TIMEOUT:-300}"

@@ -16,25 +16,31 @@
 # Exit status: 0 all passed, 1 a check failed, 77 QEMU has no chimney-nic.
 #
 # Usage: run-l2-boot.sh [--quiet] [--nodev] [--no-flap] [--no-intx] [--no-small]
+#                       [--stress MIB]
 #   --nodev    boot without the device: module load/unload smoke test of
 #              the pipeline (for QEMU builds without chimney-nic)
 #   --no-flap  skip the link flap
 #   --no-intx  skip the INTx (msix=0) pass
 #   --no-small skip the small-ring pass (tx_ring=32 rx_ring=8)
+#   --stress N also move 4 uploads + 4 downloads of N MiB concurrently
+#              (with the default rings, and again with the small ones)
 # Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory.
 set -euo pipefail
 
 # shellcheck source=tests/guest/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-quiet=0 nodev=0 flap=1 intx=1 small=1
-for a in "$@"; do
+quiet=0 nodev=0 flap=1 intx=1 small=1 stress=0
+while [ $# -gt 0 ]; do
+    a=$1
+    shift
     case $a in
     --quiet) quiet=1 ;;
     --nodev) nodev=1 ;;
     --no-flap) flap=0 ;;
     --no-intx) intx=0 ;;
     --no-small) small=0 ;;
+    --stress) stress=${1:?--stress needs a size in MiB}; shift ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) cg_die "unknown argument $a" ;;
     esac
@@ -58,7 +64,7 @@ trap cleanup EXIT
 qmp="$logdir/qmp.sock"
 cg_server_start "$logdir/server.log" "$qmp"
 CG_NODEV=$nodev
-CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx chimney.small=$small"
+CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx chimney.small=$small chimney.stress=$stress"
 mode=test
 [ $nodev = 1 ] && mode=nodev
 if [ $quiet = 1 ]; then
