@@ -171,6 +171,29 @@ static inline TbRings *tb_rings_new(FakeHost *h)
     return r;
 }
 
+static inline uint32_t tb_cmd_full(FakeHost *h, TbRings *r, uint16_t opcode,
+                                   uint64_t addr, uint32_t len,
+                                   uint64_t handle, uint32_t *info_out);
+
+/* Offload parameters: 1000 ticks/s, the Windows defaults otherwise. */
+static inline uint32_t tb_set_params(FakeHost *h, TbRings *r,
+                                     uint32_t nce_stale)
+{
+    uint64_t a = fake_alloc(h, sizeof(ChimneyOffloadParams));
+    ChimneyOffloadParams *p = fake_ptr(h, a);
+
+    memset(p, 0, sizeof(*p));
+    p->hdr.length = GUINT32_TO_LE(sizeof(*p));
+    p->ticks_per_second = GUINT32_TO_LE(1000);
+    p->ack_frequency = 2;
+    p->delayed_ack_ticks = 200;
+    p->max_retransmissions = 5;
+    p->dup_ack_threshold = GUINT32_TO_LE(3);
+    p->push_ticks = GUINT32_TO_LE(500);
+    p->nce_stale_ticks = GUINT32_TO_LE(nce_stale);
+    return tb_cmd_full(h, r, CHIMNEY_CMD_SET_PARAMS, a, sizeof(*p), 0, NULL);
+}
+
 static inline void tb_rings_free(TbRings *r)
 {
     g_array_free(r->events, TRUE);

@@ -11,6 +11,7 @@
 #include "chimney_offload.h"
 #include "chimney_hdr.h"
 #include "chimney_parse.h"
+#include "chimney_tcp.h"
 
 typedef struct Fixture {
     FakeHost *h;
@@ -21,6 +22,7 @@ static void fx_setup(Fixture *f, gconstpointer data)
 {
     f->h = fake_host_new();
     f->r = tb_rings_new(f->h);
+    g_assert_cmphex(tb_set_params(f->h, f->r, 0), ==, CHIMNEY_ST_SUCCESS);
 }
 
 static void fx_teardown(Fixture *f, gconstpointer data)
@@ -249,7 +251,7 @@ static void test_rule_030_033_failure_codes(Fixture *f, gconstpointer data)
     g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, p2), ==,
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(tb_status(h, tw), ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
-    g_assert_cmphex(tb_status(h, ts), ==, CHIMNEY_ST_INVALID_STATE);
+    g_assert_cmphex(tb_status(h, ts), ==, CHIMNEY_ST_INVALID_PARAMETER);
 
     /* rule 032: interface VLAN 0 accepts any neighbor VLAN */
     n2 = tb_new_neigh(h, 3, 300);
@@ -563,7 +565,7 @@ static void test_bad_trees(Fixture *f, gconstpointer data)
     tb_next(h, b, a);
     g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
                     CHIMNEY_ST_BAD_TREE);
-    g_assert_cmphex(tb_status(h, a), ==, CHIMNEY_ST_BAD_TREE);
+    g_assert_cmphex(tb_status(h, a), ==, 0xdeadbeef);     /* not written */
     g_assert_cmpuint(ofl(f)->neigh.used, ==, 1);
 
     /* a TCP block with a dependent (deeper than three layers) */
@@ -578,13 +580,31 @@ static void test_bad_trees(Fixture *f, gconstpointer data)
     g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
                     CHIMNEY_ST_BAD_TREE);
 
-    /* unknown type; the reserved TcpOffloadResourceState */
+    /* unknown type: the tree is refused and not written */
     a = tb_block(h, 0x55, CHIMNEY_ROLE_NEW, 0, NULL, 0);
     g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
-                    CHIMNEY_ST_BAD_TYPE);
-    a = tb_block(h, CHIMNEY_TYPE_TCP_RESOURCE, CHIMNEY_ROLE_NEW, 0, NULL, 0);
+                    CHIMNEY_ST_BAD_TREE);
+    g_assert_cmphex(tb_status(h, a), ==, 0xdeadbeef);
+    /* the reserved TcpOffloadResourceState fails its block */
+    a = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
+                 NULL, 0);
+    b = tb_block(h, CHIMNEY_TYPE_TCP_RESOURCE, CHIMNEY_ROLE_NEW, 0, NULL, 0);
+    tb_dep(h, a, b);
     g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
-                    CHIMNEY_ST_BAD_TYPE);
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, b), ==, CHIMNEY_ST_BAD_TYPE);
+    /* roles that do not belong to the operation; NEW without a parent */
+    a = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_BAD_TREE);
+    a = tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_LINKER, tb_handle(h, n),
+                 NULL, 0);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_QUERY, a), ==,
+                    CHIMNEY_ST_BAD_TREE);
+    a = tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
+    tb_dep(h, a, tb_new_path4(h, 1, 9, 1500));
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
+                    CHIMNEY_ST_BAD_TREE);
 
     /* root outside guest RAM; dependent pointing outside */
     g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, 0xdead000000ull),
@@ -604,7 +624,12 @@ static void test_bad_trees(Fixture *f, gconstpointer data)
     a = tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_NEW, 0, NULL, 0);
     tb_blk(h, a)->size = GUINT32_TO_LE(10);
     g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, a), ==,
-                    CHIMNEY_ST_BAD_LENGTH);
+                    CHIMNEY_ST_BAD_TREE);
+    /* invalidate blocks carry no state */
+    a = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), 16);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INVALIDATE, a);
+    g_assert_cmphex(tb_status(h, a), ==, CHIMNEY_ST_BAD_LENGTH);
+    g_assert_false(chimney_tcp_at(ofl(f), 0)->invalid);
 
     /* stale and forged handles are rejected, never dereferenced */
     forged = tb_handle(h, t[0]) + (1ull << 32);             /* generation */
@@ -859,6 +884,150 @@ static void test_reset_drops_state(Fixture *f, gconstpointer data)
     tb_rings_free(r2);
 }
 
+/* rules 121-123: OFFLOAD_EN transitions pause, ask for uploads, resume. */
+static void test_rule_121_pause_resume(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1];
+    unsigned i;
+    uint16_t codes[3] = { 0 };
+    unsigned ncodes = 0;
+
+    build_npt(h, &n, &p, t, 1);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    /* parameters cannot change under live objects */
+    g_assert_cmphex(tb_set_params(h, f->r, 0), ==, CHIMNEY_ST_INVALID_STATE);
+    wr(h, CHIMNEY_REG_CTRL, 0);
+    /* paused: no new offloads, existing objects still managed */
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE,
+                           tb_new_neigh(h, 5, 0)), ==,
+                    CHIMNEY_ST_OFFLOAD_DISABLED);
+    n = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INVALIDATE, n);
+    g_assert_cmphex(tb_status(h, n), ==, CHIMNEY_ST_SUCCESS);
+    wr(h, CHIMNEY_REG_CTRL, CHIMNEY_CTRL_OFFLOAD_EN);
+    tb_cmd(h, f->r, CHIMNEY_CMD_NOP, 0);
+    for (i = 0; i < f->r->events->len && ncodes < 3; i++) {
+        ChimneyEvent *e = &g_array_index(f->r->events, ChimneyEvent, i);
+
+        if (e->type == CHIMNEY_EVT_STATUS) {
+            codes[ncodes++] = e->code;
+        }
+    }
+    g_assert_cmpuint(ncodes, ==, 3);
+    g_assert_cmpuint(codes[0], ==, CHIMNEY_STATUS_IND_PAUSE);
+    g_assert_cmpuint(codes[1], ==, CHIMNEY_STATUS_IND_UPLOAD_ALL);
+    g_assert_cmpuint(codes[2], ==, CHIMNEY_STATUS_IND_RESUME);
+}
+
+/* INITIATE needs SET_PARAMS first; nothing is read from the tree. */
+static void test_initiate_needs_params(void)
+{
+    FakeHost *h = fake_host_new();
+    TbRings *r = tb_rings_new(h);
+    uint64_t n = tb_new_neigh(h, 1, 0);
+
+    g_assert_cmphex(tb_cmd(h, r, CHIMNEY_CMD_INITIATE, n), ==,
+                    CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmphex(tb_status(h, n), ==, 0xdeadbeef);
+    tb_rings_free(r);
+    fake_host_free(h);
+}
+
+/* Invalidated objects: linkers and updates naming them fail. */
+static void test_invalidated_objects_refused(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1], inv, lk, nt, up;
+
+    build_npt(h, &n, &p, t, 1);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    inv = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INVALIDATE, inv);
+    lk = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
+                  NULL, 0);
+    nt = tb_new_tcp(h, 9000, 80);
+    tb_dep(h, lk, nt);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, lk);
+    g_assert_cmphex(tb_status(h, lk), ==, CHIMNEY_ST_INVALID_STATE);
+    g_assert_cmphex(tb_status(h, nt), ==, CHIMNEY_ST_FAILURE);
+    up = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_UPDATE, up);
+    g_assert_cmphex(tb_status(h, up), ==, CHIMNEY_ST_INVALID_STATE);
+    /* the invalidated connection sends nothing, even to ACK data */
+    g_assert_true(chimney_tcp_at(ofl(f), 0)->invalid);
+}
+
+/* Terminate resolves top-down: a bad parent protects its subtree. */
+static void test_terminate_bad_parent(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1], rp, rt;
+
+    build_npt(h, &n, &p, t, 1);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p) ^ (1ull << 40), 0);
+    rt = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), 0);
+    tb_dep(h, rp, rt);
+    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rp);
+    g_assert_cmphex(tb_status(h, rp), ==, CHIMNEY_ST_BAD_HANDLE);
+    g_assert_cmphex(tb_status(h, rt), ==, CHIMNEY_ST_FAILURE);
+    g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);
+}
+
+/* rules 119-120: staleness query before sending, NEIGH_REPLY answers. */
+static void test_rule_119_neighbor_query(void)
+{
+    FakeHost *h = fake_host_new();
+    TbRings *r = tb_rings_new(h);
+    static const uint8_t own[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+    uint64_t n, p, t[1], kaddr;
+    ChimneyNeighCached *k;
+    uint8_t frame[256];
+    size_t len;
+    unsigned i, queries = 0;
+
+    g_assert_cmphex(tb_set_params(h, r, 100), ==, CHIMNEY_ST_SUCCESS);
+    build_npt(h, &n, &p, t, 1);
+    tb_cmd(h, r, CHIMNEY_CMD_INITIATE, n);
+    /*
+     * 150 ticks later both views are stale.  An old segment is no forward
+     * progress, so the duplicate ACK it provokes asks the host first.
+     */
+    fake_clock_step(h, 150 * 1000000ll);
+    len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1000, 900,
+                       5000, "x");
+    chimney_core_receive(&h->core, frame, len);
+    tb_cmd(h, r, CHIMNEY_CMD_NOP, 0);
+    for (i = 0; i < r->events->len; i++) {
+        ChimneyEvent *e = &g_array_index(r->events, ChimneyEvent, i);
+
+        if (e->type == CHIMNEY_EVT_NEIGH_QUERY) {
+            queries++;
+            g_assert_cmpuint(e->handle, ==, tb_handle(h, n));
+            /* NRD: ticks since the offload, the last progress seen */
+            g_assert_cmpuint(e->info, ==, 150);
+        }
+    }
+    g_assert_cmpuint(queries, ==, 1);
+    /* the host answers with a fresh HRD */
+    kaddr = fake_alloc(h, sizeof(*k));
+    k = fake_ptr(h, kaddr);
+    memset(k, 0, sizeof(*k));
+    k->hdr.length = GUINT32_TO_LE(sizeof(*k));
+    k->host_reachability_delta = GUINT32_TO_LE(3);
+    g_assert_cmphex(tb_cmd_full(h, r, CHIMNEY_CMD_NEIGH_REPLY, kaddr,
+                                sizeof(*k), tb_handle(h, n), NULL), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(chimney_nic_ticks(&h->core) -
+                     chimney_neigh_at(h->core.offload, 0)->hrt, ==, 3);
+    g_assert_cmphex(tb_cmd_full(h, r, CHIMNEY_CMD_NEIGH_REPLY, kaddr,
+                                sizeof(*k), tb_handle(h, t[0]), NULL), ==,
+                    CHIMNEY_ST_BAD_HANDLE);
+    tb_rings_free(r);
+    fake_host_free(h);
+}
+
 #define ADD(name, fn) \
     g_test_add("/chimney/offload/" name, Fixture, NULL, fx_setup, fn, \
                fx_teardown)
@@ -884,5 +1053,12 @@ int main(int argc, char **argv)
     ADD("capacity-65536", test_capacity_65536);
     ADD("demux-logical-switch", test_demux_logical_switch);
     ADD("reset-drops-state", test_reset_drops_state);
+    ADD("rule-121-123-pause-resume", test_rule_121_pause_resume);
+    g_test_add_func("/chimney/offload/initiate-needs-params",
+                    test_initiate_needs_params);
+    ADD("invalidated-objects-refused", test_invalidated_objects_refused);
+    ADD("terminate-bad-parent", test_terminate_bad_parent);
+    g_test_add_func("/chimney/offload/rule-119-120-neighbor-query",
+                    test_rule_119_neighbor_query);
     return g_test_run();
 }

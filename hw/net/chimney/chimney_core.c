@@ -525,7 +525,7 @@ static void chimney_tx_process(ChimneyCore *core)
             core->stats[CHIMNEY_STAT_TX_FRAMES]++;
             core->stats[CHIMNEY_STAT_TX_BYTES] += wire;
         } else {
-            core->stats[CHIMNEY_STAT_TX_ERRORS]++;
+            core->stats[CHIMNEY_STAT_TX_ERRORS] += n;
         }
         chimney_trace(core, CHIMNEY_TRACE_TX_FRAME, r->head, n, total, err);
 
@@ -563,10 +563,10 @@ static bool chimney_l2_can_receive(ChimneyCore *core)
            chimney_dma_enabled(core) && r->head != r->tail;
 }
 
+/* Offloaded connections keep running while offload is paused (rule 121). */
 static bool chimney_offload_active(ChimneyCore *core)
 {
-    return (core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN) && core->link_up &&
-           core->offload->tcp.used;
+    return core->link_up && core->offload->tcp.used;
 }
 
 bool chimney_core_can_receive(ChimneyCore *core)
@@ -767,6 +767,7 @@ void chimney_core_reset(ChimneyCore *core)
     }
     memcpy(core->mac, core->perm_mac, sizeof(core->mac));
     core->ctrl = 0;
+    core->offload_paused = false;
     core->rx_filter = CHIMNEY_RXF_RESET_VALUE;
     core->err_count = 0;
     core->last_err = 0;
@@ -799,6 +800,13 @@ void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
     core->link_up = link_up;
     core->offload = chimney_offload_new();
     chimney_core_reset(core);
+}
+
+uint32_t chimney_core_offload_objects(ChimneyCore *core)
+{
+    ChimneyOffload *ofl = core->offload;
+
+    return ofl->neigh.used + ofl->path.used + ofl->tcp.used;
 }
 
 void chimney_core_cleanup(ChimneyCore *core)
@@ -980,6 +988,39 @@ static void chimney_ring_reg_write(ChimneyCore *core, uint64_t addr,
     }
 }
 
+static void chimney_post_status(ChimneyCore *core, uint16_t code)
+{
+    ChimneyEvent ev = {
+        .type = GUINT16_TO_LE(CHIMNEY_EVT_STATUS),
+        .code = GUINT16_TO_LE(code),
+    };
+
+    chimney_core_post_event(core, &ev);
+}
+
+/*
+ * OFFLOAD_EN transitions are the device's NdisMIndicateStatusEx: clearing
+ * it pauses offload (and asks for everything back if anything is
+ * offloaded), setting it again resumes (spec "Enabling offload").
+ */
+static void chimney_ctrl_offload_en(ChimneyCore *core, uint32_t en)
+{
+    ChimneyOffload *ofl = core->offload;
+    bool was = core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN;
+
+    core->ctrl = en;
+    if (was && !en) {
+        chimney_post_status(core, CHIMNEY_STATUS_IND_PAUSE);
+        if (ofl->neigh.used || ofl->path.used || ofl->tcp.used) {
+            chimney_post_status(core, CHIMNEY_STATUS_IND_UPLOAD_ALL);
+        }
+        core->offload_paused = true;
+    } else if (!was && en && core->offload_paused) {
+        chimney_post_status(core, CHIMNEY_STATUS_IND_RESUME);
+        core->offload_paused = false;
+    }
+}
+
 uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size)
 {
     uint32_t val = 0;
@@ -1081,7 +1122,7 @@ void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
             core->ops->rx_flush(core->opaque);
             return;
         }
-        core->ctrl = val & CHIMNEY_CTRL_OFFLOAD_EN;
+        chimney_ctrl_offload_en(core, val & CHIMNEY_CTRL_OFFLOAD_EN);
         return;
     case CHIMNEY_REG_MAC_LO:
         core->mac[0] = val;

@@ -96,6 +96,7 @@ typedef struct ChimneyCore {
     uint32_t int_mask;
     uint32_t int_throttle;
     bool link_up;
+    bool offload_paused;            /* PAUSE sent, RESUME not yet */
     bool rx_stalled;                /* RX_NOBUF raised, waiting for TAIL */
     bool intx_level;
     unsigned irq_hold;              /* >0: batch raised causes */
@@ -122,6 +123,8 @@ typedef struct ChimneyCore {
 void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
                        void *opaque, const uint8_t mac[6], bool link_up);
 void chimney_core_reset(ChimneyCore *core);
+/* Number of offloaded state objects (neighbor + path + TCP). */
+uint32_t chimney_core_offload_objects(ChimneyCore *core);
 /* Free what chimney_core_init() allocated. */
 void chimney_core_cleanup(ChimneyCore *core);
 

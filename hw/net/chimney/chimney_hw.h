@@ -31,7 +31,7 @@
 
 #define CHIMNEY_BAR_REGS                0       /* 64-bit memory BAR */
 #define CHIMNEY_BAR_REGS_SIZE           0x1000
-#define CHIMNEY_BAR_MSIX                2       /* 64-bit memory BAR */
+#define CHIMNEY_BAR_MSIX                2       /* 32-bit memory BAR */
 
 /* ---------------------------------------------------------------------
  * Registers (BAR0).  All registers are 32 bits wide and must be accessed
@@ -62,7 +62,7 @@
 #define CHIMNEY_REG_CAP_MAX_RCV_WND     0x0054  /* RO  max InitialRcvWnd */
 #define CHIMNEY_REG_CAP_MAX_PATH_MTU    0x0058  /* RO  max PathMtu */
 
-/* Rings: four 32-byte register blocks starting at CHIMNEY_REG_RING_BASE. */
+/* Rings: five 32-byte register blocks starting at CHIMNEY_REG_RING_BASE. */
 #define CHIMNEY_REG_RING_BASE           0x0100
 #define CHIMNEY_REG_RING_STRIDE         0x0020
 #define CHIMNEY_RING_REG(ring, off) \

@@ -12,6 +12,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/log.h"
+#include "qemu/error-report.h"
 #include "qemu/module.h"
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
@@ -381,6 +382,22 @@ static void chimney_nic_reset_hold(Object *obj, ResetType type)
     chimney_core_set_link(&s->core, !qemu_get_queue(s->nic)->link_down);
 }
 
+static int chimney_nic_pre_save(void *opaque)
+{
+    ChimneyNicState *s = opaque;
+
+    /*
+     * Offloaded connections live in device memory that is not described
+     * to the migration stream yet: refuse rather than lose them.
+     */
+    if (chimney_core_offload_objects(&s->core)) {
+        error_report("chimney-nic: cannot migrate with offloaded state "
+                     "objects; upload them first");
+        return -EBUSY;
+    }
+    return 0;
+}
+
 static int chimney_nic_post_load(void *opaque, int version_id)
 {
     ChimneyNicState *s = opaque;
@@ -411,12 +428,14 @@ static const VMStateDescription chimney_nic_vmstate = {
     .name = "chimney-nic",
     .version_id = 1,
     .minimum_version_id = 1,
+    .pre_save = chimney_nic_pre_save,
     .post_load = chimney_nic_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_PCI_DEVICE(parent_obj, ChimneyNicState),
         VMSTATE_MSIX(parent_obj, ChimneyNicState),
         VMSTATE_UINT8_ARRAY(core.mac, ChimneyNicState, 6),
         VMSTATE_UINT32(core.ctrl, ChimneyNicState),
+        VMSTATE_BOOL(core.offload_paused, ChimneyNicState),
         VMSTATE_UINT32(core.rx_filter, ChimneyNicState),
         VMSTATE_UINT32(core.err_count, ChimneyNicState),
         VMSTATE_UINT32(core.last_err, ChimneyNicState),

@@ -77,9 +77,8 @@ static uint8_t chimney_type_layer(uint16_t type)
     if (type >= CHIMNEY_TYPE_IP4_CONST && type <= CHIMNEY_TYPE_IP6) {
         return LAYER_PATH;
     }
-    if (type >= CHIMNEY_TYPE_TCP_CONST && type <= CHIMNEY_TYPE_TCP &&
-        type != CHIMNEY_TYPE_TCP_RESOURCE) {
-        return LAYER_TCP;
+    if (type >= CHIMNEY_TYPE_TCP_CONST && type <= CHIMNEY_TYPE_TCP) {
+        return LAYER_TCP;   /* TCP_RESOURCE fails per block (BAD_TYPE) */
     }
     return LAYER_BAD;
 }
@@ -91,8 +90,19 @@ static const unsigned layer_kind[] = {
 };
 
 /* ---------------------------------------------------------------------
- * Load pass
+ * Load pass (spec "State trees", phase 1: a failure changes nothing)
  * ------------------------------------------------------------------ */
+
+static bool tree_role_allowed(uint32_t opcode, uint16_t role)
+{
+    if (role == CHIMNEY_ROLE_PLACEHOLDER) {
+        return true;
+    }
+    if (opcode == CHIMNEY_CMD_INITIATE) {
+        return role == CHIMNEY_ROLE_NEW || role == CHIMNEY_ROLE_LINKER;
+    }
+    return role == CHIMNEY_ROLE_REF;
+}
 
 /*
  * Read the chain of blocks starting at addr (siblings through `next`,
@@ -147,7 +157,25 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
                                      "chimney-nic: tree block 0x%"
                                      G_GINT64_MODIFIER "x has unknown "
                                      "type %u", addr, n.type);
-            return CHIMNEY_ST_BAD_TYPE;
+            return CHIMNEY_ST_BAD_TREE;
+        }
+        if (!tree_role_allowed(t->opcode, n.role)) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: tree block 0x%"
+                                     G_GINT64_MODIFIER "x: role %u not "
+                                     "allowed in command 0x%x", addr,
+                                     n.role, t->opcode);
+            return CHIMNEY_ST_BAD_TREE;
+        }
+        if (t->opcode == CHIMNEY_CMD_INITIATE &&
+            n.role == CHIMNEY_ROLE_NEW && n.layer != LAYER_NEIGH &&
+            (parent == NODE_NONE ||
+             tree_node(t, parent)->role == CHIMNEY_ROLE_PLACEHOLDER)) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: new-offload block 0x%"
+                                     G_GINT64_MODIFIER "x has no NEW or "
+                                     "LINKER parent", addr);
+            return CHIMNEY_ST_BAD_TREE;
         }
         if (layer >= 0 && n.layer != layer) {
             chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
@@ -163,7 +191,7 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
                                      "chimney-nic: tree block 0x%"
                                      G_GINT64_MODIFIER "x size %u out of "
                                      "range", addr, n.size);
-            return CHIMNEY_ST_BAD_LENGTH;
+            return CHIMNEY_ST_BAD_TREE;
         }
         n.state_len = n.size - sizeof(ChimneyBlock);
         n.state_off = t->state->len;
@@ -247,6 +275,18 @@ static void tree_mark_subtree(Tree *t, uint32_t first, uint32_t status)
 
         n->status = status;
         tree_mark_subtree(t, n->first_dep, status);
+    }
+}
+
+static bool tree_obj_invalid(Tree *t, unsigned layer, uint32_t idx)
+{
+    switch (layer) {
+    case LAYER_NEIGH:
+        return chimney_neigh_at(t->ofl, idx)->invalid;
+    case LAYER_PATH:
+        return chimney_path_at(t->ofl, idx)->invalid;
+    default:
+        return chimney_tcp_at(t->ofl, idx)->invalid;
     }
 }
 
@@ -482,16 +522,19 @@ static bool vlan_allowed(ChimneyOffload *ofl, uint16_t vid)
 {
     uint32_t i;
 
+    bool any_nonzero = false;
+
     /* rule 032: interface VLAN 0, or neighbor VLAN 0, never fails */
-    if (vid == 0 || ofl->nvlans == 0) {
+    if (vid == 0) {
         return true;
     }
     for (i = 0; i < ofl->nvlans; i++) {
         if (ofl->vlans[i] == vid) {
             return true;
         }
+        any_nonzero |= ofl->vlans[i] != 0;
     }
-    return false;
+    return !any_nonzero;
 }
 
 static uint32_t initiate_neigh(Tree *t, TreeNode *n)
@@ -513,17 +556,17 @@ static uint32_t initiate_neigh(Tree *t, TreeNode *n)
                                  "disagree", n->addr);
         return CHIMNEY_ST_BAD_LENGTH;
     }
+    if (t->ofl->neigh.used >= t->ofl->neigh.capacity) {
+        return CHIMNEY_ST_OFFLOAD_NEIGHBOR_ENTRIES;
+    }
     /* rule 029: no software-settable source MAC on this device */
     if (memcmp(c->dl_src_addr, zero_mac, 6)) {
         return CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES;
     }
     if (!vlan_allowed(t->ofl, GUINT16_FROM_LE(c->vlan_id) & 0xfff)) {
-        return CHIMNEY_ST_OFFLOAD_VLAN_MISMATCH;
+        return CHIMNEY_ST_OFFLOAD_VLAN_MISMATCH;   /* rule 032 */
     }
     idx = chimney_table_alloc(&t->ofl->neigh);
-    if (idx == CHIMNEY_NO_INDEX) {
-        return CHIMNEY_ST_OFFLOAD_NEIGHBOR_ENTRIES;
-    }
     o = chimney_neigh_at(t->ofl, idx);
     neigh_const_load(o, c);
     neigh_cached_load(o, k);
@@ -553,6 +596,9 @@ static uint32_t initiate_path(Tree *t, TreeNode *n, uint32_t neigh)
                                  "disagree", n->addr);
         return CHIMNEY_ST_BAD_LENGTH;
     }
+    if (t->ofl->path.used >= t->ofl->path.capacity) {
+        return CHIMNEY_ST_OFFLOAD_PATH_ENTRIES;
+    }
     mtu = GUINT32_FROM_LE(k->path_mtu);
     if (mtu > CHIMNEY_MAX_PATH_MTU) {
         return CHIMNEY_ST_OFFLOAD_PATH_MTU;            /* rule 031 */
@@ -565,9 +611,6 @@ static uint32_t initiate_path(Tree *t, TreeNode *n, uint32_t neigh)
         return CHIMNEY_ST_INVALID_PARAMETER;
     }
     idx = chimney_table_alloc(&t->ofl->path);
-    if (idx == CHIMNEY_NO_INDEX) {
-        return CHIMNEY_ST_OFFLOAD_PATH_ENTRIES;
-    }
     o = chimney_path_at(t->ofl, idx);
     o->ipv6 = ipv6;
     memcpy(o->src, c->src_addr, ipv6 ? 16 : 4);    /* rule 018: copied */
@@ -598,6 +641,72 @@ static bool tcp_state_offloadable(uint32_t state)
     }
 }
 
+/* Read and check the send list handed over at offload (rules 025-028). */
+static uint32_t initiate_tcp_send_list(Tree *t, TreeNode *n,
+                                       const ChimneyTcpDelegated *d,
+                                       const ChimneyTcpDelegatedState *ds,
+                                       ChimneySendReq **out, uint32_t *count)
+{
+    uint32_t nsend = GUINT32_FROM_LE(d->send_list_count), i;
+    ChimneySendBuf *wire;
+    ChimneySendReq *q;
+    uint64_t total = 0;
+
+    *out = NULL;
+    *count = 0;
+    if (nsend > MAX_SEND_LIST) {
+        return CHIMNEY_ST_OFFLOAD_TCP_XMIT_BUFFER;
+    }
+    if (!nsend) {
+        q = NULL;
+    } else {
+        wire = g_new(ChimneySendBuf, nsend);
+        if (chimney_core_dma_read(t->core, GUINT64_FROM_LE(d->send_list_addr),
+                                  wire, nsend * sizeof(*wire)) < 0) {
+            g_free(wire);
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+                                     "chimney-nic: TCP block 0x%"
+                                     G_GINT64_MODIFIER "x: send list not "
+                                     "readable", n->addr);
+            return CHIMNEY_ST_DMA_ERROR;
+        }
+        q = g_new(ChimneySendReq, nsend);
+        for (i = 0; i < nsend; i++) {
+            q[i].addr = GUINT64_FROM_LE(wire[i].addr);
+            q[i].len = GUINT32_FROM_LE(wire[i].len);
+            q[i].acked = GUINT32_FROM_LE(wire[i].acked);
+            q[i].cookie = GUINT64_FROM_LE(wire[i].cookie);
+            total += q[i].len;
+            if (!q[i].len || q[i].acked) {
+                g_free(wire);
+                g_free(q);
+                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                         "chimney-nic: TCP block 0x%"
+                                         G_GINT64_MODIFIER "x: send entry %u "
+                                         "has len 0 or acked != 0", n->addr,
+                                         i);
+                return CHIMNEY_ST_INVALID_PARAMETER;
+            }
+        }
+        g_free(wire);
+    }
+    /* [SndUna, SndNxt) and [SndNxt, SndMax) must lie inside that data. */
+    if ((uint32_t)(ds->snd_nxt - ds->snd_una) >
+        (uint32_t)(ds->snd_max - ds->snd_una) ||
+        (uint64_t)(uint32_t)(ds->snd_max - ds->snd_una) > total) {
+        g_free(q);
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: TCP block 0x%"
+                                 G_GINT64_MODIFIER "x: SndUna/SndNxt/SndMax "
+                                 "disagree with %" G_GUINT64_FORMAT
+                                 " bytes of send data", n->addr, total);
+        return CHIMNEY_ST_INVALID_PARAMETER;
+    }
+    *out = q;
+    *count = nsend;
+    return CHIMNEY_ST_SUCCESS;
+}
+
 static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
 {
     const ChimneyTcpConst *c;
@@ -609,8 +718,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     ChimneyPathObj *p = chimney_path_at(t->ofl, path);
     ChimneySendReq *sendq = NULL;
     uint8_t *rcvbuf = NULL;
-    uint32_t off = 0, idx, nsend, rcv_len, i;
-    uint64_t total = 0;
+    uint32_t off = 0, idx, nsend, rcv_len, st;
     ChimneyTcpObj *o;
 
     c = state_take(t, n, &off, sizeof(*c));
@@ -626,79 +734,47 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     tcp_const_load(&cs, c);
     tcp_cached_load(&ks, k);
     tcp_delegated_load(&ds, d);
-    if (!tcp_state_offloadable(ds.state)) {
+
+    /* Checked in the order of the spec's table. */
+    if (t->ofl->tcp.used >= t->ofl->tcp.capacity) {
+        return CHIMNEY_ST_OFFLOAD_TCP_ENTRIES;
+    }
+    if (!tcp_state_offloadable(ds.state) || cs.snd_wind_scale > 14 ||
+        cs.rcv_wind_scale > 14 || cs.remote_mss == 0) {
         chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
                                  "chimney-nic: TCP block 0x%"
-                                 G_GINT64_MODIFIER "x: state %u cannot "
-                                 "be offloaded", n->addr, ds.state);
-        return CHIMNEY_ST_INVALID_STATE;
+                                 G_GINT64_MODIFIER "x: state %u, window "
+                                 "scales %u/%u, MSS %u not acceptable",
+                                 n->addr, ds.state, cs.snd_wind_scale,
+                                 cs.rcv_wind_scale, cs.remote_mss);
+        return CHIMNEY_ST_INVALID_PARAMETER;            /* rule 033 */
     }
-    if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
-        return CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW;      /* rule 030 */
+    st = initiate_tcp_send_list(t, n, d, &ds, &sendq, &nsend);
+    if (st != CHIMNEY_ST_SUCCESS) {
+        return st;
     }
-    if (cs.snd_wind_scale > 14 || cs.rcv_wind_scale > 14) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: TCP block 0x%"
-                                 G_GINT64_MODIFIER "x: window scale > 14",
-                                 n->addr);
-        return CHIMNEY_ST_INVALID_PARAMETER;
-    }
-    if (chimney_demux_lookup(t->ofl, p->ipv6, p->src, p->dst, cs.local_port,
-                             cs.remote_port) != CHIMNEY_NO_INDEX) {
+    if (cs.flags & CHIMNEY_TCP_CONST_SACK) {
+        st = CHIMNEY_ST_OFFLOAD_CONNECTION_REJECTED;    /* no CAP_SACK */
+    } else if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
+        st = CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW;         /* rule 030 */
+    } else if (GUINT32_FROM_LE(d->rcv_data_len) > CHIMNEY_RCV_BUF) {
+        st = CHIMNEY_ST_OFFLOAD_TCP_RCV_BUFFER;         /* rule 023 */
+    } else if (chimney_demux_lookup(t->ofl, p->ipv6, p->src, p->dst,
+                                    cs.local_port, cs.remote_port) !=
+               CHIMNEY_NO_INDEX) {
         chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
                                  "chimney-nic: TCP block 0x%"
                                  G_GINT64_MODIFIER "x: 4-tuple already "
                                  "offloaded", n->addr);
-        return CHIMNEY_ST_DUPLICATE;
+        st = CHIMNEY_ST_DUPLICATE;
     }
-
-    /* Send data the host hands over (rules 025-028). */
-    nsend = GUINT32_FROM_LE(d->send_list_count);
-    if (nsend > MAX_SEND_LIST) {
-        return CHIMNEY_ST_OFFLOAD_TCP_XMIT_BUFFER;
-    }
-    if (nsend) {
-        ChimneySendBuf *wire = g_new(ChimneySendBuf, nsend);
-
-        if (chimney_core_dma_read(t->core,
-                                  GUINT64_FROM_LE(d->send_list_addr), wire,
-                                  nsend * sizeof(*wire)) < 0) {
-            g_free(wire);
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
-                                     "chimney-nic: TCP block 0x%"
-                                     G_GINT64_MODIFIER "x: send list not "
-                                     "readable", n->addr);
-            return CHIMNEY_ST_DMA_ERROR;
-        }
-        sendq = g_new(ChimneySendReq, nsend);
-        for (i = 0; i < nsend; i++) {
-            sendq[i].addr = GUINT64_FROM_LE(wire[i].addr);
-            sendq[i].len = GUINT32_FROM_LE(wire[i].len);
-            sendq[i].acked = 0;
-            sendq[i].cookie = GUINT64_FROM_LE(wire[i].cookie);
-            total += sendq[i].len;
-        }
-        g_free(wire);
-    }
-    /* [SndUna, SndNxt) and [SndNxt, SndMax) must lie inside that data. */
-    if ((uint32_t)(ds.snd_nxt - ds.snd_una) > (uint32_t)(ds.snd_max -
-                                                         ds.snd_una) ||
-        (uint64_t)(uint32_t)(ds.snd_max - ds.snd_una) > total) {
-        g_free(sendq);
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: TCP block 0x%"
-                                 G_GINT64_MODIFIER "x: SndUna/SndNxt/SndMax "
-                                 "disagree with %" G_GUINT64_FORMAT
-                                 " bytes of send data", n->addr, total);
-        return CHIMNEY_ST_BAD_LENGTH;
+    if (st != CHIMNEY_ST_SUCCESS) {
+        g_free(sendq);      /* rule 025: the host keeps its send data */
+        return st;
     }
 
     /* Buffered receive data is copied before completing (rule 023). */
     rcv_len = GUINT32_FROM_LE(d->rcv_data_len);
-    if (rcv_len > CHIMNEY_RCV_BUF) {
-        g_free(sendq);
-        return CHIMNEY_ST_FAILURE;
-    }
     if (rcv_len) {
         rcvbuf = g_malloc(CHIMNEY_RCV_BUF);
         if (chimney_core_dma_read(t->core, GUINT64_FROM_LE(d->rcv_data_addr),
@@ -714,11 +790,6 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     }
 
     idx = chimney_table_alloc(&t->ofl->tcp);
-    if (idx == CHIMNEY_NO_INDEX) {
-        g_free(sendq);
-        g_free(rcvbuf);
-        return CHIMNEY_ST_OFFLOAD_TCP_ENTRIES;
-    }
     o = chimney_tcp_at(t->ofl, idx);
     o->path = path;
     o->hash_next = CHIMNEY_NO_INDEX;
@@ -739,29 +810,6 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     n->created = true;
     n->out_handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_TCP, idx);
     return CHIMNEY_ST_SUCCESS;
-}
-
-/* Undo a creation (write-back failed): the object was never reported. */
-static void initiate_undo(Tree *t, TreeNode *n)
-{
-    if (n->layer == LAYER_NEIGH) {
-        chimney_table_release(&t->ofl->neigh, n->obj);
-    } else if (n->layer == LAYER_PATH) {
-        ChimneyPathObj *p = chimney_path_at(t->ofl, n->obj);
-
-        chimney_neigh_at(t->ofl, p->neigh)->npaths--;
-        chimney_table_release(&t->ofl->path, n->obj);
-    } else {
-        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, n->obj);
-
-        chimney_demux_remove(t->ofl, n->obj);
-        chimney_path_at(t->ofl, o->path)->ntcp--;
-        g_free(o->sendq);
-        g_free(o->rcvbuf);
-        chimney_table_release(&t->ofl->tcp, n->obj);
-    }
-    n->created = false;
-    n->out_handle = 0;
 }
 
 /*
@@ -813,6 +861,8 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
                                          G_GINT64_MODIFIER "x", n->addr,
                                          n->handle);
                 st = CHIMNEY_ST_BAD_HANDLE;
+            } else if (tree_obj_invalid(t, n->layer, obj)) {
+                st = CHIMNEY_ST_INVALID_STATE;
             } else {
                 st = CHIMNEY_ST_SUCCESS;
                 n->obj = obj;
@@ -916,11 +966,10 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
     return CHIMNEY_ST_SUCCESS;
 }
 
-/* Terminate one object; its dependents in the tree were handled first. */
-static uint32_t terminate_one(Tree *t, TreeNode *n)
+/* Resolve a terminate block when the walk reaches it (pre-order). */
+static uint32_t terminate_resolve(Tree *t, TreeNode *n)
 {
     uint32_t idx, off = 0;
-    const void *st = NULL;
 
     if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
                                 &idx)) {
@@ -936,8 +985,7 @@ static uint32_t terminate_one(Tree *t, TreeNode *n)
                       n->layer == LAYER_PATH ? sizeof(ChimneyPathDelegated) :
                       sizeof(ChimneyTcpDelegated);
 
-        st = state_take(t, n, &off, need);
-        if (!st) {
+        if (!state_take(t, n, &off, need)) {
             chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
                                      "chimney-nic: terminate block 0x%"
                                      G_GINT64_MODIFIER "x: delegated "
@@ -945,6 +993,14 @@ static uint32_t terminate_one(Tree *t, TreeNode *n)
             return CHIMNEY_ST_BAD_LENGTH;
         }
     }
+    return CHIMNEY_ST_SUCCESS;
+}
+
+/* Terminate one object after its dependents in the tree (post-order). */
+static uint32_t terminate_apply(Tree *t, TreeNode *n)
+{
+    uint32_t idx = n->obj;
+    bool st = n->state_len != 0;
 
     if (n->layer == LAYER_NEIGH) {
         ChimneyNeighObj *o = chimney_neigh_at(t->ofl, idx);
@@ -1013,20 +1069,20 @@ static void terminate_chain(Tree *t, uint32_t first)
     for (i = first; i != NODE_NONE; i = tree_node(t, i)->next) {
         TreeNode *n = tree_node(t, i);
 
+        if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
+            terminate_chain(t, n->first_dep);
+            tree_node(t, i)->status = CHIMNEY_ST_SUCCESS;
+            continue;
+        }
+        n->status = terminate_resolve(t, n);
+        if (n->status != CHIMNEY_ST_SUCCESS) {
+            tree_mark_subtree(t, n->first_dep, CHIMNEY_ST_FAILURE);
+            continue;
+        }
         /* dependents first so parents see their reference counts drop */
         terminate_chain(t, n->first_dep);
-        if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
-            n->status = CHIMNEY_ST_SUCCESS;
-        } else if (n->role == CHIMNEY_ROLE_REF ||
-                   n->role == CHIMNEY_ROLE_LINKER) {
-            n->status = terminate_one(t, n);
-        } else {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
-                                     "chimney-nic: block 0x%" G_GINT64_MODIFIER
-                                     "x: role %u not allowed in a terminate "
-                                     "tree", n->addr, n->role);
-            n->status = CHIMNEY_ST_BAD_TREE;
-        }
+        n = tree_node(t, i);
+        n->status = terminate_apply(t, n);
     }
 }
 
@@ -1065,11 +1121,6 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
 {
     uint32_t idx, off = 0;
     const void *k = NULL;
-    static const uint16_t cached_type[] = {
-        [LAYER_NEIGH] = CHIMNEY_TYPE_NEIGH_CACHED,
-        [LAYER_PATH] = 0,
-        [LAYER_TCP] = CHIMNEY_TYPE_TCP_CACHED,
-    };
     static const size_t cached_size[] = {
         [LAYER_NEIGH] = sizeof(ChimneyNeighCached),
         [LAYER_PATH] = sizeof(ChimneyPathCached),
@@ -1085,19 +1136,16 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
         return CHIMNEY_ST_BAD_HANDLE;
     }
     n->obj = idx;
+    if (tree_obj_invalid(t, n->layer, idx)) {
+        return CHIMNEY_ST_INVALID_STATE;    /* host never updates these */
+    }
     if (n->state_len) {
-        bool type_ok = n->layer == LAYER_PATH ?
-            (n->type == CHIMNEY_TYPE_IP4_CACHED ||
-             n->type == CHIMNEY_TYPE_IP6_CACHED) :
-            n->type == cached_type[n->layer];
-
-        k = type_ok ? state_take(t, n, &off, cached_size[n->layer]) : NULL;
+        k = state_take(t, n, &off, cached_size[n->layer]);
         if (!k) {
             chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
                                      "chimney-nic: update block 0x%"
-                                     G_GINT64_MODIFIER "x: expected a cached "
-                                     "structure (type %u)", n->addr,
-                                     n->type);
+                                     G_GINT64_MODIFIER "x: the cached "
+                                     "structure is too short", n->addr);
             return CHIMNEY_ST_BAD_LENGTH;
         }
     }
@@ -1105,9 +1153,6 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
     if (n->layer == LAYER_NEIGH) {
         ChimneyNeighObj *o = chimney_neigh_at(t->ofl, idx);
 
-        if (o->invalid) {
-            return CHIMNEY_ST_FAILURE;
-        }
         if (k) {
             /* a MAC change of the same next hop (seed "Linking Path...") */
             neigh_cached_load(o, k);
@@ -1116,15 +1161,15 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
     } else if (n->layer == LAYER_PATH) {
         ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
 
-        if (o->invalid) {
-            return CHIMNEY_ST_FAILURE;
-        }
         if (k) {
             uint32_t mtu =
                 GUINT32_FROM_LE(((const ChimneyPathCached *)k)->path_mtu);
 
-            if (mtu > CHIMNEY_MAX_PATH_MTU || mtu < (o->ipv6 ? 1280u : 68u)) {
-                return CHIMNEY_ST_FAILURE;
+            if (mtu > CHIMNEY_MAX_PATH_MTU) {
+                return CHIMNEY_ST_OFFLOAD_PATH_MTU;
+            }
+            if (mtu < (o->ipv6 ? 1280u : 68u)) {
+                return CHIMNEY_ST_INVALID_PARAMETER;
             }
             o->path_mtu = mtu;
         }
@@ -1138,13 +1183,11 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
         ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
         ChimneyTcpCachedState ks;
 
-        if (o->invalid) {
-            return CHIMNEY_ST_FAILURE;
-        }
         if (k) {
             tcp_cached_load(&ks, k);
             if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
-                return CHIMNEY_ST_FAILURE;      /* rule 059: keeps running */
+                /* rule 059: the block fails, the connection keeps going */
+                return CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW;
             }
             chimney_tcp_cached_update(t->core, o, &ks);  /* rule 053 */
         }
@@ -1162,15 +1205,12 @@ static void update_chain(Tree *t, uint32_t first, uint32_t parent_neigh)
 
         if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
             n->status = CHIMNEY_ST_SUCCESS;
-        } else if (n->role == CHIMNEY_ROLE_REF ||
-                   n->role == CHIMNEY_ROLE_LINKER) {
+        } else {
             n->status = update_one(t, n, n->layer == LAYER_PATH ?
                                    parent_neigh : CHIMNEY_NO_INDEX);
             if (n->layer == LAYER_NEIGH && n->status == CHIMNEY_ST_SUCCESS) {
                 relink = n->obj;
             }
-        } else {
-            n->status = CHIMNEY_ST_BAD_TREE;
         }
         if (n->first_dep != NODE_NONE) {
             if (!status_ok(n->status)) {
@@ -1213,12 +1253,14 @@ static uint32_t query_one(Tree *t, TreeNode *n)
     want_d = n->type == base + 2 || combined;
 
     if (n->layer == LAYER_NEIGH) {
-        ChimneyNeighObj *o = chimney_neigh_at(t->ofl, idx);
+        ChimneyNeighObj o = *chimney_neigh_at(t->ofl, idx);
         ChimneyNeighConst c;
         ChimneyNeighCached k;
         ChimneyNeighDelegated d;
 
-        neigh_store(o, &c, &k, &d, chimney_tcp_neigh_nrd(t->core, o));
+        /* the host's view as the device tracks it: HRD = now - HRT */
+        o.hrd = chimney_nic_ticks(t->core) - o.hrt;
+        neigh_store(&o, &c, &k, &d, chimney_tcp_neigh_nrd(t->core, &o));
         if (want_c) {
             memcpy(out + len, &c, sizeof(c));
             len += sizeof(c);
@@ -1329,6 +1371,15 @@ static uint32_t invalidate_one(Tree *t, TreeNode *n)
 {
     uint32_t idx;
 
+    if (n->state_len) {
+        /* rule 063: invalidate trees carry block lists only */
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: invalidate block 0x%"
+                                 G_GINT64_MODIFIER "x carries %u bytes of "
+                                 "state", n->addr, n->state_len);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+
     if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
                                 &idx)) {
         chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
@@ -1355,19 +1406,13 @@ static void ref_chain(Tree *t, uint32_t first, uint32_t (*one)(Tree *,
     for (i = first; i != NODE_NONE; i = tree_node(t, i)->next) {
         TreeNode *n = tree_node(t, i);
 
-        if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
-            n->status = CHIMNEY_ST_SUCCESS;
-        } else if (n->role == CHIMNEY_ROLE_REF ||
-                   n->role == CHIMNEY_ROLE_LINKER) {
-            n->status = one(t, n);
+        n->status = n->role == CHIMNEY_ROLE_PLACEHOLDER ?
+                    CHIMNEY_ST_SUCCESS : one(t, n);
+        if (!status_ok(n->status)) {
+            tree_mark_subtree(t, n->first_dep, CHIMNEY_ST_FAILURE);
         } else {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
-                                     "chimney-nic: block 0x%" G_GINT64_MODIFIER
-                                     "x: role %u not allowed here", n->addr,
-                                     n->role);
-            n->status = CHIMNEY_ST_BAD_TREE;
+            ref_chain(t, n->first_dep, one);
         }
-        ref_chain(t, n->first_dep, one);
     }
 }
 
@@ -1380,7 +1425,7 @@ static uint32_t cmd_set_params(ChimneyCore *core, const ChimneyCmdDesc *cmd)
     ChimneyOffload *ofl = core->offload;
     ChimneyOffloadParams p;
     uint32_t len = GUINT32_FROM_LE(cmd->len);
-    uint32_t tps;
+    uint32_t tps, hlen;
 
     if (len < sizeof(p)) {
         chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
@@ -1390,6 +1435,18 @@ static uint32_t cmd_set_params(ChimneyCore *core, const ChimneyCmdDesc *cmd)
     if (chimney_core_dma_read(core, GUINT64_FROM_LE(cmd->addr), &p,
                               sizeof(p)) < 0) {
         return CHIMNEY_ST_DMA_ERROR;
+    }
+    hlen = GUINT32_FROM_LE(p.hdr.length);
+    if (hlen < sizeof(p) || hlen > len) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "SET_PARAMS header length %u", hlen);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    /* tick-valued state of live objects would change meaning */
+    if (ofl->neigh.used || ofl->path.used || ofl->tcp.used) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "SET_PARAMS while objects are offloaded");
+        return CHIMNEY_ST_INVALID_STATE;
     }
     tps = GUINT32_FROM_LE(p.ticks_per_second);
     if (tps != 10 && tps != 100 && tps != 1000) {                /* rule 005 */
@@ -1419,10 +1476,15 @@ static uint32_t cmd_set_vlans(ChimneyCore *core, const ChimneyCmdDesc *cmd)
     uint16_t vids[CHIMNEY_MAX_IFACE_VLANS];
     uint32_t i, n = len / 2;
 
-    if ((len & 1) || n > CHIMNEY_MAX_IFACE_VLANS) {
+    if (len & 1) {
         chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
-                                 "SET_VLANS length %u invalid", len);
+                                 "SET_VLANS length %u is odd", len);
         return CHIMNEY_ST_BAD_LENGTH;
+    }
+    if (n > CHIMNEY_MAX_IFACE_VLANS) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "SET_VLANS with %u entries", n);
+        return CHIMNEY_ST_INVALID_PARAMETER;
     }
     if (n && chimney_core_dma_read(core, GUINT64_FROM_LE(cmd->addr), vids,
                                    len) < 0) {
@@ -1430,7 +1492,7 @@ static uint32_t cmd_set_vlans(ChimneyCore *core, const ChimneyCmdDesc *cmd)
     }
     for (i = 0; i < n; i++) {
         vids[i] = GUINT16_FROM_LE(vids[i]);
-        if (vids[i] == 0 || vids[i] > 4094) {
+        if (vids[i] > 4095) {
             return CHIMNEY_ST_INVALID_PARAMETER;
         }
     }
@@ -1468,10 +1530,12 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     default:
         break;
     }
-    if (!(core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN)) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
-                                 "state command 0x%x with CTRL.OFFLOAD_EN "
-                                 "clear", opcode);
+    /*
+     * Only new offloads need offload enabled (OFFLOAD_EN and SET_PARAMS):
+     * objects offloaded earlier stay manageable while paused (rule 121).
+     */
+    if (opcode == CHIMNEY_CMD_INITIATE &&
+        (!(core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN) || !core->offload->params_set)) {
         return CHIMNEY_ST_OFFLOAD_DISABLED;
     }
     if (!GUINT64_FROM_LE(cmd->addr)) {
@@ -1487,12 +1551,7 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     st = tree_load_chain(&t, GUINT64_FROM_LE(cmd->addr), -1, NODE_NONE,
                          &t.root);
     if (st != CHIMNEY_ST_SUCCESS) {
-        /* Malformed: nothing changes; tell every block we could read. */
-        for (i = 0; i < t.nodes->len; i++) {
-            tree_node(&t, i)->status = st;
-            tree_write_result(&t, tree_node(&t, i));
-        }
-        goto out;
+        goto out;   /* malformed: nothing is written, nothing changes */
     }
 
     switch (opcode) {
@@ -1526,11 +1585,8 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
                                          G_GINT64_MODIFIER "x not writable",
                                          n->addr);
             }
+            /* spec: changes made stand; the driver should reset */
             wb_failed = true;
-            /* an object whose handle never reached the host is undone */
-            if (n->created) {
-                initiate_undo(&t, n);
-            }
         }
     }
     st = wb_failed ? CHIMNEY_ST_DMA_ERROR : CHIMNEY_ST_SUCCESS;
