@@ -117,7 +117,7 @@ struct chimney_priv {
 
 	/* command submission, one synchronous waiter at a time */
 	spinlock_t cmd_lock;
-	struct mutex cmd_mutex;
+	struct mutex cmd_mutex;		/* serialises chimney_cmd_sync() */
 	struct completion cmd_done;
 	u64 cmd_seq;
 	u64 cmd_wait_cookie;
@@ -158,9 +158,7 @@ static inline void chimney_wr(struct chimney_priv *priv, u32 off, u32 val)
 	chimney_os_wr32(&priv->os, off, val);
 }
 
-/* ---------------------------------------------------------------------
- * Interrupt mask
- * ------------------------------------------------------------------ */
+/* ---- Interrupt mask ---------------------------------------------------- */
 
 static void chimney_irq_enable(struct chimney_priv *priv, u32 causes)
 {
@@ -191,9 +189,7 @@ static void chimney_napi_kick(struct chimney_priv *priv)
 	}
 }
 
-/* ---------------------------------------------------------------------
- * Link and errors
- * ------------------------------------------------------------------ */
+/* ---- Link and errors --------------------------------------------------- */
 
 static void chimney_update_link(struct chimney_priv *priv)
 {
@@ -248,9 +244,7 @@ static void chimney_handle_misc(struct chimney_priv *priv, u32 cause)
 		chimney_napi_kick(priv);	/* refill */
 }
 
-/* ---------------------------------------------------------------------
- * Interrupt handlers
- * ------------------------------------------------------------------ */
+/* ---- Interrupt handlers ------------------------------------------------ */
 
 /* MSI-X: the device clears a vector's causes when it sends the message. */
 static irqreturn_t chimney_msix_misc(int irq, void *data)
@@ -342,9 +336,7 @@ static void chimney_free_irqs(struct chimney_priv *priv)
 	priv->irqs_requested = false;
 }
 
-/* ---------------------------------------------------------------------
- * Commands and events
- * ------------------------------------------------------------------ */
+/* ---- Commands and events ----------------------------------------------- */
 
 /* Queue one command and ring the doorbell.  Process or softirq context. */
 static int chimney_cmd_post(struct chimney_priv *priv, u16 opcode, u16 flags,
@@ -446,9 +438,7 @@ static int chimney_evt_poll(struct chimney_priv *priv)
 	return n;
 }
 
-/* ---------------------------------------------------------------------
- * RX
- * ------------------------------------------------------------------ */
+/* ---- RX ---------------------------------------------------------------- */
 
 static int chimney_rx_fill(struct chimney_priv *priv, gfp_t gfp)
 {
@@ -573,9 +563,7 @@ static void chimney_rx_free(struct chimney_priv *priv)
 	}
 }
 
-/* ---------------------------------------------------------------------
- * TX
- * ------------------------------------------------------------------ */
+/* ---- TX ---------------------------------------------------------------- */
 
 static u32 chimney_tx_space(struct chimney_priv *priv)
 {
@@ -698,6 +686,9 @@ static int chimney_tx_clean(struct chimney_priv *priv, int budget)
 	struct chimney_ring *r = &priv->tx;
 	struct net_device *ndev = priv->ndev;
 	unsigned int pkts = 0, bytes = 0;
+	/* Pairs with the release in chimney_start_xmit(): descriptors and
+	 * tx_buf entries up to ntu are written.
+	 */
 	u32 idx = r->ntc, ntu = smp_load_acquire(&r->ntu);
 
 	while (idx != ntu) {
@@ -724,6 +715,7 @@ static int chimney_tx_clean(struct chimney_priv *priv, int budget)
 	if (idx == r->ntc)
 		return 0;
 
+	/* Buffers are released before xmit may reuse the entries. */
 	smp_store_release(&r->ntc, idx);
 	netdev_completed_queue(ndev, pkts, bytes);
 	u64_stats_update_begin(&priv->tx_stats.syncp);
@@ -767,9 +759,7 @@ static void chimney_tx_free(struct chimney_priv *priv)
 	netdev_reset_queue(priv->ndev);
 }
 
-/* ---------------------------------------------------------------------
- * NAPI
- * ------------------------------------------------------------------ */
+/* ---- NAPI -------------------------------------------------------------- */
 
 static bool chimney_work_pending(struct chimney_priv *priv)
 {
@@ -781,6 +771,7 @@ static bool chimney_work_pending(struct chimney_priv *priv)
 	    chimney_desc_done(&((ChimneyRxDesc *)chimney_ring_entry(r, r->ntc))->status))
 		return true;
 	r = &priv->tx;
+	/* ntu is written by chimney_start_xmit() (release). */
 	if (r->ntc != smp_load_acquire(&r->ntu) &&
 	    chimney_desc_done(&((ChimneyTxDesc *)chimney_ring_entry(r, r->ntc))->status))
 		return true;
@@ -810,9 +801,7 @@ static int chimney_poll(struct napi_struct *napi, int budget)
 	return work;
 }
 
-/* ---------------------------------------------------------------------
- * Bring-up and tear-down
- * ------------------------------------------------------------------ */
+/* ---- Bring-up and tear-down -------------------------------------------- */
 
 static int chimney_ring_alloc(struct chimney_priv *priv, struct chimney_ring *r,
 			      u32 id, u32 size, u32 esize)
@@ -1125,9 +1114,7 @@ static const struct net_device_ops chimney_netdev_ops = {
 	.ndo_tx_timeout		= chimney_tx_timeout,
 };
 
-/* ---------------------------------------------------------------------
- * ethtool
- * ------------------------------------------------------------------ */
+/* ---- ethtool ----------------------------------------------------------- */
 
 static const char chimney_stat_names[][ETH_GSTRING_LEN] = {
 	[CHIMNEY_STAT_TX_FRAMES] = "hw_tx_frames",
@@ -1195,9 +1182,7 @@ static const struct ethtool_ops chimney_ethtool_ops = {
 	.get_ethtool_stats	= chimney_get_ethtool_stats,
 };
 
-/* ---------------------------------------------------------------------
- * PCI
- * ------------------------------------------------------------------ */
+/* ---- PCI --------------------------------------------------------------- */
 
 static int chimney_hw_reset(struct chimney_priv *priv)
 {
@@ -1426,6 +1411,7 @@ static struct pci_driver chimney_pci_driver = {
 	.remove		= chimney_remove,
 	.shutdown	= chimney_shutdown,
 };
+
 static bool chimney_ring_param_ok(const char *name, unsigned int v,
 				  unsigned int min)
 {
