@@ -68,13 +68,14 @@ cg_unlock() { flock -u 9; }
 # Step 1: Debian kernel, headers, kbuild and busybox, without installing them
 # ---------------------------------------------------------------------------
 
+# cg_resolve_kv [fresh]: the kernel ABI to use; "fresh" ignores the cache.
 cg_resolve_kv() {
     local kv
     if [ -n "${CHIMNEY_GUEST_KV:-}" ]; then
         echo "$CHIMNEY_GUEST_KV"
         return
     fi
-    if [ -s "$CG_CACHE/kv" ]; then
+    if [ "${1:-}" != fresh ] && [ -s "$CG_CACHE/kv" ]; then
         kv=$(cat "$CG_CACHE/kv")
         if [ -f "$CG_CACHE/k/$kv/.complete" ]; then
             echo "$kv"
@@ -93,26 +94,23 @@ cg_resolve_kv() {
     echo "$kv"
 }
 
-# cg_download PKG...: apt-get download the packages missing from $CG_CACHE/debs
+# cg_download DIR PKG...: apt-get download into DIR the packages it lacks
 cg_download() {
-    local missing=() p
+    local dir=$1 missing=() p
+    shift
+    mkdir -p "$dir"
     for p in "$@"; do
-        compgen -G "$CG_CACHE/debs/${p}_*.deb" >/dev/null || missing+=("$p")
+        compgen -G "$dir/${p}_*.deb" >/dev/null || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     cg_log "apt-get download ${missing[*]}"
-    if ! (cd "$CG_CACHE/debs" && apt-get download -q "${missing[@]}" >&2); then
-        cg_log "download failed; running apt-get update and retrying once"
-        apt-get update -qq >&2 || true
-        (cd "$CG_CACHE/debs" && apt-get download -q "${missing[@]}" >&2) ||
-            cg_die "apt-get download ${missing[*]} failed"
-    fi
+    (cd "$dir" && apt-get download -q "${missing[@]}" >&2)
 }
 
-# cg_deb PKG -> path of the (newest) cached .deb of PKG
+# cg_deb DIR PKG -> path of the (newest) .deb of PKG in DIR
 cg_deb() {
     # shellcheck disable=SC2012
-    ls -1 "$CG_CACHE/debs/${1}_"*.deb 2>/dev/null | sort -V | tail -n1
+    ls -1 "$1/${2}_"*.deb 2>/dev/null | sort -V | tail -n1
 }
 
 # cg_extract_vmlinux VMLINUZ OUT: the uncompressed ELF kernel, for PVH boot
@@ -146,23 +144,38 @@ EOF
 # cg_fetch: sets CG_KV, CG_ROOT (extracted tree), CG_VMLINUX, CG_KHDR_COMMON,
 # CG_KHDR_ARCH, CG_BUSYBOX.
 cg_fetch() {
-    local kv root tmp kbuild_pkg common
+    local kv root tmp kbuild_pkg common debs p
     kv=$(cg_resolve_kv)
     root="$CG_CACHE/k/$kv"
+    if [ ! -f "$root/.complete" ]; then
+        # The debs of one kernel ABI stay together (kbuild, headers and
+        # image come from the same source version).
+        if ! cg_download "$CG_CACHE/debs/$kv" "linux-image-$kv" \
+                "linux-headers-$kv" "linux-headers-${kv%-amd64}-common" \
+                "linux-kbuild-$(echo "$kv" | cut -d. -f1,2)" busybox-static; then
+            # Stale package lists: the archive moved on.
+            cg_log "download failed; apt-get update, then trying again"
+            apt-get update -qq >&2 || true
+            kv=$(cg_resolve_kv fresh)
+            root="$CG_CACHE/k/$kv"
+            cg_download "$CG_CACHE/debs/$kv" "linux-image-$kv" \
+                "linux-headers-$kv" "linux-headers-${kv%-amd64}-common" \
+                "linux-kbuild-$(echo "$kv" | cut -d. -f1,2)" busybox-static ||
+                cg_die "apt-get download failed for kernel $kv"
+        fi
+    fi
     common="linux-headers-${kv%-amd64}-common"
     kbuild_pkg="linux-kbuild-$(echo "$kv" | cut -d. -f1,2)"
+    debs="$CG_CACHE/debs/$kv"
     if [ ! -f "$root/.complete" ]; then
-        mkdir -p "$CG_CACHE/debs" "$CG_CACHE/k"
-        cg_download "linux-image-$kv" "linux-headers-$kv" "$common" \
-            "$kbuild_pkg" busybox-static
+        mkdir -p "$CG_CACHE/k"
         tmp=$(mktemp -d "$CG_CACHE/k/.tmp.XXXXXX")
         cg_log "extracting into $root"
-        dpkg-deb --fsys-tarfile "$(cg_deb "linux-image-$kv")" |
+        dpkg-deb --fsys-tarfile "$(cg_deb "$debs" "linux-image-$kv")" |
             tar -x -C "$tmp" "./boot/vmlinuz-$kv" "./boot/config-$kv" ||
             cg_die "cannot extract the kernel image"
-        local p
         for p in "linux-headers-$kv" "$common" "$kbuild_pkg" busybox-static; do
-            dpkg -x "$(cg_deb "$p")" "$tmp" || cg_die "dpkg -x $p failed"
+            dpkg -x "$(cg_deb "$debs" "$p")" "$tmp" || cg_die "dpkg -x $p failed"
         done
         cg_extract_vmlinux "$tmp/boot/vmlinuz-$kv" "$tmp/vmlinux" ||
             cg_die "cannot extract vmlinux"
