@@ -14,6 +14,8 @@
 #                            (tx_ring=32 rx_ring=8: queue stop/wake, RX_NOBUF)
 #   chimney.stress=N         test: also run 4 uploads and 4 downloads of
 #                            N MiB each at the same time (0 = skip)
+#   chimney.nics=1|2         test: 2 = a second chimney-nic on its own slirp
+#                            network 10.0.3.0/24 (host 10.0.3.2)
 #   chimney.modparams=a=1,b=2
 #                            module parameters for the first insmod
 #
@@ -45,6 +47,7 @@ INTX=$(arg intx 1)
 SMALL=$(arg small 1)
 MODPARAMS=$(arg modparams "" | tr ',' ' ')
 STRESS=$(arg stress 0)
+NICS=$(arg nics 1)
 HOST=10.0.2.2
 GUEST_IP=10.0.2.15/24
 MOD=/lib/modules/chimney_nic.ko
@@ -258,6 +261,25 @@ stress() {
 	return $rc
 }
 
+# the second chimney-nic, on slirp network 10.0.3.0/24
+second_nic() {
+	local if1="" d drv rc=0 ohost=$HOST
+	for d in /sys/class/net/*; do
+		drv=$(readlink "$d/device/driver" 2>/dev/null)
+		[ "${drv##*/}" = chimney_nic ] && [ "${d##*/}" != "$IF" ] && if1=${d##*/}
+	done
+	[ -n "$if1" ] || { echo "  no second chimney interface"; return 1; }
+	echo "  second interface: $if1 ($(cat "/sys/class/net/$if1/address"))"
+	ip link set "$if1" up && ip addr add 10.0.3.15/24 dev "$if1" || return 1
+	grep " $if1-" /proc/interrupts | sed 's/^/  /'
+	[ "$(grep -c " $if1-" /proc/interrupts)" -eq 5 ] || rc=1
+	HOST=10.0.3.2
+	hello nic2 && upload 262144 && download 262144 || rc=1
+	HOST=$ohost
+	ip link set "$if1" down
+	return $rc
+}
+
 # reload NAME ARGS...: reload the module with ARGS and bring it up again
 reload() {
 	local pass=$1
@@ -318,6 +340,9 @@ run_test() {
 	if [ "$STRESS" -gt 0 ]; then
 		check "stress: 4 uploads + 4 downloads of $STRESS MiB at once" stress "$STRESS"
 		check "stress: device frame counters agree" counters_agree
+	fi
+	if [ "$NICS" = 2 ]; then
+		check "second chimney-nic: 10.0.3.15/24 talks to 10.0.3.2" second_nic
 	fi
 	check "MAC address change: traffic to the new address" mac_change
 	check "promiscuous mode: TCP exchange" promisc

@@ -358,7 +358,8 @@ cg_server_stop() {
 }
 
 # cg_boot MODE LOG [extra QEMU args...]: boots the guest with one chimney-nic
-# on -netdev user (id n0), or with no NIC at all when CG_NODEV=1.  The serial
+# on -netdev user (id n0), a second one on its own slirp network 10.0.3.0/24
+# (id n1) when CG_NICS=2, or with no NIC at all when CG_NODEV=1.  The serial
 # console goes to stdout and LOG.  CG_GUEST_APPEND adds kernel parameters.
 # Sets CG_QEMU_RC (isa-debug-exit: 1 = guest PASS, 3 = FAIL; 124 = timeout).
 cg_boot() {
@@ -370,6 +371,8 @@ cg_boot() {
     [ -n "${CHIMNEY_GUEST_MODPARAMS:-}" ] &&
         append+=" chimney.modparams=$(echo "$CHIMNEY_GUEST_MODPARAMS" | tr ' ' ',')"
     local nic=(-netdev user,id=n0 -device chimney-nic,netdev=n0,id=nic0)
+    [ "${CG_NICS:-1}" = 2 ] && nic+=(-netdev user,id=n1,net=10.0.3.0/24
+        -device chimney-nic,netdev=n1,id=nic1,mac=52:54:00:12:34:57)
     [ "${CG_NODEV:-0}" = 1 ] && nic=()
     local cmd=(timeout --kill-after=5 "${CHIMNEY_GUEST_TIMEOUT:-300}"
         "$CG_QEMU" "${CG_QEMU_FW[@]}" -machine q35 -accel "$CG_ACCEL"

@@ -16,12 +16,14 @@
 # Exit status: 0 all passed, 1 a check failed, 77 QEMU has no chimney-nic.
 #
 # Usage: run-l2-boot.sh [--quiet] [--nodev] [--no-flap] [--no-intx] [--no-small]
-#                       [--stress MIB]
+#                       [--one-nic] [--stress MIB]
 #   --nodev    boot without the device: module load/unload smoke test of
 #              the pipeline (for QEMU builds without chimney-nic)
 #   --no-flap  skip the link flap
 #   --no-intx  skip the INTx (msix=0) pass
 #   --no-small skip the small-ring pass (tx_ring=32 rx_ring=8)
+#   --one-nic  no second chimney-nic (default: a second one on its own
+#              slirp network 10.0.3.0/24, checked with an exchange)
 #   --stress N also move 4 uploads + 4 downloads of N MiB concurrently
 #              (with the default rings, and again with the small ones)
 # Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory.
@@ -30,7 +32,7 @@ set -euo pipefail
 # shellcheck source=tests/guest/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-quiet=0 nodev=0 flap=1 intx=1 small=1 stress=0
+quiet=0 nodev=0 flap=1 intx=1 small=1 stress=0 nics=2
 while [ $# -gt 0 ]; do
     a=$1
     shift
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
     --no-flap) flap=0 ;;
     --no-intx) intx=0 ;;
     --no-small) small=0 ;;
+    --one-nic) nics=1 ;;
     --stress) stress=${1:?--stress needs a size in MiB}; shift ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) cg_die "unknown argument $a" ;;
@@ -64,7 +67,8 @@ trap cleanup EXIT
 qmp="$logdir/qmp.sock"
 cg_server_start "$logdir/server.log" "$qmp"
 CG_NODEV=$nodev
-CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx chimney.small=$small chimney.stress=$stress"
+CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx chimney.small=$small chimney.stress=$stress chimney.nics=$nics"
+CG_NICS=$nics
 mode=test
 [ $nodev = 1 ] && mode=nodev
 if [ $quiet = 1 ]; then
