@@ -24,6 +24,7 @@
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
 #include "system/dma.h"
+#include "system/system.h"
 #include "trace.h"
 
 #include "chimney_core.h"
