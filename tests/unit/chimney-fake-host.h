@@ -16,7 +16,9 @@
 #include "chimney_core.h"
 
 #define FAKE_RAM_BASE   0x100000ull
+#ifndef FAKE_RAM_SIZE
 #define FAKE_RAM_SIZE   (40u << 20)
+#endif
 
 typedef struct FakeHost {
     ChimneyCore core;
