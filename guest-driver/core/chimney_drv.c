@@ -99,11 +99,6 @@ static int status_ok(uint32_t st)
     return st == CHIMNEY_ST_SUCCESS || st == CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS;
 }
 
-static int is_tree_opcode(uint16_t opcode)
-{
-    return opcode >= CHIMNEY_CMD_INITIATE && opcode <= CHIMNEY_CMD_INVALIDATE;
-}
-
 /* ---------------------------------------------------------------------
  * Bring-up and teardown
  * ------------------------------------------------------------------ */

@@ -103,6 +103,8 @@ struct chimney_priv {
 	struct chimney_ring evt;
 	struct chimney_tx_buf *tx_buf;
 	struct chimney_rx_buf *rx_buf;
+	/* A frame spanning several descriptors is copied into rx_chain. */
+	struct sk_buff *rx_chain;
 	bool rx_discard;		/* dropping the rest of a frame */
 	struct timer_list refill_timer;	/* RX ring empty after failed allocs */
 	bool up;			/* chimney_up() done, not yet down */
@@ -478,6 +480,66 @@ static int chimney_rx_fill(struct chimney_priv *priv, gfp_t gfp)
 	return n;
 }
 
+/*
+ * One completed RX descriptor.  Returns the finished frame, or NULL when the
+ * frame continues in the next descriptor or was dropped.  A frame that fits
+ * one buffer is passed up in that buffer's skb; longer ones (MTU above
+ * 2 KiB) are copied into rx_chain piece by piece.
+ */
+static struct sk_buff *chimney_rx_desc(struct chimney_priv *priv,
+				       struct sk_buff *skb, u16 status, u16 len)
+{
+	bool eop = status & CHIMNEY_DESC_EOP;
+	struct sk_buff *chain = priv->rx_chain;
+
+	if (unlikely(chimney_desc_err(status) || len > CHIMNEY_RX_BUF_SIZE ||
+		     priv->rx_discard)) {
+		if (!priv->rx_discard)
+			atomic64_inc(&priv->rx_errors);
+		priv->rx_discard = !eop;
+		goto drop;
+	}
+	if (eop && !chain) {
+		if (unlikely(len < ETH_HLEN))
+			goto error;
+		skb_put(skb, len);
+		return skb;
+	}
+	if (!chain) {
+		chain = napi_alloc_skb(&priv->napi, priv->max_frame);
+		if (unlikely(!chain)) {
+			atomic64_inc(&priv->rx_dropped);
+			priv->rx_discard = true;
+			goto drop;
+		}
+		priv->rx_chain = chain;
+	}
+	if (unlikely(len > skb_tailroom(chain)))
+		goto error;
+	skb_put_data(chain, skb->data, len);
+	dev_kfree_skb_any(skb);
+	if (!eop)
+		return NULL;
+	priv->rx_chain = NULL;
+	if (unlikely(chain->len < ETH_HLEN)) {
+		atomic64_inc(&priv->rx_errors);
+		dev_kfree_skb_any(chain);
+		return NULL;
+	}
+	return chain;
+
+error:
+	atomic64_inc(&priv->rx_errors);
+	priv->rx_discard = !eop;
+drop:
+	if (priv->rx_chain) {
+		dev_kfree_skb_any(priv->rx_chain);
+		priv->rx_chain = NULL;
+	}
+	dev_kfree_skb_any(skb);
+	return NULL;
+}
+
 static int chimney_rx_poll(struct chimney_priv *priv, int budget)
 {
 	struct chimney_ring *r = &priv->rx;
@@ -491,36 +553,23 @@ static int chimney_rx_poll(struct chimney_priv *priv, int budget)
 		ChimneyRxDesc *d = chimney_ring_entry(r, idx);
 		struct chimney_rx_buf *buf = &priv->rx_buf[idx];
 		struct sk_buff *skb;
-		u16 status, len;
-		bool eop;
+		u16 status;
 
 		status = chimney_desc_done(&d->status);
 		if (!status)
 			break;
-		len = chimney_os_le16_to_cpu(d->len);
-		eop = status & CHIMNEY_DESC_EOP;
 		skb = buf->skb;
 		buf->skb = NULL;
 		dma_unmap_single(dev, buf->dma, CHIMNEY_RX_BUF_SIZE,
 				 DMA_FROM_DEVICE);
 		r->ntc = chimney_ring_next(r, idx);
 
-		if (unlikely(priv->rx_discard || !eop ||
-			     chimney_desc_err(status) ||
-			     len < ETH_HLEN || len > CHIMNEY_RX_BUF_SIZE)) {
-			/* Frames longer than one buffer are not expected
-			 * with our MTU; drop them whole.
-			 */
-			if (!priv->rx_discard)
-				atomic64_inc(&priv->rx_errors);
-			priv->rx_discard = !eop;
-			dev_kfree_skb_any(skb);
+		skb = chimney_rx_desc(priv, skb, status,
+				      chimney_os_le16_to_cpu(d->len));
+		if (!skb)
 			continue;
-		}
-
-		skb_put(skb, len);
+		bytes += skb->len;
 		skb->protocol = eth_type_trans(skb, ndev);
-		bytes += len;
 		napi_gro_receive(&priv->napi, skb);
 		done++;
 	}
@@ -548,6 +597,11 @@ static void chimney_refill_timer(struct timer_list *t)
 static void chimney_rx_free(struct chimney_priv *priv)
 {
 	u32 i;
+
+	if (priv->rx_chain) {
+		dev_kfree_skb_any(priv->rx_chain);
+		priv->rx_chain = NULL;
+	}
 
 	if (!priv->rx_buf)
 		return;
@@ -1297,7 +1351,8 @@ static int chimney_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 
 	priv->caps = chimney_rd(priv, CHIMNEY_REG_CAP_FLAGS);
-	priv->max_frame = chimney_rd(priv, CHIMNEY_REG_CAP_MAX_FRAME);
+	priv->max_frame = min_t(u32, chimney_rd(priv, CHIMNEY_REG_CAP_MAX_FRAME),
+				CHIMNEY_MAX_FRAME);
 	priv->ring_max = chimney_rd(priv, CHIMNEY_REG_CAP_RING_MAX);
 	if (!(priv->caps & CHIMNEY_CAP_L2) ||
 	    priv->max_frame < VLAN_ETH_FRAME_LEN ||
@@ -1334,7 +1389,9 @@ static int chimney_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ndev->ethtool_ops = &chimney_ethtool_ops;
 	ndev->watchdog_timeo = CHIMNEY_TX_TIMEOUT;
 	ndev->min_mtu = ETH_MIN_MTU;
-	ndev->max_mtu = ETH_DATA_LEN;
+	/* Frames above one RX buffer are reassembled (chimney_rx_desc). */
+	ndev->max_mtu = min_t(u32, priv->max_frame - VLAN_ETH_HLEN,
+			      CHIMNEY_MAX_PATH_MTU);
 	ndev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
 	ndev->features |= NETIF_F_HIGHDMA;
 	netif_napi_add(ndev, &priv->napi, chimney_poll);

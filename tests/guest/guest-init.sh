@@ -16,6 +16,10 @@
 #                            N MiB each at the same time (0 = skip)
 #   chimney.nics=1|2         test: 2 = a second chimney-nic on its own slirp
 #                            network 10.0.3.0/24 (host 10.0.3.2)
+#   chimney.hub=0|1          test: 1 = two more chimney-nics joined by a QEMU
+#                            hub (MACs 52:54:00:12:34:58/59): jumbo frames,
+#                            VLAN, RX filter and promiscuous mode, with one
+#                            end in its own network namespace
 #   chimney.modparams=a=1,b=2
 #                            module parameters for the first insmod
 #
@@ -48,6 +52,7 @@ SMALL=$(arg small 1)
 MODPARAMS=$(arg modparams "" | tr ',' ' ')
 STRESS=$(arg stress 0)
 NICS=$(arg nics 1)
+HUB=$(arg hub 0)
 HOST=10.0.2.2
 GUEST_IP=10.0.2.15/24
 MOD=/lib/modules/chimney_nic.ko
@@ -263,12 +268,9 @@ stress() {
 
 # the second chimney-nic, on slirp network 10.0.3.0/24
 second_nic() {
-	local if1="" d drv rc=0 ohost=$HOST
-	for d in /sys/class/net/*; do
-		drv=$(readlink "$d/device/driver" 2>/dev/null)
-		[ "${drv##*/}" = chimney_nic ] && [ "${d##*/}" != "$IF" ] && if1=${d##*/}
-	done
-	[ -n "$if1" ] || { echo "  no second chimney interface"; return 1; }
+	local if1 rc=0 ohost=$HOST
+	if1=$(if_by_mac 52:54:00:12:34:57) ||
+		{ echo "  no interface with MAC 52:54:00:12:34:57"; return 1; }
 	echo "  second interface: $if1 ($(cat "/sys/class/net/$if1/address"))"
 	ip link set "$if1" up && ip addr add 10.0.3.15/24 dev "$if1" || return 1
 	grep " $if1-" /proc/interrupts | sed 's/^/  /'
@@ -278,6 +280,116 @@ second_nic() {
 	HOST=$ohost
 	ip link set "$if1" down
 	return $rc
+}
+
+# the interface with MAC $1
+if_by_mac() {
+	local d
+	for d in /sys/class/net/*; do
+		[ "$(cat "$d/address")" = "$1" ] && { echo "${d##*/}"; return 0; }
+	done
+	return 1
+}
+
+ns() { nsenter -t "$NSPID" -n "$@"; }
+
+hub_setup() {
+	HA=$(if_by_mac 52:54:00:12:34:58) && HB=$(if_by_mac 52:54:00:12:34:59) ||
+		return 1
+	unshare -n sleep 100000 &
+	NSPID=$!
+	sleep 0.2
+	ip link set "$HB" netns "$NSPID" || return 1
+	ip link set "$HA" mtu 9000 up &&
+	ip addr add 192.168.50.1/24 dev "$HA" &&
+	ns ip link set lo up &&
+	ns ip link set "$HB" mtu 9000 up &&
+	ns ip addr add 192.168.50.2/24 dev "$HB" || return 1
+	echo "  $HA 192.168.50.1 <-> hub <-> $HB 192.168.50.2 (netns of pid $NSPID), MTU 9000"
+	local i=0
+	while [ $i -lt 100 ]; do
+		# (/sys shows the root namespace: ask ip inside the other one)
+		[ "$(cat "/sys/class/net/$HA/carrier")" = 1 ] &&
+			ns ip link show "$HB" | grep -q LOWER_UP && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# hub_tcp BYTES: HA -> HB over TCP (MSS from MTU 9000)
+hub_tcp() {
+	local f want got lpid
+	f=$(tmpname hub)
+	dd if=/dev/urandom of="$f" bs=1024 count=$(($1 / 1024)) 2>/dev/null
+	want=$(sha256sum "$f" | cut -d' ' -f1)
+	# busybox nc quits when its peer closes: keep the listener's stdin
+	# open (a background job's stdin is /dev/null) so it never sends FIN
+	# first.  fd 8 holds the fifo's write end until the end.
+	rm -f "$f.fifo"
+	mkfifo "$f.fifo"
+	ns timeout 60 nc -l -p 5001 <"$f.fifo" >"$f.rx" &
+	lpid=$!
+	exec 8>"$f.fifo"
+	sleep 0.5
+	timeout 60 nc 192.168.50.2 5001 <"$f"
+	echo "  sender nc: exit status $?"
+	wait $lpid
+	echo "  receiver nc: exit status $?"
+	exec 8>&-
+	rm -f "$f.fifo"
+	got=$(sha256sum "$f.rx" | cut -d' ' -f1)
+	echo "  sent $(wc -c <"$f") bytes sha256 $want; received $(wc -c <"$f.rx") bytes sha256 $got"
+	rm -f "$f" "$f.rx"
+	[ "$got" = "$want" ]
+}
+
+hub_vlan() {
+	local m
+	for m in /lib/modules/extra/*.ko; do
+		insmod "$m" || return 1
+	done
+	vconfig add "$HA" 100 >/dev/null && ns vconfig add "$HB" 100 >/dev/null &&
+	ip link set "$HA.100" up && ip addr add 192.168.51.1/24 dev "$HA.100" &&
+	ns ip link set "$HB.100" up && ns ip addr add 192.168.51.2/24 dev "$HB.100" ||
+		return 1
+	ping -c 2 -W 5 192.168.51.2 && ping -c 2 -W 5 -s 4000 192.168.51.2
+}
+
+# frames to a MAC nobody owns: filtered by HB's device unless promiscuous
+hub_filter() {
+	local f0 f1 r0 r1 p0 p1
+	arp -s 192.168.50.3 52:54:00:de:ad:01 -i "$HA" || return 1
+	f0=$(ns ethstats "$HB" hw_rx_filtered)
+	r0=$(ns ethstats "$HB" hw_rx_frames)
+	ping -c 3 -W 1 192.168.50.3 >/dev/null
+	f1=$(ns ethstats "$HB" hw_rx_filtered)
+	r1=$(ns ethstats "$HB" hw_rx_frames)
+	echo "  not promiscuous: hw_rx_filtered +$((f1 - f0)), hw_rx_frames +$((r1 - r0))"
+	[ $((f1 - f0)) -ge 3 ] || return 1
+	ns ip link set "$HB" promisc on || return 1
+	p0=$(ns ethstats "$HB" hw_rx_filtered)
+	r0=$(ns ethstats "$HB" hw_rx_frames)
+	ping -c 3 -W 1 192.168.50.3 >/dev/null
+	p1=$(ns ethstats "$HB" hw_rx_filtered)
+	r1=$(ns ethstats "$HB" hw_rx_frames)
+	ns ip link set "$HB" promisc off
+	echo "  promiscuous:     hw_rx_filtered +$((p1 - p0)), hw_rx_frames +$((r1 - r0))"
+	[ "$p1" = "$p0" ] && [ $((r1 - r0)) -ge 3 ]
+}
+
+hub_tests() {
+	check "hub: two chimney-nics, one in a netns, MTU 9000, carrier" hub_setup || return
+	check "hub: ping" ping -c 2 -W 5 192.168.50.2
+	check "hub: ping -s 8000 (jumbo frames over several RX descriptors)" ping -c 3 -W 5 -s 8000 192.168.50.2
+	check "hub: TCP 2 MiB at MTU 9000" hub_tcp 2097152
+	check "hub: 802.1Q VLAN 100 (ping, ping -s 4000)" hub_vlan
+	check "hub: RX filter drops foreign unicast; promiscuous accepts it" hub_filter
+	echo "  $HA: $(ethstats "$HA" | grep -E 'hw_(rx|tx)_(frames|errors)' | tr '\n' ' ')"
+	echo "  $HB: $(ns ethstats "$HB" | grep -E 'hw_(rx|tx)_(frames|errors)' | tr '\n' ' ')"
+	ip link set "$HA" down
+	kill "$NSPID"
+	wait "$NSPID" 2>/dev/null
 }
 
 # reload NAME ARGS...: reload the module with ARGS and bring it up again
@@ -344,6 +456,7 @@ run_test() {
 	if [ "$NICS" = 2 ]; then
 		check "second chimney-nic: 10.0.3.15/24 talks to 10.0.3.2" second_nic
 	fi
+	[ "$HUB" = 1 ] && hub_tests
 	check "MAC address change: traffic to the new address" mac_change
 	check "promiscuous mode: TCP exchange" promisc
 	check "ethtool statistics (device registers + driver)" ethtool_stats
@@ -421,8 +534,18 @@ run_nodev() {
 	finish
 }
 
+# only the hub tests (chimney.mode=hub; debugging aid)
+run_hub() {
+	check "insmod chimney_nic.ko${MODPARAMS:+ $MODPARAMS}" insmod "$MOD" $MODPARAMS
+	hub_tests
+	dmesg | grep -E 'chimney|eth[0-9]' | tail -n 20
+	check "no kernel warnings or driver errors in dmesg" no_kernel_warnings
+	finish
+}
+
 case $MODE in
 demo) run_demo ;;
+hub) run_hub ;;
 nodev) run_nodev ;;
 *) run_test ;;
 esac

@@ -184,6 +184,19 @@ cg_fetch() {
         mv "$tmp" "$root"
         echo "$kv" >"$CG_CACHE/kv"
     fi
+    # Modules from the image the initramfs loads (in this order): 802.1Q.
+    CG_EXTRA_MODULES=()
+    for p in net/llc/llc.ko net/802/stp.ko net/802/garp.ko net/802/mrp.ko \
+             net/8021q/8021q.ko; do
+        CG_EXTRA_MODULES+=("$root/lib/modules/$kv/kernel/$p")
+    done
+    if [ ! -f "${CG_EXTRA_MODULES[-1]}" ]; then
+        cg_log "extracting ${#CG_EXTRA_MODULES[@]} modules from linux-image-$kv"
+        local rel=()
+        for p in "${CG_EXTRA_MODULES[@]}"; do rel+=(".${p#"$root"}"); done
+        dpkg-deb --fsys-tarfile "$(cg_deb "$CG_CACHE/debs/$kv" "linux-image-$kv")" |
+            tar -x -C "$root" "${rel[@]}" || cg_die "cannot extract modules"
+    fi
     CG_KV=$kv
     CG_ROOT=$root
     CG_VMLINUX="$root/vmlinux"
@@ -243,7 +256,8 @@ cg_build_initramfs() {
         fi
     done
     sum=$(cat "$CG_BUSYBOX" "$CG_MODULE" "$b/qexit" "$b/ethstats" \
-              "$CG_DIR/guest-init.sh" | sha256sum | cut -c1-16)
+              "$CG_DIR/guest-init.sh" "${CG_EXTRA_MODULES[@]}" |
+          sha256sum | cut -c1-16)
     CG_INITRD="$b/initramfs.cpio"
     if [ -f "$CG_INITRD" ] && [ "$(cat "$b/initramfs.sum" 2>/dev/null)" = "$sum" ]; then
         return 0
@@ -254,6 +268,12 @@ cg_build_initramfs() {
     ln -s busybox "$s/bin/sh"
     cp "$b/qexit" "$b/ethstats" "$s/bin/"
     cp "$CG_MODULE" "$s/lib/modules/chimney_nic.ko"
+    mkdir -p "$s/lib/modules/extra"
+    local i=0 m
+    for m in "${CG_EXTRA_MODULES[@]}"; do
+        i=$((i + 1))
+        cp "$m" "$s/lib/modules/extra/$(printf %02d $i)-${m##*/}"
+    done
     install -m 755 "$CG_DIR/guest-init.sh" "$s/init"
     (cd "$s" && find . -mindepth 1 | LC_ALL=C sort |
         "$CG_BUSYBOX" cpio -o -H newc 2>/dev/null) >"$CG_INITRD.tmp" || return 1
@@ -359,7 +379,9 @@ cg_server_stop() {
 
 # cg_boot MODE LOG [extra QEMU args...]: boots the guest with one chimney-nic
 # on -netdev user (id n0), a second one on its own slirp network 10.0.3.0/24
-# (id n1) when CG_NICS=2, or with no NIC at all when CG_NODEV=1.  The serial
+# (id n1) when CG_NICS=2, two more joined by a QEMU hub (MACs
+# 52:54:00:12:34:58 and :59) when CG_HUB=1, or no NIC at all when
+# CG_NODEV=1.  The serial
 # console goes to stdout and LOG.  CG_GUEST_APPEND adds kernel parameters.
 # Sets CG_QEMU_RC (isa-debug-exit: 1 = guest PASS, 3 = FAIL; 124 = timeout).
 cg_boot() {
@@ -373,6 +395,11 @@ cg_boot() {
     local nic=(-netdev user,id=n0 -device chimney-nic,netdev=n0,id=nic0)
     [ "${CG_NICS:-1}" = 2 ] && nic+=(-netdev user,id=n1,net=10.0.3.0/24
         -device chimney-nic,netdev=n1,id=nic1,mac=52:54:00:12:34:57)
+    [ "${CG_HUB:-0}" = 1 ] && nic+=(
+        -netdev hubport,id=h1,hubid=7
+        -device chimney-nic,netdev=h1,id=nic2,mac=52:54:00:12:34:58
+        -netdev hubport,id=h2,hubid=7
+        -device chimney-nic,netdev=h2,id=nic3,mac=52:54:00:12:34:59)
     [ "${CG_NODEV:-0}" = 1 ] && nic=()
     local cmd=(timeout --kill-after=5 "${CHIMNEY_GUEST_TIMEOUT:-300}"
         "$CG_QEMU" "${CG_QEMU_FW[@]}" -machine q35 -accel "$CG_ACCEL"

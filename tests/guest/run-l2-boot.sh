@@ -16,7 +16,7 @@
 # Exit status: 0 all passed, 1 a check failed, 77 QEMU has no chimney-nic.
 #
 # Usage: run-l2-boot.sh [--quiet] [--nodev] [--no-flap] [--no-intx] [--no-small]
-#                       [--one-nic] [--stress MIB]
+#                       [--one-nic] [--no-hub] [--stress MIB]
 #   --nodev    boot without the device: module load/unload smoke test of
 #              the pipeline (for QEMU builds without chimney-nic)
 #   --no-flap  skip the link flap
@@ -24,6 +24,8 @@
 #   --no-small skip the small-ring pass (tx_ring=32 rx_ring=8)
 #   --one-nic  no second chimney-nic (default: a second one on its own
 #              slirp network 10.0.3.0/24, checked with an exchange)
+#   --no-hub   no hub pair (default: two more chimney-nics on a QEMU hub,
+#              one in a guest netns: MTU 9000, VLAN, RX filter, promisc)
 #   --stress N also move 4 uploads + 4 downloads of N MiB concurrently
 #              (with the default rings, and again with the small ones)
 # Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory.
@@ -32,7 +34,7 @@ set -euo pipefail
 # shellcheck source=tests/guest/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-quiet=0 nodev=0 flap=1 intx=1 small=1 stress=0 nics=2
+quiet=0 nodev=0 flap=1 intx=1 small=1 stress=0 nics=2 hub=1
 while [ $# -gt 0 ]; do
     a=$1
     shift
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
     --no-intx) intx=0 ;;
     --no-small) small=0 ;;
     --one-nic) nics=1 ;;
+    --no-hub) hub=0 ;;
     --stress) stress=${1:?--stress needs a size in MiB}; shift ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) cg_die "unknown argument $a" ;;
@@ -67,8 +70,9 @@ trap cleanup EXIT
 qmp="$logdir/qmp.sock"
 cg_server_start "$logdir/server.log" "$qmp"
 CG_NODEV=$nodev
-CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx chimney.small=$small chimney.stress=$stress chimney.nics=$nics"
+CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx chimney.small=$small chimney.stress=$stress chimney.nics=$nics chimney.hub=$hub"
 CG_NICS=$nics
+CG_HUB=$hub
 mode=test
 [ $nodev = 1 ] && mode=nodev
 if [ $quiet = 1 ]; then
