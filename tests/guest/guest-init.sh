@@ -36,6 +36,7 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /tmp && mount -t tmpfs tmpfs /tmp
 
 arg() {
+	# shellcheck disable=SC2013
 	for w in $(cat /proc/cmdline); do
 		case $w in
 		"chimney.$1="*) echo "${w#*=}"; return ;;
@@ -110,7 +111,7 @@ device_present() {
 wait_carrier() {
 	i=0
 	while [ $i -lt $(($2 * 10)) ]; do
-		[ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = "$1" ] && return 0
+		[ "$(cat "/sys/class/net/$IF/carrier" 2>/dev/null)" = "$1" ] && return 0
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -128,7 +129,7 @@ ifup() {
 request() { echo "$1" | timeout 30 nc "$HOST" "$PORT"; }
 
 hello() {
-	tok=$1-$$-$(cat /proc/sys/kernel/random/uuid | cut -c1-8)
+	tok=$1-$$-$(cut -c1-8 /proc/sys/kernel/random/uuid)
 	got=$(request "HELLO $tok")
 	echo "  sent 'HELLO $tok', got '$got'"
 	[ "$got" = "HELLO-ACK $tok" ]
@@ -536,6 +537,7 @@ run_nodev() {
 
 # only the hub tests (chimney.mode=hub; debugging aid)
 run_hub() {
+	# shellcheck disable=SC2086
 	check "insmod chimney_nic.ko${MODPARAMS:+ $MODPARAMS}" insmod "$MOD" $MODPARAMS
 	hub_tests
 	dmesg | grep -E 'chimney|eth[0-9]' | tail -n 20

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# CG_* variables are for the sourcing scripts; QEMU arguments contain commas.
+# shellcheck disable=SC2034,SC2054
 # Common code of the chimney-nic guest scripts (run-l2-boot.sh, boot-demo.sh).
 #
 # Source it from bash; it defines functions and a few variables and runs
@@ -319,8 +321,9 @@ cg_qemu_setup() {
             fi
         done
     fi
-    [ -n "$CG_QEMU" ] && [ -x "$CG_QEMU" ] ||
+    if [ -z "$CG_QEMU" ] || [ ! -x "$CG_QEMU" ]; then
         cg_die "no qemu-system-x86_64 (set CHIMNEY_QEMU or build QEMU)"
+    fi
     if [ -n "${CHIMNEY_QEMU_FW_ARGS+x}" ]; then
         # shellcheck disable=SC2206
         CG_QEMU_FW=($CHIMNEY_QEMU_FW_ARGS)

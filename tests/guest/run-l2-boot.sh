@@ -73,7 +73,7 @@ CG_NODEV=$nodev
 CG_GUEST_APPEND="chimney.flap=$flap chimney.intx=$intx chimney.small=$small chimney.stress=$stress chimney.nics=$nics chimney.hub=$hub"
 CG_NICS=$nics
 CG_HUB=$hub
-mode=test
+mode="test"
 [ $nodev = 1 ] && mode=nodev
 if [ $quiet = 1 ]; then
     cg_timed boot cg_boot "$mode" "$serial" -qmp "unix:$qmp,server=on,wait=off" \
