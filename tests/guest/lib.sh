@@ -385,7 +385,8 @@ cg_server_stop() {
 # (id n1) when CG_NICS=2, two more joined by a QEMU hub (MACs
 # 52:54:00:12:34:58 and :59) when CG_HUB=1, or no NIC at all when
 # CG_NODEV=1.  The serial
-# console goes to stdout and LOG.  CG_GUEST_APPEND adds kernel parameters.
+# console goes to stdout (each line prefixed with CG_SERIAL_PREFIX) and LOG.
+# CG_GUEST_APPEND adds kernel parameters.
 # Sets CG_QEMU_RC (isa-debug-exit: 1 = guest PASS, 3 = FAIL; 124 = timeout).
 cg_boot() {
     local mode=$1 log=$2
@@ -412,7 +413,8 @@ cg_boot() {
         "${nic[@]}" -device isa-debug-exit,iobase=0xf4,iosize=4 "$@")
     cg_log "QEMU: ${cmd[*]}"
     rm -f "$log.rc"
-    { "${cmd[@]}" </dev/null 2>&1; echo $? >"$log.rc"; } | tee "$log"
+    { "${cmd[@]}" </dev/null 2>&1; echo $? >"$log.rc"; } | tee "$log" |
+        sed -u "s/^/${CG_SERIAL_PREFIX:-}/"
     CG_QEMU_RC=$(cat "$log.rc" 2>/dev/null || echo 255)
     rm -f "$log.rc"
 }
