@@ -129,6 +129,22 @@ static int ring_alloc(ChimneyDrv *drv, ChimneyDmaBuf *buf, uint32_t len)
     return 0;
 }
 
+/*
+ * dma_alloc promises zeroed memory; the EVT ring is cleared once more all
+ * the same, since a stale VALID flag there would pass for an event.
+ */
+static void ring_zero(ChimneyDrv *drv, const ChimneyDmaBuf *buf)
+{
+    static const uint8_t zero[256];
+    uint32_t off, n;
+
+    for (off = 0; off < buf->len; off += n) {
+        n = buf->len - off < sizeof(zero) ? buf->len - off :
+                                            (uint32_t)sizeof(zero);
+        drv->ops->dma_write(drv->os, buf, off, zero, n);
+    }
+}
+
 static void ring_free(ChimneyDrv *drv, ChimneyDmaBuf *buf)
 {
     if (buf->len) {
@@ -216,6 +232,7 @@ int chimney_drv_init(ChimneyDrv *drv, const ChimneyOsOps *ops, void *os,
     if (ret) {
         goto fail;
     }
+    ring_zero(drv, &drv->evt_ring);
     drv->cmd_size = cmd_ring_size;
     drv->evt_size = evt_ring_size;
     ret = ring_program(drv, CHIMNEY_RING_CMD, &drv->cmd_ring, cmd_ring_size);
@@ -249,6 +266,9 @@ fail:
 void chimney_drv_set_event_ops(ChimneyDrv *drv, const ChimneyDrvEventOps *ops,
                                void *ctx)
 {
+    if (!drv->ops) {
+        return;                         /* before chimney_drv_init() */
+    }
     drv_lock(drv);
     drv->evt_ops = ops;
     drv->evt_ctx = ctx;
@@ -729,6 +749,9 @@ uint32_t chimney_drv_pending(ChimneyDrv *drv)
 {
     uint32_t n;
 
+    if (!drv->ops) {
+        return 0;
+    }
     drv_lock(drv);
     n = drv->npending;
     drv_unlock(drv);

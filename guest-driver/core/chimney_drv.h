@@ -227,7 +227,11 @@ int chimney_drv_init(ChimneyDrv *drv, const ChimneyOsOps *ops, void *os,
  */
 void chimney_drv_fini(ChimneyDrv *drv);
 
-/* Callbacks for unsolicited events (ops may be NULL). */
+/*
+ * Callbacks for unsolicited events (ops may be NULL: events dropped).  Set
+ * after chimney_drv_init() (which clears them), before the OS starts
+ * calling chimney_drv_process_events().
+ */
 void chimney_drv_set_event_ops(ChimneyDrv *drv, const ChimneyDrvEventOps *ops,
                                void *ctx);
 
@@ -240,7 +244,8 @@ void chimney_drv_set_event_ops(ChimneyDrv *drv, const ChimneyDrvEventOps *ops,
  * Block roles follow from miniport_offload_context (see above):
  * INITIATE: NULL -> PLACEHOLDER, *slot == 0 -> NEW, else LINKER;
  * others:   NULL -> PLACEHOLDER, else REF (handle = *slot).
- * Errors, returned before anything is queued (the tree is untouched):
+ * Errors, returned before anything is queued (only the blocks' drv_*
+ * fields may have changed):
  *   CHIMNEY_DRV_EINVAL   NULL root/callback, state_len without state or
  *                        over CHIMNEY_DRV_MAX_STATE, more than three
  *                        levels of dependents;
