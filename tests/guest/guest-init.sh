@@ -393,6 +393,31 @@ hub_tests() {
 	wait "$NSPID" 2>/dev/null
 }
 
+# write_byte FILE OFFSET VALUE
+write_byte() {
+	# shellcheck disable=SC2059
+	printf "\\$(printf %03o "$3")" |
+		dd of="$1" bs=1 seek="$2" count=1 conv=notrunc 2>/dev/null
+}
+
+# Clear PCI bus mastering, start an exchange (its SYN waits in the TX ring),
+# set bus mastering again: the device must pick up where it stopped.
+busmaster_toggle() {
+	local dev cfg cmd pid rc=0
+	dev=$(readlink "/sys/class/net/$IF/device")
+	cfg=/sys/bus/pci/devices/${dev##*/}/config
+	cmd=$(dd if="$cfg" bs=1 skip=4 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+	echo "  PCI command register (low byte) 0x$(printf %02x "$cmd"): clearing bus master"
+	write_byte "$cfg" 4 $((cmd & ~4))
+	hello busmaster-off &
+	pid=$!
+	sleep 1
+	write_byte "$cfg" 4 "$cmd"
+	echo "  bus master on again"
+	wait $pid || rc=1
+	[ $rc -eq 0 ] && hello busmaster-on
+}
+
 # reload NAME ARGS...: reload the module with ARGS and bring it up again
 reload() {
 	local pass=$1
@@ -460,6 +485,7 @@ run_test() {
 	[ "$HUB" = 1 ] && hub_tests
 	check "MAC address change: traffic to the new address" mac_change
 	check "promiscuous mode: TCP exchange" promisc
+	check "bus mastering off then on: the queued exchange completes" busmaster_toggle
 	check "ethtool statistics (device registers + driver)" ethtool_stats
 	check "device frame counters agree with the driver's" counters_agree
 	if [ "$SMALL" = 1 ] && reload "small rings" tx_ring=32 rx_ring=8; then
