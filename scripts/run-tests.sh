@@ -199,6 +199,14 @@ else
     echo "skipped: the meson project did not build"
 fi
 
+# --- 4b. benchmarks: figures only, not counted as tests ------------------------------
+step "benchmarks (meson test --benchmark; figures, not pass/fail)"
+if [ "$meson_ok" = 1 ]; then
+    meson test -C "$BUILDDIR" --benchmark --verbose >"$LOGDIR/bench.log" 2>&1 ||
+        echo "(a benchmark exited non-zero; see $LOGDIR/bench.log)"
+    grep -E '^ +[a-zA-Z]' "$LOGDIR/bench.log" | grep -v '^ *[0-9]*/' || true
+fi
+
 # --- 5. qtests ------------------------------------------------------------------------------
 step "qtests (qos-test, chimney-nic nodes)"
 if [ "$qemu_ok" = 1 ]; then

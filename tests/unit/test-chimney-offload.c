@@ -1028,6 +1028,38 @@ static void test_rule_119_neighbor_query(void)
     fake_host_free(h);
 }
 
+/*
+ * Structures longer than the ABI size (a newer ABI) are accepted and their
+ * tail skipped, even when that leaves the next structure misaligned.
+ */
+static void test_state_longer_structures(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t n, p, t[1], lk, blk;
+    TbTcpState s;
+    uint8_t buf[sizeof(TbTcpState) + 5];
+    ChimneyTcpObj *o;
+
+    build_npt(h, &n, &p, t, 1);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+    tb_tcp_defaults(&s, 4242, 443);
+    s.c.hdr.length = GUINT32_TO_LE(sizeof(s.c) + 5);
+    s.d.rcv_nxt = GUINT32_TO_LE(0x12345678);
+    memcpy(buf, &s.c, sizeof(s.c));
+    memset(buf + sizeof(s.c), 0xee, 5);
+    memcpy(buf + sizeof(s.c) + 5, &s.k, sizeof(s.k) + sizeof(s.d));
+    lk = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
+                  NULL, 0);
+    blk = tb_block(h, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_NEW, 0, buf, sizeof(buf));
+    tb_dep(h, lk, blk);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, lk);
+    g_assert_cmphex(tb_status(h, blk), ==, CHIMNEY_ST_SUCCESS);
+    o = chimney_tcp_at(ofl(f), CHIMNEY_HANDLE_INDEX(tb_handle(h, blk)));
+    g_assert_cmpuint(o->c.local_port, ==, 4242);
+    g_assert_cmpuint(o->k.ttl_hop_limit, ==, 64);
+    g_assert_cmphex(o->d.rcv_nxt, ==, 0x12345678);
+}
+
 #define ADD(name, fn) \
     g_test_add("/chimney/offload/" name, Fixture, NULL, fx_setup, fn, \
                fx_teardown)
@@ -1058,6 +1090,7 @@ int main(int argc, char **argv)
                     test_initiate_needs_params);
     ADD("invalidated-objects-refused", test_invalidated_objects_refused);
     ADD("terminate-bad-parent", test_terminate_bad_parent);
+    ADD("state-longer-structures", test_state_longer_structures);
     g_test_add_func("/chimney/offload/rule-119-120-neighbor-query",
                     test_rule_119_neighbor_query);
     return g_test_run();

@@ -376,6 +376,13 @@ static uint32_t chimney_cmd_neigh_reply(ChimneyCore *core,
                               sizeof(k)) < 0) {
         return CHIMNEY_ST_DMA_ERROR;
     }
+    if (GUINT32_FROM_LE(k.hdr.length) < sizeof(k) ||
+        GUINT32_FROM_LE(k.hdr.length) > GUINT32_FROM_LE(cmd->len)) {
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                 "NEIGH_REPLY header length %u",
+                                 GUINT32_FROM_LE(k.hdr.length));
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
     n->hrd = GUINT32_FROM_LE(k.host_reachability_delta);
     chimney_tcp_neigh_hrd_updated(core, n);
     return CHIMNEY_ST_SUCCESS;

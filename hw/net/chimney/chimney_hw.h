@@ -171,6 +171,7 @@ enum ChimneyStat {
 #define CHIMNEY_MAX_PATH_MTU            9000u
 #define CHIMNEY_MAX_IFACE_VLANS         16u
 #define CHIMNEY_EVT_QUEUE_MAX           1024u   /* internal pending events */
+#define CHIMNEY_BLOCK_MAX_STATE         4096u   /* state bytes after a block */
 
 /* RING_CTRL / RING_STATUS */
 #define CHIMNEY_RING_CTRL_ENABLE        (1u << 0)

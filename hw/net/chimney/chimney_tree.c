@@ -23,7 +23,7 @@
 #include "chimney_tcp.h"
 
 #define NODE_NONE           UINT32_MAX
-#define BLOCK_MAX_STATE     4096u   /* bytes after a block we accept */
+#define BLOCK_MAX_STATE     CHIMNEY_BLOCK_MAX_STATE
 #define MAX_SEND_LIST       1024u   /* send requests handed over at once */
 
 enum { LAYER_NEIGH = 0, LAYER_PATH = 1, LAYER_TCP = 2, LAYER_BAD = 3 };
@@ -49,7 +49,13 @@ typedef struct TreeNode {
     bool done;                  /* terminated by this command */
 } TreeNode;
 
+/* Aligned copies of state structures; a block uses at most three. */
+#define TREE_SCRATCH_SLOTS  4
+#define TREE_SCRATCH_WORDS  (BLOCK_MAX_STATE / sizeof(uint64_t))
+
 typedef struct Tree {
+    uint64_t (*scratch)[TREE_SCRATCH_WORDS];
+    unsigned scratch_next;
     ChimneyCore *core;
     ChimneyOffload *ofl;
     GArray *nodes;              /* TreeNode */
@@ -307,19 +313,26 @@ static bool status_ok(uint32_t st)
 static const void *state_take(Tree *t, TreeNode *n, uint32_t *off,
                               size_t min)
 {
-    const ChimneyStateHdr *h;
+    ChimneyStateHdr h;
     uint32_t len;
+    void *copy;
 
     if (n->state_len - *off < sizeof(ChimneyStateHdr)) {
         return NULL;
     }
-    h = (const ChimneyStateHdr *)(tree_state(t, n) + *off);
-    len = GUINT32_FROM_LE(h->length);
+    memcpy(&h, tree_state(t, n) + *off, sizeof(h));
+    len = GUINT32_FROM_LE(h.length);
     if (len < min || len > n->state_len - *off) {
         return NULL;
     }
+    /*
+     * Structures may start at any offset (lengths need not be multiples
+     * of 8): hand out an aligned copy of the part the ABI defines.
+     */
+    copy = t->scratch[t->scratch_next++ % TREE_SCRATCH_SLOTS];
+    memcpy(copy, tree_state(t, n) + *off, min);
     *off += len;
-    return h;
+    return copy;
 }
 
 static void neigh_const_load(ChimneyNeighObj *o, const ChimneyNeighConst *c)
@@ -916,12 +929,19 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
 static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
                                    uint32_t off)
 {
-    ChimneyTcpDelegated *d = (ChimneyTcpDelegated *)(tree_state(t, n) + off);
-    uint64_t list = GUINT64_FROM_LE(d->send_list_addr);
-    uint32_t cap = GUINT32_FROM_LE(d->send_list_cap);
-    uint64_t rcv_addr = GUINT64_FROM_LE(d->rcv_data_addr);
-    uint32_t rcv_cap = GUINT32_FROM_LE(d->rcv_data_cap);
+    ChimneyTcpDelegated dcopy, *d = &dcopy;
+    uint64_t list;
+
+    memcpy(d, tree_state(t, n) + off, sizeof(*d));
+    list = GUINT64_FROM_LE(d->send_list_addr);
+    uint32_t cap;
+    uint64_t rcv_addr;
+    uint32_t rcv_cap;
     uint32_t i;
+
+    cap = GUINT32_FROM_LE(d->send_list_cap);
+    rcv_addr = GUINT64_FROM_LE(d->rcv_data_addr);
+    rcv_cap = GUINT32_FROM_LE(d->rcv_data_cap);
 
     /* Nothing is given back unless everything fits: no data is lost. */
     if (cap < o->sendq_len || rcv_cap < o->rcv_len) {
@@ -1545,6 +1565,7 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
         return CHIMNEY_ST_BAD_TREE;
     }
 
+    t.scratch = g_malloc(TREE_SCRATCH_SLOTS * sizeof(*t.scratch));
     t.nodes = g_array_new(FALSE, FALSE, sizeof(TreeNode));
     t.state = g_byte_array_new();
     t.seen = g_hash_table_new_full(addr_hash, addr_equal, g_free, NULL);
@@ -1598,5 +1619,6 @@ out:
     g_array_free(t.nodes, TRUE);
     g_byte_array_free(t.state, TRUE);
     g_hash_table_destroy(t.seen);
+    g_free(t.scratch);
     return st;
 }
