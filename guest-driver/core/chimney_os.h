@@ -11,11 +11,10 @@
  * Plain C, no OS headers: only <stdint.h> (the Linux module maps it to
  * <linux/types.h> through guest-driver/linux/compat/).
  *
- * Note: guest-driver/core/chimney_ring.h (the L2 ring helper) includes a
- * *different*, port-provided "chimney_os.h" with inline register accessors
- * (guest-driver/linux/chimney_os.h).  This header uses its own include
- * guard and no name of that one, so both can be included in one
- * translation unit.
+ * Note: guest-driver/core/chimney_ring.h (the L2 ring helper) has its own,
+ * port-provided shim "chimney_ring_os.h" with inline register accessors
+ * (guest-driver/linux/chimney_ring_os.h).  The two share no names, so both
+ * can be included in one translation unit.
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later

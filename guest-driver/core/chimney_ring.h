@@ -4,8 +4,10 @@
  *
  * Plain C with no OS dependency: everything OS-specific (register access,
  * DMA memory barriers, byte order, volatile loads, logging) comes from
- * "chimney_os.h", which each OS port provides (guest-driver/linux/ has the
- * Linux one; see guest-driver/core/README.md for the contract).
+ * "chimney_ring_os.h", which each OS port provides on its include path
+ * (guest-driver/linux/ has the Linux one; see guest-driver/core/README.md,
+ * "Ring helper shim", for the contract).  It is not core/chimney_os.h,
+ * the function-pointer shim of the offload core.
  *
  * The helper knows the ring register block and the producer/consumer index
  * rules of hw/net/chimney/chimney_hw.h: a ring holds SIZE entries (a power
@@ -20,7 +22,7 @@
 #ifndef CHIMNEY_RING_H
 #define CHIMNEY_RING_H
 
-#include "chimney_os.h"
+#include "chimney_ring_os.h"
 #include "chimney_hw.h"
 
 struct chimney_ring {

@@ -32,7 +32,7 @@
 #include <linux/iopoll.h>
 #include <linux/log2.h>
 
-#include "chimney_os.h"
+#include "chimney_ring_os.h"
 #include "chimney_hw.h"
 #include "chimney_ring.h"
 

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * chimney-nic: the Linux implementation of the OS shim used by the
- * portable core (guest-driver/core/).  See guest-driver/core/README.md.
+ * chimney-nic: the Linux implementation of the inline shim used by the
+ * portable L2 ring helper (guest-driver/core/chimney_ring.h).  See
+ * guest-driver/core/README.md, "Ring helper shim".
  */
-#ifndef CHIMNEY_OS_H
-#define CHIMNEY_OS_H
+#ifndef CHIMNEY_RING_OS_H
+#define CHIMNEY_RING_OS_H
 
 #include <linux/types.h>
 #include <linux/io.h>
@@ -48,4 +49,4 @@ static inline void chimney_os_wr32(struct chimney_os_dev *os, u32 off, u32 val)
 #define chimney_os_log_err(os, fmt, ...) \
 	dev_err((os)->dev, fmt, ##__VA_ARGS__)
 
-#endif /* CHIMNEY_OS_H */
+#endif /* CHIMNEY_RING_OS_H */
