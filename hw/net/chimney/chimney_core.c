@@ -73,9 +73,9 @@ int chimney_core_dma_write(ChimneyCore *core, uint64_t addr, const void *buf,
     return core->ops->dma_write(core->opaque, addr, buf, len);
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Interrupts
- * ------------------------------------------------------------------ */
+ */
 
 static int64_t chimney_throttle_ns(ChimneyCore *core)
 {
@@ -148,9 +148,9 @@ void chimney_core_timer_expired(ChimneyCore *core, unsigned timer)
     }
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Rings
- * ------------------------------------------------------------------ */
+ */
 
 static bool chimney_ring_enabled(const ChimneyRing *r)
 {
@@ -211,8 +211,9 @@ static int chimney_ring_dma_read(ChimneyCore *core, unsigned ring,
     if (core->ops->dma_read(core->opaque, addr, buf,
                             chimney_ring_entry_size(ring)) < 0) {
         chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
-                            "chimney-nic: ring %u entry %u at 0x%" G_GINT64_MODIFIER
-                            "x not readable, ring stopped", ring, idx, addr);
+                                 "chimney-nic: ring %u entry %u at 0x%"
+                                 G_GINT64_MODIFIER "x not readable, ring "
+                                 "stopped", ring, idx, addr);
         chimney_ring_fault(core, ring, CHIMNEY_ERR_DMA);
         return -1;
     }
@@ -228,17 +229,18 @@ static int chimney_ring_dma_write(ChimneyCore *core, unsigned ring,
 
     if (core->ops->dma_write(core->opaque, addr, buf, len) < 0) {
         chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
-                            "chimney-nic: ring %u entry %u at 0x%" G_GINT64_MODIFIER
-                            "x not writable, ring stopped", ring, idx, addr);
+                                 "chimney-nic: ring %u entry %u at 0x%"
+                                 G_GINT64_MODIFIER "x not writable, ring "
+                                 "stopped", ring, idx, addr);
         chimney_ring_fault(core, ring, CHIMNEY_ERR_DMA);
         return -1;
     }
     return 0;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Events and commands
- * ------------------------------------------------------------------ */
+ */
 
 static uint32_t chimney_evt_slots(ChimneyCore *core)
 {
@@ -325,9 +327,9 @@ void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev)
     if (core->evtq_len == CHIMNEY_EVT_QUEUE_MAX) {
         core->stats[CHIMNEY_STAT_EVT_OVERFLOW]++;
         chimney_core_guest_error(core, CHIMNEY_ERR_NONE,
-                            "chimney-nic: event queue full, event type %u "
-                            "dropped (event ring not serviced)",
-                            GUINT16_FROM_LE(ev->type));
+                                 "chimney-nic: event queue full, event type %u "
+                                 "dropped (event ring not serviced)",
+                                 GUINT16_FROM_LE(ev->type));
         return;
     }
     idx = (core->evtq_head + core->evtq_len) % CHIMNEY_EVT_QUEUE_MAX;
@@ -410,8 +412,8 @@ static uint32_t chimney_cmd_execute(ChimneyCore *core,
         return chimney_cmd_neigh_reply(core, cmd);
     default:
         chimney_core_guest_error(core, CHIMNEY_ERR_BAD_OPCODE,
-                            "chimney-nic: unknown command opcode 0x%x",
-                            opcode);
+                                 "chimney-nic: unknown command opcode 0x%x",
+                                 opcode);
         return CHIMNEY_ST_NOT_SUPPORTED;
     }
 }
@@ -458,9 +460,9 @@ void chimney_core_cmd_process(ChimneyCore *core)
     chimney_update_irq(core);
 }
 
-/* ---------------------------------------------------------------------
+/*
  * L2 transmit
- * ------------------------------------------------------------------ */
+ */
 
 static void chimney_tx_process(ChimneyCore *core)
 {
@@ -558,9 +560,9 @@ out:
     }
 }
 
-/* ---------------------------------------------------------------------
+/*
  * L2 receive
- * ------------------------------------------------------------------ */
+ */
 
 static bool chimney_l2_can_receive(ChimneyCore *core)
 {
@@ -674,14 +676,14 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
             st |= CHIMNEY_ERR_ZERO_LEN << CHIMNEY_DESC_ERR_SHIFT;
             core->stats[CHIMNEY_STAT_RX_ERRORS]++;
             chimney_core_guest_error(core, CHIMNEY_ERR_ZERO_LEN,
-                                "chimney-nic: RX descriptor %u has "
-                                "buf_len 0, skipped", idx);
+                                     "chimney-nic: RX descriptor %u has "
+                                     "buf_len 0, skipped", idx);
         } else if (core->ops->dma_write(core->opaque,
                                         GUINT64_FROM_LE(desc[i].addr),
                                         buf + off, chunk) < 0) {
             chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
-                                "chimney-nic: RX buffer of descriptor %u "
-                                "not writable, ring stopped", idx);
+                                     "chimney-nic: RX buffer of descriptor %u "
+                                     "not writable, ring stopped", idx);
             chimney_ring_fault(core, CHIMNEY_RING_RX, CHIMNEY_ERR_DMA);
             goto out;
         } else {
@@ -723,9 +725,9 @@ out:
     return ret;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Link, PCI state, reset
- * ------------------------------------------------------------------ */
+ */
 
 void chimney_core_set_link(ChimneyCore *core, bool up)
 {
@@ -834,9 +836,9 @@ void chimney_core_post_load(ChimneyCore *core)
     }
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Registers
- * ------------------------------------------------------------------ */
+ */
 
 static uint32_t chimney_status_reg(ChimneyCore *core)
 {
@@ -901,7 +903,8 @@ static void chimney_ring_enable(ChimneyCore *core, unsigned ring)
         err = CHIMNEY_ERR_BAD_ALIGN;
     }
     if (err) {
-        chimney_core_guest_error(core, err, "chimney-nic: ring %u enable refused "
+        chimney_core_guest_error(core, err,
+                                 "chimney-nic: ring %u enable refused "
                             "(base 0x%" G_GINT64_MODIFIER "x size %u): "
                             "error %u", ring, r->base, r->size, err);
         chimney_ring_fault(core, ring, err);
@@ -953,8 +956,9 @@ static void chimney_ring_reg_write(ChimneyCore *core, uint64_t addr,
     case CHIMNEY_RING_ADDR_HI:
     case CHIMNEY_RING_SIZE:
         if (chimney_ring_enabled(r)) {
-            chimney_core_guest_error(core, CHIMNEY_ERR_BUSY, "chimney-nic: ring %u"
-                                " reconfigured while enabled, ignored", ring);
+            chimney_core_guest_error(core, CHIMNEY_ERR_BUSY,
+                                     "chimney-nic: ring %u reconfigured "
+                                     "while enabled, ignored", ring);
             return;
         }
         if (off == CHIMNEY_RING_ADDR_LO) {
@@ -968,10 +972,10 @@ static void chimney_ring_reg_write(ChimneyCore *core, uint64_t addr,
     case CHIMNEY_RING_TAIL:
         if (!chimney_ring_enabled(r) || val >= r->size) {
             chimney_core_guest_error(core, CHIMNEY_ERR_BAD_TAIL,
-                                "chimney-nic: ring %u TAIL %u ignored "
-                                "(size %u, %s)", ring, val, r->size,
-                                chimney_ring_enabled(r) ? "enabled" :
-                                "disabled");
+                                     "chimney-nic: ring %u TAIL %u ignored "
+                                     "(size %u, %s)", ring, val, r->size,
+                                     chimney_ring_enabled(r) ? "enabled" :
+                                     "disabled");
             return;
         }
         r->tail = val;
@@ -988,9 +992,10 @@ static void chimney_ring_reg_write(ChimneyCore *core, uint64_t addr,
         }
         return;
     default:
-        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: write to "
-                            "read-only ring register 0x%" G_GINT64_MODIFIER
-                            "x ignored", addr);
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG,
+                                 "chimney-nic: write to "
+                                 "read-only ring register 0x%" G_GINT64_MODIFIER
+                                 "x ignored", addr);
         return;
     }
 }
@@ -1033,9 +1038,10 @@ uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size)
     uint32_t val = 0;
 
     if (size != 4 || (addr & 3)) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: %u-byte "
-                            "read at 0x%" G_GINT64_MODIFIER "x ignored "
-                            "(32-bit aligned only)", size, addr);
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG,
+                                 "chimney-nic: %u-byte "
+                                 "read at 0x%" G_GINT64_MODIFIER "x ignored "
+                                 "(32-bit aligned only)", size, addr);
         return 0;
     }
     if (addr >= CHIMNEY_REG_RING_BASE &&
@@ -1100,9 +1106,10 @@ uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size)
     case CHIMNEY_REG_CAP_MAX_PATH_MTU:
         return CHIMNEY_MAX_PATH_MTU;
     default:
-        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: read of "
-                            "unknown register 0x%" G_GINT64_MODIFIER "x",
-                            addr);
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG,
+                                 "chimney-nic: read of "
+                                 "unknown register 0x%" G_GINT64_MODIFIER "x",
+                                 addr);
         return 0;
     }
 }
@@ -1111,9 +1118,10 @@ void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
                         unsigned size)
 {
     if (size != 4 || (addr & 3)) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: %u-byte "
-                            "write at 0x%" G_GINT64_MODIFIER "x ignored "
-                            "(32-bit aligned only)", size, addr);
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG,
+                                 "chimney-nic: %u-byte "
+                                 "write at 0x%" G_GINT64_MODIFIER "x ignored "
+                                 "(32-bit aligned only)", size, addr);
         return;
     }
     if (addr >= CHIMNEY_REG_RING_BASE &&
@@ -1163,9 +1171,10 @@ void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
         }
         return;
     default:
-        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG, "chimney-nic: write of "
-                            "0x%x to read-only or unknown register 0x%"
-                            G_GINT64_MODIFIER "x ignored", val, addr);
+        chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG,
+                                 "chimney-nic: write of "
+                                 "0x%x to read-only or unknown register 0x%"
+                                 G_GINT64_MODIFIER "x ignored", val, addr);
         return;
     }
 }

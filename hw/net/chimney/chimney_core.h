@@ -37,7 +37,7 @@ typedef enum ChimneyTraceId {
     CHIMNEY_TRACE_INTX,             /* a: level */
     CHIMNEY_TRACE_RING_ENABLE,      /* a: ring, b: base, c: size */
     CHIMNEY_TRACE_RING_ERROR,       /* a: ring, b: error code */
-    CHIMNEY_TRACE_TX_FRAME,         /* a: head, b: descriptors, c: len, d: err */
+    CHIMNEY_TRACE_TX_FRAME,         /* a: head, b: descs, c: len, d: err */
     CHIMNEY_TRACE_RX_FRAME,         /* a: head, b: descriptors, c: len */
     CHIMNEY_TRACE_RX_NOBUF,         /* a: frame len, b: buffer bytes free */
     CHIMNEY_TRACE_RX_DROP,          /* a: frame len, b: ChimneyStat counted */
@@ -133,8 +133,10 @@ void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
                         unsigned size);
 
 bool chimney_core_can_receive(ChimneyCore *core);
-/* Returns len when the frame was consumed (delivered or dropped), 0 when
- * the device cannot take it now and the caller must queue it. */
+/*
+ * Returns len when the frame was consumed (delivered or dropped), 0 when
+ * the device cannot take it now and the caller must queue it.
+ */
 ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
                              size_t len);
 
@@ -156,8 +158,10 @@ int chimney_core_dma_read(ChimneyCore *core, uint64_t addr, void *buf,
                           size_t len);
 int chimney_core_dma_write(ChimneyCore *core, uint64_t addr, const void *buf,
                            size_t len);
-/* Count and log a guest error; code (CHIMNEY_ERR_*) goes to LAST_ERR
- * unless it is CHIMNEY_ERR_NONE. */
+/*
+ * Count and log a guest error; code (CHIMNEY_ERR_*) goes to LAST_ERR
+ * unless it is CHIMNEY_ERR_NONE.
+ */
 void chimney_core_guest_error(ChimneyCore *core, uint32_t code,
                               const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 

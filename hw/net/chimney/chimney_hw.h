@@ -19,9 +19,9 @@
 
 #include <stdint.h>
 
-/* ---------------------------------------------------------------------
+/*
  * PCI identity
- * ------------------------------------------------------------------ */
+ */
 #define CHIMNEY_PCI_VENDOR_ID           0x1b36  /* Red Hat / QEMU */
 #define CHIMNEY_PCI_DEVICE_ID           0x00c1  /* experimental, see spec */
 #define CHIMNEY_PCI_REVISION            0x01
@@ -33,11 +33,11 @@
 #define CHIMNEY_BAR_REGS_SIZE           0x1000
 #define CHIMNEY_BAR_MSIX                2       /* 32-bit memory BAR */
 
-/* ---------------------------------------------------------------------
+/*
  * Registers (BAR0).  All registers are 32 bits wide and must be accessed
  * with aligned 32-bit loads and stores; other accesses are ignored (reads
  * return 0) and logged as guest errors.
- * ------------------------------------------------------------------ */
+ */
 #define CHIMNEY_REG_ID                  0x0000  /* RO  magic */
 #define CHIMNEY_REG_VERSION             0x0004  /* RO  ABI major<<16|minor */
 #define CHIMNEY_REG_CTRL                0x0008  /* RW  device control */
@@ -183,10 +183,10 @@ enum ChimneyStat {
 /* Base addresses must be aligned to this (every entry is 16 or 32 bytes). */
 #define CHIMNEY_RING_ALIGN              64u
 
-/* ---------------------------------------------------------------------
+/*
  * Guest error codes: RING_STATUS bits 8..15, LAST_ERR, descriptor status
  * bits 8..15.
- * ------------------------------------------------------------------ */
+ */
 enum ChimneyErr {
     CHIMNEY_ERR_NONE          = 0x00,
     CHIMNEY_ERR_BAD_SIZE      = 0x01, /* ring SIZE not a power of 2 in range */
@@ -203,9 +203,9 @@ enum ChimneyErr {
     CHIMNEY_ERR_BAD_OPCODE    = 0x0c, /* unknown command opcode */
 };
 
-/* ---------------------------------------------------------------------
+/*
  * Ring entries
- * ------------------------------------------------------------------ */
+ */
 
 /* Descriptor status word (TX, RX, IND): written by the device, last. */
 #define CHIMNEY_DESC_DONE               (1u << 0)
@@ -348,17 +348,18 @@ typedef struct ChimneyIndDesc {
     uint16_t status;    /* device: DONE | EOP | error << 8, written last */
 } ChimneyIndDesc;
 
-/* ---------------------------------------------------------------------
+/*
  * Completion statuses (ChimneyEvent.status, ChimneyBlock.status).
  * NDIS names and values are kept so a Windows miniport can pass them on.
- * ------------------------------------------------------------------ */
+ */
 #define CHIMNEY_ST_SUCCESS                  0x00000000u
 #define CHIMNEY_ST_PENDING                  0x00000103u
 #define CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS  0x40020004u
 #define CHIMNEY_ST_FAILURE                  0xc0000001u
 #define CHIMNEY_ST_RESOURCES                0xc000009au
 #define CHIMNEY_ST_REQUEST_ABORTED          0xc0010002u
-#define CHIMNEY_ST_INVALID_STATE            0xc0010017u  /* NDIS_STATUS_INVALID_STATE (ntstatus 0xC0000184 mapped) */
+/* NDIS_STATUS_INVALID_STATE */
+#define CHIMNEY_ST_INVALID_STATE            0xc0010017u
 #define CHIMNEY_ST_INVALID_PARAMETER        0xc0010015u
 #define CHIMNEY_ST_NOT_SUPPORTED            0xc00000bbu
 #define CHIMNEY_ST_UPLOAD_IN_PROGRESS       0xc0231001u
@@ -386,8 +387,8 @@ typedef struct ChimneyIndDesc {
 #define CHIMNEY_ST_BAD_LENGTH               0xc0ce0005u /* lengths disagree */
 #define CHIMNEY_ST_BAD_TYPE                 0xc0ce0006u /* unknown block type */
 #define CHIMNEY_ST_DUPLICATE                0xc0ce0007u /* 4-tuple offloaded */
-#define CHIMNEY_ST_HAS_DEPENDENTS           0xc0ce0008u /* unlisted dependents */
-#define CHIMNEY_ST_OFFLOAD_DISABLED         0xc0ce0009u /* CTRL.OFFLOAD_EN off */
+#define CHIMNEY_ST_HAS_DEPENDENTS           0xc0ce0008u /* not all listed */
+#define CHIMNEY_ST_OFFLOAD_DISABLED         0xc0ce0009u /* offload not on */
 #define CHIMNEY_ST_NOT_ATTEMPTED            0xc0ce000au /* tree aborted first */
 
 /* ---------------------------------------------------------------------
@@ -599,16 +600,18 @@ typedef struct ChimneyTcpDelegated {
     uint64_t send_list_addr;
     uint32_t send_list_count;   /* initiate: entries; terminate: written */
     uint32_t send_list_cap;     /* terminate: entries available */
-    /* received, acknowledged, undelivered data (initiate: in; terminate:
-     * out into a buffer of rcv_data_cap bytes) */
+    /*
+     * received, acknowledged, undelivered data (initiate: in; terminate:
+     * out into a buffer of rcv_data_cap bytes)
+     */
     uint64_t rcv_data_addr;
     uint32_t rcv_data_len;
     uint32_t rcv_data_cap;
 } ChimneyTcpDelegated;
 
-/* ---------------------------------------------------------------------
+/*
  * Command payloads
- * ------------------------------------------------------------------ */
+ */
 
 /* SET_PARAMS: NDIS_TCP_CONNECTION_OFFLOAD_PARAMETERS (chimney-spec 7.3) */
 typedef struct ChimneyOffloadParams {
@@ -660,9 +663,9 @@ typedef struct ChimneyOffloadStats {
     ChimneyIpStats  ip6;
 } ChimneyOffloadStats;
 
-/* ---------------------------------------------------------------------
+/*
  * Size checks: the layout is the ABI.
- * ------------------------------------------------------------------ */
+ */
 #define CHIMNEY_ABI_ASSERT(t, n) \
     _Static_assert(sizeof(t) == (n), "chimney ABI: sizeof(" #t ")")
 CHIMNEY_ABI_ASSERT(ChimneyTxDesc, 16);

@@ -51,9 +51,9 @@ struct ChimneyNicState {
     ChimneyCore core;
 };
 
-/* ---------------------------------------------------------------------
+/*
  * ChimneyCoreOps on top of QEMU
- * ------------------------------------------------------------------ */
+ */
 
 static int chimney_nic_dma_read(void *opaque, uint64_t addr, void *buf,
                                 size_t len)
@@ -208,9 +208,9 @@ static const ChimneyCoreOps chimney_nic_core_ops = {
     .trace = chimney_nic_trace,
 };
 
-/* ---------------------------------------------------------------------
+/*
  * MMIO, config space, netdev callbacks
- * ------------------------------------------------------------------ */
+ */
 
 static uint64_t chimney_nic_mmio_read(void *opaque, hwaddr addr,
                                       unsigned size)
@@ -291,9 +291,9 @@ static NetClientInfo chimney_nic_net_info = {
     .link_status_changed = chimney_nic_link_status_changed,
 };
 
-/* ---------------------------------------------------------------------
+/*
  * Realize, reset, migration, QOM
- * ------------------------------------------------------------------ */
+ */
 
 static void chimney_nic_timer_fire(void *opaque)
 {

@@ -11,10 +11,10 @@
 
 #include "chimney_offload.h"
 
-/* ---------------------------------------------------------------------
+/*
  * Tables: chunked arrays with a free-index stack.  Slots keep their
  * generation across reuse so stale handles never match (spec "Handles").
- * ------------------------------------------------------------------ */
+ */
 
 static void chimney_table_init(ChimneyTable *t, uint32_t capacity,
                                size_t entry_size)
@@ -158,9 +158,9 @@ void *chimney_offload_lookup(ChimneyOffload *ofl, uint64_t handle,
     return h;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * 4-tuple demux: chained hash of TCP indices (O(1) receive lookup).
- * ------------------------------------------------------------------ */
+ */
 
 static uint32_t chimney_mix(uint32_t h, uint32_t v)
 {
@@ -240,10 +240,10 @@ uint32_t chimney_demux_lookup(ChimneyOffload *ofl, bool ipv6,
     return CHIMNEY_NO_INDEX;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Upload requests waiting for event-ring space: a FIFO threaded through
  * the TCP objects, so at most one entry per connection and never lost.
- * ------------------------------------------------------------------ */
+ */
 
 void chimney_offload_request_upload(ChimneyOffload *ofl, uint32_t tcp,
                                     uint8_t reason)
@@ -312,9 +312,9 @@ void chimney_offload_cancel_retrieve(ChimneyOffload *ofl, uint32_t tcp)
     t->evt_next = CHIMNEY_NO_INDEX;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Lifetime
- * ------------------------------------------------------------------ */
+ */
 
 static void chimney_offload_free_tcp_data(ChimneyOffload *ofl)
 {

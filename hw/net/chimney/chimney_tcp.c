@@ -49,9 +49,9 @@ uint32_t chimney_tcp_ts_now(ChimneyCore *core, const ChimneyTcpObj *o)
     return chimney_nic_ticks(core) + (uint32_t)o->ts_delta;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Neighbor reachability (chimney-spec 5.2, rules 119-120)
- * ------------------------------------------------------------------ */
+ */
 
 void chimney_tcp_neigh_offloaded(ChimneyCore *core, ChimneyNeighObj *n,
                                  uint32_t nrd)
@@ -101,9 +101,9 @@ static void chimney_tcp_neigh_check(ChimneyCore *core, ChimneyNeighObj *n,
     }
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Sending
- * ------------------------------------------------------------------ */
+ */
 
 /* Window to advertise: never shrinks the right edge (RFC 1122 4.2.2.16). */
 static uint32_t chimney_tcp_rcv_window(const ChimneyTcpObj *o)
@@ -165,9 +165,9 @@ void chimney_tcp_send_ack(ChimneyCore *core, ChimneyTcpObj *o)
     core->ops->send_frame(core->opaque, frame, len);
 }
 
-/* ---------------------------------------------------------------------
+/*
  * State hooks
- * ------------------------------------------------------------------ */
+ */
 
 void chimney_tcp_offloaded(ChimneyCore *core, ChimneyTcpObj *o)
 {
@@ -218,9 +218,9 @@ void chimney_tcp_cached_update(ChimneyCore *core, ChimneyTcpObj *o,
     }
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Receive
- * ------------------------------------------------------------------ */
+ */
 
 /* An acceptable ACK moves SndUna over the handed-over send data. */
 static void chimney_tcp_ack_in(ChimneyCore *core, ChimneyTcpObj *o,

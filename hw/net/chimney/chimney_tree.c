@@ -95,9 +95,9 @@ static const unsigned layer_kind[] = {
     [LAYER_TCP] = CHIMNEY_KIND_TCP,
 };
 
-/* ---------------------------------------------------------------------
+/*
  * Load pass (spec "State trees", phase 1: a failure changes nothing)
- * ------------------------------------------------------------------ */
+ */
 
 static bool tree_role_allowed(uint32_t opcode, uint16_t role)
 {
@@ -245,9 +245,9 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
     return CHIMNEY_ST_SUCCESS;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Write-back
- * ------------------------------------------------------------------ */
+ */
 
 /* Status (and, for new objects, the handle first) into the block. */
 static int tree_write_result(Tree *t, TreeNode *n)
@@ -301,9 +301,9 @@ static bool status_ok(uint32_t st)
     return st == CHIMNEY_ST_SUCCESS || st == CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * State structures: checked reads of the snapshot (LE → host order)
- * ------------------------------------------------------------------ */
+ */
 
 /*
  * Take the next structure of at least `min` bytes from a block's state.
@@ -527,9 +527,9 @@ static void tcp_delegated_store(ChimneyCore *core, ChimneyTcpObj *o,
     d->rsvd2 = 0;
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Initiate offload
- * ------------------------------------------------------------------ */
+ */
 
 static bool vlan_allowed(ChimneyOffload *ofl, uint16_t vid)
 {
@@ -922,9 +922,9 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
     }
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Terminate offload (upload)
- * ------------------------------------------------------------------ */
+ */
 
 static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
                                    uint32_t off)
@@ -1133,9 +1133,9 @@ static void terminate_release(Tree *t)
     }
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Update, query, invalidate
- * ------------------------------------------------------------------ */
+ */
 
 static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
 {
@@ -1436,9 +1436,9 @@ static void ref_chain(Tree *t, uint32_t first, uint32_t (*one)(Tree *,
     }
 }
 
-/* ---------------------------------------------------------------------
+/*
  * Commands
- * ------------------------------------------------------------------ */
+ */
 
 static uint32_t cmd_set_params(ChimneyCore *core, const ChimneyCmdDesc *cmd)
 {
@@ -1555,7 +1555,8 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
      * objects offloaded earlier stay manageable while paused (rule 121).
      */
     if (opcode == CHIMNEY_CMD_INITIATE &&
-        (!(core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN) || !core->offload->params_set)) {
+        (!(core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN) ||
+         !core->offload->params_set)) {
         return CHIMNEY_ST_OFFLOAD_DISABLED;
     }
     if (!GUINT64_FROM_LE(cmd->addr)) {
