@@ -34,7 +34,8 @@ int main(int argc, char **argv)
     TbRings *r = tb_rings_new(h);
     ChimneyOffload *ofl = h->core.offload;
     uint32_t nconn = CHIMNEY_MAX_CONN, i, info;
-    uint64_t n, p[2], first = 0, prev = 0, *tcp, rn, rp[2], rprev = 0;
+    uint64_t rn;
+    TbBulk b;
     size_t tcp_bytes, path_bytes, demux_bytes, per_conn;
     gint64 t0, t1, t2, t3;
     uint64_t lookups = 0, found = 0;
@@ -44,29 +45,10 @@ int main(int argc, char **argv)
         g_printerr("SET_PARAMS failed\n");
         return 1;
     }
-    tcp = g_new(uint64_t, nconn);
-    n = tb_new_neigh(h, 1, 0);
-    p[0] = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
-    p[1] = tb_new_path4(h, 0x0a000001, 0x0a000003, 1500);
-    tb_dep(h, n, p[0]);
-    tb_next(h, p[0], p[1]);
-    for (i = 0; i < nconn; i++) {
-        tcp[i] = tb_new_tcp(h, 1 + i % 32768, 80);
-        if (i == 32768) {
-            tb_dep(h, p[0], first);
-            first = 0;
-        }
-        if (!first) {
-            first = tcp[i];
-        } else {
-            tb_next(h, prev, tcp[i]);
-        }
-        prev = tcp[i];
-    }
-    tb_dep(h, p[1], first);
+    tb_bulk_build(h, &b, nconn);
 
     t0 = g_get_monotonic_time();
-    if (tb_cmd_full(h, r, CHIMNEY_CMD_INITIATE, n, 0, 0, &info) !=
+    if (tb_cmd_full(h, r, CHIMNEY_CMD_INITIATE, b.n, 0, 0, &info) !=
         CHIMNEY_ST_SUCCESS || ofl->tcp.used != nconn) {
         g_printerr("initiate of %u connections failed\n", nconn);
         return 1;
@@ -104,22 +86,7 @@ int main(int argc, char **argv)
            lookups / ((t2 - t1) / 1e6 + 1e-9) / 1e6, found, lookups);
 
     /* Upload everything in one tree. */
-    rn = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
-    for (i = 0; i < 2; i++) {
-        rp[i] = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p[i]), 0);
-    }
-    tb_dep(h, rn, rp[0]);
-    tb_next(h, rp[0], rp[1]);
-    for (i = 0; i < nconn; i++) {
-        uint64_t ref = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, tcp[i]), 0);
-
-        if (i == 0 || i == 32768) {
-            tb_dep(h, rp[i ? 1 : 0], ref);
-        } else {
-            tb_next(h, rprev, ref);
-        }
-        rprev = ref;
-    }
+    rn = tb_bulk_terminate_tree(h, &b);
     t2 = g_get_monotonic_time();
     if (tb_cmd(h, r, CHIMNEY_CMD_TERMINATE, rn) != CHIMNEY_ST_SUCCESS ||
         ofl->tcp.used || ofl->path.used || ofl->neigh.used) {
@@ -130,7 +97,7 @@ int main(int argc, char **argv)
     printf("  terminate, one tree             %.1f ms (%.0f conn/s)\n",
            (t3 - t2) / 1000.0, nconn / ((t3 - t2) / 1e6 + 1e-9));
 
-    g_free(tcp);
+    tb_bulk_free(&b);
     tb_rings_free(r);
     fake_host_free(h);
     return per_conn <= GOAL_BYTES_PER_CONN ? 0 : 2;

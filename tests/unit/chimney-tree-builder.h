@@ -283,4 +283,75 @@ static inline uint64_t tb_ref(FakeHost *h, uint16_t type, uint64_t handle,
     return a;
 }
 
+/*
+ * A bulk tree N{P0{T...}, P1{T...}} of `nconn` new connections, 32768 per
+ * path (local ports 1..32768 to port 80), as used for the capacity test
+ * and the state benchmark.
+ */
+typedef struct TbBulk {
+    uint64_t n;
+    uint64_t p[2];
+    uint64_t *tcp;
+    uint32_t nconn;
+} TbBulk;
+
+static inline void tb_bulk_build(FakeHost *h, TbBulk *b, uint32_t nconn)
+{
+    uint64_t first = 0, prev = 0;
+    uint32_t i;
+
+    b->nconn = nconn;
+    b->tcp = g_new(uint64_t, nconn);
+    b->n = tb_new_neigh(h, 1, 0);
+    b->p[0] = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
+    b->p[1] = tb_new_path4(h, 0x0a000001, 0x0a000003, 1500);
+    tb_dep(h, b->n, b->p[0]);
+    tb_next(h, b->p[0], b->p[1]);
+    for (i = 0; i < nconn; i++) {
+        b->tcp[i] = tb_new_tcp(h, 1 + i % 32768, 80);
+        if (i == 32768) {
+            tb_dep(h, b->p[0], first);
+            first = 0;
+        }
+        if (!first) {
+            first = b->tcp[i];
+        } else {
+            tb_next(h, prev, b->tcp[i]);
+        }
+        prev = b->tcp[i];
+    }
+    tb_dep(h, b->p[nconn > 32768 ? 1 : 0], first);
+}
+
+/* The matching terminate tree (after a successful initiate). */
+static inline uint64_t tb_bulk_terminate_tree(FakeHost *h, TbBulk *b)
+{
+    uint64_t rn = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, b->n), 0);
+    uint64_t rp[2], prev = 0;
+    uint32_t i;
+
+    for (i = 0; i < 2; i++) {
+        rp[i] = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, b->p[i]), 0);
+    }
+    tb_dep(h, rn, rp[0]);
+    tb_next(h, rp[0], rp[1]);
+    for (i = 0; i < b->nconn; i++) {
+        uint64_t r = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, b->tcp[i]), 0);
+
+        if (i == 0 || i == 32768) {
+            tb_dep(h, rp[i ? 1 : 0], r);
+        } else {
+            tb_next(h, prev, r);
+        }
+        prev = r;
+    }
+    return rn;
+}
+
+static inline void tb_bulk_free(TbBulk *b)
+{
+    g_free(b->tcp);
+    b->tcp = NULL;
+}
+
 #endif /* CHIMNEY_TREE_BUILDER_H */

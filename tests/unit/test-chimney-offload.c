@@ -698,67 +698,33 @@ static void test_tree_too_large(Fixture *f, gconstpointer data)
 static void test_capacity_65536(Fixture *f, gconstpointer data)
 {
     FakeHost *h = f->h;
-    uint32_t i, nconn = CHIMNEY_MAX_CONN, info;
-    uint64_t n = tb_new_neigh(h, 1, 0), p[2], first = 0, prev = 0, extra;
-    uint64_t *tcp = g_new(uint64_t, nconn);
-    uint64_t rn, rp[2], rprev = 0;
+    uint32_t nconn = CHIMNEY_MAX_CONN, info;
+    uint64_t rn, lk, extra;
+    TbBulk b;
 
-    /* two paths (ports only go to 65535) */
-    p[0] = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
-    p[1] = tb_new_path4(h, 0x0a000001, 0x0a000003, 1500);
-    tb_dep(h, n, p[0]);
-    tb_next(h, p[0], p[1]);
-    for (i = 0; i < nconn; i++) {
-        tcp[i] = tb_new_tcp(h, 1 + i % 32768, 80);
-        if (i == 32768) {
-            tb_dep(h, p[0], first);
-            first = 0;
-        }
-        if (!first) {
-            first = tcp[i];
-        } else {
-            tb_next(h, prev, tcp[i]);
-        }
-        prev = tcp[i];
-    }
-    tb_dep(h, p[1], first);
-    g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_INITIATE, n, 0, 0,
+    tb_bulk_build(h, &b, nconn);
+    g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_INITIATE, b.n, 0, 0,
                                 &info), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(info, ==, nconn + 3);
-    g_assert_cmphex(tb_status(h, n), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, b.n), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(ofl(f)->tcp.used, ==, nconn);
     g_assert_cmphex(rd(h, CHIMNEY_REG_CAP_MAX_CONN), ==, nconn);
     /* one more does not fit: OFFLOAD_TCP_ENTRIES */
-    rp[0] = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER,
-                     tb_handle(h, p[0]), NULL, 0);
+    lk = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER,
+                  tb_handle(h, b.p[0]), NULL, 0);
     extra = tb_new_tcp(h, 40000, 80);
-    tb_dep(h, rp[0], extra);
-    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, rp[0]);
+    tb_dep(h, lk, extra);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, lk);
     g_assert_cmphex(tb_status(h, extra), ==, CHIMNEY_ST_OFFLOAD_TCP_ENTRIES);
 
     /* terminate everything in one tree; nothing left behind */
-    rn = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
-    for (i = 0; i < 2; i++) {
-        rp[i] = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p[i]), 0);
-    }
-    tb_dep(h, rn, rp[0]);
-    tb_next(h, rp[0], rp[1]);
-    for (i = 0; i < nconn; i++) {
-        uint64_t r = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, tcp[i]), 0);
-
-        if (i == 0 || i == 32768) {
-            tb_dep(h, rp[i ? 1 : 0], r);
-        } else {
-            tb_next(h, rprev, r);
-        }
-        rprev = r;
-    }
+    rn = tb_bulk_terminate_tree(h, &b);
     g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rn), ==,
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(tb_status(h, rn), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(ofl(f)->neigh.used + ofl(f)->path.used +
                      ofl(f)->tcp.used, ==, 0);
-    g_free(tcp);
+    tb_bulk_free(&b);
 }
 
 /*

@@ -1244,13 +1244,28 @@ static void update_chain(Tree *t, uint32_t first, uint32_t parent_neigh)
 
 static uint32_t query_one(Tree *t, TreeNode *n)
 {
-    uint32_t idx;
-    uint8_t out[sizeof(ChimneyTcpConst) + sizeof(ChimneyTcpCached) +
-                sizeof(ChimneyTcpDelegated)];
-    size_t len = 0, off = 0;
-    uint32_t host_off = 0;
-    bool want_c, want_k, want_d, combined;
-    unsigned base;
+    union {
+        struct {
+            ChimneyNeighConst c;
+            ChimneyNeighCached k;
+            ChimneyNeighDelegated d;
+        } neigh;
+        struct {
+            ChimneyPathConst c;
+            ChimneyPathCached k;
+            ChimneyPathDelegated d;
+        } path;
+        struct {
+            ChimneyTcpConst c;
+            ChimneyTcpCached k;
+            ChimneyTcpDelegated d;
+        } tcp;
+    } st;
+    const void *part[3];        /* CONST, CACHED, DELEGATED of the layer */
+    size_t size[3];
+    uint32_t idx, host_off = 0;
+    unsigned base, i;
+    bool combined;
 
     if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
                                 &idx)) {
@@ -1260,7 +1275,6 @@ static uint32_t query_one(Tree *t, TreeNode *n)
                                  G_GINT64_MODIFIER "x", n->addr, n->handle);
         return CHIMNEY_ST_BAD_HANDLE;
     }
-    /* Which structures follow: the type names them (rule 060). */
     base = n->layer == LAYER_NEIGH ? CHIMNEY_TYPE_NEIGH_CONST :
            n->layer == LAYER_TCP ? CHIMNEY_TYPE_TCP_CONST :
            (n->type >= CHIMNEY_TYPE_IP6_CONST ? CHIMNEY_TYPE_IP6_CONST :
@@ -1268,87 +1282,63 @@ static uint32_t query_one(Tree *t, TreeNode *n)
     /* the combined type is base + 3, or 17 for TCP (16 is reserved) */
     combined = n->type == (n->layer == LAYER_TCP ? CHIMNEY_TYPE_TCP :
                            base + 3);
-    want_c = n->type == base || combined;
-    want_k = n->type == base + 1 || combined;
-    want_d = n->type == base + 2 || combined;
+    if (n->type == CHIMNEY_TYPE_TCP_RESOURCE) {
+        return CHIMNEY_ST_BAD_TYPE;
+    }
 
     if (n->layer == LAYER_NEIGH) {
         ChimneyNeighObj o = *chimney_neigh_at(t->ofl, idx);
-        ChimneyNeighConst c;
-        ChimneyNeighCached k;
-        ChimneyNeighDelegated d;
 
         /* the host's view as the device tracks it: HRD = now - HRT */
         o.hrd = chimney_nic_ticks(t->core) - o.hrt;
-        neigh_store(&o, &c, &k, &d, chimney_tcp_neigh_nrd(t->core, &o));
-        if (want_c) {
-            memcpy(out + len, &c, sizeof(c));
-            len += sizeof(c);
-        }
-        if (want_k) {
-            memcpy(out + len, &k, sizeof(k));
-            len += sizeof(k);
-        }
-        if (want_d) {
-            memcpy(out + len, &d, sizeof(d));
-            len += sizeof(d);
-        }
+        neigh_store(&o, &st.neigh.c, &st.neigh.k, &st.neigh.d,
+                    chimney_tcp_neigh_nrd(t->core, &o));
+        part[0] = &st.neigh.c;
+        part[1] = &st.neigh.k;
+        part[2] = &st.neigh.d;
+        size[0] = sizeof(st.neigh.c);
+        size[1] = sizeof(st.neigh.k);
+        size[2] = sizeof(st.neigh.d);
     } else if (n->layer == LAYER_PATH) {
         ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
-        ChimneyPathConst c;
-        ChimneyPathCached k;
-        ChimneyPathDelegated d;
 
         if (o->ipv6 != (base == CHIMNEY_TYPE_IP6_CONST)) {
             return CHIMNEY_ST_BAD_TYPE;
         }
-        path_store(o, &c, &k, &d);
-        if (want_c) {
-            memcpy(out + len, &c, sizeof(c));
-            len += sizeof(c);
-        }
-        if (want_k) {
-            memcpy(out + len, &k, sizeof(k));
-            len += sizeof(k);
-        }
-        if (want_d) {
-            memcpy(out + len, &d, sizeof(d));
-            len += sizeof(d);
-        }
+        path_store(o, &st.path.c, &st.path.k, &st.path.d);
+        part[0] = &st.path.c;
+        part[1] = &st.path.k;
+        part[2] = &st.path.d;
+        size[0] = sizeof(st.path.c);
+        size[1] = sizeof(st.path.k);
+        size[2] = sizeof(st.path.d);
     } else {
         ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
-        ChimneyTcpConst c;
-        ChimneyTcpCached k;
-        ChimneyTcpDelegated d;
 
-        memset(&d, 0, sizeof(d));
-        tcp_store(o, &c, &k);
-        tcp_delegated_store(t->core, o, &d, true);
-        hdr_store(&d.hdr, sizeof(d));
-        if (want_c) {
-            memcpy(out + len, &c, sizeof(c));
-            len += sizeof(c);
-        }
-        if (want_k) {
-            memcpy(out + len, &k, sizeof(k));
-            len += sizeof(k);
-        }
-        if (want_d) {
-            memcpy(out + len, &d, sizeof(d));
-            len += sizeof(d);
-        }
+        memset(&st.tcp.d, 0, sizeof(st.tcp.d));
+        tcp_store(o, &st.tcp.c, &st.tcp.k);
+        tcp_delegated_store(t->core, o, &st.tcp.d, true);
+        hdr_store(&st.tcp.d.hdr, sizeof(st.tcp.d));
+        part[0] = &st.tcp.c;
+        part[1] = &st.tcp.k;
+        part[2] = &st.tcp.d;
+        size[0] = sizeof(st.tcp.c);
+        size[1] = sizeof(st.tcp.k);
+        size[2] = sizeof(st.tcp.d);
     }
 
     /*
-     * Pair our structures with the host's, in order; each host structure
-     * must be at least the ABI size (a longer one keeps its tail).
+     * The type names the structures that follow (rule 060); pair ours with
+     * the host's, in order.  Each host structure must be at least the ABI
+     * size (a longer one keeps its tail).
      */
-    while (off < len) {
-        uint32_t want = GUINT32_FROM_LE(((const ChimneyStateHdr *)
-                                         (out + off))->length);
+    for (i = 0; i < 3; i++) {
         uint32_t slot_off = host_off;
 
-        if (!state_take(t, n, &host_off, want)) {
+        if (!combined && n->type != base + i) {
+            continue;
+        }
+        if (!state_take(t, n, &host_off, size[i])) {
             chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
                                      "chimney-nic: query block 0x%"
                                      G_GINT64_MODIFIER "x: no room for the "
@@ -1356,10 +1346,9 @@ static uint32_t query_one(Tree *t, TreeNode *n)
             return CHIMNEY_ST_BAD_LENGTH;
         }
         if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) +
-                                   slot_off, out + off, want) < 0) {
+                                   slot_off, part[i], size[i]) < 0) {
             return CHIMNEY_ST_DMA_ERROR;
         }
-        off += want;
     }
     return CHIMNEY_ST_SUCCESS;
 }
