@@ -831,6 +831,91 @@ static void test_demux_logical_switch(Fixture *f, gconstpointer data)
                                             CHIMNEY_RING_HEAD)), ==, 2);
 }
 
+/*
+ * Receive steering exceptions: another destination MAC, a FIN (which this
+ * engine does not process: it asks for an upload), and an invalidated
+ * connection all leave the frame to the host path.
+ */
+static void test_steering_exceptions(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    static const uint8_t own[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+    static const uint8_t other[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x57 };
+    uint64_t n, p, t[2], rx = fake_ring_setup(h, CHIMNEY_RING_RX, 16,
+                                              sizeof(ChimneyRxDesc));
+    uint64_t bufs = fake_alloc(h, 16 * 2048), inv;
+    ChimneyRxDesc *d = fake_ptr(h, rx);
+    uint8_t frame[2048];
+    size_t len;
+    unsigned i, retrieves = 0;
+
+    for (i = 0; i < 15; i++) {
+        d[i].addr = GUINT64_TO_LE(bufs + i * 2048);
+        d[i].buf_len = GUINT16_TO_LE(2048);
+    }
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX, CHIMNEY_RING_TAIL), 15);
+    wr(h, CHIMNEY_REG_RX_FILTER, CHIMNEY_RXF_PROMISC);
+    build_npt(h, &n, &p, t, 2);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
+
+    len = make_segment(frame, other, 0x0a000002, 0x0a000001, 80, 1000, 1000,
+                       5000, "not for us");
+    chimney_core_receive(&h->core, frame, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 1);
+    g_assert_cmpuint(h->frames->len, ==, 0);            /* no ACK */
+
+    /* a FIN: upload requested, the segment goes to the host */
+    len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1000, 1000,
+                       5000, "bye");
+    frame[14 + 20 + 13] |= CHIMNEY_TH_FIN;
+    /* fix the TCP checksum for the changed flags */
+    frame[14 + 20 + 16] = frame[14 + 20 + 17] = 0;
+    {
+        uint16_t c = chimney_tcp_checksum(false, frame + 26, frame + 30,
+                                          frame + 34, len - 34);
+
+        frame[14 + 20 + 16] = c >> 8;
+        frame[14 + 20 + 17] = c & 0xff;
+    }
+    chimney_core_receive(&h->core, frame, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 2);
+    tb_cmd(h, f->r, CHIMNEY_CMD_NOP, 0);
+    for (i = 0; i < f->r->events->len; i++) {
+        ChimneyEvent *e = &g_array_index(f->r->events, ChimneyEvent, i);
+
+        if (e->type == CHIMNEY_EVT_TCP_RETRIEVE) {
+            g_assert_cmpuint(e->handle, ==, tb_handle(h, t[0]));
+            g_assert_cmpuint(e->code, ==, CHIMNEY_UPLOAD_REQUESTED);
+            retrieves++;
+        }
+    }
+    g_assert_cmpuint(retrieves, ==, 1);
+    /* with the upload pending, its data goes to the host too */
+    len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1000, 1000,
+                       5000, "late");
+    chimney_core_receive(&h->core, frame, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 3);
+
+    /* the second connection is processed until it is invalidated */
+    len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1001, 1000,
+                       5000, "data");
+    chimney_core_receive(&h->core, frame, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 3);
+    g_assert_cmpuint(h->frames->len, ==, 1);            /* its ACK */
+    inv = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[1]), 0);
+    tb_cmd(h, f->r, CHIMNEY_CMD_INVALIDATE, inv);
+    len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1001, 1004,
+                       5000, "more");
+    chimney_core_receive(&h->core, frame, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 4);
+    g_assert_cmpuint(h->frames->len, ==, 1);            /* rule 064 */
+}
+
 /* A device reset drops all offloaded state; old handles stay stale. */
 static void test_reset_drops_state(Fixture *f, gconstpointer data)
 {
@@ -1057,6 +1142,7 @@ int main(int argc, char **argv)
     ADD("invalidated-objects-refused", test_invalidated_objects_refused);
     ADD("terminate-bad-parent", test_terminate_bad_parent);
     ADD("state-longer-structures", test_state_longer_structures);
+    ADD("steering-exceptions", test_steering_exceptions);
     g_test_add_func("/chimney/offload/rule-119-120-neighbor-query",
                     test_rule_119_neighbor_query);
     return g_test_run();

@@ -578,9 +578,14 @@ static bool chimney_offload_active(ChimneyCore *core)
     return core->link_up && core->offload->tcp.used;
 }
 
+/*
+ * Frames are taken only while the host path can take them too (spec
+ * "Receive processing"): a frame that must go up the RX ring is never
+ * dropped, and the ones behind it, offloaded or not, wait with it.
+ */
 bool chimney_core_can_receive(ChimneyCore *core)
 {
-    return chimney_l2_can_receive(core) || chimney_offload_active(core);
+    return chimney_l2_can_receive(core);
 }
 
 static bool chimney_rx_filter_accepts(ChimneyCore *core, const uint8_t *dst)

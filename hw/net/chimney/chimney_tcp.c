@@ -283,6 +283,15 @@ bool chimney_offload_rx(ChimneyCore *core, const uint8_t *frame, size_t len)
     p = chimney_path_at(ofl, o->path);
     n = chimney_neigh_at(ofl, p->neigh);
 
+    /*
+     * Receive steering (spec): only frames to the interface MAC, and not
+     * for a connection the host must take back (every upload reason this
+     * engine raises is mandatory), or whose state was invalidated.
+     */
+    if (memcmp(frame, core->mac, 6) || o->retrieve_pending || o->invalid) {
+        return false;
+    }
+
     /* chimney-spec 1.6: a neighbor VLAN admits only its own tag */
     if (n->vlan_id && (!r.vlan || r.vlan_id != n->vlan_id)) {
         return true;                    /* dropped */
