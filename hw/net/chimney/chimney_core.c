@@ -31,8 +31,8 @@ static const uint32_t chimney_vec_causes[CHIMNEY_MSIX_VECTORS] = {
     [CHIMNEY_VEC_EVT]  = CHIMNEY_INT_EVT,
 };
 
-static void chimney_trace(ChimneyCore *core, ChimneyTraceId id, uint64_t a,
-                          uint64_t b, uint64_t c, uint64_t d)
+void chimney_core_trace(ChimneyCore *core, ChimneyTraceId id, uint64_t a,
+                        uint64_t b, uint64_t c, uint64_t d)
 {
     if (core->ops->trace) {
         core->ops->trace(core->opaque, id, a, b, c, d);
@@ -92,7 +92,7 @@ static void chimney_update_irq(ChimneyCore *core)
 
         if (level != core->intx_level) {
             core->intx_level = level;
-            chimney_trace(core, CHIMNEY_TRACE_INTX, level, 0, 0, 0);
+            chimney_core_trace(core, CHIMNEY_TRACE_INTX, level, 0, 0, 0);
         }
         core->ops->set_intx(core->opaque, level);
         return;
@@ -116,14 +116,14 @@ static void chimney_update_irq(ChimneyCore *core)
             core->vec_deadline_ns[v] = core->vec_last_ns[v] + gap;
             core->ops->timer_arm(core->opaque, CHIMNEY_TIMER_VEC0 + v,
                                  core->vec_deadline_ns[v]);
-            chimney_trace(core, CHIMNEY_TRACE_IRQ_MODERATED, v,
+            chimney_core_trace(core, CHIMNEY_TRACE_IRQ_MODERATED, v,
                           core->vec_deadline_ns[v], 0, 0);
             continue;
         }
         /* MSI-X causes auto-clear when their message is sent. */
         core->int_cause &= ~bits;
         core->vec_last_ns[v] = now;
-        chimney_trace(core, CHIMNEY_TRACE_IRQ, v, bits, 0, 0);
+        chimney_core_trace(core, CHIMNEY_TRACE_IRQ, v, bits, 0, 0);
         core->ops->msix_notify(core->opaque, v);
     }
 }
@@ -198,7 +198,7 @@ static void chimney_ring_fault(ChimneyCore *core, unsigned ring,
 
     r->status = CHIMNEY_RING_ST_ERROR | (code << CHIMNEY_RING_ST_ERR_SHIFT);
     r->ctrl &= ~CHIMNEY_RING_CTRL_ENABLE;
-    chimney_trace(core, CHIMNEY_TRACE_RING_ERROR, ring, code, 0, 0);
+    chimney_core_trace(core, CHIMNEY_TRACE_RING_ERROR, ring, code, 0, 0);
     chimney_raise(core, CHIMNEY_INT_ERR);
 }
 
@@ -265,7 +265,7 @@ static int chimney_evt_write(ChimneyCore *core, const ChimneyEvent *ev)
                                sizeof(valid)) < 0) {
         return -1;
     }
-    chimney_trace(core, CHIMNEY_TRACE_EVENT, GUINT16_FROM_LE(ev->type),
+    chimney_core_trace(core, CHIMNEY_TRACE_EVENT, GUINT16_FROM_LE(ev->type),
                   GUINT16_FROM_LE(ev->code), GUINT32_FROM_LE(ev->status), 0);
     r->head = chimney_ring_next(r, r->head);
     r->count++;
@@ -350,7 +350,7 @@ static void chimney_post_cmd_done(ChimneyCore *core, const ChimneyCmdDesc *cmd,
         .info = GUINT32_TO_LE(info),
     };
 
-    chimney_trace(core, CHIMNEY_TRACE_CMD, GUINT16_FROM_LE(cmd->opcode),
+    chimney_core_trace(core, CHIMNEY_TRACE_CMD, GUINT16_FROM_LE(cmd->opcode),
                   GUINT64_FROM_LE(cmd->cookie), status, 0);
     chimney_core_post_event(core, &ev);
 }
@@ -536,7 +536,7 @@ static void chimney_tx_process(ChimneyCore *core)
         } else {
             core->stats[CHIMNEY_STAT_TX_ERRORS] += n;
         }
-        chimney_trace(core, CHIMNEY_TRACE_TX_FRAME, r->head, n, total, err);
+        chimney_core_trace(core, CHIMNEY_TRACE_TX_FRAME, r->head, n, total, err);
 
         /* Write back: status is the only field the device changes. */
         for (i = 0; i < n; i++) {
@@ -608,7 +608,7 @@ static bool chimney_rx_filter_accepts(ChimneyCore *core, const uint8_t *dst)
 static void chimney_rx_drop(ChimneyCore *core, size_t len, unsigned stat)
 {
     core->stats[stat]++;
-    chimney_trace(core, CHIMNEY_TRACE_RX_DROP, len, stat, 0, 0);
+    chimney_core_trace(core, CHIMNEY_TRACE_RX_DROP, len, stat, 0, 0);
 }
 
 ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
@@ -662,7 +662,7 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
     }
     if (room < len) {
         core->stats[CHIMNEY_STAT_RX_NOBUF]++;
-        chimney_trace(core, CHIMNEY_TRACE_RX_NOBUF, len, room, 0, 0);
+        chimney_core_trace(core, CHIMNEY_TRACE_RX_NOBUF, len, room, 0, 0);
         if (!core->rx_stalled) {
             core->rx_stalled = true;
             chimney_raise(core, CHIMNEY_INT_RX_NOBUF);
@@ -716,7 +716,7 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
             goto out;
         }
     }
-    chimney_trace(core, CHIMNEY_TRACE_RX_FRAME, r->head, n, len, 0);
+    chimney_core_trace(core, CHIMNEY_TRACE_RX_FRAME, r->head, n, len, 0);
     r->head = idx;
     r->count += n;
     core->stats[CHIMNEY_STAT_RX_FRAMES]++;
@@ -745,7 +745,7 @@ void chimney_core_set_link(ChimneyCore *core, bool up)
         return;
     }
     core->link_up = up;
-    chimney_trace(core, CHIMNEY_TRACE_LINK, up, 0, 0, 0);
+    chimney_core_trace(core, CHIMNEY_TRACE_LINK, up, 0, 0, 0);
     if (chimney_ring_enabled(&core->ring[CHIMNEY_RING_EVT])) {
         chimney_core_post_event(core, &ev);
     }
@@ -801,7 +801,7 @@ void chimney_core_reset(ChimneyCore *core)
     chimney_offload_reset(core->offload);
     core->intx_level = false;
     core->ops->set_intx(core->opaque, false);
-    chimney_trace(core, CHIMNEY_TRACE_RESET, 0, 0, 0, 0);
+    chimney_core_trace(core, CHIMNEY_TRACE_RESET, 0, 0, 0, 0);
 }
 
 void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
@@ -919,7 +919,7 @@ static void chimney_ring_enable(ChimneyCore *core, unsigned ring)
     r->tail = 0;
     r->ctrl = CHIMNEY_RING_CTRL_ENABLE;
     r->status = CHIMNEY_RING_ST_ENABLED;
-    chimney_trace(core, CHIMNEY_TRACE_RING_ENABLE, ring, r->base, r->size, 0);
+    chimney_core_trace(core, CHIMNEY_TRACE_RING_ENABLE, ring, r->base, r->size, 0);
     if (ring == CHIMNEY_RING_RX) {
         core->rx_stalled = false;
     }

@@ -45,6 +45,8 @@ typedef enum ChimneyTraceId {
     CHIMNEY_TRACE_EVENT,            /* a: type, b: code, c: status */
     CHIMNEY_TRACE_LINK,             /* a: up */
     CHIMNEY_TRACE_RESET,
+    CHIMNEY_TRACE_TREE_BLOCK,       /* a: opcode, b: addr, c: type, d: status */
+    CHIMNEY_TRACE_TREE_DONE,        /* a: opcode, b: root, c: blocks, d: status */
 } ChimneyTraceId;
 
 typedef struct ChimneyCoreOps {
@@ -153,7 +155,9 @@ void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev);
 /* Write queued events and upload requests into free event-ring slots. */
 void chimney_core_drain_events(ChimneyCore *core);
 
-/* For the offload modules: guest memory, guest errors. */
+/* For the offload modules: guest memory, guest errors, tracing. */
+void chimney_core_trace(ChimneyCore *core, ChimneyTraceId id, uint64_t a,
+                        uint64_t b, uint64_t c, uint64_t d);
 int chimney_core_dma_read(ChimneyCore *core, uint64_t addr, void *buf,
                           size_t len);
 int chimney_core_dma_write(ChimneyCore *core, uint64_t addr, const void *buf,

@@ -188,6 +188,12 @@ static void chimney_nic_trace(void *opaque, ChimneyTraceId id, uint64_t a,
     case CHIMNEY_TRACE_RESET:
         trace_chimney_reset();
         break;
+    case CHIMNEY_TRACE_TREE_BLOCK:
+        trace_chimney_tree_block(a, b, c, d);
+        break;
+    case CHIMNEY_TRACE_TREE_DONE:
+        trace_chimney_tree_done(a, b, c, d);
+        break;
     }
 }
 

@@ -1589,6 +1589,8 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     for (i = 0; i < t.nodes->len; i++) {
         TreeNode *n = tree_node(&t, i);
 
+        chimney_core_trace(core, CHIMNEY_TRACE_TREE_BLOCK, opcode, n->addr,
+                           n->type, n->status);
         if (wb_failed || tree_write_result(&t, n) < 0) {
             if (!wb_failed) {
                 chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
@@ -1606,6 +1608,8 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     }
     *info = t.nodes->len;
 out:
+    chimney_core_trace(core, CHIMNEY_TRACE_TREE_DONE, opcode,
+                       GUINT64_FROM_LE(cmd->addr), t.nodes->len, st);
     g_array_free(t.nodes, TRUE);
     g_byte_array_free(t.state, TRUE);
     g_hash_table_destroy(t.seen);
