@@ -31,6 +31,8 @@
 #include "libqos/qgraph.h"
 #include "libqos/pci.h"
 #include "libqos/chimney-nic.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "hw/net/chimney/chimney_hw.h"
 
 #ifndef _WIN32
@@ -1884,6 +1886,75 @@ static void data_test_clear(void *sockets)
     g_free(test_sockets);
 }
 
+/*
+ * 12. Introspection: read-only QOM properties (qom-get over QMP) report the
+ * offloaded object counts and the guest-error count.
+ */
+
+/* QOM path of the (only) chimney-nic, found by type. */
+static char *find_chimney_path(QTestState *qts)
+{
+    static const char *const parents[] = {
+        "/machine/peripheral-anon", "/machine/peripheral",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(parents); i++) {
+        QDict *rsp = qtest_qmp(qts, "{'execute': 'qom-list', 'arguments':"
+                               " {'path': %s}}", parents[i]);
+        QList *list = qdict_get_qlist(rsp, "return");
+        QListEntry *e;
+        char *found = NULL;
+
+        QLIST_FOREACH_ENTRY(list, e) {
+            QDict *prop = qobject_to(QDict, qlist_entry_obj(e));
+
+            if (!found && !strcmp(qdict_get_str(prop, "type"),
+                                  "child<chimney-nic>")) {
+                found = g_strdup_printf("%s/%s", parents[i],
+                                        qdict_get_str(prop, "name"));
+            }
+        }
+        qobject_unref(rsp);
+        if (found) {
+            return found;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static uint64_t qom_get_uint(QTestState *qts, const char *path,
+                             const char *prop)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'qom-get', 'arguments':"
+                           " {'path': %s, 'property': %s}}", path, prop);
+    uint64_t v;
+
+    g_assert(qdict_haskey(rsp, "return"));
+    v = qdict_get_int(rsp, "return");
+    qobject_unref(rsp);
+    return v;
+}
+
+static void test_introspection(void *obj, void *data, QGuestAllocator *alloc)
+{
+    Ctx c = ctx_get(obj, data);
+    QTestState *qts = chimney_qts(c.d);
+    char *path = find_chimney_path(qts);
+    uint32_t before = rd(&c, CHIMNEY_REG_ERR_COUNT);
+
+    g_assert_cmpuint(qom_get_uint(qts, path, "x-offloaded-neighbors"), ==, 0);
+    g_assert_cmpuint(qom_get_uint(qts, path, "x-offloaded-paths"), ==, 0);
+    g_assert_cmpuint(qom_get_uint(qts, path, "x-offloaded-connections"), ==,
+                     0);
+    g_assert_cmpuint(qom_get_uint(qts, path, "x-guest-errors"), ==, before);
+    /* a write to a read-only register is a guest error */
+    wr(&c, CHIMNEY_REG_ID, 0);
+    g_assert_cmpuint(qom_get_uint(qts, path, "x-guest-errors"), ==,
+                     before + 1);
+    g_free(path);
+}
+
 static void *data_test_init(GString *cmd_line, void *arg)
 {
     int *test_sockets = g_new(int, 2);
@@ -1926,6 +1997,7 @@ static void register_chimney_nic_test(void)
         { "cmd-bad-opcode", test_cmd_bad_opcode },
         { "cmd-nop", test_cmd_nop },
         { "cmd-flow-control", test_cmd_flow_control },
+        { "introspection", test_introspection },
     };
     QOSGraphTestOptions opts = {
         .before = data_test_init,

@@ -28,6 +28,7 @@
 #include "trace.h"
 
 #include "chimney_core.h"
+#include "chimney_offload.h"
 
 #define TYPE_CHIMNEY_NIC "chimney-nic"
 OBJECT_DECLARE_SIMPLE_TYPE(ChimneyNicState, CHIMNEY_NIC)
@@ -362,6 +363,22 @@ static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
 
     chimney_core_init(&s->core, &chimney_nic_core_ops, s, s->conf.macaddr.a,
                       !qemu_get_queue(s->nic)->link_down);
+
+    /*
+     * Introspection for driver developers (qom-get over QMP): what the
+     * device holds right now, and how many mistakes it has seen.
+     */
+    object_property_add_uint32_ptr(OBJECT(s), "x-offloaded-neighbors",
+                                   &s->core.offload->neigh.used,
+                                   OBJ_PROP_FLAG_READ);
+    object_property_add_uint32_ptr(OBJECT(s), "x-offloaded-paths",
+                                   &s->core.offload->path.used,
+                                   OBJ_PROP_FLAG_READ);
+    object_property_add_uint32_ptr(OBJECT(s), "x-offloaded-connections",
+                                   &s->core.offload->tcp.used,
+                                   OBJ_PROP_FLAG_READ);
+    object_property_add_uint32_ptr(OBJECT(s), "x-guest-errors",
+                                   &s->core.err_count, OBJ_PROP_FLAG_READ);
 }
 
 static void chimney_nic_exit(PCIDevice *pdev)
