@@ -43,10 +43,13 @@
 # .chimney/ (e.g. one unpacked and built by hand) is adopted the same way.
 #
 # The overlay (hw/net/chimney/*, tests/qtest/chimney-*.[ch],
-# tests/qtest/libqos/chimney-*.[ch]) is synced on every run: a file is
-# copied only when its content differs, so mtimes stay stable and ninja
-# rebuilds only what changed; files that disappeared from the project are
-# removed from the tree.
+# tests/qtest/libqos/chimney-*.[ch], and the portable driver core
+# guest-driver/core/*.[ch] with the ABI header hw/net/chimney/chimney_hw.h
+# next to it in tests/qtest/libqos/chimney-drv/, where the qtest OS shim
+# compiles it) is synced on every run: a file is copied only when its
+# content differs, so mtimes stay stable and ninja rebuilds only what
+# changed; files that disappeared from the project are removed from the
+# tree.
 #
 # Changing the configure options below re-runs QEMU's configure, which
 # recreates build/ (full rebuild).  Concurrent runs are serialized with a
@@ -88,7 +91,10 @@ REQUIRED=(
     hw/net/chimney/meson.build
     hw/net/chimney/trace-events
     tests/qtest/chimney-nic-test.c
+    tests/qtest/chimney-offload-test.c
     tests/qtest/libqos/chimney-nic.c
+    tests/qtest/libqos/chimney-drv-qtest.c
+    guest-driver/core/chimney_drv.c
 )
 
 say() { echo "build-qemu: $*" >&2; }
@@ -242,24 +248,34 @@ else
 fi
 
 # --- 4. overlay of the project's sources --------------------------------------
-overlay=$(cd "$ROOT" && {
+# Lines "SRC DST": project path, path in the QEMU tree (usually the same).
+DRV_DST=tests/qtest/libqos/chimney-drv
+overlay_map=$(cd "$ROOT" && {
     find hw/net/chimney -type f ! -name '*~' ! -name '.*' ! -name '*.orig' \
-         ! -name '*.rej' ! -name '*.o' ! -name '*.a'
+         ! -name '*.rej' ! -name '*.o' ! -name '*.a' |
+        while read -r f; do echo "$f $f"; done
     for f in tests/qtest/chimney-*.[ch] tests/qtest/libqos/chimney-*.[ch]; do
-        [ -f "$f" ] && echo "$f"
+        [ -f "$f" ] && echo "$f $f"
     done
-} | sort -u)
+    # the driver core, compiled into libqos by the qtest OS shim
+    # (libqos/chimney-drv-qtest.c); its "chimney_hw.h" sits next to it
+    for f in guest-driver/core/*.[ch]; do
+        [ -f "$f" ] && echo "$f $DRV_DST/$(basename "$f")"
+    done
+    echo "hw/net/chimney/chimney_hw.h $DRV_DST/chimney_hw.h"
+} | sort -u -k2,2)
+overlay=$(cut -d' ' -f2 <<<"$overlay_map")
 copied=0
 removed=0
-while read -r f; do
+while read -r src f; do
     [ -n "$f" ] || continue
-    if ! cmp -s "$ROOT/$f" "$TREE/$f"; then
+    if ! cmp -s "$ROOT/$src" "$TREE/$f"; then
         mkdir -p "$(dirname "$TREE/$f")"
-        cp "$ROOT/$f" "$TREE/$f"
-        echo "overlay: $f" >>"$LOG"
+        cp "$ROOT/$src" "$TREE/$f"
+        echo "overlay: $src -> $f" >>"$LOG"
         copied=$((copied + 1))
     fi
-done <<<"$overlay"
+done <<<"$overlay_map"
 if [ -f "$STATE/overlay-manifest" ]; then
     while read -r f; do
         [ -n "$f" ] || continue
