@@ -19,9 +19,9 @@
  * range.  Refreshes use qtest_bufread of the whole buffer.  Both are cut
  * into QCHIMNEY_XFER_CHUNK pieces: QEMU's qtest server and libqtest find
  * the end of a command line by rescanning the whole input buffer for '\n'
- * after every 1 KiB read, so one 23 MB base64 line costs quadratic time
- * (tens of seconds), while 32 KiB pieces keep a 17 MB tree at well under
- * a second.
+ * after every 1 KiB read, so a transfer in one line costs quadratic time:
+ * the 17 MB tree of 65,536 connections took 3.7 s to write and 4 s to
+ * read back that way, against 0.4 s and 0.2 s in 32 KiB pieces.
  *
  * "QEMU may have run" is tracked with an epoch counter: every register
  * access, clock step and qchimney_os_touch() starts a new epoch, and a
