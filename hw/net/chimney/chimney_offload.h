@@ -124,6 +124,7 @@ typedef struct ChimneyTcpObj {
     uint32_t evt_next;          /* pending-event list */
     uint64_t host_handle;
     int32_t ts_delta;           /* NicDelta: TsTime - NicTime (rule 036) */
+    uint32_t ts_recent_stamp;   /* NIC ticks when TsRecent was taken */
     uint16_t ip_id;             /* next IPv4 id, 0x8000..0xffff (rule 075) */
     ChimneyTcpConstState c;
     ChimneyTcpCachedState k;

@@ -43,6 +43,11 @@ uint32_t chimney_nic_ticks(ChimneyCore *core)
     return (uint32_t)(ns / (1000000000ull / tps));
 }
 
+uint32_t chimney_tcp_ts_recent_age(ChimneyCore *core, const ChimneyTcpObj *o)
+{
+    return chimney_nic_ticks(core) - o->ts_recent_stamp;
+}
+
 uint32_t chimney_tcp_ts_now(ChimneyCore *core, const ChimneyTcpObj *o)
 {
     /* rules 036, 042: NicTime + NicDelta */
@@ -105,12 +110,16 @@ static void chimney_tcp_neigh_check(ChimneyCore *core, ChimneyNeighObj *n,
  * Sending
  */
 
-/* Window to advertise: never shrinks the right edge (RFC 1122 4.2.2.16). */
+/*
+ * Window to advertise: RcvWnd (from InitialRcvWnd, shrinking as data is
+ * buffered), capped by the free space of the device's buffer (spec
+ * "Delivery algorithm").
+ */
 static uint32_t chimney_tcp_rcv_window(const ChimneyTcpObj *o)
 {
     uint32_t space = CHIMNEY_RCV_BUF - o->rcv_len;
 
-    return MAX(space, o->d.rcv_wnd);
+    return MIN(space, o->d.rcv_wnd);
 }
 
 static uint16_t chimney_tcp_window_field(const ChimneyTcpObj *o,
@@ -171,8 +180,12 @@ void chimney_tcp_send_ack(ChimneyCore *core, ChimneyTcpObj *o)
 
 void chimney_tcp_offloaded(ChimneyCore *core, ChimneyTcpObj *o)
 {
+    uint32_t now = chimney_nic_ticks(core);
+
     /* rule 036: NicDelta = TsTime - NicTime */
-    o->ts_delta = (int32_t)(o->d.ts_time - chimney_nic_ticks(core));
+    o->ts_delta = (int32_t)(o->d.ts_time - now);
+    /* TsRecentAge keeps aging on the NIC clock */
+    o->ts_recent_stamp = now - o->d.ts_recent_age;
 }
 
 void chimney_tcp_before_upload(ChimneyCore *core, ChimneyTcpObj *o)
@@ -294,7 +307,7 @@ bool chimney_offload_rx(ChimneyCore *core, const uint8_t *frame, size_t len)
 
     /* chimney-spec 1.6: a neighbor VLAN admits only its own tag */
     if (n->vlan_id && (!r.vlan || r.vlan_id != n->vlan_id)) {
-        return true;                    /* dropped */
+        return false;                   /* not steered: host path */
     }
     if (r.tcp_flags & (CHIMNEY_TH_SYN | CHIMNEY_TH_RST | CHIMNEY_TH_FIN |
                        CHIMNEY_TH_URG)) {
@@ -310,7 +323,7 @@ bool chimney_offload_rx(ChimneyCore *core, const uint8_t *frame, size_t len)
     if (r.has_ts && (o->c.flags & CHIMNEY_TCP_CONST_TIMESTAMP) &&
         seq_le(r.seq, o->d.rcv_nxt)) {
         o->d.ts_recent = r.ts_val;
-        o->d.ts_recent_age = 0;
+        o->ts_recent_stamp = chimney_nic_ticks(core);
     }
     if (!r.payload_len) {
         return true;                    /* pure ACK: nothing to answer */

@@ -23,6 +23,9 @@ uint32_t chimney_nic_ticks(ChimneyCore *core);
 /* Timestamp value this connection sends now: NicTime + NicDelta. */
 uint32_t chimney_tcp_ts_now(ChimneyCore *core, const ChimneyTcpObj *o);
 
+/* TsRecentAge now: ticks since TsRecent was received. */
+uint32_t chimney_tcp_ts_recent_age(ChimneyCore *core, const ChimneyTcpObj *o);
+
 void chimney_tcp_neigh_offloaded(ChimneyCore *core, ChimneyNeighObj *n,
                                  uint32_t nrd);
 /* Current NicReachabilityDelta (ticks since we saw forward progress). */

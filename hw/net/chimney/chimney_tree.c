@@ -296,6 +296,42 @@ static bool tree_obj_invalid(Tree *t, unsigned layer, uint32_t idx)
     }
 }
 
+/*
+ * A REF or LINKER block's type must suit the object its handle names: an
+ * IP4_* type for an IPv4 path, IP6_* for IPv6, and never the reserved
+ * TCP_RESOURCE (spec "State operations").
+ */
+static uint32_t tree_check_type(Tree *t, TreeNode *n, uint32_t idx)
+{
+    bool bad = n->type == CHIMNEY_TYPE_TCP_RESOURCE;
+
+    if (n->layer == LAYER_PATH) {
+        bad |= chimney_path_at(t->ofl, idx)->ipv6 !=
+               (n->type >= CHIMNEY_TYPE_IP6_CONST);
+    }
+    if (bad) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: block 0x%" G_GINT64_MODIFIER
+                                 "x: type %u does not suit its object",
+                                 n->addr, n->type);
+        return CHIMNEY_ST_BAD_TYPE;
+    }
+    return CHIMNEY_ST_SUCCESS;
+}
+
+/* The structures must fill the block exactly (`size` = 64 + lengths). */
+static uint32_t tree_check_end(Tree *t, TreeNode *n, uint32_t off)
+{
+    if (off != n->state_len) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: block 0x%" G_GINT64_MODIFIER
+                                 "x: %u bytes after its structures",
+                                 n->addr, n->state_len - off);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    return CHIMNEY_ST_SUCCESS;
+}
+
 static bool status_ok(uint32_t st)
 {
     return st == CHIMNEY_ST_SUCCESS || st == CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS;
@@ -511,7 +547,7 @@ static void tcp_delegated_store(ChimneyCore *core, ChimneyTcpObj *o,
     d->srtt = GUINT16_TO_LE(s->srtt);
     d->rttvar = GUINT16_TO_LE(s->rttvar);
     d->ts_recent = GUINT32_TO_LE(s->ts_recent);
-    d->ts_recent_age = GUINT32_TO_LE(s->ts_recent_age);
+    d->ts_recent_age = GUINT32_TO_LE(chimney_tcp_ts_recent_age(core, o));
     d->ts_time = GUINT32_TO_LE(chimney_tcp_ts_now(core, o));
     d->total_rt = GUINT32_TO_LE(s->total_rt);
     d->dup_ack_count = s->dup_ack_count;
@@ -569,6 +605,9 @@ static uint32_t initiate_neigh(Tree *t, TreeNode *n)
                                  "disagree", n->addr);
         return CHIMNEY_ST_BAD_LENGTH;
     }
+    if (tree_check_end(t, n, off) != CHIMNEY_ST_SUCCESS) {
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
     if (t->ofl->neigh.used >= t->ofl->neigh.capacity) {
         return CHIMNEY_ST_OFFLOAD_NEIGHBOR_ENTRIES;
     }
@@ -607,6 +646,9 @@ static uint32_t initiate_path(Tree *t, TreeNode *n, uint32_t neigh)
                                  "chimney-nic: path block 0x%"
                                  G_GINT64_MODIFIER "x: state lengths "
                                  "disagree", n->addr);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    if (tree_check_end(t, n, off) != CHIMNEY_ST_SUCCESS) {
         return CHIMNEY_ST_BAD_LENGTH;
     }
     if (t->ofl->path.used >= t->ofl->path.capacity) {
@@ -732,6 +774,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     ChimneySendReq *sendq = NULL;
     uint8_t *rcvbuf = NULL;
     uint32_t off = 0, idx, nsend, rcv_len, st;
+    bool send_dma_error;
     ChimneyTcpObj *o;
 
     c = state_take(t, n, &off, sizeof(*c));
@@ -742,6 +785,9 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
                                  "chimney-nic: TCP block 0x%"
                                  G_GINT64_MODIFIER "x: state lengths "
                                  "disagree", n->addr);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    if (tree_check_end(t, n, off) != CHIMNEY_ST_SUCCESS) {
         return CHIMNEY_ST_BAD_LENGTH;
     }
     tcp_const_load(&cs, c);
@@ -763,9 +809,12 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
         return CHIMNEY_ST_INVALID_PARAMETER;            /* rule 033 */
     }
     st = initiate_tcp_send_list(t, n, d, &ds, &sendq, &nsend);
-    if (st != CHIMNEY_ST_SUCCESS) {
+    /* an unreadable send list ranks last in the spec's table */
+    send_dma_error = st == CHIMNEY_ST_DMA_ERROR;
+    if (st != CHIMNEY_ST_SUCCESS && !send_dma_error) {
         return st;
     }
+    st = CHIMNEY_ST_SUCCESS;
     if (cs.flags & CHIMNEY_TCP_CONST_SACK) {
         st = CHIMNEY_ST_OFFLOAD_CONNECTION_REJECTED;    /* no CAP_SACK */
     } else if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
@@ -780,6 +829,8 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
                                  G_GINT64_MODIFIER "x: 4-tuple already "
                                  "offloaded", n->addr);
         st = CHIMNEY_ST_DUPLICATE;
+    } else if (send_dma_error) {
+        st = CHIMNEY_ST_DMA_ERROR;
     }
     if (st != CHIMNEY_ST_SUCCESS) {
         g_free(sendq);      /* rule 025: the host keeps its send data */
@@ -874,6 +925,9 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
                                          G_GINT64_MODIFIER "x", n->addr,
                                          n->handle);
                 st = CHIMNEY_ST_BAD_HANDLE;
+            } else if ((st = tree_check_type(t, n, obj)) !=
+                       CHIMNEY_ST_SUCCESS) {
+                /* BAD_TYPE */
             } else if (tree_obj_invalid(t, n->layer, obj)) {
                 st = CHIMNEY_ST_INVALID_STATE;
             } else {
@@ -926,22 +980,27 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
  * Terminate offload (upload)
  */
 
+static uint32_t terminate_dma_error(Tree *t, TreeNode *n, const char *what)
+{
+    chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+                             "chimney-nic: terminate block 0x%"
+                             G_GINT64_MODIFIER "x: %s not writable; the "
+                             "connection stays offloaded", n->addr, what);
+    return CHIMNEY_ST_DMA_ERROR;
+}
+
 static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
                                    uint32_t off)
 {
-    ChimneyTcpDelegated dcopy, *d = &dcopy;
-    uint64_t list;
+    ChimneyTcpDelegated d;
+    uint64_t list, rcv_addr;
+    uint32_t cap, rcv_cap, i;
 
-    memcpy(d, tree_state(t, n) + off, sizeof(*d));
-    list = GUINT64_FROM_LE(d->send_list_addr);
-    uint32_t cap;
-    uint64_t rcv_addr;
-    uint32_t rcv_cap;
-    uint32_t i;
-
-    cap = GUINT32_FROM_LE(d->send_list_cap);
-    rcv_addr = GUINT64_FROM_LE(d->rcv_data_addr);
-    rcv_cap = GUINT32_FROM_LE(d->rcv_data_cap);
+    memcpy(&d, tree_state(t, n) + off, sizeof(d));
+    list = GUINT64_FROM_LE(d.send_list_addr);
+    cap = GUINT32_FROM_LE(d.send_list_cap);
+    rcv_addr = GUINT64_FROM_LE(d.rcv_data_addr);
+    rcv_cap = GUINT32_FROM_LE(d.rcv_data_cap);
 
     /* Nothing is given back unless everything fits: no data is lost. */
     if (cap < o->sendq_len || rcv_cap < o->rcv_len) {
@@ -963,27 +1022,54 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
 
         if (chimney_core_dma_write(t->core, list + i * sizeof(b), &b,
                                    sizeof(b)) < 0) {
-            return CHIMNEY_ST_DMA_ERROR;
+            return terminate_dma_error(t, n, "send list");
         }
     }
     /* rule 045: undelivered, acknowledged receive data */
     if (o->rcv_len &&
         chimney_core_dma_write(t->core, rcv_addr, o->rcvbuf, o->rcv_len) < 0) {
-        return CHIMNEY_ST_DMA_ERROR;
+        return terminate_dma_error(t, n, "receive data buffer");
     }
-    tcp_delegated_store(t->core, o, d, false);
-    hdr_store(&d->hdr, sizeof(*d));
-    d->send_list_addr = GUINT64_TO_LE(list);
-    d->send_list_count = GUINT32_TO_LE(o->sendq_len);
-    d->send_list_cap = GUINT32_TO_LE(cap);
-    d->rcv_data_addr = GUINT64_TO_LE(rcv_addr);
-    d->rcv_data_len = GUINT32_TO_LE(o->rcv_len);
-    d->rcv_data_cap = GUINT32_TO_LE(rcv_cap);
-    if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) + off,
-                               d, sizeof(*d)) < 0) {
-        return CHIMNEY_ST_DMA_ERROR;
+    tcp_delegated_store(t->core, o, &d, false);
+    d.send_list_addr = GUINT64_TO_LE(list);
+    d.send_list_count = GUINT32_TO_LE(o->sendq_len);
+    d.send_list_cap = GUINT32_TO_LE(cap);
+    d.rcv_data_addr = GUINT64_TO_LE(rcv_addr);
+    d.rcv_data_len = GUINT32_TO_LE(o->rcv_len);
+    d.rcv_data_cap = GUINT32_TO_LE(rcv_cap);
+    /* the header stays as the host wrote it */
+    if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) + off +
+                               sizeof(ChimneyStateHdr),
+                               (uint8_t *)&d + sizeof(ChimneyStateHdr),
+                               sizeof(d) - sizeof(ChimneyStateHdr)) < 0) {
+        return terminate_dma_error(t, n, "delegated state");
     }
     return CHIMNEY_ST_SUCCESS;
+}
+
+/*
+ * TERMINATE without a delegated structure: the send requests are not handed
+ * back, so each completes with SEND_DONE(UPLOAD_IN_PROGRESS) (the host stack
+ * resends the data itself); undelivered receive data is discarded.
+ */
+static void terminate_tcp_complete_sends(Tree *t, ChimneyTcpObj *o,
+                                         uint32_t idx)
+{
+    uint64_t handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_TCP, idx);
+    uint32_t i;
+
+    for (i = 0; i < o->sendq_len; i++) {
+        ChimneyEvent ev = {
+            .type = GUINT16_TO_LE(CHIMNEY_EVT_SEND_DONE),
+            .code = GUINT16_TO_LE(CHIMNEY_CMD_SEND),
+            .status = GUINT32_TO_LE(CHIMNEY_ST_UPLOAD_IN_PROGRESS),
+            .cookie = GUINT64_TO_LE(o->sendq[i].cookie),
+            .handle = GUINT64_TO_LE(handle),
+            .info = GUINT32_TO_LE(o->sendq[i].acked),
+        };
+
+        chimney_core_post_event(t->core, &ev);
+    }
 }
 
 /* Resolve a terminate block when the walk reaches it (pre-order). */
@@ -1000,6 +1086,9 @@ static uint32_t terminate_resolve(Tree *t, TreeNode *n)
         return CHIMNEY_ST_BAD_HANDLE;
     }
     n->obj = idx;
+    if (tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
+        return CHIMNEY_ST_BAD_TYPE;
+    }
     if (n->state_len) {
         size_t need = n->layer == LAYER_NEIGH ? sizeof(ChimneyNeighDelegated) :
                       n->layer == LAYER_PATH ? sizeof(ChimneyPathDelegated) :
@@ -1013,7 +1102,7 @@ static uint32_t terminate_resolve(Tree *t, TreeNode *n)
             return CHIMNEY_ST_BAD_LENGTH;
         }
     }
-    return CHIMNEY_ST_SUCCESS;
+    return tree_check_end(t, n, off);
 }
 
 /* Terminate one object after its dependents in the tree (post-order). */
@@ -1035,15 +1124,17 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
             return CHIMNEY_ST_HAS_DEPENDENTS;
         }
         if (st) {
+            /* the header stays as the host wrote it */
             neigh_store(o, NULL, NULL, &d, chimney_tcp_neigh_nrd(t->core, o));
-            if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock),
-                                       &d, sizeof(d)) < 0) {
-                return CHIMNEY_ST_DMA_ERROR;
+            if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) +
+                                       sizeof(ChimneyStateHdr),
+                                       (uint8_t *)&d + sizeof(d.hdr),
+                                       sizeof(d) - sizeof(d.hdr)) < 0) {
+                return terminate_dma_error(t, n, "delegated state");
             }
         }
     } else if (n->layer == LAYER_PATH) {
         ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
-        ChimneyPathDelegated d;
 
         if (o->ntcp) {
             chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
@@ -1053,13 +1144,7 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
                                      o->ntcp);
             return CHIMNEY_ST_HAS_DEPENDENTS;
         }
-        if (st) {
-            path_store(o, NULL, NULL, &d);
-            if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock),
-                                       &d, sizeof(d)) < 0) {
-                return CHIMNEY_ST_DMA_ERROR;
-            }
-        }
+        /* a path has no delegated variables: nothing is written */
         chimney_neigh_at(t->ofl, o->neigh)->npaths--;
     } else {
         ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
@@ -1072,6 +1157,8 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
             if (r != CHIMNEY_ST_SUCCESS) {
                 return r;
             }
+        } else {
+            terminate_tcp_complete_sends(t, o, idx);
         }
         /* rule 048: from now on its frames go up the host path */
         chimney_demux_remove(t->ofl, idx);
@@ -1156,12 +1243,15 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
         return CHIMNEY_ST_BAD_HANDLE;
     }
     n->obj = idx;
+    if (tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
+        return CHIMNEY_ST_BAD_TYPE;
+    }
     if (tree_obj_invalid(t, n->layer, idx)) {
         return CHIMNEY_ST_INVALID_STATE;    /* host never updates these */
     }
     if (n->state_len) {
         k = state_take(t, n, &off, cached_size[n->layer]);
-        if (!k) {
+        if (!k || tree_check_end(t, n, off) != CHIMNEY_ST_SUCCESS) {
             chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
                                      "chimney-nic: update block 0x%"
                                      G_GINT64_MODIFIER "x: the cached "
@@ -1263,7 +1353,7 @@ static uint32_t query_one(Tree *t, TreeNode *n)
     } st;
     const void *part[3];        /* CONST, CACHED, DELEGATED of the layer */
     size_t size[3];
-    uint32_t idx, host_off = 0;
+    uint32_t idx, host_off = 0, slot_off[3];
     unsigned base, i;
     bool combined;
 
@@ -1282,7 +1372,7 @@ static uint32_t query_one(Tree *t, TreeNode *n)
     /* the combined type is base + 3, or 17 for TCP (16 is reserved) */
     combined = n->type == (n->layer == LAYER_TCP ? CHIMNEY_TYPE_TCP :
                            base + 3);
-    if (n->type == CHIMNEY_TYPE_TCP_RESOURCE) {
+    if (tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
         return CHIMNEY_ST_BAD_TYPE;
     }
 
@@ -1302,9 +1392,6 @@ static uint32_t query_one(Tree *t, TreeNode *n)
     } else if (n->layer == LAYER_PATH) {
         ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
 
-        if (o->ipv6 != (base == CHIMNEY_TYPE_IP6_CONST)) {
-            return CHIMNEY_ST_BAD_TYPE;
-        }
         path_store(o, &st.path.c, &st.path.k, &st.path.d);
         part[0] = &st.path.c;
         part[1] = &st.path.k;
@@ -1333,8 +1420,7 @@ static uint32_t query_one(Tree *t, TreeNode *n)
      * size (a longer one keeps its tail).
      */
     for (i = 0; i < 3; i++) {
-        uint32_t slot_off = host_off;
-
+        slot_off[i] = host_off;
         if (!combined && n->type != base + i) {
             continue;
         }
@@ -1345,8 +1431,24 @@ static uint32_t query_one(Tree *t, TreeNode *n)
                                      "state its type names", n->addr);
             return CHIMNEY_ST_BAD_LENGTH;
         }
+    }
+    if (tree_check_end(t, n, host_off) != CHIMNEY_ST_SUCCESS) {
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    /* Write everything but the headers, which stay as the host wrote them. */
+    for (i = 0; i < 3; i++) {
+        if (!combined && n->type != base + i) {
+            continue;
+        }
         if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) +
-                                   slot_off, part[i], size[i]) < 0) {
+                                   slot_off[i] + sizeof(ChimneyStateHdr),
+                                   (const uint8_t *)part[i] +
+                                   sizeof(ChimneyStateHdr),
+                                   size[i] - sizeof(ChimneyStateHdr)) < 0) {
+            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+                                     "chimney-nic: query block 0x%"
+                                     G_GINT64_MODIFIER "x: state not "
+                                     "writable", n->addr);
             return CHIMNEY_ST_DMA_ERROR;
         }
     }
@@ -1396,6 +1498,9 @@ static uint32_t invalidate_one(Tree *t, TreeNode *n)
                                  G_GINT64_MODIFIER "x: bad handle 0x%"
                                  G_GINT64_MODIFIER "x", n->addr, n->handle);
         return CHIMNEY_ST_BAD_HANDLE;
+    }
+    if (tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
+        return CHIMNEY_ST_BAD_TYPE;
     }
     if (n->layer == LAYER_NEIGH) {
         chimney_neigh_at(t->ofl, idx)->invalid = true;
