@@ -586,6 +586,29 @@ static bool vlan_allowed(ChimneyOffload *ofl, uint16_t vid)
     return !any_nonzero;
 }
 
+/*
+ * The CONST, CACHED and DELEGATED structures after a new-offload block,
+ * each at least its ABI size, filling the block exactly.
+ */
+static uint32_t take_new_state(Tree *t, TreeNode *n, size_t csize,
+                               size_t ksize, size_t dsize, const void **c,
+                               const void **k, const void **d)
+{
+    uint32_t off = 0;
+
+    *c = state_take(t, n, &off, csize);
+    *k = *c ? state_take(t, n, &off, ksize) : NULL;
+    *d = *k ? state_take(t, n, &off, dsize) : NULL;
+    if (!*d) {
+        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: new-offload block 0x%"
+                                 G_GINT64_MODIFIER "x: state lengths "
+                                 "disagree", n->addr);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    return tree_check_end(t, n, off);
+}
+
 static uint32_t initiate_neigh(Tree *t, TreeNode *n)
 {
     static const uint8_t zero_mac[6];
@@ -593,19 +616,11 @@ static uint32_t initiate_neigh(Tree *t, TreeNode *n)
     const ChimneyNeighCached *k;
     const ChimneyNeighDelegated *d;
     ChimneyNeighObj *o;
-    uint32_t off = 0, idx;
+    uint32_t idx;
 
-    c = state_take(t, n, &off, sizeof(*c));
-    k = c ? state_take(t, n, &off, sizeof(*k)) : NULL;
-    d = k ? state_take(t, n, &off, sizeof(*d)) : NULL;
-    if (!d) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: neighbor block 0x%"
-                                 G_GINT64_MODIFIER "x: state lengths "
-                                 "disagree", n->addr);
-        return CHIMNEY_ST_BAD_LENGTH;
-    }
-    if (tree_check_end(t, n, off) != CHIMNEY_ST_SUCCESS) {
+    if (take_new_state(t, n, sizeof(*c), sizeof(*k), sizeof(*d),
+                       (const void **)&c, (const void **)&k,
+                       (const void **)&d) != CHIMNEY_ST_SUCCESS) {
         return CHIMNEY_ST_BAD_LENGTH;
     }
     if (t->ofl->neigh.used >= t->ofl->neigh.capacity) {
@@ -635,20 +650,14 @@ static uint32_t initiate_path(Tree *t, TreeNode *n, uint32_t neigh)
 {
     const ChimneyPathConst *c;
     const ChimneyPathCached *k;
+    const void *d;
     ChimneyPathObj *o;
-    uint32_t off = 0, idx, mtu;
+    uint32_t idx, mtu;
     bool ipv6 = n->type == CHIMNEY_TYPE_IP6;
 
-    c = state_take(t, n, &off, sizeof(*c));
-    k = c ? state_take(t, n, &off, sizeof(*k)) : NULL;
-    if (!k || !state_take(t, n, &off, sizeof(ChimneyPathDelegated))) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: path block 0x%"
-                                 G_GINT64_MODIFIER "x: state lengths "
-                                 "disagree", n->addr);
-        return CHIMNEY_ST_BAD_LENGTH;
-    }
-    if (tree_check_end(t, n, off) != CHIMNEY_ST_SUCCESS) {
+    if (take_new_state(t, n, sizeof(*c), sizeof(*k),
+                       sizeof(ChimneyPathDelegated), (const void **)&c,
+                       (const void **)&k, &d) != CHIMNEY_ST_SUCCESS) {
         return CHIMNEY_ST_BAD_LENGTH;
     }
     if (t->ofl->path.used >= t->ofl->path.capacity) {
@@ -773,21 +782,13 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     ChimneyPathObj *p = chimney_path_at(t->ofl, path);
     ChimneySendReq *sendq = NULL;
     uint8_t *rcvbuf = NULL;
-    uint32_t off = 0, idx, nsend, rcv_len, st;
+    uint32_t idx, nsend, rcv_len, st;
     bool send_dma_error;
     ChimneyTcpObj *o;
 
-    c = state_take(t, n, &off, sizeof(*c));
-    k = c ? state_take(t, n, &off, sizeof(*k)) : NULL;
-    d = k ? state_take(t, n, &off, sizeof(*d)) : NULL;
-    if (!d) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: TCP block 0x%"
-                                 G_GINT64_MODIFIER "x: state lengths "
-                                 "disagree", n->addr);
-        return CHIMNEY_ST_BAD_LENGTH;
-    }
-    if (tree_check_end(t, n, off) != CHIMNEY_ST_SUCCESS) {
+    if (take_new_state(t, n, sizeof(*c), sizeof(*k), sizeof(*d),
+                       (const void **)&c, (const void **)&k,
+                       (const void **)&d) != CHIMNEY_ST_SUCCESS) {
         return CHIMNEY_ST_BAD_LENGTH;
     }
     tcp_const_load(&cs, c);
