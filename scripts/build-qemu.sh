@@ -44,11 +44,10 @@
 #
 # The overlay (hw/net/chimney/*, tests/qtest/chimney-*.[ch],
 # tests/qtest/libqos/chimney-*.[ch], and the portable driver core
-# guest-driver/core/*.[ch] with the ABI header hw/net/chimney/chimney_hw.h
-# next to it in tests/qtest/libqos/chimney-drv/, where the qtest OS shim
-# compiles it) is synced on every run: a file is copied only when its
-# content differs, so mtimes stay stable and ninja rebuilds only what
-# changed; files that disappeared from the project are removed from the
+# guest-driver/core/*.[ch] in tests/qtest/libqos/chimney-drv/, where the
+# qtest OS shim compiles it, and the ABI header include/hw/net/chimney_hw.h)
+# is synced on every run: a file is copied only when its content differs,
+# so mtimes stay stable and ninja rebuilds only what changed; files that disappeared from the project are removed from the
 # tree.
 #
 # Changing the configure options below re-runs QEMU's configure, which
@@ -257,12 +256,13 @@ overlay_map=$(cd "$ROOT" && {
     for f in tests/qtest/chimney-*.[ch] tests/qtest/libqos/chimney-*.[ch]; do
         [ -f "$f" ] && echo "$f $f"
     done
+    # the ABI header, in QEMU's include/ like every shared header
+    echo "include/hw/net/chimney_hw.h include/hw/net/chimney_hw.h"
     # the driver core, compiled into libqos by the qtest OS shim
-    # (libqos/chimney-drv-qtest.c); its "chimney_hw.h" sits next to it
+    # (libqos/chimney-drv-qtest.c); it includes "hw/net/chimney_hw.h"
     for f in guest-driver/core/*.[ch]; do
         [ -f "$f" ] && echo "$f $DRV_DST/$(basename "$f")"
     done
-    echo "hw/net/chimney/chimney_hw.h $DRV_DST/chimney_hw.h"
 } | sort -u -k2,2)
 overlay=$(cut -d' ' -f2 <<<"$overlay_map")
 copied=0

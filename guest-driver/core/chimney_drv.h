@@ -15,7 +15,7 @@
  *
  * Plain C; every OS service comes through ChimneyOsOps (chimney_os.h).
  * The ABI (register offsets, descriptor and block formats, statuses) is
- * hw/net/chimney/chimney_hw.h.  Spec: docs/specs/chimney-nic.rst.
+ * include/hw/net/chimney_hw.h.  Spec: docs/specs/chimney-nic.rst.
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -25,7 +25,7 @@
 #define CHIMNEY_DRV_H
 
 #include "chimney_os.h"
-#include "chimney_hw.h"
+#include "hw/net/chimney_hw.h"
 
 /*
  * Return codes of the functions below: 0 or a negative value.  The values

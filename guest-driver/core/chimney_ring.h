@@ -10,7 +10,7 @@
  * the function-pointer shim of the offload core.
  *
  * The helper knows the ring register block and the producer/consumer index
- * rules of hw/net/chimney/chimney_hw.h: a ring holds SIZE entries (a power
+ * rules of include/hw/net/chimney_hw.h: a ring holds SIZE entries (a power
  * of two), HEAD is the device index, TAIL the driver index, HEAD == TAIL
  * means empty, and the driver gives at most SIZE - 1 entries.  The event
  * ring is the one the device produces into: the driver hands slots back by
@@ -23,7 +23,7 @@
 #define CHIMNEY_RING_H
 
 #include "chimney_ring_os.h"
-#include "chimney_hw.h"
+#include "hw/net/chimney_hw.h"
 
 struct chimney_ring {
 	void *va;		/* entry 0, CPU view */

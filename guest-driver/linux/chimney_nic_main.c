@@ -3,7 +3,7 @@
  * chimney-nic: Linux driver for the QEMU chimney-nic PCI device (1b36:00c1),
  * plain L2 NIC path.
  *
- * The device ABI is hw/net/chimney/chimney_hw.h; its behaviour is described
+ * The device ABI is include/hw/net/chimney_hw.h; its behaviour is described
  * in docs/specs/chimney-nic.rst and docs/design/l2-semantics.md.
  *
  * Rings: TX and RX (L2 frames), CMD and EVT (commands and their
@@ -33,7 +33,7 @@
 #include <linux/log2.h>
 
 #include "chimney_ring_os.h"
-#include "chimney_hw.h"
+#include "hw/net/chimney_hw.h"
 #include "chimney_ring.h"
 
 #define DRV_NAME		"chimney_nic"

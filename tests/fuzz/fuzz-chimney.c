@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the chimney-nic device core.  Build (clang):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ihw/net/chimney \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ihw/net/chimney -Iinclude \
  *     -Itests/unit -Itests/fuzz $(pkg-config --cflags --libs glib-2.0) \
  *     hw/net/chimney/chimney_{core,state,tree,tcp,hdr,parse}.c \
  *     tests/fuzz/fuzz-chimney.c -o fuzz-chimney

@@ -228,7 +228,7 @@ cg_build_module() {
     CG_MODULE="$b/linux/chimney_nic.ko"
     # Skip make (4 s of kbuild even for nothing) when no input changed.
     local sum
-    sum=$( (cd "$CG_REPO" && find guest-driver hw/net/chimney/chimney_hw.h \
+    sum=$( (cd "$CG_REPO" && find guest-driver include/hw/net/chimney_hw.h \
                 -type f ! -path '*/.git*' -print0 | LC_ALL=C sort -z |
                 xargs -0 sha256sum; echo "$CG_KV") | sha256sum | cut -c1-16)
     if [ -f "$CG_MODULE" ] && [ "$(cat "$b/.build-sum" 2>/dev/null)" = "$sum" ]; then
@@ -236,7 +236,7 @@ cg_build_module() {
     fi
     rm -f "$b/.build-sum"
     make -s -C "$CG_KHDR_COMMON" O="$CG_KHDR_ARCH" M="$b/linux" \
-        CHIMNEY_HW_DIR="$CG_REPO/hw/net/chimney" KCFLAGS=-Werror \
+        CHIMNEY_INC_DIR="$CG_REPO/include" KCFLAGS=-Werror \
         -j"$(nproc)" modules 2>&1 | grep -v '^Skipping BTF generation' >&2
     [ "${PIPESTATUS[0]}" = 0 ] && [ -f "$CG_MODULE" ] || return 1
     echo "$sum" >"$b/.build-sum"

@@ -2,7 +2,7 @@
  * QTest testcases for the chimney-nic PCI NIC: the plain L2 NIC
  *
  * Behaviour under test: docs/design/l2-semantics.md and the ABI in
- * hw/net/chimney/chimney_hw.h; where the notes are silent or loose,
+ * include/hw/net/chimney_hw.h; where the notes are silent or loose,
  * docs/specs/chimney-nic.rst (which the notes name as normative) decides:
  * TX_ERRORS counts descriptors, TX_BYTES includes padding, an RX ring that
  * owns no descriptor is no RX_NOBUF stall.
@@ -33,7 +33,7 @@
 #include "libqos/chimney-nic.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
-#include "hw/net/chimney/chimney_hw.h"
+#include "hw/net/chimney_hw.h"
 
 #ifndef _WIN32
 

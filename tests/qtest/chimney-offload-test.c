@@ -36,7 +36,7 @@
 #include "libqos/pci.h"
 #include "libqos/chimney-nic.h"
 #include "libqos/chimney-drv-qtest.h"
-#include "hw/net/chimney/chimney_hw.h"
+#include "hw/net/chimney_hw.h"
 
 #ifndef _WIN32
 

@@ -20,7 +20,7 @@
 #include <sys/types.h>
 #include <glib.h>
 
-#include "chimney_hw.h"
+#include "hw/net/chimney_hw.h"
 
 typedef struct ChimneyOffload ChimneyOffload;
 

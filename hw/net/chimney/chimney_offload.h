@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chimney_hw.h"
+#include "hw/net/chimney_hw.h"
 
 typedef struct ChimneyCore ChimneyCore;
 

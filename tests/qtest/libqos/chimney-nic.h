@@ -21,7 +21,7 @@
 #include "qgraph.h"
 #include "pci.h"
 #include "libqos-malloc.h"
-#include "hw/net/chimney/chimney_hw.h"
+#include "hw/net/chimney_hw.h"
 
 /*
  * Command line pieces of the node: every test using the node must add a
