@@ -32,7 +32,7 @@ int main(int argc, char **argv)
 {
     FakeHost *h = fake_host_new();
     TbRings *r = tb_rings_new(h);
-    ChimneyOffload *ofl = h->core.offload;
+    ChimneyEngine *ofl = h->core.engine;
     uint32_t nconn = CHIMNEY_MAX_CONN, i, info;
     uint64_t rn;
     TbBulk b;

@@ -12,8 +12,7 @@
 #include <string.h>
 
 #include "chimney_core.h"
-#include "chimney_offload.h"
-#include "chimney_tcp.h"
+#include "chimney_engine.h"
 
 #define ETH_HDR_LEN         14
 #define ETH_MIN_FRAME       60      /* without FCS; shorter frames padded */
@@ -137,6 +136,8 @@ static void chimney_raise(ChimneyCore *core, uint32_t causes)
     }
 }
 
+static void chimney_evt_drain(ChimneyCore *core);
+
 void chimney_core_timer_expired(ChimneyCore *core, unsigned timer)
 {
     if (timer < CHIMNEY_TIMER_VEC0 + CHIMNEY_MSIX_VECTORS) {
@@ -145,6 +146,9 @@ void chimney_core_timer_expired(ChimneyCore *core, unsigned timer)
         /* The gap has passed: the held-back message may go now. */
         core->vec_deadline_ns[v] = 0;
         chimney_update_irq(core);
+    } else if (timer == CHIMNEY_TIMER_ENGINE) {
+        chimney_engine_timer_expired(core->engine);
+        chimney_evt_drain(core);
     }
 }
 
@@ -252,6 +256,25 @@ static uint32_t chimney_evt_slots(ChimneyCore *core)
     return chimney_ring_avail(r);
 }
 
+/* Append to the core's event queue (no ring write yet). */
+static bool chimney_evtq_push(ChimneyCore *core, const ChimneyEvent *ev)
+{
+    uint32_t idx;
+
+    if (core->evtq_len == CHIMNEY_EVT_QUEUE_MAX) {
+        core->stats[CHIMNEY_STAT_EVT_OVERFLOW]++;
+        chimney_core_guest_error(core, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: event queue full, event type %u "
+                                 "dropped (event ring not serviced)",
+                                 GUINT16_FROM_LE(ev->type));
+        return false;
+    }
+    idx = (core->evtq_head + core->evtq_len) % CHIMNEY_EVT_QUEUE_MAX;
+    core->evtq[idx] = *ev;
+    core->evtq_len++;
+    return true;
+}
+
 /* Write one event at HEAD: body first, VALID last (spec "Event ring"). */
 static int chimney_evt_write(ChimneyCore *core, const ChimneyEvent *ev)
 {
@@ -280,8 +303,8 @@ static int chimney_evt_write(ChimneyCore *core, const ChimneyEvent *ev)
  */
 static void chimney_evt_drain(ChimneyCore *core)
 {
-    ChimneyOffload *ofl = core->offload;
     bool wrote = false;
+    ChimneyEvent ev;
 
     while (core->evtq_len && chimney_evt_slots(core)) {
         if (chimney_evt_write(core, &core->evtq[core->evtq_head]) < 0) {
@@ -291,23 +314,16 @@ static void chimney_evt_drain(ChimneyCore *core)
         core->evtq_len--;
         wrote = true;
     }
-    while (!core->evtq_len && ofl->evt_head != CHIMNEY_NO_INDEX &&
-           chimney_evt_slots(core)) {
-        uint32_t idx = ofl->evt_head;
-        ChimneyTcpObj *t = chimney_tcp_at(ofl, idx);
-        ChimneyEvent ev = {
-            .type = GUINT16_TO_LE(CHIMNEY_EVT_TCP_RETRIEVE),
-            .code = GUINT16_TO_LE(t->retrieve_reason),
-            .cookie = GUINT64_TO_LE(t->host_handle),
-            .handle = GUINT64_TO_LE(chimney_offload_handle(
-                          ofl, CHIMNEY_KIND_TCP, idx)),
-        };
-
+    /*
+     * The slot is checked first, then the event taken: a failed write
+     * keeps it in the core's queue, so none is lost.
+     */
+    while (!core->evtq_len && chimney_evt_slots(core) &&
+           chimney_engine_pop_event(core->engine, &ev)) {
         if (chimney_evt_write(core, &ev) < 0) {
+            chimney_evtq_push(core, &ev);
             break;
         }
-        chimney_offload_pop_retrieve(ofl);
-        /* stays set: one request per connection until it is uploaded */
         wrote = true;
     }
     if (wrote) {
@@ -322,20 +338,9 @@ void chimney_core_drain_events(ChimneyCore *core)
 
 void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev)
 {
-    uint32_t idx;
-
-    if (core->evtq_len == CHIMNEY_EVT_QUEUE_MAX) {
-        core->stats[CHIMNEY_STAT_EVT_OVERFLOW]++;
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: event queue full, event type %u "
-                                 "dropped (event ring not serviced)",
-                                 GUINT16_FROM_LE(ev->type));
-        return;
+    if (chimney_evtq_push(core, ev)) {
+        chimney_evt_drain(core);
     }
-    idx = (core->evtq_head + core->evtq_len) % CHIMNEY_EVT_QUEUE_MAX;
-    core->evtq[idx] = *ev;
-    core->evtq_len++;
-    chimney_evt_drain(core);
 }
 
 static void chimney_post_cmd_done(ChimneyCore *core, const ChimneyCmdDesc *cmd,
@@ -355,61 +360,20 @@ static void chimney_post_cmd_done(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     chimney_core_post_event(core, &ev);
 }
 
-/* NEIGH_REPLY: the host's answer to a reachability query (decision 9.5). */
-static uint32_t chimney_cmd_neigh_reply(ChimneyCore *core,
-                                        const ChimneyCmdDesc *cmd)
-{
-    ChimneyNeighCached k;
-    ChimneyNeighObj *n;
-
-    n = chimney_offload_lookup(core->offload, GUINT64_FROM_LE(cmd->handle),
-                               CHIMNEY_KIND_NEIGH, NULL);
-    if (!n) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
-                                 "NEIGH_REPLY for bad handle 0x%"
-                                 G_GINT64_MODIFIER "x",
-                                 (uint64_t)GUINT64_FROM_LE(cmd->handle));
-        return CHIMNEY_ST_BAD_HANDLE;
-    }
-    if (GUINT32_FROM_LE(cmd->len) < sizeof(k)) {
-        return CHIMNEY_ST_BAD_LENGTH;
-    }
-    if (chimney_core_dma_read(core, GUINT64_FROM_LE(cmd->addr), &k,
-                              sizeof(k)) < 0) {
-        return CHIMNEY_ST_DMA_ERROR;
-    }
-    if (GUINT32_FROM_LE(k.hdr.length) < sizeof(k) ||
-        GUINT32_FROM_LE(k.hdr.length) > GUINT32_FROM_LE(cmd->len)) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
-                                 "NEIGH_REPLY header length %u",
-                                 GUINT32_FROM_LE(k.hdr.length));
-        return CHIMNEY_ST_BAD_LENGTH;
-    }
-    n->hrd = GUINT32_FROM_LE(k.host_reachability_delta);
-    chimney_tcp_neigh_hrd_updated(core, n);
-    return CHIMNEY_ST_SUCCESS;
-}
-
 static uint32_t chimney_cmd_execute(ChimneyCore *core,
                                     const ChimneyCmdDesc *cmd,
-                                    uint32_t *info)
+                                    uint32_t *info, uint32_t *work)
 {
     uint16_t opcode = GUINT16_FROM_LE(cmd->opcode);
 
     *info = 0;
+    *work = 1;
+    if (chimney_engine_handles_opcode(opcode)) {
+        return chimney_engine_command(core->engine, cmd, info, work);
+    }
     switch (opcode) {
     case CHIMNEY_CMD_NOP:
         return CHIMNEY_ST_SUCCESS;
-    case CHIMNEY_CMD_SET_PARAMS:
-    case CHIMNEY_CMD_SET_VLANS:
-    case CHIMNEY_CMD_INITIATE:
-    case CHIMNEY_CMD_TERMINATE:
-    case CHIMNEY_CMD_UPDATE:
-    case CHIMNEY_CMD_QUERY:
-    case CHIMNEY_CMD_INVALIDATE:
-        return chimney_offload_cmd(core, cmd, info);
-    case CHIMNEY_CMD_NEIGH_REPLY:
-        return chimney_cmd_neigh_reply(core, cmd);
     default:
         chimney_core_guest_error(core, CHIMNEY_ERR_BAD_OPCODE,
                                  "chimney-nic: unknown command opcode 0x%x",
@@ -426,7 +390,7 @@ static uint32_t chimney_cmd_execute(ChimneyCore *core,
 void chimney_core_cmd_process(ChimneyCore *core)
 {
     ChimneyRing *r = &core->ring[CHIMNEY_RING_CMD];
-    uint32_t budget;
+    uint32_t budget, work_left = CHIMNEY_CMD_WORK_PER_BATCH;
     bool consumed = false;
 
     if (!chimney_ring_enabled(r) || !chimney_dma_enabled(core)) {
@@ -436,8 +400,16 @@ void chimney_core_cmd_process(ChimneyCore *core)
     core->irq_hold++;
     for (budget = r->size; budget && r->head != r->tail; budget--) {
         ChimneyCmdDesc cmd;
-        uint32_t status, info;
+        uint32_t status, info, work;
 
+        /*
+         * Give the main loop back after a bounded amount of work (spec
+         * "Command processing"); the rest runs in a later bottom half.
+         */
+        if (!work_left) {
+            core->ops->schedule_cmd(core->opaque);
+            break;
+        }
         if (core->evtq_len || !chimney_evt_slots(core)) {
             break;
         }
@@ -448,7 +420,8 @@ void chimney_core_cmd_process(ChimneyCore *core)
         r->count++;
         core->stats[CHIMNEY_STAT_CMDS]++;
         consumed = true;
-        status = chimney_cmd_execute(core, &cmd, &info);
+        status = chimney_cmd_execute(core, &cmd, &info, &work);
+        work_left -= MIN(work, work_left);
         chimney_post_cmd_done(core, &cmd, status, info);
     }
     if (consumed) {
@@ -572,12 +545,6 @@ static bool chimney_l2_can_receive(ChimneyCore *core)
            chimney_dma_enabled(core) && r->head != r->tail;
 }
 
-/* Offloaded connections keep running while offload is paused (rule 121). */
-static bool chimney_offload_active(ChimneyCore *core)
-{
-    return core->link_up && core->offload->tcp.used;
-}
-
 /*
  * Frames are taken only while the host path can take them too (spec
  * "Receive processing"): a frame that must go up the RX ring is never
@@ -626,8 +593,8 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
      * The logical switch: segments of offloaded connections go to the TCP
      * engine, everything else up the host (L2) path untouched.
      */
-    if (chimney_offload_active(core) &&
-        chimney_offload_rx(core, buf, len)) {
+    if (chimney_engine_rx(core->engine, buf, len)) {
+        chimney_evt_drain(core);
         return len;
     }
     if (!chimney_l2_can_receive(core)) {
@@ -745,6 +712,7 @@ void chimney_core_set_link(ChimneyCore *core, bool up)
         return;
     }
     core->link_up = up;
+    chimney_engine_set_link(core->engine, up);
     chimney_core_trace(core, CHIMNEY_TRACE_LINK, up, 0, 0, 0);
     if (chimney_ring_enabled(&core->ring[CHIMNEY_RING_EVT])) {
         chimney_core_post_event(core, &ev);
@@ -798,41 +766,128 @@ void chimney_core_reset(ChimneyCore *core)
     core->evtq_head = 0;
     core->evtq_len = 0;
     core->irq_hold = 0;
-    chimney_offload_reset(core->offload);
+    chimney_engine_reset(core->engine);
+    chimney_engine_set_mac(core->engine, core->mac);
+    chimney_engine_set_link(core->engine, core->link_up);
     core->intx_level = false;
     core->ops->set_intx(core->opaque, false);
     chimney_core_trace(core, CHIMNEY_TRACE_RESET, 0, 0, 0, 0);
 }
 
-void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
-                       void *opaque, const uint8_t mac[6], bool link_up)
+/*
+ * The engine's host services (chimney_engine.h).  None of them calls
+ * back into the engine: events are only queued, and written to the
+ * event ring at the end of the core's entry point that called the engine.
+ */
+
+static int chimney_svc_dma_read(void *opaque, uint64_t addr, void *buf,
+                                size_t len)
+{
+    return chimney_core_dma_read(opaque, addr, buf, len);
+}
+
+static int chimney_svc_dma_write(void *opaque, uint64_t addr,
+                                 const void *buf, size_t len)
+{
+    return chimney_core_dma_write(opaque, addr, buf, len);
+}
+
+static void chimney_svc_emit_frame(void *opaque, const uint8_t *buf,
+                                   size_t len)
+{
+    ChimneyCore *core = opaque;
+
+    /* spec: engine frames are lost while the link is down */
+    if (core->link_up) {
+        core->ops->send_frame(core->opaque, buf, len);
+    }
+}
+
+static bool chimney_svc_queue_event(void *opaque, const ChimneyEvent *ev)
+{
+    return chimney_evtq_push(opaque, ev);
+}
+
+static int64_t chimney_svc_clock_ns(void *opaque)
+{
+    ChimneyCore *core = opaque;
+
+    return core->ops->clock_ns(core->opaque);
+}
+
+static void chimney_svc_timer_set(void *opaque, int64_t deadline_ns)
+{
+    ChimneyCore *core = opaque;
+
+    if (deadline_ns == INT64_MAX) {
+        core->ops->timer_cancel(core->opaque, CHIMNEY_TIMER_ENGINE);
+    } else {
+        core->ops->timer_arm(core->opaque, CHIMNEY_TIMER_ENGINE, deadline_ns);
+    }
+}
+
+static void chimney_svc_guest_error(void *opaque, uint32_t code,
+                                    const char *msg)
+{
+    chimney_core_guest_error(opaque, code, "%s", msg);
+}
+
+static const ChimneyEngineServices chimney_engine_services = {
+    .dma_read = chimney_svc_dma_read,
+    .dma_write = chimney_svc_dma_write,
+    .emit_frame = chimney_svc_emit_frame,
+    .queue_event = chimney_svc_queue_event,
+    .clock_ns = chimney_svc_clock_ns,
+    .timer_set = chimney_svc_timer_set,
+    .guest_error = chimney_svc_guest_error,
+};
+
+void chimney_core_init_config(ChimneyCore *core, const ChimneyCoreOps *ops,
+                              void *opaque, const uint8_t mac[6],
+                              bool link_up, const ChimneyEngineConfig *cfg)
 {
     memset(core, 0, sizeof(*core));
     core->ops = ops;
     core->opaque = opaque;
     memcpy(core->perm_mac, mac, sizeof(core->perm_mac));
     core->link_up = link_up;
-    core->offload = chimney_offload_new();
+    core->engine_cfg = *cfg;
+    core->engine = chimney_engine_new(&chimney_engine_services, core, cfg);
     chimney_core_reset(core);
+}
+
+void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
+                       void *opaque, const uint8_t mac[6], bool link_up)
+{
+    ChimneyEngineConfig cfg = {
+        .max_conn = CHIMNEY_MAX_CONN,
+        .mem_budget = CHIMNEY_MEM_BUDGET_DEFAULT,
+    };
+
+    chimney_core_init_config(core, ops, opaque, mac, link_up, &cfg);
 }
 
 uint32_t chimney_core_offload_objects(ChimneyCore *core)
 {
-    ChimneyOffload *ofl = core->offload;
-
-    return ofl->neigh.used + ofl->path.used + ofl->tcp.used;
+    return chimney_engine_objects(core->engine);
 }
 
 void chimney_core_cleanup(ChimneyCore *core)
 {
-    chimney_offload_free(core->offload);
-    core->offload = NULL;
+    chimney_engine_free(core->engine);
+    core->engine = NULL;
+}
+
+void chimney_core_pre_save(ChimneyCore *core)
+{
+    chimney_engine_gen_floor(core->engine, core->handle_gen_floor);
 }
 
 void chimney_core_post_load(ChimneyCore *core)
 {
     unsigned v;
 
+    chimney_engine_set_gen_floor(core->engine, core->handle_gen_floor);
     for (v = 0; v < CHIMNEY_MSIX_VECTORS; v++) {
         if (core->vec_deadline_ns[v]) {
             core->ops->timer_arm(core->opaque, CHIMNEY_TIMER_VEC0 + v,
@@ -1022,13 +1077,13 @@ static void chimney_post_status(ChimneyCore *core, uint16_t code)
  */
 static void chimney_ctrl_offload_en(ChimneyCore *core, uint32_t en)
 {
-    ChimneyOffload *ofl = core->offload;
     bool was = core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN;
 
     core->ctrl = en;
+    chimney_engine_set_enabled(core->engine, en);
     if (was && !en) {
         chimney_post_status(core, CHIMNEY_STATUS_IND_PAUSE);
-        if (ofl->neigh.used || ofl->path.used || ofl->tcp.used) {
+        if (chimney_engine_objects(core->engine)) {
             chimney_post_status(core, CHIMNEY_STATUS_IND_UPLOAD_ALL);
         }
         core->offload_paused = true;
@@ -1091,7 +1146,7 @@ uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size)
                CHIMNEY_CAP_8021P | CHIMNEY_CAP_TIMESTAMPS |
                CHIMNEY_CAP_WSCALE;
     case CHIMNEY_REG_CAP_MAX_CONN:
-        return CHIMNEY_MAX_CONN;
+        return core->engine_cfg.max_conn;
     case CHIMNEY_REG_CAP_MAX_PATH:
         return CHIMNEY_MAX_PATH;
     case CHIMNEY_REG_CAP_MAX_NEIGH:
@@ -1110,6 +1165,8 @@ uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size)
         return CHIMNEY_MAX_RCV_WND;
     case CHIMNEY_REG_CAP_MAX_PATH_MTU:
         return CHIMNEY_MAX_PATH_MTU;
+    case CHIMNEY_REG_CAP_MEM_BUDGET_KB:
+        return (uint32_t)MIN(core->engine_cfg.mem_budget / 1024, UINT32_MAX);
     default:
         chimney_core_guest_error(core, CHIMNEY_ERR_BAD_REG,
                                  "chimney-nic: read of "
@@ -1143,16 +1200,19 @@ void chimney_core_write(ChimneyCore *core, uint64_t addr, uint32_t val,
             return;
         }
         chimney_ctrl_offload_en(core, val & CHIMNEY_CTRL_OFFLOAD_EN);
+        chimney_evt_drain(core);
         return;
     case CHIMNEY_REG_MAC_LO:
         core->mac[0] = val;
         core->mac[1] = val >> 8;
         core->mac[2] = val >> 16;
         core->mac[3] = val >> 24;
+        chimney_engine_set_mac(core->engine, core->mac);
         return;
     case CHIMNEY_REG_MAC_HI:
         core->mac[4] = val;
         core->mac[5] = val >> 8;
+        chimney_engine_set_mac(core->engine, core->mac);
         return;
     case CHIMNEY_REG_RX_FILTER:
         core->rx_filter = val & (CHIMNEY_RXF_UNICAST | CHIMNEY_RXF_BROADCAST |

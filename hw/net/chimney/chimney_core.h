@@ -21,13 +21,18 @@
 #include <glib.h>
 
 #include "hw/net/chimney_hw.h"
+#include "chimney_engine.h"
 
-typedef struct ChimneyOffload ChimneyOffload;
+/* Work (tree blocks) one command batch may do before yielding. */
+#define CHIMNEY_CMD_WORK_PER_BATCH  16384u
+/* Default of the mem-budget property: all per-connection data buffers. */
+#define CHIMNEY_MEM_BUDGET_DEFAULT  (64ull << 20)
 
 /* Timers the core asks its host for (one-shot, virtual clock). */
 enum ChimneyTimerId {
     CHIMNEY_TIMER_VEC0 = 0,     /* moderation, one per MSI-X vector */
-    CHIMNEY_TIMER_COUNT = CHIMNEY_TIMER_VEC0 + CHIMNEY_MSIX_VECTORS,
+    CHIMNEY_TIMER_ENGINE = CHIMNEY_TIMER_VEC0 + CHIMNEY_MSIX_VECTORS,
+    CHIMNEY_TIMER_COUNT,
 };
 
 /* Trace points the core reports; the host maps them to trace-events. */
@@ -118,12 +123,19 @@ typedef struct ChimneyCore {
     /* Scratch for assembling one TX frame. */
     uint8_t tx_buf[CHIMNEY_MAX_FRAME];
 
-    /* Offload target state (chimney_offload.h); not migrated. */
-    ChimneyOffload *offload;
+    /* The offload engine (chimney_engine.h); its objects not migrated. */
+    ChimneyEngine *engine;
+    ChimneyEngineConfig engine_cfg;
+    /* Highest handle generations issued, migrated (chimney_core_pre_save) */
+    uint32_t handle_gen_floor[3];
 } ChimneyCore;
 
 void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
                        void *opaque, const uint8_t mac[6], bool link_up);
+/* Same, with the engine's limits (device properties). */
+void chimney_core_init_config(ChimneyCore *core, const ChimneyCoreOps *ops,
+                              void *opaque, const uint8_t mac[6],
+                              bool link_up, const ChimneyEngineConfig *cfg);
 void chimney_core_reset(ChimneyCore *core);
 /* Number of offloaded state objects (neighbor + path + TCP). */
 uint32_t chimney_core_offload_objects(ChimneyCore *core);
@@ -147,15 +159,17 @@ void chimney_core_set_link(ChimneyCore *core, bool up);
 void chimney_core_pci_changed(ChimneyCore *core);
 void chimney_core_timer_expired(ChimneyCore *core, unsigned timer);
 void chimney_core_cmd_process(ChimneyCore *core);
+/* Before migration: fill the migrated fields kept elsewhere. */
+void chimney_core_pre_save(ChimneyCore *core);
 /* After migration: re-arm timers from the saved deadlines. */
 void chimney_core_post_load(ChimneyCore *core);
 
-/* Queue an event for the event ring (used by the offload engine too). */
+/* Queue an event for the event ring and write what fits. */
 void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev);
-/* Write queued events and upload requests into free event-ring slots. */
+/* Write queued events and the engine's held-back ones into free slots. */
 void chimney_core_drain_events(ChimneyCore *core);
 
-/* For the offload modules: guest memory, guest errors, tracing. */
+/* Guest memory, guest errors, tracing. */
 void chimney_core_trace(ChimneyCore *core, ChimneyTraceId id, uint64_t a,
                         uint64_t b, uint64_t c, uint64_t d);
 int chimney_core_dma_read(ChimneyCore *core, uint64_t addr, void *buf,

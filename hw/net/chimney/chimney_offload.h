@@ -1,6 +1,7 @@
 /*
- * chimney-nic offload target: state objects, tables and the operations on
- * them.  C + GLib only, like chimney_core.c.
+ * chimney-nic offload engine, internal: state objects, tables and the
+ * engine's own state.  C + GLib only; the device core never includes this
+ * file (it sees the engine through chimney_engine.h).
  *
  * Objects live in three tables (neighbor, path, TCP).  They form the
  * inverted tree of the "Offload Target's Internal State Trees" page: each
@@ -19,10 +20,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <glib.h>
 
 #include "hw/net/chimney_hw.h"
-
-typedef struct ChimneyCore ChimneyCore;
+#include "chimney_engine.h"
+#include "chimney_timer.h"
 
 #define CHIMNEY_NO_INDEX        UINT32_MAX
 
@@ -38,6 +40,8 @@ typedef struct ChimneyNeighObj {
     uint32_t nrt;               /* NIC ticks: we last saw progress */
     uint64_t host_handle;
     uint32_t npaths;            /* paths linked to this neighbor */
+    uint32_t first_path;        /* list of those paths, in link order */
+    uint32_t last_path;
 } ChimneyNeighObj;
 
 typedef struct ChimneyPathObj {
@@ -49,8 +53,12 @@ typedef struct ChimneyPathObj {
     uint8_t dst[16];
     uint32_t path_mtu;          /* cached */
     uint32_t neigh;             /* index of the neighbor it is linked to */
+    uint32_t neigh_prev;        /* the neighbor's list of paths */
+    uint32_t neigh_next;
     uint64_t host_handle;
     uint32_t ntcp;              /* TCP objects linked to this path */
+    uint32_t first_tcp;         /* list of those connections, in order */
+    uint32_t last_tcp;
 } ChimneyPathObj;
 
 typedef struct ChimneyTcpConstState {
@@ -113,14 +121,30 @@ typedef struct ChimneySendReq {
     uint64_t cookie;
 } ChimneySendReq;
 
+/* Per-connection timers (one deadline each, in NIC ticks). */
+enum ChimneyTcpTimer {
+    CHIMNEY_TCP_TMR_REXMIT,
+    CHIMNEY_TCP_TMR_PERSIST,
+    CHIMNEY_TCP_TMR_KEEPALIVE,
+    CHIMNEY_TCP_TMR_DELACK,
+    CHIMNEY_TCP_TMR_PUSH,
+    CHIMNEY_TCP_TMR_FIN_WAIT_2,
+    CHIMNEY_TCP_TMR_TIME_WAIT,
+    CHIMNEY_TCP_TMR_COUNT,
+};
+
 typedef struct ChimneyTcpObj {
     uint32_t gen;
     bool in_use;
     bool invalid;               /* depends on invalidated state */
     bool retrieve_pending;      /* TCP_RETRIEVE queued for the driver */
     uint8_t retrieve_reason;
+    uint8_t tmr_armed;          /* bit per ChimneyTcpTimer running */
     uint32_t path;              /* index of its path */
-    uint32_t hash_next;         /* demux chain */
+    uint32_t path_prev;         /* the path's list of connections */
+    uint32_t path_next;
+    uint32_t hash_next;         /* demux chain; free list when unused */
+    uint32_t demux_bucket;      /* where it is chained (CHIMNEY_NO_INDEX) */
     uint32_t evt_next;          /* pending-event list */
     uint64_t host_handle;
     int32_t ts_delta;           /* NicDelta: TsTime - NicTime (rule 036) */
@@ -129,11 +153,14 @@ typedef struct ChimneyTcpObj {
     ChimneyTcpConstState c;
     ChimneyTcpCachedState k;
     ChimneyTcpDelegatedState d;
-    /* Data, outside the per-connection state budget. */
+    ChimneyTimerEntry tmr;      /* the engine's timer heap */
+    uint32_t deadline[CHIMNEY_TCP_TMR_COUNT];
+    /* Data: per-connection buffers come from the engine's budget. */
     ChimneySendReq *sendq;      /* in send order, first byte = SndUna */
     uint32_t sendq_len;
-    uint8_t *rcvbuf;            /* acked, undelivered data ending at RcvNxt */
-    uint32_t rcv_len;
+    uint32_t rcv_len;           /* acked, undelivered data ending at RcvNxt */
+    uint8_t *rcvbuf;
+    uint32_t rcv_cap;           /* bytes of rcvbuf charged to the budget */
 } ChimneyTcpObj;
 
 /* Tables grow in chunks so an idle device does not pay for 64k slots. */
@@ -144,12 +171,21 @@ typedef struct ChimneyTable {
     uint32_t capacity;          /* slots that may ever exist */
     uint32_t allocated;         /* slots backed by chunks */
     uint32_t used;
-    uint32_t *free_list;        /* stack of free indices */
-    uint32_t nfree;
+    uint32_t free_head;         /* free slots, threaded through them */
+    uint32_t gen_floor;         /* generations issued stay above this */
+    uint32_t gen_max;           /* highest generation issued */
     size_t entry_size;
+    size_t link_off;            /* offset of the uint32_t free-list link */
 } ChimneyTable;
 
-typedef struct ChimneyOffload {
+struct ChimneyEngine {
+    const ChimneyEngineServices *svc;
+    void *opaque;
+    ChimneyEngineConfig cfg;
+    uint8_t mac[6];             /* interface MAC */
+    bool enabled;               /* CTRL.OFFLOAD_EN */
+    bool link_up;
+
     ChimneyTable neigh;
     ChimneyTable path;
     ChimneyTable tcp;
@@ -161,52 +197,62 @@ typedef struct ChimneyOffload {
     bool params_set;
     uint16_t vlans[CHIMNEY_MAX_IFACE_VLANS];    /* interface VLAN ids */
     uint32_t nvlans;
-} ChimneyOffload;
 
-ChimneyOffload *chimney_offload_new(void);
-void chimney_offload_free(ChimneyOffload *ofl);
-/* Drop every object (device reset). */
-void chimney_offload_reset(ChimneyOffload *ofl);
+    ChimneyTimerHeap timers;    /* one entry per connection with a timer */
+    uint64_t mem_used;          /* bytes of data buffers charged */
+};
 
-ChimneyNeighObj *chimney_neigh_at(ChimneyOffload *ofl, uint32_t idx);
-ChimneyPathObj *chimney_path_at(ChimneyOffload *ofl, uint32_t idx);
-ChimneyTcpObj *chimney_tcp_at(ChimneyOffload *ofl, uint32_t idx);
+ChimneyNeighObj *chimney_neigh_at(ChimneyEngine *eng, uint32_t idx);
+ChimneyPathObj *chimney_path_at(ChimneyEngine *eng, uint32_t idx);
+ChimneyTcpObj *chimney_tcp_at(ChimneyEngine *eng, uint32_t idx);
 
 /* Resolve a handle; NULL if malformed, stale or of another kind. */
-void *chimney_offload_lookup(ChimneyOffload *ofl, uint64_t handle,
+void *chimney_offload_lookup(ChimneyEngine *eng, uint64_t handle,
                              unsigned kind, uint32_t *idx);
-uint64_t chimney_offload_handle(ChimneyOffload *ofl, unsigned kind,
+uint64_t chimney_offload_handle(ChimneyEngine *eng, unsigned kind,
                                 uint32_t idx);
 
 /* Allocate a zeroed slot; CHIMNEY_NO_INDEX when the table is full. */
 uint32_t chimney_table_alloc(ChimneyTable *t);
 void chimney_table_release(ChimneyTable *t, uint32_t idx);
 void *chimney_table_at(ChimneyTable *t, uint32_t idx);
+ChimneyTable *chimney_table_of(ChimneyEngine *eng, unsigned kind);
 
-/* 4-tuple demux (chimney_state.c). */
-void chimney_demux_insert(ChimneyOffload *ofl, uint32_t tcp);
-void chimney_demux_remove(ChimneyOffload *ofl, uint32_t tcp);
-uint32_t chimney_demux_lookup(ChimneyOffload *ofl, bool ipv6,
+/* Dependents lists: paths of a neighbor, connections of a path. */
+void chimney_path_link(ChimneyEngine *eng, uint32_t path, uint32_t neigh);
+void chimney_path_unlink(ChimneyEngine *eng, uint32_t path);
+void chimney_tcp_link(ChimneyEngine *eng, uint32_t tcp, uint32_t path);
+void chimney_tcp_unlink(ChimneyEngine *eng, uint32_t tcp);
+
+/* 4-tuple demux (chimney_state.c); lookup finds only live objects. */
+void chimney_demux_insert(ChimneyEngine *eng, uint32_t tcp);
+void chimney_demux_remove(ChimneyEngine *eng, uint32_t tcp);
+uint32_t chimney_demux_lookup(ChimneyEngine *eng, bool ipv6,
                               const uint8_t *local_ip,
                               const uint8_t *remote_ip,
                               uint16_t local_port, uint16_t remote_port);
 
 /* Run one state-manipulation command (chimney_tree.c). */
-uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
-                             uint32_t *info);
+uint32_t chimney_offload_cmd(ChimneyEngine *eng, const ChimneyCmdDesc *cmd,
+                             uint32_t *info, uint32_t *work);
 
 /* Queue a TCP_RETRIEVE for a connection (at most one pending each). */
-void chimney_offload_request_upload(ChimneyOffload *ofl, uint32_t tcp,
+void chimney_offload_request_upload(ChimneyEngine *eng, uint32_t tcp,
                                     uint8_t reason);
 /* Next connection with a pending RETRIEVE, or CHIMNEY_NO_INDEX. */
-uint32_t chimney_offload_pop_retrieve(ChimneyOffload *ofl);
-void chimney_offload_cancel_retrieve(ChimneyOffload *ofl, uint32_t tcp);
+uint32_t chimney_offload_pop_retrieve(ChimneyEngine *eng);
+void chimney_offload_cancel_retrieve(ChimneyEngine *eng, uint32_t tcp);
 
-/*
- * Receive path (chimney_tcp_rx.c): returns true when the frame belonged
- * to an offloaded connection and was consumed by it, false when it must
- * go up the host (L2) path untouched.
- */
-bool chimney_offload_rx(ChimneyCore *core, const uint8_t *frame, size_t len);
+/* Release a connection's data buffers and timers (terminate, reset). */
+void chimney_tcp_release_data(ChimneyEngine *eng, uint32_t idx);
+
+/* Services, for the engine's files. */
+void chimney_eng_guest_error(ChimneyEngine *eng, uint32_t code,
+                             const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+int chimney_eng_dma_read(ChimneyEngine *eng, uint64_t addr, void *buf,
+                         size_t len);
+int chimney_eng_dma_write(ChimneyEngine *eng, uint64_t addr,
+                          const void *buf, size_t len);
+void chimney_eng_post_event(ChimneyEngine *eng, const ChimneyEvent *ev);
 
 #endif /* CHIMNEY_OFFLOAD_H */

@@ -6,24 +6,30 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include "chimney_trace.h"
+
 #include <glib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "chimney_offload.h"
+#include "chimney_tcp.h"
 
 /*
- * Tables: chunked arrays with a free-index stack.  Slots keep their
- * generation across reuse so stale handles never match (spec "Handles").
+ * Tables: chunked arrays with a free list threaded through the free slots.
+ * Slots keep their generation across reuse so stale handles never match
+ * (spec "Handles"); a migrated floor keeps them stale across migration.
  */
 
 static void chimney_table_init(ChimneyTable *t, uint32_t capacity,
-                               size_t entry_size)
+                               size_t entry_size, size_t link_off)
 {
     memset(t, 0, sizeof(*t));
     t->capacity = capacity;
     t->entry_size = entry_size;
+    t->link_off = link_off;
+    t->free_head = CHIMNEY_NO_INDEX;
     t->chunks = g_new0(void *, capacity / CHIMNEY_TABLE_CHUNK + 1);
-    t->free_list = g_new(uint32_t, capacity);
 }
 
 static void chimney_table_destroy(ChimneyTable *t)
@@ -34,7 +40,6 @@ static void chimney_table_destroy(ChimneyTable *t)
         g_free(t->chunks[i]);
     }
     g_free(t->chunks);
-    g_free(t->free_list);
     memset(t, 0, sizeof(*t));
 }
 
@@ -45,6 +50,11 @@ void *chimney_table_at(ChimneyTable *t, uint32_t idx)
     }
     return (uint8_t *)t->chunks[idx / CHIMNEY_TABLE_CHUNK] +
            (size_t)(idx % CHIMNEY_TABLE_CHUNK) * t->entry_size;
+}
+
+static uint32_t *chimney_table_link(ChimneyTable *t, uint32_t idx)
+{
+    return (uint32_t *)((uint8_t *)chimney_table_at(t, idx) + t->link_off);
 }
 
 /* Every object type starts with `uint32_t gen; bool in_use;`. */
@@ -59,31 +69,33 @@ uint32_t chimney_table_alloc(ChimneyTable *t)
     ChimneyObjHead *h;
     uint32_t gen;
 
-    if (!t->nfree) {
-        uint32_t base = t->allocated, i;
+    if (t->free_head == CHIMNEY_NO_INDEX) {
+        uint32_t base = t->allocated, i, n;
 
         if (base >= t->capacity) {
             return CHIMNEY_NO_INDEX;
         }
         t->chunks[base / CHIMNEY_TABLE_CHUNK] =
             g_malloc0(CHIMNEY_TABLE_CHUNK * t->entry_size);
+        n = MIN(CHIMNEY_TABLE_CHUNK, t->capacity - base);
         t->allocated = base + CHIMNEY_TABLE_CHUNK;
-        /* push in reverse so low indices are handed out first */
-        for (i = CHIMNEY_TABLE_CHUNK; i > 0; i--) {
-            if (base + i - 1 < t->capacity) {
-                t->free_list[t->nfree++] = base + i - 1;
-            }
+        /* chain in reverse so low indices are handed out first */
+        for (i = n; i > 0; i--) {
+            *chimney_table_link(t, base + i - 1) = t->free_head;
+            t->free_head = base + i - 1;
         }
     }
-    idx = t->free_list[--t->nfree];
+    idx = t->free_head;
+    t->free_head = *chimney_table_link(t, idx);
     h = chimney_table_at(t, idx);
-    gen = h->gen + 1;
+    gen = MAX(h->gen, t->gen_floor) + 1;
     if (gen == 0) {
         gen = 1;                /* generation 0 is never valid */
     }
     memset(h, 0, t->entry_size);
     h->gen = gen;
     h->in_use = true;
+    t->gen_max = MAX(t->gen_max, gen);
     t->used++;
     return idx;
 }
@@ -97,50 +109,51 @@ void chimney_table_release(ChimneyTable *t, uint32_t idx)
     }
     h->in_use = false;
     t->used--;
-    t->free_list[t->nfree++] = idx;
+    *chimney_table_link(t, idx) = t->free_head;
+    t->free_head = idx;
 }
 
-ChimneyNeighObj *chimney_neigh_at(ChimneyOffload *ofl, uint32_t idx)
+ChimneyNeighObj *chimney_neigh_at(ChimneyEngine *eng, uint32_t idx)
 {
-    return chimney_table_at(&ofl->neigh, idx);
+    return chimney_table_at(&eng->neigh, idx);
 }
 
-ChimneyPathObj *chimney_path_at(ChimneyOffload *ofl, uint32_t idx)
+ChimneyPathObj *chimney_path_at(ChimneyEngine *eng, uint32_t idx)
 {
-    return chimney_table_at(&ofl->path, idx);
+    return chimney_table_at(&eng->path, idx);
 }
 
-ChimneyTcpObj *chimney_tcp_at(ChimneyOffload *ofl, uint32_t idx)
+ChimneyTcpObj *chimney_tcp_at(ChimneyEngine *eng, uint32_t idx)
 {
-    return chimney_table_at(&ofl->tcp, idx);
+    return chimney_table_at(&eng->tcp, idx);
 }
 
-static ChimneyTable *chimney_table_of(ChimneyOffload *ofl, unsigned kind)
+ChimneyTable *chimney_table_of(ChimneyEngine *eng, unsigned kind)
 {
     switch (kind) {
     case CHIMNEY_KIND_NEIGH:
-        return &ofl->neigh;
+        return &eng->neigh;
     case CHIMNEY_KIND_PATH:
-        return &ofl->path;
+        return &eng->path;
     case CHIMNEY_KIND_TCP:
-        return &ofl->tcp;
+        return &eng->tcp;
     default:
         return NULL;
     }
 }
 
-uint64_t chimney_offload_handle(ChimneyOffload *ofl, unsigned kind,
+uint64_t chimney_offload_handle(ChimneyEngine *eng, unsigned kind,
                                 uint32_t idx)
 {
-    ChimneyObjHead *h = chimney_table_at(chimney_table_of(ofl, kind), idx);
+    ChimneyObjHead *h = chimney_table_at(chimney_table_of(eng, kind), idx);
 
     return CHIMNEY_HANDLE_MAKE(kind, idx, h->gen);
 }
 
-void *chimney_offload_lookup(ChimneyOffload *ofl, uint64_t handle,
+void *chimney_offload_lookup(ChimneyEngine *eng, uint64_t handle,
                              unsigned kind, uint32_t *idx)
 {
-    ChimneyTable *t = chimney_table_of(ofl, kind);
+    ChimneyTable *t = chimney_table_of(eng, kind);
     ChimneyObjHead *h;
 
     /* Bits 28..31 are reserved and must be zero in a handle we issued. */
@@ -159,7 +172,87 @@ void *chimney_offload_lookup(ChimneyOffload *ofl, uint64_t handle,
 }
 
 /*
- * 4-tuple demux: chained hash of TCP indices (O(1) receive lookup).
+ * Dependents: each neighbor lists its paths, each path its connections
+ * (doubly linked through the dependents), so INVALIDATE and TERMINATE
+ * touch only the objects concerned (rule 064), never a whole table.
+ */
+
+void chimney_path_link(ChimneyEngine *eng, uint32_t path, uint32_t neigh)
+{
+    ChimneyPathObj *p = chimney_path_at(eng, path);
+    ChimneyNeighObj *n = chimney_neigh_at(eng, neigh);
+
+    p->neigh = neigh;
+    p->neigh_next = CHIMNEY_NO_INDEX;
+    p->neigh_prev = n->npaths ? n->last_path : CHIMNEY_NO_INDEX;
+    if (p->neigh_prev == CHIMNEY_NO_INDEX) {
+        n->first_path = path;
+    } else {
+        chimney_path_at(eng, p->neigh_prev)->neigh_next = path;
+    }
+    n->last_path = path;
+    n->npaths++;
+}
+
+void chimney_path_unlink(ChimneyEngine *eng, uint32_t path)
+{
+    ChimneyPathObj *p = chimney_path_at(eng, path);
+    ChimneyNeighObj *n = chimney_neigh_at(eng, p->neigh);
+
+    if (p->neigh_prev == CHIMNEY_NO_INDEX) {
+        n->first_path = p->neigh_next;
+    } else {
+        chimney_path_at(eng, p->neigh_prev)->neigh_next = p->neigh_next;
+    }
+    if (p->neigh_next == CHIMNEY_NO_INDEX) {
+        n->last_path = p->neigh_prev;
+    } else {
+        chimney_path_at(eng, p->neigh_next)->neigh_prev = p->neigh_prev;
+    }
+    p->neigh_prev = p->neigh_next = CHIMNEY_NO_INDEX;
+    n->npaths--;
+}
+
+void chimney_tcp_link(ChimneyEngine *eng, uint32_t tcp, uint32_t path)
+{
+    ChimneyTcpObj *o = chimney_tcp_at(eng, tcp);
+    ChimneyPathObj *p = chimney_path_at(eng, path);
+
+    o->path = path;
+    o->path_next = CHIMNEY_NO_INDEX;
+    o->path_prev = p->ntcp ? p->last_tcp : CHIMNEY_NO_INDEX;
+    if (o->path_prev == CHIMNEY_NO_INDEX) {
+        p->first_tcp = tcp;
+    } else {
+        chimney_tcp_at(eng, o->path_prev)->path_next = tcp;
+    }
+    p->last_tcp = tcp;
+    p->ntcp++;
+}
+
+void chimney_tcp_unlink(ChimneyEngine *eng, uint32_t tcp)
+{
+    ChimneyTcpObj *o = chimney_tcp_at(eng, tcp);
+    ChimneyPathObj *p = chimney_path_at(eng, o->path);
+
+    if (o->path_prev == CHIMNEY_NO_INDEX) {
+        p->first_tcp = o->path_next;
+    } else {
+        chimney_tcp_at(eng, o->path_prev)->path_next = o->path_next;
+    }
+    if (o->path_next == CHIMNEY_NO_INDEX) {
+        p->last_tcp = o->path_prev;
+    } else {
+        chimney_tcp_at(eng, o->path_next)->path_prev = o->path_prev;
+    }
+    o->path_prev = o->path_next = CHIMNEY_NO_INDEX;
+    p->ntcp--;
+}
+
+/*
+ * 4-tuple demux: chained hash of TCP indices (O(1) receive lookup).  A
+ * connection remembers its bucket, so removal never depends on the path
+ * object, and lookup returns only live connections.
  */
 
 static uint32_t chimney_mix(uint32_t h, uint32_t v)
@@ -182,54 +275,57 @@ static uint32_t chimney_tuple_hash(bool ipv6, const uint8_t *local_ip,
     return h;
 }
 
-static uint32_t chimney_tcp_bucket(ChimneyOffload *ofl, ChimneyTcpObj *t)
+void chimney_demux_insert(ChimneyEngine *eng, uint32_t tcp)
 {
-    ChimneyPathObj *p = chimney_path_at(ofl, t->path);
+    ChimneyTcpObj *t = chimney_tcp_at(eng, tcp);
+    ChimneyPathObj *p = chimney_path_at(eng, t->path);
+    uint32_t b = chimney_tuple_hash(p->ipv6, p->src, p->dst, t->c.local_port,
+                                    t->c.remote_port) & eng->demux_mask;
 
-    return chimney_tuple_hash(p->ipv6, p->src, p->dst, t->c.local_port,
-                              t->c.remote_port) & ofl->demux_mask;
+    t->demux_bucket = b;
+    t->hash_next = eng->demux[b];
+    eng->demux[b] = tcp;
 }
 
-void chimney_demux_insert(ChimneyOffload *ofl, uint32_t tcp)
+void chimney_demux_remove(ChimneyEngine *eng, uint32_t tcp)
 {
-    ChimneyTcpObj *t = chimney_tcp_at(ofl, tcp);
-    uint32_t b = chimney_tcp_bucket(ofl, t);
+    ChimneyTcpObj *t = chimney_tcp_at(eng, tcp);
+    uint32_t *link, guard = eng->tcp.capacity;
 
-    t->hash_next = ofl->demux[b];
-    ofl->demux[b] = tcp;
-}
-
-void chimney_demux_remove(ChimneyOffload *ofl, uint32_t tcp)
-{
-    ChimneyTcpObj *t = chimney_tcp_at(ofl, tcp);
-    uint32_t *link = &ofl->demux[chimney_tcp_bucket(ofl, t)];
-    uint32_t guard = ofl->tcp.capacity;
-
+    if (t->demux_bucket == CHIMNEY_NO_INDEX) {
+        return;
+    }
+    link = &eng->demux[t->demux_bucket];
     while (*link != CHIMNEY_NO_INDEX && guard--) {
         if (*link == tcp) {
             *link = t->hash_next;
-            t->hash_next = CHIMNEY_NO_INDEX;
-            return;
+            break;
         }
-        link = &chimney_tcp_at(ofl, *link)->hash_next;
+        link = &chimney_tcp_at(eng, *link)->hash_next;
     }
+    t->hash_next = CHIMNEY_NO_INDEX;
+    t->demux_bucket = CHIMNEY_NO_INDEX;
 }
 
-uint32_t chimney_demux_lookup(ChimneyOffload *ofl, bool ipv6,
+uint32_t chimney_demux_lookup(ChimneyEngine *eng, bool ipv6,
                               const uint8_t *local_ip,
                               const uint8_t *remote_ip,
                               uint16_t local_port, uint16_t remote_port)
 {
     uint32_t b = chimney_tuple_hash(ipv6, local_ip, remote_ip, local_port,
-                                    remote_port) & ofl->demux_mask;
-    uint32_t i = ofl->demux[b];
-    uint32_t guard = ofl->tcp.capacity;
+                                    remote_port) & eng->demux_mask;
+    uint32_t i = eng->demux[b];
+    uint32_t guard = eng->tcp.capacity;
     size_t alen = ipv6 ? 16 : 4;
 
     while (i != CHIMNEY_NO_INDEX && guard--) {
-        ChimneyTcpObj *t = chimney_tcp_at(ofl, i);
-        ChimneyPathObj *p = chimney_path_at(ofl, t->path);
+        ChimneyTcpObj *t = chimney_tcp_at(eng, i);
+        ChimneyPathObj *p;
 
+        if (!t || !t->in_use) {
+            return CHIMNEY_NO_INDEX;    /* never reach a released object */
+        }
+        p = chimney_path_at(eng, t->path);
         if (t->c.local_port == local_port && t->c.remote_port == remote_port &&
             p->ipv6 == ipv6 && !memcmp(p->src, local_ip, alen) &&
             !memcmp(p->dst, remote_ip, alen)) {
@@ -245,63 +341,68 @@ uint32_t chimney_demux_lookup(ChimneyOffload *ofl, bool ipv6,
  * the TCP objects, so at most one entry per connection and never lost.
  */
 
-void chimney_offload_request_upload(ChimneyOffload *ofl, uint32_t tcp,
+void chimney_offload_request_upload(ChimneyEngine *eng, uint32_t tcp,
                                     uint8_t reason)
 {
-    ChimneyTcpObj *t = chimney_tcp_at(ofl, tcp);
+    ChimneyTcpObj *t = chimney_tcp_at(eng, tcp);
 
     if (t->retrieve_pending) {
         return;
     }
+    trace_chimney_engine_upload_request(tcp, reason);
     t->retrieve_pending = true;
     t->retrieve_reason = reason;
     t->evt_next = CHIMNEY_NO_INDEX;
-    if (ofl->evt_tail == CHIMNEY_NO_INDEX) {
-        ofl->evt_head = tcp;
+    if (eng->evt_tail == CHIMNEY_NO_INDEX) {
+        eng->evt_head = tcp;
     } else {
-        chimney_tcp_at(ofl, ofl->evt_tail)->evt_next = tcp;
+        chimney_tcp_at(eng, eng->evt_tail)->evt_next = tcp;
     }
-    ofl->evt_tail = tcp;
+    eng->evt_tail = tcp;
 }
 
-uint32_t chimney_offload_pop_retrieve(ChimneyOffload *ofl)
+uint32_t chimney_offload_pop_retrieve(ChimneyEngine *eng)
 {
-    uint32_t tcp = ofl->evt_head;
+    uint32_t tcp = eng->evt_head;
     ChimneyTcpObj *t;
 
     if (tcp == CHIMNEY_NO_INDEX) {
         return tcp;
     }
-    t = chimney_tcp_at(ofl, tcp);
-    ofl->evt_head = t->evt_next;
-    if (ofl->evt_head == CHIMNEY_NO_INDEX) {
-        ofl->evt_tail = CHIMNEY_NO_INDEX;
+    t = chimney_tcp_at(eng, tcp);
+    eng->evt_head = t->evt_next;
+    if (eng->evt_head == CHIMNEY_NO_INDEX) {
+        eng->evt_tail = CHIMNEY_NO_INDEX;
     }
     t->evt_next = CHIMNEY_NO_INDEX;
     return tcp;
 }
 
-/* Remove a connection from the pending-upload FIFO (it is going away). */
-void chimney_offload_cancel_retrieve(ChimneyOffload *ofl, uint32_t tcp)
+/*
+ * Remove a connection from the pending-upload FIFO (it is going away).
+ * A request already written to the event ring is no longer in the FIFO;
+ * only a queued one is searched for, from the head.
+ */
+void chimney_offload_cancel_retrieve(ChimneyEngine *eng, uint32_t tcp)
 {
-    uint32_t prev = CHIMNEY_NO_INDEX, i = ofl->evt_head;
-    uint32_t guard = ofl->tcp.capacity;
-    ChimneyTcpObj *t = chimney_tcp_at(ofl, tcp);
+    uint32_t prev = CHIMNEY_NO_INDEX, i = eng->evt_head;
+    uint32_t guard = eng->tcp.capacity;
+    ChimneyTcpObj *t = chimney_tcp_at(eng, tcp);
 
     if (!t->retrieve_pending) {
         return;
     }
     while (i != CHIMNEY_NO_INDEX && guard--) {
-        ChimneyTcpObj *cur = chimney_tcp_at(ofl, i);
+        ChimneyTcpObj *cur = chimney_tcp_at(eng, i);
 
         if (i == tcp) {
             if (prev == CHIMNEY_NO_INDEX) {
-                ofl->evt_head = cur->evt_next;
+                eng->evt_head = cur->evt_next;
             } else {
-                chimney_tcp_at(ofl, prev)->evt_next = cur->evt_next;
+                chimney_tcp_at(eng, prev)->evt_next = cur->evt_next;
             }
-            if (ofl->evt_tail == tcp) {
-                ofl->evt_tail = prev;
+            if (eng->evt_tail == tcp) {
+                eng->evt_tail = prev;
             }
             break;
         }
@@ -316,55 +417,51 @@ void chimney_offload_cancel_retrieve(ChimneyOffload *ofl, uint32_t tcp)
  * Lifetime
  */
 
-static void chimney_offload_free_tcp_data(ChimneyOffload *ofl)
+static ChimneyTimerEntry *chimney_tcp_timer_entry(void *ctx, uint32_t id)
 {
-    uint32_t i;
+    return &chimney_tcp_at(ctx, id)->tmr;
+}
 
-    for (i = 0; i < ofl->tcp.allocated; i++) {
-        ChimneyTcpObj *t = chimney_tcp_at(ofl, i);
+static uint32_t chimney_pow2_at_least(uint32_t v)
+{
+    uint32_t p = 1;
 
-        if (t->in_use) {
-            g_free(t->sendq);
-            g_free(t->rcvbuf);
-        }
+    while (p < v && p < (1u << 31)) {
+        p <<= 1;
     }
+    return p;
 }
 
-static void chimney_offload_init_tables(ChimneyOffload *ofl)
+ChimneyEngine *chimney_engine_new(const ChimneyEngineServices *svc,
+                                  void *opaque,
+                                  const ChimneyEngineConfig *cfg)
 {
-    chimney_table_init(&ofl->neigh, CHIMNEY_MAX_NEIGH,
-                       sizeof(ChimneyNeighObj));
-    chimney_table_init(&ofl->path, CHIMNEY_MAX_PATH, sizeof(ChimneyPathObj));
-    chimney_table_init(&ofl->tcp, CHIMNEY_MAX_CONN, sizeof(ChimneyTcpObj));
-    ofl->demux_mask = CHIMNEY_MAX_CONN - 1;
-    ofl->demux = g_new(uint32_t, CHIMNEY_MAX_CONN);
-    memset(ofl->demux, 0xff, CHIMNEY_MAX_CONN * sizeof(uint32_t));
-    ofl->evt_head = CHIMNEY_NO_INDEX;
-    ofl->evt_tail = CHIMNEY_NO_INDEX;
-    ofl->nvlans = 0;
-    ofl->params_set = false;
-    memset(&ofl->params, 0, sizeof(ofl->params));
+    ChimneyEngine *eng = g_new0(ChimneyEngine, 1);
+    uint32_t buckets;
+
+    eng->svc = svc;
+    eng->opaque = opaque;
+    eng->cfg = *cfg;
+    eng->cfg.max_conn = MAX(1u, MIN(cfg->max_conn, CHIMNEY_MAX_CONN_LIMIT));
+    chimney_table_init(&eng->neigh, CHIMNEY_MAX_NEIGH,
+                       sizeof(ChimneyNeighObj),
+                       offsetof(ChimneyNeighObj, first_path));
+    chimney_table_init(&eng->path, CHIMNEY_MAX_PATH, sizeof(ChimneyPathObj),
+                       offsetof(ChimneyPathObj, neigh_next));
+    chimney_table_init(&eng->tcp, eng->cfg.max_conn, sizeof(ChimneyTcpObj),
+                       offsetof(ChimneyTcpObj, hash_next));
+    buckets = chimney_pow2_at_least(eng->cfg.max_conn);
+    eng->demux_mask = buckets - 1;
+    eng->demux = g_new(uint32_t, buckets);
+    memset(eng->demux, 0xff, (size_t)buckets * sizeof(uint32_t));
+    eng->evt_head = CHIMNEY_NO_INDEX;
+    eng->evt_tail = CHIMNEY_NO_INDEX;
+    chimney_timer_heap_init(&eng->timers, eng->cfg.max_conn,
+                            chimney_tcp_timer_entry, eng);
+    return eng;
 }
 
-static void chimney_offload_destroy_tables(ChimneyOffload *ofl)
-{
-    chimney_offload_free_tcp_data(ofl);
-    chimney_table_destroy(&ofl->neigh);
-    chimney_table_destroy(&ofl->path);
-    chimney_table_destroy(&ofl->tcp);
-    g_free(ofl->demux);
-    ofl->demux = NULL;
-}
-
-ChimneyOffload *chimney_offload_new(void)
-{
-    ChimneyOffload *ofl = g_new0(ChimneyOffload, 1);
-
-    chimney_offload_init_tables(ofl);
-    return ofl;
-}
-
-void chimney_offload_reset(ChimneyOffload *ofl)
+void chimney_engine_reset(ChimneyEngine *eng)
 {
     /*
      * Generations must survive a reset so handles issued before it stay
@@ -372,28 +469,50 @@ void chimney_offload_reset(ChimneyOffload *ofl)
      */
     uint32_t i;
 
-    chimney_offload_free_tcp_data(ofl);
-    for (i = 0; i < ofl->tcp.allocated; i++) {
-        chimney_table_release(&ofl->tcp, i);
+    for (i = 0; i < eng->tcp.allocated; i++) {
+        ChimneyTcpObj *o = chimney_tcp_at(eng, i);
+
+        if (o->in_use) {
+            chimney_tcp_release_data(eng, i);
+            chimney_table_release(&eng->tcp, i);
+        }
     }
-    for (i = 0; i < ofl->path.allocated; i++) {
-        chimney_table_release(&ofl->path, i);
+    for (i = 0; i < eng->path.allocated; i++) {
+        chimney_table_release(&eng->path, i);
     }
-    for (i = 0; i < ofl->neigh.allocated; i++) {
-        chimney_table_release(&ofl->neigh, i);
+    for (i = 0; i < eng->neigh.allocated; i++) {
+        chimney_table_release(&eng->neigh, i);
     }
-    memset(ofl->demux, 0xff, CHIMNEY_MAX_CONN * sizeof(uint32_t));
-    ofl->evt_head = CHIMNEY_NO_INDEX;
-    ofl->evt_tail = CHIMNEY_NO_INDEX;
-    ofl->nvlans = 0;
-    ofl->params_set = false;
-    memset(&ofl->params, 0, sizeof(ofl->params));
+    memset(eng->demux, 0xff, ((size_t)eng->demux_mask + 1) * sizeof(uint32_t));
+    chimney_timer_heap_clear(&eng->timers);
+    eng->svc->timer_set(eng->opaque, INT64_MAX);
+    eng->evt_head = CHIMNEY_NO_INDEX;
+    eng->evt_tail = CHIMNEY_NO_INDEX;
+    eng->nvlans = 0;
+    eng->params_set = false;
+    eng->enabled = false;
+    memset(&eng->params, 0, sizeof(eng->params));
 }
 
-void chimney_offload_free(ChimneyOffload *ofl)
+void chimney_engine_free(ChimneyEngine *eng)
 {
-    if (ofl) {
-        chimney_offload_destroy_tables(ofl);
-        g_free(ofl);
+    uint32_t i;
+
+    if (!eng) {
+        return;
     }
+    for (i = 0; i < eng->tcp.allocated; i++) {
+        ChimneyTcpObj *o = chimney_tcp_at(eng, i);
+
+        if (o->in_use) {
+            g_free(o->sendq);
+            g_free(o->rcvbuf);
+        }
+    }
+    chimney_table_destroy(&eng->neigh);
+    chimney_table_destroy(&eng->path);
+    chimney_table_destroy(&eng->tcp);
+    chimney_timer_heap_destroy(&eng->timers);
+    g_free(eng->demux);
+    g_free(eng);
 }

@@ -1,11 +1,14 @@
 /*
- * chimney-nic TCP engine entry points used by the state operations and
- * the receive path.  C + GLib only.
+ * chimney-nic TCP engine, internal interface between the engine's files.
+ * C + GLib only; the device core never includes this file.
  *
- * This is the part-1 engine: NIC time and timestamps, in-order receive
- * into the connection's buffer with immediate ACKs, ACK processing of the
- * handed-over send data, neighbor reachability.  Send, the delivery
- * algorithm and the timers build on these.
+ *   chimney_tcp.c        NIC time, timestamps, neighbor reachability, the
+ *                        hooks the state operations call
+ *   chimney_tcp_in.c     segment input: steering, acceptance, ACK, window
+ *   chimney_tcp_out.c    segment output: ACKs and probes
+ *   chimney_tcp_timer.c  per-connection timers on the engine's heap,
+ *                        keepalive
+ *   chimney_rcvbuf.c     receive buffer and the device-wide data budget
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -18,26 +21,75 @@
 
 #include "chimney_offload.h"
 
+/* Sequence-space comparisons (RFC 9293 3.4), modular. */
+static inline bool chimney_seq_lt(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) < 0;
+}
+
+static inline bool chimney_seq_le(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) <= 0;
+}
+
 /* NIC time in the host's ticks (TicksPerSecond, rule 005); wraps. */
-uint32_t chimney_nic_ticks(ChimneyCore *core);
+uint32_t chimney_nic_ticks(ChimneyEngine *eng);
+/* Nanoseconds of one tick. */
+uint64_t chimney_tick_ns(ChimneyEngine *eng);
 /* Timestamp value this connection sends now: NicTime + NicDelta. */
-uint32_t chimney_tcp_ts_now(ChimneyCore *core, const ChimneyTcpObj *o);
-
+uint32_t chimney_tcp_ts_now(ChimneyEngine *eng, const ChimneyTcpObj *o);
 /* TsRecentAge now: ticks since TsRecent was received. */
-uint32_t chimney_tcp_ts_recent_age(ChimneyCore *core, const ChimneyTcpObj *o);
+uint32_t chimney_tcp_ts_recent_age(ChimneyEngine *eng,
+                                   const ChimneyTcpObj *o);
 
-void chimney_tcp_neigh_offloaded(ChimneyCore *core, ChimneyNeighObj *n,
+void chimney_tcp_neigh_offloaded(ChimneyEngine *eng, ChimneyNeighObj *n,
                                  uint32_t nrd);
 /* Current NicReachabilityDelta (ticks since we saw forward progress). */
-uint32_t chimney_tcp_neigh_nrd(ChimneyCore *core, const ChimneyNeighObj *n);
+uint32_t chimney_tcp_neigh_nrd(ChimneyEngine *eng, const ChimneyNeighObj *n);
 /* The host's HRD changed (update or NEIGH_REPLY): HRT = NCT - HRD. */
-void chimney_tcp_neigh_hrd_updated(ChimneyCore *core, ChimneyNeighObj *n);
+void chimney_tcp_neigh_hrd_updated(ChimneyEngine *eng, ChimneyNeighObj *n);
 
-void chimney_tcp_offloaded(ChimneyCore *core, ChimneyTcpObj *o);
-void chimney_tcp_before_upload(ChimneyCore *core, ChimneyTcpObj *o);
-void chimney_tcp_cached_update(ChimneyCore *core, ChimneyTcpObj *o,
+/* State-operation hooks. */
+void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx);
+void chimney_tcp_before_upload(ChimneyEngine *eng, ChimneyTcpObj *o);
+void chimney_tcp_cached_update(ChimneyEngine *eng, uint32_t idx,
                                const ChimneyTcpCachedState *k);
-/* Send a bare ACK for the connection's current state (if allowed). */
-void chimney_tcp_send_ack(ChimneyCore *core, ChimneyTcpObj *o);
+/* Preferred send backlog reported by QUERY (spec "send_backlog_size"). */
+uint32_t chimney_tcp_send_backlog(const ChimneyTcpObj *o);
+
+/* Input: true when the frame was an offloaded connection's and consumed. */
+bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len);
+
+/* Output. */
+void chimney_tcp_send_ack(ChimneyEngine *eng, ChimneyTcpObj *o);
+void chimney_tcp_send_keepalive(ChimneyEngine *eng, ChimneyTcpObj *o);
+
+/* Timers (chimney_tcp_timer.c). */
+void chimney_tcp_timer_arm(ChimneyEngine *eng, uint32_t idx, unsigned which,
+                           uint32_t ticks);
+void chimney_tcp_timer_cancel(ChimneyEngine *eng, uint32_t idx,
+                              unsigned which);
+/* Ticks until it fires (0 = due), or CHIMNEY_TIMER_OFF (rule 041). */
+uint32_t chimney_tcp_timer_left(ChimneyEngine *eng, const ChimneyTcpObj *o,
+                                unsigned which);
+/* rexmit_timeout_delta: retransmit, persist or FIN_WAIT_2, whichever runs. */
+uint32_t chimney_tcp_rexmit_left(ChimneyEngine *eng, const ChimneyTcpObj *o);
+/* Restart keepalive from zero (rules 056, 058) or stop it. */
+void chimney_tcp_keepalive_restart(ChimneyEngine *eng, uint32_t idx);
+/* Fire what is due, a bounded number per call, and re-arm the host timer. */
+void chimney_tcp_timers_run(ChimneyEngine *eng);
+/* Stop every timer of a connection. */
+void chimney_tcp_timers_stop(ChimneyEngine *eng, uint32_t idx);
+
+/* Receive buffer and the data-buffer budget (chimney_rcvbuf.c). */
+/* Window to advertise now: MIN(RcvWnd, what the connection may hold). */
+uint32_t chimney_rcvbuf_window(ChimneyEngine *eng, ChimneyTcpObj *o);
+/* Room for in-order data now (grows the reservation if it can). */
+uint32_t chimney_rcvbuf_room(ChimneyEngine *eng, ChimneyTcpObj *o);
+/* Charge len bytes of initial data (INITIATE); false: budget spent. */
+bool chimney_rcvbuf_init(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t len);
+/* Append in-order data (len <= room). */
+void chimney_rcvbuf_append(ChimneyTcpObj *o, const uint8_t *data,
+                           uint32_t len);
 
 #endif /* CHIMNEY_TCP_H */

@@ -15,10 +15,11 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include "chimney_trace.h"
+
 #include <glib.h>
 #include <string.h>
 
-#include "chimney_core.h"
 #include "chimney_offload.h"
 #include "chimney_tcp.h"
 
@@ -56,13 +57,13 @@ typedef struct TreeNode {
 typedef struct Tree {
     uint64_t (*scratch)[TREE_SCRATCH_WORDS];
     unsigned scratch_next;
-    ChimneyCore *core;
-    ChimneyOffload *ofl;
+    ChimneyEngine *ofl;
     GArray *nodes;              /* TreeNode */
     GByteArray *state;          /* the state structures after each block */
     GHashTable *seen;           /* block addresses: cycle detection */
     uint32_t root;
     uint32_t opcode;
+    uint32_t work;              /* objects touched beyond the blocks */
 } Tree;
 
 static TreeNode *tree_node(Tree *t, uint32_t i)
@@ -127,20 +128,20 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
         uint32_t idx, st, dep;
 
         if (t->nodes->len >= CHIMNEY_TREE_MAX_BLOCKS) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: tree larger than %u "
                                      "blocks", CHIMNEY_TREE_MAX_BLOCKS);
             return CHIMNEY_ST_TREE_TOO_LARGE;
         }
         if (g_hash_table_contains(t->seen, &addr)) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: tree block 0x%"
                                      G_GINT64_MODIFIER "x reached twice "
                                      "(cycle)", addr);
             return CHIMNEY_ST_BAD_TREE;
         }
-        if (chimney_core_dma_read(t->core, addr, &blk, sizeof(blk)) < 0) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+        if (chimney_eng_dma_read(t->ofl, addr, &blk, sizeof(blk)) < 0) {
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA,
                                      "chimney-nic: tree block 0x%"
                                      G_GINT64_MODIFIER "x not readable",
                                      addr);
@@ -159,14 +160,14 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
         n.next = NODE_NONE;
         n.obj = CHIMNEY_NO_INDEX;
         if (n.layer == LAYER_BAD) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: tree block 0x%"
                                      G_GINT64_MODIFIER "x has unknown "
                                      "type %u", addr, n.type);
             return CHIMNEY_ST_BAD_TREE;
         }
         if (!tree_role_allowed(t->opcode, n.role)) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: tree block 0x%"
                                      G_GINT64_MODIFIER "x: role %u not "
                                      "allowed in command 0x%x", addr,
@@ -177,14 +178,14 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
             n.role == CHIMNEY_ROLE_NEW && n.layer != LAYER_NEIGH &&
             (parent == NODE_NONE ||
              tree_node(t, parent)->role == CHIMNEY_ROLE_PLACEHOLDER)) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: new-offload block 0x%"
                                      G_GINT64_MODIFIER "x has no NEW or "
                                      "LINKER parent", addr);
             return CHIMNEY_ST_BAD_TREE;
         }
         if (layer >= 0 && n.layer != layer) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: tree block 0x%"
                                      G_GINT64_MODIFIER "x (type %u) in "
                                      "the wrong layer", addr, n.type);
@@ -193,7 +194,7 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
         layer = n.layer;
         if (n.size < sizeof(ChimneyBlock) ||
             n.size - sizeof(ChimneyBlock) > BLOCK_MAX_STATE) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: tree block 0x%"
                                      G_GINT64_MODIFIER "x size %u out of "
                                      "range", addr, n.size);
@@ -201,12 +202,19 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
         }
         n.state_len = n.size - sizeof(ChimneyBlock);
         n.state_off = t->state->len;
+        if (t->state->len + (uint64_t)n.state_len >
+            CHIMNEY_TREE_MAX_STATE_BYTES) {
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                    "chimney-nic: tree state larger than %u "
+                                    "bytes", CHIMNEY_TREE_MAX_STATE_BYTES);
+            return CHIMNEY_ST_TREE_TOO_LARGE;
+        }
         if (n.state_len) {
             g_byte_array_set_size(t->state, n.state_off + n.state_len);
-            if (chimney_core_dma_read(t->core, addr + sizeof(ChimneyBlock),
+            if (chimney_eng_dma_read(t->ofl, addr + sizeof(ChimneyBlock),
                                       t->state->data + n.state_off,
                                       n.state_len) < 0) {
-                chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+                chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA,
                                          "chimney-nic: state after block "
                                          "0x%" G_GINT64_MODIFIER "x not "
                                          "readable", addr);
@@ -227,7 +235,7 @@ static uint32_t tree_load_chain(Tree *t, uint64_t addr, int layer,
             uint32_t first_dep;
 
             if (layer == LAYER_TCP) {
-                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                          "chimney-nic: TCP block 0x%"
                                          G_GINT64_MODIFIER "x has "
                                          "dependents", addr);
@@ -262,12 +270,12 @@ static int tree_write_result(Tree *t, TreeNode *n)
     wb.flags = GUINT32_TO_LE(n->out_handle ? CHIMNEY_BLKF_HANDLE_VALID : 0);
     wb.handle = GUINT64_TO_LE(n->out_handle);
     if (n->out_handle &&
-        chimney_core_dma_write(t->core, n->addr + offsetof(ChimneyBlock,
+        chimney_eng_dma_write(t->ofl, n->addr + offsetof(ChimneyBlock,
                                                             handle),
                                &wb.handle, sizeof(wb.handle)) < 0) {
         return -1;
     }
-    return chimney_core_dma_write(t->core,
+    return chimney_eng_dma_write(t->ofl,
                                   n->addr + offsetof(ChimneyBlock, status),
                                   &wb.status, 8);
 }
@@ -310,7 +318,7 @@ static uint32_t tree_check_type(Tree *t, TreeNode *n, uint32_t idx)
                (n->type >= CHIMNEY_TYPE_IP6_CONST);
     }
     if (bad) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: block 0x%" G_GINT64_MODIFIER
                                  "x: type %u does not suit its object",
                                  n->addr, n->type);
@@ -323,7 +331,7 @@ static uint32_t tree_check_type(Tree *t, TreeNode *n, uint32_t idx)
 static uint32_t tree_check_end(Tree *t, TreeNode *n, uint32_t off)
 {
     if (off != n->state_len) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: block 0x%" G_GINT64_MODIFIER
                                  "x: %u bytes after its structures",
                                  n->addr, n->state_len - off);
@@ -526,7 +534,7 @@ static void tcp_store(const ChimneyTcpObj *o, ChimneyTcpConst *c,
  * Timers are remaining ticks or CHIMNEY_TIMER_OFF (rule 041), TsTime is
  * NicTime + NicDelta (rule 042), SRtt/RttVar keep their scaling (rule 034).
  */
-static void tcp_delegated_store(ChimneyCore *core, ChimneyTcpObj *o,
+static void tcp_delegated_store(ChimneyEngine *eng, ChimneyTcpObj *o,
                                 ChimneyTcpDelegated *d, bool query)
 {
     const ChimneyTcpDelegatedState *s = &o->d;
@@ -547,17 +555,20 @@ static void tcp_delegated_store(ChimneyCore *core, ChimneyTcpObj *o,
     d->srtt = GUINT16_TO_LE(s->srtt);
     d->rttvar = GUINT16_TO_LE(s->rttvar);
     d->ts_recent = GUINT32_TO_LE(s->ts_recent);
-    d->ts_recent_age = GUINT32_TO_LE(chimney_tcp_ts_recent_age(core, o));
-    d->ts_time = GUINT32_TO_LE(chimney_tcp_ts_now(core, o));
+    d->ts_recent_age = GUINT32_TO_LE(chimney_tcp_ts_recent_age(eng, o));
+    d->ts_time = GUINT32_TO_LE(chimney_tcp_ts_now(eng, o));
     d->total_rt = GUINT32_TO_LE(s->total_rt);
     d->dup_ack_count = s->dup_ack_count;
     d->snd_wnd_probe_count = s->snd_wnd_probe_count;
     d->ka_probe_count = s->ka_probe_count;
     d->rexmit_count = s->rexmit_count;
-    d->ka_timeout_delta = GUINT32_TO_LE(s->ka_timeout_delta);
-    d->rexmit_timeout_delta = GUINT32_TO_LE(s->rexmit_timeout_delta);
-    /* rule 061: we do not model a preferred backlog yet → unsupported */
-    d->send_backlog_size = GUINT32_TO_LE(query ? 0xffffffffu : 0);
+    /* rule 041: what remains of the running timers, or TIMER_OFF */
+    d->ka_timeout_delta = GUINT32_TO_LE(
+        chimney_tcp_timer_left(eng, o, CHIMNEY_TCP_TMR_KEEPALIVE));
+    d->rexmit_timeout_delta = GUINT32_TO_LE(chimney_tcp_rexmit_left(eng, o));
+    /* rule 061: preferred backlog (spec "send_backlog_size") */
+    d->send_backlog_size = GUINT32_TO_LE(query ?
+                                         chimney_tcp_send_backlog(o) : 0);
     d->rcv_backlog_size = GUINT32_TO_LE(query ? o->rcv_len : 0);
     d->dwnd = GUINT32_TO_LE(s->dwnd);
     d->rsvd2 = 0;
@@ -567,7 +578,7 @@ static void tcp_delegated_store(ChimneyCore *core, ChimneyTcpObj *o,
  * Initiate offload
  */
 
-static bool vlan_allowed(ChimneyOffload *ofl, uint16_t vid)
+static bool vlan_allowed(ChimneyEngine *ofl, uint16_t vid)
 {
     uint32_t i;
 
@@ -600,7 +611,7 @@ static uint32_t take_new_state(Tree *t, TreeNode *n, size_t csize,
     *k = *c ? state_take(t, n, &off, ksize) : NULL;
     *d = *k ? state_take(t, n, &off, dsize) : NULL;
     if (!*d) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: new-offload block 0x%"
                                  G_GINT64_MODIFIER "x: state lengths "
                                  "disagree", n->addr);
@@ -638,7 +649,7 @@ static uint32_t initiate_neigh(Tree *t, TreeNode *n)
     neigh_const_load(o, c);
     neigh_cached_load(o, k);
     o->host_handle = n->host_handle;
-    chimney_tcp_neigh_offloaded(t->core, o,
+    chimney_tcp_neigh_offloaded(t->ofl, o,
                                 GUINT32_FROM_LE(d->nic_reachability_delta));
     n->obj = idx;
     n->created = true;
@@ -668,7 +679,7 @@ static uint32_t initiate_path(Tree *t, TreeNode *n, uint32_t neigh)
         return CHIMNEY_ST_OFFLOAD_PATH_MTU;            /* rule 031 */
     }
     if (mtu < (ipv6 ? 1280u : 68u)) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: path block 0x%"
                                  G_GINT64_MODIFIER "x: PathMtu %u below "
                                  "the IP minimum", n->addr, mtu);
@@ -680,9 +691,8 @@ static uint32_t initiate_path(Tree *t, TreeNode *n, uint32_t neigh)
     memcpy(o->src, c->src_addr, ipv6 ? 16 : 4);    /* rule 018: copied */
     memcpy(o->dst, c->dst_addr, ipv6 ? 16 : 4);
     o->path_mtu = mtu;
-    o->neigh = neigh;
     o->host_handle = n->host_handle;
-    chimney_neigh_at(t->ofl, neigh)->npaths++;
+    chimney_path_link(t->ofl, idx, neigh);
     n->obj = idx;
     n->created = true;
     n->out_handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_PATH, idx);
@@ -725,10 +735,10 @@ static uint32_t initiate_tcp_send_list(Tree *t, TreeNode *n,
         q = NULL;
     } else {
         wire = g_new(ChimneySendBuf, nsend);
-        if (chimney_core_dma_read(t->core, GUINT64_FROM_LE(d->send_list_addr),
+        if (chimney_eng_dma_read(t->ofl, GUINT64_FROM_LE(d->send_list_addr),
                                   wire, nsend * sizeof(*wire)) < 0) {
             g_free(wire);
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA,
                                      "chimney-nic: TCP block 0x%"
                                      G_GINT64_MODIFIER "x: send list not "
                                      "readable", n->addr);
@@ -744,7 +754,7 @@ static uint32_t initiate_tcp_send_list(Tree *t, TreeNode *n,
             if (!q[i].len || q[i].acked) {
                 g_free(wire);
                 g_free(q);
-                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                          "chimney-nic: TCP block 0x%"
                                          G_GINT64_MODIFIER "x: send entry %u "
                                          "has len 0 or acked != 0", n->addr,
@@ -759,7 +769,7 @@ static uint32_t initiate_tcp_send_list(Tree *t, TreeNode *n,
         (uint32_t)(ds->snd_max - ds->snd_una) ||
         (uint64_t)(uint32_t)(ds->snd_max - ds->snd_una) > total) {
         g_free(q);
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: TCP block 0x%"
                                  G_GINT64_MODIFIER "x: SndUna/SndNxt/SndMax "
                                  "disagree with %" G_GUINT64_FORMAT
@@ -781,7 +791,6 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     ChimneyTcpDelegatedState ds;
     ChimneyPathObj *p = chimney_path_at(t->ofl, path);
     ChimneySendReq *sendq = NULL;
-    uint8_t *rcvbuf = NULL;
     uint32_t idx, nsend, rcv_len, st;
     bool send_dma_error;
     ChimneyTcpObj *o;
@@ -801,7 +810,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     }
     if (!tcp_state_offloadable(ds.state) || cs.snd_wind_scale > 14 ||
         cs.rcv_wind_scale > 14 || cs.remote_mss == 0) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: TCP block 0x%"
                                  G_GINT64_MODIFIER "x: state %u, window "
                                  "scales %u/%u, MSS %u not acceptable",
@@ -825,7 +834,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     } else if (chimney_demux_lookup(t->ofl, p->ipv6, p->src, p->dst,
                                     cs.local_port, cs.remote_port) !=
                CHIMNEY_NO_INDEX) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: TCP block 0x%"
                                  G_GINT64_MODIFIER "x: 4-tuple already "
                                  "offloaded", n->addr);
@@ -838,26 +847,10 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
         return st;
     }
 
-    /* Buffered receive data is copied before completing (rule 023). */
-    rcv_len = GUINT32_FROM_LE(d->rcv_data_len);
-    if (rcv_len) {
-        rcvbuf = g_malloc(CHIMNEY_RCV_BUF);
-        if (chimney_core_dma_read(t->core, GUINT64_FROM_LE(d->rcv_data_addr),
-                                  rcvbuf, rcv_len) < 0) {
-            g_free(sendq);
-            g_free(rcvbuf);
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
-                                     "chimney-nic: TCP block 0x%"
-                                     G_GINT64_MODIFIER "x: buffered data "
-                                     "not readable", n->addr);
-            return CHIMNEY_ST_DMA_ERROR;
-        }
-    }
-
     idx = chimney_table_alloc(&t->ofl->tcp);
     o = chimney_tcp_at(t->ofl, idx);
-    o->path = path;
     o->hash_next = CHIMNEY_NO_INDEX;
+    o->demux_bucket = CHIMNEY_NO_INDEX;
     o->evt_next = CHIMNEY_NO_INDEX;
     o->host_handle = n->host_handle;
     o->c = cs;
@@ -865,12 +858,35 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     o->d = ds;
     o->sendq = sendq;
     o->sendq_len = nsend;
-    o->rcvbuf = rcvbuf;
-    o->rcv_len = rcv_len;
     o->ip_id = 0x8000;
-    chimney_tcp_offloaded(t->core, o);
-    p->ntcp++;
+
+    /*
+     * Buffered receive data is copied before completing (rule 023), into
+     * bytes of the data-buffer budget (spec "Memory budget").
+     */
+    rcv_len = GUINT32_FROM_LE(d->rcv_data_len);
+    st = CHIMNEY_ST_SUCCESS;
+    if (!chimney_rcvbuf_init(t->ofl, o, rcv_len)) {
+        st = CHIMNEY_ST_RESOURCES;
+    } else if (rcv_len &&
+               chimney_eng_dma_read(t->ofl,
+                                    GUINT64_FROM_LE(d->rcv_data_addr),
+                                    o->rcvbuf, rcv_len) < 0) {
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA,
+                                "chimney-nic: TCP block 0x%"
+                                G_GINT64_MODIFIER "x: buffered data "
+                                "not readable", n->addr);
+        st = CHIMNEY_ST_DMA_ERROR;
+    }
+    if (st != CHIMNEY_ST_SUCCESS) {
+        chimney_tcp_release_data(t->ofl, idx);
+        chimney_table_release(&t->ofl->tcp, idx);
+        return st;
+    }
+    o->rcv_len = rcv_len;
+    chimney_tcp_link(t->ofl, idx, path);
     chimney_demux_insert(t->ofl, idx);
+    chimney_tcp_offloaded(t->ofl, idx);
     n->obj = idx;
     n->created = true;
     n->out_handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_TCP, idx);
@@ -896,14 +912,14 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
         case CHIMNEY_ROLE_NEW:
             if (n->type != CHIMNEY_TYPE_NEIGH && n->type != CHIMNEY_TYPE_IP4 &&
                 n->type != CHIMNEY_TYPE_IP6 && n->type != CHIMNEY_TYPE_TCP) {
-                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                          "chimney-nic: new-offload block 0x%"
                                          G_GINT64_MODIFIER "x must carry a "
                                          "combined state type, not %u",
                                          n->addr, n->type);
                 st = CHIMNEY_ST_BAD_TYPE;
             } else if (n->layer != LAYER_NEIGH && parent == CHIMNEY_NO_INDEX) {
-                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                          "chimney-nic: new-offload block 0x%"
                                          G_GINT64_MODIFIER "x has no offloaded "
                                          "parent to link to", n->addr);
@@ -920,7 +936,7 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
         case CHIMNEY_ROLE_LINKER:
             if (!chimney_offload_lookup(t->ofl, n->handle,
                                         layer_kind[n->layer], &obj)) {
-                chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+                chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                          "chimney-nic: linker block 0x%"
                                          G_GINT64_MODIFIER "x: bad handle 0x%"
                                          G_GINT64_MODIFIER "x", n->addr,
@@ -940,7 +956,7 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
             st = CHIMNEY_ST_SUCCESS;                    /* rule 009 */
             break;
         default:
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: block 0x%" G_GINT64_MODIFIER
                                      "x: role %u not allowed in an initiate "
                                      "tree", n->addr, n->role);
@@ -983,7 +999,7 @@ static void initiate_chain(Tree *t, uint32_t first, uint32_t parent,
 
 static uint32_t terminate_dma_error(Tree *t, TreeNode *n, const char *what)
 {
-    chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+    chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA,
                              "chimney-nic: terminate block 0x%"
                              G_GINT64_MODIFIER "x: %s not writable; the "
                              "connection stays offloaded", n->addr, what);
@@ -1005,7 +1021,7 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
 
     /* Nothing is given back unless everything fits: no data is lost. */
     if (cap < o->sendq_len || rcv_cap < o->rcv_len) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: terminate block 0x%"
                                  G_GINT64_MODIFIER "x: return space for %u "
                                  "sends / %u bytes, need %u / %u", n->addr,
@@ -1021,17 +1037,17 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
             .cookie = GUINT64_TO_LE(o->sendq[i].cookie),
         };
 
-        if (chimney_core_dma_write(t->core, list + i * sizeof(b), &b,
+        if (chimney_eng_dma_write(t->ofl, list + i * sizeof(b), &b,
                                    sizeof(b)) < 0) {
             return terminate_dma_error(t, n, "send list");
         }
     }
     /* rule 045: undelivered, acknowledged receive data */
     if (o->rcv_len &&
-        chimney_core_dma_write(t->core, rcv_addr, o->rcvbuf, o->rcv_len) < 0) {
+        chimney_eng_dma_write(t->ofl, rcv_addr, o->rcvbuf, o->rcv_len) < 0) {
         return terminate_dma_error(t, n, "receive data buffer");
     }
-    tcp_delegated_store(t->core, o, &d, false);
+    tcp_delegated_store(t->ofl, o, &d, false);
     d.send_list_addr = GUINT64_TO_LE(list);
     d.send_list_count = GUINT32_TO_LE(o->sendq_len);
     d.send_list_cap = GUINT32_TO_LE(cap);
@@ -1039,7 +1055,7 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
     d.rcv_data_len = GUINT32_TO_LE(o->rcv_len);
     d.rcv_data_cap = GUINT32_TO_LE(rcv_cap);
     /* the header stays as the host wrote it */
-    if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) + off +
+    if (chimney_eng_dma_write(t->ofl, n->addr + sizeof(ChimneyBlock) + off +
                                sizeof(ChimneyStateHdr),
                                (uint8_t *)&d + sizeof(ChimneyStateHdr),
                                sizeof(d) - sizeof(ChimneyStateHdr)) < 0) {
@@ -1069,7 +1085,7 @@ static void terminate_tcp_complete_sends(Tree *t, ChimneyTcpObj *o,
             .info = GUINT32_TO_LE(o->sendq[i].acked),
         };
 
-        chimney_core_post_event(t->core, &ev);
+        chimney_eng_post_event(t->ofl, &ev);
     }
 }
 
@@ -1080,7 +1096,7 @@ static uint32_t terminate_resolve(Tree *t, TreeNode *n)
 
     if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
                                 &idx)) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: terminate block 0x%"
                                  G_GINT64_MODIFIER "x: bad handle 0x%"
                                  G_GINT64_MODIFIER "x", n->addr, n->handle);
@@ -1096,7 +1112,7 @@ static uint32_t terminate_resolve(Tree *t, TreeNode *n)
                       sizeof(ChimneyTcpDelegated);
 
         if (!state_take(t, n, &off, need)) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: terminate block 0x%"
                                      G_GINT64_MODIFIER "x: delegated "
                                      "structure too short", n->addr);
@@ -1117,7 +1133,7 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
         ChimneyNeighDelegated d;
 
         if (o->npaths) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: terminate of neighbor "
                                      "0x%" G_GINT64_MODIFIER "x with %u "
                                      "paths not listed", n->handle,
@@ -1126,8 +1142,8 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
         }
         if (st) {
             /* the header stays as the host wrote it */
-            neigh_store(o, NULL, NULL, &d, chimney_tcp_neigh_nrd(t->core, o));
-            if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) +
+            neigh_store(o, NULL, NULL, &d, chimney_tcp_neigh_nrd(t->ofl, o));
+            if (chimney_eng_dma_write(t->ofl, n->addr + sizeof(ChimneyBlock) +
                                        sizeof(ChimneyStateHdr),
                                        (uint8_t *)&d + sizeof(d.hdr),
                                        sizeof(d) - sizeof(d.hdr)) < 0) {
@@ -1138,7 +1154,7 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
         ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
 
         if (o->ntcp) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: terminate of path 0x%"
                                      G_GINT64_MODIFIER "x with %u "
                                      "connections not listed", n->handle,
@@ -1146,13 +1162,13 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
             return CHIMNEY_ST_HAS_DEPENDENTS;
         }
         /* a path has no delegated variables: nothing is written */
-        chimney_neigh_at(t->ofl, o->neigh)->npaths--;
+        chimney_path_unlink(t->ofl, idx);
     } else {
         ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
         uint32_t r;
 
         /* rule 040: flush what a delayed ACK would have said */
-        chimney_tcp_before_upload(t->core, o);
+        chimney_tcp_before_upload(t->ofl, o);
         if (st) {
             r = terminate_tcp_data(t, n, o, 0);
             if (r != CHIMNEY_ST_SUCCESS) {
@@ -1164,7 +1180,7 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
         /* rule 048: from now on its frames go up the host path */
         chimney_demux_remove(t->ofl, idx);
         chimney_offload_cancel_retrieve(t->ofl, idx);
-        chimney_path_at(t->ofl, o->path)->ntcp--;
+        chimney_tcp_unlink(t->ofl, idx);
     }
     n->done = true;
     return CHIMNEY_ST_SUCCESS;
@@ -1210,12 +1226,7 @@ static void terminate_release(Tree *t)
         } else if (n->layer == LAYER_PATH) {
             chimney_table_release(&t->ofl->path, n->obj);
         } else {
-            ChimneyTcpObj *o = chimney_tcp_at(t->ofl, n->obj);
-
-            g_free(o->sendq);
-            g_free(o->rcvbuf);
-            o->sendq = NULL;
-            o->rcvbuf = NULL;
+            chimney_tcp_release_data(t->ofl, n->obj);
             chimney_table_release(&t->ofl->tcp, n->obj);
         }
     }
@@ -1237,7 +1248,7 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
 
     if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
                                 &idx)) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: update block 0x%"
                                  G_GINT64_MODIFIER "x: bad handle 0x%"
                                  G_GINT64_MODIFIER "x", n->addr, n->handle);
@@ -1253,7 +1264,7 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
     if (n->state_len) {
         k = state_take(t, n, &off, cached_size[n->layer]);
         if (!k || tree_check_end(t, n, off) != CHIMNEY_ST_SUCCESS) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: update block 0x%"
                                      G_GINT64_MODIFIER "x: the cached "
                                      "structure is too short", n->addr);
@@ -1267,7 +1278,7 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
         if (k) {
             /* a MAC change of the same next hop (seed "Linking Path...") */
             neigh_cached_load(o, k);
-            chimney_tcp_neigh_hrd_updated(t->core, o);
+            chimney_tcp_neigh_hrd_updated(t->ofl, o);
         }
     } else if (n->layer == LAYER_PATH) {
         ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
@@ -1280,18 +1291,20 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
                 return CHIMNEY_ST_OFFLOAD_PATH_MTU;
             }
             if (mtu < (o->ipv6 ? 1280u : 68u)) {
+                chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                        "chimney-nic: update block 0x%"
+                                        G_GINT64_MODIFIER "x: PathMtu %u "
+                                        "below the IP minimum", n->addr, mtu);
                 return CHIMNEY_ST_INVALID_PARAMETER;
             }
             o->path_mtu = mtu;
         }
         /* rule 054: an update tree rooted at a neighbor relinks its paths */
         if (parent_neigh != CHIMNEY_NO_INDEX && parent_neigh != o->neigh) {
-            chimney_neigh_at(t->ofl, o->neigh)->npaths--;
-            o->neigh = parent_neigh;
-            chimney_neigh_at(t->ofl, parent_neigh)->npaths++;
+            chimney_path_unlink(t->ofl, idx);
+            chimney_path_link(t->ofl, idx, parent_neigh);
         }
     } else {
-        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
         ChimneyTcpCachedState ks;
 
         if (k) {
@@ -1300,7 +1313,7 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
                 /* rule 059: the block fails, the connection keeps going */
                 return CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW;
             }
-            chimney_tcp_cached_update(t->core, o, &ks);  /* rule 053 */
+            chimney_tcp_cached_update(t->ofl, idx, &ks);    /* rule 053 */
         }
     }
     return CHIMNEY_ST_SUCCESS;
@@ -1360,7 +1373,7 @@ static uint32_t query_one(Tree *t, TreeNode *n)
 
     if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
                                 &idx)) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: query block 0x%"
                                  G_GINT64_MODIFIER "x: bad handle 0x%"
                                  G_GINT64_MODIFIER "x", n->addr, n->handle);
@@ -1381,9 +1394,9 @@ static uint32_t query_one(Tree *t, TreeNode *n)
         ChimneyNeighObj o = *chimney_neigh_at(t->ofl, idx);
 
         /* the host's view as the device tracks it: HRD = now - HRT */
-        o.hrd = chimney_nic_ticks(t->core) - o.hrt;
+        o.hrd = chimney_nic_ticks(t->ofl) - o.hrt;
         neigh_store(&o, &st.neigh.c, &st.neigh.k, &st.neigh.d,
-                    chimney_tcp_neigh_nrd(t->core, &o));
+                    chimney_tcp_neigh_nrd(t->ofl, &o));
         part[0] = &st.neigh.c;
         part[1] = &st.neigh.k;
         part[2] = &st.neigh.d;
@@ -1405,7 +1418,7 @@ static uint32_t query_one(Tree *t, TreeNode *n)
 
         memset(&st.tcp.d, 0, sizeof(st.tcp.d));
         tcp_store(o, &st.tcp.c, &st.tcp.k);
-        tcp_delegated_store(t->core, o, &st.tcp.d, true);
+        tcp_delegated_store(t->ofl, o, &st.tcp.d, true);
         hdr_store(&st.tcp.d.hdr, sizeof(st.tcp.d));
         part[0] = &st.tcp.c;
         part[1] = &st.tcp.k;
@@ -1426,7 +1439,7 @@ static uint32_t query_one(Tree *t, TreeNode *n)
             continue;
         }
         if (!state_take(t, n, &host_off, size[i])) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                      "chimney-nic: query block 0x%"
                                      G_GINT64_MODIFIER "x: no room for the "
                                      "state its type names", n->addr);
@@ -1441,12 +1454,12 @@ static uint32_t query_one(Tree *t, TreeNode *n)
         if (!combined && n->type != base + i) {
             continue;
         }
-        if (chimney_core_dma_write(t->core, n->addr + sizeof(ChimneyBlock) +
+        if (chimney_eng_dma_write(t->ofl, n->addr + sizeof(ChimneyBlock) +
                                    slot_off[i] + sizeof(ChimneyStateHdr),
                                    (const uint8_t *)part[i] +
                                    sizeof(ChimneyStateHdr),
                                    size[i] - sizeof(ChimneyStateHdr)) < 0) {
-            chimney_core_guest_error(t->core, CHIMNEY_ERR_DMA,
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA,
                                      "chimney-nic: query block 0x%"
                                      G_GINT64_MODIFIER "x: state not "
                                      "writable", n->addr);
@@ -1457,24 +1470,38 @@ static uint32_t query_one(Tree *t, TreeNode *n)
 }
 
 /* rule 064: every connection behind an invalidated object must go. */
+static void invalidate_tcp(Tree *t, uint32_t tcp)
+{
+    chimney_tcp_at(t->ofl, tcp)->invalid = true;
+    chimney_offload_request_upload(t->ofl, tcp, CHIMNEY_UPLOAD_INVALID_STATE);
+    t->work++;
+}
+
+static void invalidate_path_tcps(Tree *t, uint32_t path)
+{
+    ChimneyPathObj *p = chimney_path_at(t->ofl, path);
+    uint32_t i, guard = p->ntcp;
+
+    /* the dependents lists: only the objects concerned, bounded by count */
+    for (i = p->first_tcp; i != CHIMNEY_NO_INDEX && guard--;
+         i = chimney_tcp_at(t->ofl, i)->path_next) {
+        invalidate_tcp(t, i);
+    }
+}
+
 static void invalidate_cascade(Tree *t, unsigned layer, uint32_t obj)
 {
-    uint32_t i;
+    if (layer == LAYER_TCP) {
+        invalidate_tcp(t, obj);
+    } else if (layer == LAYER_PATH) {
+        invalidate_path_tcps(t, obj);
+    } else {
+        ChimneyNeighObj *n = chimney_neigh_at(t->ofl, obj);
+        uint32_t i, guard = n->npaths;
 
-    for (i = 0; i < t->ofl->tcp.allocated; i++) {
-        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, i);
-        ChimneyPathObj *p;
-
-        if (!o->in_use) {
-            continue;
-        }
-        p = chimney_path_at(t->ofl, o->path);
-        if ((layer == LAYER_TCP && i == obj) ||
-            (layer == LAYER_PATH && o->path == obj) ||
-            (layer == LAYER_NEIGH && p->neigh == obj)) {
-            o->invalid = true;
-            chimney_offload_request_upload(t->ofl, i,
-                                           CHIMNEY_UPLOAD_INVALID_STATE);
+        for (i = n->first_path; i != CHIMNEY_NO_INDEX && guard--;
+             i = chimney_path_at(t->ofl, i)->neigh_next) {
+            invalidate_path_tcps(t, i);
         }
     }
 }
@@ -1485,7 +1512,7 @@ static uint32_t invalidate_one(Tree *t, TreeNode *n)
 
     if (n->state_len) {
         /* rule 063: invalidate trees carry block lists only */
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: invalidate block 0x%"
                                  G_GINT64_MODIFIER "x carries %u bytes of "
                                  "state", n->addr, n->state_len);
@@ -1494,7 +1521,7 @@ static uint32_t invalidate_one(Tree *t, TreeNode *n)
 
     if (!chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
                                 &idx)) {
-        chimney_core_guest_error(t->core, CHIMNEY_ERR_NONE,
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: invalidate block 0x%"
                                  G_GINT64_MODIFIER "x: bad handle 0x%"
                                  G_GINT64_MODIFIER "x", n->addr, n->handle);
@@ -1531,41 +1558,76 @@ static void ref_chain(Tree *t, uint32_t first, uint32_t (*one)(Tree *,
     }
 }
 
+static guint addr_hash(gconstpointer p);
+static gboolean addr_equal(gconstpointer a, gconstpointer b);
+
+/*
+ * A handle named by two REF or LINKER blocks of one tree would have one
+ * object released, relinked or counted twice: the tree is malformed
+ * (spec "State trees", BAD_TREE, nothing changes).
+ */
+static uint32_t tree_check_duplicates(Tree *t)
+{
+    GHashTable *names = g_hash_table_new(addr_hash, addr_equal);
+    uint32_t i, st = CHIMNEY_ST_SUCCESS;
+
+    for (i = 0; i < t->nodes->len; i++) {
+        TreeNode *n = tree_node(t, i);
+
+        if (n->role != CHIMNEY_ROLE_REF && n->role != CHIMNEY_ROLE_LINKER) {
+            continue;
+        }
+        if (!g_hash_table_add(names, &n->handle)) {
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                    "chimney-nic: block 0x%" G_GINT64_MODIFIER
+                                    "x names handle 0x%" G_GINT64_MODIFIER
+                                    "x a second time in one tree", n->addr,
+                                    n->handle);
+            trace_chimney_engine_dup_object(t->opcode, n->handle);
+            st = CHIMNEY_ST_BAD_TREE;
+            break;
+        }
+    }
+    g_hash_table_destroy(names);
+    return st;
+}
+
 /*
  * Commands
  */
 
-static uint32_t cmd_set_params(ChimneyCore *core, const ChimneyCmdDesc *cmd)
+static uint32_t cmd_set_params(ChimneyEngine *ofl, const ChimneyCmdDesc *cmd)
 {
-    ChimneyOffload *ofl = core->offload;
     ChimneyOffloadParams p;
     uint32_t len = GUINT32_FROM_LE(cmd->len);
     uint32_t tps, hlen;
 
     if (len < sizeof(p)) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+        chimney_eng_guest_error(ofl, CHIMNEY_ERR_NONE, "chimney-nic: "
                                  "SET_PARAMS length %u too short", len);
         return CHIMNEY_ST_BAD_LENGTH;
     }
-    if (chimney_core_dma_read(core, GUINT64_FROM_LE(cmd->addr), &p,
-                              sizeof(p)) < 0) {
+    if (chimney_eng_dma_read(ofl, GUINT64_FROM_LE(cmd->addr), &p,
+                             sizeof(p)) < 0) {
+        chimney_eng_guest_error(ofl, CHIMNEY_ERR_DMA, "chimney-nic: "
+                                "SET_PARAMS buffer not readable");
         return CHIMNEY_ST_DMA_ERROR;
     }
     hlen = GUINT32_FROM_LE(p.hdr.length);
     if (hlen < sizeof(p) || hlen > len) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+        chimney_eng_guest_error(ofl, CHIMNEY_ERR_NONE, "chimney-nic: "
                                  "SET_PARAMS header length %u", hlen);
         return CHIMNEY_ST_BAD_LENGTH;
     }
     /* tick-valued state of live objects would change meaning */
     if (ofl->neigh.used || ofl->path.used || ofl->tcp.used) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+        chimney_eng_guest_error(ofl, CHIMNEY_ERR_NONE, "chimney-nic: "
                                  "SET_PARAMS while objects are offloaded");
         return CHIMNEY_ST_INVALID_STATE;
     }
     tps = GUINT32_FROM_LE(p.ticks_per_second);
     if (tps != 10 && tps != 100 && tps != 1000) {                /* rule 005 */
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+        chimney_eng_guest_error(ofl, CHIMNEY_ERR_NONE, "chimney-nic: "
                                  "TicksPerSecond %u not 10/100/1000", tps);
         return CHIMNEY_ST_INVALID_PARAMETER;
     }
@@ -1584,30 +1646,34 @@ static uint32_t cmd_set_params(ChimneyCore *core, const ChimneyCmdDesc *cmd)
     return CHIMNEY_ST_SUCCESS;
 }
 
-static uint32_t cmd_set_vlans(ChimneyCore *core, const ChimneyCmdDesc *cmd)
+static uint32_t cmd_set_vlans(ChimneyEngine *ofl, const ChimneyCmdDesc *cmd)
 {
-    ChimneyOffload *ofl = core->offload;
     uint32_t len = GUINT32_FROM_LE(cmd->len);
     uint16_t vids[CHIMNEY_MAX_IFACE_VLANS];
     uint32_t i, n = len / 2;
 
     if (len & 1) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+        chimney_eng_guest_error(ofl, CHIMNEY_ERR_NONE, "chimney-nic: "
                                  "SET_VLANS length %u is odd", len);
         return CHIMNEY_ST_BAD_LENGTH;
     }
     if (n > CHIMNEY_MAX_IFACE_VLANS) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+        chimney_eng_guest_error(ofl, CHIMNEY_ERR_NONE, "chimney-nic: "
                                  "SET_VLANS with %u entries", n);
         return CHIMNEY_ST_INVALID_PARAMETER;
     }
-    if (n && chimney_core_dma_read(core, GUINT64_FROM_LE(cmd->addr), vids,
-                                   len) < 0) {
+    if (n && chimney_eng_dma_read(ofl, GUINT64_FROM_LE(cmd->addr), vids,
+                                  len) < 0) {
+        chimney_eng_guest_error(ofl, CHIMNEY_ERR_DMA, "chimney-nic: "
+                                "SET_VLANS buffer not readable");
         return CHIMNEY_ST_DMA_ERROR;
     }
     for (i = 0; i < n; i++) {
         vids[i] = GUINT16_FROM_LE(vids[i]);
         if (vids[i] > 4095) {
+            chimney_eng_guest_error(ofl, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                    "SET_VLANS entry %u is VLAN %u (> 4095)",
+                                    i, vids[i]);
             return CHIMNEY_ST_INVALID_PARAMETER;
         }
     }
@@ -1628,20 +1694,20 @@ static gboolean addr_equal(gconstpointer a, gconstpointer b)
     return *(const uint64_t *)a == *(const uint64_t *)b;
 }
 
-uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
-                             uint32_t *info)
+uint32_t chimney_offload_cmd(ChimneyEngine *eng, const ChimneyCmdDesc *cmd,
+                             uint32_t *info, uint32_t *work)
 {
     uint16_t opcode = GUINT16_FROM_LE(cmd->opcode);
-    Tree t = { .core = core, .ofl = core->offload, .opcode = opcode };
+    Tree t = { .ofl = eng, .opcode = opcode };
     uint32_t st, i;
     bool wb_failed = false;
 
     *info = 0;
     switch (opcode) {
     case CHIMNEY_CMD_SET_PARAMS:
-        return cmd_set_params(core, cmd);
+        return cmd_set_params(eng, cmd);
     case CHIMNEY_CMD_SET_VLANS:
-        return cmd_set_vlans(core, cmd);
+        return cmd_set_vlans(eng, cmd);
     default:
         break;
     }
@@ -1650,12 +1716,11 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
      * objects offloaded earlier stay manageable while paused (rule 121).
      */
     if (opcode == CHIMNEY_CMD_INITIATE &&
-        (!(core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN) ||
-         !core->offload->params_set)) {
+        (!eng->enabled || !eng->params_set)) {
         return CHIMNEY_ST_OFFLOAD_DISABLED;
     }
     if (!GUINT64_FROM_LE(cmd->addr)) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE, "chimney-nic: "
+        chimney_eng_guest_error(eng, CHIMNEY_ERR_NONE, "chimney-nic: "
                                  "state command 0x%x without a tree",
                                  opcode);
         return CHIMNEY_ST_BAD_TREE;
@@ -1667,6 +1732,9 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     t.seen = g_hash_table_new_full(addr_hash, addr_equal, g_free, NULL);
     st = tree_load_chain(&t, GUINT64_FROM_LE(cmd->addr), -1, NODE_NONE,
                          &t.root);
+    if (st == CHIMNEY_ST_SUCCESS) {
+        st = tree_check_duplicates(&t);
+    }
     if (st != CHIMNEY_ST_SUCCESS) {
         goto out;   /* malformed: nothing is written, nothing changes */
     }
@@ -1695,11 +1763,10 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     for (i = 0; i < t.nodes->len; i++) {
         TreeNode *n = tree_node(&t, i);
 
-        chimney_core_trace(core, CHIMNEY_TRACE_TREE_BLOCK, opcode, n->addr,
-                           n->type, n->status);
+        trace_chimney_tree_block(opcode, n->addr, n->type, n->status);
         if (wb_failed || tree_write_result(&t, n) < 0) {
             if (!wb_failed) {
-                chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
+                chimney_eng_guest_error(eng, CHIMNEY_ERR_DMA,
                                          "chimney-nic: status of block 0x%"
                                          G_GINT64_MODIFIER "x not writable",
                                          n->addr);
@@ -1714,8 +1781,9 @@ uint32_t chimney_offload_cmd(ChimneyCore *core, const ChimneyCmdDesc *cmd,
     }
     *info = t.nodes->len;
 out:
-    chimney_core_trace(core, CHIMNEY_TRACE_TREE_DONE, opcode,
-                       GUINT64_FROM_LE(cmd->addr), t.nodes->len, st);
+    trace_chimney_tree_done(opcode, GUINT64_FROM_LE(cmd->addr), t.nodes->len,
+                            st);
+    *work = t.nodes->len + t.work;
     g_array_free(t.nodes, TRUE);
     g_byte_array_free(t.state, TRUE);
     g_hash_table_destroy(t.seen);

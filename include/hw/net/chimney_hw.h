@@ -61,6 +61,7 @@
 #define CHIMNEY_REG_CAP_RCV_BUF         0x0050  /* RO  per-conn rx buffer */
 #define CHIMNEY_REG_CAP_MAX_RCV_WND     0x0054  /* RO  max InitialRcvWnd */
 #define CHIMNEY_REG_CAP_MAX_PATH_MTU    0x0058  /* RO  max PathMtu */
+#define CHIMNEY_REG_CAP_MEM_BUDGET_KB   0x005c  /* RO  data-buffer budget, KiB */
 
 /* Rings: five 32-byte register blocks starting at CHIMNEY_REG_RING_BASE. */
 #define CHIMNEY_REG_RING_BASE           0x0100
@@ -158,6 +159,7 @@ enum ChimneyStat {
 
 /* Limits (also readable through the CAP_* registers) */
 #define CHIMNEY_MAX_CONN                65536u
+#define CHIMNEY_MAX_CONN_LIMIT          (1u << 20)  /* max-conn property */
 #define CHIMNEY_MAX_PATH                65536u
 #define CHIMNEY_MAX_NEIGH               4096u
 #define CHIMNEY_TREE_MAX_BLOCKS         (CHIMNEY_MAX_CONN + 8192u)
@@ -172,6 +174,7 @@ enum ChimneyStat {
 #define CHIMNEY_MAX_IFACE_VLANS         16u
 #define CHIMNEY_EVT_QUEUE_MAX           1024u   /* internal pending events */
 #define CHIMNEY_BLOCK_MAX_STATE         4096u   /* state bytes after a block */
+#define CHIMNEY_TREE_MAX_STATE_BYTES    (64u << 20) /* state bytes per tree */
 
 /* RING_CTRL / RING_STATUS */
 #define CHIMNEY_RING_CTRL_ENABLE        (1u << 0)

@@ -1,0 +1,116 @@
+/*
+ * chimney-nic offload engine: the boundary between the device core and
+ * the offload engine (object tables, state trees, TCP).  C + GLib only.
+ *
+ * The engine sees the device only through ChimneyEngineServices, which
+ * the core implements (the way rocker's worlds see rocker through
+ * rocker_world.h).  Service callbacks only record or perform I/O; they
+ * never call back into the engine.  The core calls the engine through the
+ * functions below and writes queued events to the event ring only at the
+ * end of its own entry points, so one received segment or one command is
+ * finished before any event reaches the guest.
+ *
+ * Data flows one way: ring -> command -> state table -> engine -> wire.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef CHIMNEY_ENGINE_H
+#define CHIMNEY_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hw/net/chimney_hw.h"
+
+typedef struct ChimneyEngine ChimneyEngine;
+
+typedef struct ChimneyEngineServices {
+    /* Guest memory through the bus-master address space; 0 or -1. */
+    int (*dma_read)(void *opaque, uint64_t addr, void *buf, size_t len);
+    int (*dma_write)(void *opaque, uint64_t addr, const void *buf,
+                     size_t len);
+    /* Put one frame the engine built on the wire. */
+    void (*emit_frame)(void *opaque, const uint8_t *buf, size_t len);
+    /*
+     * Queue an event for the event ring.  Only queues: the core writes it
+     * once the engine call returns.  False if the queue is full (the
+     * core counts and logs the loss).
+     */
+    bool (*queue_event)(void *opaque, const ChimneyEvent *ev);
+    /* Virtual-clock nanoseconds. */
+    int64_t (*clock_ns)(void *opaque);
+    /*
+     * The engine's one timer: call chimney_engine_timer_expired() at
+     * deadline_ns (virtual clock); a new deadline replaces the old one,
+     * INT64_MAX cancels it.
+     */
+    void (*timer_set)(void *opaque, int64_t deadline_ns);
+    /* A guest programming error: count it, log it (LOG_GUEST_ERROR). */
+    void (*guest_error)(void *opaque, uint32_t code, const char *msg);
+} ChimneyEngineServices;
+
+/* Limits fixed when the device is created (properties). */
+typedef struct ChimneyEngineConfig {
+    uint32_t max_conn;          /* TCP objects, <= CHIMNEY_MAX_CONN_LIMIT */
+    uint64_t mem_budget;        /* bytes for all per-connection data */
+} ChimneyEngineConfig;
+
+ChimneyEngine *chimney_engine_new(const ChimneyEngineServices *svc,
+                                  void *opaque,
+                                  const ChimneyEngineConfig *cfg);
+void chimney_engine_free(ChimneyEngine *eng);
+/* Device reset: every object goes; handle generations stay. */
+void chimney_engine_reset(ChimneyEngine *eng);
+
+/*
+ * One offload command (SET_PARAMS, SET_VLANS, the five state operations,
+ * NEIGH_REPLY): returns its completion status, *info its CMD_DONE info.
+ * `work` is charged with the work done, in tree blocks (spec "Command
+ * processing": the core yields the main loop after a bounded amount).
+ */
+uint32_t chimney_engine_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd,
+                                uint32_t *info, uint32_t *work);
+bool chimney_engine_handles_opcode(uint16_t opcode);
+
+/*
+ * A frame from the wire, before the host path sees it.  True: it belonged
+ * to an offloaded connection and the engine consumed it.  False: it goes
+ * up the host (L2) path untouched.
+ */
+bool chimney_engine_rx(ChimneyEngine *eng, const uint8_t *frame, size_t len);
+
+/* The deadline passed to timer_set() has been reached. */
+void chimney_engine_timer_expired(ChimneyEngine *eng);
+
+/*
+ * Next event the engine holds back for lack of event-ring space (upload
+ * requests, one per connection, never lost).  False when none.
+ */
+bool chimney_engine_pop_event(ChimneyEngine *eng, ChimneyEvent *ev);
+
+/* The interface MAC (MAC_LO/HI) changed. */
+void chimney_engine_set_mac(ChimneyEngine *eng, const uint8_t mac[6]);
+/* CTRL.OFFLOAD_EN: new offloads are allowed only while set. */
+void chimney_engine_set_enabled(ChimneyEngine *eng, bool enabled);
+/* Receive steering runs only while the link is up. */
+void chimney_engine_set_link(ChimneyEngine *eng, bool up);
+
+/* Introspection: offloaded objects of one kind (CHIMNEY_KIND_*). */
+uint32_t chimney_engine_count(const ChimneyEngine *eng, unsigned kind);
+/* Offloaded objects of every kind. */
+uint32_t chimney_engine_objects(const ChimneyEngine *eng);
+/* Bytes of the data-buffer budget in use (introspection, tests). */
+uint64_t chimney_engine_mem_used(const ChimneyEngine *eng);
+
+/*
+ * Handle generations survive migration so that handles issued before it
+ * stay stale after it: the floor is the highest generation issued per
+ * kind (CHIMNEY_KIND_NEIGH..TCP, index kind - 1).
+ */
+void chimney_engine_gen_floor(const ChimneyEngine *eng, uint32_t floor[3]);
+void chimney_engine_set_gen_floor(ChimneyEngine *eng, const uint32_t floor[3]);
+
+#endif /* CHIMNEY_ENGINE_H */

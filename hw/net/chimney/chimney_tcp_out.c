@@ -1,0 +1,113 @@
+/*
+ * chimney-nic TCP engine: segment output (ACKs and keepalive probes)
+ * through the header builder (chimney_hdr.c).  C + GLib only.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "chimney_trace.h"
+
+#include <glib.h>
+#include <string.h>
+
+#include "chimney_hdr.h"
+#include "chimney_tcp.h"
+
+#define TCP_MAX_WINDOW_UNSCALED 65535u
+#define ETH_MIN_FRAME           60u     /* without FCS; spec: zero padded */
+
+/* Before sending on a neighbor: ask the host if both views are stale. */
+static void chimney_tcp_neigh_check(ChimneyEngine *eng, ChimneyNeighObj *n,
+                                    uint32_t neigh_idx)
+{
+    uint32_t stale = eng->params.nce_stale_ticks;
+    uint32_t nct = chimney_nic_ticks(eng);
+
+    if (!eng->params_set || !stale) {
+        return;
+    }
+    if (nct - n->nrt > stale && nct - n->hrt > stale) {
+        ChimneyEvent ev = {
+            .type = GUINT16_TO_LE(CHIMNEY_EVT_NEIGH_QUERY),
+            .cookie = GUINT64_TO_LE(n->host_handle),
+            .handle = GUINT64_TO_LE(chimney_offload_handle(
+                          eng, CHIMNEY_KIND_NEIGH, neigh_idx)),
+            .info = GUINT32_TO_LE(nct - n->nrt),
+        };
+
+        /*
+         * The reply comes asynchronously (NEIGH_REPLY); until then treat
+         * the host as having just answered so we do not ask per segment.
+         */
+        n->hrt = nct;
+        chimney_eng_post_event(eng, &ev);
+    }
+}
+
+static uint16_t chimney_tcp_window_field(const ChimneyTcpObj *o,
+                                         uint32_t wnd)
+{
+    if (o->c.flags & CHIMNEY_TCP_CONST_WSCALE) {           /* rule 077 */
+        wnd >>= o->c.rcv_wind_scale;
+    }
+    return MIN(wnd, TCP_MAX_WINDOW_UNSCALED);
+}
+
+static uint16_t chimney_tcp_next_ip_id(ChimneyTcpObj *o)
+{
+    uint16_t id = o->ip_id;
+
+    /* rule 075: the target's ids are 0x8000..0xffff */
+    o->ip_id = id == 0xffff ? CHIMNEY_IPV4_ID_BASE : (uint16_t)(id + 1);
+    return id;
+}
+
+/* An ACK-flagged segment without data at sequence number seq. */
+static void chimney_tcp_emit_bare(ChimneyEngine *eng, ChimneyTcpObj *o,
+                                  uint32_t seq)
+{
+    ChimneyPathObj *p = chimney_path_at(eng, o->path);
+    ChimneyNeighObj *n = chimney_neigh_at(eng, p->neigh);
+    uint8_t frame[128];
+    ChimneySegment seg = {
+        .seq = seq,
+        .ack = o->d.rcv_nxt,
+        .flags = CHIMNEY_TH_ACK,
+        .ts_val = chimney_tcp_ts_now(eng, o),
+        .ts_ecr = o->d.ts_recent,
+    };
+    size_t len;
+
+    /* rule 064: nothing leaves on state the host invalidated */
+    if (o->invalid || p->invalid || n->invalid) {
+        return;
+    }
+    chimney_tcp_neigh_check(eng, n, p->neigh);
+    seg.window = chimney_tcp_window_field(o, chimney_rcvbuf_window(eng, o));
+    seg.ip_id = chimney_tcp_next_ip_id(o);
+    len = chimney_build_segment(eng->mac, n, p, o, &seg, frame,
+                                sizeof(frame));
+    if (!len) {
+        return;
+    }
+    if (len < ETH_MIN_FRAME) {
+        memset(frame + len, 0, ETH_MIN_FRAME - len);
+        len = ETH_MIN_FRAME;
+    }
+    eng->svc->emit_frame(eng->opaque, frame, len);
+}
+
+void chimney_tcp_send_ack(ChimneyEngine *eng, ChimneyTcpObj *o)
+{
+    chimney_tcp_emit_bare(eng, o, o->d.snd_nxt);
+}
+
+/*
+ * A keepalive probe is an ACK one below SndUna without data (RFC 9293
+ * 3.8.4): the peer must answer it with an ACK.
+ */
+void chimney_tcp_send_keepalive(ChimneyEngine *eng, ChimneyTcpObj *o)
+{
+    chimney_tcp_emit_bare(eng, o, o->d.snd_una - 1);
+}
