@@ -8,6 +8,7 @@
  */
 
 #include "chimney-tree-builder.h"
+#include "chimney-peer.h"
 #include "chimney_offload.h"
 #include "chimney_hdr.h"
 #include "chimney_parse.h"
@@ -738,25 +739,13 @@ static size_t make_segment(uint8_t *buf, const uint8_t dst_mac[6],
                            uint16_t dport, uint32_t seq, uint32_t ack,
                            const char *payload)
 {
-    ChimneyNeighObj n = { 0 };
-    ChimneyPathObj p = { .path_mtu = 1500 };
-    ChimneyTcpObj t = { 0 };
-    uint32_t s = GUINT32_TO_BE(saddr), d = GUINT32_TO_BE(daddr);
-    ChimneySegment seg = {
-        .seq = seq, .ack = ack, .window = 1000,
-        .flags = CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, .ip_id = 0x8001,
-        .payload = (const uint8_t *)payload,
-        .payload_len = strlen(payload),
+    PeerSeg s = {
+        .dst_mac = dst_mac, .saddr = saddr, .daddr = daddr,
+        .sport = sport, .dport = dport, .seq = seq, .ack = ack,
+        .payload = payload, .len = strlen(payload),
     };
-    static const uint8_t peer_mac[6] = { 2, 0, 0, 0, 0, 1 };
 
-    memcpy(n.dl_dst, dst_mac, 6);
-    memcpy(p.src, &s, 4);
-    memcpy(p.dst, &d, 4);
-    t.c.local_port = sport;
-    t.c.remote_port = dport;
-    t.k.ttl_hop_limit = 64;
-    return chimney_build_segment(peer_mac, &n, &p, &t, &seg, buf, 2048);
+    return peer_segment(buf, 2048, &s);
 }
 
 static void test_demux_logical_switch(Fixture *f, gconstpointer data)
