@@ -141,7 +141,7 @@ static const DupCase dup_cases[] = {
     { "initiate-linker", CHIMNEY_CMD_INITIATE, CHIMNEY_TYPE_NEIGH, -1 },
 };
 
-static void test_rule_012_dup_object_every_op(Fixture *f, gconstpointer data)
+static void test_dup_object_every_op(Fixture *f, gconstpointer data)
 {
     FakeHost *h = f->h;
     unsigned i;
@@ -245,7 +245,7 @@ static void test_demux_released(Fixture *f, gconstpointer data)
 }
 
 /* RFC 5961 5.2: a blind ACK outside [SndUna - MaxSndWnd, SndMax]. */
-static void test_rule_130_blind_ack(void)
+static void test_rfc5961_blind_ack(void)
 {
     Fixture fx = { .h = fake_host_new() }, *f = &fx;
     TbTcpState s;
@@ -287,7 +287,7 @@ static void test_rule_130_blind_ack(void)
 }
 
 /* chimney-spec 1.6: a VLAN-0 neighbor admits only untagged frames. */
-static void test_rule_032_vlan0_steering(Fixture *f, gconstpointer data)
+static void test_steering_vlan0(Fixture *f, gconstpointer data)
 {
     FakeHost *h = f->h;
     uint8_t frame[2048];
@@ -541,7 +541,7 @@ static void test_bounded_batch(Fixture *f, gconstpointer data)
 }
 
 /* Handle generations migrate: old handles stay stale on the target. */
-static void test_rule_016_gen_floor(Fixture *f, gconstpointer data)
+static void test_handle_gen_migrated(Fixture *f, gconstpointer data)
 {
     FakeHost *h = f->h;
     uint64_t old = tb_handle(h, f->t[0]);
@@ -599,20 +599,20 @@ int main(int argc, char **argv)
 #define FX(path, fn) \
     g_test_add("/chimney/engine/" path, Fixture, NULL, fx_setup, fn, \
                fx_teardown)
-    FX("rule-012/dup-object-every-op", test_rule_012_dup_object_every_op);
+    FX("dup-object/every-op", test_dup_object_every_op);
     FX("rule-048/dup-terminate-then-ack",
        test_rule_048_dup_terminate_then_ack);
     FX("demux/released", test_demux_released);
-    g_test_add_func("/chimney/engine/rule-130/blind-ack",
-                    test_rule_130_blind_ack);
-    FX("rule-032/vlan0-steering", test_rule_032_vlan0_steering);
+    g_test_add_func("/chimney/engine/rfc5961/blind-ack",
+                    test_rfc5961_blind_ack);
+    FX("steering/vlan0", test_steering_vlan0);
     FX("guest-errors-logged", test_guest_errors_logged);
     g_test_add_func("/chimney/engine/rule-041-056-058/keepalive",
                     test_rule_041_056_058_keepalive);
     g_test_add_func("/chimney/engine/rule-023/memory-budget",
                     test_rule_023_memory_budget);
     FX("bounded-batch", test_bounded_batch);
-    FX("rule-016/gen-floor", test_rule_016_gen_floor);
+    FX("handle-gen-migrated", test_handle_gen_migrated);
     FX("rule-064/invalidate-scope", test_rule_064_invalidate_scope);
 #undef FX
     return g_test_run();

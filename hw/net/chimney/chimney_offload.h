@@ -101,17 +101,24 @@ typedef struct ChimneyTcpDelegatedState {
     uint16_t srtt;              /* ticks x 8 */
     uint16_t rttvar;            /* ticks x 4 */
     uint32_t ts_recent;
-    uint32_t ts_recent_age;
-    uint32_t ts_time;
     uint32_t total_rt;
     uint8_t dup_ack_count;
     uint8_t snd_wnd_probe_count;
     uint8_t ka_probe_count;
     uint8_t rexmit_count;
-    uint32_t ka_timeout_delta;
-    uint32_t rexmit_timeout_delta;
     uint32_t dwnd;
 } ChimneyTcpDelegatedState;
+
+/*
+ * Delegated values that exist only at the handover: clocks and timers
+ * become NicDelta, TsRecent's stamp and running timers (rules 036, 041).
+ */
+typedef struct ChimneyTcpHandover {
+    uint32_t ts_recent_age;
+    uint32_t ts_time;
+    uint32_t ka_timeout_delta;
+    uint32_t rexmit_timeout_delta;
+} ChimneyTcpHandover;
 
 /* One send request the connection owns (handed over at offload). */
 typedef struct ChimneySendReq {

@@ -69,20 +69,30 @@ void chimney_tcp_neigh_hrd_updated(ChimneyEngine *eng, ChimneyNeighObj *n)
  * State hooks
  */
 
-void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx)
+void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx,
+                           const ChimneyTcpHandover *ho)
 {
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     uint32_t now = chimney_nic_ticks(eng);
 
     /* rule 036: NicDelta = TsTime - NicTime */
-    o->ts_delta = (int32_t)(o->d.ts_time - now);
+    o->ts_delta = (int32_t)(ho->ts_time - now);
     /* TsRecentAge keeps aging on the NIC clock */
-    o->ts_recent_stamp = now - o->d.ts_recent_age;
-    /* rule 041: the delegated keepalive timer continues where it was */
+    o->ts_recent_stamp = now - ho->ts_recent_age;
+    /* rule 041: the delegated timers continue where they were */
     if ((o->k.flags & CHIMNEY_TCP_CACHED_KEEPALIVE) &&
-        o->d.ka_timeout_delta != CHIMNEY_TIMER_OFF) {
+        ho->ka_timeout_delta != CHIMNEY_TIMER_OFF) {
         chimney_tcp_timer_arm(eng, idx, CHIMNEY_TCP_TMR_KEEPALIVE,
-                              o->d.ka_timeout_delta);
+                              ho->ka_timeout_delta);
+    }
+    if (ho->rexmit_timeout_delta != CHIMNEY_TIMER_OFF) {
+        chimney_tcp_timer_arm(eng, idx,
+                              o->d.state == CHIMNEY_TCPS_FIN_WAIT_2 ?
+                              CHIMNEY_TCP_TMR_FIN_WAIT_2 :
+                              chimney_seq_lt(o->d.snd_una, o->d.snd_max) ?
+                              CHIMNEY_TCP_TMR_REXMIT :
+                              CHIMNEY_TCP_TMR_PERSIST,
+                              ho->rexmit_timeout_delta);
     }
 }
 

@@ -50,7 +50,8 @@ uint32_t chimney_tcp_neigh_nrd(ChimneyEngine *eng, const ChimneyNeighObj *n);
 void chimney_tcp_neigh_hrd_updated(ChimneyEngine *eng, ChimneyNeighObj *n);
 
 /* State-operation hooks. */
-void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx);
+void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx,
+                           const ChimneyTcpHandover *ho);
 void chimney_tcp_before_upload(ChimneyEngine *eng, ChimneyTcpObj *o);
 void chimney_tcp_cached_update(ChimneyEngine *eng, uint32_t idx,
                                const ChimneyTcpCachedState *k);

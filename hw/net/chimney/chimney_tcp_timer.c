@@ -180,8 +180,17 @@ static void timer_fire(ChimneyEngine *eng, uint32_t idx, unsigned which)
     case CHIMNEY_TCP_TMR_KEEPALIVE:
         keepalive_expired(eng, idx);
         break;
+    case CHIMNEY_TCP_TMR_FIN_WAIT_2:
+        /* chimney-spec 6.7: give up, the host closes it (decision 8) */
+        chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_TIMEOUT);
+        break;
     default:
-        /* the data path's timers are armed only by the data path */
+        /*
+         * A retransmit or persist timer handed over at offload expired:
+         * this engine does not retransmit yet (spec "Timers"), so the
+         * host takes the connection back and retransmits itself.
+         */
+        chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_REQUESTED);
         break;
     }
 }

@@ -419,6 +419,7 @@ static void tcp_cached_load(ChimneyTcpCachedState *s,
 }
 
 static void tcp_delegated_load(ChimneyTcpDelegatedState *s,
+                               ChimneyTcpHandover *h,
                                const ChimneyTcpDelegated *d)
 {
     s->state = GUINT32_FROM_LE(d->state);
@@ -436,15 +437,15 @@ static void tcp_delegated_load(ChimneyTcpDelegatedState *s,
     s->srtt = GUINT16_FROM_LE(d->srtt);
     s->rttvar = GUINT16_FROM_LE(d->rttvar);
     s->ts_recent = GUINT32_FROM_LE(d->ts_recent);
-    s->ts_recent_age = GUINT32_FROM_LE(d->ts_recent_age);
-    s->ts_time = GUINT32_FROM_LE(d->ts_time);
+    h->ts_recent_age = GUINT32_FROM_LE(d->ts_recent_age);
+    h->ts_time = GUINT32_FROM_LE(d->ts_time);
     s->total_rt = GUINT32_FROM_LE(d->total_rt);
     s->dup_ack_count = d->dup_ack_count;
     s->snd_wnd_probe_count = d->snd_wnd_probe_count;
     s->ka_probe_count = d->ka_probe_count;
     s->rexmit_count = d->rexmit_count;
-    s->ka_timeout_delta = GUINT32_FROM_LE(d->ka_timeout_delta);
-    s->rexmit_timeout_delta = GUINT32_FROM_LE(d->rexmit_timeout_delta);
+    h->ka_timeout_delta = GUINT32_FROM_LE(d->ka_timeout_delta);
+    h->rexmit_timeout_delta = GUINT32_FROM_LE(d->rexmit_timeout_delta);
     s->dwnd = GUINT32_FROM_LE(d->dwnd);
 }
 
@@ -789,6 +790,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     ChimneyTcpConstState cs;
     ChimneyTcpCachedState ks;
     ChimneyTcpDelegatedState ds;
+    ChimneyTcpHandover ho;
     ChimneyPathObj *p = chimney_path_at(t->ofl, path);
     ChimneySendReq *sendq = NULL;
     uint32_t idx, nsend, rcv_len, st;
@@ -802,7 +804,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     }
     tcp_const_load(&cs, c);
     tcp_cached_load(&ks, k);
-    tcp_delegated_load(&ds, d);
+    tcp_delegated_load(&ds, &ho, d);
 
     /* Checked in the order of the spec's table. */
     if (t->ofl->tcp.used >= t->ofl->tcp.capacity) {
@@ -886,7 +888,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     o->rcv_len = rcv_len;
     chimney_tcp_link(t->ofl, idx, path);
     chimney_demux_insert(t->ofl, idx);
-    chimney_tcp_offloaded(t->ofl, idx);
+    chimney_tcp_offloaded(t->ofl, idx, &ho);
     n->obj = idx;
     n->created = true;
     n->out_handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_TCP, idx);
