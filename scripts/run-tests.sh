@@ -199,6 +199,20 @@ else
     echo "skipped: the meson project did not build"
 fi
 
+# --- 4a. spec checks: spec tables vs ABI header, conformance rule table (TAP) ---
+step "spec checks (scripts/check-spec-abi.py, scripts/gen-rule-table.py --check)"
+spec_check() {
+    local name=$1 tap=$LOGDIR/spec-$1.tap rc
+    shift
+    python3 "scripts/$name.py" "$@" >"$tap" 2>&1
+    rc=$?
+    grep -E '^(not ok|# )' "$tap"
+    echo "$name: $(grep -c '^ok' "$tap") ok, exit status $rc"
+    tap_collect "spec: $name: " "spec: $name" "$rc" "$tap"
+}
+spec_check check-spec-abi
+spec_check gen-rule-table --check
+
 # --- 4b. benchmarks: figures only, not counted as tests ------------------------------
 step "benchmarks (meson test --benchmark; figures, not pass/fail)"
 if [ "$meson_ok" = 1 ]; then
