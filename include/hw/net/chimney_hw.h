@@ -97,7 +97,7 @@ enum ChimneyStat {
     CHIMNEY_STAT_RX_FRAMES,
     CHIMNEY_STAT_RX_BYTES,
     CHIMNEY_STAT_RX_ERRORS,       /* descriptors completed with an error */
-    CHIMNEY_STAT_RX_FILTERED,     /* frames dropped by RX_FILTER */
+    CHIMNEY_STAT_RX_FILTERED,     /* dropped by RX_FILTER or < 14 bytes */
     CHIMNEY_STAT_RX_OVERSIZE,     /* frames longer than CAP_MAX_FRAME */
     CHIMNEY_STAT_RX_NOBUF,        /* times RX stalled for lack of buffers */
     CHIMNEY_STAT_CMDS,            /* commands consumed */
@@ -230,14 +230,15 @@ typedef struct ChimneyTxDesc {
 } ChimneyTxDesc;
 
 /* RX descriptor flags (device) */
-#define CHIMNEY_RXF_VLAN                (1u << 0)  /* frame has a 802.1Q tag */
+#define CHIMNEY_RXF_VLAN                (1u << 0)  /* frame has a 802.1Q tag
+                                                    * (not an RX_FILTER bit) */
 
 typedef struct ChimneyRxDesc {
     uint64_t addr;      /* guest-physical buffer address */
     uint16_t buf_len;   /* driver: buffer size, >= 1 */
     uint16_t len;       /* device: bytes written to this buffer */
     uint16_t status;    /* device: DONE | EOP | error << 8, written last */
-    uint16_t flags;     /* device: CHIMNEY_RXF_* */
+    uint16_t flags;     /* device: CHIMNEY_RXF_VLAN */
 } ChimneyRxDesc;
 
 /*
