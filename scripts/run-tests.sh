@@ -7,6 +7,9 @@
 #   2. scripts/build-qemu.sh       QEMU 10 + chimney-nic + qos-test (cached)
 #   3. meson setup/compile build/  standalone device core + unit tests
 #   4. unit tests                  meson test -C build (GLib TAP)
+#  4a. spec checks                 scripts/check-spec-abi.py (spec tables vs
+#                                  ABI header), scripts/gen-rule-table.py
+#                                  --check (docs/conformance.md table); TAP
 #   5. qtests                      every qos-test path containing chimney-nic
 #                                  (all machines qos-test knows: pc, q35, ...)
 #                                  run one path per qos-test process, so a
