@@ -220,6 +220,8 @@ class Checker:
         self.verbose = verbose
         self.results = []       # (ok, text)
         self.covered = set()    # header names some check compared
+        self.cap_flags = 0      # CAP_FLAGS bits the spec marks as ABI 1.0
+        self.cap_reset = None   # CAP_FLAGS reset value in the register map
 
     def check(self, ok, text):
         self.results.append((bool(ok), text))
@@ -340,6 +342,8 @@ def check_register_summary(ck, t):
             const = c[0] if c else None
         if const and rst is not None:
             ck.value(const, rst, 'reset value of %s' % name)
+        if reg == 'CHIMNEY_REG_CAP_FLAGS':
+            ck.cap_reset = rst
 
 
 def check_ring_registers(ck, t):
@@ -399,6 +403,9 @@ def check_value_table(ck, t):
             ck.unresolved(name, where)
             continue
         ck.value(const, val, where)
+        if bits and 'ABI 1.0' in cols and \
+                row[cols.index('ABI 1.0')].strip() == '1':
+            ck.cap_flags |= val
         if 'Offset' in cols and cols[ivalue] == 'i':
             off = to_int(row[cols.index('Offset')])
             exp = hdr.consts['CHIMNEY_REG_STATS_BASE'] + 4 * val
@@ -558,6 +565,10 @@ def main():
     check_tables(ck, tables)
     check_prose(ck, prose + '\n' + '\n'.join(
         ' '.join(row) for t in tables for row in t.rows))
+    ck.check(ck.cap_reset == ck.cap_flags,
+             'CAP_FLAGS reset value 0x%x in the register map = the bits the '
+             'CAP_FLAGS table sets in ABI 1.0 (0x%x)'
+             % (ck.cap_reset or 0, ck.cap_flags))
     rest = check_coverage(ck)
 
     print('1..%d' % len(ck.results))
