@@ -609,7 +609,7 @@ typedef struct ChimneyTcpDelegated {
     uint32_t ka_timeout_delta;  /* ticks, CHIMNEY_TIMER_OFF = stopped */
     uint32_t rexmit_timeout_delta;
     uint32_t send_backlog_size; /* query: preferred outstanding bytes,
-                                 * MAX(cwnd, snd_wnd) <= 16 MiB;
+                                 * MIN(MAX(cwnd, snd_wnd), 16 MiB);
                                  * terminate: 0 */
     uint32_t rcv_backlog_size;  /* query: bytes buffered in the device;
                                  * terminate: 0 */
