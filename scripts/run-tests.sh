@@ -7,6 +7,9 @@
 #   2. scripts/build-qemu.sh       QEMU 10 + chimney-nic + qos-test (cached)
 #   3. meson setup/compile build/  standalone device core + unit tests
 #   4. unit tests                  meson test -C build (GLib TAP)
+#  4a. spec checks                 scripts/check-spec-abi.py (spec tables vs
+#                                  ABI header), scripts/gen-rule-table.py
+#                                  --check (docs/conformance.md table); TAP
 #   5. qtests                      every qos-test path containing chimney-nic
 #                                  (all machines qos-test knows: pc, q35, ...)
 #                                  run one path per qos-test process, so a
@@ -198,6 +201,20 @@ EOF
 else
     echo "skipped: the meson project did not build"
 fi
+
+# --- 4a. spec checks: spec tables vs ABI header, conformance rule table (TAP) ---
+step "spec checks (scripts/check-spec-abi.py, scripts/gen-rule-table.py --check)"
+spec_check() {
+    local name=$1 tap=$LOGDIR/spec-$1.tap rc
+    shift
+    python3 "scripts/$name.py" "$@" >"$tap" 2>&1
+    rc=$?
+    grep -E '^(not ok|# )' "$tap"
+    echo "$name: $(grep -c '^ok' "$tap") ok, exit status $rc"
+    tap_collect "spec: $name: " "spec: $name" "$rc" "$tap"
+}
+spec_check check-spec-abi
+spec_check gen-rule-table --check
 
 # --- 4b. benchmarks: figures only, not counted as tests ------------------------------
 step "benchmarks (meson test --benchmark; figures, not pass/fail)"

@@ -1,338 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * chimney-nic portable driver core: the offload command/event path.
+ * chimney-nic portable driver core: the command/event path.
  * See chimney_drv.h for the interface and guest-driver/core/README.md for
  * how a port uses it.
  *
- * Plain C: no libc or kernel header beyond <stdint.h>; memory copies use
- * compiler builtins, DMA memory is reached only through the shim.
+ * Plain C: no libc or kernel header beyond the fixed-width types; memory
+ * is cleared with a compiler builtin, DMA memory is reached only through
+ * the shim.
  *
  * Copyright (c) 2026 chimney-nic authors
- * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "chimney_drv.h"
 
-/* ---------------------------------------------------------------------
- * Small helpers
- * ------------------------------------------------------------------ */
+/* ---- Small helpers ----------------------------------------------------- */
 
-#define CMD_ENTRY       ((uint32_t)sizeof(ChimneyCmdDesc))
-#define EVT_ENTRY       ((uint32_t)sizeof(ChimneyEvent))
-#define BLOCK_SIZE      ((uint32_t)sizeof(ChimneyBlock))
+#define CMD_ENTRY	((u32)sizeof(ChimneyCmdDesc))
+#define EVT_ENTRY	((u32)sizeof(ChimneyEvent))
+#define BLOCK_SIZE	((u32)sizeof(ChimneyBlock))
 
 /* Offsets inside the ABI structures (no <stddef.h> for offsetof). */
-#define EVT_FLAGS_OFF   28u     /* ChimneyEvent.flags */
-#define BLK_RESULT_OFF  24u     /* ChimneyBlock.status, flags, handle */
+#define EVT_FLAGS_OFF	((u32)__builtin_offsetof(ChimneyEvent, flags))
+#define BLK_RESULT_OFF	((u32)__builtin_offsetof(ChimneyBlock, status))
 
 /* Pending-command slot states. */
 enum { PEND_FREE = 0, PEND_RESERVED = 1, PEND_SUBMITTED = 2 };
 
 /* Cookie = sequence number << 16 | pending slot index. */
-#define COOKIE_INDEX_BITS   16u
-#define COOKIE_INDEX_MASK   ((1u << COOKIE_INDEX_BITS) - 1)
+#define COOKIE_INDEX_BITS	16u
+#define COOKIE_INDEX_MASK	((1u << COOKIE_INDEX_BITS) - 1)
 
 /* Start value of the tree-walk generation: unlikely in stale memory. */
-#define WALK_GEN_SALT       0x43484d5744525600ull
+#define WALK_GEN_SALT		0x43484d5744525600ull
 
 /* Trees bigger than this many bytes of DMA memory are refused. */
-#define MAX_TREE_BYTES      (256u << 20)
+#define MAX_TREE_BYTES		(256u << 20)
 
-_Static_assert(CHIMNEY_DRV_MAX_PENDING <= (1u << COOKIE_INDEX_BITS),
-               "pending index must fit the cookie");
-_Static_assert(sizeof(ChimneyBlock) == 64 && sizeof(ChimneyEvent) == 32 &&
-               sizeof(ChimneyCmdDesc) == 32, "ABI sizes");
-
-#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && \
-    __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-static inline uint16_t le16(uint16_t v) { return __builtin_bswap16(v); }
-static inline uint32_t le32(uint32_t v) { return __builtin_bswap32(v); }
-static inline uint64_t le64(uint64_t v) { return __builtin_bswap64(v); }
-#else
-static inline uint16_t le16(uint16_t v) { return v; }
-static inline uint32_t le32(uint32_t v) { return v; }
-static inline uint64_t le64(uint64_t v) { return v; }
-#endif
-
-static inline void mem_zero(void *p, uint32_t len)
+static void mem_zero(void *p, u32 len)
 {
-    __builtin_memset(p, 0, len);
+	__builtin_memset(p, 0, len);
 }
 
-static inline uint32_t align8(uint32_t v)
+static u32 align8(u32 v)
 {
-    return (v + 7u) & ~7u;
+	return (v + 7u) & ~7u;
 }
 
-#define drv_log(drv, level, ...)                                    \
-    do {                                                            \
-        if ((drv)->ops->log) {                                      \
-            (drv)->ops->log((drv)->os, (level), __VA_ARGS__);       \
-        }                                                           \
-    } while (0)
+#define drv_log(drv, level, ...)					\
+	do {								\
+		const struct chimney_os *os__ = &(drv)->os;		\
+									\
+		if (os__->ops->log)					\
+			os__->ops->log(os__->ctx, (level), __VA_ARGS__); \
+	} while (0)
 
-static inline void drv_lock(ChimneyDrv *drv)
+static void drv_lock(struct chimney_drv *drv)
 {
-    if (drv->ops->lock) {
-        drv->ops->lock(drv->os);
-    }
+	if (drv->os.ops->lock)
+		drv->os.ops->lock(drv->os.ctx);
 }
 
-static inline void drv_unlock(ChimneyDrv *drv)
+static void drv_unlock(struct chimney_drv *drv)
 {
-    if (drv->ops->unlock) {
-        drv->ops->unlock(drv->os);
-    }
+	if (drv->os.ops->unlock)
+		drv->os.ops->unlock(drv->os.ctx);
 }
 
-static inline uint32_t rd(ChimneyDrv *drv, uint32_t off)
+static u32 rd(struct chimney_drv *drv, u32 off)
 {
-    return drv->ops->reg_read(drv->os, off);
+	return drv->os.ops->reg_read(drv->os.ctx, off);
 }
 
-static inline void wr(ChimneyDrv *drv, uint32_t off, uint32_t val)
+static void wr(struct chimney_drv *drv, u32 off, u32 val)
 {
-    drv->ops->reg_write(drv->os, off, val);
+	drv->os.ops->reg_write(drv->os.ctx, off, val);
 }
 
-static int status_ok(uint32_t st)
+static void dma_rd(struct chimney_drv *drv, const struct chimney_dma_buf *buf,
+		   u32 off, void *dst, u32 len)
 {
-    return st == CHIMNEY_ST_SUCCESS || st == CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS;
+	drv->os.ops->dma_read(drv->os.ctx, buf, off, dst, len);
 }
 
-/* ---------------------------------------------------------------------
- * Bring-up and teardown
- * ------------------------------------------------------------------ */
-
-static int ring_size_ok(uint32_t size, uint32_t ring_max)
+static void dma_wr(struct chimney_drv *drv, const struct chimney_dma_buf *buf,
+		   u32 off, const void *src, u32 len)
 {
-    return size >= CHIMNEY_RING_MIN && size <= ring_max &&
-           (size & (size - 1)) == 0;
+	drv->os.ops->dma_write(drv->os.ctx, buf, off, src, len);
 }
 
-static int ring_alloc(ChimneyDrv *drv, ChimneyDmaBuf *buf, uint32_t len)
+static int dma_get(struct chimney_drv *drv, u32 len,
+		   struct chimney_dma_buf *buf)
 {
-    mem_zero(buf, sizeof(*buf));
-    if (drv->ops->dma_alloc(drv->os, len, buf) < 0) {
-        mem_zero(buf, sizeof(*buf));
-        drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: no DMA memory for a "
-                "ring of %u bytes", len);
-        return CHIMNEY_DRV_ENOMEM;
-    }
-    if ((buf->dma & (CHIMNEY_RING_ALIGN - 1)) || buf->len < len) {
-        drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: DMA buffer 0x%llx "
-                "(%u bytes) not %u-byte aligned or too short",
-                (unsigned long long)buf->dma, buf->len, CHIMNEY_RING_ALIGN);
-        drv->ops->dma_free(drv->os, buf);
-        mem_zero(buf, sizeof(*buf));
-        return CHIMNEY_DRV_EINVAL;
-    }
-    return 0;
+	mem_zero(buf, sizeof(*buf));
+	if (drv->os.ops->dma_alloc(drv->os.ctx, len, buf) < 0) {
+		mem_zero(buf, sizeof(*buf));
+		return CHIMNEY_DRV_ENOMEM;
+	}
+	return 0;
+}
+
+static void dma_put(struct chimney_drv *drv, struct chimney_dma_buf *buf)
+{
+	drv->os.ops->dma_free(drv->os.ctx, buf);
+	mem_zero(buf, sizeof(*buf));
+}
+
+static int status_ok(u32 st)
+{
+	return st == CHIMNEY_ST_SUCCESS ||
+	       st == CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS;
+}
+
+/* ---- Bring-up and teardown --------------------------------------------- */
+
+static int ring_size_ok(u32 size, u32 ring_max)
+{
+	return size >= CHIMNEY_RING_MIN && size <= ring_max &&
+	       (size & (size - 1)) == 0;
+}
+
+static int ring_alloc(struct chimney_drv *drv, struct chimney_dma_buf *buf,
+		      u32 len)
+{
+	if (dma_get(drv, len, buf)) {
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: no DMA memory for a ring of %u bytes",
+			len);
+		return CHIMNEY_DRV_ENOMEM;
+	}
+	if ((buf->dma & (CHIMNEY_RING_ALIGN - 1)) || buf->len < len) {
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: DMA buffer 0x%llx (%u bytes) not %u-byte aligned or too short",
+			(unsigned long long)buf->dma, buf->len,
+			CHIMNEY_RING_ALIGN);
+		dma_put(drv, buf);
+		return CHIMNEY_DRV_EINVAL;
+	}
+	return 0;
 }
 
 /*
  * dma_alloc promises zeroed memory; the EVT ring is cleared once more all
  * the same, since a stale VALID flag there would pass for an event.
  */
-static void ring_zero(ChimneyDrv *drv, const ChimneyDmaBuf *buf)
+static void ring_zero(struct chimney_drv *drv,
+		      const struct chimney_dma_buf *buf)
 {
-    static const uint8_t zero[256];
-    uint32_t off, n;
+	static const u8 zero[256];
+	u32 off, n;
 
-    for (off = 0; off < buf->len; off += n) {
-        n = buf->len - off < sizeof(zero) ? buf->len - off :
-                                            (uint32_t)sizeof(zero);
-        drv->ops->dma_write(drv->os, buf, off, zero, n);
-    }
+	for (off = 0; off < buf->len; off += n) {
+		n = buf->len - off;
+		if (n > sizeof(zero))
+			n = sizeof(zero);
+		dma_wr(drv, buf, off, zero, n);
+	}
 }
 
-static void ring_free(ChimneyDrv *drv, ChimneyDmaBuf *buf)
+static void ring_free(struct chimney_drv *drv, struct chimney_dma_buf *buf)
 {
-    if (buf->len) {
-        drv->ops->dma_free(drv->os, buf);
-        mem_zero(buf, sizeof(*buf));
-    }
+	if (buf->len)
+		dma_put(drv, buf);
 }
 
-static int ring_program(ChimneyDrv *drv, unsigned ring,
-                        const ChimneyDmaBuf *buf, uint32_t size)
+static int ring_program(struct chimney_drv *drv, unsigned int ring,
+			const struct chimney_dma_buf *buf, u32 size)
 {
-    uint32_t st;
+	u32 st;
 
-    wr(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_ADDR_LO), (uint32_t)buf->dma);
-    wr(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_ADDR_HI),
-       (uint32_t)(buf->dma >> 32));
-    wr(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_SIZE), size);
-    wr(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_CTRL),
-       CHIMNEY_RING_CTRL_ENABLE);
-    st = rd(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_STATUS));
-    if (!(st & CHIMNEY_RING_ST_ENABLED) || (st & CHIMNEY_RING_ST_ERROR)) {
-        drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: ring %u refused "
-                "(RING_STATUS 0x%x, error %u)", ring, st,
-                (st & CHIMNEY_RING_ST_ERR_MASK) >> CHIMNEY_RING_ST_ERR_SHIFT);
-        return CHIMNEY_DRV_EIO;
-    }
-    return 0;
+	wr(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_ADDR_LO), (u32)buf->dma);
+	wr(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_ADDR_HI),
+	   (u32)(buf->dma >> 32));
+	wr(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_SIZE), size);
+	wr(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_CTRL),
+	   CHIMNEY_RING_CTRL_ENABLE);
+	st = rd(drv, CHIMNEY_RING_REG(ring, CHIMNEY_RING_STATUS));
+	if (!(st & CHIMNEY_RING_ST_ENABLED) || (st & CHIMNEY_RING_ST_ERROR)) {
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: ring %u refused (RING_STATUS 0x%x, error %u)",
+			ring, st,
+			(st & CHIMNEY_RING_ST_ERR_MASK) >>
+			CHIMNEY_RING_ST_ERR_SHIFT);
+		return CHIMNEY_DRV_EIO;
+	}
+	return 0;
 }
 
-static void rings_disable(ChimneyDrv *drv)
+static void rings_disable(struct chimney_drv *drv)
 {
-    wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_CTRL), 0);
-    wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_CTRL), 0);
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_CTRL), 0);
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_CTRL), 0);
 }
 
-int chimney_drv_init(ChimneyDrv *drv, const ChimneyOsOps *ops, void *os,
-                     uint32_t cmd_ring_size, uint32_t evt_ring_size)
+static int ops_ok(const struct chimney_os_ops *ops)
 {
-    uint32_t id, ring_max, ctrl;
-    int ret;
+	return ops && ops->reg_read && ops->reg_write && ops->dma_alloc &&
+	       ops->dma_free && ops->dma_read && ops->dma_write &&
+	       !ops->lock == !ops->unlock;
+}
 
-    if (!drv || !ops || !ops->reg_read || !ops->reg_write ||
-        !ops->dma_alloc || !ops->dma_free || !ops->dma_read ||
-        !ops->dma_write || !ops->lock != !ops->unlock) {
-        return CHIMNEY_DRV_EINVAL;
-    }
-    mem_zero(drv, sizeof(*drv));
-    drv->ops = ops;
-    drv->os = os;
-    drv->walk_gen = WALK_GEN_SALT;
+int chimney_drv_init(struct chimney_drv *drv, const struct chimney_os_ops *ops,
+		     void *os, u32 cmd_ring_size, u32 evt_ring_size)
+{
+	u32 id, ring_max, ctrl;
+	int ret;
 
-    id = rd(drv, CHIMNEY_REG_ID);
-    drv->version = rd(drv, CHIMNEY_REG_VERSION);
-    if (id != CHIMNEY_ID_MAGIC || (drv->version >> 16) != CHIMNEY_ABI_MAJOR) {
-        drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: not a chimney-nic of ABI "
-                "%u.x (ID 0x%x, VERSION 0x%x)", CHIMNEY_ABI_MAJOR, id,
-                drv->version);
-        return CHIMNEY_DRV_ENODEV;
-    }
-    ring_max = rd(drv, CHIMNEY_REG_CAP_RING_MAX);
-    if (ring_max < CHIMNEY_RING_MIN || ring_max > CHIMNEY_RING_MAX) {
-        ring_max = CHIMNEY_RING_MAX;
-    }
-    if (!ring_size_ok(cmd_ring_size, ring_max) ||
-        !ring_size_ok(evt_ring_size, ring_max)) {
-        drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: ring sizes %u/%u: need "
-                "powers of two in [%u, %u]", cmd_ring_size, evt_ring_size,
-                CHIMNEY_RING_MIN, ring_max);
-        return CHIMNEY_DRV_EINVAL;
-    }
-    drv->cap_tree_blocks = rd(drv, CHIMNEY_REG_CAP_TREE_BLOCKS);
-    if (!drv->cap_tree_blocks) {
-        drv_log(drv, CHIMNEY_LOG_WARN, "chimney-drv: CAP_TREE_BLOCKS is 0, "
-                "using %u", CHIMNEY_TREE_MAX_BLOCKS);
-        drv->cap_tree_blocks = CHIMNEY_TREE_MAX_BLOCKS;
-    }
+	if (!drv || !ops_ok(ops))
+		return CHIMNEY_DRV_EINVAL;
+	mem_zero(drv, sizeof(*drv));
+	drv->os.ops = ops;
+	drv->os.ctx = os;
+	drv->walk_gen = WALK_GEN_SALT;
 
-    /* ADDR/SIZE are writable only while a ring is disabled. */
-    rings_disable(drv);
-    ret = ring_alloc(drv, &drv->cmd_ring, cmd_ring_size * CMD_ENTRY);
-    if (ret) {
-        return ret;
-    }
-    ret = ring_alloc(drv, &drv->evt_ring, evt_ring_size * EVT_ENTRY);
-    if (ret) {
-        goto fail;
-    }
-    ring_zero(drv, &drv->evt_ring);
-    drv->cmd_size = cmd_ring_size;
-    drv->evt_size = evt_ring_size;
-    ret = ring_program(drv, CHIMNEY_RING_CMD, &drv->cmd_ring, cmd_ring_size);
-    if (!ret) {
-        ret = ring_program(drv, CHIMNEY_RING_EVT, &drv->evt_ring,
-                           evt_ring_size);
-    }
-    if (ret) {
-        goto fail;
-    }
-    /* Every EVT slot but one belongs to the device (HEAD == TAIL: none). */
-    wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_TAIL),
-       evt_ring_size - 1);
-    ctrl = rd(drv, CHIMNEY_REG_CTRL) & ~CHIMNEY_CTRL_RESET;
-    wr(drv, CHIMNEY_REG_CTRL, ctrl | CHIMNEY_CTRL_OFFLOAD_EN);
+	id = rd(drv, CHIMNEY_REG_ID);
+	drv->version = rd(drv, CHIMNEY_REG_VERSION);
+	if (id != CHIMNEY_ID_MAGIC ||
+	    (drv->version >> 16) != CHIMNEY_ABI_MAJOR) {
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: not a chimney-nic of ABI %u.x (ID 0x%x, VERSION 0x%x)",
+			CHIMNEY_ABI_MAJOR, id, drv->version);
+		return CHIMNEY_DRV_ENODEV;
+	}
+	ring_max = rd(drv, CHIMNEY_REG_CAP_RING_MAX);
+	if (ring_max < CHIMNEY_RING_MIN || ring_max > CHIMNEY_RING_MAX)
+		ring_max = CHIMNEY_RING_MAX;
+	if (!ring_size_ok(cmd_ring_size, ring_max) ||
+	    !ring_size_ok(evt_ring_size, ring_max)) {
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: ring sizes %u/%u: need powers of two in [%u, %u]",
+			cmd_ring_size, evt_ring_size, CHIMNEY_RING_MIN,
+			ring_max);
+		return CHIMNEY_DRV_EINVAL;
+	}
+	drv->cap_tree_blocks = rd(drv, CHIMNEY_REG_CAP_TREE_BLOCKS);
+	if (!drv->cap_tree_blocks) {
+		drv_log(drv, CHIMNEY_LOG_WARN,
+			"chimney-drv: CAP_TREE_BLOCKS is 0, using %u",
+			CHIMNEY_TREE_MAX_BLOCKS);
+		drv->cap_tree_blocks = CHIMNEY_TREE_MAX_BLOCKS;
+	}
 
-    drv->max_pending = cmd_ring_size - 1;
-    if (drv->max_pending > CHIMNEY_DRV_MAX_PENDING) {
-        drv->max_pending = CHIMNEY_DRV_MAX_PENDING;
-    }
-    drv->ready = 1;
-    return 0;
+	/* ADDR/SIZE are writable only while a ring is disabled. */
+	rings_disable(drv);
+	ret = ring_alloc(drv, &drv->cmd_ring, cmd_ring_size * CMD_ENTRY);
+	if (ret)
+		return ret;
+	ret = ring_alloc(drv, &drv->evt_ring, evt_ring_size * EVT_ENTRY);
+	if (ret)
+		goto fail;
+	ring_zero(drv, &drv->evt_ring);
+	drv->cmd_size = cmd_ring_size;
+	drv->evt_size = evt_ring_size;
+	ret = ring_program(drv, CHIMNEY_RING_CMD, &drv->cmd_ring,
+			   cmd_ring_size);
+	if (!ret)
+		ret = ring_program(drv, CHIMNEY_RING_EVT, &drv->evt_ring,
+				   evt_ring_size);
+	if (ret)
+		goto fail;
+	/* Every EVT slot but one belongs to the device (HEAD == TAIL: none). */
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_TAIL),
+	   evt_ring_size - 1);
+	ctrl = rd(drv, CHIMNEY_REG_CTRL) & ~CHIMNEY_CTRL_RESET;
+	wr(drv, CHIMNEY_REG_CTRL, ctrl | CHIMNEY_CTRL_OFFLOAD_EN);
+
+	drv->max_pending = cmd_ring_size - 1;
+	if (drv->max_pending > CHIMNEY_DRV_MAX_PENDING)
+		drv->max_pending = CHIMNEY_DRV_MAX_PENDING;
+	drv->ready = 1;
+	return 0;
 
 fail:
-    rings_disable(drv);
-    ring_free(drv, &drv->evt_ring);
-    ring_free(drv, &drv->cmd_ring);
-    return ret;
+	rings_disable(drv);
+	ring_free(drv, &drv->evt_ring);
+	ring_free(drv, &drv->cmd_ring);
+	return ret;
 }
 
-void chimney_drv_set_event_ops(ChimneyDrv *drv, const ChimneyDrvEventOps *ops,
-                               void *ctx)
+void chimney_drv_set_event_ops(struct chimney_drv *drv,
+			       const struct chimney_drv_event_ops *ops,
+			       void *ctx)
 {
-    if (!drv->ops) {
-        return;                         /* before chimney_drv_init() */
-    }
-    drv_lock(drv);
-    drv->evt_ops = ops;
-    drv->evt_ctx = ctx;
-    drv_unlock(drv);
+	if (!drv->os.ops)
+		return;			/* before chimney_drv_init() */
+	drv_lock(drv);
+	drv->evt_ops = ops;
+	drv->evt_ctx = ctx;
+	drv_unlock(drv);
 }
 
-/* ---------------------------------------------------------------------
- * Offload block trees
- * ------------------------------------------------------------------ */
+/* ---- Offload block trees ----------------------------------------------- */
 
 /*
  * Depth-first, dependents before next (the device's traversal order, spec
  * "Processing"): N1, P1, T1, T2, P2, T3, N2, ...  No recursion; the stack
  * holds the blocks whose dependent lists are being walked.
  */
-typedef struct TreeIter {
-    ChimneyOffloadBlock *stack[CHIMNEY_DRV_TREE_MAX_DEPTH];
-    unsigned depth;
-    ChimneyOffloadBlock *cur;
-    int err;
-} TreeIter;
+struct tree_iter {
+	struct chimney_offload_block *stack[CHIMNEY_DRV_TREE_MAX_DEPTH];
+	unsigned int depth;
+	struct chimney_offload_block *cur;
+	int err;
+};
 
-static void tree_iter_init(TreeIter *it, ChimneyOffloadBlock *root)
+static void tree_iter_init(struct tree_iter *it,
+			   struct chimney_offload_block *root)
 {
-    mem_zero(it, sizeof(*it));
-    it->cur = root;
+	mem_zero(it, sizeof(*it));
+	it->cur = root;
 }
 
-static ChimneyOffloadBlock *tree_iter_next(TreeIter *it)
+static struct chimney_offload_block *tree_iter_next(struct tree_iter *it)
 {
-    ChimneyOffloadBlock *visit = it->cur, *b = visit;
+	struct chimney_offload_block *visit = it->cur, *b = visit;
 
-    if (!visit) {
-        return NULL;
-    }
-    if (visit->dependent_block_list) {
-        if (it->depth + 1 >= CHIMNEY_DRV_TREE_MAX_DEPTH) {
-            it->err = CHIMNEY_DRV_EINVAL;       /* four or more levels */
-            it->cur = NULL;
-            return visit;
-        }
-        it->stack[it->depth++] = visit;
-        it->cur = visit->dependent_block_list;
-        return visit;
-    }
-    /* Last of its list: climb to the first ancestor with a next block. */
-    while (!b->next_block && it->depth > 0) {
-        b = it->stack[--it->depth];
-    }
-    it->cur = b->next_block;
-    return visit;
+	if (!visit)
+		return NULL;
+	if (visit->dependent_block_list) {
+		if (it->depth + 1 >= CHIMNEY_DRV_TREE_MAX_DEPTH) {
+			/* four or more levels */
+			it->err = CHIMNEY_DRV_EINVAL;
+			it->cur = NULL;
+			return visit;
+		}
+		it->stack[it->depth++] = visit;
+		it->cur = visit->dependent_block_list;
+		return visit;
+	}
+	/* Last of its list: climb to the first ancestor with a next block. */
+	while (!b->next_block && it->depth > 0)
+		b = it->stack[--it->depth];
+	it->cur = b->next_block;
+	return visit;
 }
 
-uint16_t chimney_drv_block_role(const ChimneyOffloadBlock *blk,
-                                uint16_t opcode)
+u16 chimney_drv_block_role(const struct chimney_offload_block *blk,
+			   u16 opcode)
 {
-    if (!blk->miniport_offload_context) {
-        return CHIMNEY_ROLE_PLACEHOLDER;
-    }
-    if (opcode == CHIMNEY_CMD_INITIATE) {
-        return *blk->miniport_offload_context ? CHIMNEY_ROLE_LINKER :
-                                                CHIMNEY_ROLE_NEW;
-    }
-    return CHIMNEY_ROLE_REF;
+	if (!blk->miniport_offload_context)
+		return CHIMNEY_ROLE_PLACEHOLDER;
+	if (opcode == CHIMNEY_CMD_INITIATE)
+		return *blk->miniport_offload_context ? CHIMNEY_ROLE_LINKER :
+							CHIMNEY_ROLE_NEW;
+	return CHIMNEY_ROLE_REF;
 }
 
 /*
@@ -344,96 +354,128 @@ uint16_t chimney_drv_block_role(const ChimneyOffloadBlock *blk,
  * every step visits a block not visited before, and at most
  * CAP_TREE_BLOCKS of them.
  */
-static int tree_prepare(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                        uint32_t *nblocks, uint32_t *bytes)
+static int tree_prepare(struct chimney_drv *drv,
+			struct chimney_offload_block *root, u32 *nblocks,
+			u32 *bytes)
 {
-    ChimneyOffloadBlock *b;
-    TreeIter it;
-    uint64_t gen, off = 0;
-    uint32_t n = 0;
+	struct chimney_offload_block *b;
+	struct tree_iter it;
+	u64 gen, off = 0;
+	u32 n = 0;
 
-    drv_lock(drv);
-    gen = ++drv->walk_gen;
-    drv_unlock(drv);
+	drv_lock(drv);
+	gen = ++drv->walk_gen;
+	drv_unlock(drv);
 
-    tree_iter_init(&it, root);
-    while ((b = tree_iter_next(&it)) != NULL) {
-        if (b->drv_walk == gen) {
-            drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: tree block %u "
-                    "reached twice (cycle or shared block), not submitted",
-                    n);
-            return CHIMNEY_DRV_ELOOP;
-        }
-        b->drv_walk = gen;
-        if (++n > drv->cap_tree_blocks) {
-            drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: tree has more than "
-                    "%u blocks (CAP_TREE_BLOCKS), not submitted",
-                    drv->cap_tree_blocks);
-            return CHIMNEY_DRV_E2BIG;
-        }
-        if (b->state_len > CHIMNEY_DRV_MAX_STATE ||
-            (b->state_len && !b->state)) {
-            drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: tree block %u: bad "
-                    "state (%u bytes)", n - 1, b->state_len);
-            return CHIMNEY_DRV_EINVAL;
-        }
-        if (off + BLOCK_SIZE + align8(b->state_len) > MAX_TREE_BYTES) {
-            return CHIMNEY_DRV_E2BIG;
-        }
-        b->drv_offset = (uint32_t)off;
-        off += BLOCK_SIZE + align8(b->state_len);
-    }
-    if (it.err) {
-        drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: tree deeper than %u "
-                "levels, not submitted", CHIMNEY_DRV_TREE_MAX_DEPTH);
-        return it.err;
-    }
-    if (!n) {
-        return CHIMNEY_DRV_EINVAL;
-    }
-    *nblocks = n;
-    *bytes = (uint32_t)off;
-    return 0;
+	tree_iter_init(&it, root);
+	while ((b = tree_iter_next(&it)) != NULL) {
+		if (b->drv_walk == gen) {
+			drv_log(drv, CHIMNEY_LOG_ERR,
+				"chimney-drv: tree block %u reached twice (cycle or shared block), not submitted",
+				n);
+			return CHIMNEY_DRV_ELOOP;
+		}
+		b->drv_walk = gen;
+		if (++n > drv->cap_tree_blocks) {
+			drv_log(drv, CHIMNEY_LOG_ERR,
+				"chimney-drv: tree has more than %u blocks (CAP_TREE_BLOCKS), not submitted",
+				drv->cap_tree_blocks);
+			return CHIMNEY_DRV_E2BIG;
+		}
+		if (b->state_len > CHIMNEY_DRV_MAX_STATE ||
+		    (b->state_len && !b->state)) {
+			drv_log(drv, CHIMNEY_LOG_ERR,
+				"chimney-drv: tree block %u: bad state (%u bytes)",
+				n - 1, b->state_len);
+			return CHIMNEY_DRV_EINVAL;
+		}
+		if (off + BLOCK_SIZE + align8(b->state_len) > MAX_TREE_BYTES)
+			return CHIMNEY_DRV_E2BIG;
+		b->drv_offset = (u32)off;
+		off += BLOCK_SIZE + align8(b->state_len);
+	}
+	if (it.err) {
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: tree deeper than %u levels, not submitted",
+			CHIMNEY_DRV_TREE_MAX_DEPTH);
+		return it.err;
+	}
+	if (!n)
+		return CHIMNEY_DRV_EINVAL;
+	*nblocks = n;
+	*bytes = (u32)off;
+	return 0;
 }
 
 /* Write the device's ChimneyBlock tree (links are DMA addresses). */
-static void tree_write(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                       uint16_t opcode, const ChimneyDmaBuf *buf,
-                       uint32_t nblocks)
+static void tree_write(struct chimney_drv *drv,
+		       struct chimney_offload_block *root, u16 opcode,
+		       const struct chimney_dma_buf *buf, u32 nblocks)
 {
-    ChimneyOffloadBlock *b;
-    TreeIter it;
-    uint32_t n = 0;
+	struct chimney_offload_block *b;
+	struct tree_iter it;
+	u32 n = 0;
 
-    tree_iter_init(&it, root);
-    while (n < nblocks && (b = tree_iter_next(&it)) != NULL) {
-        ChimneyBlock blk;
-        uint16_t role = chimney_drv_block_role(b, opcode);
+	tree_iter_init(&it, root);
+	while (n < nblocks && (b = tree_iter_next(&it)) != NULL) {
+		u16 role = chimney_drv_block_role(b, opcode);
+		ChimneyBlock blk;
 
-        mem_zero(&blk, sizeof(blk));
-        blk.type = le16(b->type);
-        blk.role = le16(role);
-        blk.size = le32(BLOCK_SIZE + b->state_len);
-        if (b->next_block) {
-            blk.next = le64(buf->dma + b->next_block->drv_offset);
-        }
-        if (b->dependent_block_list) {
-            blk.dependent =
-                le64(buf->dma + b->dependent_block_list->drv_offset);
-        }
-        blk.status = le32(CHIMNEY_ST_PENDING);
-        if (role == CHIMNEY_ROLE_LINKER || role == CHIMNEY_ROLE_REF) {
-            blk.handle = le64(*b->miniport_offload_context);
-        }
-        blk.host_handle = le64(b->ndis_offload_handle);
-        drv->ops->dma_write(drv->os, buf, b->drv_offset, &blk, BLOCK_SIZE);
-        if (b->state_len) {
-            drv->ops->dma_write(drv->os, buf, b->drv_offset + BLOCK_SIZE,
-                                b->state, b->state_len);
-        }
-        b->status = CHIMNEY_ST_PENDING;
-        n++;
-    }
+		mem_zero(&blk, sizeof(blk));
+		blk.type = chimney_le16(b->type);
+		blk.role = chimney_le16(role);
+		blk.size = chimney_le32(BLOCK_SIZE + b->state_len);
+		if (b->next_block)
+			blk.next = chimney_le64(buf->dma +
+						b->next_block->drv_offset);
+		if (b->dependent_block_list)
+			blk.dependent = chimney_le64(buf->dma +
+				b->dependent_block_list->drv_offset);
+		blk.status = chimney_le32(CHIMNEY_ST_PENDING);
+		if (role == CHIMNEY_ROLE_LINKER || role == CHIMNEY_ROLE_REF)
+			blk.handle = chimney_le64(*b->miniport_offload_context);
+		blk.host_handle = chimney_le64(b->ndis_offload_handle);
+		dma_wr(drv, buf, b->drv_offset, &blk, BLOCK_SIZE);
+		if (b->state_len)
+			dma_wr(drv, buf, b->drv_offset + BLOCK_SIZE, b->state,
+			       b->state_len);
+		b->status = CHIMNEY_ST_PENDING;
+		n++;
+	}
+}
+
+/* ChimneyBlock.status, flags, handle: what the device writes back. */
+struct blk_result {
+	u32 status;
+	u32 flags;
+	u64 handle;
+};
+
+/* One block's result: status, and a handle for a NEW block it offloaded. */
+static void block_copy_back(struct chimney_drv *drv,
+			    const struct chimney_drv_pending *p,
+			    struct chimney_offload_block *b, u32 n)
+{
+	struct blk_result res;
+	u32 st, flags;
+	u64 handle;
+
+	dma_rd(drv, &p->buf, b->drv_offset + BLK_RESULT_OFF, &res,
+	       sizeof(res));
+	st = chimney_le32(res.status);
+	flags = chimney_le32(res.flags);
+	handle = chimney_le64(res.handle);
+	b->status = st;
+	if (!(flags & CHIMNEY_BLKF_HANDLE_VALID))
+		return;
+	if (p->opcode == CHIMNEY_CMD_INITIATE && status_ok(st) && handle &&
+	    chimney_drv_block_role(b, p->opcode) == CHIMNEY_ROLE_NEW) {
+		*b->miniport_offload_context = handle;
+		return;
+	}
+	drv_log(drv, CHIMNEY_LOG_WARN,
+		"chimney-drv: block %u: handle 0x%llx with status 0x%x not taken (opcode 0x%x)",
+		n, (unsigned long long)handle, st, p->opcode);
 }
 
 /*
@@ -443,515 +485,569 @@ static void tree_write(ChimneyDrv *drv, ChimneyOffloadBlock *root,
  * the device filled (QUERY, TERMINATE).  A command that did not walk the
  * tree gives its status to every block.
  */
-static void tree_copy_back(ChimneyDrv *drv, const ChimneyDrvPending *p,
-                           uint32_t cmd_status)
+static void tree_copy_back(struct chimney_drv *drv,
+			   const struct chimney_drv_pending *p, u32 cmd_status)
 {
-    ChimneyOffloadBlock *b;
-    TreeIter it;
-    uint32_t n = 0;
-    int fill = p->opcode == CHIMNEY_CMD_QUERY ||
-               p->opcode == CHIMNEY_CMD_TERMINATE;
+	struct chimney_offload_block *b;
+	struct tree_iter it;
+	u32 n = 0;
+	int fill = p->opcode == CHIMNEY_CMD_QUERY ||
+		   p->opcode == CHIMNEY_CMD_TERMINATE;
 
-    tree_iter_init(&it, p->root);
-    while (n < p->nblocks && (b = tree_iter_next(&it)) != NULL) {
-        struct {
-            uint32_t status;
-            uint32_t flags;
-            uint64_t handle;
-        } res;
-        uint32_t st, flags;
-        uint64_t handle;
-
-        n++;
-        if (cmd_status != CHIMNEY_ST_SUCCESS) {
-            b->status = cmd_status;
-            continue;
-        }
-        if ((uint64_t)b->drv_offset + BLOCK_SIZE + b->state_len >
-            p->buf.len) {
-            /* the host changed the tree in flight: stay inside the buffer */
-            drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: tree changed while "
-                    "in flight, results dropped");
-            b->status = CHIMNEY_ST_FAILURE;
-            continue;
-        }
-        drv->ops->dma_read(drv->os, &p->buf, b->drv_offset + BLK_RESULT_OFF,
-                           &res, sizeof(res));
-        st = le32(res.status);
-        flags = le32(res.flags);
-        handle = le64(res.handle);
-        b->status = st;
-        if (flags & CHIMNEY_BLKF_HANDLE_VALID) {
-            if (p->opcode == CHIMNEY_CMD_INITIATE && status_ok(st) && handle &&
-                chimney_drv_block_role(b, p->opcode) == CHIMNEY_ROLE_NEW) {
-                *b->miniport_offload_context = handle;
-            } else {
-                drv_log(drv, CHIMNEY_LOG_WARN, "chimney-drv: block %u: "
-                        "handle 0x%llx with status 0x%x not taken (opcode "
-                        "0x%x)", n - 1, (unsigned long long)handle, st,
-                        p->opcode);
-            }
-        }
-        if (fill && b->state_len) {
-            drv->ops->dma_read(drv->os, &p->buf, b->drv_offset + BLOCK_SIZE,
-                               b->state, b->state_len);
-        }
-    }
+	tree_iter_init(&it, p->root);
+	while (n < p->nblocks && (b = tree_iter_next(&it)) != NULL) {
+		n++;
+		if (cmd_status != CHIMNEY_ST_SUCCESS) {
+			b->status = cmd_status;
+			continue;
+		}
+		if ((u64)b->drv_offset + BLOCK_SIZE + b->state_len >
+		    p->buf.len) {
+			/* the host changed the tree in flight: stay inside */
+			drv_log(drv, CHIMNEY_LOG_ERR,
+				"chimney-drv: tree changed while in flight, results dropped");
+			b->status = CHIMNEY_ST_FAILURE;
+			continue;
+		}
+		block_copy_back(drv, p, b, n - 1);
+		if (fill && b->state_len)
+			dma_rd(drv, &p->buf, b->drv_offset + BLOCK_SIZE,
+			       b->state, b->state_len);
+	}
 }
 
-/* ---------------------------------------------------------------------
- * Command submission
- * ------------------------------------------------------------------ */
+/* ---- Command submission ------------------------------------------------ */
 
-static ChimneyDrvPending *pending_reserve(ChimneyDrv *drv)
+static struct chimney_drv_pending *pending_reserve(struct chimney_drv *drv)
 {
-    ChimneyDrvPending *p = NULL;
-    uint32_t i;
+	struct chimney_drv_pending *p = NULL;
+	u32 i;
 
-    drv_lock(drv);
-    if (drv->ready && drv->npending < drv->max_pending) {
-        for (i = 0; i < CHIMNEY_DRV_MAX_PENDING; i++) {
-            if (drv->pending[i].state == PEND_FREE) {
-                p = &drv->pending[i];
-                mem_zero(p, sizeof(*p));
-                p->state = PEND_RESERVED;
-                drv->npending++;
-                break;
-            }
-        }
-    }
-    drv_unlock(drv);
-    return p;
+	drv_lock(drv);
+	if (drv->ready && drv->npending < drv->max_pending) {
+		for (i = 0; i < CHIMNEY_DRV_MAX_PENDING; i++) {
+			if (drv->pending[i].state != PEND_FREE)
+				continue;
+			p = &drv->pending[i];
+			mem_zero(p, sizeof(*p));
+			p->state = PEND_RESERVED;
+			drv->npending++;
+			break;
+		}
+	}
+	drv_unlock(drv);
+	return p;
 }
 
-static void pending_release(ChimneyDrv *drv, ChimneyDrvPending *p)
+static void pending_release(struct chimney_drv *drv,
+			    struct chimney_drv_pending *p)
 {
-    drv_lock(drv);
-    mem_zero(p, sizeof(*p));
-    drv->npending--;
-    drv_unlock(drv);
+	drv_lock(drv);
+	mem_zero(p, sizeof(*p));
+	drv->npending--;
+	drv_unlock(drv);
 }
 
-static uint32_t cmd_space(const ChimneyDrv *drv)
+static u32 cmd_space(const struct chimney_drv *drv)
 {
-    return drv->cmd_size - 1 -
-           ((drv->cmd_tail - drv->cmd_head) & (drv->cmd_size - 1));
+	return drv->cmd_size - 1 -
+	       ((drv->cmd_tail - drv->cmd_head) & (drv->cmd_size - 1));
 }
 
-/* Queue the command of a reserved slot: descriptor, then TAIL. */
-static int pending_commit(ChimneyDrv *drv, ChimneyDrvPending *p,
-                          uint16_t flags, uint64_t addr, uint32_t len,
-                          uint64_t handle)
-{
-    ChimneyCmdDesc d;
+/* The command's descriptor fields (CPU order). */
+struct cmd_args {
+	u16 flags;
+	u32 len;
+	u64 addr;
+	u64 handle;
+};
 
-    drv_lock(drv);
-    if (!drv->ready) {
-        drv_unlock(drv);
-        return CHIMNEY_DRV_ESHUTDOWN;
-    }
-    if (!cmd_space(drv)) {
-        /* The table keeps fewer commands in flight than the ring holds,
-         * so this is only a stale HEAD copy (or a broken device). */
-        drv->cmd_head = rd(drv, CHIMNEY_RING_REG(CHIMNEY_RING_CMD,
-                                                 CHIMNEY_RING_HEAD)) &
-                        (drv->cmd_size - 1);
-        if (!cmd_space(drv)) {
-            drv_unlock(drv);
-            drv_log(drv, CHIMNEY_LOG_WARN, "chimney-drv: CMD ring full");
-            return CHIMNEY_DRV_EBUSY;
-        }
-    }
-    drv->seq++;
-    p->cookie = (drv->seq << COOKIE_INDEX_BITS) |
-                (uint64_t)(p - drv->pending);
-    mem_zero(&d, sizeof(d));
-    d.opcode = le16(p->opcode);
-    d.flags = le16(flags);
-    d.len = le32(len);
-    d.addr = le64(addr);
-    d.handle = le64(handle);
-    d.cookie = le64(p->cookie);
-    drv->ops->dma_write(drv->os, &drv->cmd_ring, drv->cmd_tail * CMD_ENTRY,
-                        &d, CMD_ENTRY);
-    p->state = PEND_SUBMITTED;
-    drv->cmd_tail = (drv->cmd_tail + 1) & (drv->cmd_size - 1);
-    drv->n_commands++;
-    wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL),
-       drv->cmd_tail);
-    drv_unlock(drv);
-    return 0;
+/*
+ * Queue the command of a reserved slot: descriptor, then TAIL.  The
+ * cookie goes to *@cookie (may be NULL) under the lock: once the lock is
+ * dropped the command may complete and the slot be reused.
+ */
+static int pending_commit(struct chimney_drv *drv,
+			  struct chimney_drv_pending *p,
+			  const struct cmd_args *a, u64 *cookie)
+{
+	ChimneyCmdDesc d;
+
+	drv_lock(drv);
+	if (!drv->ready) {
+		drv_unlock(drv);
+		return CHIMNEY_DRV_ESHUTDOWN;
+	}
+	if (!cmd_space(drv)) {
+		/*
+		 * The table keeps fewer commands in flight than the ring
+		 * holds, so this is only a stale HEAD copy (or a broken
+		 * device).
+		 */
+		drv->cmd_head = rd(drv, CHIMNEY_RING_REG(CHIMNEY_RING_CMD,
+							 CHIMNEY_RING_HEAD)) &
+				(drv->cmd_size - 1);
+		if (!cmd_space(drv)) {
+			drv_unlock(drv);
+			drv_log(drv, CHIMNEY_LOG_WARN,
+				"chimney-drv: CMD ring full");
+			return CHIMNEY_DRV_EBUSY;
+		}
+	}
+	drv->seq++;
+	p->cookie = (drv->seq << COOKIE_INDEX_BITS) |
+		    (u64)(p - drv->pending);
+	mem_zero(&d, sizeof(d));
+	d.opcode = chimney_le16(p->opcode);
+	d.flags = chimney_le16(a->flags);
+	d.len = chimney_le32(a->len);
+	d.addr = chimney_le64(a->addr);
+	d.handle = chimney_le64(a->handle);
+	d.cookie = chimney_le64(p->cookie);
+	if (cookie)
+		*cookie = p->cookie;
+	dma_wr(drv, &drv->cmd_ring, drv->cmd_tail * CMD_ENTRY, &d, CMD_ENTRY);
+	p->state = PEND_SUBMITTED;
+	drv->cmd_tail = (drv->cmd_tail + 1) & (drv->cmd_size - 1);
+	drv->n_commands++;
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL),
+	   drv->cmd_tail);
+	drv_unlock(drv);
+	return 0;
 }
 
-static int submit_tree(ChimneyDrv *drv, uint16_t opcode,
-                       ChimneyOffloadBlock *root, ChimneyDrvTreeDoneFn done,
-                       void *ctx)
+static int reserve_error(struct chimney_drv *drv)
 {
-    ChimneyDrvPending *p;
-    ChimneyDmaBuf buf;
-    uint32_t nblocks = 0, bytes = 0;
-    int ret;
-
-    if (!drv || !drv->ready) {
-        return CHIMNEY_DRV_ESHUTDOWN;
-    }
-    if (!root || !done) {
-        return CHIMNEY_DRV_EINVAL;
-    }
-    ret = tree_prepare(drv, root, &nblocks, &bytes);
-    if (ret) {
-        return ret;
-    }
-    p = pending_reserve(drv);
-    if (!p) {
-        return drv->ready ? CHIMNEY_DRV_EBUSY : CHIMNEY_DRV_ESHUTDOWN;
-    }
-    mem_zero(&buf, sizeof(buf));
-    if (drv->ops->dma_alloc(drv->os, bytes, &buf) < 0) {
-        pending_release(drv, p);
-        drv_log(drv, CHIMNEY_LOG_ERR, "chimney-drv: no DMA memory for a "
-                "tree of %u bytes", bytes);
-        return CHIMNEY_DRV_ENOMEM;
-    }
-    tree_write(drv, root, opcode, &buf, nblocks);
-    p->opcode = opcode;
-    p->nblocks = nblocks;
-    p->buf = buf;
-    p->root = root;
-    p->tree_cb = done;
-    p->cb_ctx = ctx;
-    ret = pending_commit(drv, p, 0, buf.dma, bytes, 0);
-    if (ret) {
-        drv->ops->dma_free(drv->os, &buf);
-        pending_release(drv, p);
-    }
-    return ret;
+	return drv->ready ? CHIMNEY_DRV_EBUSY : CHIMNEY_DRV_ESHUTDOWN;
 }
 
-int chimney_drv_initiate_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                                 ChimneyDrvTreeDoneFn done, void *ctx)
+static int submit_tree(struct chimney_drv *drv, u16 opcode,
+		       struct chimney_offload_block *root,
+		       chimney_drv_tree_done_fn done, void *ctx)
 {
-    return submit_tree(drv, CHIMNEY_CMD_INITIATE, root, done, ctx);
+	struct chimney_drv_pending *p;
+	struct chimney_dma_buf buf;
+	struct cmd_args a;
+	u32 nblocks = 0, bytes = 0;
+	int ret;
+
+	if (!drv || !drv->ready)
+		return CHIMNEY_DRV_ESHUTDOWN;
+	if (!root || !done)
+		return CHIMNEY_DRV_EINVAL;
+	ret = tree_prepare(drv, root, &nblocks, &bytes);
+	if (ret)
+		return ret;
+	p = pending_reserve(drv);
+	if (!p)
+		return reserve_error(drv);
+	if (dma_get(drv, bytes, &buf)) {
+		pending_release(drv, p);
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: no DMA memory for a tree of %u bytes",
+			bytes);
+		return CHIMNEY_DRV_ENOMEM;
+	}
+	tree_write(drv, root, opcode, &buf, nblocks);
+	p->opcode = opcode;
+	p->nblocks = nblocks;
+	p->buf = buf;
+	p->root = root;
+	p->tree_cb = done;
+	p->cb_ctx = ctx;
+	mem_zero(&a, sizeof(a));
+	a.addr = buf.dma;
+	a.len = bytes;
+	ret = pending_commit(drv, p, &a, NULL);
+	if (ret) {
+		dma_put(drv, &buf);
+		pending_release(drv, p);
+	}
+	return ret;
 }
 
-int chimney_drv_terminate_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                                  ChimneyDrvTreeDoneFn done, void *ctx)
+int chimney_drv_initiate_offload(struct chimney_drv *drv,
+				 struct chimney_offload_block *root,
+				 chimney_drv_tree_done_fn done, void *ctx)
 {
-    return submit_tree(drv, CHIMNEY_CMD_TERMINATE, root, done, ctx);
+	return submit_tree(drv, CHIMNEY_CMD_INITIATE, root, done, ctx);
 }
 
-int chimney_drv_update_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                               ChimneyDrvTreeDoneFn done, void *ctx)
+int chimney_drv_terminate_offload(struct chimney_drv *drv,
+				  struct chimney_offload_block *root,
+				  chimney_drv_tree_done_fn done, void *ctx)
 {
-    return submit_tree(drv, CHIMNEY_CMD_UPDATE, root, done, ctx);
+	return submit_tree(drv, CHIMNEY_CMD_TERMINATE, root, done, ctx);
 }
 
-int chimney_drv_query_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                              ChimneyDrvTreeDoneFn done, void *ctx)
+int chimney_drv_update_offload(struct chimney_drv *drv,
+			       struct chimney_offload_block *root,
+			       chimney_drv_tree_done_fn done, void *ctx)
 {
-    return submit_tree(drv, CHIMNEY_CMD_QUERY, root, done, ctx);
+	return submit_tree(drv, CHIMNEY_CMD_UPDATE, root, done, ctx);
 }
 
-int chimney_drv_invalidate_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                                   ChimneyDrvTreeDoneFn done, void *ctx)
+int chimney_drv_query_offload(struct chimney_drv *drv,
+			      struct chimney_offload_block *root,
+			      chimney_drv_tree_done_fn done, void *ctx)
 {
-    return submit_tree(drv, CHIMNEY_CMD_INVALIDATE, root, done, ctx);
+	return submit_tree(drv, CHIMNEY_CMD_QUERY, root, done, ctx);
 }
 
-/* A command with an optional payload copied into a DMA buffer. */
-static int submit_simple(ChimneyDrv *drv, uint16_t opcode,
-                         const void *payload, uint32_t len, uint64_t handle,
-                         ChimneyDrvCmdDoneFn done, void *ctx)
+int chimney_drv_invalidate_offload(struct chimney_drv *drv,
+				   struct chimney_offload_block *root,
+				   chimney_drv_tree_done_fn done, void *ctx)
 {
-    ChimneyDrvPending *p;
-    ChimneyDmaBuf buf;
-    int ret;
-
-    if (!drv || !drv->ready) {
-        return CHIMNEY_DRV_ESHUTDOWN;
-    }
-    p = pending_reserve(drv);
-    if (!p) {
-        return drv->ready ? CHIMNEY_DRV_EBUSY : CHIMNEY_DRV_ESHUTDOWN;
-    }
-    mem_zero(&buf, sizeof(buf));
-    if (len) {
-        if (drv->ops->dma_alloc(drv->os, len, &buf) < 0) {
-            pending_release(drv, p);
-            return CHIMNEY_DRV_ENOMEM;
-        }
-        drv->ops->dma_write(drv->os, &buf, 0, payload, len);
-    }
-    p->opcode = opcode;
-    p->buf = buf;
-    p->cmd_cb = done;
-    p->cb_ctx = ctx;
-    ret = pending_commit(drv, p, 0, len ? buf.dma : 0, len, handle);
-    if (ret) {
-        if (len) {
-            drv->ops->dma_free(drv->os, &buf);
-        }
-        pending_release(drv, p);
-    }
-    return ret;
+	return submit_tree(drv, CHIMNEY_CMD_INVALIDATE, root, done, ctx);
 }
 
-int chimney_drv_nop(ChimneyDrv *drv, ChimneyDrvCmdDoneFn done, void *ctx)
+/*
+ * A command with an optional payload copied into a DMA buffer the core
+ * owns (a->addr, a->len are filled in), or, with no payload, exactly the
+ * descriptor fields in @a.
+ */
+static int submit_simple(struct chimney_drv *drv, u16 opcode,
+			 const void *payload, u32 len, struct cmd_args *a,
+			 chimney_drv_cmd_done_fn done, void *ctx)
 {
-    return submit_simple(drv, CHIMNEY_CMD_NOP, NULL, 0, 0, done, ctx);
+	struct chimney_drv_pending *p;
+	struct chimney_dma_buf buf;
+	int ret;
+
+	if (!drv || !drv->ready)
+		return CHIMNEY_DRV_ESHUTDOWN;
+	p = pending_reserve(drv);
+	if (!p)
+		return reserve_error(drv);
+	mem_zero(&buf, sizeof(buf));
+	if (len) {
+		if (dma_get(drv, len, &buf)) {
+			pending_release(drv, p);
+			return CHIMNEY_DRV_ENOMEM;
+		}
+		dma_wr(drv, &buf, 0, payload, len);
+		a->addr = buf.dma;
+		a->len = len;
+	}
+	p->opcode = opcode;
+	p->buf = buf;
+	p->cmd_cb = done;
+	p->cb_ctx = ctx;
+	ret = pending_commit(drv, p, a, NULL);
+	if (ret) {
+		if (len)
+			dma_put(drv, &buf);
+		pending_release(drv, p);
+	}
+	return ret;
 }
 
-int chimney_drv_set_params(ChimneyDrv *drv,
-                           const ChimneyOffloadParams *params,
-                           ChimneyDrvCmdDoneFn done, void *ctx)
+int chimney_drv_nop(struct chimney_drv *drv, chimney_drv_cmd_done_fn done,
+		    void *ctx)
 {
-    ChimneyOffloadParams p;
+	struct cmd_args a;
 
-    if (!params) {
-        return CHIMNEY_DRV_EINVAL;
-    }
-    p = *params;
-    p.hdr.length = le32(sizeof(p));
-    p.hdr.recognized_options = 0;
-    return submit_simple(drv, CHIMNEY_CMD_SET_PARAMS, &p, sizeof(p), 0, done,
-                         ctx);
+	mem_zero(&a, sizeof(a));
+	return submit_simple(drv, CHIMNEY_CMD_NOP, NULL, 0, &a, done, ctx);
 }
 
-int chimney_drv_set_vlans(ChimneyDrv *drv, const uint16_t *vlan_ids,
-                          uint32_t count, ChimneyDrvCmdDoneFn done, void *ctx)
+int chimney_drv_set_params(struct chimney_drv *drv,
+			   const ChimneyOffloadParams *params,
+			   chimney_drv_cmd_done_fn done, void *ctx)
 {
-    uint16_t ids[CHIMNEY_MAX_IFACE_VLANS];
-    uint32_t i;
+	ChimneyOffloadParams p;
+	struct cmd_args a;
 
-    if (count > CHIMNEY_MAX_IFACE_VLANS || (count && !vlan_ids)) {
-        return CHIMNEY_DRV_EINVAL;
-    }
-    for (i = 0; i < count; i++) {
-        ids[i] = le16(vlan_ids[i]);
-    }
-    return submit_simple(drv, CHIMNEY_CMD_SET_VLANS, ids,
-                         count * (uint32_t)sizeof(ids[0]), 0, done, ctx);
+	if (!params)
+		return CHIMNEY_DRV_EINVAL;
+	p = *params;
+	p.hdr.length = chimney_le32(sizeof(p));
+	p.hdr.recognized_options = 0;
+	mem_zero(&a, sizeof(a));
+	return submit_simple(drv, CHIMNEY_CMD_SET_PARAMS, &p, sizeof(p), &a,
+			     done, ctx);
 }
 
-int chimney_drv_neigh_reply(ChimneyDrv *drv, uint64_t handle, uint32_t hrd,
-                            ChimneyDrvCmdDoneFn done, void *ctx)
+int chimney_drv_set_vlans(struct chimney_drv *drv, const u16 *vlan_ids,
+			  u32 count, chimney_drv_cmd_done_fn done, void *ctx)
 {
-    ChimneyNeighCached k;
+	u16 ids[CHIMNEY_MAX_IFACE_VLANS];
+	struct cmd_args a;
+	u32 i;
 
-    mem_zero(&k, sizeof(k));
-    k.hdr.length = le32(sizeof(k));
-    k.host_reachability_delta = le32(hrd);
-    return submit_simple(drv, CHIMNEY_CMD_NEIGH_REPLY, &k, sizeof(k), handle,
-                         done, ctx);
+	if (count > CHIMNEY_MAX_IFACE_VLANS || (count && !vlan_ids))
+		return CHIMNEY_DRV_EINVAL;
+	for (i = 0; i < count; i++)
+		ids[i] = chimney_le16(vlan_ids[i]);
+	mem_zero(&a, sizeof(a));
+	return submit_simple(drv, CHIMNEY_CMD_SET_VLANS, ids,
+			     count * (u32)sizeof(ids[0]), &a, done, ctx);
 }
 
-uint32_t chimney_drv_pending(ChimneyDrv *drv)
+int chimney_drv_neigh_reply(struct chimney_drv *drv, u64 handle, u32 hrd,
+			    chimney_drv_cmd_done_fn done, void *ctx)
 {
-    uint32_t n;
+	ChimneyNeighCached k;
+	struct cmd_args a;
 
-    if (!drv->ops) {
-        return 0;
-    }
-    drv_lock(drv);
-    n = drv->npending;
-    drv_unlock(drv);
-    return n;
+	mem_zero(&k, sizeof(k));
+	k.hdr.length = chimney_le32(sizeof(k));
+	k.host_reachability_delta = chimney_le32(hrd);
+	mem_zero(&a, sizeof(a));
+	a.handle = handle;
+	return submit_simple(drv, CHIMNEY_CMD_NEIGH_REPLY, &k, sizeof(k), &a,
+			     done, ctx);
 }
 
-/* ---------------------------------------------------------------------
- * Completion and events
- * ------------------------------------------------------------------ */
+int chimney_drv_raw_cmd(struct chimney_drv *drv, u16 opcode, u16 flags,
+			u64 addr, u32 len, u64 handle,
+			chimney_drv_cmd_done_fn done, void *ctx, u64 *cookie)
+{
+	struct chimney_drv_pending *p;
+	struct cmd_args a;
+	int ret;
+
+	if (!drv || !drv->ready)
+		return CHIMNEY_DRV_ESHUTDOWN;
+	p = pending_reserve(drv);
+	if (!p)
+		return reserve_error(drv);
+	p->opcode = opcode;
+	p->cmd_cb = done;
+	p->cb_ctx = ctx;
+	a.flags = flags;
+	a.addr = addr;
+	a.len = len;
+	a.handle = handle;
+	ret = pending_commit(drv, p, &a, cookie);
+	if (ret)
+		pending_release(drv, p);
+	return ret;
+}
+
+u32 chimney_drv_pending(struct chimney_drv *drv)
+{
+	u32 n;
+
+	if (!drv->os.ops)
+		return 0;
+	drv_lock(drv);
+	n = drv->npending;
+	drv_unlock(drv);
+	return n;
+}
+
+/* ---- Completion and events --------------------------------------------- */
 
 /* Finish a request taken out of the table (no lock held). */
-static void request_complete(ChimneyDrv *drv, ChimneyDrvPending *p,
-                             uint32_t status)
+static void request_complete(struct chimney_drv *drv,
+			     struct chimney_drv_pending *p, u32 status)
 {
-    if (p->root) {
-        tree_copy_back(drv, p, status);
-    }
-    if (p->buf.len) {
-        drv->ops->dma_free(drv->os, &p->buf);
-    }
-    if (p->tree_cb) {
-        p->tree_cb(p->cb_ctx, p->root, status);
-    } else if (p->cmd_cb) {
-        p->cmd_cb(p->cb_ctx, status);
-    }
+	if (p->root)
+		tree_copy_back(drv, p, status);
+	if (p->buf.len)
+		dma_put(drv, &p->buf);
+	if (p->tree_cb)
+		p->tree_cb(p->cb_ctx, p->root, status);
+	else if (p->cmd_cb)
+		p->cmd_cb(p->cb_ctx, status);
 }
 
 /* Under the lock: remove the submitted command with this cookie. */
-static int pending_take(ChimneyDrv *drv, uint64_t cookie,
-                        ChimneyDrvPending *out)
+static int pending_take(struct chimney_drv *drv, u64 cookie,
+			struct chimney_drv_pending *out)
 {
-    uint64_t idx = cookie & COOKIE_INDEX_MASK;
-    ChimneyDrvPending *p;
+	u64 idx = cookie & COOKIE_INDEX_MASK;
+	struct chimney_drv_pending *p;
 
-    if (idx >= CHIMNEY_DRV_MAX_PENDING) {
-        return 0;
-    }
-    p = &drv->pending[idx];
-    if (p->state != PEND_SUBMITTED || p->cookie != cookie) {
-        return 0;
-    }
-    *out = *p;
-    mem_zero(p, sizeof(*p));
-    drv->npending--;
-    return 1;
+	if (idx >= CHIMNEY_DRV_MAX_PENDING)
+		return 0;
+	p = &drv->pending[idx];
+	if (p->state != PEND_SUBMITTED || p->cookie != cookie)
+		return 0;
+	*out = *p;
+	mem_zero(p, sizeof(*p));
+	drv->npending--;
+	return 1;
 }
 
-static void event_dispatch(ChimneyDrv *drv, const ChimneyEvent *ev)
+static void event_dispatch(struct chimney_drv *drv, const ChimneyEvent *ev)
 {
-    const ChimneyDrvEventOps *ops = drv->evt_ops;
-    void *ctx = drv->evt_ctx;
+	const struct chimney_drv_event_ops *ops = drv->evt_ops;
+	void *ctx = drv->evt_ctx;
+	u32 info;
 
-    switch (ev->type) {
-    case CHIMNEY_EVT_TCP_DISCONNECT:
-    case CHIMNEY_EVT_TCP_ABORT:
-    case CHIMNEY_EVT_TCP_RETRIEVE:
-    case CHIMNEY_EVT_TCP_BACKLOG:
-    case CHIMNEY_EVT_RECV_INDICATE:
-        if (ops && ops->on_tcp_event) {
-            ops->on_tcp_event(ctx, ev->cookie, ev->handle, ev->type,
-                              ev->type == CHIMNEY_EVT_TCP_RETRIEVE ?
-                              ev->code : ev->info);
-        }
-        break;
-    case CHIMNEY_EVT_NEIGH_QUERY:
-        if (ops && ops->on_neigh_query) {
-            ops->on_neigh_query(ctx, ev->cookie, ev->handle, ev->info);
-        }
-        break;
-    case CHIMNEY_EVT_STATUS:
-        if (ops && ops->on_status) {
-            ops->on_status(ctx, ev->code);
-        }
-        break;
-    case CHIMNEY_EVT_LINK:
-        if (ops && ops->on_link) {
-            ops->on_link(ctx, ev->info != 0);
-        }
-        break;
-    case CHIMNEY_EVT_SEND_DONE:
-    case CHIMNEY_EVT_RECV_DONE:
-    case CHIMNEY_EVT_DISC_DONE:
-    case CHIMNEY_EVT_FORWARD_DONE:
-        if (ops && ops->on_io_done) {
-            ops->on_io_done(ctx, ev->cookie, ev->handle, ev->type, ev->status,
-                            ev->info);
-        }
-        break;
-    default:
-        drv->n_unknown_event++;
-        drv_log(drv, CHIMNEY_LOG_WARN, "chimney-drv: unknown event type "
-                "0x%x ignored", ev->type);
-        break;
-    }
+	switch (ev->type) {
+	case CHIMNEY_EVT_TCP_DISCONNECT:
+	case CHIMNEY_EVT_TCP_ABORT:
+	case CHIMNEY_EVT_TCP_RETRIEVE:
+	case CHIMNEY_EVT_TCP_BACKLOG:
+	case CHIMNEY_EVT_RECV_INDICATE:
+		info = ev->type == CHIMNEY_EVT_TCP_RETRIEVE ? ev->code :
+							      ev->info;
+		if (ops && ops->on_tcp_event)
+			ops->on_tcp_event(ctx, ev->cookie, ev->handle,
+					  ev->type, info);
+		break;
+	case CHIMNEY_EVT_NEIGH_QUERY:
+		if (ops && ops->on_neigh_query)
+			ops->on_neigh_query(ctx, ev->cookie, ev->handle,
+					    ev->info);
+		break;
+	case CHIMNEY_EVT_STATUS:
+		if (ops && ops->on_status)
+			ops->on_status(ctx, ev->code);
+		break;
+	case CHIMNEY_EVT_LINK:
+		if (ops && ops->on_link)
+			ops->on_link(ctx, ev->info != 0);
+		break;
+	case CHIMNEY_EVT_SEND_DONE:
+	case CHIMNEY_EVT_RECV_DONE:
+	case CHIMNEY_EVT_DISC_DONE:
+	case CHIMNEY_EVT_FORWARD_DONE:
+		if (ops && ops->on_io_done)
+			ops->on_io_done(ctx, ev->cookie, ev->handle, ev->type,
+					ev->status, ev->info);
+		break;
+	default:
+		drv->n_unknown_event++;
+		drv_log(drv, CHIMNEY_LOG_WARN,
+			"chimney-drv: unknown event type 0x%x ignored",
+			ev->type);
+		break;
+	}
 }
 
-uint32_t chimney_drv_process_events(ChimneyDrv *drv)
+/* Under the lock: is the entry at evt_next valid? */
+static int evt_valid(struct chimney_drv *drv, u32 off)
 {
-    const uint32_t mask = drv->evt_size - 1;
-    uint32_t n = 0;
+	u32 flags;
 
-    if (!drv->ready) {
-        return 0;
-    }
-    while (n < drv->evt_size) {
-        ChimneyDrvPending req;
-        ChimneyEvent raw, ev;
-        uint32_t off, flags, zero = 0;
-        int have_req = 0;
-
-        drv_lock(drv);
-        if (!drv->ready) {
-            drv_unlock(drv);
-            break;
-        }
-        off = drv->evt_next * EVT_ENTRY;
-        /* VALID first; dma_read orders the body read after it. */
-        drv->ops->dma_read(drv->os, &drv->evt_ring, off + EVT_FLAGS_OFF,
-                           &flags, sizeof(flags));
-        if (!(le32(flags) & CHIMNEY_EVTF_VALID)) {
-            drv_unlock(drv);
-            break;
-        }
-        drv->ops->dma_read(drv->os, &drv->evt_ring, off, &raw, EVT_ENTRY);
-        /* stale entries must not look new on the next lap */
-        drv->ops->dma_write(drv->os, &drv->evt_ring, off + EVT_FLAGS_OFF,
-                            &zero, sizeof(zero));
-        drv->evt_next = (drv->evt_next + 1) & mask;
-        drv->n_events++;
-        n++;
-        ev.type = le16(raw.type);
-        ev.code = le16(raw.code);
-        ev.status = le32(raw.status);
-        ev.cookie = le64(raw.cookie);
-        ev.handle = le64(raw.handle);
-        ev.info = le32(raw.info);
-        ev.flags = 0;
-        if (ev.type == CHIMNEY_EVT_CMD_DONE) {
-            have_req = pending_take(drv, ev.cookie, &req);
-            if (!have_req) {
-                drv->n_unknown_cookie++;
-            }
-        }
-        drv_unlock(drv);
-
-        if (ev.type != CHIMNEY_EVT_CMD_DONE) {
-            event_dispatch(drv, &ev);
-        } else if (!have_req) {
-            drv_log(drv, CHIMNEY_LOG_WARN, "chimney-drv: CMD_DONE for unknown "
-                    "cookie 0x%llx (opcode 0x%x, status 0x%x) ignored",
-                    (unsigned long long)ev.cookie, ev.code, ev.status);
-        } else {
-            if (ev.code != req.opcode) {
-                drv_log(drv, CHIMNEY_LOG_WARN, "chimney-drv: CMD_DONE cookie "
-                        "0x%llx: opcode 0x%x, submitted 0x%x",
-                        (unsigned long long)ev.cookie, ev.code, req.opcode);
-            }
-            request_complete(drv, &req, ev.status);
-        }
-    }
-    if (n) {
-        /* Hand the consumed slots back: TAIL trails the read index. */
-        drv_lock(drv);
-        if (drv->ready) {
-            wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_TAIL),
-               (drv->evt_next - 1) & mask);
-        }
-        drv_unlock(drv);
-    }
-    return n;
+	/* VALID first; dma_read orders any later read of the body after it */
+	dma_rd(drv, &drv->evt_ring, off + EVT_FLAGS_OFF, &flags,
+	       sizeof(flags));
+	return !!(chimney_le32(flags) & CHIMNEY_EVTF_VALID);
 }
 
-void chimney_drv_fini(ChimneyDrv *drv)
+/* Under the lock: take the valid entry at @off, clear its VALID. */
+static void evt_take(struct chimney_drv *drv, u32 off, ChimneyEvent *ev)
 {
-    uint32_t i;
+	ChimneyEvent raw;
+	u32 zero = 0;
 
-    if (!drv || !drv->ready) {
-        return;
-    }
-    drv_lock(drv);
-    drv->ready = 0;
-    wr(drv, CHIMNEY_REG_CTRL, rd(drv, CHIMNEY_REG_CTRL) &
-       ~(CHIMNEY_CTRL_RESET | CHIMNEY_CTRL_OFFLOAD_EN));
-    rings_disable(drv);
-    drv_unlock(drv);
+	dma_rd(drv, &drv->evt_ring, off, &raw, EVT_ENTRY);
+	/* stale entries must not look new on the next lap */
+	dma_wr(drv, &drv->evt_ring, off + EVT_FLAGS_OFF, &zero, sizeof(zero));
+	drv->evt_next = (drv->evt_next + 1) & (drv->evt_size - 1);
+	drv->n_events++;
+	ev->type = chimney_le16(raw.type);
+	ev->code = chimney_le16(raw.code);
+	ev->status = chimney_le32(raw.status);
+	ev->cookie = chimney_le64(raw.cookie);
+	ev->handle = chimney_le64(raw.handle);
+	ev->info = chimney_le32(raw.info);
+	ev->flags = 0;
+}
 
-    for (i = 0; i < CHIMNEY_DRV_MAX_PENDING; i++) {
-        ChimneyDrvPending req;
+static void cmd_done(struct chimney_drv *drv, const ChimneyEvent *ev,
+		     int have_req, struct chimney_drv_pending *req)
+{
+	if (!have_req) {
+		drv_log(drv, CHIMNEY_LOG_WARN,
+			"chimney-drv: CMD_DONE for unknown cookie 0x%llx (opcode 0x%x, status 0x%x) ignored",
+			(unsigned long long)ev->cookie, ev->code, ev->status);
+		return;
+	}
+	if (ev->code != req->opcode)
+		drv_log(drv, CHIMNEY_LOG_WARN,
+			"chimney-drv: CMD_DONE cookie 0x%llx: opcode 0x%x, submitted 0x%x",
+			(unsigned long long)ev->cookie, ev->code, req->opcode);
+	request_complete(drv, req, ev->status);
+}
 
-        drv_lock(drv);
-        if (drv->pending[i].state != PEND_SUBMITTED) {
-            drv_unlock(drv);
-            continue;
-        }
-        req = drv->pending[i];
-        mem_zero(&drv->pending[i], sizeof(drv->pending[i]));
-        drv->npending--;
-        drv_unlock(drv);
-        request_complete(drv, &req, CHIMNEY_ST_REQUEST_ABORTED);
-    }
-    ring_free(drv, &drv->evt_ring);
-    ring_free(drv, &drv->cmd_ring);
+u32 chimney_drv_process_events(struct chimney_drv *drv)
+{
+	u32 n = 0;
+
+	if (!drv->ready)
+		return 0;
+	while (n < drv->evt_size) {
+		struct chimney_drv_pending req;
+		ChimneyEvent ev;
+		int have_req = 0;
+
+		drv_lock(drv);
+		if (!drv->ready ||
+		    !evt_valid(drv, drv->evt_next * EVT_ENTRY)) {
+			drv_unlock(drv);
+			break;
+		}
+		evt_take(drv, drv->evt_next * EVT_ENTRY, &ev);
+		n++;
+		if (ev.type == CHIMNEY_EVT_CMD_DONE) {
+			have_req = pending_take(drv, ev.cookie, &req);
+			if (!have_req)
+				drv->n_unknown_cookie++;
+		}
+		drv_unlock(drv);
+
+		if (ev.type == CHIMNEY_EVT_CMD_DONE)
+			cmd_done(drv, &ev, have_req, &req);
+		else
+			event_dispatch(drv, &ev);
+	}
+	if (n) {
+		/* Hand the consumed slots back: TAIL trails the read index. */
+		drv_lock(drv);
+		if (drv->ready)
+			wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_EVT,
+						 CHIMNEY_RING_TAIL),
+			   (drv->evt_next - 1) & (drv->evt_size - 1));
+		drv_unlock(drv);
+	}
+	return n;
+}
+
+int chimney_drv_event_pending(struct chimney_drv *drv)
+{
+	int ret;
+
+	if (!drv->ready)
+		return 0;
+	drv_lock(drv);
+	ret = drv->ready && evt_valid(drv, drv->evt_next * EVT_ENTRY);
+	drv_unlock(drv);
+	return ret;
+}
+
+void chimney_drv_fini(struct chimney_drv *drv)
+{
+	u32 i;
+
+	if (!drv || !drv->ready)
+		return;
+	drv_lock(drv);
+	drv->ready = 0;
+	wr(drv, CHIMNEY_REG_CTRL, rd(drv, CHIMNEY_REG_CTRL) &
+	   ~(CHIMNEY_CTRL_RESET | CHIMNEY_CTRL_OFFLOAD_EN));
+	rings_disable(drv);
+	drv_unlock(drv);
+
+	for (i = 0; i < CHIMNEY_DRV_MAX_PENDING; i++) {
+		struct chimney_drv_pending req;
+
+		drv_lock(drv);
+		if (drv->pending[i].state != PEND_SUBMITTED) {
+			drv_unlock(drv);
+			continue;
+		}
+		req = drv->pending[i];
+		mem_zero(&drv->pending[i], sizeof(drv->pending[i]));
+		drv->npending--;
+		drv_unlock(drv);
+		request_complete(drv, &req, CHIMNEY_ST_REQUEST_ABORTED);
+	}
+	ring_free(drv, &drv->evt_ring);
+	ring_free(drv, &drv->cmd_ring);
 }

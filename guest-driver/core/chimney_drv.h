@@ -1,24 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * chimney-nic portable driver core: the offload command/event path.
+ * chimney-nic portable driver core: the command/event path.
  *
- * What it does: brings up the command (CMD) and event (EVT) rings of the
- * device, turns NDIS-shaped offload block trees the host stack builds in
- * ordinary memory into the device's ChimneyBlock trees in one DMA buffer,
- * submits the five state operations and the configuration commands, and
- * on each completion copies the per-block results back into the host
- * tree before calling the host, the way NdisMXxxOffloadComplete does.  It
- * also dispatches the device's unsolicited events to host callbacks.
+ * The one owner of the device's command (CMD) and event (EVT) rings: it
+ * brings them up, queues every command (the L2 driver's NOP as well as the
+ * offload state operations), consumes every event and dispatches it.  It
+ * turns NDIS-shaped offload block trees the host stack builds in ordinary
+ * memory into the device's ChimneyBlock trees in one DMA buffer, submits
+ * the five state operations and the configuration commands, and on each
+ * completion copies the per-block results back into the host tree before
+ * calling the host, the way NdisMXxxOffloadComplete does.  Unsolicited
+ * events (link, status, TCP object events) go to host callbacks.
  *
- * The L2 TX/RX rings, interrupts (INT_MASK/INT_CAUSE, MSI-X) and device
- * reset stay with the OS driver.  The OS calls chimney_drv_process_events()
- * from its EVT interrupt or poll routine.
+ * The L2 TX/RX rings (chimney_ring.h), interrupts (INT_MASK/INT_CAUSE,
+ * MSI-X) and device reset stay with the OS driver.  The OS calls
+ * chimney_drv_process_events() from its EVT interrupt or poll routine.
  *
- * Plain C; every OS service comes through ChimneyOsOps (chimney_os.h).
- * The ABI (register offsets, descriptor and block formats, statuses) is
- * include/hw/net/chimney_hw.h.  Spec: docs/specs/chimney-nic.rst.
+ * Plain C; every OS service comes through struct chimney_os_ops
+ * (chimney_os.h).  The ABI (register offsets, descriptor and block
+ * formats, statuses) is include/hw/net/chimney_hw.h.  Spec:
+ * docs/specs/chimney-nic.rst.
  *
  * Copyright (c) 2026 chimney-nic authors
- * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #ifndef CHIMNEY_DRV_H
@@ -27,195 +30,181 @@
 #include "chimney_os.h"
 #include "hw/net/chimney_hw.h"
 
-/*
- * Return codes of the functions below: 0 or a negative value.  The values
- * are the Linux errno numbers, so the Linux port can return them as is.
- */
-#define CHIMNEY_DRV_OK          0
-#define CHIMNEY_DRV_EIO         (-5)    /* device refused a ring */
-#define CHIMNEY_DRV_E2BIG       (-7)    /* tree over CAP_TREE_BLOCKS */
-#define CHIMNEY_DRV_ENOMEM      (-12)   /* dma_alloc failed */
-#define CHIMNEY_DRV_EBUSY       (-16)   /* CMD ring / pending table full */
-#define CHIMNEY_DRV_ENODEV      (-19)   /* not a chimney-nic / ABI major */
-#define CHIMNEY_DRV_EINVAL      (-22)   /* bad argument or tree shape */
-#define CHIMNEY_DRV_ELOOP       (-40)   /* tree block reached twice */
-#define CHIMNEY_DRV_ESHUTDOWN   (-108)  /* not initialised */
-
 /* Commands in flight at most (also bounded by the CMD ring size - 1). */
-#define CHIMNEY_DRV_MAX_PENDING     64u
+#define CHIMNEY_DRV_MAX_PENDING		64u
 /* Levels of a tree: neighbor -> path -> TCP. */
-#define CHIMNEY_DRV_TREE_MAX_DEPTH  3u
+#define CHIMNEY_DRV_TREE_MAX_DEPTH	3u
 /* Bytes of state the core accepts after one block (device limit: 4096). */
-#define CHIMNEY_DRV_MAX_STATE       4096u
+#define CHIMNEY_DRV_MAX_STATE		4096u
 
 /*
  * The host's offload block, after NDIS_MINIPORT_OFFLOAD_BLOCK_LIST.
  *
- * type                  CHIMNEY_TYPE_*: the layer and, where state follows,
- *                       which structures.
- * next_block            Next block of the same layer, NULL = last.
- * dependent_block_list  First block of the layer above (neighbor -> path
- *                       -> TCP), NULL = none.
- * status                Out: CHIMNEY_ST_* result for this block, written
- *                       for every block before the completion callback.
- *                       CHIMNEY_ST_PENDING while the command is in flight.
+ * type			CHIMNEY_TYPE_*: the layer and, where state
+ *			follows, which structures.
+ * next_block		Next block of the same layer, NULL = last.
+ * dependent_block_list	First block of the layer above (neighbor -> path
+ *			-> TCP), NULL = none.
+ * status		Out: CHIMNEY_ST_* result for this block, written for
+ *			every block before the completion callback.
+ *			CHIMNEY_ST_PENDING while the command is in flight.
  * miniport_offload_context
- *                       The slot holding the device handle of the object:
- *                       NULL                 placeholder (carries only a
- *                                            dependent list);
- *                       *slot == 0           INITIATE: a new object; on
- *                                            success (and only then) the
- *                                            core stores its handle here;
- *                       *slot != 0           an offloaded object (INITIATE:
- *                                            a linker; other operations:
- *                                            the object operated on).
- *                       The core never clears a slot: after a successful
- *                       TERMINATE the handle in it is stale.
- * ndis_offload_handle   The host's value for the object (INITIATE of a new
- *                       object): the device returns it as the `cookie` of
- *                       every event about the object.
- * state, state_len      The state structures that follow the block, in
- *                       device wire format (chimney_hw.h structures,
- *                       little-endian, each with its ChimneyStateHdr
- *                       length set), back to back; see "State operations"
- *                       in the spec for what each operation expects.
- *                       QUERY and TERMINATE fill them: the core copies the
- *                       device's output back here before completing.
- *                       TERMINATE of a TCP object with a
- *                       ChimneyTcpDelegated structure: send_list_addr /
- *                       send_list_cap and rcv_data_addr / rcv_data_cap are
- *                       device (DMA) addresses and sizes of buffers the
- *                       host allocated through the shim (dma_alloc) for
- *                       the returned send list and receive data; the core
- *                       passes them through untouched, and the host reads
- *                       the returned data from them with dma_read.
- *                       Likewise the send list and receive data handed
- *                       over at INITIATE.
- * drv_*                 Private to the core while it owns the tree;
- *                       zero-initialise blocks (e.g. `= { 0 }`).
+ *			The slot holding the device handle of the object:
+ *			NULL		placeholder (carries only a
+ *					dependent list);
+ *			*slot == 0	INITIATE: a new object; on success
+ *					(and only then) the core stores its
+ *					handle here;
+ *			*slot != 0	an offloaded object (INITIATE: a
+ *					linker; other operations: the object
+ *					operated on).
+ *			The core never clears a slot: after a successful
+ *			TERMINATE the handle in it is stale.
+ * ndis_offload_handle	The host's value for the object (INITIATE of a new
+ *			object): the device returns it as the cookie of
+ *			every event about the object.
+ * state, state_len	The state structures that follow the block, in
+ *			device wire format (chimney_hw.h structures,
+ *			little-endian, each with its ChimneyStateHdr length
+ *			set), back to back; see "State operations" in the
+ *			spec for what each operation expects.  QUERY and
+ *			TERMINATE fill them: the core copies the device's
+ *			output back here before completing.  TERMINATE of a
+ *			TCP object with a ChimneyTcpDelegated structure:
+ *			send_list_addr / send_list_cap and rcv_data_addr /
+ *			rcv_data_cap are device (DMA) addresses and sizes of
+ *			buffers the host allocated through the shim
+ *			(dma_alloc) for the returned send list and receive
+ *			data; the core passes them through untouched, and
+ *			the host reads the returned data from them with
+ *			dma_read.  Likewise the send list and receive data
+ *			handed over at INITIATE.
+ * drv_*		Private to the core while it owns the tree;
+ *			zero-initialise blocks (e.g. "= { 0 }").
  *
  * The host must not modify the tree from submission until the completion
  * callback (like NDIS).
  */
-typedef struct ChimneyOffloadBlock ChimneyOffloadBlock;
-struct ChimneyOffloadBlock {
-    uint16_t type;
-    uint16_t rsvd;
-    uint32_t status;
-    ChimneyOffloadBlock *next_block;
-    ChimneyOffloadBlock *dependent_block_list;
-    uint64_t *miniport_offload_context;
-    uint64_t ndis_offload_handle;
-    void *state;
-    uint32_t state_len;
-    uint32_t drv_offset;
-    uint64_t drv_walk;
+struct chimney_offload_block {
+	u16 type;
+	u16 rsvd;
+	u32 status;
+	struct chimney_offload_block *next_block;
+	struct chimney_offload_block *dependent_block_list;
+	u64 *miniport_offload_context;
+	u64 ndis_offload_handle;
+	void *state;
+	u32 state_len;
+	u32 drv_offset;
+	u64 drv_walk;
 };
 
 /*
- * Completion of a state operation: `root` is the tree given to the submit
+ * Completion of a state operation: @root is the tree given to the submit
  * function, with every block's status (and handles, state) filled in.
- * `status` is the command's status: CHIMNEY_ST_SUCCESS when the device
+ * @status is the command's status: CHIMNEY_ST_SUCCESS when the device
  * walked the tree (the per-block statuses carry the results); any other
  * value means the tree was not processed (for example
  * CHIMNEY_ST_OFFLOAD_DISABLED, CHIMNEY_ST_BAD_TREE,
  * CHIMNEY_ST_REQUEST_ABORTED at chimney_drv_fini()) and every block's
  * status is set to it.
  */
-typedef void (*ChimneyDrvTreeDoneFn)(void *ctx, ChimneyOffloadBlock *root,
-                                     uint32_t status);
+typedef void (*chimney_drv_tree_done_fn)(void *ctx,
+					 struct chimney_offload_block *root,
+					 u32 status);
 /* Completion of any other command. */
-typedef void (*ChimneyDrvCmdDoneFn)(void *ctx, uint32_t status);
+typedef void (*chimney_drv_cmd_done_fn)(void *ctx, u32 status);
 
 /*
  * Unsolicited events (any member may be NULL: the event is dropped).
  *
- * on_tcp_event   EVT_TCP_DISCONNECT, EVT_TCP_ABORT, EVT_TCP_RETRIEVE,
- *                EVT_TCP_BACKLOG, EVT_RECV_INDICATE.  `ndis_offload_handle`
- *                is the event's cookie (the value given at INITIATE),
- *                `device_handle` the connection's handle.  `info`: the
- *                upload reason (CHIMNEY_UPLOAD_*) for TCP_RETRIEVE, else
- *                the event's info word (backlog bytes, indicated bytes).
- * on_neigh_query EVT_NEIGH_QUERY: neighbor's host value and handle, NRD.
- * on_status      EVT_STATUS: CHIMNEY_STATUS_IND_*.
- * on_link        EVT_LINK: 1 up, 0 down.
- * on_io_done     Completions of data requests (EVT_SEND_DONE,
- *                EVT_RECV_DONE, EVT_DISC_DONE, EVT_FORWARD_DONE), e.g.
- *                SEND_DONE of a send list handed over at INITIATE:
- *                `cookie` is the request's cookie (ChimneySendBuf.cookie).
+ * on_tcp_event		EVT_TCP_DISCONNECT, EVT_TCP_ABORT,
+ *			EVT_TCP_RETRIEVE, EVT_TCP_BACKLOG, EVT_RECV_INDICATE.
+ *			@ndis_offload_handle is the event's cookie (the value
+ *			given at INITIATE), @device_handle the connection's
+ *			handle.  @info: the upload reason (CHIMNEY_UPLOAD_*)
+ *			for TCP_RETRIEVE, else the event's info word (backlog
+ *			bytes, indicated bytes).
+ * on_neigh_query	EVT_NEIGH_QUERY: neighbor's host value and handle, NRD.
+ * on_status		EVT_STATUS: CHIMNEY_STATUS_IND_*.
+ * on_link		EVT_LINK: 1 up, 0 down.
+ * on_io_done		Completions of data requests (EVT_SEND_DONE,
+ *			EVT_RECV_DONE, EVT_DISC_DONE, EVT_FORWARD_DONE), e.g.
+ *			SEND_DONE of a send list handed over at INITIATE:
+ *			@cookie is the request's cookie
+ *			(ChimneySendBuf.cookie).
  */
-typedef struct ChimneyDrvEventOps {
-    void (*on_tcp_event)(void *ctx, uint64_t ndis_offload_handle,
-                         uint64_t device_handle, uint16_t event_type,
-                         uint32_t info);
-    void (*on_neigh_query)(void *ctx, uint64_t ndis_offload_handle,
-                           uint64_t device_handle, uint32_t nrd);
-    void (*on_status)(void *ctx, uint16_t code);
-    void (*on_link)(void *ctx, int up);
-    void (*on_io_done)(void *ctx, uint64_t cookie, uint64_t device_handle,
-                       uint16_t event_type, uint32_t status, uint32_t info);
-} ChimneyDrvEventOps;
+struct chimney_drv_event_ops {
+	void (*on_tcp_event)(void *ctx, u64 ndis_offload_handle,
+			     u64 device_handle, u16 event_type, u32 info);
+	void (*on_neigh_query)(void *ctx, u64 ndis_offload_handle,
+			       u64 device_handle, u32 nrd);
+	void (*on_status)(void *ctx, u16 code);
+	void (*on_link)(void *ctx, int up);
+	void (*on_io_done)(void *ctx, u64 cookie, u64 device_handle,
+			   u16 event_type, u32 status, u32 info);
+};
 
 /* One command in flight (private). */
-typedef struct ChimneyDrvPending {
-    uint64_t cookie;
-    uint8_t state;              /* free / reserved / submitted */
-    uint16_t opcode;
-    uint32_t nblocks;           /* tree commands */
-    ChimneyDmaBuf buf;          /* len 0: none */
-    ChimneyOffloadBlock *root;
-    ChimneyDrvTreeDoneFn tree_cb;
-    ChimneyDrvCmdDoneFn cmd_cb;
-    void *cb_ctx;
-} ChimneyDrvPending;
+struct chimney_drv_pending {
+	u64 cookie;
+	u8 state;			/* free / reserved / submitted */
+	u16 opcode;
+	u32 nblocks;			/* tree commands */
+	struct chimney_dma_buf buf;	/* len 0: none */
+	struct chimney_offload_block *root;
+	chimney_drv_tree_done_fn tree_cb;
+	chimney_drv_cmd_done_fn cmd_cb;
+	void *cb_ctx;
+};
 
 /*
  * The core's device state.  Allocated by the OS (any memory); fields are
  * private.  The counters may be read for diagnostics.
  */
-typedef struct ChimneyDrv {
-    const ChimneyOsOps *ops;
-    void *os;
-    int ready;
-    uint32_t version;           /* REG_VERSION */
-    uint32_t cap_tree_blocks;   /* REG_CAP_TREE_BLOCKS */
+struct chimney_drv {
+	struct chimney_os os;
+	int ready;
+	u32 version;			/* REG_VERSION */
+	u32 cap_tree_blocks;		/* REG_CAP_TREE_BLOCKS */
 
-    ChimneyDmaBuf cmd_ring;
-    ChimneyDmaBuf evt_ring;
-    uint32_t cmd_size;
-    uint32_t evt_size;
-    uint32_t cmd_tail;          /* next CMD entry the core fills */
-    uint32_t cmd_head;          /* device's CMD HEAD, last read */
-    uint32_t evt_next;          /* next EVT entry the core reads */
+	struct chimney_dma_buf cmd_ring;
+	struct chimney_dma_buf evt_ring;
+	u32 cmd_size;
+	u32 evt_size;
+	u32 cmd_tail;			/* next CMD entry the core fills */
+	u32 cmd_head;			/* device's CMD HEAD, last read */
+	u32 evt_next;			/* next EVT entry the core reads */
 
-    uint32_t max_pending;
-    uint32_t npending;
-    uint64_t seq;
-    uint64_t walk_gen;
-    ChimneyDrvPending pending[CHIMNEY_DRV_MAX_PENDING];
+	u32 max_pending;
+	u32 npending;
+	u64 seq;
+	u64 walk_gen;
+	struct chimney_drv_pending pending[CHIMNEY_DRV_MAX_PENDING];
 
-    const ChimneyDrvEventOps *evt_ops;
-    void *evt_ctx;
+	const struct chimney_drv_event_ops *evt_ops;
+	void *evt_ctx;
 
-    /* diagnostics */
-    uint32_t n_commands;        /* commands submitted */
-    uint32_t n_events;          /* event entries consumed */
-    uint32_t n_unknown_cookie;  /* CMD_DONE matching no pending command */
-    uint32_t n_unknown_event;   /* event types the core does not know */
-} ChimneyDrv;
+	/* diagnostics */
+	u32 n_commands;			/* commands submitted */
+	u32 n_events;			/* event entries consumed */
+	u32 n_unknown_cookie;		/* CMD_DONE matching no command */
+	u32 n_unknown_event;		/* event types not known */
+};
 
 /*
  * Bring up the command path: check REG_ID and the ABI major version
  * (CHIMNEY_DRV_ENODEV), allocate and enable the CMD and EVT rings
- * (`cmd_ring_size`, `evt_ring_size` entries: powers of two between
+ * (@cmd_ring_size, @evt_ring_size entries: powers of two between
  * CHIMNEY_RING_MIN and CAP_RING_MAX, else CHIMNEY_DRV_EINVAL), give the
  * EVT ring its SIZE - 1 slots, set CTRL.OFFLOAD_EN.  The rings are
  * disabled first, so the call may follow an earlier fini or a reset.
  * The OS enables the interrupts it wants (INT_EVT at least) itself.
  * Offload is usable once chimney_drv_set_params() has succeeded.
+ * @ops and @os form the port (struct chimney_os).
  */
-int chimney_drv_init(ChimneyDrv *drv, const ChimneyOsOps *ops, void *os,
-                     uint32_t cmd_ring_size, uint32_t evt_ring_size);
+int chimney_drv_init(struct chimney_drv *drv, const struct chimney_os_ops *ops,
+		     void *os, u32 cmd_ring_size, u32 evt_ring_size);
 
 /*
  * Tear down: clear CTRL.OFFLOAD_EN, disable the CMD and EVT rings, free
@@ -225,20 +214,21 @@ int chimney_drv_init(ChimneyDrv *drv, const ChimneyOsOps *ops, void *os,
  * if objects may still be offloaded.  Not concurrently with
  * chimney_drv_process_events().
  */
-void chimney_drv_fini(ChimneyDrv *drv);
+void chimney_drv_fini(struct chimney_drv *drv);
 
 /*
  * Callbacks for unsolicited events (ops may be NULL: events dropped).  Set
  * after chimney_drv_init() (which clears them), before the OS starts
  * calling chimney_drv_process_events().
  */
-void chimney_drv_set_event_ops(ChimneyDrv *drv, const ChimneyDrvEventOps *ops,
-                               void *ctx);
+void chimney_drv_set_event_ops(struct chimney_drv *drv,
+			       const struct chimney_drv_event_ops *ops,
+			       void *ctx);
 
 /*
  * The five state operations (CMD_INITIATE ... CMD_INVALIDATE).  The tree
  * is checked and serialised depth-first into one DMA buffer, then the
- * command is queued; 0 means `done` will be called exactly once, from
+ * command is queued; 0 means @done will be called exactly once, from
  * chimney_drv_process_events() (or chimney_drv_fini()), possibly before
  * the submit function returns if another CPU processes events.
  * Block roles follow from miniport_offload_context (see above):
@@ -256,40 +246,58 @@ void chimney_drv_set_event_ops(ChimneyDrv *drv, const ChimneyDrvEventOps *ops,
  *                        completions;
  *   CHIMNEY_DRV_ENOMEM, CHIMNEY_DRV_ESHUTDOWN.
  */
-int chimney_drv_initiate_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                                 ChimneyDrvTreeDoneFn done, void *ctx);
-int chimney_drv_terminate_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                                  ChimneyDrvTreeDoneFn done, void *ctx);
-int chimney_drv_update_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                               ChimneyDrvTreeDoneFn done, void *ctx);
-int chimney_drv_query_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                              ChimneyDrvTreeDoneFn done, void *ctx);
-int chimney_drv_invalidate_offload(ChimneyDrv *drv, ChimneyOffloadBlock *root,
-                                   ChimneyDrvTreeDoneFn done, void *ctx);
+int chimney_drv_initiate_offload(struct chimney_drv *drv,
+				 struct chimney_offload_block *root,
+				 chimney_drv_tree_done_fn done, void *ctx);
+int chimney_drv_terminate_offload(struct chimney_drv *drv,
+				  struct chimney_offload_block *root,
+				  chimney_drv_tree_done_fn done, void *ctx);
+int chimney_drv_update_offload(struct chimney_drv *drv,
+			       struct chimney_offload_block *root,
+			       chimney_drv_tree_done_fn done, void *ctx);
+int chimney_drv_query_offload(struct chimney_drv *drv,
+			      struct chimney_offload_block *root,
+			      chimney_drv_tree_done_fn done, void *ctx);
+int chimney_drv_invalidate_offload(struct chimney_drv *drv,
+				   struct chimney_offload_block *root,
+				   chimney_drv_tree_done_fn done, void *ctx);
 
-/* The role (CHIMNEY_ROLE_*) a block gets in a tree of `opcode`. */
-uint16_t chimney_drv_block_role(const ChimneyOffloadBlock *blk,
-                                uint16_t opcode);
+/* The role (CHIMNEY_ROLE_*) a block gets in a tree of @opcode. */
+u16 chimney_drv_block_role(const struct chimney_offload_block *blk,
+			   u16 opcode);
 
 /*
- * Configuration commands; `done` may be NULL.  Same return codes.
- * set_params: `params` in wire format (little-endian); the core sets its
+ * Configuration commands; @done may be NULL.  Same return codes.
+ * set_params: @params in wire format (little-endian); the core sets its
  *   header.  Offload (INITIATE) needs one successful SET_PARAMS.
- * set_vlans: `count` (<= CHIMNEY_MAX_IFACE_VLANS) interface VLAN ids in
+ * set_vlans: @count (<= CHIMNEY_MAX_IFACE_VLANS) interface VLAN ids in
  *   CPU order; count 0 clears the table.
- * nop: completes with CHIMNEY_ST_SUCCESS.
- * neigh_reply: answer an EVT_NEIGH_QUERY for neighbor `handle` with the
- *   host's HostReachabilityDelta `hrd` (ticks).
+ * nop: completes with CHIMNEY_ST_SUCCESS (the L2 driver's self-check of
+ *   the command/event path).
+ * neigh_reply: answer an EVT_NEIGH_QUERY for neighbor @handle with the
+ *   host's HostReachabilityDelta @hrd (ticks).
  */
-int chimney_drv_set_params(ChimneyDrv *drv,
-                           const ChimneyOffloadParams *params,
-                           ChimneyDrvCmdDoneFn done, void *ctx);
-int chimney_drv_set_vlans(ChimneyDrv *drv, const uint16_t *vlan_ids,
-                          uint32_t count, ChimneyDrvCmdDoneFn done,
-                          void *ctx);
-int chimney_drv_nop(ChimneyDrv *drv, ChimneyDrvCmdDoneFn done, void *ctx);
-int chimney_drv_neigh_reply(ChimneyDrv *drv, uint64_t handle, uint32_t hrd,
-                            ChimneyDrvCmdDoneFn done, void *ctx);
+int chimney_drv_set_params(struct chimney_drv *drv,
+			   const ChimneyOffloadParams *params,
+			   chimney_drv_cmd_done_fn done, void *ctx);
+int chimney_drv_set_vlans(struct chimney_drv *drv, const u16 *vlan_ids,
+			  u32 count, chimney_drv_cmd_done_fn done, void *ctx);
+int chimney_drv_nop(struct chimney_drv *drv, chimney_drv_cmd_done_fn done,
+		    void *ctx);
+int chimney_drv_neigh_reply(struct chimney_drv *drv, u64 handle, u32 hrd,
+			    chimney_drv_cmd_done_fn done, void *ctx);
+
+/*
+ * A command exactly as given (test and diagnostic use: malformed trees,
+ * foreign buffers, unknown opcodes).  @addr / @len is a buffer the caller
+ * owns and keeps until the completion; the core only fills the descriptor
+ * and the cookie, which it returns in *@cookie (may be NULL) so the
+ * caller can match the CMD_DONE event.  Same return codes and completion
+ * rules as the other commands.
+ */
+int chimney_drv_raw_cmd(struct chimney_drv *drv, u16 opcode, u16 flags,
+			u64 addr, u32 len, u64 handle,
+			chimney_drv_cmd_done_fn done, void *ctx, u64 *cookie);
 
 /*
  * Consume the valid EVT entries in order: clear each entry's VALID, hand
@@ -300,9 +308,16 @@ int chimney_drv_neigh_reply(ChimneyDrv *drv, uint64_t handle, uint32_t hrd,
  * equals the ring size), 0 when not initialised.  Calls must not overlap
  * (one interrupt/poll context), nor be made from a callback.
  */
-uint32_t chimney_drv_process_events(ChimneyDrv *drv);
+u32 chimney_drv_process_events(struct chimney_drv *drv);
+
+/*
+ * Whether the next EVT entry is valid, i.e. chimney_drv_process_events()
+ * has work (for an interrupt handler's or NAPI poll's final re-check).
+ * 0 when not initialised.  Same context rules as process_events.
+ */
+int chimney_drv_event_pending(struct chimney_drv *drv);
 
 /* Commands submitted and not yet completed. */
-uint32_t chimney_drv_pending(ChimneyDrv *drv);
+u32 chimney_drv_pending(struct chimney_drv *drv);
 
 #endif /* CHIMNEY_DRV_H */

@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * chimney-nic: Linux driver for the QEMU chimney-nic PCI device (1b36:00c1),
- * plain L2 NIC path.
+ * plain L2 NIC path on the portable driver core.
  *
  * The device ABI is include/hw/net/chimney_hw.h; its behaviour is described
  * in docs/specs/chimney-nic.rst and docs/design/l2-semantics.md.
  *
- * Rings: TX and RX (L2 frames), CMD and EVT (commands and their
- * completions, link events).  One NAPI context handles RX, TX completion
- * and events.  Interrupts: five MSI-X vectors (misc, TX, RX, CMD, EVT) or
- * one INTx/MSI vector for all causes.
+ * The device is driven through the portable core (guest-driver/core/,
+ * linked into this module): the TX and RX rings through the ring helper
+ * (chimney_ring.c), the CMD and EVT rings (commands, their completions,
+ * link and status events) entirely by the command/event path
+ * (chimney_drv.c), their only owner.  Both reach the device through the
+ * Linux OS shim below (struct chimney_os_ops).  One NAPI context handles
+ * RX, TX completion and events.  Interrupts: five MSI-X vectors (misc, TX,
+ * RX, CMD, EVT) or one INTx/MSI vector for all causes.
  *
  * Copyright (c) 2026 chimney-nic authors
  */
@@ -31,9 +35,11 @@
 #include <linux/rtnetlink.h>
 #include <linux/iopoll.h>
 #include <linux/log2.h>
+#include <linux/refcount.h>
+#include <linux/slab.h>
 
-#include "chimney_ring_os.h"
 #include "hw/net/chimney_hw.h"
+#include "chimney_drv.h"
 #include "chimney_ring.h"
 
 #define DRV_NAME		"chimney_nic"
@@ -92,15 +98,19 @@ struct chimney_pcpu_stats {
 };
 
 struct chimney_priv {
-	struct chimney_os_dev os;	/* first: core helpers take &priv->os */
+	struct chimney_os os;		/* the core's shim: ops, ctx = priv */
+	void __iomem *regs;
+	struct device *dev;
 	struct pci_dev *pdev;
 	struct net_device *ndev;
 	struct napi_struct napi;
 
 	struct chimney_ring tx;
 	struct chimney_ring rx;
-	struct chimney_ring cmd;
-	struct chimney_ring evt;
+	/* CMD and EVT rings: the core's command/event path */
+	struct chimney_drv drv;
+	spinlock_t drv_lock;		/* the shim lock of the core */
+	bool drv_up;			/* chimney_drv_init() done */
 	struct chimney_tx_buf *tx_buf;
 	struct chimney_rx_buf *rx_buf;
 	/* A frame spanning several descriptors is copied into rx_chain. */
@@ -116,14 +126,6 @@ struct chimney_priv {
 	bool use_msix;
 	bool irqs_requested;
 	char irq_name[CHIMNEY_MSIX_VECTORS][IFNAMSIZ + 8];
-
-	/* command submission, one synchronous waiter at a time */
-	spinlock_t cmd_lock;
-	struct mutex cmd_mutex;		/* serialises chimney_cmd_sync() */
-	struct completion cmd_done;
-	u64 cmd_seq;
-	u64 cmd_wait_cookie;
-	u32 cmd_status;
 
 	struct chimney_pcpu_stats rx_stats;
 	struct chimney_pcpu_stats tx_stats;
@@ -152,13 +154,162 @@ static const char * const chimney_vec_suffix[CHIMNEY_MSIX_VECTORS] = {
 
 static inline u32 chimney_rd(struct chimney_priv *priv, u32 off)
 {
-	return chimney_os_rd32(&priv->os, off);
+	return readl(priv->regs + off);
 }
 
 static inline void chimney_wr(struct chimney_priv *priv, u32 off, u32 val)
 {
-	chimney_os_wr32(&priv->os, off, val);
+	writel(val, priv->regs + off);
 }
+
+/* ---- OS shim of the portable core (guest-driver/core/chimney_os.h) ----- */
+
+static u32 chimney_os_reg_read(void *ctx, u32 off)
+{
+	return chimney_rd(ctx, off);
+}
+
+/* writel orders earlier writes to coherent memory before the doorbell. */
+static void chimney_os_reg_write(void *ctx, u32 off, u32 val)
+{
+	chimney_wr(ctx, off, val);
+}
+
+/*
+ * Coherent memory is page aligned (more than CHIMNEY_RING_ALIGN) and
+ * zeroed.  The core allocates from chimney_up() (process context) and,
+ * for commands with a payload, from the submit functions, which this
+ * driver calls from process context only; softirq callers would get
+ * GFP_ATOMIC.
+ */
+static int chimney_os_dma_alloc(void *ctx, u32 len,
+				struct chimney_dma_buf *buf)
+{
+	struct chimney_priv *priv = ctx;
+	dma_addr_t dma;
+	void *va;
+
+	va = dma_alloc_coherent(priv->dev, len, &dma,
+				in_task() ? GFP_KERNEL : GFP_ATOMIC);
+	if (!va)
+		return -ENOMEM;
+	buf->dma = dma;
+	buf->handle = va;
+	buf->len = len;
+	return 0;
+}
+
+static void chimney_os_dma_free(void *ctx, struct chimney_dma_buf *buf)
+{
+	struct chimney_priv *priv = ctx;
+
+	dma_free_coherent(priv->dev, buf->len, buf->handle,
+			  (dma_addr_t)buf->dma);
+}
+
+/*
+ * Aligned 2-, 4- and 8-byte accesses are single loads and stores (status
+ * and flag words the device writes); the read is followed by dma_rmb(),
+ * so what is read next is not read before it.
+ */
+static void chimney_os_dma_read(void *ctx, const struct chimney_dma_buf *buf,
+				u32 off, void *dst, u32 len)
+{
+	const u8 *src = (const u8 *)buf->handle + off;
+	u16 v16;
+	u32 v32;
+	u64 v64;
+
+	if (len == 2 && IS_ALIGNED((unsigned long)src, 2)) {
+		v16 = READ_ONCE(*(const u16 *)src);
+		memcpy(dst, &v16, 2);
+	} else if (len == 4 && IS_ALIGNED((unsigned long)src, 4)) {
+		v32 = READ_ONCE(*(const u32 *)src);
+		memcpy(dst, &v32, 4);
+	} else if (len == 8 && IS_ALIGNED((unsigned long)src, 8)) {
+		v64 = READ_ONCE(*(const u64 *)src);
+		memcpy(dst, &v64, 8);
+	} else {
+		memcpy(dst, src, len);
+	}
+	dma_rmb();
+}
+
+static void chimney_os_dma_write(void *ctx, const struct chimney_dma_buf *buf,
+				 u32 off, const void *src, u32 len)
+{
+	u8 *dst = (u8 *)buf->handle + off;
+	u16 v16;
+	u32 v32;
+	u64 v64;
+
+	if (len == 2 && IS_ALIGNED((unsigned long)dst, 2)) {
+		memcpy(&v16, src, 2);
+		WRITE_ONCE(*(u16 *)dst, v16);
+	} else if (len == 4 && IS_ALIGNED((unsigned long)dst, 4)) {
+		memcpy(&v32, src, 4);
+		WRITE_ONCE(*(u32 *)dst, v32);
+	} else if (len == 8 && IS_ALIGNED((unsigned long)dst, 8)) {
+		memcpy(&v64, src, 8);
+		WRITE_ONCE(*(u64 *)dst, v64);
+	} else {
+		memcpy(dst, src, len);
+	}
+}
+
+static __printf(3, 4) void chimney_os_log(void *ctx, int level,
+					  const char *fmt, ...)
+{
+	struct chimney_priv *priv = ctx;
+	struct va_format vaf;
+	va_list args;
+
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	switch (level) {
+	case CHIMNEY_LOG_ERR:
+		dev_err(priv->dev, "%pV\n", &vaf);
+		break;
+	case CHIMNEY_LOG_WARN:
+		dev_warn(priv->dev, "%pV\n", &vaf);
+		break;
+	case CHIMNEY_LOG_INFO:
+		dev_info(priv->dev, "%pV\n", &vaf);
+		break;
+	default:
+		dev_dbg(priv->dev, "%pV\n", &vaf);
+		break;
+	}
+	va_end(args);
+}
+
+/* Process context (submits) and NAPI (event processing). */
+static void chimney_os_lock(void *ctx)
+{
+	struct chimney_priv *priv = ctx;
+
+	spin_lock_bh(&priv->drv_lock);
+}
+
+static void chimney_os_unlock(void *ctx)
+{
+	struct chimney_priv *priv = ctx;
+
+	spin_unlock_bh(&priv->drv_lock);
+}
+
+static const struct chimney_os_ops chimney_linux_os_ops = {
+	.reg_read	= chimney_os_reg_read,
+	.reg_write	= chimney_os_reg_write,
+	.dma_alloc	= chimney_os_dma_alloc,
+	.dma_free	= chimney_os_dma_free,
+	.dma_read	= chimney_os_dma_read,
+	.dma_write	= chimney_os_dma_write,
+	.log		= chimney_os_log,
+	.lock		= chimney_os_lock,
+	.unlock		= chimney_os_unlock,
+};
 
 /* ---- Interrupt mask ---------------------------------------------------- */
 
@@ -209,20 +360,22 @@ static void chimney_update_link(struct chimney_priv *priv)
 
 static void chimney_check_ring_errors(struct chimney_priv *priv)
 {
-	struct chimney_ring *rings[] = {
-		&priv->tx, &priv->rx, &priv->cmd, &priv->evt,
+	static const u32 ids[] = {
+		CHIMNEY_RING_TX, CHIMNEY_RING_RX, CHIMNEY_RING_CMD,
+		CHIMNEY_RING_EVT,
 	};
 	bool reset = false;
 	unsigned int i;
 
-	for (i = 0; i < ARRAY_SIZE(rings); i++) {
-		u32 st = chimney_ring_hw_status(&priv->os, rings[i]);
+	for (i = 0; i < ARRAY_SIZE(ids); i++) {
+		u32 st = chimney_rd(priv, CHIMNEY_RING_REG(ids[i],
+							   CHIMNEY_RING_STATUS));
 
 		if (!(st & CHIMNEY_RING_ST_ERROR))
 			continue;
 		netdev_err(priv->ndev,
 			   "ring %u stopped by the device: error 0x%02x (last_err 0x%x)\n",
-			   rings[i]->id,
+			   ids[i],
 			   (st & CHIMNEY_RING_ST_ERR_MASK) >> CHIMNEY_RING_ST_ERR_SHIFT,
 			   chimney_rd(priv, CHIMNEY_REG_LAST_ERR));
 		reset = true;
@@ -338,107 +491,79 @@ static void chimney_free_irqs(struct chimney_priv *priv)
 	priv->irqs_requested = false;
 }
 
-/* ---- Commands and events ----------------------------------------------- */
+/* ---- Commands and events (through the core) --------------------------- */
 
-/* Queue one command and ring the doorbell.  Process or softirq context. */
-static int chimney_cmd_post(struct chimney_priv *priv, u16 opcode, u16 flags,
-			    u64 addr, u32 len, u64 handle, u64 cookie)
+/*
+ * One synchronous command.  The waiter is shared with the completion
+ * callback (two references), so a command that times out may still
+ * complete later, at the latest when chimney_drv_fini() aborts it.
+ */
+struct chimney_cmd_wait {
+	struct completion done;
+	refcount_t ref;
+	u32 status;
+};
+
+static void chimney_cmd_wait_put(struct chimney_cmd_wait *w)
 {
-	struct chimney_ring *r = &priv->cmd;
-	int err = 0;
-
-	spin_lock_bh(&priv->cmd_lock);
-	if (!r->va) {
-		err = -ENETDOWN;
-		goto out;
-	}
-	if (!chimney_ring_space(r->size, r->ntc, r->ntu))
-		chimney_cmd_reclaim(&priv->os, r);
-	if (!chimney_ring_space(r->size, r->ntc, r->ntu)) {
-		err = -EBUSY;
-		goto out;
-	}
-	chimney_cmd_queue(r, opcode, flags, addr, len, handle, cookie);
-	chimney_ring_kick(&priv->os, r, r->ntu);
-out:
-	spin_unlock_bh(&priv->cmd_lock);
-	return err;
+	if (refcount_dec_and_test(&w->ref))
+		kfree(w);
 }
 
-/* Run one command and wait for its completion; returns its CHIMNEY_ST_*. */
-static int chimney_cmd_sync(struct chimney_priv *priv, u16 opcode, u16 flags,
-			    u64 addr, u32 len, u64 handle, u32 *status)
+/* Completion callback: NAPI context, or chimney_down(). */
+static void chimney_cmd_wait_done(void *ctx, u32 status)
 {
-	u64 cookie;
-	long left;
+	struct chimney_cmd_wait *w = ctx;
+
+	w->status = status;
+	complete(&w->done);
+	chimney_cmd_wait_put(w);
+}
+
+/* Run a NOP through CMD/EVT and wait; returns 0 and its CHIMNEY_ST_*. */
+static int chimney_cmd_nop_sync(struct chimney_priv *priv, u32 *status)
+{
+	struct chimney_cmd_wait *w;
 	int err;
 
-	mutex_lock(&priv->cmd_mutex);
-	reinit_completion(&priv->cmd_done);
-	spin_lock_bh(&priv->cmd_lock);
-	cookie = ++priv->cmd_seq;
-	priv->cmd_wait_cookie = cookie;
-	spin_unlock_bh(&priv->cmd_lock);
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	init_completion(&w->done);
+	refcount_set(&w->ref, 2);
 
-	err = chimney_cmd_post(priv, opcode, flags, addr, len, handle, cookie);
-	if (!err) {
-		left = wait_for_completion_timeout(&priv->cmd_done,
-						   CHIMNEY_CMD_TIMEOUT);
-		if (!left)
-			err = -ETIMEDOUT;
+	/* Under RTNL, like chimney_up() and chimney_down(). */
+	err = priv->drv_up ? chimney_drv_nop(&priv->drv, chimney_cmd_wait_done,
+					     w) : -ENETDOWN;
+	if (err) {
+		kfree(w);
+		return err;
 	}
-
-	spin_lock_bh(&priv->cmd_lock);
-	priv->cmd_wait_cookie = 0;
-	if (!err)
-		*status = priv->cmd_status;
-	spin_unlock_bh(&priv->cmd_lock);
-	mutex_unlock(&priv->cmd_mutex);
+	if (!wait_for_completion_timeout(&w->done, CHIMNEY_CMD_TIMEOUT))
+		err = -ETIMEDOUT;
+	else
+		*status = w->status;
+	chimney_cmd_wait_put(w);
 	return err;
 }
 
-static void chimney_handle_event(struct chimney_priv *priv,
-				 const ChimneyEvent *ev)
+/* EVT_LINK: NAPI context. */
+static void chimney_on_link(void *ctx, int up)
 {
-	switch (ev->type) {
-	case CHIMNEY_EVT_CMD_DONE:
-		spin_lock(&priv->cmd_lock);
-		if (ev->cookie && ev->cookie == priv->cmd_wait_cookie) {
-			priv->cmd_status = ev->status;
-			priv->cmd_wait_cookie = 0;
-			complete(&priv->cmd_done);
-		}
-		spin_unlock(&priv->cmd_lock);
-		if (ev->status != CHIMNEY_ST_SUCCESS)
-			netdev_dbg(priv->ndev,
-				   "command 0x%x (cookie %llu) failed: 0x%08x\n",
-				   ev->code, ev->cookie, ev->status);
-		break;
-	case CHIMNEY_EVT_LINK:
-		chimney_update_link(priv);
-		break;
-	default:
-		netdev_dbg(priv->ndev, "unexpected event type 0x%x\n", ev->type);
-		break;
-	}
+	chimney_update_link(ctx);
 }
 
-/* Softirq (NAPI) context. */
-static int chimney_evt_poll(struct chimney_priv *priv)
+static void chimney_on_status(void *ctx, u16 code)
 {
-	struct chimney_ring *r = &priv->evt;
-	ChimneyEvent ev;
-	int n = 0;
+	struct chimney_priv *priv = ctx;
 
-	while (n < (int)r->size && chimney_evt_peek(r, &ev)) {
-		chimney_handle_event(priv, &ev);
-		chimney_evt_consume(r);
-		n++;
-	}
-	if (n)
-		chimney_evt_release(&priv->os, r);
-	return n;
+	netdev_dbg(priv->ndev, "status indication %u\n", code);
 }
+
+static const struct chimney_drv_event_ops chimney_event_ops = {
+	.on_link	= chimney_on_link,
+	.on_status	= chimney_on_status,
+};
 
 /* ---- RX ---------------------------------------------------------------- */
 
@@ -468,8 +593,8 @@ static int chimney_rx_fill(struct chimney_priv *priv, gfp_t gfp)
 		}
 		buf->skb = skb;
 		buf->dma = dma;
-		chimney_rx_desc_fill(chimney_ring_entry(r, idx), dma,
-				     CHIMNEY_RX_BUF_SIZE);
+		chimney_rx_desc_write(&priv->os, r, idx, dma,
+				      CHIMNEY_RX_BUF_SIZE);
 		idx = chimney_ring_next(r, idx);
 		n++;
 	}
@@ -550,12 +675,11 @@ static int chimney_rx_poll(struct chimney_priv *priv, int budget)
 
 	while (done < budget && r->ntc != r->ntu) {
 		u32 idx = r->ntc;
-		ChimneyRxDesc *d = chimney_ring_entry(r, idx);
 		struct chimney_rx_buf *buf = &priv->rx_buf[idx];
 		struct sk_buff *skb;
-		u16 status;
+		u16 status, len;
 
-		status = chimney_desc_done(&d->status);
+		status = chimney_rx_desc_done(&priv->os, r, idx, &len);
 		if (!status)
 			break;
 		skb = buf->skb;
@@ -564,8 +688,7 @@ static int chimney_rx_poll(struct chimney_priv *priv, int budget)
 				 DMA_FROM_DEVICE);
 		r->ntc = chimney_ring_next(r, idx);
 
-		skb = chimney_rx_desc(priv, skb, status,
-				      chimney_os_le16_to_cpu(d->len));
+		skb = chimney_rx_desc(priv, skb, status, len);
 		if (!skb)
 			continue;
 		bytes += skb->len;
@@ -679,7 +802,7 @@ static netdev_tx_t chimney_start_xmit(struct sk_buff *skb,
 		buf->dma = dma;
 		buf->len = len;
 		buf->page = false;
-		chimney_tx_desc_fill(chimney_ring_entry(r, idx), dma, len, 0);
+		chimney_tx_desc_write(&priv->os, r, idx, dma, len, 0);
 		last = idx;
 		idx = chimney_ring_next(r, idx);
 	}
@@ -696,15 +819,14 @@ static netdev_tx_t chimney_start_xmit(struct sk_buff *skb,
 		buf->dma = dma;
 		buf->len = len;
 		buf->page = true;
-		chimney_tx_desc_fill(chimney_ring_entry(r, idx), dma, len, 0);
+		chimney_tx_desc_write(&priv->os, r, idx, dma, len, 0);
 		last = idx;
 		idx = chimney_ring_next(r, idx);
 	}
 	if (idx == first)	/* nothing mapped: cannot happen after padding */
 		goto drop;
 
-	((ChimneyTxDesc *)chimney_ring_entry(r, last))->flags =
-		chimney_os_cpu_to_le16(CHIMNEY_TXF_EOP);
+	chimney_tx_desc_set_flags(&priv->os, r, last, CHIMNEY_TXF_EOP);
 	priv->tx_buf[last].skb = skb;
 	skb_tx_timestamp(skb);
 
@@ -746,9 +868,8 @@ static int chimney_tx_clean(struct chimney_priv *priv, int budget)
 	u32 idx = r->ntc, ntu = smp_load_acquire(&r->ntu);
 
 	while (idx != ntu) {
-		ChimneyTxDesc *d = chimney_ring_entry(r, idx);
 		struct chimney_tx_buf *buf = &priv->tx_buf[idx];
-		u16 status = chimney_desc_done(&d->status);
+		u16 status = chimney_tx_desc_done(&priv->os, r, idx);
 
 		if (!status)
 			break;
@@ -818,18 +939,18 @@ static void chimney_tx_free(struct chimney_priv *priv)
 static bool chimney_work_pending(struct chimney_priv *priv)
 {
 	struct chimney_ring *r;
-	ChimneyEvent ev;
+	u16 len;
 
 	r = &priv->rx;
 	if (r->ntc != r->ntu &&
-	    chimney_desc_done(&((ChimneyRxDesc *)chimney_ring_entry(r, r->ntc))->status))
+	    chimney_rx_desc_done(&priv->os, r, r->ntc, &len))
 		return true;
 	r = &priv->tx;
 	/* ntu is written by chimney_start_xmit() (release). */
 	if (r->ntc != smp_load_acquire(&r->ntu) &&
-	    chimney_desc_done(&((ChimneyTxDesc *)chimney_ring_entry(r, r->ntc))->status))
+	    chimney_tx_desc_done(&priv->os, r, r->ntc))
 		return true;
-	return chimney_evt_peek(&priv->evt, &ev);
+	return chimney_drv_event_pending(&priv->drv);
 }
 
 static int chimney_poll(struct napi_struct *napi, int budget)
@@ -838,7 +959,8 @@ static int chimney_poll(struct napi_struct *napi, int budget)
 	int work;
 
 	chimney_tx_clean(priv, budget);
-	chimney_evt_poll(priv);
+	/* The event ring: link events and command completions. */
+	chimney_drv_process_events(&priv->drv);
 	work = chimney_rx_poll(priv, budget);
 	if (work >= budget)
 		return budget;
@@ -857,72 +979,30 @@ static int chimney_poll(struct napi_struct *napi, int budget)
 
 /* ---- Bring-up and tear-down -------------------------------------------- */
 
-static int chimney_ring_alloc(struct chimney_priv *priv, struct chimney_ring *r,
-			      u32 id, u32 size, u32 esize)
-{
-	dma_addr_t dma;
-
-	chimney_ring_init(r, id, size, esize);
-	/* Coherent allocations are page aligned: more than CHIMNEY_RING_ALIGN. */
-	r->va = dma_alloc_coherent(&priv->pdev->dev, chimney_ring_bytes(r),
-				   &dma, GFP_KERNEL);
-	if (!r->va)
-		return -ENOMEM;
-	r->dma = dma;
-	return 0;
-}
-
-static void chimney_ring_release(struct chimney_priv *priv,
-				 struct chimney_ring *r)
-{
-	if (!r->va)
-		return;
-	dma_free_coherent(&priv->pdev->dev, chimney_ring_bytes(r), r->va,
-			  (dma_addr_t)r->dma);
-	r->va = NULL;
-}
-
 static void chimney_free_rings(struct chimney_priv *priv)
 {
-	struct chimney_ring cmd;
-
-	/* chimney_cmd_post() checks cmd.va under the lock. */
-	spin_lock_bh(&priv->cmd_lock);
-	cmd = priv->cmd;
-	priv->cmd.va = NULL;
-	spin_unlock_bh(&priv->cmd_lock);
-	chimney_ring_release(priv, &cmd);
-	chimney_ring_release(priv, &priv->tx);
-	chimney_ring_release(priv, &priv->rx);
-	chimney_ring_release(priv, &priv->evt);
+	chimney_ring_free(&priv->os, &priv->tx);
+	chimney_ring_free(&priv->os, &priv->rx);
 	kfree(priv->tx_buf);
 	priv->tx_buf = NULL;
 	kfree(priv->rx_buf);
 	priv->rx_buf = NULL;
 }
 
+/* TX and RX; the core allocates CMD and EVT in chimney_up(). */
 static int chimney_alloc_rings(struct chimney_priv *priv)
 {
 	u32 tx = min_t(u32, tx_ring, priv->ring_max);
 	u32 rx = min_t(u32, rx_ring, priv->ring_max);
-	struct chimney_ring cmd;
 	int err;
 
-	err = chimney_ring_alloc(priv, &priv->tx, CHIMNEY_RING_TX, tx,
-				 sizeof(ChimneyTxDesc));
+	chimney_ring_init(&priv->tx, CHIMNEY_RING_TX, tx,
+			  sizeof(ChimneyTxDesc));
+	chimney_ring_init(&priv->rx, CHIMNEY_RING_RX, rx,
+			  sizeof(ChimneyRxDesc));
+	err = chimney_ring_alloc(&priv->os, &priv->tx);
 	if (!err)
-		err = chimney_ring_alloc(priv, &priv->rx, CHIMNEY_RING_RX, rx,
-					 sizeof(ChimneyRxDesc));
-	if (!err)
-		err = chimney_ring_alloc(priv, &priv->evt, CHIMNEY_RING_EVT,
-					 CHIMNEY_EVT_RING, sizeof(ChimneyEvent));
-	if (!err) {
-		err = chimney_ring_alloc(priv, &cmd, CHIMNEY_RING_CMD,
-					 CHIMNEY_CMD_RING, sizeof(ChimneyCmdDesc));
-		spin_lock_bh(&priv->cmd_lock);
-		priv->cmd = cmd;
-		spin_unlock_bh(&priv->cmd_lock);
-	}
+		err = chimney_ring_alloc(&priv->os, &priv->rx);
 	if (!err) {
 		priv->tx_buf = kcalloc(tx, sizeof(*priv->tx_buf), GFP_KERNEL);
 		priv->rx_buf = kcalloc(rx, sizeof(*priv->rx_buf), GFP_KERNEL);
@@ -938,36 +1018,45 @@ static void chimney_stop_rings(struct chimney_priv *priv)
 {
 	chimney_ring_stop(&priv->os, &priv->tx);
 	chimney_ring_stop(&priv->os, &priv->rx);
-	chimney_ring_stop(&priv->os, &priv->cmd);
-	chimney_ring_stop(&priv->os, &priv->evt);
 }
 
+/* The command/event path first (the core owns CMD and EVT), then L2. */
 static int chimney_start_rings(struct chimney_priv *priv)
 {
-	struct chimney_ring *rings[] = {
-		&priv->evt, &priv->cmd, &priv->tx, &priv->rx,
-	};
+	struct chimney_ring *rings[] = { &priv->tx, &priv->rx };
 	unsigned int i;
 	int err;
 
+	err = chimney_drv_init(&priv->drv, &chimney_linux_os_ops, priv,
+			       CHIMNEY_CMD_RING, CHIMNEY_EVT_RING);
+	if (err) {
+		netdev_err(priv->ndev, "cannot start the command path: %d\n",
+			   err);
+		return err;
+	}
+	chimney_drv_set_event_ops(&priv->drv, &chimney_event_ops, priv);
+	priv->drv_up = true;
+
 	for (i = 0; i < ARRAY_SIZE(rings); i++) {
-		/* No stale DONE or VALID bits from an earlier run. */
-		memset(rings[i]->va, 0, chimney_ring_bytes(rings[i]));
 		err = chimney_ring_start(&priv->os, rings[i]);
 		if (err) {
-			netdev_err(priv->ndev, "cannot enable ring %u: error %d\n",
+			netdev_err(priv->ndev, "cannot enable ring %u: %d\n",
 				   rings[i]->id, err);
-			chimney_stop_rings(priv);
-			return -EIO;
+			goto fail;
 		}
 	}
-	chimney_evt_arm(&priv->os, &priv->evt);
 	priv->rx_discard = false;
 	if (!chimney_rx_fill(priv, GFP_KERNEL)) {
-		chimney_stop_rings(priv);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto fail;
 	}
 	return 0;
+
+fail:
+	chimney_stop_rings(priv);
+	priv->drv_up = false;
+	chimney_drv_fini(&priv->drv);
+	return err;
 }
 
 static void chimney_set_rx_mode(struct net_device *ndev)
@@ -1033,17 +1122,16 @@ static void chimney_down(struct chimney_priv *priv)
 	chimney_irq_disable(priv, CHIMNEY_INT_ALL);
 	for (i = 0; i < priv->nvec; i++)
 		synchronize_irq(pci_irq_vector(priv->pdev, i));
-	/* NAPI rings doorbells: stop it before the rings. */
+	/* NAPI rings doorbells and processes events: stop it first. */
 	napi_disable(&priv->napi);
 	del_timer_sync(&priv->refill_timer);
 	chimney_stop_rings(priv);
+	/* Commands still in flight complete as REQUEST_ABORTED. */
+	priv->drv_up = false;
+	chimney_drv_fini(&priv->drv);
 	chimney_wr(priv, CHIMNEY_REG_INT_CAUSE, CHIMNEY_INT_ALL);
 	chimney_tx_free(priv);
 	chimney_rx_free(priv);
-	/* Forget any unfinished synchronous command. */
-	spin_lock_bh(&priv->cmd_lock);
-	priv->cmd_wait_cookie = 0;
-	spin_unlock_bh(&priv->cmd_lock);
 }
 
 static int chimney_open(struct net_device *ndev)
@@ -1065,7 +1153,7 @@ static int chimney_open(struct net_device *ndev)
 		goto err_irqs;
 
 	/* Check the command and event rings end to end. */
-	err = chimney_cmd_sync(priv, CHIMNEY_CMD_NOP, 0, 0, 0, 0, &status);
+	err = chimney_cmd_nop_sync(priv, &status);
 	if (err || status != CHIMNEY_ST_SUCCESS)
 		netdev_warn(ndev, "NOP command failed: err %d status 0x%08x\n",
 			    err, err ? 0 : status);
@@ -1243,7 +1331,7 @@ static int chimney_hw_reset(struct chimney_priv *priv)
 	u32 v;
 
 	chimney_wr(priv, CHIMNEY_REG_CTRL, CHIMNEY_CTRL_RESET);
-	return readl_poll_timeout(priv->os.regs + CHIMNEY_REG_CTRL, v,
+	return readl_poll_timeout(priv->regs + CHIMNEY_REG_CTRL, v,
 				  !(v & CHIMNEY_CTRL_RESET), 10, 100000);
 }
 
@@ -1329,14 +1417,14 @@ static int chimney_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 	SET_NETDEV_DEV(ndev, &pdev->dev);
 	priv = netdev_priv(ndev);
-	priv->os.dev = &pdev->dev;
-	priv->os.regs = regs;
+	priv->os.ops = &chimney_linux_os_ops;
+	priv->os.ctx = priv;
+	priv->dev = &pdev->dev;
+	priv->regs = regs;
 	priv->pdev = pdev;
 	priv->ndev = ndev;
 	spin_lock_init(&priv->irq_lock);
-	spin_lock_init(&priv->cmd_lock);
-	mutex_init(&priv->cmd_mutex);
-	init_completion(&priv->cmd_done);
+	spin_lock_init(&priv->drv_lock);
 	u64_stats_init(&priv->rx_stats.syncp);
 	u64_stats_init(&priv->tx_stats.syncp);
 	INIT_WORK(&priv->reset_task, chimney_reset_task);
@@ -1427,7 +1515,7 @@ static void chimney_remove(struct pci_dev *pdev)
 {
 	struct chimney_priv *priv = pci_get_drvdata(pdev);
 	struct net_device *ndev = priv->ndev;
-	void __iomem *regs = priv->os.regs;
+	void __iomem *regs = priv->regs;
 
 	unregister_netdev(ndev);
 	cancel_work_sync(&priv->reset_task);

@@ -26,6 +26,7 @@
 #include "chimney-tree-builder.h"
 #include "chimney_offload.h"
 #include "chimney_drv.h"
+#include "chimney_ring.h"
 
 /* ---------------------------------------------------------------------
  * The OS shim over the fake host
@@ -85,7 +86,7 @@ static void t_reg_write(void *os, uint32_t off, uint32_t val)
     chimney_core_write(&t->h->core, off, val, 4);
 }
 
-static int t_dma_alloc(void *os, uint32_t len, ChimneyDmaBuf *buf)
+static int t_dma_alloc(void *os, uint32_t len, struct chimney_dma_buf *buf)
 {
     TestOs *t = os;
     TAlloc *a;
@@ -110,7 +111,7 @@ static int t_dma_alloc(void *os, uint32_t len, ChimneyDmaBuf *buf)
     return 0;
 }
 
-static void t_dma_free(void *os, ChimneyDmaBuf *buf)
+static void t_dma_free(void *os, struct chimney_dma_buf *buf)
 {
     TestOs *t = os;
     TAlloc *a = buf->handle;
@@ -125,7 +126,7 @@ static void t_dma_free(void *os, ChimneyDmaBuf *buf)
     t->nfree++;
 }
 
-static void t_check_access(const ChimneyDmaBuf *buf, uint32_t off,
+static void t_check_access(const struct chimney_dma_buf *buf, uint32_t off,
                            uint32_t len)
 {
     TAlloc *a = buf->handle;
@@ -136,8 +137,8 @@ static void t_check_access(const ChimneyDmaBuf *buf, uint32_t off,
     g_assert_cmpuint((uint64_t)off + len, <=, a->len);
 }
 
-static void t_dma_read(void *os, const ChimneyDmaBuf *buf, uint32_t off,
-                       void *dst, uint32_t len)
+static void t_dma_read(void *os, const struct chimney_dma_buf *buf,
+                       uint32_t off, void *dst, uint32_t len)
 {
     TestOs *t = os;
 
@@ -145,8 +146,8 @@ static void t_dma_read(void *os, const ChimneyDmaBuf *buf, uint32_t off,
     memcpy(dst, fake_ptr(t->h, buf->dma + off), len);
 }
 
-static void t_dma_write(void *os, const ChimneyDmaBuf *buf, uint32_t off,
-                        const void *src, uint32_t len)
+static void t_dma_write(void *os, const struct chimney_dma_buf *buf,
+                        uint32_t off, const void *src, uint32_t len)
 {
     TestOs *t = os;
 
@@ -187,7 +188,7 @@ static void t_unlock(void *os)
     t->lock_depth--;
 }
 
-static const ChimneyOsOps test_os_ops = {
+static const struct chimney_os_ops test_os_ops = {
     .reg_read = t_reg_read,
     .reg_write = t_reg_write,
     .dma_alloc = t_dma_alloc,
@@ -200,7 +201,7 @@ static const ChimneyOsOps test_os_ops = {
 };
 
 /* Same without the optional members. */
-static const ChimneyOsOps test_os_ops_nolock = {
+static const struct chimney_os_ops test_os_ops_nolock = {
     .reg_read = t_reg_read,
     .reg_write = t_reg_write,
     .dma_alloc = t_dma_alloc,
@@ -237,11 +238,11 @@ typedef struct Rec {
 typedef struct Done {
     unsigned calls;
     uint32_t status;
-    ChimneyOffloadBlock *root;
+    struct chimney_offload_block *root;
 } Done;
 
 typedef struct HBlk {
-    ChimneyOffloadBlock b;
+    struct chimney_offload_block b;
     uint64_t slot;
     uint8_t st[512];
 } HBlk;
@@ -249,7 +250,7 @@ typedef struct HBlk {
 typedef struct Fx {
     FakeHost *h;
     TestOs os;
-    ChimneyDrv drv;
+    struct chimney_drv drv;
     bool inited;
     GArray *events;             /* Rec */
     GPtrArray *hblocks;         /* HBlk * */
@@ -305,7 +306,7 @@ static void ev_io(void *ctx, uint64_t cookie, uint64_t handle, uint16_t type,
     rec_add('I', cookie, handle, type, status, info);
 }
 
-static const ChimneyDrvEventOps test_evt_ops = {
+static const struct chimney_drv_event_ops test_evt_ops = {
     .on_tcp_event = ev_tcp,
     .on_neigh_query = ev_neigh,
     .on_status = ev_status,
@@ -323,7 +324,8 @@ static unsigned count_events(Fx *f, int kind)
     return n;
 }
 
-static void tree_done(void *ctx, ChimneyOffloadBlock *root, uint32_t status)
+static void tree_done(void *ctx, struct chimney_offload_block *root,
+                      uint32_t status)
 {
     Done *d = ctx;
 
@@ -509,7 +511,7 @@ static void os_init(Fx *f)
     cur_fx = f;
 }
 
-static int drv_start(Fx *f, const ChimneyOsOps *ops, uint32_t cmd,
+static int drv_start(Fx *f, const struct chimney_os_ops *ops, uint32_t cmd,
                      uint32_t evt)
 {
     int ret = chimney_drv_init(&f->drv, ops, &f->os, cmd, evt);
@@ -578,8 +580,10 @@ static uint32_t ring_reg(Fx *f, unsigned ring, uint32_t off)
 }
 
 /* Run one tree operation to completion. */
-static uint32_t run_tree(Fx *f, int (*op)(ChimneyDrv *, ChimneyOffloadBlock *,
-                                          ChimneyDrvTreeDoneFn, void *),
+static uint32_t run_tree(Fx *f,
+                         int (*op)(struct chimney_drv *,
+                                   struct chimney_offload_block *,
+                                   chimney_drv_tree_done_fn, void *),
                          HBlk *root)
 {
     Done d = { 0 };
@@ -681,7 +685,7 @@ static void test_init_bad_device(Fx *f, gconstpointer data)
 static void test_init_bad_sizes(Fx *f, gconstpointer data)
 {
     static const uint32_t bad[] = { 0, 1, 4, 7, 12, 100, 65536 };
-    ChimneyOsOps half_lock = test_os_ops;
+    struct chimney_os_ops half_lock = test_os_ops;
     unsigned i;
 
     (void)data;
@@ -1348,7 +1352,7 @@ static void test_terminate(Fx *f, gconstpointer data)
 {
     HBlk *n, *p, *t[2], *rn, *rp, *rt[2], *q;
     TbTcpState s;
-    ChimneyDmaBuf sl_in, rcv_in, sl_out, rcv_out;
+    struct chimney_dma_buf sl_in, rcv_in, sl_out, rcv_out;
     ChimneySendBuf sb[2] = {
         { .addr = GUINT64_TO_LE(0x1000), .len = GUINT32_TO_LE(100),
           .cookie = GUINT64_TO_LE(0xc0c0a) },
@@ -1588,7 +1592,8 @@ static void test_tree_cap_blocks(Fx *f, gconstpointer data)
 static void test_tree_max_blocks(Fx *f, gconstpointer data)
 {
     uint32_t cap = f->drv.cap_tree_blocks, i;
-    ChimneyOffloadBlock *blk = g_new0(ChimneyOffloadBlock, cap + 1);
+    struct chimney_offload_block *blk =
+        g_new0(struct chimney_offload_block, cap + 1);
     Done d = { 0 };
     unsigned allocs = f->os.nalloc;
     uint32_t tail = ring_reg(f, CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL);
@@ -1762,6 +1767,187 @@ static void test_unknown_cookie(Fx *f, gconstpointer data)
     pump(f);
     g_assert_cmpuint(d.calls, ==, 1);
     g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 4);
+}
+
+/* ---------------------------------------------------------------------
+ * Raw commands, event polling, the L2 ring helper
+ * ------------------------------------------------------------------ */
+
+/*
+ * chimney_drv_raw_cmd(): the descriptor exactly as given, queued by the
+ * core (the only writer of the CMD ring) with a cookie it returns.
+ */
+static void test_raw_cmd(Fx *f, gconstpointer data)
+{
+    uint32_t idx;
+    ChimneyCmdDesc *c;
+    uint64_t cookie = 0, cookie2 = 0;
+    Done d = { 0 }, d2 = { 0 };
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_raw_cmd(&f->drv, CHIMNEY_CMD_NOP, 0x5a, 0, 0,
+                                        0x1234, cmd_done, &d, &cookie), ==, 0);
+    idx = (f->drv.cmd_tail - 1) & (f->drv.cmd_size - 1);
+    c = fake_ptr(f->h, f->drv.cmd_ring.dma + idx * sizeof(*c));
+    g_assert_cmphex(GUINT16_FROM_LE(c->opcode), ==, CHIMNEY_CMD_NOP);
+    g_assert_cmphex(GUINT16_FROM_LE(c->flags), ==, 0x5a);
+    g_assert_cmphex(GUINT64_FROM_LE(c->handle), ==, 0x1234);
+    g_assert_cmphex(GUINT64_FROM_LE(c->cookie), ==, cookie);
+    g_assert_cmphex(cookie, !=, 0);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 1);
+
+    /* an opcode the device does not know: its status comes back */
+    g_assert_cmpint(chimney_drv_raw_cmd(&f->drv, 0x7f, 0, 0, 0, 0, cmd_done,
+                                        &d2, &cookie2), ==, 0);
+    g_assert_cmphex(cookie2, !=, cookie);
+    pump(f);
+    g_assert_cmpuint(d.calls, ==, 1);
+    g_assert_cmphex(d.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(d2.calls, ==, 1);
+    g_assert_cmphex(d2.status, !=, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 0);
+
+    /* NULL callback and cookie pointer are allowed */
+    g_assert_cmpint(chimney_drv_raw_cmd(&f->drv, CHIMNEY_CMD_NOP, 0, 0, 0, 0,
+                                        NULL, NULL, NULL), ==, 0);
+    pump(f);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    chimney_drv_fini(&f->drv);
+    f->inited = false;
+    g_assert_cmpint(chimney_drv_raw_cmd(&f->drv, CHIMNEY_CMD_NOP, 0, 0, 0, 0,
+                                        NULL, NULL, &cookie),
+                    ==, CHIMNEY_DRV_ESHUTDOWN);
+}
+
+/* chimney_drv_event_pending(): the NAPI poll's final re-check. */
+static void test_event_pending(Fx *f, gconstpointer data)
+{
+    Done d = { 0 };
+
+    (void)data;
+    g_assert_false(chimney_drv_event_pending(&f->drv));     /* before init */
+    g_assert_cmpint(drv_start(f, &test_os_ops, 16, 16), ==, 0);
+    g_assert_false(chimney_drv_event_pending(&f->drv));
+    g_assert_cmpint(chimney_drv_nop(&f->drv, cmd_done, &d), ==, 0);
+    g_assert_false(chimney_drv_event_pending(&f->drv));
+    /* the device's bottom half posts the completion */
+    f->h->cmd_scheduled = false;
+    chimney_core_cmd_process(&f->h->core);
+    g_assert_true(chimney_drv_event_pending(&f->drv));
+    g_assert_cmpint(f->os.lock_depth, ==, 0);
+    g_assert_cmpuint(d.calls, ==, 0);
+    g_assert_cmpuint(chimney_drv_process_events(&f->drv), ==, 1);
+    g_assert_cmpuint(d.calls, ==, 1);
+    g_assert_false(chimney_drv_event_pending(&f->drv));
+    /* a link event */
+    chimney_core_set_link(&f->h->core, false);
+    g_assert_true(chimney_drv_event_pending(&f->drv));
+    pump(f);
+    g_assert_false(chimney_drv_event_pending(&f->drv));
+    g_assert_cmpuint(count_events(f, 'L'), ==, 1);
+    chimney_drv_fini(&f->drv);
+    f->inited = false;
+    g_assert_false(chimney_drv_event_pending(&f->drv));
+}
+
+/*
+ * The L2 ring helper (chimney_ring.c) over the same shim: TX and RX
+ * through the device core; the CMD/EVT rings are refused.
+ */
+static void test_ring_helper(Fx *f, gconstpointer data)
+{
+    static const uint8_t own_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+    struct chimney_os os = { &test_os_ops, &f->os };
+    struct chimney_ring tx, rx, cmd, evt;
+    struct chimney_dma_buf tbuf, rbuf;
+    uint8_t frame[1500], got[1500];
+    uint16_t st, len = 0;
+    GByteArray *w;
+    unsigned i;
+
+    (void)data;
+    wr(f->h, CHIMNEY_REG_INT_MASK, CHIMNEY_INT_ALL);
+    chimney_ring_init(&cmd, CHIMNEY_RING_CMD, 16, sizeof(ChimneyCmdDesc));
+    chimney_ring_init(&evt, CHIMNEY_RING_EVT, 16, sizeof(ChimneyEvent));
+    g_assert_cmpint(chimney_ring_alloc(&os, &cmd), ==, 0);
+    g_assert_cmpint(chimney_ring_alloc(&os, &evt), ==, 0);
+    g_assert_cmpint(chimney_ring_start(&os, &cmd), ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_ring_start(&os, &evt), ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmphex(ring_reg(f, CHIMNEY_RING_CMD, CHIMNEY_RING_CTRL), ==, 0);
+    g_assert_cmphex(ring_reg(f, CHIMNEY_RING_EVT, CHIMNEY_RING_CTRL), ==, 0);
+    chimney_ring_free(&os, &cmd);
+    chimney_ring_free(&os, &evt);
+    chimney_ring_free(&os, &evt);                   /* twice is harmless */
+
+    for (i = 0; i < sizeof(frame); i++) {
+        frame[i] = (uint8_t)(i * 7 + 1);
+    }
+    memcpy(frame, own_mac, 6);
+    memcpy(frame + 6, "\x02\x00\x00\x00\x00\x01", 6);
+
+    /* TX: one frame in two descriptors, EOP set afterwards */
+    chimney_ring_init(&tx, CHIMNEY_RING_TX, 16, sizeof(ChimneyTxDesc));
+    g_assert_cmpint(chimney_ring_alloc(&os, &tx), ==, 0);
+    g_assert_cmpint(chimney_ring_start(&os, &tx), ==, 0);
+    g_assert_true(ring_reg(f, CHIMNEY_RING_TX, CHIMNEY_RING_STATUS) &
+                  CHIMNEY_RING_ST_ENABLED);
+    g_assert_cmpint(test_os_ops.dma_alloc(&f->os, 2048, &tbuf), ==, 0);
+    test_os_ops.dma_write(&f->os, &tbuf, 0, frame, 514);
+    chimney_tx_desc_write(&os, &tx, 0, tbuf.dma, 100, 0);
+    chimney_tx_desc_write(&os, &tx, 1, tbuf.dma + 100, 414, 0);
+    chimney_tx_desc_set_flags(&os, &tx, 1, CHIMNEY_TXF_EOP);
+    g_assert_cmpuint(chimney_tx_desc_done(&os, &tx, 0), ==, 0);
+    chimney_ring_kick(&os, &tx, 2);
+    g_assert_cmpuint(f->h->frames->len, ==, 1);
+    w = g_ptr_array_index(f->h->frames, 0);
+    g_assert_cmpmem(w->data, w->len, frame, 514);
+    g_assert_cmphex(chimney_tx_desc_done(&os, &tx, 0), ==, CHIMNEY_DESC_DONE);
+    st = chimney_tx_desc_done(&os, &tx, 1);
+    g_assert_true(st & CHIMNEY_DESC_DONE);
+    g_assert_cmpuint(chimney_desc_err(st), ==, 0);
+    g_assert_cmpuint(chimney_tx_desc_done(&os, &tx, 2), ==, 0);
+    g_assert_cmpuint(chimney_ring_hw_head(&os, &tx), ==, 2);
+
+    /* RX: a 1500-byte frame over two 1024-byte buffers */
+    chimney_ring_init(&rx, CHIMNEY_RING_RX, 8, sizeof(ChimneyRxDesc));
+    g_assert_cmpint(chimney_ring_alloc(&os, &rx), ==, 0);
+    g_assert_cmpint(chimney_ring_start(&os, &rx), ==, 0);
+    g_assert_cmpint(test_os_ops.dma_alloc(&f->os, 4096, &rbuf), ==, 0);
+    for (i = 0; i < 4; i++) {
+        chimney_rx_desc_write(&os, &rx, i, rbuf.dma + i * 1024, 1024);
+    }
+    chimney_ring_kick(&os, &rx, 4);
+    g_assert_cmpuint(chimney_rx_desc_done(&os, &rx, 0, &len), ==, 0);
+    g_assert_cmpint(chimney_core_receive(&f->h->core, frame, sizeof(frame)),
+                    ==, sizeof(frame));
+    g_assert_cmphex(chimney_rx_desc_done(&os, &rx, 0, &len), ==,
+                    CHIMNEY_DESC_DONE);
+    g_assert_cmpuint(len, ==, 1024);
+    g_assert_cmphex(chimney_rx_desc_done(&os, &rx, 1, &len), ==,
+                    CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    g_assert_cmpuint(len, ==, sizeof(frame) - 1024);
+    g_assert_cmpuint(chimney_rx_desc_done(&os, &rx, 2, &len), ==, 0);
+    test_os_ops.dma_read(&f->os, &rbuf, 0, got, sizeof(got));
+    g_assert_cmpmem(got, sizeof(got), frame, sizeof(frame));
+    g_assert_cmpuint(chimney_ring_hw_head(&os, &rx), ==, 2);
+
+    /* a restart clears the entries: no stale DONE */
+    chimney_ring_stop(&os, &tx);
+    g_assert_false(chimney_ring_hw_status(&os, &tx) &
+                   CHIMNEY_RING_ST_ENABLED);
+    g_assert_cmpint(chimney_ring_start(&os, &tx), ==, 0);
+    g_assert_cmpuint(chimney_tx_desc_done(&os, &tx, 0), ==, 0);
+    g_assert_cmpuint(tx.ntu, ==, 0);
+    g_assert_cmpuint(chimney_ring_space(tx.size, tx.ntc, tx.ntu), ==, 15);
+
+    chimney_ring_stop(&os, &tx);
+    chimney_ring_stop(&os, &rx);
+    chimney_ring_free(&os, &tx);
+    chimney_ring_free(&os, &rx);
+    test_os_ops.dma_free(&f->os, &tbuf);
+    test_os_ops.dma_free(&f->os, &rbuf);
+    g_assert_cmpuint(f->h->guest_errors, ==, 0);
 }
 
 /* ---------------------------------------------------------------------
@@ -1949,5 +2135,8 @@ int main(int argc, char **argv)
     ADD("pending-table-full-ebusy", test_pending_full);
     ADD("enomem", test_enomem);
     ADD("fini-aborts-pending", test_fini_aborts);
+    ADD("raw-cmd", test_raw_cmd);
+    ADD_BARE("event-pending", test_event_pending);
+    ADD_BARE("ring-helper-tx-rx", test_ring_helper);
     return g_test_run();
 }

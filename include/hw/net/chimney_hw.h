@@ -31,7 +31,9 @@
 
 #define CHIMNEY_BAR_REGS                0       /* 64-bit memory BAR */
 #define CHIMNEY_BAR_REGS_SIZE           0x1000
-#define CHIMNEY_BAR_MSIX                2       /* 32-bit memory BAR */
+#define CHIMNEY_BAR_MSIX                2       /* 32-bit memory BAR, 4 KiB:
+                                                 * MSI-X table at 0, PBA
+                                                 * at 0x800 */
 
 /*
  * Registers (BAR0).  All registers are 32 bits wide and must be accessed
@@ -96,7 +98,7 @@ enum ChimneyStat {
     CHIMNEY_STAT_RX_FRAMES,
     CHIMNEY_STAT_RX_BYTES,
     CHIMNEY_STAT_RX_ERRORS,       /* descriptors completed with an error */
-    CHIMNEY_STAT_RX_FILTERED,     /* frames dropped by RX_FILTER */
+    CHIMNEY_STAT_RX_FILTERED,     /* dropped by RX_FILTER or < 14 bytes */
     CHIMNEY_STAT_RX_OVERSIZE,     /* frames longer than CAP_MAX_FRAME */
     CHIMNEY_STAT_RX_NOBUF,        /* times RX stalled for lack of buffers */
     CHIMNEY_STAT_CMDS,            /* commands consumed */
@@ -194,15 +196,18 @@ enum ChimneyErr {
     CHIMNEY_ERR_NONE          = 0x00,
     CHIMNEY_ERR_BAD_SIZE      = 0x01, /* ring SIZE not a power of 2 in range */
     CHIMNEY_ERR_BAD_ALIGN     = 0x02, /* ring base not 64-byte aligned */
-    CHIMNEY_ERR_BAD_TAIL      = 0x03, /* TAIL written >= SIZE */
+    CHIMNEY_ERR_BAD_TAIL      = 0x03, /* TAIL >= SIZE, or ring disabled */
     CHIMNEY_ERR_DMA           = 0x04, /* DMA to/from guest memory failed */
     CHIMNEY_ERR_BUSY          = 0x05, /* ring reconfigured while enabled */
     CHIMNEY_ERR_ZERO_LEN      = 0x06, /* descriptor with length 0 */
     CHIMNEY_ERR_OVERSIZE      = 0x07, /* frame longer than CAP_MAX_FRAME */
     CHIMNEY_ERR_RUNT          = 0x08, /* frame shorter than 14 bytes */
     CHIMNEY_ERR_TOO_MANY_FRAGS = 0x09, /* > CHIMNEY_TX_MAX_FRAGS per frame */
-    CHIMNEY_ERR_BAD_REG       = 0x0a, /* unaligned/odd-size/RO access */
-    CHIMNEY_ERR_NO_MASTER     = 0x0b, /* DMA attempted, bus master off */
+    CHIMNEY_ERR_BAD_REG       = 0x0a, /* unaligned/odd-size access, RO
+                                       * write, unassigned offset */
+    CHIMNEY_ERR_NO_MASTER     = 0x0b, /* defined, never reported by ABI
+                                       * 1.0: with bus mastering off the
+                                       * device waits, no error */
     CHIMNEY_ERR_BAD_OPCODE    = 0x0c, /* unknown command opcode */
 };
 
@@ -228,14 +233,15 @@ typedef struct ChimneyTxDesc {
 } ChimneyTxDesc;
 
 /* RX descriptor flags (device) */
-#define CHIMNEY_RXF_VLAN                (1u << 0)  /* frame has a 802.1Q tag */
+#define CHIMNEY_RXF_VLAN                (1u << 0)  /* frame has a 802.1Q tag
+                                                    * (not an RX_FILTER bit) */
 
 typedef struct ChimneyRxDesc {
     uint64_t addr;      /* guest-physical buffer address */
     uint16_t buf_len;   /* driver: buffer size, >= 1 */
     uint16_t len;       /* device: bytes written to this buffer */
     uint16_t status;    /* device: DONE | EOP | error << 8, written last */
-    uint16_t flags;     /* device: CHIMNEY_RXF_* */
+    uint16_t flags;     /* device: CHIMNEY_RXF_VLAN */
 } ChimneyRxDesc;
 
 /*
@@ -291,12 +297,14 @@ enum ChimneyCmdOpcode {
  */
 typedef struct ChimneyEvent {
     uint16_t type;      /* CHIMNEY_EVT_* */
-    uint16_t code;      /* CMD_DONE: opcode; TCP_RETRIEVE: upload reason */
-    uint32_t status;    /* CMD_DONE: CHIMNEY_ST_* */
-    uint64_t cookie;    /* CMD_DONE: command cookie; object events: the
-                         * object's host_handle from its offload block */
+    uint16_t code;      /* completions: opcode; TCP_RETRIEVE: upload
+                         * reason; STATUS: CHIMNEY_STATUS_IND_* */
+    uint32_t status;    /* completions: CHIMNEY_ST_* */
+    uint64_t cookie;    /* completions: the request's cookie; object
+                         * events: the object's host_handle from its
+                         * offload block */
     uint64_t handle;    /* device handle of the object, 0 if none */
-    uint32_t info;      /* type-specific (bytes, backlog, HRD, ...) */
+    uint32_t info;      /* type-specific (bytes, backlog, NRD, ...) */
     uint32_t flags;     /* CHIMNEY_EVTF_VALID, written last */
 } ChimneyEvent;
 
@@ -385,14 +393,21 @@ typedef struct ChimneyIndDesc {
 /* Device-specific guest-error statuses (bad trees, handles, buffers). */
 #define CHIMNEY_ST_BAD_TREE                 0xc0ce0001u /* malformed tree */
 #define CHIMNEY_ST_TREE_TOO_LARGE           0xc0ce0002u /* > CAP_TREE_BLOCKS */
-#define CHIMNEY_ST_BAD_HANDLE               0xc0ce0003u /* stale/forged */
+#define CHIMNEY_ST_BAD_HANDLE               0xc0ce0003u /* stale/forged/
+                                                       * wrong kind */
 #define CHIMNEY_ST_DMA_ERROR                0xc0ce0004u /* guest memory */
-#define CHIMNEY_ST_BAD_LENGTH               0xc0ce0005u /* lengths disagree */
-#define CHIMNEY_ST_BAD_TYPE                 0xc0ce0006u /* unknown block type */
+#define CHIMNEY_ST_BAD_LENGTH               0xc0ce0005u /* too short or
+                                                       * inconsistent */
+/*
+ * BAD_TYPE: a known block type that does not suit the block: a NEW block
+ * not of its layer's combined type, a REF/LINKER path block of the other IP
+ * version, TCP_RESOURCE.  An unknown type value is BAD_TREE.
+ */
+#define CHIMNEY_ST_BAD_TYPE                 0xc0ce0006u
 #define CHIMNEY_ST_DUPLICATE                0xc0ce0007u /* 4-tuple offloaded */
 #define CHIMNEY_ST_HAS_DEPENDENTS           0xc0ce0008u /* not all listed */
 #define CHIMNEY_ST_OFFLOAD_DISABLED         0xc0ce0009u /* offload not on */
-#define CHIMNEY_ST_NOT_ATTEMPTED            0xc0ce000au /* tree aborted first */
+#define CHIMNEY_ST_NOT_ATTEMPTED            0xc0ce000au /* root failed */
 
 /* ---------------------------------------------------------------------
  * Offload state trees (in guest memory)
@@ -421,7 +436,7 @@ enum ChimneyStateType {
     CHIMNEY_TYPE_TCP_CONST       = 13,
     CHIMNEY_TYPE_TCP_CACHED      = 14,
     CHIMNEY_TYPE_TCP_DELEGATED   = 15,
-    CHIMNEY_TYPE_TCP_RESOURCE    = 16, /* reserved, rejected */
+    CHIMNEY_TYPE_TCP_RESOURCE    = 16, /* reserved: BAD_TYPE */
     CHIMNEY_TYPE_TCP             = 17,
 };
 
@@ -559,7 +574,8 @@ enum ChimneyTcpState {
 /*
  * Send data handed over at initiate (and handed back at terminate) is a
  * list of ChimneySendBuf, one per pending send request, in send order; the
- * first byte of the first buffer is the byte at SndUna (chimney-spec 3.1.4).
+ * byte at addr + acked of the first entry is the byte at SndUna (acked is 0
+ * at initiate; chimney-spec 3.1.4).
  */
 typedef struct ChimneySendBuf {
     uint64_t addr;              /* guest-physical data address */
@@ -595,8 +611,11 @@ typedef struct ChimneyTcpDelegated {
     uint8_t  rexmit_count;
     uint32_t ka_timeout_delta;  /* ticks, CHIMNEY_TIMER_OFF = stopped */
     uint32_t rexmit_timeout_delta;
-    uint32_t send_backlog_size; /* query: preferred outstanding bytes */
-    uint32_t rcv_backlog_size;  /* query: bytes buffered in the device */
+    uint32_t send_backlog_size; /* query: preferred outstanding bytes,
+                                 * MIN(MAX(cwnd, snd_wnd), 16 MiB);
+                                 * terminate: 0 */
+    uint32_t rcv_backlog_size;  /* query: bytes buffered in the device;
+                                 * terminate: 0 */
     uint32_t dwnd;              /* reserved (NDIS 6.1 DWnd) */
     uint32_t rsvd2;
     /* send data: list of ChimneySendBuf (initiate: in; terminate: out) */

@@ -15,9 +15,6 @@
 #include "chimney-nic.h"
 #include "chimney-drv-qtest.h"
 
-#define RAW_COOKIE_TAG      0x5241570000000000ull   /* "RAW" */
-#define RAW_COOKIE_MASK     0xffffff0000000000ull
-
 /*
  * Guest memory transfers in pieces (see the header for why).
  */
@@ -191,7 +188,7 @@ static void buf_remove_dirty(QChimneyOs *os, QChimneyDmaBuf *b)
 }
 
 /*
- * ChimneyOsOps
+ * struct chimney_os_ops
  */
 
 static uint32_t q_reg_read(void *opaque, uint32_t off)
@@ -490,30 +487,14 @@ void qchimney_settle(QChimneyOs *os, int quiet)
 uint64_t qchimney_raw_submit(QChimneyOs *os, uint16_t opcode, uint16_t flags,
                              uint64_t addr, uint32_t len, uint64_t handle)
 {
-    ChimneyDrv *drv = &os->drv;
-    ChimneyCmdDesc d;
-    uint64_t cookie;
-    uint32_t mask = drv->cmd_size - 1, used;
+    uint64_t cookie = 0;
+    int ret;
 
     g_assert_true(os->drv_up);
-    /* room in the ring (the core re-reads HEAD itself when it is full) */
-    drv->cmd_head = q_reg_read(os, CHIMNEY_RING_REG(CHIMNEY_RING_CMD,
-                                                    CHIMNEY_RING_HEAD)) & mask;
-    used = (drv->cmd_tail - drv->cmd_head) & mask;
-    g_assert_cmpuint(used, <, drv->cmd_size - 1);
-    /* the low 16 bits (the core's pending index) are out of its range */
-    cookie = RAW_COOKIE_TAG | (++os->raw_seq << 16) | 0xffff;
-    d.opcode = cpu_to_le16(opcode);
-    d.flags = cpu_to_le16(flags);
-    d.len = cpu_to_le32(len);
-    d.addr = cpu_to_le64(addr);
-    d.handle = cpu_to_le64(handle);
-    d.cookie = cpu_to_le64(cookie);
-    q_dma_write(os, &drv->cmd_ring, drv->cmd_tail * sizeof(d), &d,
-                sizeof(d));
-    drv->cmd_tail = (drv->cmd_tail + 1) & mask;
-    q_reg_write(os, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL),
-                drv->cmd_tail);
+    ret = chimney_drv_raw_cmd(&os->drv, opcode, flags, addr, len, handle,
+                              NULL, NULL, &cookie);
+    g_assert_cmpint(ret, ==, 0);
+    os->raw_seq++;
     return cookie;
 }
 
@@ -537,7 +518,6 @@ ChimneyEvent qchimney_raw_wait(QChimneyOs *os, uint64_t cookie)
     const ChimneyEvent *e = NULL;
     int i;
 
-    g_assert_cmphex(cookie & RAW_COOKIE_MASK, ==, RAW_COOKIE_TAG);
     for (i = 0; i < QCHIMNEY_WAIT_ITERS; i++) {
         uint32_t n = qchimney_poll(os);
 

@@ -3,7 +3,9 @@
  * (guest-driver/core/chimney_drv.c, copied into the QEMU tree as
  * tests/qtest/libqos/chimney-drv/ by scripts/build-qemu.sh).
  *
- * The driver core reaches the device only through ChimneyOsOps.  Here:
+ * The driver core reaches the device only through its OS shim, struct
+ * chimney_os_ops (guest-driver/core/chimney_os.h), the same mechanism the
+ * Linux module and the unit tests implement.  Here:
  *
  *   reg_read/reg_write   qpci_io_readl/writel on BAR0 of the libqos node;
  *   dma_alloc            guest_alloc (64-byte aligned, zeroed with one
@@ -34,7 +36,8 @@
  * Every event entry the core reads is also appended to a log (the
  * "event tap"), so tests see CMD_DONE fields the core does not pass on
  * (info = blocks walked) and the completions of raw commands a test
- * queues on the core's CMD ring with qchimney_raw_submit().
+ * submits through the core with qchimney_raw_submit()
+ * (chimney_drv_raw_cmd(): the core stays the only writer of the CMD ring).
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -45,6 +48,18 @@
 
 #include "chimney-nic.h"
 #include "chimney-drv/chimney_drv.h"
+
+/*
+ * QEMU-style names for the core's types (the core is kernel-style code
+ * with struct tags; the qtests use these).
+ */
+typedef struct chimney_dma_buf ChimneyDmaBuf;
+typedef struct chimney_os_ops ChimneyOsOps;
+typedef struct chimney_drv ChimneyDrv;
+typedef struct chimney_offload_block ChimneyOffloadBlock;
+typedef struct chimney_drv_event_ops ChimneyDrvEventOps;
+typedef chimney_drv_tree_done_fn ChimneyDrvTreeDoneFn;
+typedef chimney_drv_cmd_done_fn ChimneyDrvCmdDoneFn;
 
 /* Bytes per qtest b64read/b64write command (see above). */
 #define QCHIMNEY_XFER_CHUNK         (32u * 1024u)
@@ -99,7 +114,7 @@ typedef struct QChimneyOs {
     /* capture mode: freed buffers kept for inspection */
     bool capture;
     GPtrArray *captures;        /* QChimneyCapture * */
-    /* raw commands queued with qchimney_raw_submit() */
+    /* raw commands submitted with qchimney_raw_submit() (count) */
     uint64_t raw_seq;
 
     /* statistics */
@@ -143,10 +158,10 @@ bool qchimney_wait_count(QChimneyOs *os, const unsigned *counter,
 void qchimney_settle(QChimneyOs *os, int quiet);
 
 /*
- * Raw commands: a descriptor written straight into the core's CMD ring
- * (the core's tail moves past it, so its own commands stay consistent).
- * The cookie is one the core does not own (it ignores the CMD_DONE as an
- * unknown cookie); qchimney_raw_wait() finds it in the event tap.
+ * Raw commands: a descriptor exactly as given (malformed trees, foreign
+ * buffers, bad addresses), queued by the core (chimney_drv_raw_cmd()), the
+ * only owner of the CMD ring.  Returns the cookie the core chose;
+ * qchimney_raw_wait() finds the CMD_DONE in the event tap.
  */
 uint64_t qchimney_raw_submit(QChimneyOs *os, uint16_t opcode, uint16_t flags,
                              uint64_t addr, uint32_t len, uint64_t handle);
