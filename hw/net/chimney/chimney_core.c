@@ -8,6 +8,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include "chimney_trace.h"
+
 #include <glib.h>
 #include <string.h>
 
@@ -29,14 +31,6 @@ static const uint32_t chimney_vec_causes[CHIMNEY_MSIX_VECTORS] = {
     [CHIMNEY_VEC_CMD]  = CHIMNEY_INT_CMD,
     [CHIMNEY_VEC_EVT]  = CHIMNEY_INT_EVT,
 };
-
-void chimney_core_trace(ChimneyCore *core, ChimneyTraceId id, uint64_t a,
-                        uint64_t b, uint64_t c, uint64_t d)
-{
-    if (core->ops->trace) {
-        core->ops->trace(core->opaque, id, a, b, c, d);
-    }
-}
 
 void chimney_core_guest_error(ChimneyCore *core, uint32_t code,
                               const char *fmt, ...)
@@ -91,7 +85,7 @@ static void chimney_update_irq(ChimneyCore *core)
 
         if (level != core->intx_level) {
             core->intx_level = level;
-            chimney_core_trace(core, CHIMNEY_TRACE_INTX, level, 0, 0, 0);
+            trace_chimney_intx(level);
         }
         core->ops->set_intx(core->opaque, level);
         return;
@@ -115,14 +109,13 @@ static void chimney_update_irq(ChimneyCore *core)
             core->vec_deadline_ns[v] = core->vec_last_ns[v] + gap;
             core->ops->timer_arm(core->opaque, CHIMNEY_TIMER_VEC0 + v,
                                  core->vec_deadline_ns[v]);
-            chimney_core_trace(core, CHIMNEY_TRACE_IRQ_MODERATED, v,
-                          core->vec_deadline_ns[v], 0, 0);
+            trace_chimney_irq_moderated(v, core->vec_deadline_ns[v]);
             continue;
         }
         /* MSI-X causes auto-clear when their message is sent. */
         core->int_cause &= ~bits;
         core->vec_last_ns[v] = now;
-        chimney_core_trace(core, CHIMNEY_TRACE_IRQ, v, bits, 0, 0);
+        trace_chimney_irq(v, bits);
         core->ops->msix_notify(core->opaque, v);
     }
 }
@@ -202,7 +195,7 @@ static void chimney_ring_fault(ChimneyCore *core, unsigned ring,
 
     r->status = CHIMNEY_RING_ST_ERROR | (code << CHIMNEY_RING_ST_ERR_SHIFT);
     r->ctrl &= ~CHIMNEY_RING_CTRL_ENABLE;
-    chimney_core_trace(core, CHIMNEY_TRACE_RING_ERROR, ring, code, 0, 0);
+    trace_chimney_ring_error(ring, code);
     chimney_raise(core, CHIMNEY_INT_ERR);
 }
 
@@ -288,8 +281,8 @@ static int chimney_evt_write(ChimneyCore *core, const ChimneyEvent *ev)
                                sizeof(valid)) < 0) {
         return -1;
     }
-    chimney_core_trace(core, CHIMNEY_TRACE_EVENT, GUINT16_FROM_LE(ev->type),
-                  GUINT16_FROM_LE(ev->code), GUINT32_FROM_LE(ev->status), 0);
+    trace_chimney_event(GUINT16_FROM_LE(ev->type), GUINT16_FROM_LE(ev->code),
+                        GUINT32_FROM_LE(ev->status));
     r->head = chimney_ring_next(r, r->head);
     r->count++;
     core->stats[CHIMNEY_STAT_EVENTS]++;
@@ -355,8 +348,8 @@ static void chimney_post_cmd_done(ChimneyCore *core, const ChimneyCmdDesc *cmd,
         .info = GUINT32_TO_LE(info),
     };
 
-    chimney_core_trace(core, CHIMNEY_TRACE_CMD, GUINT16_FROM_LE(cmd->opcode),
-                  GUINT64_FROM_LE(cmd->cookie), status, 0);
+    trace_chimney_cmd(GUINT16_FROM_LE(cmd->opcode),
+                      GUINT64_FROM_LE(cmd->cookie), status);
     chimney_core_post_event(core, &ev);
 }
 
@@ -509,7 +502,7 @@ static void chimney_tx_process(ChimneyCore *core)
         } else {
             core->stats[CHIMNEY_STAT_TX_ERRORS] += n;
         }
-        chimney_core_trace(core, CHIMNEY_TRACE_TX_FRAME, r->head, n, total, err);
+        trace_chimney_tx_frame(r->head, n, total, err);
 
         /* Write back: status is the only field the device changes. */
         for (i = 0; i < n; i++) {
@@ -575,7 +568,7 @@ static bool chimney_rx_filter_accepts(ChimneyCore *core, const uint8_t *dst)
 static void chimney_rx_drop(ChimneyCore *core, size_t len, unsigned stat)
 {
     core->stats[stat]++;
-    chimney_core_trace(core, CHIMNEY_TRACE_RX_DROP, len, stat, 0, 0);
+    trace_chimney_rx_drop(len, stat);
 }
 
 ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
@@ -629,7 +622,7 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
     }
     if (room < len) {
         core->stats[CHIMNEY_STAT_RX_NOBUF]++;
-        chimney_core_trace(core, CHIMNEY_TRACE_RX_NOBUF, len, room, 0, 0);
+        trace_chimney_rx_nobuf(len, room);
         if (!core->rx_stalled) {
             core->rx_stalled = true;
             chimney_raise(core, CHIMNEY_INT_RX_NOBUF);
@@ -683,7 +676,7 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
             goto out;
         }
     }
-    chimney_core_trace(core, CHIMNEY_TRACE_RX_FRAME, r->head, n, len, 0);
+    trace_chimney_rx_frame(r->head, n, len);
     r->head = idx;
     r->count += n;
     core->stats[CHIMNEY_STAT_RX_FRAMES]++;
@@ -713,7 +706,7 @@ void chimney_core_set_link(ChimneyCore *core, bool up)
     }
     core->link_up = up;
     chimney_engine_set_link(core->engine, up);
-    chimney_core_trace(core, CHIMNEY_TRACE_LINK, up, 0, 0, 0);
+    trace_chimney_link(up);
     if (chimney_ring_enabled(&core->ring[CHIMNEY_RING_EVT])) {
         chimney_core_post_event(core, &ev);
     }
@@ -771,7 +764,7 @@ void chimney_core_reset(ChimneyCore *core)
     chimney_engine_set_link(core->engine, core->link_up);
     core->intx_level = false;
     core->ops->set_intx(core->opaque, false);
-    chimney_core_trace(core, CHIMNEY_TRACE_RESET, 0, 0, 0, 0);
+    trace_chimney_reset();
 }
 
 /*
@@ -974,7 +967,7 @@ static void chimney_ring_enable(ChimneyCore *core, unsigned ring)
     r->tail = 0;
     r->ctrl = CHIMNEY_RING_CTRL_ENABLE;
     r->status = CHIMNEY_RING_ST_ENABLED;
-    chimney_core_trace(core, CHIMNEY_TRACE_RING_ENABLE, ring, r->base, r->size, 0);
+    trace_chimney_ring_enable(ring, r->base, r->size);
     if (ring == CHIMNEY_RING_RX) {
         core->rx_stalled = false;
     }

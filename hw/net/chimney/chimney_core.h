@@ -27,6 +27,8 @@
 #define CHIMNEY_CMD_WORK_PER_BATCH  16384u
 /* Default of the mem-budget property: all per-connection data buffers. */
 #define CHIMNEY_MEM_BUDGET_DEFAULT  (64ull << 20)
+/* Largest mem-budget (CAP_MEM_BUDGET_KB is 32 bits of KiB). */
+#define CHIMNEY_MEM_BUDGET_MAX      (1ull << 40)
 
 /* Timers the core asks its host for (one-shot, virtual clock). */
 enum ChimneyTimerId {
@@ -34,25 +36,6 @@ enum ChimneyTimerId {
     CHIMNEY_TIMER_ENGINE = CHIMNEY_TIMER_VEC0 + CHIMNEY_MSIX_VECTORS,
     CHIMNEY_TIMER_COUNT,
 };
-
-/* Trace points the core reports; the host maps them to trace-events. */
-typedef enum ChimneyTraceId {
-    CHIMNEY_TRACE_IRQ,              /* a: vector, b: causes */
-    CHIMNEY_TRACE_IRQ_MODERATED,    /* a: vector, b: deadline ns */
-    CHIMNEY_TRACE_INTX,             /* a: level */
-    CHIMNEY_TRACE_RING_ENABLE,      /* a: ring, b: base, c: size */
-    CHIMNEY_TRACE_RING_ERROR,       /* a: ring, b: error code */
-    CHIMNEY_TRACE_TX_FRAME,         /* a: head, b: descs, c: len, d: err */
-    CHIMNEY_TRACE_RX_FRAME,         /* a: head, b: descriptors, c: len */
-    CHIMNEY_TRACE_RX_NOBUF,         /* a: frame len, b: buffer bytes free */
-    CHIMNEY_TRACE_RX_DROP,          /* a: frame len, b: ChimneyStat counted */
-    CHIMNEY_TRACE_CMD,              /* a: opcode, b: cookie, c: status */
-    CHIMNEY_TRACE_EVENT,            /* a: type, b: code, c: status */
-    CHIMNEY_TRACE_LINK,             /* a: up */
-    CHIMNEY_TRACE_RESET,
-    CHIMNEY_TRACE_TREE_BLOCK,       /* a: opcode, b: addr, c: type, d: status */
-    CHIMNEY_TRACE_TREE_DONE,        /* a: opcode, b: root, c: blocks, d: status */
-} ChimneyTraceId;
 
 typedef struct ChimneyCoreOps {
     /* Guest memory through the bus-master address space; 0 or -1. */
@@ -75,8 +58,6 @@ typedef struct ChimneyCoreOps {
     void (*schedule_cmd)(void *opaque);
     /* A guest programming error: log it (LOG_GUEST_ERROR). */
     void (*guest_error)(void *opaque, const char *msg);
-    void (*trace)(void *opaque, ChimneyTraceId id, uint64_t a, uint64_t b,
-                  uint64_t c, uint64_t d);
 } ChimneyCoreOps;
 
 typedef struct ChimneyRing {
@@ -170,8 +151,6 @@ void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev);
 void chimney_core_drain_events(ChimneyCore *core);
 
 /* Guest memory, guest errors, tracing. */
-void chimney_core_trace(ChimneyCore *core, ChimneyTraceId id, uint64_t a,
-                        uint64_t b, uint64_t c, uint64_t d);
 int chimney_core_dma_read(ChimneyCore *core, uint64_t addr, void *buf,
                           size_t len);
 int chimney_core_dma_write(ChimneyCore *core, uint64_t addr, const void *buf,

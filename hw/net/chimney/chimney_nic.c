@@ -27,8 +27,9 @@
 #include "system/system.h"
 #include "trace.h"
 
+#include "qapi/visitor.h"
+
 #include "chimney_core.h"
-#include "chimney_offload.h"
 
 #define TYPE_CHIMNEY_NIC "chimney-nic"
 OBJECT_DECLARE_SIMPLE_TYPE(ChimneyNicState, CHIMNEY_NIC)
@@ -48,6 +49,8 @@ struct ChimneyNicState {
     QEMUTimer *timers[CHIMNEY_TIMER_COUNT];
     ChimneyNicTimerCtx timer_ctx[CHIMNEY_TIMER_COUNT];
     QEMUBH *cmd_bh;
+    uint32_t max_conn;          /* property max-conn */
+    uint64_t mem_budget;        /* property mem-budget */
 
     ChimneyCore core;
 };
@@ -146,58 +149,6 @@ static void chimney_nic_guest_error(void *opaque, const char *msg)
     qemu_log_mask(LOG_GUEST_ERROR, "%s\n", msg);
 }
 
-static void chimney_nic_trace(void *opaque, ChimneyTraceId id, uint64_t a,
-                              uint64_t b, uint64_t c, uint64_t d)
-{
-    switch (id) {
-    case CHIMNEY_TRACE_IRQ:
-        trace_chimney_irq(a, b);
-        break;
-    case CHIMNEY_TRACE_IRQ_MODERATED:
-        trace_chimney_irq_moderated(a, b);
-        break;
-    case CHIMNEY_TRACE_INTX:
-        trace_chimney_intx(a);
-        break;
-    case CHIMNEY_TRACE_RING_ENABLE:
-        trace_chimney_ring_enable(a, b, c);
-        break;
-    case CHIMNEY_TRACE_RING_ERROR:
-        trace_chimney_ring_error(a, b);
-        break;
-    case CHIMNEY_TRACE_TX_FRAME:
-        trace_chimney_tx_frame(a, b, c, d);
-        break;
-    case CHIMNEY_TRACE_RX_FRAME:
-        trace_chimney_rx_frame(a, b, c);
-        break;
-    case CHIMNEY_TRACE_RX_NOBUF:
-        trace_chimney_rx_nobuf(a, b);
-        break;
-    case CHIMNEY_TRACE_RX_DROP:
-        trace_chimney_rx_drop(a, b);
-        break;
-    case CHIMNEY_TRACE_CMD:
-        trace_chimney_cmd(a, b, c);
-        break;
-    case CHIMNEY_TRACE_EVENT:
-        trace_chimney_event(a, b, c);
-        break;
-    case CHIMNEY_TRACE_LINK:
-        trace_chimney_link(a);
-        break;
-    case CHIMNEY_TRACE_RESET:
-        trace_chimney_reset();
-        break;
-    case CHIMNEY_TRACE_TREE_BLOCK:
-        trace_chimney_tree_block(a, b, c, d);
-        break;
-    case CHIMNEY_TRACE_TREE_DONE:
-        trace_chimney_tree_done(a, b, c, d);
-        break;
-    }
-}
-
 static const ChimneyCoreOps chimney_nic_core_ops = {
     .dma_read = chimney_nic_dma_read,
     .dma_write = chimney_nic_dma_write,
@@ -212,7 +163,6 @@ static const ChimneyCoreOps chimney_nic_core_ops = {
     .timer_cancel = chimney_nic_timer_cancel,
     .schedule_cmd = chimney_nic_schedule_cmd,
     .guest_error = chimney_nic_guest_error,
-    .trace = chimney_nic_trace,
 };
 
 /*
@@ -316,11 +266,43 @@ static void chimney_nic_cmd_bh(void *opaque)
     chimney_core_cmd_process(&s->core);
 }
 
+static void chimney_nic_get_count(Object *obj, Visitor *v, const char *name,
+                                  void *opaque, Error **errp)
+{
+    ChimneyNicState *s = CHIMNEY_NIC(obj);
+    uint32_t val = chimney_engine_count(s->core.engine,
+                                        GPOINTER_TO_UINT(opaque));
+
+    visit_type_uint32(v, name, &val, errp);
+}
+
+static void chimney_nic_get_mem_used(Object *obj, Visitor *v,
+                                     const char *name, void *opaque,
+                                     Error **errp)
+{
+    ChimneyNicState *s = CHIMNEY_NIC(obj);
+    uint64_t val = chimney_engine_mem_used(s->core.engine);
+
+    visit_type_uint64(v, name, &val, errp);
+}
+
 static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
 {
     ChimneyNicState *s = CHIMNEY_NIC(pdev);
     DeviceState *dev = DEVICE(pdev);
     unsigned i;
+    ChimneyEngineConfig cfg;
+
+    if (s->max_conn < 1 || s->max_conn > CHIMNEY_MAX_CONN_LIMIT) {
+        error_setg(errp, "chimney-nic: max-conn must be 1..%u",
+                   CHIMNEY_MAX_CONN_LIMIT);
+        return;
+    }
+    if (s->mem_budget > CHIMNEY_MEM_BUDGET_MAX) {
+        error_setg(errp, "chimney-nic: mem-budget above %" PRIu64 " bytes",
+                   (uint64_t)CHIMNEY_MEM_BUDGET_MAX);
+        return;
+    }
 
     pdev->config_write = chimney_nic_write_config;
     pdev->config[PCI_INTERRUPT_PIN] = 1;
@@ -361,22 +343,27 @@ static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
     s->cmd_bh = qemu_bh_new_guarded(chimney_nic_cmd_bh, s,
                                     &dev->mem_reentrancy_guard);
 
-    chimney_core_init(&s->core, &chimney_nic_core_ops, s, s->conf.macaddr.a,
-                      !qemu_get_queue(s->nic)->link_down);
+    cfg.max_conn = s->max_conn;
+    cfg.mem_budget = s->mem_budget;
+    chimney_core_init_config(&s->core, &chimney_nic_core_ops, s,
+                             s->conf.macaddr.a,
+                             !qemu_get_queue(s->nic)->link_down, &cfg);
 
     /*
      * Introspection for driver developers (qom-get over QMP): what the
      * device holds right now, and how many mistakes it has seen.
      */
-    object_property_add_uint32_ptr(OBJECT(s), "x-offloaded-neighbors",
-                                   &s->core.offload->neigh.used,
-                                   OBJ_PROP_FLAG_READ);
-    object_property_add_uint32_ptr(OBJECT(s), "x-offloaded-paths",
-                                   &s->core.offload->path.used,
-                                   OBJ_PROP_FLAG_READ);
-    object_property_add_uint32_ptr(OBJECT(s), "x-offloaded-connections",
-                                   &s->core.offload->tcp.used,
-                                   OBJ_PROP_FLAG_READ);
+    object_property_add(OBJECT(s), "x-offloaded-neighbors", "uint32",
+                        chimney_nic_get_count, NULL, NULL,
+                        GUINT_TO_POINTER(CHIMNEY_KIND_NEIGH));
+    object_property_add(OBJECT(s), "x-offloaded-paths", "uint32",
+                        chimney_nic_get_count, NULL, NULL,
+                        GUINT_TO_POINTER(CHIMNEY_KIND_PATH));
+    object_property_add(OBJECT(s), "x-offloaded-connections", "uint32",
+                        chimney_nic_get_count, NULL, NULL,
+                        GUINT_TO_POINTER(CHIMNEY_KIND_TCP));
+    object_property_add(OBJECT(s), "x-mem-used", "uint64",
+                        chimney_nic_get_mem_used, NULL, NULL, NULL);
     object_property_add_uint32_ptr(OBJECT(s), "x-guest-errors",
                                    &s->core.err_count, OBJ_PROP_FLAG_READ);
 }
@@ -419,6 +406,7 @@ static int chimney_nic_pre_save(void *opaque)
                      "objects; upload them first");
         return -EBUSY;
     }
+    chimney_core_pre_save(&s->core);
     return 0;
 }
 
@@ -444,6 +432,17 @@ static const VMStateDescription chimney_nic_vmstate_ring = {
         VMSTATE_UINT32(ctrl, ChimneyRing),
         VMSTATE_UINT32(status, ChimneyRing),
         VMSTATE_UINT32(count, ChimneyRing),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
+/* Handles issued before migration stay stale after it (spec "Handles"). */
+static const VMStateDescription chimney_nic_vmstate_handle_gens = {
+    .name = "chimney-nic/handle-generations",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32_ARRAY(core.handle_gen_floor, ChimneyNicState, 3),
         VMSTATE_END_OF_LIST()
     }
 };
@@ -481,11 +480,20 @@ static const VMStateDescription chimney_nic_vmstate = {
         VMSTATE_UINT32(core.evtq_head, ChimneyNicState),
         VMSTATE_UINT32(core.evtq_len, ChimneyNicState),
         VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &chimney_nic_vmstate_handle_gens,
+        NULL
     }
 };
 
 static const Property chimney_nic_properties[] = {
     DEFINE_NIC_PROPERTIES(ChimneyNicState, conf),
+    /* spec "Capacity" and "Memory budget" (CAP_MAX_CONN, CAP_MEM_BUDGET) */
+    DEFINE_PROP_UINT32("max-conn", ChimneyNicState, max_conn,
+                       CHIMNEY_MAX_CONN),
+    DEFINE_PROP_SIZE("mem-budget", ChimneyNicState, mem_budget,
+                     CHIMNEY_MEM_BUDGET_DEFAULT),
 };
 
 static void chimney_nic_instance_init(Object *obj)
