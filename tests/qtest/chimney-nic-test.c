@@ -309,6 +309,8 @@ static void check_reset_values(Ctx *c, uint32_t status)
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_RCV_BUF), ==, 256 * 1024);
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MAX_RCV_WND), ==, 1u << 30);
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MAX_PATH_MTU), ==, 9000);
+    /* the mem-budget property's default, 64 MiB */
+    g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MEM_BUDGET_KB), ==, 64 * 1024);
 
     for (ring = 0; ring < CHIMNEY_RING_COUNT; ring++) {
         for (off = 0; off < CHIMNEY_REG_RING_STRIDE; off += 4) {
@@ -567,7 +569,7 @@ static void test_reg_access_rules(void *obj, void *data,
         CHIMNEY_REG_ERR_COUNT, CHIMNEY_REG_LAST_ERR, CHIMNEY_REG_CAP_FLAGS,
         CHIMNEY_REG_CAP_MAX_CONN, CHIMNEY_REG_CAP_MAX_FRAME,
         CHIMNEY_REG_CAP_RING_MAX, CHIMNEY_REG_CAP_MSIX_VECTORS,
-        CHIMNEY_REG_CAP_MAX_PATH_MTU,
+        CHIMNEY_REG_CAP_MAX_PATH_MTU, CHIMNEY_REG_CAP_MEM_BUDGET_KB,
         CHIMNEY_RING_REG(CHIMNEY_RING_TX, CHIMNEY_RING_HEAD),
         CHIMNEY_RING_REG(CHIMNEY_RING_RX, CHIMNEY_RING_STATUS),
         CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_COUNT_REG),
@@ -575,7 +577,7 @@ static void test_reg_access_rules(void *obj, void *data,
         CHIMNEY_REG_STAT(CHIMNEY_STAT_EVT_OVERFLOW),
     };
     static const uint32_t unknown_regs[] = {
-        0x05c, 0x080, 0x0fc, 0x1a0, 0x1fc, 0x230, 0x2f8, 0x800, 0xffc,
+        0x060, 0x080, 0x0fc, 0x1a0, 0x1fc, 0x230, 0x2f8, 0x800, 0xffc,
     };
     uint32_t errs = 0, before, v;
     size_t i;

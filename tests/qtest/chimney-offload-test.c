@@ -3991,8 +3991,10 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
     MIS_LE32(&m, "snd_una", q.d.snd_una, 5000);
     MIS_LE32(&m, "cwnd", q.d.cwnd, 14600);
     MIS_LE32(&m, "dwnd", q.d.dwnd, 0x0d0d0d0d);
+    /* spec "send_backlog_size": MIN(MAX(cwnd, SndWnd), 16 MiB) */
     MIS_LE32(&m, "send_backlog_size (rule 061)", q.d.send_backlog_size,
-             0xffffffff);
+             MIN(MAX(le32_to_cpu(q.d.cwnd), le32_to_cpu(q.d.snd_wnd)),
+                 16u << 20));
     MIS_LE32(&m, "rcv_backlog_size", q.d.rcv_backlog_size, 2);
     mis_u(&m, "send_list_addr", le64_to_cpu(q.d.send_list_addr), 0);
     MIS_LE32(&m, "send_list_count", q.d.send_list_count, 0);

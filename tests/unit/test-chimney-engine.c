@@ -138,7 +138,6 @@ static const DupCase dup_cases[] = {
     { "update-path", CHIMNEY_CMD_UPDATE, CHIMNEY_TYPE_IP4, -2 },
     { "query-tcp", CHIMNEY_CMD_QUERY, CHIMNEY_TYPE_TCP_CONST, 1 },
     { "invalidate-neigh", CHIMNEY_CMD_INVALIDATE, CHIMNEY_TYPE_NEIGH, -1 },
-    { "initiate-linker", CHIMNEY_CMD_INITIATE, CHIMNEY_TYPE_NEIGH, -1 },
 };
 
 static void test_dup_object_every_op(Fixture *f, gconstpointer data)
@@ -150,8 +149,7 @@ static void test_dup_object_every_op(Fixture *f, gconstpointer data)
         const DupCase *c = &dup_cases[i];
         uint64_t obj = c->which == -1 ? f->n : c->which == -2 ? f->p :
                        f->t[c->which];
-        uint16_t role = c->opcode == CHIMNEY_CMD_INITIATE ?
-                        CHIMNEY_ROLE_LINKER : CHIMNEY_ROLE_REF;
+        uint16_t role = CHIMNEY_ROLE_REF;
         uint64_t a, b;
         uint32_t errs = rd(h, CHIMNEY_REG_ERR_COUNT);
 

@@ -571,8 +571,8 @@ static void chimney_rx_drop(ChimneyCore *core, size_t len, unsigned stat)
     trace_chimney_rx_drop(len, stat);
 }
 
-ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
-                             size_t len)
+static ssize_t chimney_receive_frame(ChimneyCore *core, const uint8_t *buf,
+                                     size_t len)
 {
     ChimneyRing *r = &core->ring[CHIMNEY_RING_RX];
     ChimneyRxDesc stack_desc[32];
@@ -587,7 +587,6 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
      * engine, everything else up the host (L2) path untouched.
      */
     if (chimney_engine_rx(core->engine, buf, len)) {
-        chimney_evt_drain(core);
         return len;
     }
     if (!chimney_l2_can_receive(core)) {
@@ -687,6 +686,16 @@ out:
     if (desc != stack_desc) {
         g_free(desc);
     }
+    return ret;
+}
+
+ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
+                             size_t len)
+{
+    ssize_t ret = chimney_receive_frame(core, buf, len);
+
+    /* events the engine queued (upload requests) go out once it is done */
+    chimney_evt_drain(core);
     return ret;
 }
 

@@ -1564,9 +1564,10 @@ static guint addr_hash(gconstpointer p);
 static gboolean addr_equal(gconstpointer a, gconstpointer b);
 
 /*
- * A handle named by two REF or LINKER blocks of one tree would have one
- * object released, relinked or counted twice: the tree is malformed
- * (spec "State trees", BAD_TREE, nothing changes).
+ * One live object named by two REF blocks of one tree would be released,
+ * relinked or counted twice: the tree is malformed (spec "State trees":
+ * BAD_TREE, nothing changes).  Stale handles name no object and fail per
+ * block; LINKER blocks only name a parent and may repeat.
  */
 static uint32_t tree_check_duplicates(Tree *t)
 {
@@ -1576,13 +1577,15 @@ static uint32_t tree_check_duplicates(Tree *t)
     for (i = 0; i < t->nodes->len; i++) {
         TreeNode *n = tree_node(t, i);
 
-        if (n->role != CHIMNEY_ROLE_REF && n->role != CHIMNEY_ROLE_LINKER) {
+        if (n->role != CHIMNEY_ROLE_REF ||
+            !chimney_offload_lookup(t->ofl, n->handle, layer_kind[n->layer],
+                                    NULL)) {
             continue;
         }
         if (!g_hash_table_add(names, &n->handle)) {
             chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                     "chimney-nic: block 0x%" G_GINT64_MODIFIER
-                                    "x names handle 0x%" G_GINT64_MODIFIER
+                                    "x names object 0x%" G_GINT64_MODIFIER
                                     "x a second time in one tree", n->addr,
                                     n->handle);
             trace_chimney_engine_dup_object(t->opcode, n->handle);
