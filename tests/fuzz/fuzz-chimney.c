@@ -1,10 +1,14 @@
 /*
- * libFuzzer target for the chimney-nic device core.  Build (clang):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ihw/net/chimney -Iinclude \
- *     -Itests/unit -Itests/fuzz $(pkg-config --cflags --libs glib-2.0) \
- *     hw/net/chimney/chimney_{core,state,tree,tcp,hdr,parse}.c \
- *     tests/fuzz/fuzz-chimney.c -o fuzz-chimney
- * or `scripts/fuzz.sh`, which also seeds a corpus.
+ * libFuzzer target for the chimney-nic device core.  Each input is a
+ * program in the format of chimney-fuzz.h (register and memory traffic,
+ * bring-up, state trees over the objects it created, segments to its
+ * offloaded connections, time).  Build, seed and run it with
+ * `scripts/fuzz.sh` (README, "Fuzzing"); by hand (clang):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
+ *     -fno-sanitize-recover=undefined -Ihw/net/chimney -Iinclude \
+ *     -Itests/unit -Itests/fuzz $(pkg-config --cflags glib-2.0) \
+ *     $(ls hw/net/chimney/chimney_*.c | grep -v chimney_nic.c) \
+ *     tests/fuzz/fuzz-chimney.c $(pkg-config --libs glib-2.0) -o fuzz-chimney
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

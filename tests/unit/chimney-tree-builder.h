@@ -265,6 +265,51 @@ static inline uint32_t tb_cmd_full(FakeHost *h, TbRings *r, uint16_t opcode,
     return status;
 }
 
+/*
+ * Non-asserting variants for fuzzers: a device that is reset, stopped or
+ * fed garbage may never complete a command, which is not a test failure
+ * there.  tb_cmd_submit() only queues the command (a batch is several
+ * submits before one tb_cmd_wait()); tb_cmd_wait() runs the device until
+ * the command with `cookie` completes and says whether it did.
+ */
+static inline uint64_t tb_cmd_submit(FakeHost *h, TbRings *r, uint16_t opcode,
+                                     uint16_t flags, uint64_t addr,
+                                     uint32_t len, uint64_t handle)
+{
+    ChimneyCmdDesc *c = (ChimneyCmdDesc *)fake_ptr(h, r->cmd) + r->cmd_tail;
+
+    memset(c, 0, sizeof(*c));
+    c->opcode = GUINT16_TO_LE(opcode);
+    c->flags = GUINT16_TO_LE(flags);
+    c->addr = GUINT64_TO_LE(addr);
+    c->len = GUINT32_TO_LE(len);
+    c->handle = GUINT64_TO_LE(handle);
+    c->cookie = GUINT64_TO_LE(++r->cookie);
+    r->cmd_tail = (r->cmd_tail + 1) % TB_CMD_RING;
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL), r->cmd_tail);
+    return r->cookie;
+}
+
+static inline bool tb_cmd_wait(FakeHost *h, TbRings *r, uint64_t cookie,
+                               uint32_t *status_out, uint32_t *info_out)
+{
+    uint32_t status = 0xffffffff, info = 0;
+    bool found = false;
+    unsigned guard;
+
+    for (guard = 0; guard < 64 && !found; guard++) {
+        chimney_core_cmd_process(&h->core);
+        tb_poll_events(h, r, cookie, &status, &info, &found);
+    }
+    if (status_out) {
+        *status_out = status;
+    }
+    if (info_out) {
+        *info_out = info;
+    }
+    return found;
+}
+
 static inline uint32_t tb_cmd(FakeHost *h, TbRings *r, uint16_t opcode,
                               uint64_t addr)
 {

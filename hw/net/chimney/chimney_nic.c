@@ -23,6 +23,8 @@
 #include "hw/pci/pcie.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
+#include "migration/blocker.h"
+#include "migration/misc.h"
 #include "system/dma.h"
 #include "system/system.h"
 #include "trace.h"
@@ -30,9 +32,26 @@
 #include "qapi/visitor.h"
 
 #include "chimney_core.h"
+#include "chimney_migrate.h"
 
 #define TYPE_CHIMNEY_NIC "chimney-nic"
 OBJECT_DECLARE_SIMPLE_TYPE(ChimneyNicState, CHIMNEY_NIC)
+
+/*
+ * Work an entry point found the device busy with (it was called while the
+ * device was inside one of its own callbacks: from the device's own DMA or
+ * MSI-X message, through another device) and left for the end of that
+ * callback; see chimney_nic_enter().
+ */
+enum {
+    CHIMNEY_NIC_DEFER_RESET  = 1u << 0,     /* reset hold */
+    CHIMNEY_NIC_DEFER_LINK   = 1u << 1,     /* netdev link changed */
+    CHIMNEY_NIC_DEFER_PCI    = 1u << 2,     /* config write */
+    CHIMNEY_NIC_DEFER_CMD    = 1u << 3,     /* command bottom half */
+    CHIMNEY_NIC_DEFER_RX     = 1u << 4,     /* frame delivery */
+    CHIMNEY_NIC_DEFER_TIMER0 = 1u << 8,     /* + core timer id */
+};
+QEMU_BUILD_BUG_ON(CHIMNEY_TIMER_COUNT > 24);
 
 /* Which core timer a QEMUTimer callback belongs to. */
 typedef struct ChimneyNicTimerCtx {
@@ -51,6 +70,16 @@ struct ChimneyNicState {
     QEMUBH *cmd_bh;
     uint32_t max_conn;          /* property max-conn */
     uint64_t mem_budget;        /* property mem-budget */
+
+    /* depth of the device's own callbacks running (0: idle) */
+    unsigned busy;
+    /* frames delivered by our own rx_flush are no re-entry */
+    unsigned rx_flushing;
+    bool in_receive;
+    uint32_t deferred;                  /* CHIMNEY_NIC_DEFER_* */
+    /* set while state objects are offloaded (see chimney_nic_blocker) */
+    Error *migration_blocker;
+    bool blocker_failed;                /* reported that it was refused */
 
     ChimneyCore core;
 };
@@ -95,7 +124,10 @@ static void chimney_nic_rx_flush(void *opaque)
     ChimneyNicState *s = opaque;
 
     if (chimney_core_can_receive(&s->core)) {
+        /* the frames this delivers are wanted now (chimney_nic_receive) */
+        s->rx_flushing++;
         qemu_flush_queued_packets(qemu_get_queue(s->nic));
+        s->rx_flushing--;
     }
 }
 
@@ -166,15 +198,170 @@ static const ChimneyCoreOps chimney_nic_core_ops = {
 };
 
 /*
+ * Migration blocker: while the guest has state objects offloaded, their
+ * state lives only in this device and is not in the migration stream, so
+ * migration is refused with a reason a person can act on.  Updated at the
+ * end of every callback that can change the number of objects (the
+ * commands, CTRL writes, resets all run in one of them).
+ */
+
+static void chimney_nic_blocker_update(ChimneyNicState *s)
+{
+    uint32_t objects = chimney_core_offload_objects(&s->core);
+    Error *err = NULL;
+    char *path;
+
+    if (!objects) {
+        if (s->migration_blocker) {
+            trace_chimney_migration_blocker(0, 0);
+            migrate_del_blocker(&s->migration_blocker);
+        }
+        s->blocker_failed = false;
+        return;
+    }
+    if (s->migration_blocker || migration_is_running()) {
+        /*
+         * A migration that started before the first object was offloaded
+         * cannot be blocked any more: pre_save refuses it at the end.
+         */
+        if (!s->migration_blocker && !s->blocker_failed) {
+            s->blocker_failed = true;
+            warn_report("chimney-nic: state objects were offloaded during "
+                        "a migration; the migration will fail");
+        }
+        return;
+    }
+    path = object_get_canonical_path(OBJECT(s));
+    error_setg(&s->migration_blocker,
+               "chimney-nic %s: the guest has offloaded TCP connections "
+               "(or their neighbor and path state) to the device, and "
+               "offloaded state cannot be migrated; have the guest driver "
+               "upload them first (e.g. clear CTRL.OFFLOAD_EN, or unload "
+               "the driver), see x-offloaded-connections", path);
+    g_free(path);
+    /*
+     * _internal: the blocker only lasts while objects are offloaded, so
+     * -only-migratable does not forbid offloading (pre_save still refuses
+     * a migration that would lose objects).
+     */
+    if (migrate_add_blocker_internal(&s->migration_blocker, &err) < 0) {
+        warn_report_err(err);
+        s->blocker_failed = true;
+        return;
+    }
+    trace_chimney_migration_blocker(1, objects);
+}
+
+/*
+ * Reentrancy.  Every entry point that runs the core holds the device's
+ * reentrancy guard (DeviceState.mem_reentrancy_guard) while it does, as
+ * memory.c does for MMIO: MMIO of this device reached through its own DMA
+ * or MSI-X messages is then refused by memory.c.  An entry point that is
+ * itself reached that way (a PCI config write through ECAM, a bus reset
+ * through a bridge's config space, a timer or bottom half run by a nested
+ * event loop) finds the guard engaged: it logs a guest error and leaves its
+ * work in s->deferred, which the outermost callback does when the core is
+ * consistent again (chimney_nic_finish); the command bottom half is also
+ * scheduled, for the case that the outer callback is not one of ours (the
+ * MSI-X table).  Frame delivery from the net layer is handled in
+ * chimney_nic_receive.
+ */
+
+static bool chimney_nic_enter(ChimneyNicState *s, uint32_t defer,
+                              const char *what)
+{
+    MemReentrancyGuard *guard = &DEVICE(s)->mem_reentrancy_guard;
+
+    if (guard->engaged_in_io || s->busy) {
+        trace_chimney_reentry(what);
+        qemu_log_mask(LOG_GUEST_ERROR, "chimney-nic: %s while the device "
+                      "is busy (reached from its own DMA or MSI-X "
+                      "message): deferred\n", what);
+        s->deferred |= defer;
+        if (defer != CHIMNEY_NIC_DEFER_CMD) {
+            qemu_bh_schedule(s->cmd_bh);
+        }
+        return false;
+    }
+    guard->engaged_in_io = true;
+    s->busy++;
+    return true;
+}
+
+static void chimney_nic_core_reset(ChimneyNicState *s)
+{
+    unsigned i;
+
+    chimney_core_reset(&s->core);
+    /* the reset cancelled the timers */
+    for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
+        s->deferred &= ~(CHIMNEY_NIC_DEFER_TIMER0 << i);
+    }
+    chimney_core_set_link(&s->core, !qemu_get_queue(s->nic)->link_down);
+}
+
+/* End of the outermost callback (guard held): deferred work, blocker. */
+static void chimney_nic_finish(ChimneyNicState *s)
+{
+    unsigned round, i;
+
+    /* deferred work may defer more; bounded, the rest goes to the BH */
+    for (round = 0; s->deferred && round < 4; round++) {
+        uint32_t d = s->deferred;
+
+        s->deferred = 0;
+        if (d & CHIMNEY_NIC_DEFER_RESET) {
+            chimney_nic_core_reset(s);
+        }
+        if (d & CHIMNEY_NIC_DEFER_LINK) {
+            chimney_core_set_link(&s->core,
+                                  !qemu_get_queue(s->nic)->link_down);
+        }
+        if (d & CHIMNEY_NIC_DEFER_PCI) {
+            chimney_core_pci_changed(&s->core);
+        }
+        for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
+            if (d & (CHIMNEY_NIC_DEFER_TIMER0 << i)) {
+                chimney_core_timer_expired(&s->core, i);
+            }
+        }
+        if (d & CHIMNEY_NIC_DEFER_CMD) {
+            qemu_bh_schedule(s->cmd_bh);
+        }
+        if (d & CHIMNEY_NIC_DEFER_RX) {
+            chimney_nic_rx_flush(s);
+        }
+    }
+    if (s->deferred) {
+        qemu_bh_schedule(s->cmd_bh);
+    }
+    chimney_nic_blocker_update(s);
+}
+
+static void chimney_nic_leave(ChimneyNicState *s)
+{
+    chimney_nic_finish(s);
+    s->busy--;
+    DEVICE(s)->mem_reentrancy_guard.engaged_in_io = false;
+}
+
+/*
  * MMIO, config space, netdev callbacks
  */
 
+/*
+ * memory.c holds the guard around these (and refuses to enter them while
+ * it is engaged), so they are always outermost.
+ */
 static uint64_t chimney_nic_mmio_read(void *opaque, hwaddr addr,
                                       unsigned size)
 {
     ChimneyNicState *s = opaque;
-    uint32_t val = chimney_core_read(&s->core, addr, size);
+    uint32_t val;
 
+    s->busy++;
+    val = chimney_core_read(&s->core, addr, size);
+    s->busy--;
     trace_chimney_mmio_read(addr, size, val);
     return val;
 }
@@ -185,7 +372,10 @@ static void chimney_nic_mmio_write(void *opaque, hwaddr addr, uint64_t val,
     ChimneyNicState *s = opaque;
 
     trace_chimney_mmio_write(addr, size, val);
+    s->busy++;
     chimney_core_write(&s->core, addr, val, size);
+    chimney_nic_finish(s);
+    s->busy--;
 }
 
 /*
@@ -215,7 +405,11 @@ static void chimney_nic_write_config(PCIDevice *pdev, uint32_t addr,
 
     pci_default_write_config(pdev, addr, val, len);
     /* Bus mastering or MSI-X enable may have changed. */
+    if (!chimney_nic_enter(s, CHIMNEY_NIC_DEFER_PCI, "PCI config write")) {
+        return;
+    }
     chimney_core_pci_changed(&s->core);
+    chimney_nic_leave(s);
 }
 
 static bool chimney_nic_can_receive(NetClientState *nc)
@@ -225,19 +419,46 @@ static bool chimney_nic_can_receive(NetClientState *nc)
     return chimney_core_can_receive(&s->core);
 }
 
+/*
+ * The net layer holds the guard around delivery (qemu_new_nic), but also
+ * delivers while it is engaged: legitimately when the device flushes its
+ * queue itself (rx_flush), otherwise when a peer answers synchronously
+ * while the device is sending (slirp replies to ARP that way) or a frame
+ * comes back through another device the guest made this one DMA into.
+ * Those wait in the net queue (return 0) until the device's current
+ * callback is done, so the core is never entered twice.
+ */
 static ssize_t chimney_nic_receive(NetClientState *nc, const uint8_t *buf,
                                    size_t size)
 {
     ChimneyNicState *s = qemu_get_nic_opaque(nc);
+    ssize_t ret;
 
-    return chimney_core_receive(&s->core, buf, size);
+    if (s->in_receive || (s->busy && !s->rx_flushing)) {
+        trace_chimney_rx_deferred(size);
+        s->deferred |= CHIMNEY_NIC_DEFER_RX;
+        return 0;
+    }
+    s->busy++;
+    s->in_receive = true;
+    ret = chimney_core_receive(&s->core, buf, size);
+    s->in_receive = false;
+    if (s->busy == 1) {
+        chimney_nic_finish(s);
+    }
+    s->busy--;
+    return ret;
 }
 
 static void chimney_nic_link_status_changed(NetClientState *nc)
 {
     ChimneyNicState *s = qemu_get_nic_opaque(nc);
 
+    if (!chimney_nic_enter(s, CHIMNEY_NIC_DEFER_LINK, "link change")) {
+        return;
+    }
     chimney_core_set_link(&s->core, !nc->link_down);
+    chimney_nic_leave(s);
 }
 
 static NetClientInfo chimney_nic_net_info = {
@@ -255,15 +476,30 @@ static NetClientInfo chimney_nic_net_info = {
 static void chimney_nic_timer_fire(void *opaque)
 {
     ChimneyNicTimerCtx *ctx = opaque;
+    ChimneyNicState *s = ctx->s;
 
-    chimney_core_timer_expired(&ctx->s->core, ctx->id);
+    if (!chimney_nic_enter(s, CHIMNEY_NIC_DEFER_TIMER0 << ctx->id,
+                           "moderation timer")) {
+        return;
+    }
+    chimney_core_timer_expired(&s->core, ctx->id);
+    chimney_nic_leave(s);
 }
 
+/*
+ * A plain (not qemu_bh_new_guarded) bottom half: aio_bh_call() runs a
+ * guarded one even when the guard is engaged (nested event loop), so the
+ * callback takes the guard itself and defers instead.
+ */
 static void chimney_nic_cmd_bh(void *opaque)
 {
     ChimneyNicState *s = opaque;
 
+    if (!chimney_nic_enter(s, CHIMNEY_NIC_DEFER_CMD, "command processing")) {
+        return;
+    }
     chimney_core_cmd_process(&s->core);
+    chimney_nic_leave(s);
 }
 
 static void chimney_nic_get_count(Object *obj, Visitor *v, const char *name,
@@ -340,8 +576,7 @@ static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
         s->timers[i] = timer_new_ns(QEMU_CLOCK_VIRTUAL, chimney_nic_timer_fire,
                                     &s->timer_ctx[i]);
     }
-    s->cmd_bh = qemu_bh_new_guarded(chimney_nic_cmd_bh, s,
-                                    &dev->mem_reentrancy_guard);
+    s->cmd_bh = qemu_bh_new(chimney_nic_cmd_bh, s);
 
     cfg.max_conn = s->max_conn;
     cfg.mem_budget = s->mem_budget;
@@ -373,6 +608,9 @@ static void chimney_nic_exit(PCIDevice *pdev)
     ChimneyNicState *s = CHIMNEY_NIC(pdev);
     unsigned i;
 
+    if (s->migration_blocker) {
+        migrate_del_blocker(&s->migration_blocker);
+    }
     qemu_bh_delete(s->cmd_bh);
     chimney_core_cleanup(&s->core);
     for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
@@ -389,8 +627,11 @@ static void chimney_nic_reset_hold(Object *obj, ResetType type)
 {
     ChimneyNicState *s = CHIMNEY_NIC(obj);
 
-    chimney_core_reset(&s->core);
-    chimney_core_set_link(&s->core, !qemu_get_queue(s->nic)->link_down);
+    if (!chimney_nic_enter(s, CHIMNEY_NIC_DEFER_RESET, "device reset")) {
+        return;
+    }
+    chimney_nic_core_reset(s);
+    chimney_nic_leave(s);
 }
 
 static int chimney_nic_pre_save(void *opaque)
@@ -399,11 +640,14 @@ static int chimney_nic_pre_save(void *opaque)
 
     /*
      * Offloaded connections live in device memory that is not described
-     * to the migration stream yet: refuse rather than lose them.
+     * to the migration stream yet: refuse rather than lose them.  The
+     * migration blocker normally stops a migration before it starts; this
+     * catches objects offloaded while one was running.
      */
     if (chimney_core_offload_objects(&s->core)) {
-        error_report("chimney-nic: cannot migrate with offloaded state "
-                     "objects; upload them first");
+        error_report("chimney-nic: cannot migrate with %u offloaded state "
+                     "objects; the guest driver must upload them first",
+                     chimney_core_offload_objects(&s->core));
         return -EBUSY;
     }
     chimney_core_pre_save(&s->core);
@@ -413,7 +657,24 @@ static int chimney_nic_pre_save(void *opaque)
 static int chimney_nic_post_load(void *opaque, int version_id)
 {
     ChimneyNicState *s = opaque;
+    char *why = NULL;
 
+    /*
+     * The stream is not trusted: refuse state the device cannot be in
+     * (chimney_migrate.c) before the core uses any of it, and leave the
+     * device reset rather than half loaded.
+     */
+    if (!chimney_core_migrated_state_valid(&s->core, &why)) {
+        char *path = object_get_canonical_path(OBJECT(s));
+
+        error_report("chimney-nic %s: invalid device state in the "
+                     "migration stream: %s", path, why);
+        trace_chimney_post_load_refused(why);
+        g_free(path);
+        g_free(why);
+        chimney_core_reset(&s->core);
+        return -EINVAL;
+    }
     /* link_down is not migrated: the netdev's current state wins. */
     s->core.link_up = !qemu_get_queue(s->nic)->link_down;
     chimney_core_post_load(&s->core);

@@ -82,6 +82,22 @@ static inline void trace_chimney_tree_done(uint64_t opcode, uint64_t root, uint6
 {
 }
 
+static inline void trace_chimney_reentry(const char *what)
+{
+}
+
+static inline void trace_chimney_rx_deferred(uint64_t len)
+{
+}
+
+static inline void trace_chimney_migration_blocker(unsigned on, uint32_t objects)
+{
+}
+
+static inline void trace_chimney_post_load_refused(const char *why)
+{
+}
+
 static inline void trace_chimney_engine_cmd(uint32_t opcode, uint32_t status, uint32_t info, uint32_t work)
 {
 }

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Build and run the libFuzzer target of the chimney-nic device core
+# (tests/fuzz/fuzz-chimney.c, program format in tests/fuzz/chimney-fuzz.h).
+#
+# Usage: scripts/fuzz.sh [options] [-- extra libFuzzer arguments]
+#
+#   -t SECONDS     run time (default 600; 0 = until a crash or Ctrl-C)
+#   -s SEED        libFuzzer -seed (default 1; 0 = random)
+#   -j JOBS        parallel libFuzzer jobs (default 1)
+#   --build-only   build the target and the seed writer, write the seeds
+#   --ci           the CI smoke run: a fresh corpus from the seeds only,
+#                  -max_total_time=${CHIMNEY_FUZZ_CI_TIME:-120}, -seed=1,
+#                  TAP on stdout ("ok 1" / "not ok 1"; "ok 1 # SKIP" when
+#                  clang cannot be installed); exit status 1 on a crash
+#   --reproduce F  run one input (a crash-* artifact) and show the report
+#
+# Files (all under build/fuzz/, which is git-ignored):
+#   fuzz-chimney          the target (clang -fsanitize=fuzzer,address,undefined)
+#   chimney-fuzz-seeds    writes the seed corpus
+#   seeds/                the seeds (rewritten on every run)
+#   corpus/               the corpus that grows across runs (not in --ci)
+#   artifacts/            crash-*, timeout-*, oom-* inputs
+#   ci/                   the --ci run's corpus, log and artifacts
+#
+# clang: clang-14 and libclang-rt-14-dev from Debian 12, installed with apt
+# when missing (needs root or sudo).  CC overrides the compiler.
+#
+# Copyright (c) 2026 chimney-nic authors
+# SPDX-License-Identifier: GPL-2.0-or-later
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+OUT=$ROOT/build/fuzz
+TIME=600
+SEED=1
+JOBS=1
+MODE=run
+REPRO=
+EXTRA=()
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    -t) TIME=$2; shift 2 ;;
+    -s) SEED=$2; shift 2 ;;
+    -j) JOBS=$2; shift 2 ;;
+    --build-only) MODE=build; shift ;;
+    --ci) MODE=ci; shift ;;
+    --reproduce) MODE=repro; REPRO=$2; shift 2 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    -h|--help) sed -n '2,/^# SPDX/p' "$0" | sed 's/^# \{0,1\}//;/^SPDX/d'; exit 0 ;;
+    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+# --- compiler -------------------------------------------------------------------
+# A clang whose runtime has libFuzzer: try to link an empty fuzz target.
+clang_works() {
+    local cc=$1 tmp
+    tmp=$(mktemp -d)
+    printf '%s\n' '#include <stdint.h>' '#include <stddef.h>' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+        >"$tmp/t.c"
+    "$cc" -fsanitize=fuzzer,address,undefined "$tmp/t.c" -o "$tmp/t" >/dev/null 2>&1
+    local rc=$?
+    rm -rf "$tmp"
+    return $rc
+}
+
+find_clang() {
+    local c
+    for c in ${CC:-} clang clang-14 clang-15 clang-16; do
+        if command -v "$c" >/dev/null 2>&1 && clang_works "$c"; then
+            echo "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+
+CLANG=$(find_clang)
+if [ -z "$CLANG" ]; then
+    echo "fuzz.sh: no clang with libFuzzer; installing clang-14 libclang-rt-14-dev" >&2
+    SUDO=
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    if command -v apt-get >/dev/null 2>&1 &&
+       { [ -z "$SUDO" ] || sudo -n true 2>/dev/null; }; then
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            clang-14 libclang-rt-14-dev >&2 ||
+        { $SUDO apt-get update -q >&2 &&
+          $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+              clang-14 libclang-rt-14-dev >&2; }
+    fi
+    CLANG=$(find_clang)
+fi
+if [ -z "$CLANG" ]; then
+    if [ "$MODE" = ci ]; then
+        echo "1..1"
+        echo "ok 1 - libFuzzer smoke run # SKIP clang with libFuzzer not available"
+        exit 0
+    fi
+    echo "fuzz.sh: clang with -fsanitize=fuzzer is not available" >&2
+    exit 1
+fi
+
+# --- build ------------------------------------------------------------------------
+mkdir -p "$OUT"
+# The QEMU-free core: every hw/net/chimney/chimney_*.c but the QEMU glue
+# (the same rule as meson.build).
+CORE_SRCS=()
+for f in hw/net/chimney/chimney_*.c; do
+    [ "$f" = hw/net/chimney/chimney_nic.c ] || CORE_SRCS+=("$f")
+done
+# shellcheck disable=SC2207
+GLIB_CFLAGS=($(pkg-config --cflags glib-2.0))
+# shellcheck disable=SC2207
+GLIB_LIBS=($(pkg-config --libs glib-2.0))
+INC=(-DCHIMNEY_STANDALONE -Ihw/net/chimney -Iinclude -Itests/unit -Itests/fuzz)
+
+build() {
+    echo "fuzz.sh: building with $CLANG" >&2
+    "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined \
+        -fno-sanitize-recover=undefined -Wall -Wno-unused-parameter \
+        "${INC[@]}" "${GLIB_CFLAGS[@]}" "${CORE_SRCS[@]}" \
+        tests/fuzz/fuzz-chimney.c "${GLIB_LIBS[@]}" \
+        -o "$OUT/fuzz-chimney" &&
+    "$CLANG" -g -O1 -Wall -Wno-unused-parameter \
+        "${INC[@]}" "${GLIB_CFLAGS[@]}" "${CORE_SRCS[@]}" \
+        tests/fuzz/chimney-fuzz-seeds.c "${GLIB_LIBS[@]}" \
+        -o "$OUT/chimney-fuzz-seeds" &&
+    rm -rf "$OUT/seeds" &&
+    "$OUT/chimney-fuzz-seeds" "$OUT/seeds" >&2
+}
+
+if ! build >"$OUT/build.log" 2>&1; then
+    cat "$OUT/build.log" >&2
+    if [ "$MODE" = ci ]; then
+        echo "1..1"
+        echo "not ok 1 - libFuzzer smoke run: the target did not build (build/fuzz/build.log)"
+    fi
+    exit 1
+fi
+
+# libFuzzer options every mode shares.  -max_len: a program of 256
+# operations of a few bytes each; -timeout: a maximal tree takes well
+# under a second even sanitized.
+COMMON=(-max_len=4096 -timeout=60 -rss_limit_mb=4096 -print_final_stats=1
+        -dict=tests/fuzz/chimney.dict)
+
+case $MODE in
+build)
+    echo "$OUT/fuzz-chimney"
+    exit 0
+    ;;
+repro)
+    exec "$OUT/fuzz-chimney" "${COMMON[@]}" "$REPRO"
+    ;;
+run)
+    mkdir -p "$OUT/corpus" "$OUT/artifacts"
+    args=("${COMMON[@]}" -seed="$SEED" -artifact_prefix="$OUT/artifacts/")
+    [ "$TIME" != 0 ] && args+=(-max_total_time="$TIME")
+    [ "$JOBS" != 1 ] && args+=(-jobs="$JOBS" -workers="$JOBS")
+    echo "fuzz.sh: $OUT/fuzz-chimney ${args[*]} ${EXTRA[*]} corpus/ seeds/" >&2
+    exec "$OUT/fuzz-chimney" "${args[@]}" "${EXTRA[@]}" \
+        "$OUT/corpus" "$OUT/seeds"
+    ;;
+ci)
+    CI_TIME=${CHIMNEY_FUZZ_CI_TIME:-120}
+    CI_DIR=$OUT/ci
+    rm -rf "$CI_DIR"
+    mkdir -p "$CI_DIR/corpus" "$CI_DIR/artifacts"
+    echo "1..1"
+    start=$(date +%s)
+    "$OUT/fuzz-chimney" "${COMMON[@]}" -seed=1 -max_total_time="$CI_TIME" \
+        -artifact_prefix="$CI_DIR/artifacts/" "${EXTRA[@]}" \
+        "$CI_DIR/corpus" "$OUT/seeds" >"$CI_DIR/fuzz.log" 2>&1
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$CI_DIR/fuzz.log" | tail -n1)
+    [ -n "$execs" ] || execs=$(grep -o '#[0-9]*' "$CI_DIR/fuzz.log" | tail -n1 | tr -d '#')
+    art=$(ls "$CI_DIR/artifacts" 2>/dev/null | head -n1)
+    if [ "$rc" = 0 ] && [ -z "$art" ]; then
+        echo "ok 1 - libFuzzer smoke run: no crash in ${secs}s, ${execs:-?} execs (seed 1)"
+        exit 0
+    fi
+    # the sanitizer report, as TAP diagnostics
+    grep -m1 -A25 -E '^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal' \
+        "$CI_DIR/fuzz.log" | sed 's/^/# /'
+    echo "# log: $CI_DIR/fuzz.log"
+    [ -n "$art" ] && echo "# reproduce: scripts/fuzz.sh --reproduce $CI_DIR/artifacts/$art"
+    echo "not ok 1 - libFuzzer smoke run: ${art:-exit status $rc} after ${secs}s, ${execs:-?} execs (seed 1)"
+    exit 1
+    ;;
+esac
