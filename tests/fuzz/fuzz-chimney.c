@@ -5,7 +5,7 @@
  * offloaded connections, time).  Build, seed and run it with
  * `scripts/fuzz.sh` (README, "Fuzzing"); by hand (clang):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
- *      -fno-sanitize-recover=undefined -DCHIMNEY_STANDALONE \
+ *     -fno-sanitize-recover=undefined -DCHIMNEY_STANDALONE \
  *     -Ihw/net/chimney -Iinclude \
  *     -Itests/unit -Itests/fuzz $(pkg-config --cflags glib-2.0) \
  *     $(ls hw/net/chimney/chimney_*.c | grep -v chimney_nic.c) \
