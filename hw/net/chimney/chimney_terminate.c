@@ -1,0 +1,254 @@
+/*
+ * chimney-nic offload engine: TERMINATE, the upload (spec "Terminate
+ * offload").  C + GLib only.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "chimney_trace.h"
+
+#include <glib.h>
+#include <string.h>
+
+#include "chimney_tree.h"
+#include "chimney_tcp.h"
+
+/*
+ * Terminate offload (upload)
+ */
+
+static uint32_t terminate_dma_error(Tree *t, TreeNode *n, const char *what)
+{
+    chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA,
+                             "chimney-nic: terminate block 0x%"
+                             G_GINT64_MODIFIER "x: %s not writable; the "
+                             "connection stays offloaded", n->addr, what);
+    return CHIMNEY_ST_DMA_ERROR;
+}
+
+static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
+                                   uint32_t off)
+{
+    ChimneyTcpDelegated d;
+    uint64_t list, rcv_addr;
+    uint32_t cap, rcv_cap, i;
+
+    memcpy(&d, chimney_tree_state(t, n) + off, sizeof(d));
+    list = GUINT64_FROM_LE(d.send_list_addr);
+    cap = GUINT32_FROM_LE(d.send_list_cap);
+    rcv_addr = GUINT64_FROM_LE(d.rcv_data_addr);
+    rcv_cap = GUINT32_FROM_LE(d.rcv_data_cap);
+
+    /* Nothing is given back unless everything fits: no data is lost. */
+    if (cap < o->sendq_len || rcv_cap < o->rcv_len) {
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: terminate block 0x%"
+                                 G_GINT64_MODIFIER "x: return space for %u "
+                                 "sends / %u bytes, need %u / %u", n->addr,
+                                 cap, rcv_cap, o->sendq_len, o->rcv_len);
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    /* rule 043: the original requests, in their original order */
+    for (i = 0; i < o->sendq_len; i++) {
+        ChimneySendBuf b = {
+            .addr = GUINT64_TO_LE(o->sendq[i].addr),
+            .len = GUINT32_TO_LE(o->sendq[i].len),
+            .acked = GUINT32_TO_LE(o->sendq[i].acked),
+            .cookie = GUINT64_TO_LE(o->sendq[i].cookie),
+        };
+
+        if (chimney_eng_dma_write(t->ofl, list + i * sizeof(b), &b,
+                                   sizeof(b)) < 0) {
+            return terminate_dma_error(t, n, "send list");
+        }
+    }
+    /* rule 045: undelivered, acknowledged receive data */
+    if (o->rcv_len &&
+        chimney_eng_dma_write(t->ofl, rcv_addr, o->rcvbuf, o->rcv_len) < 0) {
+        return terminate_dma_error(t, n, "receive data buffer");
+    }
+    chimney_conv_tcp_delegated_store(t->ofl, o, &d, false);
+    d.send_list_addr = GUINT64_TO_LE(list);
+    d.send_list_count = GUINT32_TO_LE(o->sendq_len);
+    d.send_list_cap = GUINT32_TO_LE(cap);
+    d.rcv_data_addr = GUINT64_TO_LE(rcv_addr);
+    d.rcv_data_len = GUINT32_TO_LE(o->rcv_len);
+    d.rcv_data_cap = GUINT32_TO_LE(rcv_cap);
+    /* the header stays as the host wrote it */
+    if (chimney_eng_dma_write(t->ofl, n->addr + sizeof(ChimneyBlock) + off +
+                               sizeof(ChimneyStateHdr),
+                               (uint8_t *)&d + sizeof(ChimneyStateHdr),
+                               sizeof(d) - sizeof(ChimneyStateHdr)) < 0) {
+        return terminate_dma_error(t, n, "delegated state");
+    }
+    return CHIMNEY_ST_SUCCESS;
+}
+
+/*
+ * TERMINATE without a delegated structure: the send requests are not handed
+ * back, so each completes with SEND_DONE(UPLOAD_IN_PROGRESS) (the host stack
+ * resends the data itself); undelivered receive data is discarded.
+ */
+static void terminate_tcp_complete_sends(Tree *t, ChimneyTcpObj *o,
+                                         uint32_t idx)
+{
+    uint64_t handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_TCP, idx);
+    uint32_t i;
+
+    for (i = 0; i < o->sendq_len; i++) {
+        ChimneyEvent ev = {
+            .type = GUINT16_TO_LE(CHIMNEY_EVT_SEND_DONE),
+            .code = GUINT16_TO_LE(CHIMNEY_CMD_SEND),
+            .status = GUINT32_TO_LE(CHIMNEY_ST_UPLOAD_IN_PROGRESS),
+            .cookie = GUINT64_TO_LE(o->sendq[i].cookie),
+            .handle = GUINT64_TO_LE(handle),
+            .info = GUINT32_TO_LE(o->sendq[i].acked),
+        };
+
+        chimney_eng_post_event(t->ofl, &ev);
+    }
+}
+
+/* Resolve a terminate block when the walk reaches it (pre-order). */
+static uint32_t terminate_resolve(Tree *t, TreeNode *n)
+{
+    uint32_t idx, off = 0;
+
+    if (!chimney_offload_lookup(t->ofl, n->handle, chimney_layer_kind[n->layer],
+                                &idx)) {
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                 "chimney-nic: terminate block 0x%"
+                                 G_GINT64_MODIFIER "x: bad handle 0x%"
+                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
+        return CHIMNEY_ST_BAD_HANDLE;
+    }
+    n->obj = idx;
+    if (chimney_tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
+        return CHIMNEY_ST_BAD_TYPE;
+    }
+    if (n->state_len) {
+        size_t need = n->layer == LAYER_NEIGH ? sizeof(ChimneyNeighDelegated) :
+                      n->layer == LAYER_PATH ? sizeof(ChimneyPathDelegated) :
+                      sizeof(ChimneyTcpDelegated);
+
+        if (!chimney_tree_take(t, n, &off, need)) {
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: terminate block 0x%"
+                                     G_GINT64_MODIFIER "x: delegated "
+                                     "structure too short", n->addr);
+            return CHIMNEY_ST_BAD_LENGTH;
+        }
+    }
+    return chimney_tree_check_end(t, n, off);
+}
+
+/* Terminate one object after its dependents in the tree (post-order). */
+static uint32_t terminate_apply(Tree *t, TreeNode *n)
+{
+    uint32_t idx = n->obj;
+    bool st = n->state_len != 0;
+
+    if (n->layer == LAYER_NEIGH) {
+        ChimneyNeighObj *o = chimney_neigh_at(t->ofl, idx);
+        ChimneyNeighDelegated d;
+
+        if (o->npaths) {
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: terminate of neighbor "
+                                     "0x%" G_GINT64_MODIFIER "x with %u "
+                                     "paths not listed", n->handle,
+                                     o->npaths);
+            return CHIMNEY_ST_HAS_DEPENDENTS;
+        }
+        if (st) {
+            /* the header stays as the host wrote it */
+            chimney_conv_neigh_store(o, NULL, NULL, &d, chimney_tcp_neigh_nrd(t->ofl, o));
+            if (chimney_eng_dma_write(t->ofl, n->addr + sizeof(ChimneyBlock) +
+                                       sizeof(ChimneyStateHdr),
+                                       (uint8_t *)&d + sizeof(d.hdr),
+                                       sizeof(d) - sizeof(d.hdr)) < 0) {
+                return terminate_dma_error(t, n, "delegated state");
+            }
+        }
+    } else if (n->layer == LAYER_PATH) {
+        ChimneyPathObj *o = chimney_path_at(t->ofl, idx);
+
+        if (o->ntcp) {
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: terminate of path 0x%"
+                                     G_GINT64_MODIFIER "x with %u "
+                                     "connections not listed", n->handle,
+                                     o->ntcp);
+            return CHIMNEY_ST_HAS_DEPENDENTS;
+        }
+        /* a path has no delegated variables: nothing is written */
+        chimney_path_unlink(t->ofl, idx);
+    } else {
+        ChimneyTcpObj *o = chimney_tcp_at(t->ofl, idx);
+        uint32_t r;
+
+        /* rule 040: flush what a delayed ACK would have said */
+        chimney_tcp_before_upload(t->ofl, o);
+        if (st) {
+            r = terminate_tcp_data(t, n, o, 0);
+            if (r != CHIMNEY_ST_SUCCESS) {
+                return r;
+            }
+        } else {
+            terminate_tcp_complete_sends(t, o, idx);
+        }
+        /* rule 048: from now on its frames go up the host path */
+        chimney_demux_remove(t->ofl, idx);
+        chimney_offload_cancel_retrieve(t->ofl, idx);
+        chimney_tcp_unlink(t->ofl, idx);
+    }
+    n->done = true;
+    return CHIMNEY_ST_SUCCESS;
+}
+
+void chimney_tree_terminate(Tree *t, uint32_t first)
+{
+    uint32_t i;
+
+    for (i = first; i != NODE_NONE; i = chimney_tree_node(t, i)->next) {
+        TreeNode *n = chimney_tree_node(t, i);
+
+        if (n->role == CHIMNEY_ROLE_PLACEHOLDER) {
+            chimney_tree_terminate(t, n->first_dep);
+            chimney_tree_node(t, i)->status = CHIMNEY_ST_SUCCESS;
+            continue;
+        }
+        n->status = terminate_resolve(t, n);
+        if (n->status != CHIMNEY_ST_SUCCESS) {
+            chimney_tree_mark_subtree(t, n->first_dep, CHIMNEY_ST_FAILURE);
+            continue;
+        }
+        /* dependents first so parents see their reference counts drop */
+        chimney_tree_terminate(t, n->first_dep);
+        n = chimney_tree_node(t, i);
+        n->status = terminate_apply(t, n);
+    }
+}
+
+/* rule 047: resources go only once the results are written back. */
+void chimney_tree_release(Tree *t)
+{
+    uint32_t i;
+
+    for (i = 0; i < t->nodes->len; i++) {
+        TreeNode *n = chimney_tree_node(t, i);
+
+        if (!n->done) {
+            continue;
+        }
+        if (n->layer == LAYER_NEIGH) {
+            chimney_table_release(&t->ofl->neigh, n->obj);
+        } else if (n->layer == LAYER_PATH) {
+            chimney_table_release(&t->ofl->path, n->obj);
+        } else {
+            chimney_tcp_release_data(t->ofl, n->obj);
+            chimney_table_release(&t->ofl->tcp, n->obj);
+        }
+    }
+}
