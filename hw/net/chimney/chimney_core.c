@@ -249,6 +249,14 @@ static uint32_t chimney_evt_slots(ChimneyCore *core)
     return chimney_ring_avail(r);
 }
 
+/* Commands the guest has posted that the device has not consumed. */
+static bool chimney_cmd_pending(ChimneyCore *core)
+{
+    ChimneyRing *r = &core->ring[CHIMNEY_RING_CMD];
+
+    return chimney_ring_enabled(r) && r->head != r->tail;
+}
+
 /* Append to the core's event queue (no ring write yet). */
 static bool chimney_evtq_push(ChimneyCore *core, const ChimneyEvent *ev)
 {
@@ -309,9 +317,13 @@ static void chimney_evt_drain(ChimneyCore *core)
     }
     /*
      * The slot is checked first, then the event taken: a failed write
-     * keeps it in the core's queue, so none is lost.
+     * keeps it in the core's queue, so none is lost.  While commands wait
+     * in the command ring the last free slot is left for their
+     * completion (spec "Flow control"): a flood of upload requests never
+     * holds up the commands that answer them.
      */
-    while (!core->evtq_len && chimney_evt_slots(core) &&
+    while (!core->evtq_len &&
+           chimney_evt_slots(core) > (chimney_cmd_pending(core) ? 1u : 0u) &&
            chimney_engine_pop_event(core->engine, &ev)) {
         if (chimney_evt_write(core, &ev) < 0) {
             chimney_evtq_push(core, &ev);

@@ -292,6 +292,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     o->hash_next = CHIMNEY_NO_INDEX;
     o->demux_bucket = CHIMNEY_NO_INDEX;
     o->evt_next = CHIMNEY_NO_INDEX;
+    o->evt_prev = CHIMNEY_NO_INDEX;
     o->host_handle = n->host_handle;
     o->c = cs;
     o->k = ks;

@@ -140,11 +140,26 @@ enum ChimneyTcpTimer {
     CHIMNEY_TCP_TMR_COUNT,
 };
 
+/*
+ * Deadline slots: timers that never run together share one (retransmit
+ * and persist exclude each other, TIME_WAIT is the end of everything);
+ * arming one stops the others of its slot.
+ */
+enum {
+    CHIMNEY_TCP_SLOT_RTX,
+    CHIMNEY_TCP_SLOT_KEEPALIVE,
+    CHIMNEY_TCP_SLOT_DELACK,
+    CHIMNEY_TCP_SLOT_PUSH,
+    CHIMNEY_TCP_SLOT_FIN_WAIT_2,
+    CHIMNEY_TCP_SLOT_COUNT,
+};
+
 typedef struct ChimneyTcpObj {
     uint32_t gen;
     bool in_use;
     bool invalid;               /* depends on invalidated state */
     bool retrieve_pending;      /* TCP_RETRIEVE queued for the driver */
+    bool evt_queued_out;        /* ... and already handed to the core */
     uint8_t retrieve_reason;
     uint8_t tmr_armed;          /* bit per ChimneyTcpTimer running */
     uint32_t path;              /* index of its path */
@@ -152,7 +167,8 @@ typedef struct ChimneyTcpObj {
     uint32_t path_next;
     uint32_t hash_next;         /* demux chain; free list when unused */
     uint32_t demux_bucket;      /* where it is chained (CHIMNEY_NO_INDEX) */
-    uint32_t evt_next;          /* pending-event list */
+    uint32_t evt_next;          /* pending-upload FIFO, doubly linked */
+    uint32_t evt_prev;
     uint64_t host_handle;
     int32_t ts_delta;           /* NicDelta: TsTime - NicTime (rule 036) */
     uint32_t ts_recent_stamp;   /* NIC ticks when TsRecent was taken */
@@ -161,7 +177,7 @@ typedef struct ChimneyTcpObj {
     ChimneyTcpCachedState k;
     ChimneyTcpDelegatedState d;
     ChimneyTimerEntry tmr;      /* the engine's timer heap */
-    uint32_t deadline[CHIMNEY_TCP_TMR_COUNT];
+    uint32_t deadline[CHIMNEY_TCP_SLOT_COUNT];
     /* Data: per-connection buffers come from the engine's budget. */
     ChimneySendReq *sendq;      /* in send order, first byte = SndUna */
     uint32_t sendq_len;

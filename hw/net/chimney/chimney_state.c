@@ -353,6 +353,7 @@ void chimney_offload_request_upload(ChimneyEngine *eng, uint32_t tcp,
     t->retrieve_pending = true;
     t->retrieve_reason = reason;
     t->evt_next = CHIMNEY_NO_INDEX;
+    t->evt_prev = eng->evt_tail;
     if (eng->evt_tail == CHIMNEY_NO_INDEX) {
         eng->evt_head = tcp;
     } else {
@@ -361,56 +362,48 @@ void chimney_offload_request_upload(ChimneyEngine *eng, uint32_t tcp,
     eng->evt_tail = tcp;
 }
 
+/* Take a connection out of the FIFO (it stays retrieve_pending). */
+static void chimney_offload_unqueue(ChimneyEngine *eng, uint32_t tcp)
+{
+    ChimneyTcpObj *t = chimney_tcp_at(eng, tcp);
+
+    if (t->evt_prev == CHIMNEY_NO_INDEX) {
+        eng->evt_head = t->evt_next;
+    } else {
+        chimney_tcp_at(eng, t->evt_prev)->evt_next = t->evt_next;
+    }
+    if (t->evt_next == CHIMNEY_NO_INDEX) {
+        eng->evt_tail = t->evt_prev;
+    } else {
+        chimney_tcp_at(eng, t->evt_next)->evt_prev = t->evt_prev;
+    }
+    t->evt_next = t->evt_prev = CHIMNEY_NO_INDEX;
+}
+
 uint32_t chimney_offload_pop_retrieve(ChimneyEngine *eng)
 {
     uint32_t tcp = eng->evt_head;
-    ChimneyTcpObj *t;
 
-    if (tcp == CHIMNEY_NO_INDEX) {
-        return tcp;
+    if (tcp != CHIMNEY_NO_INDEX) {
+        chimney_offload_unqueue(eng, tcp);
+        chimney_tcp_at(eng, tcp)->evt_queued_out = true;
     }
-    t = chimney_tcp_at(eng, tcp);
-    eng->evt_head = t->evt_next;
-    if (eng->evt_head == CHIMNEY_NO_INDEX) {
-        eng->evt_tail = CHIMNEY_NO_INDEX;
-    }
-    t->evt_next = CHIMNEY_NO_INDEX;
     return tcp;
 }
 
 /*
- * Remove a connection from the pending-upload FIFO (it is going away).
- * A request already written to the event ring is no longer in the FIFO;
- * only a queued one is searched for, from the head.
+ * The connection is going away: drop its request if it still waits in
+ * the FIFO (O(1); one already written to the event ring is not there).
  */
 void chimney_offload_cancel_retrieve(ChimneyEngine *eng, uint32_t tcp)
 {
-    uint32_t prev = CHIMNEY_NO_INDEX, i = eng->evt_head;
-    uint32_t guard = eng->tcp.capacity;
     ChimneyTcpObj *t = chimney_tcp_at(eng, tcp);
 
-    if (!t->retrieve_pending) {
-        return;
-    }
-    while (i != CHIMNEY_NO_INDEX && guard--) {
-        ChimneyTcpObj *cur = chimney_tcp_at(eng, i);
-
-        if (i == tcp) {
-            if (prev == CHIMNEY_NO_INDEX) {
-                eng->evt_head = cur->evt_next;
-            } else {
-                chimney_tcp_at(eng, prev)->evt_next = cur->evt_next;
-            }
-            if (eng->evt_tail == tcp) {
-                eng->evt_tail = prev;
-            }
-            break;
-        }
-        prev = i;
-        i = cur->evt_next;
+    if (t->retrieve_pending && !t->evt_queued_out) {
+        chimney_offload_unqueue(eng, tcp);
     }
     t->retrieve_pending = false;
-    t->evt_next = CHIMNEY_NO_INDEX;
+    t->evt_queued_out = false;
 }
 
 /*

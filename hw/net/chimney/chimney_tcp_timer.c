@@ -23,9 +23,24 @@
 /* Connections whose timers fire in one host-timer callback. */
 #define CHIMNEY_TIMERS_PER_RUN      1024u
 
+static const uint8_t timer_slot[CHIMNEY_TCP_TMR_COUNT] = {
+    [CHIMNEY_TCP_TMR_REXMIT] = CHIMNEY_TCP_SLOT_RTX,
+    [CHIMNEY_TCP_TMR_PERSIST] = CHIMNEY_TCP_SLOT_RTX,
+    [CHIMNEY_TCP_TMR_TIME_WAIT] = CHIMNEY_TCP_SLOT_RTX,
+    [CHIMNEY_TCP_TMR_KEEPALIVE] = CHIMNEY_TCP_SLOT_KEEPALIVE,
+    [CHIMNEY_TCP_TMR_DELACK] = CHIMNEY_TCP_SLOT_DELACK,
+    [CHIMNEY_TCP_TMR_PUSH] = CHIMNEY_TCP_SLOT_PUSH,
+    [CHIMNEY_TCP_TMR_FIN_WAIT_2] = CHIMNEY_TCP_SLOT_FIN_WAIT_2,
+};
+
 static bool timer_running(const ChimneyTcpObj *o, unsigned which)
 {
     return o->tmr_armed & (1u << which);
+}
+
+static uint32_t timer_deadline(const ChimneyTcpObj *o, unsigned which)
+{
+    return o->deadline[timer_slot[which]];
 }
 
 /* Re-key the connection on the heap from its earliest running timer. */
@@ -37,8 +52,9 @@ static void timer_requeue(ChimneyEngine *eng, uint32_t idx)
 
     for (i = 0; i < CHIMNEY_TCP_TMR_COUNT; i++) {
         if (timer_running(o, i) &&
-            (!any || chimney_ticks_before(o->deadline[i] - now, best - now))) {
-            best = o->deadline[i];
+            (!any || chimney_ticks_before(timer_deadline(o, i) - now,
+                                          best - now))) {
+            best = timer_deadline(o, i);
             any = true;
         }
     }
@@ -74,9 +90,15 @@ void chimney_tcp_timer_arm(ChimneyEngine *eng, uint32_t idx, unsigned which,
                            uint32_t ticks)
 {
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+    unsigned i;
 
     ticks = MIN(ticks, CHIMNEY_TIMER_MAX_TICKS);
-    o->deadline[which] = chimney_nic_ticks(eng) + ticks;
+    for (i = 0; i < CHIMNEY_TCP_TMR_COUNT; i++) {
+        if (timer_slot[i] == timer_slot[which]) {
+            o->tmr_armed &= ~(1u << i);
+        }
+    }
+    o->deadline[timer_slot[which]] = chimney_nic_ticks(eng) + ticks;
     o->tmr_armed |= 1u << which;
     trace_chimney_engine_timer_arm(idx, which, ticks);
     timer_requeue(eng, idx);
@@ -118,8 +140,8 @@ uint32_t chimney_tcp_timer_left(ChimneyEngine *eng, const ChimneyTcpObj *o,
         return CHIMNEY_TIMER_OFF;
     }
     /* 0 = running and due now */
-    return chimney_ticks_before(now, o->deadline[which]) ?
-           o->deadline[which] - now : 0;
+    return chimney_ticks_before(now, timer_deadline(o, which)) ?
+           timer_deadline(o, which) - now : 0;
 }
 
 uint32_t chimney_tcp_rexmit_left(ChimneyEngine *eng, const ChimneyTcpObj *o)
@@ -207,7 +229,7 @@ void chimney_tcp_timers_run(ChimneyEngine *eng)
 
         for (i = 0; i < CHIMNEY_TCP_TMR_COUNT; i++) {
             if (timer_running(o, i) &&
-                !chimney_ticks_before(now, o->deadline[i])) {
+                !chimney_ticks_before(now, timer_deadline(o, i))) {
                 due |= 1u << i;
             }
         }
