@@ -11,6 +11,8 @@
  * - migration-blocker: while a state object is offloaded, QMP migrate is
  *   refused with the device's blocker reason; after the objects are gone
  *   (CTRL.RESET) migration works again.
+ * - migration-offload-during: an object offloaded while a migration runs
+ *   makes that migration fail (pre_save), and blocks the next one.
  * - reentry-*: MSI-X messages aimed at the device's own CTRL register with
  *   the RESET bit, sent from the link callback, the moderation timer and a
  *   PCI config write, are refused by the device's reentrancy guard (the
@@ -428,6 +430,8 @@ static void test_migration_corrupt(void *obj, void *data,
             g_error("%s: destination stderr does not name \"%s\":\n%s",
                     c->name, c->field, err);
         }
+        g_test_message("%s refused (%s); destination said: %s", c->name,
+                       desc, err);
         unlink(bad);
         unlink(err_file);
         g_free(bad);
@@ -546,6 +550,49 @@ static void test_migration_blocker(void *obj, void *data,
     migrate_to_file(qts, file);
     unlink(file);
     g_free(file);
+}
+
+/*
+ * Objects offloaded while a migration runs: the blocker can no longer be
+ * added, pre_save refuses the migration at the end; afterwards the blocker
+ * is in place.  The bandwidth limit keeps the migration running long
+ * enough (about 3 s for the 128 MiB of mostly zero pages).
+ */
+static void test_migration_offload_during(void *obj, void *data,
+                                          QGuestAllocator *alloc)
+{
+    QChimneyNic *d = obj;
+    QTestState *qts = chimney_qts(d);
+    char *file = tmp_path("during.mig");
+    char *uri = g_strdup_printf("file:%s", file);
+    char *st, *desc = NULL;
+    QDict *rsp;
+
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters', "
+                             "'arguments': {'max-bandwidth': 100000}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate', 'arguments': "
+                             "{'uri': %s}}", uri);
+    offload_one_neighbor(d);
+    rsp = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-migrate'}");
+    g_assert_cmpstr(qdict_get_str(rsp, "status"), ==, "active");
+    qobject_unref(rsp);
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters', "
+                             "'arguments': {'max-bandwidth': 1000000000}}");
+    st = migration_wait(qts, &desc);
+    g_assert_cmpstr(st, ==, "failed");
+    g_test_message("migration failed: %s", desc ? desc : "(no error-desc)");
+    g_free(st);
+    g_free(desc);
+
+    /* the next callback puts the blocker in place */
+    g_assert_cmpuint(rd(d, CHIMNEY_REG_CTRL), ==, CHIMNEY_CTRL_OFFLOAD_EN);
+    wr(d, CHIMNEY_REG_INT_MASK, 0);
+    desc = migrate_refused(qts, file);
+    g_assert_nonnull(strstr(desc, "chimney-nic " DEV_PATH));
+    g_free(desc);
+    unlink(file);
+    g_free(file);
+    g_free(uri);
 }
 
 /*
@@ -688,6 +735,7 @@ static void register_chimney_migration_test(void)
         { "migration-roundtrip", test_migration_roundtrip },
         { "migration-corrupt", test_migration_corrupt },
         { "migration-blocker", test_migration_blocker },
+        { "migration-offload-during", test_migration_offload_during },
         { "reentry-msix", test_reentry_msix },
         { "reentry-system-reset", test_reentry_system_reset },
     };
