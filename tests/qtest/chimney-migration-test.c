@@ -17,7 +17,9 @@
  *   the RESET bit, sent from the link callback, the moderation timer and a
  *   PCI config write, are refused by the device's reentrancy guard (the
  *   device is not reset underneath its own callback); a machine reset
- *   still resets the device (reset hold).
+ *   still resets the device (reset hold); on q35, a message aimed at the
+ *   device's own config space through ECAM reaches its config_write hook
+ *   inside the link callback and is deferred, not run nested.
  *
  * The source is the QEMU qos-test starts (-M pc, the libqos chimney-nic
  * node); the destination is started here with the same machine, memory and
@@ -682,6 +684,90 @@ static void test_reentry_msix(void *obj, void *data, QGuestAllocator *alloc)
     set_link(qts, true);
 }
 
+/*
+ * A callback reached while the device is busy is deferred, not run inside
+ * the busy one: on q35 the MSI-X message of the link callback is aimed at
+ * the device's own config space through ECAM (MMCONFIG), which enters its
+ * config_write hook from inside the link callback.  The config write is
+ * logged as a guest error and its work done when the link callback ends;
+ * the device keeps working.  Its own QEMU: qos-test's machine is "pc",
+ * which has no ECAM.
+ */
+#define Q35_PCIEXBAR        0x60        /* MCH config: ECAM base + enable */
+#define Q35_ECAM_BASE       0xb0000000ull
+#define REENTRY_SLOT        4
+
+static void test_reentry_config_write(void *obj, void *data,
+                                      QGuestAllocator *alloc)
+{
+    char *err_file = tmp_path("q35.err");
+    QTestState *qts = qtest_initf("-M q35 -device chimney-nic,netdev=%s,"
+                                  "addr=%02x.0 -netdev hubport,hubid=0,"
+                                  "id=%s -d guest_errors 2>%s",
+                                  CHIMNEY_QOS_NETDEV, REENTRY_SLOT,
+                                  CHIMNEY_QOS_NETDEV, err_file);
+    QPCIBus *bus = qpci_new_pc(qts, NULL);
+    QPCIDevice *mch = qpci_device_find(bus, 0);
+    QPCIDevice *dev = qpci_device_find(bus, QPCI_DEVFN(REENTRY_SLOT, 0));
+    /* the device's own PCI_CACHE_LINE_SIZE dword, through ECAM */
+    uint64_t ecam = Q35_ECAM_BASE + (QPCI_DEVFN(REENTRY_SLOT, 0) << 12) +
+                    PCI_CACHE_LINE_SIZE;
+    uint8_t cap;
+    uint64_t off;
+    QPCIBar bar0;
+    char *err = NULL;
+
+    g_assert_nonnull(mch);
+    g_assert_nonnull(dev);
+    /* what firmware would do: no firmware runs under qtest */
+    qpci_config_writel(mch, Q35_PCIEXBAR + 4, 0);
+    qpci_config_writel(mch, Q35_PCIEXBAR, Q35_ECAM_BASE | 1);
+    g_assert_cmphex(qtest_readw(qts, Q35_ECAM_BASE +
+                                (QPCI_DEVFN(REENTRY_SLOT, 0) << 12)), ==,
+                    CHIMNEY_PCI_VENDOR_ID);
+
+    qpci_device_enable(dev);
+    bar0 = qpci_iomap(dev, CHIMNEY_BAR_REGS, NULL);
+    qpci_msix_enable(dev);
+    cap = qpci_find_capability(dev, PCI_CAP_ID_MSIX, 0);
+    qpci_config_writew(dev, cap + PCI_MSIX_FLAGS,
+                       qpci_config_readw(dev, cap + PCI_MSIX_FLAGS) &
+                       ~PCI_MSIX_FLAGS_MASKALL);
+    off = dev->msix_table_off + CHIMNEY_VEC_MISC * PCI_MSIX_ENTRY_SIZE;
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_LOWER_ADDR,
+                   (uint32_t)ecam);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_UPPER_ADDR,
+                   ecam >> 32);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_DATA,
+                   0x10);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_VECTOR_CTRL,
+                   0);
+    qpci_io_writel(dev, bar0, CHIMNEY_REG_INT_MASK, CHIMNEY_INT_LINK);
+
+    set_link(qts, false);
+    /* the message was sent (cause auto-cleared) */
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_INT_CAUSE) &
+                    CHIMNEY_INT_LINK, ==, 0);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_ID), ==,
+                    CHIMNEY_ID_MAGIC);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_STATUS) &
+                    (CHIMNEY_STATUS_BUS_MASTER | CHIMNEY_STATUS_MSIX), ==,
+                    CHIMNEY_STATUS_BUS_MASTER | CHIMNEY_STATUS_MSIX);
+    set_link(qts, true);
+    qtest_quit(qts);
+
+    g_assert_true(g_file_get_contents(err_file, &err, NULL, NULL));
+    g_test_message("QEMU said: %s", err);
+    g_assert_nonnull(strstr(err, "PCI config write while the device is "
+                            "busy"));
+    unlink(err_file);
+    g_free(err_file);
+    g_free(err);
+    g_free(dev);
+    g_free(mch);
+    qpci_free_pc(bus);
+}
+
 /* Reset hold (machine reset) still resets the device. */
 static void test_reentry_system_reset(void *obj, void *data,
                                       QGuestAllocator *alloc)
@@ -737,6 +823,7 @@ static void register_chimney_migration_test(void)
         { "migration-blocker", test_migration_blocker },
         { "migration-offload-during", test_migration_offload_during },
         { "reentry-msix", test_reentry_msix },
+        { "reentry-config-write", test_reentry_config_write },
         { "reentry-system-reset", test_reentry_system_reset },
     };
     QOSGraphTestOptions opts = {
