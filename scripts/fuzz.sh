@@ -185,7 +185,8 @@ ci)
         exit 0
     fi
     # the sanitizer report, as TAP diagnostics
-    grep -m1 -A25 -E '^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal' \
+    # (a SPEC VIOLATION line comes from the harness's oracles)
+    grep -m1 -A25 -E 'SPEC VIOLATION|runtime error|^==[0-9]+==ERROR|deadly signal' \
         "$CI_DIR/fuzz.log" | sed 's/^/# /'
     echo "# log: $CI_DIR/fuzz.log"
     [ -n "$art" ] && echo "# reproduce: scripts/fuzz.sh --reproduce $CI_DIR/artifacts/$art"

@@ -38,6 +38,10 @@
 #define CHIMNEY_FUZZ_H
 
 /* Guest RAM: the fake host's default (40 MiB), enough for maximal trees. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "chimney-tree-builder.h"
 #include "chimney_hdr.h"
 
@@ -193,8 +197,14 @@ typedef struct FzNewObj {
 
 typedef struct FzPending {
     uint64_t cookie;
+    uint16_t opcode;
     unsigned nnew;
     FzNewObj nw[FZ_MAX_TREE_BLOCKS];
+    /* the tree names one handle twice: the spec's BAD_TREE case */
+    bool dup;
+    uint64_t dup_handle;
+    unsigned nblk;
+    uint64_t blk[FZ_MAX_TREE_BLOCKS];
 } FzPending;
 
 typedef struct FzState {
@@ -209,6 +219,7 @@ typedef struct FzState {
     FzPending pend[FZ_MAX_PENDING];
     unsigned npend;
     unsigned bulk;              /* FZ_BULK ops run (one counts) */
+    GHashTable *send_done;      /* "handle:cookie" of SEND_DONE events */
 } FzState;
 
 static inline uint32_t fz_take(const uint8_t **p, const uint8_t *end,
@@ -299,6 +310,97 @@ static inline void fz_harvest(FzState *s, FzPending *pd)
     }
 }
 
+/*
+ * Oracles: besides surviving, the device must keep two rules of the spec
+ * that the harness can check from the outside (ABI only), because
+ * breaking them corrupts its state long before anything crashes:
+ *
+ * - "No object may be named twice: two REF or LINKER blocks of one tree
+ *   must not carry the same handle value.  Such a tree is malformed in
+ *   every operation (BAD_TREE) ... changes nothing and writes nothing
+ *   back." (spec, "Tree shape and limits");
+ * - every send request completes once: at most one SEND_DONE per
+ *   (connection handle, cookie).
+ *
+ * A violation aborts, which libFuzzer reports as a crash.
+ * CHIMNEY_FUZZ_ORACLE=0 turns the checks off (then only sanitizer
+ * reports, crashes and hangs count).
+ */
+static inline bool fz_oracle_on(void)
+{
+    static int on = -1;
+
+    if (on < 0) {
+        const char *e = g_getenv("CHIMNEY_FUZZ_ORACLE");
+
+        on = !e || strcmp(e, "0");
+    }
+    return on;
+}
+
+G_GNUC_NORETURN G_GNUC_PRINTF(1, 2)
+static inline void fz_violation(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "chimney-fuzz: SPEC VIOLATION: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    abort();
+}
+
+/* Look at the events a driver has consumed since the last call. */
+static inline void fz_events(FzState *s)
+{
+    unsigned i;
+
+    if (!s->r) {
+        return;
+    }
+    for (i = 0; i < s->r->events->len && fz_oracle_on(); i++) {
+        ChimneyEvent *ev = &g_array_index(s->r->events, ChimneyEvent, i);
+        char *key;
+
+        if (ev->type != CHIMNEY_EVT_SEND_DONE) {
+            continue;
+        }
+        key = g_strdup_printf("%" G_GINT64_MODIFIER "x:%" G_GINT64_MODIFIER
+                              "x", ev->handle, ev->cookie);
+        if (g_hash_table_contains(s->send_done, key)) {
+            fz_violation("second SEND_DONE for connection 0x%"
+                         G_GINT64_MODIFIER "x, send cookie 0x%"
+                         G_GINT64_MODIFIER "x (status 0x%x)", ev->handle,
+                         ev->cookie, ev->status);
+        }
+        g_hash_table_add(s->send_done, key);
+    }
+    g_array_set_size(s->r->events, 0);
+}
+
+static inline void fz_check_tree(FzState *s, FzPending *pd, uint32_t status)
+{
+    unsigned i;
+
+    if (!pd->dup || !fz_oracle_on()) {
+        return;
+    }
+    if (status != CHIMNEY_ST_BAD_TREE) {
+        fz_violation("command 0x%x on a tree naming handle 0x%"
+                     G_GINT64_MODIFIER "x twice completed with 0x%x, not "
+                     "BAD_TREE", pd->opcode, pd->dup_handle, status);
+    }
+    for (i = 0; i < pd->nblk; i++) {
+        if (tb_status(s->h, pd->blk[i]) != 0xdeadbeef) {
+            fz_violation("command 0x%x on a tree naming handle 0x%"
+                         G_GINT64_MODIFIER "x twice wrote status 0x%x "
+                         "into block %u", pd->opcode, pd->dup_handle,
+                         tb_status(s->h, pd->blk[i]), i);
+        }
+    }
+}
+
 /* Run the device until every queued command completed (or gave up). */
 static inline void fz_flush(FzState *s)
 {
@@ -308,12 +410,15 @@ static inline void fz_flush(FzState *s)
         return;
     }
     for (i = 0; i < s->npend; i++) {
-        if (tb_cmd_wait(s->h, s->r, s->pend[i].cookie, NULL, NULL)) {
+        uint32_t status;
+
+        if (tb_cmd_wait(s->h, s->r, s->pend[i].cookie, &status, NULL)) {
+            fz_check_tree(s, &s->pend[i], status);
             fz_harvest(s, &s->pend[i]);
         }
     }
     s->npend = 0;
-    g_array_set_size(s->r->events, 0);
+    fz_events(s);
 }
 
 /* Make room for `len` bytes of trees; false if there can be none. */
@@ -346,6 +451,9 @@ static inline FzPending *fz_submit(FzState *s, uint16_t opcode, uint16_t flags,
     }
     pd = &s->pend[s->npend++];
     pd->nnew = 0;
+    pd->dup = false;
+    pd->nblk = 0;
+    pd->opcode = opcode;
     pd->cookie = tb_cmd_submit(s->h, s->r, opcode, flags, addr, len, handle);
     return pd;
 }
@@ -412,7 +520,7 @@ static inline void fz_op_bringup(FzState *s, uint8_t v)
         tb_cmd_wait(h, s->r, tb_cmd_submit(h, s->r, CHIMNEY_CMD_SET_VLANS, 0,
                                            a, 4, 0), NULL, NULL);
     }
-    g_array_set_size(s->r->events, 0);
+    fz_events(s);
 }
 
 /* New-offload blocks, with the record the object will get. */
@@ -748,6 +856,7 @@ static inline void fz_op_tree(FzState *s)
     unsigned nb = 1 + fz_u(s, 1) % FZ_MAX_TREE_BLOCKS, i, nnew = 0;
     uint64_t addr[FZ_MAX_TREE_BLOCKS], handle[FZ_MAX_TREE_BLOCKS];
     uint8_t layers[FZ_MAX_TREE_BLOCKS];
+    bool is_ref[FZ_MAX_TREE_BLOCKS];    /* REF or LINKER block */
     uint64_t last_child[FZ_MAX_TREE_BLOCKS], root_last = 0, root = 0;
     FzNewObj nw[FZ_MAX_TREE_BLOCKS];
     FzPending *pd;
@@ -864,6 +973,7 @@ static inline void fz_op_tree(FzState *s)
             nw[nnew].parent_addr = pblk >= 0 ? addr[pblk] : 0;
             nnew++;
             handle[i] = 0;
+            is_ref[i] = false;
         } else {
             if (ref & FZ_R_STATE) {
                 len = fz_block_state(s, op, layer, tsel, val, state);
@@ -873,6 +983,7 @@ static inline void fz_op_tree(FzState *s)
             }
             addr[i] = tb_block(s->h, type, role, h, state, len);
             handle[i] = h;
+            is_ref[i] = role != CHIMNEY_ROLE_PLACEHOLDER;
         }
         last_child[i] = 0;
         if (pblk < 0 || par == 1) {
@@ -894,6 +1005,18 @@ static inline void fz_op_tree(FzState *s)
     pd = fz_submit(s, ops[op], 0, root, 0, 0);
     memcpy(pd->nw, nw, nnew * sizeof(nw[0]));
     pd->nnew = nnew;
+    memcpy(pd->blk, addr, nb * sizeof(addr[0]));
+    pd->nblk = nb;
+    for (i = 0; i < nb; i++) {
+        unsigned j;
+
+        for (j = 0; j < i && is_ref[i]; j++) {
+            if (is_ref[j] && handle[j] == handle[i]) {
+                pd->dup = true;
+                pd->dup_handle = handle[i];
+            }
+        }
+    }
     if (!(opb & FZ_T_DEFER)) {
         fz_flush(s);
     }
@@ -929,13 +1052,20 @@ static inline void fz_op_segment(FzState *s)
     uint8_t osel = fz_u(s, 1), mods = fz_u(s, 1);
     uint32_t plen = fz_u(s, 1), seq, ack, i;
     FzTcpRec *t = FZ_REC(s, tcp, k);
-    uint8_t f[2048], *ip, *tcp, opt[40];
+    uint8_t f[2304], *ip, *tcp, opt[40];
     size_t olen = 0, l2, l3, len;
     uint8_t flags;
     ChimneyTcpObj *o;
     bool vlan;
 
     plen = plen * 8 + (plen & 7);
+    if ((osel & 7) == FZ_O_RAW) {
+        /* raw option bytes come first, then the payload */
+        olen = MIN((size_t)(osel >> 3) + 1, sizeof(opt));
+        for (i = 0; i < olen; i++) {
+            opt[i] = fz_u(s, 1);
+        }
+    }
     if (!t) {
         s->p += MIN(plen, (size_t)(s->end - s->p));
         return;
@@ -1000,11 +1130,7 @@ static inline void fz_op_segment(FzState *s)
         olen = 12;
         break;
     case FZ_O_RAW:
-        olen = MIN((size_t)(osel >> 3) + 1, sizeof(opt));
-        for (i = 0; i < olen; i++) {
-            opt[i] = fz_u(s, 1);
-        }
-        break;
+        break;      /* read above */
     case FZ_O_EOL:
         opt[0] = CHIMNEY_TCPOPT_EOL;
         olen = 1;
@@ -1031,7 +1157,7 @@ static inline void fz_op_segment(FzState *s)
     l3 = t->ipv6 ? CHIMNEY_IPV6_HLEN :
          CHIMNEY_IPV4_HLEN + ((mods & FZ_M_IP_OPTS) ? 4 : 0);
     tcp = ip + l3;
-    plen = MIN(plen, (uint32_t)(sizeof(f) - l2 - l3 - CHIMNEY_TCP_HLEN - olen));
+    /* no clamp: 18 + 40 + 20 + 40 + 2047 bytes fit f */
     len = CHIMNEY_TCP_HLEN + olen + plen;
 
     /* TCP */
@@ -1094,7 +1220,7 @@ static inline void fz_op_segment(FzState *s)
 
         /* consume upload requests and other events, as a driver would */
         tb_poll_events(s->h, s->r, 0, &st, &info, &found);
-        g_array_set_size(s->r->events, 0);
+        fz_events(s);
     }
 }
 
@@ -1246,7 +1372,7 @@ static inline void fz_op_bulk(FzState *s)
                                   0, 0), NULL, NULL);
     }
     tb_bulk_free(&b);
-    g_array_set_size(s->r->events, 0);
+    fz_events(s);
 }
 
 /*
@@ -1303,6 +1429,8 @@ static inline void chimney_fuzz_one(const uint8_t *data, size_t size)
         ops_rec = fake_ops;
         ops_rec.dma_write = fz_dma_write;
     }
+    s->send_done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                         NULL);
     s->h = fake_host_new_on_ram(fz_ram);
     s->h->core.ops = &ops_rec;
     /* CHIMNEY_FUZZ_TRACE=1: one line per operation, for reproducers */
@@ -1442,6 +1570,7 @@ static inline void chimney_fuzz_one(const uint8_t *data, size_t size)
     }
     fake_host_free_keep_ram(s->h);
     fz_ram_clean(s, arena_hi);
+    g_hash_table_destroy(s->send_done);
     g_free(s);
 }
 
@@ -1544,6 +1673,17 @@ static inline void fz_emit_segment(GByteArray *b, uint8_t conn, uint8_t flags,
     fz_emit_u8(b, opts);
     fz_emit_u8(b, mods);
     fz_emit_u8(b, plen8);
+    if ((opts & 7) == FZ_O_RAW) {
+        unsigned i;
+
+        /* the raw option bytes: a timestamp option with NOP padding */
+        for (i = 0; i < (opts >> 3) + 1u; i++) {
+            static const uint8_t ts[12] = { 1, 1, 8, 10, 0, 0, 1, 0,
+                                            0, 0, 0, 1 };
+
+            fz_emit_u8(b, i < sizeof(ts) ? ts[i] : CHIMNEY_TCPOPT_NOP);
+        }
+    }
     if (plen) {
         uint8_t *zero = g_malloc0(plen);
 

@@ -11,11 +11,15 @@
  * - migration-blocker: while a state object is offloaded, QMP migrate is
  *   refused with the device's blocker reason; after the objects are gone
  *   (CTRL.RESET) migration works again.
+ * - migration-offload-during: an object offloaded while a migration runs
+ *   makes that migration fail (pre_save), and blocks the next one.
  * - reentry-*: MSI-X messages aimed at the device's own CTRL register with
  *   the RESET bit, sent from the link callback, the moderation timer and a
  *   PCI config write, are refused by the device's reentrancy guard (the
  *   device is not reset underneath its own callback); a machine reset
- *   still resets the device (reset hold).
+ *   still resets the device (reset hold); on q35, a message aimed at the
+ *   device's own config space through ECAM reaches its config_write hook
+ *   inside the link callback and is deferred, not run nested.
  *
  * The source is the QEMU qos-test starts (-M pc, the libqos chimney-nic
  * node); the destination is started here with the same machine, memory and
@@ -428,6 +432,8 @@ static void test_migration_corrupt(void *obj, void *data,
             g_error("%s: destination stderr does not name \"%s\":\n%s",
                     c->name, c->field, err);
         }
+        g_test_message("%s refused (%s); destination said: %s", c->name,
+                       desc, err);
         unlink(bad);
         unlink(err_file);
         g_free(bad);
@@ -549,6 +555,49 @@ static void test_migration_blocker(void *obj, void *data,
 }
 
 /*
+ * Objects offloaded while a migration runs: the blocker can no longer be
+ * added, pre_save refuses the migration at the end; afterwards the blocker
+ * is in place.  The bandwidth limit keeps the migration running long
+ * enough (about 3 s for the 128 MiB of mostly zero pages).
+ */
+static void test_migration_offload_during(void *obj, void *data,
+                                          QGuestAllocator *alloc)
+{
+    QChimneyNic *d = obj;
+    QTestState *qts = chimney_qts(d);
+    char *file = tmp_path("during.mig");
+    char *uri = g_strdup_printf("file:%s", file);
+    char *st, *desc = NULL;
+    QDict *rsp;
+
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters', "
+                             "'arguments': {'max-bandwidth': 100000}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate', 'arguments': "
+                             "{'uri': %s}}", uri);
+    offload_one_neighbor(d);
+    rsp = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-migrate'}");
+    g_assert_cmpstr(qdict_get_str(rsp, "status"), ==, "active");
+    qobject_unref(rsp);
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters', "
+                             "'arguments': {'max-bandwidth': 1000000000}}");
+    st = migration_wait(qts, &desc);
+    g_assert_cmpstr(st, ==, "failed");
+    g_test_message("migration failed: %s", desc ? desc : "(no error-desc)");
+    g_free(st);
+    g_free(desc);
+
+    /* the next callback puts the blocker in place */
+    g_assert_cmpuint(rd(d, CHIMNEY_REG_CTRL), ==, CHIMNEY_CTRL_OFFLOAD_EN);
+    wr(d, CHIMNEY_REG_INT_MASK, 0);
+    desc = migrate_refused(qts, file);
+    g_assert_nonnull(strstr(desc, "chimney-nic " DEV_PATH));
+    g_free(desc);
+    unlink(file);
+    g_free(file);
+    g_free(uri);
+}
+
+/*
  * Reentrancy: vector MISC (LINK) of the MSI-X table points at the device's
  * own CTRL register with the RESET bit as data.  Every message the device
  * sends there must be refused by its reentrancy guard: the device state
@@ -635,6 +684,90 @@ static void test_reentry_msix(void *obj, void *data, QGuestAllocator *alloc)
     set_link(qts, true);
 }
 
+/*
+ * A callback reached while the device is busy is deferred, not run inside
+ * the busy one: on q35 the MSI-X message of the link callback is aimed at
+ * the device's own config space through ECAM (MMCONFIG), which enters its
+ * config_write hook from inside the link callback.  The config write is
+ * logged as a guest error and its work done when the link callback ends;
+ * the device keeps working.  Its own QEMU: qos-test's machine is "pc",
+ * which has no ECAM.
+ */
+#define Q35_PCIEXBAR        0x60        /* MCH config: ECAM base + enable */
+#define Q35_ECAM_BASE       0xb0000000ull
+#define REENTRY_SLOT        4
+
+static void test_reentry_config_write(void *obj, void *data,
+                                      QGuestAllocator *alloc)
+{
+    char *err_file = tmp_path("q35.err");
+    QTestState *qts = qtest_initf("-M q35 -device chimney-nic,netdev=%s,"
+                                  "addr=%02x.0 -netdev hubport,hubid=0,"
+                                  "id=%s -d guest_errors 2>%s",
+                                  CHIMNEY_QOS_NETDEV, REENTRY_SLOT,
+                                  CHIMNEY_QOS_NETDEV, err_file);
+    QPCIBus *bus = qpci_new_pc(qts, NULL);
+    QPCIDevice *mch = qpci_device_find(bus, 0);
+    QPCIDevice *dev = qpci_device_find(bus, QPCI_DEVFN(REENTRY_SLOT, 0));
+    /* the device's own PCI_CACHE_LINE_SIZE dword, through ECAM */
+    uint64_t ecam = Q35_ECAM_BASE + (QPCI_DEVFN(REENTRY_SLOT, 0) << 12) +
+                    PCI_CACHE_LINE_SIZE;
+    uint8_t cap;
+    uint64_t off;
+    QPCIBar bar0;
+    char *err = NULL;
+
+    g_assert_nonnull(mch);
+    g_assert_nonnull(dev);
+    /* what firmware would do: no firmware runs under qtest */
+    qpci_config_writel(mch, Q35_PCIEXBAR + 4, 0);
+    qpci_config_writel(mch, Q35_PCIEXBAR, Q35_ECAM_BASE | 1);
+    g_assert_cmphex(qtest_readw(qts, Q35_ECAM_BASE +
+                                (QPCI_DEVFN(REENTRY_SLOT, 0) << 12)), ==,
+                    CHIMNEY_PCI_VENDOR_ID);
+
+    qpci_device_enable(dev);
+    bar0 = qpci_iomap(dev, CHIMNEY_BAR_REGS, NULL);
+    qpci_msix_enable(dev);
+    cap = qpci_find_capability(dev, PCI_CAP_ID_MSIX, 0);
+    qpci_config_writew(dev, cap + PCI_MSIX_FLAGS,
+                       qpci_config_readw(dev, cap + PCI_MSIX_FLAGS) &
+                       ~PCI_MSIX_FLAGS_MASKALL);
+    off = dev->msix_table_off + CHIMNEY_VEC_MISC * PCI_MSIX_ENTRY_SIZE;
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_LOWER_ADDR,
+                   (uint32_t)ecam);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_UPPER_ADDR,
+                   ecam >> 32);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_DATA,
+                   0x10);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_VECTOR_CTRL,
+                   0);
+    qpci_io_writel(dev, bar0, CHIMNEY_REG_INT_MASK, CHIMNEY_INT_LINK);
+
+    set_link(qts, false);
+    /* the message was sent (cause auto-cleared) */
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_INT_CAUSE) &
+                    CHIMNEY_INT_LINK, ==, 0);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_ID), ==,
+                    CHIMNEY_ID_MAGIC);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_STATUS) &
+                    (CHIMNEY_STATUS_BUS_MASTER | CHIMNEY_STATUS_MSIX), ==,
+                    CHIMNEY_STATUS_BUS_MASTER | CHIMNEY_STATUS_MSIX);
+    set_link(qts, true);
+    qtest_quit(qts);
+
+    g_assert_true(g_file_get_contents(err_file, &err, NULL, NULL));
+    g_test_message("QEMU said: %s", err);
+    g_assert_nonnull(strstr(err, "PCI config write while the device is "
+                            "busy"));
+    unlink(err_file);
+    g_free(err_file);
+    g_free(err);
+    g_free(dev);
+    g_free(mch);
+    qpci_free_pc(bus);
+}
+
 /* Reset hold (machine reset) still resets the device. */
 static void test_reentry_system_reset(void *obj, void *data,
                                       QGuestAllocator *alloc)
@@ -688,7 +821,9 @@ static void register_chimney_migration_test(void)
         { "migration-roundtrip", test_migration_roundtrip },
         { "migration-corrupt", test_migration_corrupt },
         { "migration-blocker", test_migration_blocker },
+        { "migration-offload-during", test_migration_offload_during },
         { "reentry-msix", test_reentry_msix },
+        { "reentry-config-write", test_reentry_config_write },
         { "reentry-system-reset", test_reentry_system_reset },
     };
     QOSGraphTestOptions opts = {
