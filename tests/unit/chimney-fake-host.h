@@ -34,6 +34,8 @@ typedef struct FakeHost {
     unsigned rx_flushes;
     unsigned guest_errors;
     uint64_t alloc_next;
+    /* guest memory the device may read but not write (IOMMU-style) */
+    uint64_t ro_base, ro_len;
 } FakeHost;
 
 static inline bool fake_in_ram(uint64_t addr, size_t len)
@@ -58,7 +60,9 @@ static int fake_dma_write(void *opaque, uint64_t addr, const void *buf,
 {
     FakeHost *h = opaque;
 
-    if (!fake_in_ram(addr, len)) {
+    if (!fake_in_ram(addr, len) ||
+        (h->ro_len && addr < h->ro_base + h->ro_len &&
+         h->ro_base < addr + len)) {
         return -1;
     }
     memcpy(h->ram + (addr - FAKE_RAM_BASE), buf, len);

@@ -538,6 +538,39 @@ static void test_bounded_batch(Fixture *f, gconstpointer data)
                      (head0 + 2) % TB_CMD_RING);
 }
 
+/*
+ * A block whose status cannot be written back: the command completes with
+ * DMA_ERROR, counted and logged as a DMA guest error; the blocks before it
+ * carry their results and what the tree did stands (spec "Processing").
+ */
+static void test_writeback_dma_failure(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t lk, t1, t2;
+    uint32_t errs = rd(h, CHIMNEY_REG_ERR_COUNT);
+
+    lk = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER,
+                  tb_handle(h, f->p), NULL, 0);
+    t1 = tb_new_tcp(h, 2000, 80);
+    t2 = tb_new_tcp(h, 2001, 80);
+    tb_dep(h, lk, t1);
+    tb_next(h, t1, t2);
+    tb_blk(h, t2)->status = GUINT32_TO_LE(0x5a5a);
+    h->ro_base = t2;
+    h->ro_len = sizeof(ChimneyBlock);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, lk), ==,
+                    CHIMNEY_ST_DMA_ERROR);
+    h->ro_len = 0;
+    g_assert_cmpuint(rd(h, CHIMNEY_REG_ERR_COUNT), ==, errs + 1);
+    g_assert_cmphex(rd(h, CHIMNEY_REG_LAST_ERR), ==, CHIMNEY_ERR_DMA);
+    /* in tree order: the first connection's block has its result */
+    g_assert_cmphex(tb_status(h, t1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tb_status(h, t2), ==, 0x5a5a);
+    /* both connections were offloaded and stay offloaded */
+    g_assert_cmpuint(chimney_engine_count(eng(f), CHIMNEY_KIND_TCP), ==, 6);
+    g_assert_cmpint(peer_send(f, 2001, 1000, 5000, 0, "y"), >, 0);
+}
+
 /* Handle generations migrate: old handles stay stale on the target. */
 static void test_handle_gen_migrated(Fixture *f, gconstpointer data)
 {
@@ -611,6 +644,7 @@ int main(int argc, char **argv)
                     test_rule_023_memory_budget);
     FX("bounded-batch", test_bounded_batch);
     FX("handle-gen-migrated", test_handle_gen_migrated);
+    FX("writeback-dma-failure", test_writeback_dma_failure);
     FX("rule-064/invalidate-scope", test_rule_064_invalidate_scope);
 #undef FX
     return g_test_run();
