@@ -9,7 +9,9 @@
 #   4. unit tests                  meson test -C build (GLib TAP)
 #  4a. spec checks                 scripts/check-spec-abi.py (spec tables vs
 #                                  ABI header), scripts/gen-rule-table.py
-#                                  --check (docs/conformance.md table); TAP
+#                                  --check (docs/conformance.md table),
+#                                  scripts/gen-trace-stub.py --check (the
+#                                  standalone trace stub); TAP
 #   5. qtests                      every qos-test path containing chimney-nic
 #                                  (all machines qos-test knows: pc, q35, ...)
 #                                  run one path per qos-test process, so a
@@ -203,7 +205,7 @@ else
 fi
 
 # --- 4a. spec checks: spec tables vs ABI header, conformance rule table (TAP) ---
-step "spec checks (scripts/check-spec-abi.py, scripts/gen-rule-table.py --check)"
+step "spec checks (check-spec-abi.py, gen-rule-table.py --check, gen-trace-stub.py --check)"
 spec_check() {
     local name=$1 tap=$LOGDIR/spec-$1.tap rc
     shift
@@ -215,6 +217,7 @@ spec_check() {
 }
 spec_check check-spec-abi
 spec_check gen-rule-table --check
+spec_check gen-trace-stub --check
 
 # --- 4b. benchmarks: figures only, not counted as tests ------------------------------
 step "benchmarks (meson test --benchmark; figures, not pass/fail)"
