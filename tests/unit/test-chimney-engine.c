@@ -585,6 +585,13 @@ static void test_handle_gen_migrated(Fixture *f, gconstpointer data)
     chimney_core_pre_save(&h->core);
     memcpy(h2->core.handle_gen_floor, h->core.handle_gen_floor,
            sizeof(h2->core.handle_gen_floor));
+    /* migrated registers reach the engine too */
+    h2->core.ctrl = CHIMNEY_CTRL_OFFLOAD_EN;
+    h2->core.mac[5] = 0x99;
+    chimney_core_post_load(&h2->core);
+    g_assert_true(h2->core.engine->enabled);
+    g_assert_cmpuint(h2->core.engine->mac[5], ==, 0x99);
+    h2->core.mac[5] = own_mac[5];
     chimney_core_post_load(&h2->core);
     fx_offload(&f2, NULL);
     /* same slot, never the same handle */

@@ -902,6 +902,11 @@ void chimney_core_post_load(ChimneyCore *core)
     unsigned v;
 
     chimney_engine_set_gen_floor(core->engine, core->handle_gen_floor);
+    /* the engine's view of the migrated registers */
+    chimney_engine_set_mac(core->engine, core->mac);
+    chimney_engine_set_enabled(core->engine,
+                               core->ctrl & CHIMNEY_CTRL_OFFLOAD_EN);
+    chimney_engine_set_link(core->engine, core->link_up);
     for (v = 0; v < CHIMNEY_MSIX_VECTORS; v++) {
         if (core->vec_deadline_ns[v]) {
             core->ops->timer_arm(core->opaque, CHIMNEY_TIMER_VEC0 + v,
