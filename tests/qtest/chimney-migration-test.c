@@ -3,7 +3,7 @@
  *
  * - migration-roundtrip: registers set through BAR0 survive a migration
  *   through a file into a second QEMU.
- * - migration-corrupt-*: the same file with one field of the chimney-nic
+ * - migration-corrupt: the same file with one field of the chimney-nic
  *   section corrupted (event queue head, a ring size, a ring head, the
  *   throttle register) is refused by the destination's post_load: the
  *   incoming migration fails, QEMU names the field on stderr and keeps
@@ -19,7 +19,8 @@
  *   device is not reset underneath its own callback); a machine reset
  *   still resets the device (reset hold); on q35, a message aimed at the
  *   device's own config space through ECAM reaches its config_write hook
- *   inside the link callback and is deferred, not run nested.
+ *   inside the link callback and is deferred, not run nested; so is a
+ *   device reset through a root port's Secondary Bus Reset bit.
  *
  * The source is the QEMU qos-test starts (-M pc, the libqos chimney-nic
  * node); the destination is started here with the same machine, memory and
@@ -605,17 +606,18 @@ static void test_migration_offload_during(void *obj, void *data,
  */
 #define REENTRY_THROTTLE    1000        /* us */
 
-static void msix_aim_at_ctrl(QChimneyNic *d, int vec)
+/* MSI-X vector @vec of @dev (enabled) writes @data to @addr, unmasked. */
+static void msix_aim(QPCIDevice *dev, int vec, uint64_t addr, uint32_t data)
 {
-    uint64_t off = d->pci_dev.msix_table_off + vec * PCI_MSIX_ENTRY_SIZE;
-    uint64_t addr = d->bar0.addr + CHIMNEY_REG_CTRL;
+    uint64_t off = dev->msix_table_off + vec * PCI_MSIX_ENTRY_SIZE;
 
-    qpci_io_writel(&d->pci_dev, d->pci_dev.msix_table_bar,
-                   off + PCI_MSIX_ENTRY_LOWER_ADDR, (uint32_t)addr);
-    qpci_io_writel(&d->pci_dev, d->pci_dev.msix_table_bar,
-                   off + PCI_MSIX_ENTRY_UPPER_ADDR, addr >> 32);
-    qpci_io_writel(&d->pci_dev, d->pci_dev.msix_table_bar,
-                   off + PCI_MSIX_ENTRY_DATA, CHIMNEY_CTRL_RESET);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_LOWER_ADDR,
+                   (uint32_t)addr);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_UPPER_ADDR,
+                   addr >> 32);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_DATA, data);
+    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_VECTOR_CTRL,
+                   0);
 }
 
 static void set_link(QTestState *qts, bool up)
@@ -654,7 +656,8 @@ static void test_reentry_msix(void *obj, void *data, QGuestAllocator *alloc)
     wr(d, CHIMNEY_REG_INT_THROTTLE, REENTRY_THROTTLE);
     chimney_ring_writel(d, CHIMNEY_RING_TX, CHIMNEY_RING_SIZE, 64);
     wr(d, CHIMNEY_REG_INT_MASK, CHIMNEY_INT_LINK);
-    msix_aim_at_ctrl(d, CHIMNEY_VEC_MISC);
+    msix_aim(&d->pci_dev, CHIMNEY_VEC_MISC, d->bar0.addr + CHIMNEY_REG_CTRL,
+             CHIMNEY_CTRL_RESET);
 
     /* link callback: the message goes out at once */
     set_link(qts, false);
@@ -697,6 +700,49 @@ static void test_reentry_msix(void *obj, void *data, QGuestAllocator *alloc)
 #define Q35_ECAM_BASE       0xb0000000ull
 #define REENTRY_SLOT        4
 
+/* ECAM on, as firmware would do it: no firmware runs under qtest. */
+static void q35_ecam_enable(QPCIBus *bus)
+{
+    QPCIDevice *mch = qpci_device_find(bus, 0);
+
+    g_assert_nonnull(mch);
+    qpci_config_writel(mch, Q35_PCIEXBAR + 4, 0);
+    qpci_config_writel(mch, Q35_PCIEXBAR, Q35_ECAM_BASE | 1);
+    g_free(mch);
+}
+
+/* BAR0 mapped, MSI-X on (function mask off), vector MISC aimed. */
+static QPCIBar q35_dev_setup(QPCIDevice *dev, uint64_t addr, uint32_t data)
+{
+    QPCIBar bar0;
+    uint8_t cap;
+
+    g_assert_nonnull(dev);
+    qpci_device_enable(dev);
+    bar0 = qpci_iomap(dev, CHIMNEY_BAR_REGS, NULL);
+    qpci_msix_enable(dev);
+    cap = qpci_find_capability(dev, PCI_CAP_ID_MSIX, 0);
+    qpci_config_writew(dev, cap + PCI_MSIX_FLAGS,
+                       qpci_config_readw(dev, cap + PCI_MSIX_FLAGS) &
+                       ~PCI_MSIX_FLAGS_MASKALL);
+    msix_aim(dev, CHIMNEY_VEC_MISC, addr, data);
+    qpci_io_writel(dev, bar0, CHIMNEY_REG_INT_MASK, CHIMNEY_INT_LINK);
+    return bar0;
+}
+
+/* QEMU's stderr must hold @what. */
+static void err_file_expect(char *err_file, const char *what)
+{
+    char *err = NULL;
+
+    g_assert_true(g_file_get_contents(err_file, &err, NULL, NULL));
+    g_test_message("QEMU said: %s", err);
+    g_assert_nonnull(strstr(err, what));
+    unlink(err_file);
+    g_free(err_file);
+    g_free(err);
+}
+
 static void test_reentry_config_write(void *obj, void *data,
                                       QGuestAllocator *alloc)
 {
@@ -707,42 +753,14 @@ static void test_reentry_config_write(void *obj, void *data,
                                   CHIMNEY_QOS_NETDEV, REENTRY_SLOT,
                                   CHIMNEY_QOS_NETDEV, err_file);
     QPCIBus *bus = qpci_new_pc(qts, NULL);
-    QPCIDevice *mch = qpci_device_find(bus, 0);
     QPCIDevice *dev = qpci_device_find(bus, QPCI_DEVFN(REENTRY_SLOT, 0));
-    /* the device's own PCI_CACHE_LINE_SIZE dword, through ECAM */
-    uint64_t ecam = Q35_ECAM_BASE + (QPCI_DEVFN(REENTRY_SLOT, 0) << 12) +
-                    PCI_CACHE_LINE_SIZE;
-    uint8_t cap;
-    uint64_t off;
+    uint64_t cfg = Q35_ECAM_BASE + (QPCI_DEVFN(REENTRY_SLOT, 0) << 12);
     QPCIBar bar0;
-    char *err = NULL;
 
-    g_assert_nonnull(mch);
-    g_assert_nonnull(dev);
-    /* what firmware would do: no firmware runs under qtest */
-    qpci_config_writel(mch, Q35_PCIEXBAR + 4, 0);
-    qpci_config_writel(mch, Q35_PCIEXBAR, Q35_ECAM_BASE | 1);
-    g_assert_cmphex(qtest_readw(qts, Q35_ECAM_BASE +
-                                (QPCI_DEVFN(REENTRY_SLOT, 0) << 12)), ==,
-                    CHIMNEY_PCI_VENDOR_ID);
-
-    qpci_device_enable(dev);
-    bar0 = qpci_iomap(dev, CHIMNEY_BAR_REGS, NULL);
-    qpci_msix_enable(dev);
-    cap = qpci_find_capability(dev, PCI_CAP_ID_MSIX, 0);
-    qpci_config_writew(dev, cap + PCI_MSIX_FLAGS,
-                       qpci_config_readw(dev, cap + PCI_MSIX_FLAGS) &
-                       ~PCI_MSIX_FLAGS_MASKALL);
-    off = dev->msix_table_off + CHIMNEY_VEC_MISC * PCI_MSIX_ENTRY_SIZE;
-    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_LOWER_ADDR,
-                   (uint32_t)ecam);
-    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_UPPER_ADDR,
-                   ecam >> 32);
-    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_DATA,
-                   0x10);
-    qpci_io_writel(dev, dev->msix_table_bar, off + PCI_MSIX_ENTRY_VECTOR_CTRL,
-                   0);
-    qpci_io_writel(dev, bar0, CHIMNEY_REG_INT_MASK, CHIMNEY_INT_LINK);
+    q35_ecam_enable(bus);
+    g_assert_cmphex(qtest_readw(qts, cfg), ==, CHIMNEY_PCI_VENDOR_ID);
+    /* data 0x10 to the device's own PCI_CACHE_LINE_SIZE dword */
+    bar0 = q35_dev_setup(dev, cfg + PCI_CACHE_LINE_SIZE, 0x10);
 
     set_link(qts, false);
     /* the message was sent (cause auto-cleared) */
@@ -755,16 +773,83 @@ static void test_reentry_config_write(void *obj, void *data,
                     CHIMNEY_STATUS_BUS_MASTER | CHIMNEY_STATUS_MSIX);
     set_link(qts, true);
     qtest_quit(qts);
-
-    g_assert_true(g_file_get_contents(err_file, &err, NULL, NULL));
-    g_test_message("QEMU said: %s", err);
-    g_assert_nonnull(strstr(err, "PCI config write while the device is "
-                            "busy"));
-    unlink(err_file);
-    g_free(err_file);
-    g_free(err);
+    err_file_expect(err_file, "PCI config write while the device is busy");
     g_free(dev);
-    g_free(mch);
+    qpci_free_pc(bus);
+}
+
+/*
+ * The same with the reset hold: the device sits behind a PCIe root port
+ * and its link message sets Secondary Bus Reset in the port's bridge
+ * control register (through ECAM), which resets the device from inside
+ * its own link callback.  The device reset is deferred to the end of the
+ * callback: afterwards the device is in its reset state and works.
+ */
+#define REENTRY_PORT_SLOT   5
+#define REENTRY_WINDOW      0xe0000000u
+
+static void test_reentry_bus_reset(void *obj, void *data,
+                                   QGuestAllocator *alloc)
+{
+    char *err_file = tmp_path("q35sbr.err");
+    QTestState *qts = qtest_initf("-M q35 -device pcie-root-port,id=rp0,"
+                                  "chassis=1,addr=%02x.0 -device "
+                                  "chimney-nic,bus=rp0,netdev=%s -netdev "
+                                  "hubport,hubid=0,id=%s -d guest_errors "
+                                  "2>%s", REENTRY_PORT_SLOT,
+                                  CHIMNEY_QOS_NETDEV, CHIMNEY_QOS_NETDEV,
+                                  err_file);
+    QPCIBus *bus = qpci_new_pc(qts, NULL);
+    QPCIDevice *port = qpci_device_find(bus, QPCI_DEVFN(REENTRY_PORT_SLOT, 0));
+    QPCIDevice *dev;
+    /* bridge control (upper half of the 0x3c dword) of the root port */
+    uint64_t ecam = Q35_ECAM_BASE +
+                    (QPCI_DEVFN(REENTRY_PORT_SLOT, 0) << 12) +
+                    PCI_INTERRUPT_LINE;
+    QPCIBar bar0;
+
+    g_assert_nonnull(port);
+    q35_ecam_enable(bus);
+    /* what firmware would do: bus 1 behind the port, a memory window */
+    qpci_config_writeb(port, PCI_SECONDARY_BUS, 1);
+    qpci_config_writeb(port, PCI_SUBORDINATE_BUS, 1);
+    qpci_config_writew(port, PCI_MEMORY_BASE, REENTRY_WINDOW >> 16);
+    qpci_config_writew(port, PCI_MEMORY_LIMIT,
+                       (REENTRY_WINDOW + 0x00f00000) >> 16);
+    qpci_config_writew(port, PCI_PREF_MEMORY_BASE, 0xfff0);
+    qpci_config_writew(port, PCI_PREF_MEMORY_LIMIT, 0);
+    qpci_config_writew(port, PCI_COMMAND,
+                       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    dev = qpci_device_find(bus, 1 << 8);
+    bar0 = q35_dev_setup(dev, ecam, PCI_BRIDGE_CTL_BUS_RESET << 16);
+    qpci_io_writel(dev, bar0, CHIMNEY_REG_INT_THROTTLE, REENTRY_THROTTLE);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_INT_THROTTLE), ==,
+                    REENTRY_THROTTLE);
+
+    set_link(qts, false);
+    g_assert_cmphex(qpci_config_readw(port, PCI_BRIDGE_CONTROL) &
+                    PCI_BRIDGE_CTL_BUS_RESET, ==, PCI_BRIDGE_CTL_BUS_RESET);
+    qpci_config_writew(port, PCI_BRIDGE_CONTROL, 0);
+
+    /* the PCI reset cleared the BARs: map again, the device was reset */
+    g_free(dev);
+    dev = qpci_device_find(bus, 1 << 8);
+    qpci_device_enable(dev);
+    bar0 = qpci_iomap(dev, CHIMNEY_BAR_REGS, NULL);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_ID), ==,
+                    CHIMNEY_ID_MAGIC);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_INT_THROTTLE), ==,
+                    0);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_INT_MASK), ==, 0);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_STATUS) &
+                    CHIMNEY_STATUS_LINK_UP, ==, 0);
+    set_link(qts, true);
+    g_assert_cmphex(qpci_io_readl(dev, bar0, CHIMNEY_REG_STATUS) &
+                    CHIMNEY_STATUS_LINK_UP, ==, CHIMNEY_STATUS_LINK_UP);
+    qtest_quit(qts);
+    err_file_expect(err_file, "device reset while the device is busy");
+    g_free(dev);
+    g_free(port);
     qpci_free_pc(bus);
 }
 
@@ -824,6 +909,7 @@ static void register_chimney_migration_test(void)
         { "migration-offload-during", test_migration_offload_during },
         { "reentry-msix", test_reentry_msix },
         { "reentry-config-write", test_reentry_config_write },
+        { "reentry-bus-reset", test_reentry_bus_reset },
         { "reentry-system-reset", test_reentry_system_reset },
     };
     QOSGraphTestOptions opts = {
