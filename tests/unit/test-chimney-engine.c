@@ -571,13 +571,17 @@ static void test_writeback_dma_failure(Fixture *f, gconstpointer data)
     g_assert_cmpint(peer_send(f, 2001, 1000, 5000, 0, "y"), >, 0);
 }
 
-/* Handle generations migrate: old handles stay stale on the target. */
+/*
+ * Handle generations migrate (old handles stay stale on the target), and
+ * so do the registers and offload setup the engine keeps a view of.
+ */
 static void test_handle_gen_migrated(Fixture *f, gconstpointer data)
 {
     FakeHost *h = f->h;
     uint64_t old = tb_handle(h, f->t[0]);
     FakeHost *h2 = fake_host_new();
     Fixture f2 = { .h = h2 };
+    const char *why = NULL;
     uint64_t a;
 
     a = tb_ref(h, CHIMNEY_TYPE_TCP, old, 0);
@@ -585,14 +589,24 @@ static void test_handle_gen_migrated(Fixture *f, gconstpointer data)
     chimney_core_pre_save(&h->core);
     memcpy(h2->core.handle_gen_floor, h->core.handle_gen_floor,
            sizeof(h2->core.handle_gen_floor));
-    /* migrated registers reach the engine too */
+    /* migrated registers and SET_PARAMS/SET_VLANS reach the engine too */
     h2->core.ctrl = CHIMNEY_CTRL_OFFLOAD_EN;
     h2->core.mac[5] = 0x99;
-    chimney_core_post_load(&h2->core);
+    h2->core.engine_setup = h->core.engine_setup;
+    h2->core.engine_setup.nvlans = 1;
+    h2->core.engine_setup.vlans[0] = 4096;      /* corrupted stream */
+    g_assert_false(chimney_core_post_load(&h2->core, &why));
+    g_assert_nonnull(why);
+    g_assert_false(h2->core.engine->params_set);
+    h2->core.engine_setup.vlans[0] = 7;
+    g_assert_true(chimney_core_post_load(&h2->core, &why));
     g_assert_true(h2->core.engine->enabled);
+    g_assert_true(h2->core.engine->params_set);
+    g_assert_cmpuint(h2->core.engine->params.ticks_per_second, ==, 1000);
+    g_assert_cmpuint(h2->core.engine->vlans[0], ==, 7);
     g_assert_cmpuint(h2->core.engine->mac[5], ==, 0x99);
     h2->core.mac[5] = own_mac[5];
-    chimney_core_post_load(&h2->core);
+    g_assert_true(chimney_core_post_load(&h2->core, &why));
     fx_offload(&f2, NULL);
     /* same slot, never the same handle */
     g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(tb_handle(h2, f2.t[0])), ==,

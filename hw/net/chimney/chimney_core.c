@@ -895,12 +895,16 @@ void chimney_core_cleanup(ChimneyCore *core)
 void chimney_core_pre_save(ChimneyCore *core)
 {
     chimney_engine_gen_floor(core->engine, core->handle_gen_floor);
+    chimney_engine_get_setup(core->engine, &core->engine_setup);
 }
 
-void chimney_core_post_load(ChimneyCore *core)
+bool chimney_core_post_load(ChimneyCore *core, const char **why)
 {
     unsigned v;
 
+    if (!chimney_engine_set_setup(core->engine, &core->engine_setup, why)) {
+        return false;
+    }
     chimney_engine_set_gen_floor(core->engine, core->handle_gen_floor);
     /* the engine's view of the migrated registers */
     chimney_engine_set_mac(core->engine, core->mac);
@@ -913,6 +917,7 @@ void chimney_core_post_load(ChimneyCore *core)
                                  core->vec_deadline_ns[v]);
         }
     }
+    return true;
 }
 
 /*

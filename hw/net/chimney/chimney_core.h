@@ -107,8 +107,9 @@ typedef struct ChimneyCore {
     /* The offload engine (chimney_engine.h); its objects not migrated. */
     ChimneyEngine *engine;
     ChimneyEngineConfig engine_cfg;
-    /* Highest handle generations issued, migrated (chimney_core_pre_save) */
-    uint32_t handle_gen_floor[3];
+    /* Migrated engine state (chimney_core_pre_save, _post_load). */
+    uint32_t handle_gen_floor[3];   /* highest handle generations issued */
+    ChimneyEngineSetup engine_setup;    /* SET_PARAMS, SET_VLANS */
 } ChimneyCore;
 
 void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
@@ -142,8 +143,12 @@ void chimney_core_timer_expired(ChimneyCore *core, unsigned timer);
 void chimney_core_cmd_process(ChimneyCore *core);
 /* Before migration: fill the migrated fields kept elsewhere. */
 void chimney_core_pre_save(ChimneyCore *core);
-/* After migration: re-arm timers from the saved deadlines. */
-void chimney_core_post_load(ChimneyCore *core);
+/*
+ * After migration (core state already checked by chimney_migrate.c):
+ * hand the engine its migrated setup (false and *why if it is invalid;
+ * then nothing was applied) and re-arm timers from the saved deadlines.
+ */
+bool chimney_core_post_load(ChimneyCore *core, const char **why);
 
 /* Queue an event for the event ring and write what fits. */
 void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev);

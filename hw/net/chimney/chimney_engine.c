@@ -224,3 +224,42 @@ void chimney_engine_set_gen_floor(ChimneyEngine *eng, const uint32_t floor[3])
     eng->path.gen_floor = MAX(eng->path.gen_floor, floor[1]);
     eng->tcp.gen_floor = MAX(eng->tcp.gen_floor, floor[2]);
 }
+
+void chimney_engine_get_setup(const ChimneyEngine *eng, ChimneyEngineSetup *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->params_set = eng->params_set;
+    if (eng->params_set) {
+        c->params = eng->params;
+    }
+    c->nvlans = eng->nvlans;
+    memcpy(c->vlans, eng->vlans, sizeof(c->vlans));
+}
+
+bool chimney_engine_set_setup(ChimneyEngine *eng, const ChimneyEngineSetup *c,
+                              const char **why)
+{
+    uint32_t tps = c->params.ticks_per_second, i;
+
+    /* the same checks as SET_PARAMS and SET_VLANS (chimney_params.c) */
+    if (c->params_set > 1 ||
+        (c->params_set && tps != 10 && tps != 100 && tps != 1000)) {
+        *why = "offload parameters: ticks_per_second not 10, 100 or 1000";
+        return false;
+    }
+    if (c->nvlans > CHIMNEY_MAX_IFACE_VLANS) {
+        *why = "interface VLAN table longer than CHIMNEY_MAX_IFACE_VLANS";
+        return false;
+    }
+    for (i = 0; i < c->nvlans; i++) {
+        if (c->vlans[i] > 4095) {
+            *why = "interface VLAN id above 4095";
+            return false;
+        }
+    }
+    eng->params_set = c->params_set;
+    eng->params = c->params;
+    eng->nvlans = c->nvlans;
+    memcpy(eng->vlans, c->vlans, sizeof(eng->vlans));
+    return true;
+}

@@ -113,4 +113,20 @@ uint64_t chimney_engine_mem_used(const ChimneyEngine *eng);
 void chimney_engine_gen_floor(const ChimneyEngine *eng, uint32_t floor[3]);
 void chimney_engine_set_gen_floor(ChimneyEngine *eng, const uint32_t floor[3]);
 
+/*
+ * The offload configuration the driver set (SET_PARAMS, SET_VLANS), which
+ * migrates with the registers: host order, params_set = 0 when none.
+ */
+typedef struct ChimneyEngineSetup {
+    ChimneyOffloadParams params;
+    uint8_t params_set;
+    uint32_t nvlans;
+    uint16_t vlans[CHIMNEY_MAX_IFACE_VLANS];
+} ChimneyEngineSetup;
+
+void chimney_engine_get_setup(const ChimneyEngine *eng, ChimneyEngineSetup *c);
+/* Install a migrated setup; false (nothing changes) if it is invalid. */
+bool chimney_engine_set_setup(ChimneyEngine *eng, const ChimneyEngineSetup *c,
+                              const char **why);
+
 #endif /* CHIMNEY_ENGINE_H */

@@ -657,6 +657,7 @@ static int chimney_nic_pre_save(void *opaque)
 static int chimney_nic_post_load(void *opaque, int version_id)
 {
     ChimneyNicState *s = opaque;
+    const char *setup_why = NULL;
     char *why = NULL;
 
     /*
@@ -677,7 +678,16 @@ static int chimney_nic_post_load(void *opaque, int version_id)
     }
     /* link_down is not migrated: the netdev's current state wins. */
     s->core.link_up = !qemu_get_queue(s->nic)->link_down;
-    chimney_core_post_load(&s->core);
+    if (!chimney_core_post_load(&s->core, &setup_why)) {
+        char *path = object_get_canonical_path(OBJECT(s));
+
+        error_report("chimney-nic %s: invalid device state in the "
+                     "migration stream: %s", path, setup_why);
+        trace_chimney_post_load_refused(setup_why);
+        g_free(path);
+        chimney_core_reset(&s->core);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -704,6 +714,39 @@ static const VMStateDescription chimney_nic_vmstate_handle_gens = {
     .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT32_ARRAY(core.handle_gen_floor, ChimneyNicState, 3),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
+/* SET_PARAMS and SET_VLANS: a migrated driver need not repeat them. */
+static const VMStateDescription chimney_nic_vmstate_setup = {
+    .name = "chimney-nic/offload-setup",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT8(core.engine_setup.params_set, ChimneyNicState),
+        VMSTATE_UINT32(core.engine_setup.params.ticks_per_second,
+                       ChimneyNicState),
+        VMSTATE_UINT8(core.engine_setup.params.ack_frequency,
+                      ChimneyNicState),
+        VMSTATE_UINT8(core.engine_setup.params.delayed_ack_ticks,
+                      ChimneyNicState),
+        VMSTATE_UINT8(core.engine_setup.params.max_retransmissions,
+                      ChimneyNicState),
+        VMSTATE_UINT8(core.engine_setup.params.
+                      doubt_reachability_retransmissions, ChimneyNicState),
+        VMSTATE_UINT32(core.engine_setup.params.sws_prevention_ticks,
+                       ChimneyNicState),
+        VMSTATE_UINT32(core.engine_setup.params.dup_ack_threshold,
+                       ChimneyNicState),
+        VMSTATE_UINT32(core.engine_setup.params.push_ticks, ChimneyNicState),
+        VMSTATE_UINT32(core.engine_setup.params.nce_stale_ticks,
+                       ChimneyNicState),
+        VMSTATE_UINT32(core.engine_setup.params.fin_wait2_ticks,
+                       ChimneyNicState),
+        VMSTATE_UINT32(core.engine_setup.nvlans, ChimneyNicState),
+        VMSTATE_UINT16_ARRAY(core.engine_setup.vlans, ChimneyNicState,
+                             CHIMNEY_MAX_IFACE_VLANS),
         VMSTATE_END_OF_LIST()
     }
 };
@@ -744,6 +787,7 @@ static const VMStateDescription chimney_nic_vmstate = {
     },
     .subsections = (const VMStateDescription * const []) {
         &chimney_nic_vmstate_handle_gens,
+        &chimney_nic_vmstate_setup,
         NULL
     }
 };
