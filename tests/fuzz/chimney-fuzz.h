@@ -315,10 +315,10 @@ static inline void fz_harvest(FzState *s, FzPending *pd)
  * that the harness can check from the outside (ABI only), because
  * breaking them corrupts its state long before anything crashes:
  *
- * - "No object may be named twice: two REF or LINKER blocks of one tree
- *   must not carry the same handle value.  Such a tree is malformed in
- *   every operation (BAD_TREE) ... changes nothing and writes nothing
- *   back." (spec, "Tree shape and limits");
+ * - "No live object may be named twice: two REF blocks of one tree must
+ *   not carry the same handle of an offloaded object.  Such a tree is
+ *   malformed in every operation (BAD_TREE) ... changes nothing and
+ *   writes nothing back." (spec, "Tree shape and limits");
  * - every send request completes once: at most one SEND_DONE per
  *   (connection handle, cookie).
  *
@@ -440,6 +440,13 @@ static inline bool fz_arena(FzState *s, uint64_t len)
 }
 
 /* Submit a command now, or queue it when `defer` (at most FZ_MAX_PENDING). */
+/* CHIMNEY_KIND_* of a harness layer. */
+static inline unsigned fz_layer_kind(unsigned layer)
+{
+    return layer == FZ_K_NEIGH ? CHIMNEY_KIND_NEIGH :
+           layer == FZ_K_PATH ? CHIMNEY_KIND_PATH : CHIMNEY_KIND_TCP;
+}
+
 static inline FzPending *fz_submit(FzState *s, uint16_t opcode, uint16_t flags,
                                    uint64_t addr, uint32_t len,
                                    uint64_t handle)
@@ -856,7 +863,7 @@ static inline void fz_op_tree(FzState *s)
     unsigned nb = 1 + fz_u(s, 1) % FZ_MAX_TREE_BLOCKS, i, nnew = 0;
     uint64_t addr[FZ_MAX_TREE_BLOCKS], handle[FZ_MAX_TREE_BLOCKS];
     uint8_t layers[FZ_MAX_TREE_BLOCKS];
-    bool is_ref[FZ_MAX_TREE_BLOCKS];    /* REF or LINKER block */
+    bool is_ref[FZ_MAX_TREE_BLOCKS];    /* REF block, live object */
     uint64_t last_child[FZ_MAX_TREE_BLOCKS], root_last = 0, root = 0;
     FzNewObj nw[FZ_MAX_TREE_BLOCKS];
     FzPending *pd;
@@ -983,7 +990,14 @@ static inline void fz_op_tree(FzState *s)
             }
             addr[i] = tb_block(s->h, type, role, h, state, len);
             handle[i] = h;
-            is_ref[i] = role != CHIMNEY_ROLE_PLACEHOLDER;
+            /*
+             * The rule names live objects in REF blocks (LINKERs may
+             * repeat, stale handles fail per block).  Liveness is known
+             * only if nothing queued before this command runs first.
+             */
+            is_ref[i] = role == CHIMNEY_ROLE_REF && s->npend == 0 &&
+                        chimney_offload_lookup(s->h->core.engine, h,
+                                               fz_layer_kind(layer), NULL);
         }
         last_child[i] = 0;
         if (pblk < 0 || par == 1) {
