@@ -375,22 +375,15 @@ void chimney_tree_initiate(Tree *t, uint32_t first, uint32_t parent,
             obj = n->obj;
             break;
         case CHIMNEY_ROLE_LINKER:
-            if (!chimney_offload_lookup(t->ofl, n->handle,
-                                        chimney_layer_kind[n->layer], &obj)) {
-                chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
-                                         "chimney-nic: linker block 0x%"
-                                         G_GINT64_MODIFIER "x: bad handle 0x%"
-                                         G_GINT64_MODIFIER "x", n->addr,
-                                         n->handle);
-                st = CHIMNEY_ST_BAD_HANDLE;
-            } else if ((st = chimney_tree_check_type(t, n, obj)) !=
-                       CHIMNEY_ST_SUCCESS) {
-                /* BAD_TYPE */
-            } else if (chimney_tree_obj_invalid(t, n->layer, obj)) {
+            st = chimney_tree_resolve(t, n, "linker");
+            if (st == CHIMNEY_ST_SUCCESS &&
+                chimney_tree_obj_invalid(t, n->layer, n->obj)) {
                 st = CHIMNEY_ST_INVALID_STATE;
+            }
+            if (st == CHIMNEY_ST_SUCCESS) {
+                obj = n->obj;
             } else {
-                st = CHIMNEY_ST_SUCCESS;
-                n->obj = obj;
+                n->obj = CHIMNEY_NO_INDEX;
             }
             break;
         case CHIMNEY_ROLE_PLACEHOLDER:

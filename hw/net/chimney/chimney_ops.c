@@ -20,7 +20,7 @@
 
 static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
 {
-    uint32_t idx, off = 0;
+    uint32_t idx, st, off = 0;
     const void *k = NULL;
     static const size_t cached_size[] = {
         [LAYER_NEIGH] = sizeof(ChimneyNeighCached),
@@ -28,18 +28,11 @@ static uint32_t update_one(Tree *t, TreeNode *n, uint32_t parent_neigh)
         [LAYER_TCP] = sizeof(ChimneyTcpCached),
     };
 
-    if (!chimney_offload_lookup(t->ofl, n->handle, chimney_layer_kind[n->layer],
-                                &idx)) {
-        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: update block 0x%"
-                                 G_GINT64_MODIFIER "x: bad handle 0x%"
-                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
-        return CHIMNEY_ST_BAD_HANDLE;
+    st = chimney_tree_resolve(t, n, "update");
+    if (st != CHIMNEY_ST_SUCCESS) {
+        return st;
     }
-    n->obj = idx;
-    if (chimney_tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
-        return CHIMNEY_ST_BAD_TYPE;
-    }
+    idx = n->obj;
     if (chimney_tree_obj_invalid(t, n->layer, idx)) {
         return CHIMNEY_ST_INVALID_STATE;    /* host never updates these */
     }
@@ -149,18 +142,15 @@ uint32_t chimney_tree_query_one(Tree *t, TreeNode *n)
     } st;
     const void *part[3];        /* CONST, CACHED, DELEGATED of the layer */
     size_t size[3];
-    uint32_t idx, host_off = 0, slot_off[3];
+    uint32_t idx, host_off = 0, slot_off[3], r;
     unsigned base, i;
     bool combined;
 
-    if (!chimney_offload_lookup(t->ofl, n->handle, chimney_layer_kind[n->layer],
-                                &idx)) {
-        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: query block 0x%"
-                                 G_GINT64_MODIFIER "x: bad handle 0x%"
-                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
-        return CHIMNEY_ST_BAD_HANDLE;
+    r = chimney_tree_resolve(t, n, "query");
+    if (r != CHIMNEY_ST_SUCCESS) {
+        return r;
     }
+    idx = n->obj;
     base = n->layer == LAYER_NEIGH ? CHIMNEY_TYPE_NEIGH_CONST :
            n->layer == LAYER_TCP ? CHIMNEY_TYPE_TCP_CONST :
            (n->type >= CHIMNEY_TYPE_IP6_CONST ? CHIMNEY_TYPE_IP6_CONST :
@@ -168,9 +158,6 @@ uint32_t chimney_tree_query_one(Tree *t, TreeNode *n)
     /* the combined type is base + 3, or 17 for TCP (16 is reserved) */
     combined = n->type == (n->layer == LAYER_TCP ? CHIMNEY_TYPE_TCP :
                            base + 3);
-    if (chimney_tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
-        return CHIMNEY_ST_BAD_TYPE;
-    }
 
     if (n->layer == LAYER_NEIGH) {
         ChimneyNeighObj o = *chimney_neigh_at(t->ofl, idx);
@@ -290,7 +277,7 @@ static void invalidate_cascade(Tree *t, unsigned layer, uint32_t obj)
 
 uint32_t chimney_tree_invalidate_one(Tree *t, TreeNode *n)
 {
-    uint32_t idx;
+    uint32_t idx, st;
 
     if (n->state_len) {
         /* rule 063: invalidate trees carry block lists only */
@@ -301,17 +288,11 @@ uint32_t chimney_tree_invalidate_one(Tree *t, TreeNode *n)
         return CHIMNEY_ST_BAD_LENGTH;
     }
 
-    if (!chimney_offload_lookup(t->ofl, n->handle, chimney_layer_kind[n->layer],
-                                &idx)) {
-        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: invalidate block 0x%"
-                                 G_GINT64_MODIFIER "x: bad handle 0x%"
-                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
-        return CHIMNEY_ST_BAD_HANDLE;
+    st = chimney_tree_resolve(t, n, "invalidate");
+    if (st != CHIMNEY_ST_SUCCESS) {
+        return st;
     }
-    if (chimney_tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
-        return CHIMNEY_ST_BAD_TYPE;
-    }
+    idx = n->obj;
     if (n->layer == LAYER_NEIGH) {
         chimney_neigh_at(t->ofl, idx)->invalid = true;
     } else if (n->layer == LAYER_PATH) {

@@ -113,19 +113,11 @@ static void terminate_tcp_complete_sends(Tree *t, ChimneyTcpObj *o,
 /* Resolve a terminate block when the walk reaches it (pre-order). */
 static uint32_t terminate_resolve(Tree *t, TreeNode *n)
 {
-    uint32_t idx, off = 0;
+    uint32_t st, off = 0;
 
-    if (!chimney_offload_lookup(t->ofl, n->handle, chimney_layer_kind[n->layer],
-                                &idx)) {
-        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: terminate block 0x%"
-                                 G_GINT64_MODIFIER "x: bad handle 0x%"
-                                 G_GINT64_MODIFIER "x", n->addr, n->handle);
-        return CHIMNEY_ST_BAD_HANDLE;
-    }
-    n->obj = idx;
-    if (chimney_tree_check_type(t, n, idx) != CHIMNEY_ST_SUCCESS) {
-        return CHIMNEY_ST_BAD_TYPE;
+    st = chimney_tree_resolve(t, n, "terminate");
+    if (st != CHIMNEY_ST_SUCCESS) {
+        return st;
     }
     if (n->state_len) {
         size_t need = n->layer == LAYER_NEIGH ? sizeof(ChimneyNeighDelegated) :

@@ -278,6 +278,22 @@ uint32_t chimney_tree_check_type(Tree *t, TreeNode *n, uint32_t idx)
     return CHIMNEY_ST_SUCCESS;
 }
 
+uint32_t chimney_tree_resolve(Tree *t, TreeNode *n, const char *what)
+{
+    uint32_t idx;
+
+    if (!chimney_offload_lookup(t->ofl, n->handle,
+                                chimney_layer_kind[n->layer], &idx)) {
+        chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
+                                "chimney-nic: %s block 0x%" G_GINT64_MODIFIER
+                                "x: bad handle 0x%" G_GINT64_MODIFIER "x",
+                                what, n->addr, n->handle);
+        return CHIMNEY_ST_BAD_HANDLE;
+    }
+    n->obj = idx;
+    return chimney_tree_check_type(t, n, idx);
+}
+
 /* The structures must fill the block exactly (`size` = 64 + lengths). */
 uint32_t chimney_tree_check_end(Tree *t, TreeNode *n, uint32_t off)
 {

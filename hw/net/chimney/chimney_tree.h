@@ -84,6 +84,12 @@ uint8_t *chimney_tree_state(Tree *t, TreeNode *n);
 void chimney_tree_mark_subtree(Tree *t, uint32_t first, uint32_t status);
 bool chimney_tree_obj_invalid(Tree *t, unsigned layer, uint32_t idx);
 uint32_t chimney_tree_check_type(Tree *t, TreeNode *n, uint32_t idx);
+/*
+ * A REF block's object: BAD_HANDLE (logged) if the handle names none of
+ * the block's layer, BAD_TYPE if the block type does not suit it; sets
+ * n->obj.  `what` names the operation in the log.
+ */
+uint32_t chimney_tree_resolve(Tree *t, TreeNode *n, const char *what);
 uint32_t chimney_tree_check_end(Tree *t, TreeNode *n, uint32_t off);
 /*
  * Take the next structure of at least `min` bytes from a block's state
