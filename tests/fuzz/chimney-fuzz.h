@@ -239,6 +239,11 @@ static inline uint32_t fz_u(FzState *s, unsigned n)
     return fz_take(&s->p, s->end, n);
 }
 
+static inline void fz_skip(FzState *s, size_t n)
+{
+    s->p += MIN(n, (size_t)(s->end - s->p));
+}
+
 /*
  * Address pools: few values, so that the fuzzer easily makes 4-tuples,
  * paths and neighbors meet again.
@@ -318,7 +323,10 @@ static inline void fz_harvest(FzState *s, FzPending *pd)
  * - "No live object may be named twice: two REF blocks of one tree must
  *   not carry the same handle of an offloaded object.  Such a tree is
  *   malformed in every operation (BAD_TREE) ... changes nothing and
- *   writes nothing back." (spec, "Tree shape and limits");
+ *   writes nothing back." (spec, "Tree shape and limits"); it is a
+ *   phase-1 condition ("Processing"), so an earlier phase-1 failure
+ *   (OFFLOAD_DISABLED for an INITIATE, TREE_TOO_LARGE, DMA_ERROR) may be
+ *   reported instead, but never a processed tree;
  * - every send request completes once: at most one SEND_DONE per
  *   (connection handle, cookie).
  *
@@ -386,10 +394,14 @@ static inline void fz_check_tree(FzState *s, FzPending *pd, uint32_t status)
     if (!pd->dup || !fz_oracle_on()) {
         return;
     }
-    if (status != CHIMNEY_ST_BAD_TREE) {
+    if (status != CHIMNEY_ST_BAD_TREE && status != CHIMNEY_ST_DMA_ERROR &&
+        status != CHIMNEY_ST_TREE_TOO_LARGE &&
+        !(status == CHIMNEY_ST_OFFLOAD_DISABLED &&
+          pd->opcode == CHIMNEY_CMD_INITIATE)) {
         fz_violation("command 0x%x on a tree naming handle 0x%"
                      G_GINT64_MODIFIER "x twice completed with 0x%x, not "
-                     "BAD_TREE", pd->opcode, pd->dup_handle, status);
+                     "BAD_TREE (or another phase-1 failure)", pd->opcode,
+                     pd->dup_handle, status);
     }
     for (i = 0; i < pd->nblk; i++) {
         if (tb_status(s->h, pd->blk[i]) != 0xdeadbeef) {
@@ -708,7 +720,7 @@ static inline void fz_op_offload(FzState *s)
     uint8_t mac[6];
 
     if (!fz_arena(s, 64 * 1024)) {
-        s->p += 4 * ntcp;
+        fz_skip(s, 4 * ntcp);
         return;
     }
     if ((psel & 0x80) && pr) {
@@ -870,7 +882,7 @@ static inline void fz_op_tree(FzState *s)
     uint8_t state[512];
 
     if (!fz_arena(s, 8 * 1024 * 1024)) {
-        s->p += 4 * nb;
+        fz_skip(s, 4 * nb);
         return;
     }
     for (i = 0; i < nb; i++) {
@@ -1081,7 +1093,7 @@ static inline void fz_op_segment(FzState *s)
         }
     }
     if (!t) {
-        s->p += MIN(plen, (size_t)(s->end - s->p));
+        fz_skip(s, plen);
         return;
     }
     o = chimney_offload_lookup(s->h->core.engine, t->handle,
@@ -1390,6 +1402,85 @@ static inline void fz_op_bulk(FzState *s)
 }
 
 /*
+ * Length of each operation without running it (the op-level mutator in
+ * chimney-fuzz-mutator.h splits programs with it).  It must follow
+ * chimney_fuzz_one() exactly: with fz_check_lengths set (the smoke test
+ * sets it) every operation run is checked against it.
+ */
+static inline uint32_t fz_peek(const uint8_t *d, size_t size, size_t off,
+                               unsigned n)
+{
+    uint32_t v = 0;
+    unsigned i;
+
+    for (i = 0; i < n && off + i < size; i++) {
+        v |= (uint32_t)d[off + i] << (8 * i);
+    }
+    return v;
+}
+
+/* Bytes of the operation starting at off (opcode included), clamped. */
+static inline size_t fz_op_len(const uint8_t *d, size_t size, size_t off)
+{
+    size_t p = off + 1, n = 0;
+    uint32_t v;
+
+    switch (fz_op_table[d[off] % G_N_ELEMENTS(fz_op_table)]) {
+    case FZ_WRITE_REG:
+        n = 6;
+        break;
+    case FZ_READ_REG:
+        n = 3;
+        break;
+    case FZ_POKE:
+        n = 5 + fz_peek(d, size, p + 4, 1);
+        break;
+    case FZ_BLOCK:
+        v = fz_peek(d, size, p + 4, 4);
+        n = 8 + ((v & (1u << 20)) ? 3 : 0) + ((v & (1u << 21)) ? 3 : 0);
+        break;
+    case FZ_FRAME:
+        n = 1 + fz_peek(d, size, p, 1) * 8;
+        break;
+    case FZ_CLOCK:
+    case FZ_ADVANCE:
+        n = 2;
+        break;
+    case FZ_PCI:
+    case FZ_LINK:
+    case FZ_BRINGUP:
+        n = 1;
+        break;
+    case FZ_OFFLOAD:
+        n = 3 + 4 * (fz_peek(d, size, p + 2, 1) & 3);
+        break;
+    case FZ_TREE:
+        n = 2 + 4 * (1 + fz_peek(d, size, p + 1, 1) % FZ_MAX_TREE_BLOCKS);
+        break;
+    case FZ_SEGMENT: {
+        uint32_t osel = fz_peek(d, size, p + 8, 1);
+        uint32_t plen = fz_peek(d, size, p + 10, 1);
+
+        n = 11 + ((osel & 7) == FZ_O_RAW ? (osel >> 3) + 1 : 0) +
+            plen * 8 + (plen & 7);
+        break;
+    }
+    case FZ_DATA:
+        n = 6;
+        break;
+    case FZ_BULK:
+        n = 3;
+        break;
+    default:        /* FZ_CMD, FZ_FLUSH */
+        n = 0;
+        break;
+    }
+    return MIN(1 + n, size - off);
+}
+
+static bool fz_check_lengths;
+
+/*
  * Guest RAM is allocated once per process and only the parts a program
  * dirtied are cleared after it (a fresh zeroed 40 MiB per program costs
  * ~100 ms under ASan): the raw window, the arena up to its high-water
@@ -1434,6 +1525,7 @@ static inline void chimney_fuzz_one(const uint8_t *data, size_t size)
         "data", "flush", "bulk",
     };
     FzState *s = g_new0(FzState, 1);
+    const uint8_t *op_start = NULL;
     bool trace;
     unsigned ops = 0;
     uint64_t arena_hi = 0;
@@ -1456,6 +1548,7 @@ static inline void chimney_fuzz_one(const uint8_t *data, size_t size)
         FakeHost *h = s->h;
 
         arena_hi = MAX(arena_hi, h->alloc_next);
+        op_start = s->p - 1;
         if (trace) {
             g_printerr("fuzz: op %u at %zu: %s (%u objects, %u neigh "
                        "%u path %u tcp recorded)\n", ops - 1,
@@ -1573,9 +1666,18 @@ static inline void chimney_fuzz_one(const uint8_t *data, size_t size)
             if (s->r && !s->bulk++) {
                 fz_op_bulk(s);
             } else {
-                s->p += 3;
+                fz_skip(s, 3);
             }
             break;
+        }
+        if (fz_check_lengths &&
+            (size_t)(s->p - op_start) !=
+            fz_op_len(data, size, op_start - data)) {
+            fprintf(stderr, "chimney-fuzz: op %s at %zu took %zu bytes, "
+                    "fz_op_len() says %zu\n", names[op],
+                    (size_t)(op_start - data), (size_t)(s->p - op_start),
+                    fz_op_len(data, size, op_start - data));
+            abort();
         }
     }
     arena_hi = MAX(arena_hi, s->h->alloc_next);

@@ -162,6 +162,8 @@ static void test_fuzz_maximal_tree(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    /* every operation run must have the length the mutator computes */
+    fz_check_lengths = true;
     /*
      * The oracles are off in this build of the test: today's core still
      * accepts trees that name an object twice.  The commit that runs the
