@@ -37,14 +37,18 @@
 #include "libqos/chimney-nic.h"
 #include "libqos/chimney-drv-qtest.h"
 #include "hw/net/chimney_hw.h"
+#include "tests/support/chimney-test-state.h"
+#include "tests/support/chimney-test-tree.h"
+#include "tests/support/chimney-test-hblk.h"
+#include "tests/support/chimney-test-seg.h"
 
 #ifndef _WIN32
 
 /* An address outside guest RAM and any device: DMA there fails. */
 #define BAD_GPA         0xfff0000000ull
-#define POISON8         0xa5u
-#define POISON64        0xa5a5a5a5a5a5a5a5ull
-#define STATUS_POISON   0xdeadbeefu
+#define POISON8         CHIMNEY_TEST_POISON8
+#define POISON64        CHIMNEY_TEST_POISON64
+#define STATUS_POISON   CHIMNEY_TEST_STATUS_POISON
 
 #define ETH_P_IPV4      0x0800
 #define ETH_P_IPV6      0x86dd
@@ -87,9 +91,8 @@ typedef struct T {
     int fd;                     /* our end of the wire */
     QChimneyOs os;
     ChimneyDrv *drv;
-    GPtrArray *hblocks;         /* HBlk * to free */
+    ChimneyTestHBlocks hb;      /* host blocks, freed at t_end() */
     GArray *recs;               /* Rec */
-    uint64_t next_ndis;
     bool rx_on;
     uint32_t rx_next;           /* next RX descriptor to look at */
     GString *soft;              /* failures reported at the end */
@@ -264,9 +267,8 @@ static T *t_init(void *obj, void *data, QGuestAllocator *alloc)
     t->qts = chimney_qts(t->d);
     t->alloc = alloc;
     t->fd = ((int *)data)[0];
-    t->hblocks = g_ptr_array_new_with_free_func(g_free);
+    hb_set_init(&t->hb);
     t->recs = g_array_new(FALSE, TRUE, sizeof(Rec));
-    t->next_ndis = 0x7e57000000000000ull;
     t->soft = g_string_new(NULL);
     cur_t = t;
     qchimney_os_init(&t->os, t->d, alloc);
@@ -295,7 +297,7 @@ static void t_end(T *t)
     g_string_free(t->soft, TRUE);
     g_assert_cmpuint(t->drv->n_unknown_event, ==, 0);
     qchimney_os_cleanup(&t->os);
-    g_ptr_array_unref(t->hblocks);
+    hb_set_free(&t->hb);
     g_array_free(t->recs, TRUE);
     cur_t = NULL;
     g_free(t);
@@ -305,236 +307,29 @@ static void t_end(T *t)
  * Host (NDIS-shaped) blocks
  */
 
-typedef struct HBlk {
-    ChimneyOffloadBlock b;
-    uint64_t slot;
-    uint8_t st[1024];
-} HBlk;
+/* The shared builders of tests/support/ under this file's names. */
+typedef ChimneyTestHBlk HBlk;
+typedef ChimneyTestNeighState NeighState;
+typedef ChimneyTestPathState PathState;
+typedef ChimneyTestTcpState TcpState;
+typedef ChimneyTestSeg Seg;
+typedef ChimneyTestRaw Raw;
 
 #define HDR(s) { .length = cpu_to_le32(sizeof(s)) }
 
-typedef struct NeighState {
-    ChimneyNeighConst c;
-    ChimneyNeighCached k;
-    ChimneyNeighDelegated d;
-} NeighState;
-
-typedef struct PathState {
-    ChimneyPathConst c;
-    ChimneyPathCached k;
-    ChimneyPathDelegated d;
-} PathState;
-
-typedef struct TcpState {
-    ChimneyTcpConst c;
-    ChimneyTcpCached k;
-    ChimneyTcpDelegated d;
-} TcpState;
-
-static HBlk *hb_new(T *t, uint16_t type, bool slot, uint64_t slotval,
-                    const void *state, uint32_t len)
-{
-    HBlk *hb = g_new0(HBlk, 1);
-
-    g_assert_cmpuint(len, <=, sizeof(hb->st));
-    g_ptr_array_add(t->hblocks, hb);
-    hb->b.type = type;
-    hb->slot = slotval;
-    hb->b.miniport_offload_context = slot ? &hb->slot : NULL;
-    hb->b.ndis_offload_handle = ++t->next_ndis;
-    hb->b.status = STATUS_POISON;       /* must be overwritten */
-    if (len) {
-        memcpy(hb->st, state, len);
-        hb->b.state = hb->st;
-        hb->b.state_len = len;
-    }
-    return hb;
-}
-
-static void hb_dep(HBlk *a, HBlk *b)
-{
-    a->b.dependent_block_list = b ? &b->b : NULL;
-}
-
-static void hb_next(HBlk *a, HBlk *b)
-{
-    a->b.next_block = b ? &b->b : NULL;
-}
-
-static void neigh_state(NeighState *s, const uint8_t *mac, uint16_t vlan)
-{
-    memset(s, 0, sizeof(*s));
-    s->c.hdr.length = cpu_to_le32(sizeof(s->c));
-    s->c.vlan_id = cpu_to_le16(vlan);
-    s->k.hdr.length = cpu_to_le32(sizeof(s->k));
-    memcpy(s->k.dl_dst_addr, mac, 6);
-    s->d.hdr.length = cpu_to_le32(sizeof(s->d));
-}
-
-static HBlk *hb_neigh_state(T *t, const NeighState *s)
-{
-    return hb_new(t, CHIMNEY_TYPE_NEIGH, true, 0, s, sizeof(*s));
-}
-
-static HBlk *hb_neigh(T *t, const uint8_t *mac, uint16_t vlan)
-{
-    NeighState s;
-
-    neigh_state(&s, mac, vlan);
-    return hb_neigh_state(t, &s);
-}
-
-static void path_state(PathState *s, bool v6, const uint8_t *src,
-                       const uint8_t *dst, uint32_t mtu)
-{
-    memset(s, 0, sizeof(*s));
-    s->c.hdr.length = cpu_to_le32(sizeof(s->c));
-    memcpy(s->c.src_addr, src, v6 ? 16 : 4);
-    memcpy(s->c.dst_addr, dst, v6 ? 16 : 4);
-    s->k.hdr.length = cpu_to_le32(sizeof(s->k));
-    s->k.path_mtu = cpu_to_le32(mtu);
-    s->d.hdr.length = cpu_to_le32(sizeof(s->d));
-}
-
-static HBlk *hb_path_state(T *t, bool v6, const PathState *s)
-{
-    return hb_new(t, v6 ? CHIMNEY_TYPE_IP6 : CHIMNEY_TYPE_IP4, true, 0, s,
-                  sizeof(*s));
-}
-
-/* IPv4 path 10.0.0.<src> -> 10.0.0.<dst>. */
-static HBlk *hb_path4(T *t, uint8_t src, uint8_t dst, uint32_t mtu)
-{
-    uint8_t s[4] = { 10, 0, 0, src }, d[4] = { 10, 0, 0, dst };
-    PathState ps;
-
-    path_state(&ps, false, s, d, mtu);
-    return hb_path_state(t, false, &ps);
-}
-
-static void tcp_state(TcpState *s, uint16_t lport, uint16_t rport)
-{
-    memset(s, 0, sizeof(*s));
-    s->c.hdr.length = cpu_to_le32(sizeof(s->c));
-    s->c.local_port = cpu_to_le16(lport);
-    s->c.remote_port = cpu_to_le16(rport);
-    s->c.remote_mss = cpu_to_le16(1460);
-    s->k.hdr.length = cpu_to_le32(sizeof(s->k));
-    s->k.initial_rcv_wnd = cpu_to_le32(65535);
-    s->k.ttl_hop_limit = 64;
-    s->d.hdr.length = cpu_to_le32(sizeof(s->d));
-    s->d.state = cpu_to_le32(CHIMNEY_TCPS_ESTABLISHED);
-    s->d.rcv_nxt = cpu_to_le32(1000);
-    s->d.rcv_wnd = cpu_to_le32(65535);
-    s->d.snd_una = cpu_to_le32(5000);
-    s->d.snd_nxt = cpu_to_le32(5000);
-    s->d.snd_max = cpu_to_le32(5000);
-    s->d.snd_wnd = cpu_to_le32(65535);
-    s->d.max_snd_wnd = cpu_to_le32(65535);
-    s->d.snd_wl1 = cpu_to_le32(999);
-    s->d.cwnd = cpu_to_le32(14600);
-    s->d.ssthresh = cpu_to_le32(65535);
-    s->d.ka_timeout_delta = cpu_to_le32(CHIMNEY_TIMER_OFF);
-    s->d.rexmit_timeout_delta = cpu_to_le32(CHIMNEY_TIMER_OFF);
-}
-
-static HBlk *hb_tcp_state(T *t, const TcpState *s)
-{
-    return hb_new(t, CHIMNEY_TYPE_TCP, true, 0, s, sizeof(*s));
-}
-
-static HBlk *hb_tcp(T *t, uint16_t lport, uint16_t rport)
-{
-    TcpState s;
-
-    tcp_state(&s, lport, rport);
-    return hb_tcp_state(t, &s);
-}
-
-static HBlk *hb_placeholder(T *t, uint16_t type)
-{
-    return hb_new(t, type, false, 0, NULL, 0);
-}
-
-/* A block naming an offloaded object (LINKER in INITIATE, else REF). */
-static HBlk *hb_obj(T *t, uint16_t type, uint64_t handle)
-{
-    return hb_new(t, type, true, handle, NULL, 0);
-}
-
-/*
- * A REF block followed by empty structures of the given sizes (headers
- * set; the rest poisoned so that unwritten bytes show).
- */
-static HBlk *hb_ref(T *t, uint16_t type, uint64_t handle, unsigned nstruct,
-                    const uint32_t *sizes)
-{
-    uint8_t buf[1024];
-    uint32_t off = 0;
-    unsigned i;
-
-    memset(buf, POISON8, sizeof(buf));
-    for (i = 0; i < nstruct; i++) {
-        ChimneyStateHdr hdr = { .length = cpu_to_le32(sizes[i]) };
-
-        memcpy(buf + off, &hdr, sizeof(hdr));
-        off += sizes[i];
-    }
-    return hb_new(t, type, true, handle, buf, off);
-}
-
-static const uint32_t neigh_sizes[] = {
-    sizeof(ChimneyNeighConst), sizeof(ChimneyNeighCached),
-    sizeof(ChimneyNeighDelegated),
-};
-static const uint32_t path_sizes[] = {
-    sizeof(ChimneyPathConst), sizeof(ChimneyPathCached),
-    sizeof(ChimneyPathDelegated),
-};
-static const uint32_t tcp_sizes[] = {
-    sizeof(ChimneyTcpConst), sizeof(ChimneyTcpCached),
-    sizeof(ChimneyTcpDelegated),
-};
-
-/* Query blocks for the combined state of each layer. */
-static HBlk *hb_query_neigh(T *t, uint64_t h)
-{
-    return hb_ref(t, CHIMNEY_TYPE_NEIGH, h, 3, neigh_sizes);
-}
-
-static HBlk *hb_query_path(T *t, bool v6, uint64_t h)
-{
-    return hb_ref(t, v6 ? CHIMNEY_TYPE_IP6 : CHIMNEY_TYPE_IP4, h, 3,
-                  path_sizes);
-}
-
-static HBlk *hb_query_tcp(T *t, uint64_t h)
-{
-    return hb_ref(t, CHIMNEY_TYPE_TCP, h, 3, tcp_sizes);
-}
+#define neigh_sizes     chimney_test_neigh_sizes
+#define path_sizes      chimney_test_path_sizes
+#define tcp_sizes       chimney_test_tcp_sizes
+#define neigh_state     chimney_test_neigh_state
+#define path_state      chimney_test_path_state
+#define tcp_state       chimney_test_tcp_state
+#define tree_walk       hb_walk
 
 /* N{P{T[0..n-1]}}: neighbor peer_mac, path 10.0.0.1 -> 10.0.0.2. */
 static HBlk *build_npt(T *t, HBlk **p_out, HBlk **tcp, unsigned n,
                        uint16_t port0)
 {
-    HBlk *nb = hb_neigh(t, peer_mac, 0);
-    HBlk *p = hb_path4(t, 1, 2, 1500);
-    unsigned i;
-
-    hb_dep(nb, p);
-    for (i = 0; i < n; i++) {
-        tcp[i] = hb_tcp(t, port0 + i, 80);
-        if (i) {
-            hb_next(tcp[i - 1], tcp[i]);
-        }
-    }
-    if (n) {
-        hb_dep(p, tcp[0]);
-    }
-    if (p_out) {
-        *p_out = p;
-    }
-    return nb;
+    return hb_npt(&t->hb, peer_mac, p_out, tcp, n, port0);
 }
 
 /*
@@ -563,31 +358,6 @@ static uint16_t op_code(TreeOp op)
     }
     g_assert_true(op == OP_INVALIDATE);
     return CHIMNEY_CMD_INVALIDATE;
-}
-
-/* Blocks of a host tree in the core's (and device's) traversal order. */
-static unsigned tree_walk(ChimneyOffloadBlock *root, ChimneyOffloadBlock **out,
-                          unsigned max)
-{
-    ChimneyOffloadBlock *stack[3];
-    ChimneyOffloadBlock *b = root;
-    unsigned depth = 0, n = 0;
-
-    while (b) {
-        g_assert_cmpuint(n, <, max);
-        out[n++] = b;
-        if (b->dependent_block_list) {
-            g_assert_cmpuint(depth, <, 3);
-            stack[depth++] = b;
-            b = b->dependent_block_list;
-            continue;
-        }
-        while (!b->next_block && depth) {
-            b = stack[--depth];
-        }
-        b = b->next_block;
-    }
-    return n;
 }
 
 /*
@@ -643,7 +413,7 @@ static void offload_ok(T *t, HBlk *root)
 /* Status of a one-block query of the combined state; fills *out. */
 static uint32_t query_tcp(T *t, uint64_t h, TcpState *out)
 {
-    HBlk *q = hb_query_tcp(t, h);
+    HBlk *q = hb_query_tcp(&t->hb, h);
 
     run_ok(t, OP_QUERY, q);
     if (out) {
@@ -654,7 +424,7 @@ static uint32_t query_tcp(T *t, uint64_t h, TcpState *out)
 
 static uint32_t query_path(T *t, bool v6, uint64_t h, PathState *out)
 {
-    HBlk *q = hb_query_path(t, v6, h);
+    HBlk *q = hb_query_path(&t->hb, v6, h);
 
     run_ok(t, OP_QUERY, q);
     if (out) {
@@ -665,7 +435,7 @@ static uint32_t query_path(T *t, bool v6, uint64_t h, PathState *out)
 
 static uint32_t query_neigh(T *t, uint64_t h, NeighState *out)
 {
-    HBlk *q = hb_query_neigh(t, h);
+    HBlk *q = hb_query_neigh(&t->hb, h);
 
     run_ok(t, OP_QUERY, q);
     if (out) {
@@ -677,7 +447,7 @@ static uint32_t query_neigh(T *t, uint64_t h, NeighState *out)
 /* Terminate one object without returning state; returns its status. */
 static uint32_t terminate_one(T *t, uint16_t type, uint64_t h)
 {
-    HBlk *r = hb_obj(t, type, h);
+    HBlk *r = hb_obj(&t->hb, type, h);
 
     run_ok(t, OP_TERMINATE, r);
     return r->b.status;
@@ -911,130 +681,6 @@ static void wire_expect_nothing(T *t)
  * Building TCP segments (both the peer's and the expected ACKs)
  */
 
-typedef struct Seg {
-    const uint8_t *dst_mac;
-    const uint8_t *src_mac;
-    int tci;                    /* 802.1Q TCI, -1: untagged */
-    bool v6;
-    uint8_t src_ip[16];
-    uint8_t dst_ip[16];
-    uint8_t tos;                /* IPv4 TOS / IPv6 traffic class */
-    uint8_t ttl;                /* TTL / hop limit */
-    uint32_t flow;              /* IPv6 flow label */
-    uint16_t ip_id;
-    uint16_t frag;              /* IPv4 flags + fragment offset field */
-    unsigned ip_opt_len;        /* IPv4 option bytes (multiple of 4) */
-    uint16_t sport;
-    uint16_t dport;
-    uint32_t seq;
-    uint32_t ack;
-    uint8_t flags;
-    uint16_t win;
-    uint16_t urg;
-    bool ts;
-    uint32_t tsval;
-    uint32_t tsecr;
-    const void *payload;
-    size_t plen;
-    bool bad_tcp_csum;
-} Seg;
-
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i + 1 < len; i += 2) {
-        sum += p[i] << 8 | p[i + 1];
-    }
-    if (len & 1) {
-        sum += p[len - 1] << 8;
-    }
-    return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-    while (sum >> 16) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return ~sum & 0xffff;
-}
-
-/* The frame (no padding); returns its length. */
-static size_t seg_build(const Seg *s, uint8_t *buf)
-{
-    size_t l3, l4, iphl, thl = 20 + (s->ts ? 12 : 0);
-    size_t tcplen = thl + s->plen;
-    uint8_t *th;
-    uint32_t sum;
-
-    memcpy(buf, s->dst_mac, 6);
-    memcpy(buf + 6, s->src_mac, 6);
-    l3 = 12;
-    if (s->tci >= 0) {
-        stw_be_p(buf + 12, ETH_P_VLAN);
-        stw_be_p(buf + 14, s->tci);
-        l3 += 4;
-    }
-    stw_be_p(buf + l3, s->v6 ? ETH_P_IPV6 : ETH_P_IPV4);
-    l3 += 2;
-    if (s->v6) {
-        uint8_t *ip = buf + l3;
-
-        iphl = 40;
-        stl_be_p(ip, 6u << 28 | (uint32_t)s->tos << 20 | (s->flow & 0xfffff));
-        stw_be_p(ip + 4, tcplen);
-        ip[6] = 6;
-        ip[7] = s->ttl;
-        memcpy(ip + 8, s->src_ip, 16);
-        memcpy(ip + 24, s->dst_ip, 16);
-    } else {
-        uint8_t *ip = buf + l3;
-
-        iphl = 20 + s->ip_opt_len;
-        ip[0] = 0x40 | iphl / 4;
-        ip[1] = s->tos;
-        stw_be_p(ip + 2, iphl + tcplen);
-        stw_be_p(ip + 4, s->ip_id);
-        stw_be_p(ip + 6, s->frag);
-        ip[8] = s->ttl;
-        ip[9] = 6;
-        stw_be_p(ip + 10, 0);
-        memcpy(ip + 12, s->src_ip, 4);
-        memcpy(ip + 16, s->dst_ip, 4);
-        memset(ip + 20, 1, s->ip_opt_len);          /* NOP options */
-        stw_be_p(ip + 10, csum_fold(csum_add(0, ip, iphl)));
-    }
-    l4 = l3 + iphl;
-    th = buf + l4;
-    stw_be_p(th, s->sport);
-    stw_be_p(th + 2, s->dport);
-    stl_be_p(th + 4, s->seq);
-    stl_be_p(th + 8, s->ack);
-    th[12] = (thl / 4) << 4;
-    th[13] = s->flags;
-    stw_be_p(th + 14, s->win);
-    stw_be_p(th + 16, 0);
-    stw_be_p(th + 18, s->urg);
-    if (s->ts) {
-        th[20] = 1;
-        th[21] = 1;
-        th[22] = 8;
-        th[23] = 10;
-        stl_be_p(th + 24, s->tsval);
-        stl_be_p(th + 28, s->tsecr);
-    }
-    if (s->plen) {
-        memcpy(th + thl, s->payload, s->plen);
-    }
-    sum = csum_add(0, s->src_ip, s->v6 ? 16 : 4);
-    sum = csum_add(sum, s->dst_ip, s->v6 ? 16 : 4);
-    sum += 6 + tcplen;
-    sum = csum_add(sum, th, tcplen);
-    stw_be_p(th + 16, csum_fold(sum) ^ (s->bad_tcp_csum ? 0x5555 : 0));
-    return l4 + tcplen;
-}
-
 /*
  * One offloaded connection as the wire sees it
  */
@@ -1093,10 +739,10 @@ static HBlk *conn_tree(T *t, Conn *c)
     PathState ps;
 
     neigh_state(&ns, c->nmac, c->vlan);
-    c->n = hb_neigh_state(t, &ns);
+    c->n = hb_neigh_state(&t->hb, &ns);
     path_state(&ps, c->v6, c->lip, c->rip, c->mtu);
-    c->p = hb_path_state(t, c->v6, &ps);
-    c->t = hb_tcp_state(t, &c->s);
+    c->p = hb_path_state(&t->hb, c->v6, &ps);
+    c->t = hb_tcp_state(&t->hb, &c->s);
     hb_dep(c->n, c->p);
     hb_dep(c->p, c->t);
     return c->n;
@@ -1150,135 +796,31 @@ static void conn_send_data(T *t, Conn *c, const void *payload, size_t plen)
  * Raw trees: ChimneyBlocks written into guest memory by the test
  */
 
-typedef struct Raw {
-    uint64_t base;              /* guest address */
-    uint8_t *mem;               /* host image */
-    uint32_t cap;
-    uint32_t used;
-} Raw;
+static void raw_mem_write(void *opaque, uint64_t addr, const void *buf,
+                          size_t len)
+{
+    qchimney_mem_write(opaque, addr, buf, len);
+}
 
+static void raw_mem_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    qchimney_mem_read(opaque, addr, buf, len);
+}
+
+/* An empty raw tree of @cap bytes in fresh guest memory. */
 static void raw_init(T *t, Raw *r, uint32_t cap)
 {
-    r->base = QEMU_ALIGN_UP(guest_alloc(t->alloc, cap + 64), 64);
-    r->mem = g_malloc0(cap);
-    r->cap = cap;
-    r->used = 0;
-}
+    ChimneyTestMem mem = { raw_mem_write, raw_mem_read, t->qts };
 
-static void raw_free(Raw *r)
-{
-    g_free(r->mem);
-}
-
-static ChimneyBlock *raw_blk(Raw *r, uint64_t addr)
-{
-    g_assert_cmphex(addr, >=, r->base);
-    g_assert_cmphex(addr + sizeof(ChimneyBlock), <=, r->base + r->used);
-    return (ChimneyBlock *)(r->mem + (addr - r->base));
-}
-
-/*
- * A block: every field the device must leave alone is poisoned (rsvd,
- * handle of NEW blocks, status, flags), host_handle made unique.
- */
-static uint64_t raw_block(Raw *r, uint16_t type, uint16_t role,
-                          uint64_t handle, const void *state, uint32_t len)
-{
-    uint64_t a = r->base + r->used;
-    ChimneyBlock *b;
-
-    g_assert_cmpuint(r->used + sizeof(*b) + len, <=, r->cap);
-    r->used += QEMU_ALIGN_UP(sizeof(*b) + len, 8);
-    b = raw_blk(r, a);
-    memset(b, POISON8, sizeof(*b));
-    b->type = cpu_to_le16(type);
-    b->role = cpu_to_le16(role);
-    b->size = cpu_to_le32(sizeof(*b) + len);
-    b->next = 0;
-    b->dependent = 0;
-    b->status = cpu_to_le32(STATUS_POISON);
-    b->flags = cpu_to_le32(0x5a5a5a5a);
-    b->handle = cpu_to_le64(role == CHIMNEY_ROLE_NEW ? POISON64 : handle);
-    b->host_handle = cpu_to_le64(0x40570000ull + a);
-    if (len) {
-        memcpy(b + 1, state, len);
-    }
-    return a;
-}
-
-static void raw_next(Raw *r, uint64_t a, uint64_t b)
-{
-    raw_blk(r, a)->next = cpu_to_le64(b);
-}
-
-static void raw_dep(Raw *r, uint64_t a, uint64_t b)
-{
-    raw_blk(r, a)->dependent = cpu_to_le64(b);
-}
-
-static void raw_put(T *t, Raw *r)
-{
-    qchimney_mem_write(t->qts, r->base, r->mem, r->used);
-}
-
-/* Guest memory of the tree now (a fresh copy, caller frees). */
-static uint8_t *raw_get(T *t, Raw *r)
-{
-    uint8_t *m = g_malloc(r->used);
-
-    qchimney_mem_read(t->qts, r->base, m, r->used);
-    return m;
+    raw_init_at(r, &mem, QEMU_ALIGN_UP(guest_alloc(t->alloc, cap + 64), 64),
+                cap);
 }
 
 static uint32_t raw_run(T *t, Raw *r, uint16_t opcode, uint64_t root,
                         uint32_t *info)
 {
-    raw_put(t, r);
+    raw_put(r);
     return qchimney_raw_cmd(&t->os, opcode, root, 0, 0, info);
-}
-
-static ChimneyBlock raw_result(T *t, Raw *r, uint64_t a)
-{
-    ChimneyBlock b;
-
-    qtest_memread(t->qts, a, &b, sizeof(b));
-    return b;
-}
-
-static uint32_t raw_status(T *t, Raw *r, uint64_t a)
-{
-    return le32_to_cpu(raw_result(t, r, a).status);
-}
-
-static uint64_t raw_handle(T *t, Raw *r, uint64_t a)
-{
-    return le64_to_cpu(raw_result(t, r, a).handle);
-}
-
-static uint64_t raw_neigh(Raw *r, const uint8_t *mac, uint16_t vlan)
-{
-    NeighState s;
-
-    neigh_state(&s, mac, vlan);
-    return raw_block(r, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_NEW, 0, &s,
-                     sizeof(s));
-}
-
-static uint64_t raw_path4(Raw *r, uint8_t src, uint8_t dst, uint32_t mtu)
-{
-    uint8_t s4[4] = { 10, 0, 0, src }, d4[4] = { 10, 0, 0, dst };
-    PathState s;
-
-    path_state(&s, false, s4, d4, mtu);
-    return raw_block(r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_NEW, 0, &s, sizeof(s));
-}
-
-static uint64_t raw_tcp(Raw *r, uint16_t lport, uint16_t rport)
-{
-    TcpState s;
-
-    tcp_state(&s, lport, rport);
-    return raw_block(r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_NEW, 0, &s, sizeof(s));
 }
 
 /*
@@ -1304,13 +846,13 @@ static void test_rule_007(void *obj, void *data, QGuestAllocator *alloc)
     HBlk *n[2], *p[3], *tc[5];
     unsigned i;
 
-    n[0] = hb_neigh(t, peer_mac, 0);
-    n[1] = hb_neigh(t, peer2_mac, 0);
+    n[0] = hb_neigh(&t->hb, peer_mac, 0);
+    n[1] = hb_neigh(&t->hb, peer2_mac, 0);
     for (i = 0; i < 3; i++) {
-        p[i] = hb_path4(t, 1, 10 + i, 1500);
+        p[i] = hb_path4(&t->hb, 1, 10 + i, 1500);
     }
     for (i = 0; i < 5; i++) {
-        tc[i] = hb_tcp(t, 2000 + i, 80);
+        tc[i] = hb_tcp(&t->hb, 2000 + i, 80);
     }
     hb_next(n[0], n[1]);
     hb_dep(n[0], p[0]);
@@ -1449,13 +991,13 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     TcpState ts;
     ChimneyTcpCached tk;
 
-    n1 = hb_neigh(t, peer_mac, 0);
-    p1 = hb_path4(t, 1, 2, 1500);
-    tc1 = hb_tcp(t, 1000, 80);
-    tc2 = hb_tcp(t, 1000, 80);                  /* DUPLICATE */
-    pph = hb_placeholder(t, CHIMNEY_TYPE_IP4);
-    p2 = hb_path4(t, 1, 3, CHIMNEY_MAX_PATH_MTU + 1);
-    tc3 = hb_tcp(t, 1001, 80);                  /* FAILURE: parent failed */
+    n1 = hb_neigh(&t->hb, peer_mac, 0);
+    p1 = hb_path4(&t->hb, 1, 2, 1500);
+    tc1 = hb_tcp(&t->hb, 1000, 80);
+    tc2 = hb_tcp(&t->hb, 1000, 80);                  /* DUPLICATE */
+    pph = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
+    p2 = hb_path4(&t->hb, 1, 3, CHIMNEY_MAX_PATH_MTU + 1);
+    tc3 = hb_tcp(&t->hb, 1001, 80);                  /* FAILURE: parent failed */
     hb_dep(n1, p1);
     hb_dep(p1, tc1);
     hb_next(tc1, tc2);
@@ -1463,11 +1005,11 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     hb_next(pph, p2);
     hb_dep(p2, tc3);
     /* a placeholder neighbor over a linker path carrying a new TCP */
-    n2 = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
+    n2 = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
     hb_next(n1, n2);
     neigh_state(&ns, peer2_mac, 0);
     ns.c.dl_src_addr[5] = 1;                    /* HW_ADDRESS_ENTRIES */
-    n3 = hb_neigh_state(t, &ns);
+    n3 = hb_neigh_state(&t->hb, &ns);
     hb_next(n2, n3);
     g_assert_cmphex(run_tree_checked(t, OP_INITIATE, CHIMNEY_CMD_INITIATE,
                                      n1), ==, CHIMNEY_ST_SUCCESS);
@@ -1482,9 +1024,9 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(n3->b.status, ==, CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES);
 
     /* linker under a placeholder: a second tree */
-    n2 = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
-    plk = hb_obj(t, CHIMNEY_TYPE_IP4, p1->slot);
-    tc4 = hb_tcp(t, 1002, 80);
+    n2 = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    plk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p1->slot);
+    tc4 = hb_tcp(&t->hb, 1002, 80);
     hb_dep(n2, plk);
     hb_dep(plk, tc4);
     g_assert_cmphex(run_tree_checked(t, OP_INITIATE, CHIMNEY_CMD_INITIATE,
@@ -1492,20 +1034,20 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(tc4->b.status, ==, CHIMNEY_ST_SUCCESS);
 
     /* root failure: the rest NOT_ATTEMPTED, still written */
-    n3 = hb_neigh_state(t, &ns);
-    hb_dep(n3, hb_path4(t, 1, 4, 1500));
+    n3 = hb_neigh_state(&t->hb, &ns);
+    hb_dep(n3, hb_path4(&t->hb, 1, 4, 1500));
     hb_next(n3, build_npt(t, NULL, q, 1, 3000));
     g_assert_cmphex(run_tree_checked(t, OP_INITIATE, CHIMNEY_CMD_INITIATE,
                                      n3), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(q[0]->b.status, ==, CHIMNEY_ST_NOT_ATTEMPTED);
 
     /* QUERY: placeholder, good and stale references */
-    q[0] = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
-    q[1] = hb_ref(t, CHIMNEY_TYPE_IP4, p1->slot, 3, path_sizes);
-    q[2] = hb_ref(t, CHIMNEY_TYPE_TCP, tc1->slot, 3, tcp_sizes);
-    q[3] = hb_ref(t, CHIMNEY_TYPE_TCP_CONST, tc1->slot + (1ull << 32), 1,
+    q[0] = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    q[1] = hb_ref(&t->hb, CHIMNEY_TYPE_IP4, p1->slot, 3, path_sizes);
+    q[2] = hb_ref(&t->hb, CHIMNEY_TYPE_TCP, tc1->slot, 3, tcp_sizes);
+    q[3] = hb_ref(&t->hb, CHIMNEY_TYPE_TCP_CONST, tc1->slot + (1ull << 32), 1,
                   tcp_sizes);
-    q[4] = hb_ref(t, CHIMNEY_TYPE_NEIGH_CACHED, n1->slot, 1,
+    q[4] = hb_ref(&t->hb, CHIMNEY_TYPE_NEIGH_CACHED, n1->slot, 1,
                   &neigh_sizes[1]);
     hb_dep(q[0], q[1]);
     hb_dep(q[1], q[2]);
@@ -1523,11 +1065,11 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     tk.hdr.length = cpu_to_le32(sizeof(tk));
     tk.initial_rcv_wnd = cpu_to_le32(65535);
     tk.ttl_hop_limit = 33;
-    q[0] = hb_placeholder(t, CHIMNEY_TYPE_IP4);
-    q[1] = hb_new(t, CHIMNEY_TYPE_TCP_CACHED, true, tc1->slot, &tk,
+    q[0] = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
+    q[1] = hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, tc1->slot, &tk,
                   sizeof(tk));
     tk.initial_rcv_wnd = cpu_to_le32(CHIMNEY_MAX_RCV_WND + 1);
-    q[2] = hb_new(t, CHIMNEY_TYPE_TCP_CACHED, true, tc4->slot, &tk,
+    q[2] = hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, tc4->slot, &tk,
                   sizeof(tk));
     hb_dep(q[0], q[1]);
     hb_next(q[1], q[2]);
@@ -1537,9 +1079,9 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(q[2]->b.status, ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
 
     /* INVALIDATE: a placeholder and a stale handle */
-    q[0] = hb_placeholder(t, CHIMNEY_TYPE_IP4);
-    q[1] = hb_obj(t, CHIMNEY_TYPE_TCP, tc4->slot);
-    q[2] = hb_obj(t, CHIMNEY_TYPE_TCP, tc4->slot ^ (3ull << 40));
+    q[0] = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
+    q[1] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc4->slot);
+    q[2] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc4->slot ^ (3ull << 40));
     hb_dep(q[0], q[1]);
     hb_next(q[1], q[2]);
     g_assert_cmphex(run_tree_checked(t, OP_INVALIDATE,
@@ -1550,17 +1092,17 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
 
     /* TERMINATE: everything, with a delegated structure for one TCP */
     tcp_state(&ts, 0, 0);
-    q[0] = hb_obj(t, CHIMNEY_TYPE_NEIGH, n1->slot);
-    q[1] = hb_obj(t, CHIMNEY_TYPE_IP4, p1->slot);
-    q[2] = hb_ref(t, CHIMNEY_TYPE_TCP_DELEGATED, tc1->slot, 1, &tcp_sizes[2]);
-    q[3] = hb_obj(t, CHIMNEY_TYPE_TCP, tc4->slot);
-    q[4] = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
-    q[5] = hb_obj(t, CHIMNEY_TYPE_TCP, tc1->slot);      /* twice: stale */
+    q[0] = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n1->slot);
+    q[1] = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p1->slot);
+    q[2] = hb_ref(&t->hb, CHIMNEY_TYPE_TCP_DELEGATED, tc1->slot, 1, &tcp_sizes[2]);
+    q[3] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc4->slot);
+    q[4] = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    q[5] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc1->slot);      /* twice: stale */
     hb_dep(q[0], q[1]);
     hb_dep(q[1], q[2]);
     hb_next(q[2], q[3]);
     hb_next(q[0], q[4]);
-    hb_next(q[4], hb_placeholder(t, CHIMNEY_TYPE_NEIGH));
+    hb_next(q[4], hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH));
     g_assert_cmphex(run_tree_checked(t, OP_TERMINATE, CHIMNEY_CMD_TERMINATE,
                                      q[0]), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(q[0]->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1584,19 +1126,19 @@ static void test_rule_009(void *obj, void *data, QGuestAllocator *alloc)
     offload_ok(t, n);
 
     /* alone, no dependents */
-    ph = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
     run_ok(t, OP_INITIATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(qchimney_last_cmd_done(&t->os, CHIMNEY_CMD_INITIATE)->info,
                      ==, 1);
-    ph = hb_placeholder(t, CHIMNEY_TYPE_TCP);
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_TCP);
     run_ok(t, OP_INITIATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
 
     /* over a linker whose new connection succeeds */
-    ph = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    nt = hb_tcp(t, 2000, 80);
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    nt = hb_tcp(&t->hb, 2000, 80);
     hb_dep(ph, lk);
     hb_dep(lk, nt);
     run_ok(t, OP_INITIATE, ph);
@@ -1606,11 +1148,11 @@ static void test_rule_009(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(ph->slot, ==, 0);
 
     /* whatever its dependents' results: all fail here */
-    ph = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
     hb_dep(ph, lk);
-    hb_dep(lk, hb_tcp(t, 2000, 80));            /* DUPLICATE */
-    ph2 = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot ^ (1ull << 33));
+    hb_dep(lk, hb_tcp(&t->hb, 2000, 80));            /* DUPLICATE */
+    ph2 = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot ^ (1ull << 33));
     hb_next(lk, ph2);                           /* BAD_HANDLE */
     run_ok(t, OP_INITIATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1618,26 +1160,26 @@ static void test_rule_009(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(ph2->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
 
     /* QUERY, UPDATE, INVALIDATE, TERMINATE */
-    ph = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
-    ph2 = hb_placeholder(t, CHIMNEY_TYPE_IP4);
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    ph2 = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
     hb_dep(ph, ph2);
-    hb_dep(ph2, hb_ref(t, CHIMNEY_TYPE_TCP, tc[0]->slot, 3, tcp_sizes));
+    hb_dep(ph2, hb_ref(&t->hb, CHIMNEY_TYPE_TCP, tc[0]->slot, 3, tcp_sizes));
     run_ok(t, OP_QUERY, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(ph2->b.status, ==, CHIMNEY_ST_SUCCESS);
-    ph = hb_placeholder(t, CHIMNEY_TYPE_IP6);
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP6);
     run_ok(t, OP_UPDATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
-    ph = hb_placeholder(t, CHIMNEY_TYPE_IP4);
-    hb_dep(ph, hb_obj(t, CHIMNEY_TYPE_TCP, 0x1234));  /* BAD_HANDLE */
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
+    hb_dep(ph, hb_obj(&t->hb, CHIMNEY_TYPE_TCP, 0x1234));  /* BAD_HANDLE */
     run_ok(t, OP_INVALIDATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(((ChimneyOffloadBlock *)ph->b.dependent_block_list)->status,
                     ==, CHIMNEY_ST_BAD_HANDLE);
-    ph = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
-    ph2 = hb_placeholder(t, CHIMNEY_TYPE_IP4);
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    ph2 = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
     hb_dep(ph, ph2);
-    hb_dep(ph2, hb_obj(t, CHIMNEY_TYPE_TCP, tc[1]->slot));
+    hb_dep(ph2, hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[1]->slot));
     run_ok(t, OP_TERMINATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(ph2->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1656,9 +1198,9 @@ static void test_rule_010(void *obj, void *data, QGuestAllocator *alloc)
     offload_ok(t, n);
 
     /* all succeed */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    a = hb_tcp(t, 2000, 80);
-    b = hb_tcp(t, 2001, 80);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    a = hb_tcp(&t->hb, 2000, 80);
+    b = hb_tcp(&t->hb, 2001, 80);
     hb_dep(lk, a);
     hb_next(a, b);
     run_ok(t, OP_INITIATE, lk);
@@ -1666,9 +1208,9 @@ static void test_rule_010(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(lk->slot, ==, p->slot);     /* a linker's slot stays */
 
     /* some: PARTIAL_SUCCESS */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    a = hb_tcp(t, 2000, 80);                    /* DUPLICATE */
-    b = hb_tcp(t, 2002, 80);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    a = hb_tcp(&t->hb, 2000, 80);                    /* DUPLICATE */
+    b = hb_tcp(&t->hb, 2002, 80);
     hb_dep(lk, a);
     hb_next(a, b);
     run_ok(t, OP_INITIATE, lk);
@@ -1677,9 +1219,9 @@ static void test_rule_010(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS);
 
     /* none: FAILURE */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    a = hb_tcp(t, 2000, 80);
-    b = hb_tcp(t, 2001, 80);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    a = hb_tcp(&t->hb, 2000, 80);
+    b = hb_tcp(&t->hb, 2001, 80);
     hb_dep(lk, a);
     hb_next(a, b);
     run_ok(t, OP_INITIATE, lk);
@@ -1688,15 +1230,15 @@ static void test_rule_010(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_FAILURE);
 
     /* no dependents: SUCCESS */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_SUCCESS);
 
     /* a neighbor linker: one level decides (the path is partial) */
-    lkn = hb_obj(t, CHIMNEY_TYPE_NEIGH, n->slot);
-    np = hb_path4(t, 1, 9, 1500);
-    a = hb_tcp(t, 3000, 80);
-    b = hb_tcp(t, 3000, 80);                    /* DUPLICATE in the tree */
+    lkn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    np = hb_path4(&t->hb, 1, 9, 1500);
+    a = hb_tcp(&t->hb, 3000, 80);
+    b = hb_tcp(&t->hb, 3000, 80);                    /* DUPLICATE in the tree */
     hb_dep(lkn, np);
     hb_dep(np, a);
     hb_next(a, b);
@@ -1725,7 +1267,7 @@ static void test_rule_011_012(void *obj, void *data, QGuestAllocator *alloc)
     n = build_npt(t, &p, tc, 2, 1000);
     tcp_state(&s, 1002, 80);
     s.c.remote_mss = 0;                         /* INVALID_PARAMETER */
-    tc[2] = hb_tcp_state(t, &s);
+    tc[2] = hb_tcp_state(&t->hb, &s);
     hb_next(tc[1], tc[2]);
     g_assert_cmphex(run_tree_checked(t, OP_INITIATE, CHIMNEY_CMD_INITIATE,
                                      n), ==, CHIMNEY_ST_SUCCESS);
@@ -1751,19 +1293,19 @@ static void test_rule_011_012(void *obj, void *data, QGuestAllocator *alloc)
     raw_next(&r, rt1, rt2);
     g_assert_cmphex(raw_run(t, &r, CHIMNEY_CMD_INITIATE, rn, NULL), ==,
                     CHIMNEY_ST_SUCCESS);
-    b = raw_result(t, &r, rt1);
+    b = raw_result(&r, rt1);
     g_assert_cmphex(le32_to_cpu(b.status), ==, CHIMNEY_ST_DUPLICATE);
     g_assert_cmphex(le32_to_cpu(b.flags), ==, 0);
     g_assert_cmphex(le64_to_cpu(b.handle), ==, POISON64);
-    b = raw_result(t, &r, rt2);
+    b = raw_result(&r, rt2);
     g_assert_cmphex(le32_to_cpu(b.status), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(le32_to_cpu(b.flags), ==, CHIMNEY_BLKF_HANDLE_VALID);
     check_handle(le64_to_cpu(b.handle), CHIMNEY_KIND_TCP);
     /* linker and placeholder: no handle written, flags 0 */
-    b = raw_result(t, &r, rp);
+    b = raw_result(&r, rp);
     g_assert_cmphex(le64_to_cpu(b.handle), ==, p->slot);
     g_assert_cmphex(le32_to_cpu(b.flags), ==, 0);
-    b = raw_result(t, &r, rn);
+    b = raw_result(&r, rn);
     g_assert_cmphex(le64_to_cpu(b.handle), ==, 0);
     g_assert_cmphex(le32_to_cpu(b.flags), ==, 0);
     raw_free(&r);
@@ -1781,12 +1323,12 @@ static void test_rule_013_014(void *obj, void *data, QGuestAllocator *alloc)
     HBlk *n1, *p1, *p2, *t1, *t2, *t3;
     TcpState q;
 
-    n1 = hb_neigh(t, peer_mac, 0);
-    p1 = hb_path4(t, 1, 2, 1500);
-    p2 = hb_path4(t, 1, 3, 65000);
-    t1 = hb_tcp(t, 3000, 80);
-    t2 = hb_tcp(t, 3000, 80);
-    t3 = hb_tcp(t, 3001, 80);
+    n1 = hb_neigh(&t->hb, peer_mac, 0);
+    p1 = hb_path4(&t->hb, 1, 2, 1500);
+    p2 = hb_path4(&t->hb, 1, 3, 65000);
+    t1 = hb_tcp(&t->hb, 3000, 80);
+    t2 = hb_tcp(&t->hb, 3000, 80);
+    t3 = hb_tcp(&t->hb, 3001, 80);
     hb_dep(n1, p1);
     hb_next(p1, p2);
     hb_dep(p1, t1);
@@ -1806,8 +1348,8 @@ static void test_rule_013_014(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(query_tcp(t, t1->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le16_to_cpu(q.c.local_port), ==, 3000);
     /* T3 was never created: its 4-tuple is free */
-    t3 = hb_tcp(t, 3001, 80);
-    p2 = hb_obj(t, CHIMNEY_TYPE_IP4, p1->slot);
+    t3 = hb_tcp(&t->hb, 3001, 80);
+    p2 = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p1->slot);
     hb_dep(p2, t3);
     run_ok(t, OP_INITIATE, p2);
     g_assert_cmphex(t3->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1831,15 +1373,15 @@ static void test_rule_015(void *obj, void *data, QGuestAllocator *alloc)
 
     neigh_state(&ns, peer_mac, 0);
     ns.c.dl_src_addr[0] = 0x02;                 /* rule 029 */
-    n1 = hb_neigh_state(t, &ns);
-    p1 = hb_path4(t, 1, 2, 1500);
-    tc[0] = hb_tcp(t, 1000, 80);
-    tc[1] = hb_tcp(t, 1001, 80);
+    n1 = hb_neigh_state(&t->hb, &ns);
+    p1 = hb_path4(&t->hb, 1, 2, 1500);
+    tc[0] = hb_tcp(&t->hb, 1000, 80);
+    tc[1] = hb_tcp(&t->hb, 1001, 80);
     hb_dep(n1, p1);
     hb_dep(p1, tc[0]);
     hb_next(tc[0], tc[1]);
     n2 = build_npt(t, &p2, t3, 1, 2000);
-    n3 = hb_neigh(t, peer2_mac, 0);
+    n3 = hb_neigh(&t->hb, peer2_mac, 0);
     hb_next(n1, n2);
     hb_next(n2, n3);
     run_ok(t, OP_INITIATE, n1);
@@ -1861,10 +1403,10 @@ static void test_rule_015(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(t3[0]->slot), ==, 0);
 
     /* an unresolved linker root stops it too */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p2->slot + (1ull << 32));
-    hb_dep(lk, hb_tcp(t, 2001, 80));
-    lk2 = hb_obj(t, CHIMNEY_TYPE_IP4, p2->slot);
-    hb_dep(lk2, hb_tcp(t, 2002, 80));
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p2->slot + (1ull << 32));
+    hb_dep(lk, hb_tcp(&t->hb, 2001, 80));
+    lk2 = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p2->slot);
+    hb_dep(lk2, hb_tcp(&t->hb, 2002, 80));
     hb_next(lk, lk2);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
@@ -1875,10 +1417,10 @@ static void test_rule_015(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_NOT_ATTEMPTED);
 
     /* a resolved linker root whose dependents all fail does not */
-    lkn = hb_obj(t, CHIMNEY_TYPE_NEIGH, n2->slot);
-    hb_dep(lkn, hb_path4(t, 1, 7, 20));         /* INVALID_PARAMETER */
-    lk2 = hb_obj(t, CHIMNEY_TYPE_NEIGH, n2->slot);
-    lk = hb_path4(t, 1, 8, 1500);
+    lkn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
+    hb_dep(lkn, hb_path4(&t->hb, 1, 7, 20));         /* INVALID_PARAMETER */
+    lk2 = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
+    lk = hb_path4(&t->hb, 1, 8, 1500);
     hb_dep(lk2, lk);
     hb_next(lkn, lk2);
     run_ok(t, OP_INITIATE, lkn);
@@ -1928,8 +1470,8 @@ static void test_rule_016(void *obj, void *data, QGuestAllocator *alloc)
         g_assert_cmphex(tc[i]->b.ndis_offload_handle, !=, 0);
     }
     /* invalidate T0 and T2: one RETRIEVE each, with their host handles */
-    inv = hb_obj(t, CHIMNEY_TYPE_TCP, tc[0]->slot);
-    hb_next(inv, hb_obj(t, CHIMNEY_TYPE_TCP, tc[2]->slot));
+    inv = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[0]->slot);
+    hb_next(inv, hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[2]->slot));
     run_ok(t, OP_INVALIDATE, inv);
     qchimney_settle(&t->os, 5);
     g_assert_cmpuint(count_recs(t, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 2);
@@ -1974,7 +1516,7 @@ static void check_raw_tree(T *t, Raw *r, const uint8_t *before,
                            const uint64_t *blocks, unsigned n,
                            bool state_is_output, const char *ctx)
 {
-    g_autofree uint8_t *after = raw_get(t, r);
+    g_autofree uint8_t *after = raw_get(r);
     unsigned i;
     Mis m;
 
@@ -2031,15 +1573,15 @@ static void test_rule_017(void *obj, void *data, QGuestAllocator *alloc)
     raw_dep(&r, b[1], b[2]);
     raw_next(&r, b[2], b[3]);
     raw_next(&r, b[0], b[4]);
-    raw_put(t, &r);
-    before = raw_get(t, &r);
+    raw_put(&r);
+    before = raw_get(&r);
     g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INITIATE, b[0], 0, 0,
                                      NULL), ==, CHIMNEY_ST_SUCCESS);
     check_raw_tree(t, &r, before, b, 5, false, "INITIATE");
-    g_assert_cmphex(raw_status(t, &r, b[3]), ==, CHIMNEY_ST_DUPLICATE);
-    th[0] = raw_handle(t, &r, b[2]);
+    g_assert_cmphex(raw_status(&r, b[3]), ==, CHIMNEY_ST_DUPLICATE);
+    th[0] = raw_handle(&r, b[2]);
     check_handle(th[0], CHIMNEY_KIND_TCP);
-    th[1] = raw_handle(t, &r, b[1]);
+    th[1] = raw_handle(&r, b[1]);
     check_handle(th[1], CHIMNEY_KIND_PATH);
     g_free(before);
 
@@ -2054,12 +1596,12 @@ static void test_rule_017(void *obj, void *data, QGuestAllocator *alloc)
     b[1] = raw_block(&r, CHIMNEY_TYPE_TCP_CACHED, CHIMNEY_ROLE_REF, th[0],
                      &tk, sizeof(tk));
     raw_dep(&r, b[0], b[1]);
-    raw_put(t, &r);
-    before = raw_get(t, &r);
+    raw_put(&r);
+    before = raw_get(&r);
     g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_UPDATE, b[0], 0, 0,
                                      NULL), ==, CHIMNEY_ST_SUCCESS);
     check_raw_tree(t, &r, before, b, 2, false, "UPDATE");
-    g_assert_cmphex(raw_status(t, &r, b[1]), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(raw_status(&r, b[1]), ==, CHIMNEY_ST_SUCCESS);
     g_free(before);
 
     /* QUERY: the state is output, the blocks are not */
@@ -2082,20 +1624,20 @@ static void test_rule_017(void *obj, void *data, QGuestAllocator *alloc)
                          th[1], &pk, sizeof(pk));
     }
     raw_dep(&r, b[1], b[0]);
-    raw_put(t, &r);
-    before = raw_get(t, &r);
+    raw_put(&r);
+    before = raw_get(&r);
     g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_QUERY, b[1], 0, 0,
                                      NULL), ==, CHIMNEY_ST_SUCCESS);
     check_raw_tree(t, &r, before, b, 2, true, "QUERY");
-    g_assert_cmphex(raw_status(t, &r, b[0]), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(raw_status(t, &r, b[1]), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(raw_status(&r, b[0]), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(raw_status(&r, b[1]), ==, CHIMNEY_ST_SUCCESS);
     g_free(before);
 
     /* INVALIDATE */
     raw_init(t, &r, 4096);
     b[0] = raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_REF, th[0], NULL, 0);
-    raw_put(t, &r);
-    before = raw_get(t, &r);
+    raw_put(&r);
+    before = raw_get(&r);
     g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INVALIDATE, b[0], 0,
                                      0, NULL), ==, CHIMNEY_ST_SUCCESS);
     check_raw_tree(t, &r, before, b, 1, false, "INVALIDATE");
@@ -2175,12 +1717,12 @@ static void test_rule_021(void *obj, void *data, QGuestAllocator *alloc)
     PathState ps;
 
     n1 = build_npt(t, &p1, tc1, 2, 1000);
-    n2 = hb_neigh(t, peer2_mac, 0);
+    n2 = hb_neigh(&t->hb, peer2_mac, 0);
     path_state(&ps, false, (const uint8_t[]){ 10, 0, 0, 1 },
                (const uint8_t[]){ 10, 0, 0, 3 }, 1500);
-    p2 = hb_path_state(t, false, &ps);
-    tc2[0] = hb_tcp(t, 1000, 80);
-    tc2[1] = hb_tcp(t, 1001, 80);
+    p2 = hb_path_state(&t->hb, false, &ps);
+    tc2[0] = hb_tcp(&t->hb, 1000, 80);
+    tc2[1] = hb_tcp(&t->hb, 1001, 80);
     hb_dep(n2, p2);
     hb_dep(p2, tc2[0]);
     hb_next(tc2[0], tc2[1]);
@@ -2239,7 +1781,7 @@ static HBlk *hb_term_tcp(T *t, uint64_t h, const ChimneyDmaBuf *sl,
     d.send_list_cap = cpu_to_le32(sl_cap);
     d.rcv_data_addr = cpu_to_le64(rd ? rd->dma : 0);
     d.rcv_data_cap = cpu_to_le32(rd_cap);
-    return hb_new(t, CHIMNEY_TYPE_TCP_DELEGATED, true, h, &d, sizeof(d));
+    return hb_new(&t->hb, CHIMNEY_TYPE_TCP_DELEGATED, true, h, &d, sizeof(d));
 }
 
 static ChimneyTcpDelegated *hb_delegated(HBlk *b)
@@ -2293,11 +1835,11 @@ static void test_rule_023_024(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpmem(got + 300, 5, "newer", 5);
 
     /* more than CAP_RCV_BUF: refused, the host keeps it */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, c.p->slot);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot);
     conn_init4(&c, 1, 2, 1001, 80);
     c.s.d.rcv_data_addr = cpu_to_le64(in.dma);
     c.s.d.rcv_data_len = cpu_to_le32(CHIMNEY_RCV_BUF + 1);
-    big = hb_tcp_state(t, &c.s);
+    big = hb_tcp_state(&t->hb, &c.s);
     hb_dep(lk, big);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(big->b.status, ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_BUFFER);
@@ -2342,7 +1884,7 @@ static void test_rule_025(void *obj, void *data, QGuestAllocator *alloc)
     b1 = buf_bytes(t, &d1);
 
     /* three ways to fail after the send list was looked at */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
     for (i = 0; i < 3; i++) {
         tcp_state(&s, i == 2 ? 1000 : 2000 + i, 80);  /* 2: DUPLICATE */
         s.d.snd_max = cpu_to_le32(5000 + 160);
@@ -2353,7 +1895,7 @@ static void test_rule_025(void *obj, void *data, QGuestAllocator *alloc)
         } else if (i == 1) {
             s.c.snd_wind_scale = 15;
         }
-        x[i] = hb_tcp_state(t, &s);
+        x[i] = hb_tcp_state(&t->hb, &s);
         if (i) {
             hb_next(x[i - 1], x[i]);
         }
@@ -2378,12 +1920,12 @@ static void test_rule_025(void *obj, void *data, QGuestAllocator *alloc)
     }
 
     /* the host hands the same list over again, successfully */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
     tcp_state(&s, 2000, 80);
     s.d.snd_max = cpu_to_le32(5000 + 160);
     s.d.send_list_addr = cpu_to_le64(sl.dma);
     s.d.send_list_count = cpu_to_le32(2);
-    x[0] = hb_tcp_state(t, &s);
+    x[0] = hb_tcp_state(&t->hb, &s);
     hb_dep(lk, x[0]);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(x[0]->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -2448,7 +1990,7 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
     errs = err_count(t);
     neigh_state(&ns, peer2_mac, 0);
     memcpy(ns.c.dl_src_addr, mac, 6);
-    b = hb_neigh_state(t, &ns);
+    b = hb_neigh_state(&t->hb, &ns);
     g_assert_cmphex(offload_status(t, NULL, b), ==,
                     CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES);
     g_assert_cmphex(b->slot, ==, 0);
@@ -2458,50 +2000,50 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
                      CHIMNEY_MAX_RCV_WND);
     tcp_state(&s, 2000, 80);
     s.k.initial_rcv_wnd = cpu_to_le32(CHIMNEY_MAX_RCV_WND + 1);
-    g_assert_cmphex(offload_status(t, hb_obj(t, CHIMNEY_TYPE_IP4, p->slot),
-                                   hb_tcp_state(t, &s)), ==,
+    g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot),
+                                   hb_tcp_state(&t->hb, &s)), ==,
                     CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
     s.k.initial_rcv_wnd = cpu_to_le32(CHIMNEY_MAX_RCV_WND);
-    g_assert_cmphex(offload_status(t, hb_obj(t, CHIMNEY_TYPE_IP4, p->slot),
-                                   hb_tcp_state(t, &s)), ==,
+    g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot),
+                                   hb_tcp_state(&t->hb, &s)), ==,
                     CHIMNEY_ST_SUCCESS);
 
     /* rule 031: PathMtu up to CAP_MAX_PATH_MTU */
     g_assert_cmpuint(rd(t, CHIMNEY_REG_CAP_MAX_PATH_MTU), ==,
                      CHIMNEY_MAX_PATH_MTU);
-    g_assert_cmphex(offload_status(t, hb_obj(t, CHIMNEY_TYPE_NEIGH, n->slot),
-                                   hb_path4(t, 1, 31,
+    g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot),
+                                   hb_path4(&t->hb, 1, 31,
                                             CHIMNEY_MAX_PATH_MTU + 1)), ==,
                     CHIMNEY_ST_OFFLOAD_PATH_MTU);
-    g_assert_cmphex(offload_status(t, hb_obj(t, CHIMNEY_TYPE_NEIGH, n->slot),
-                                   hb_path4(t, 1, 31, CHIMNEY_MAX_PATH_MTU)),
+    g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot),
+                                   hb_path4(&t->hb, 1, 31, CHIMNEY_MAX_PATH_MTU)),
                     ==, CHIMNEY_ST_SUCCESS);
     /* none of these is a guest error */
     g_assert_cmpuint(err_count(t), ==, errs);
 
     /* rule 032: no interface VLANs: any neighbor VLAN */
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(t, peer2_mac, 300)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 300)), ==,
                     CHIMNEY_ST_SUCCESS);
     /* an interface table of 0 only ("untagged"): still any */
     g_assert_cmphex(set_vlans(t, &zero, 1), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(t, peer2_mac, 301)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 301)), ==,
                     CHIMNEY_ST_SUCCESS);
     /* 100 and 200: 300 fails, 200 and 0 pass */
     g_assert_cmphex(set_vlans(t, vids, 2), ==, CHIMNEY_ST_SUCCESS);
-    b = hb_neigh(t, peer2_mac, 300);
+    b = hb_neigh(&t->hb, peer2_mac, 300);
     g_assert_cmphex(offload_status(t, NULL, b), ==,
                     CHIMNEY_ST_OFFLOAD_VLAN_MISMATCH);
     g_assert_cmphex(b->slot, ==, 0);
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(t, peer2_mac, 200)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 200)), ==,
                     CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(t, peer2_mac, 0)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 0)), ==,
                     CHIMNEY_ST_SUCCESS);
     /* only bits 0..11 are the VLAN id: 0x10c8 is VLAN 200 */
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(t, peer2_mac, 0x10c8)),
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 0x10c8)),
                     ==, CHIMNEY_ST_SUCCESS);
     /* an emptied table accepts 300 again */
     g_assert_cmphex(set_vlans(t, NULL, 0), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(t, peer2_mac, 300)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 300)), ==,
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(err_count(t), ==, errs);
 
@@ -2538,8 +2080,8 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
             s.d.snd_max = cpu_to_le32(5000 + cases[i].snd_max_off);
             s.d.send_list_addr = cpu_to_le64(sl.dma);
             s.d.send_list_count = cpu_to_le32(cases[i].count);
-            b = hb_tcp_state(t, &s);
-            if (offload_status(t, hb_obj(t, CHIMNEY_TYPE_IP4, p->slot), b) !=
+            b = hb_tcp_state(&t->hb, &s);
+            if (offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
                 cases[i].status) {
                 soft_fail(t, "send list with %s: status 0x%x, expected 0x%x",
                           cases[i].what, b->b.status, cases[i].status);
@@ -2550,8 +2092,8 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
                         0);
         tcp_state(&s, 3200, 80);
         s.c.flags = cpu_to_le16(CHIMNEY_TCP_CONST_SACK);
-        b = hb_tcp_state(t, &s);
-        if (offload_status(t, hb_obj(t, CHIMNEY_TYPE_IP4, p->slot), b) !=
+        b = hb_tcp_state(&t->hb, &s);
+        if (offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
             CHIMNEY_ST_OFFLOAD_CONNECTION_REJECTED) {
             soft_fail(t, "SACK: status 0x%x, expected "
                       "OFFLOAD_CONNECTION_REJECTED", b->b.status);
@@ -2565,8 +2107,8 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
         s.d.snd_max = cpu_to_le32(5010);
         s.d.send_list_addr = cpu_to_le64(BAD_GPA);
         s.d.send_list_count = cpu_to_le32(1);
-        b = hb_tcp_state(t, &s);
-        if (offload_status(t, hb_obj(t, CHIMNEY_TYPE_IP4, p->slot), b) !=
+        b = hb_tcp_state(&t->hb, &s);
+        if (offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
             CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW) {
             soft_fail(t, "window too large and send list unreadable: status "
                       "0x%x, expected OFFLOAD_TCP_RCV_WINDOW (table order)",
@@ -2576,8 +2118,8 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
         s.d.snd_max = cpu_to_le32(5010);
         s.d.send_list_addr = cpu_to_le64(BAD_GPA);
         s.d.send_list_count = cpu_to_le32(1);
-        b = hb_tcp_state(t, &s);
-        if (offload_status(t, hb_obj(t, CHIMNEY_TYPE_IP4, p->slot), b) !=
+        b = hb_tcp_state(&t->hb, &s);
+        if (offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
             CHIMNEY_ST_DUPLICATE) {
             soft_fail(t, "duplicate 4-tuple and send list unreadable: status "
                       "0x%x, expected DUPLICATE (table order)", b->b.status);
@@ -2592,8 +2134,8 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
 
         tcp_state(&s, 4000 + i, 80);
         s.d.state = cpu_to_le32(states[i].state);
-        b = hb_tcp_state(t, &s);
-        g_assert_cmphex(offload_status(t, hb_obj(t, CHIMNEY_TYPE_IP4,
+        b = hb_tcp_state(&t->hb, &s);
+        g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4,
                                                  p->slot), b), ==,
                         states[i].ok ? CHIMNEY_ST_SUCCESS :
                         CHIMNEY_ST_INVALID_PARAMETER);
@@ -2892,9 +2434,9 @@ static void test_rule_043_045(void *obj, void *data, QGuestAllocator *alloc)
     /* a second connection without any data */
     conn_init4(&c2, 1, 2, 1001, 80);
     {
-        HBlk *lk = hb_obj(t, CHIMNEY_TYPE_IP4, c.p->slot);
+        HBlk *lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot);
 
-        c2.t = hb_tcp_state(t, &c2.s);
+        c2.t = hb_tcp_state(&t->hb, &c2.s);
         hb_dep(lk, c2.t);
         run_ok(t, OP_INITIATE, lk);
         g_assert_cmphex(c2.t->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -3051,12 +2593,12 @@ static void test_rule_041_layers(void *obj, void *data,
     g_assert_cmpuint(le32_to_cpu(ns.d.nic_reachability_delta), ==, 25);
     qchimney_os_clock_step(&t->os, 10 * NS_PER_MS);
 
-    rn = hb_ref(t, CHIMNEY_TYPE_NEIGH_DELEGATED, c.n->slot, 1,
+    rn = hb_ref(&t->hb, CHIMNEY_TYPE_NEIGH_DELEGATED, c.n->slot, 1,
                 &neigh_sizes[2]);
     memset(ph, POISON8, sizeof(ph));
     ph[0].length = cpu_to_le32(sizeof(ph));
     ph[0].recognized_options = 0;
-    rp = hb_new(t, CHIMNEY_TYPE_IP4_DELEGATED, true, c.p->slot, ph,
+    rp = hb_new(&t->hb, CHIMNEY_TYPE_IP4_DELEGATED, true, c.p->slot, ph,
                 sizeof(ph));
     memset(st, POISON8, sizeof(st));
     d = (ChimneyTcpDelegated *)st;
@@ -3066,7 +2608,7 @@ static void test_rule_041_layers(void *obj, void *data,
     d->send_list_cap = 0;
     d->rcv_data_addr = 0;
     d->rcv_data_cap = 0;
-    rt = hb_new(t, CHIMNEY_TYPE_TCP_DELEGATED, true, c.t->slot, st,
+    rt = hb_new(&t->hb, CHIMNEY_TYPE_TCP_DELEGATED, true, c.t->slot, st,
                 sizeof(st));
     hb_dep(rn, rp);
     hb_dep(rp, rt);
@@ -3128,16 +2670,16 @@ static void test_rule_046_047(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(terminate_one(t, CHIMNEY_TYPE_TCP, old), ==,
                     CHIMNEY_ST_BAD_HANDLE);
     g_assert_cmphex(query_tcp(t, old, NULL), ==, CHIMNEY_ST_BAD_HANDLE);
-    r = hb_new(t, CHIMNEY_TYPE_TCP_CACHED, true, old, &tk, sizeof(tk));
+    r = hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, old, &tk, sizeof(tk));
     run_ok(t, OP_UPDATE, r);
     g_assert_cmphex(r->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
-    r = hb_obj(t, CHIMNEY_TYPE_TCP, old);
+    r = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, old);
     run_ok(t, OP_INVALIDATE, r);
     g_assert_cmphex(r->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
     g_assert_cmpuint(err_count(t), >=, errs + 4);
     /* the slot is reused with a new generation; the old handle stays bad */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    nt = hb_tcp(t, 1000, 80);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    nt = hb_tcp(&t->hb, 1000, 80);
     hb_dep(lk, nt);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(nt->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -3154,17 +2696,17 @@ static void test_rule_046_047(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(terminate_one(t, CHIMNEY_TYPE_IP4, p->slot), ==,
                     CHIMNEY_ST_SUCCESS);
-    r = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    hb_next(r, hb_obj(t, CHIMNEY_TYPE_IP4, p->slot));
-    hb_dep(r, hb_obj(t, CHIMNEY_TYPE_TCP, tc[1]->slot));
+    r = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    hb_next(r, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot));
+    hb_dep(r, hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[1]->slot));
     run_ok(t, OP_TERMINATE, r);
     g_assert_cmphex(r->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
     g_assert_cmphex(r->b.dependent_block_list->status, ==,
                     CHIMNEY_ST_FAILURE);
     g_assert_cmphex(r->b.next_block->status, ==, CHIMNEY_ST_BAD_HANDLE);
     /* a linker naming a terminated path */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    nt = hb_tcp(t, 1000, 80);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    nt = hb_tcp(&t->hb, 1000, 80);
     hb_dep(lk, nt);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
@@ -3284,9 +2826,9 @@ static void test_rule_051(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_HAS_DEPENDENTS);
     g_assert_cmpuint(err_count(t), ==, errs + 2);       /* guest errors */
     /* only T0 listed: T0 goes, P and N stay */
-    rn = hb_obj(t, CHIMNEY_TYPE_NEIGH, n->slot);
-    rp = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    rt[0] = hb_obj(t, CHIMNEY_TYPE_TCP, tc[0]->slot);
+    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    rt[0] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[0]->slot);
     hb_dep(rn, rp);
     hb_dep(rp, rt[0]);
     run_ok(t, OP_TERMINATE, rn);
@@ -3297,11 +2839,11 @@ static void test_rule_051(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(query_tcp(t, tc[1]->slot, NULL), ==, CHIMNEY_ST_SUCCESS);
     /* the rest, all at once */
-    rn = hb_obj(t, CHIMNEY_TYPE_NEIGH, n->slot);
-    rp = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
+    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
     hb_dep(rn, rp);
     for (i = 1; i < 3; i++) {
-        rt[i] = hb_obj(t, CHIMNEY_TYPE_TCP, tc[i]->slot);
+        rt[i] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[i]->slot);
     }
     hb_dep(rp, rt[1]);
     hb_next(rt[1], rt[2]);
@@ -3576,10 +3118,10 @@ static void test_rule_053(void *obj, void *data, QGuestAllocator *alloc)
     tk.ttl_hop_limit = 33;
     tk.tos_traffic_class = 0x48;
     tk.user_priority = 0;
-    un = hb_new(t, CHIMNEY_TYPE_NEIGH_CACHED, true, c.n->slot, &nk,
+    un = hb_new(&t->hb, CHIMNEY_TYPE_NEIGH_CACHED, true, c.n->slot, &nk,
                 sizeof(nk));
-    up = hb_new(t, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
-    ut = hb_new(t, CHIMNEY_TYPE_TCP_CACHED, true, c.t->slot, &tk, sizeof(tk));
+    up = hb_new(&t->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
+    ut = hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, c.t->slot, &tk, sizeof(tk));
     hb_dep(un, up);
     hb_dep(up, ut);
     run_ok(t, OP_UPDATE, un);
@@ -3628,13 +3170,13 @@ static void test_rule_054(void *obj, void *data, QGuestAllocator *alloc)
     rx_setup(t);
     conn_init4(&c, 1, 2, 1000, 80);
     conn_offload(t, &c);
-    n2 = hb_neigh(t, peer2_mac, 0);
+    n2 = hb_neigh(&t->hb, peer2_mac, 0);
     offload_ok(t, n2);
     conn_send_data(t, &c, "one", 3);
     conn_recv_ack_basic(t, &c, peer_mac, f, sizeof(f));
 
-    rn = hb_obj(t, CHIMNEY_TYPE_NEIGH, n2->slot);
-    rp = hb_obj(t, CHIMNEY_TYPE_IP4, c.p->slot);
+    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot);
     hb_dep(rn, rp);
     run_ok(t, OP_UPDATE, rn);
     g_assert_cmphex(rn->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -3649,21 +3191,21 @@ static void test_rule_054(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_SUCCESS);
 
     /* not relinked under a placeholder, nor in the root chain */
-    c.n = hb_neigh(t, peer_mac, 0);
+    c.n = hb_neigh(&t->hb, peer_mac, 0);
     offload_ok(t, c.n);
-    ph = hb_placeholder(t, CHIMNEY_TYPE_NEIGH);
-    hb_dep(ph, hb_obj(t, CHIMNEY_TYPE_IP4, c.p->slot));
+    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    hb_dep(ph, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot));
     run_ok(t, OP_UPDATE, ph);
     g_assert_cmphex(ph->b.dependent_block_list->status, ==,
                     CHIMNEY_ST_SUCCESS);
-    rp = hb_obj(t, CHIMNEY_TYPE_IP4, c.p->slot);
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot);
     run_ok(t, OP_UPDATE, rp);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_SUCCESS);
     conn_send_data(t, &c, "three", 5);
     conn_recv_ack_basic(t, &c, peer2_mac, f, sizeof(f));
     /* back to the first MAC through a neighbor-rooted tree */
-    rn = hb_obj(t, CHIMNEY_TYPE_NEIGH, c.n->slot);
-    hb_dep(rn, hb_obj(t, CHIMNEY_TYPE_IP4, c.p->slot));
+    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, c.n->slot);
+    hb_dep(rn, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot));
     run_ok(t, OP_UPDATE, rn);
     conn_send_data(t, &c, "four", 4);
     conn_recv_ack_basic(t, &c, peer_mac, f, sizeof(f));
@@ -3672,7 +3214,7 @@ static void test_rule_054(void *obj, void *data, QGuestAllocator *alloc)
 
 static HBlk *hb_tcp_cached(T *t, uint64_t h, const ChimneyTcpCached *k)
 {
-    return hb_new(t, CHIMNEY_TYPE_TCP_CACHED, true, h, k, sizeof(*k));
+    return hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, h, k, sizeof(*k));
 }
 
 /* rule 055: MAX_RT_RESTART resets TotalRT; action flags are not stored. */
@@ -3743,8 +3285,8 @@ static void test_rule_056_058(void *obj, void *data, QGuestAllocator *alloc)
         }
     }
     root = conn_tree(t, &c[0]);
-    c[1].t = hb_tcp_state(t, &c[1].s);
-    c[2].t = hb_tcp_state(t, &c[2].s);
+    c[1].t = hb_tcp_state(&t->hb, &c[1].s);
+    c[2].t = hb_tcp_state(&t->hb, &c[2].s);
     hb_next(c[0].t, c[1].t);
     hb_next(c[1].t, c[2].t);
     offload_ok(t, root);
@@ -3889,11 +3431,11 @@ static void test_rule_059(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpmem(&q1, sizeof(q1), &q0, sizeof(q0));
     /* path MTU out of range both ways */
     pk.path_mtu = cpu_to_le32(CHIMNEY_MAX_PATH_MTU + 1);
-    u = hb_new(t, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
+    u = hb_new(&t->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
     run_ok(t, OP_UPDATE, u);
     g_assert_cmphex(u->b.status, ==, CHIMNEY_ST_OFFLOAD_PATH_MTU);
     pk.path_mtu = cpu_to_le32(67);
-    u = hb_new(t, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
+    u = hb_new(&t->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
     run_ok(t, OP_UPDATE, u);
     g_assert_cmphex(u->b.status, ==, CHIMNEY_ST_INVALID_PARAMETER);
     g_assert_cmphex(query_path(t, false, c.p->slot, &ps), ==,
@@ -3957,7 +3499,7 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(le32_to_cpu(ns.d.nic_reachability_delta), ==, 3);
     g_assert_cmpuint(le32_to_cpu(ns.d.hdr.length), ==, sizeof(ns.d));
     for (i = 0; i < 3; i++) {
-        b = hb_ref(t, CHIMNEY_TYPE_NEIGH_CONST + i, c.n->slot, 1,
+        b = hb_ref(&t->hb, CHIMNEY_TYPE_NEIGH_CONST + i, c.n->slot, 1,
                    &neigh_sizes[i]);
         run_ok(t, OP_QUERY, b);
         g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -3972,7 +3514,7 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmpmem(&ps, sizeof(ps), c.p->st, sizeof(ps));
     for (i = 0; i < 3; i++) {
-        b = hb_ref(t, CHIMNEY_TYPE_IP4_CONST + i, c.p->slot, 1,
+        b = hb_ref(&t->hb, CHIMNEY_TYPE_IP4_CONST + i, c.p->slot, 1,
                    &path_sizes[i]);
         run_ok(t, OP_QUERY, b);
         g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -4006,12 +3548,12 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
     MIS_LE32(&m, "rsvd2", q.d.rsvd2, 0);
     mis_check(&m, "QUERY of the TCP state");
     /* a type names one structure: only that one is written */
-    b = hb_ref(t, CHIMNEY_TYPE_TCP_CACHED, c.t->slot, 1, &tcp_sizes[1]);
+    b = hb_ref(&t->hb, CHIMNEY_TYPE_TCP_CACHED, c.t->slot, 1, &tcp_sizes[1]);
     run_ok(t, OP_QUERY, b);
     g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpmem(b->st, sizeof(q.k), &c.s.k, sizeof(q.k));
     /* too short for what the type names */
-    b = hb_ref(t, CHIMNEY_TYPE_TCP_DELEGATED, c.t->slot, 1, &tcp_sizes[1]);
+    b = hb_ref(&t->hb, CHIMNEY_TYPE_TCP_DELEGATED, c.t->slot, 1, &tcp_sizes[1]);
     run_ok(t, OP_QUERY, b);
     g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_BAD_LENGTH);
 
@@ -4019,7 +3561,7 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
     for (i = 0; i < 3; i++) {
         longer[i] = tcp_sizes[i] + 8;
     }
-    b = hb_ref(t, CHIMNEY_TYPE_TCP, c.t->slot, 3, longer);
+    b = hb_ref(&t->hb, CHIMNEY_TYPE_TCP, c.t->slot, 3, longer);
     run_ok(t, OP_QUERY, b);
     g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_SUCCESS);
     mis_init(&m);
@@ -4060,9 +3602,9 @@ static void test_rule_062(void *obj, void *data, QGuestAllocator *alloc)
     clock_mid_tick(t);
     conn_init4(&c, 1, 2, 1000, 80);
     conn_offload(t, &c);
-    q1 = hb_query_tcp(t, c.t->slot);
-    q2 = hb_query_tcp(t, c.t->slot);
-    qp = hb_query_path(t, false, c.p->slot);
+    q1 = hb_query_tcp(&t->hb, c.t->slot);
+    q2 = hb_query_tcp(&t->hb, c.t->slot);
+    qp = hb_query_path(&t->hb, false, c.p->slot);
     hb_dep(qp, q2);
     g_assert_cmpint(OP_QUERY(t->drv, &q1->b, tree_done, &d1), ==, 0);
     g_assert_cmpint(OP_QUERY(t->drv, &qp->b, tree_done, &d2), ==, 0);
@@ -4092,18 +3634,18 @@ static void test_rule_063(void *obj, void *data, QGuestAllocator *alloc)
     n = build_npt(t, &p, tc, 1, 1000);
     offload_ok(t, n);
     errs = err_count(t);
-    inv = hb_ref(t, CHIMNEY_TYPE_IP4, p->slot, 1, &path_sizes[2]);
+    inv = hb_ref(&t->hb, CHIMNEY_TYPE_IP4, p->slot, 1, &path_sizes[2]);
     run_ok(t, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_BAD_LENGTH);
-    inv = hb_ref(t, CHIMNEY_TYPE_TCP, tc[0]->slot, 1, &tcp_sizes[0]);
+    inv = hb_ref(&t->hb, CHIMNEY_TYPE_TCP, tc[0]->slot, 1, &tcp_sizes[0]);
     run_ok(t, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_BAD_LENGTH);
     g_assert_cmpuint(err_count(t), ==, errs + 2);
     qchimney_settle(&t->os, 5);
     g_assert_cmpuint(count_recs(t, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 0);
     /* not invalidated: a linker to the path still works */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    nt = hb_tcp(t, 1001, 80);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    nt = hb_tcp(&t->hb, 1001, 80);
     hb_dep(lk, nt);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -4136,12 +3678,12 @@ static void test_rule_064(void *obj, void *data, QGuestAllocator *alloc)
     root = conn_tree(t, &a);
     b.n = a.n;
     b.p = a.p;
-    b.t = hb_tcp_state(t, &b.s);
+    b.t = hb_tcp_state(&t->hb, &b.s);
     hb_next(a.t, b.t);
     hb_next(root, conn_tree(t, &x));
     offload_ok(t, root);
 
-    inv = hb_obj(t, CHIMNEY_TYPE_NEIGH, a.n->slot);
+    inv = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, a.n->slot);
     run_ok(t, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_SUCCESS);
     qchimney_settle(&t->os, 5);
@@ -4174,8 +3716,8 @@ static void test_rule_064(void *obj, void *data, QGuestAllocator *alloc)
     conn_recv_ack_basic(t, &x, peer2_mac, f, sizeof(f));
 
     /* invalidating again (and the path too): no new requests */
-    inv = hb_obj(t, CHIMNEY_TYPE_NEIGH, a.n->slot);
-    hb_dep(inv, hb_obj(t, CHIMNEY_TYPE_IP4, a.p->slot));
+    inv = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, a.n->slot);
+    hb_dep(inv, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, a.p->slot));
     run_ok(t, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_SUCCESS);
     qchimney_settle(&t->os, 5);
@@ -4204,7 +3746,7 @@ static void test_rule_065(void *obj, void *data, QGuestAllocator *alloc)
 
     n = build_npt(t, &p, tc, 2, 1000);
     offload_ok(t, n);
-    inv = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
+    inv = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
     run_ok(t, OP_INVALIDATE, inv);
     qchimney_os_clock_step(&t->os, 1000 * NS_PER_MS);
     qchimney_settle(&t->os, 5);
@@ -4213,8 +3755,8 @@ static void test_rule_065(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(query_path(t, false, p->slot, NULL), ==,
                     CHIMNEY_ST_SUCCESS);
     /* ... but not updated, nor linked to (INVALID_STATE) */
-    rn = hb_obj(t, CHIMNEY_TYPE_NEIGH, n->slot);
-    rp = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
+    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
     hb_dep(rn, rp);
     run_ok(t, OP_UPDATE, rn);
     g_assert_cmphex(rn->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -4222,17 +3764,17 @@ static void test_rule_065(void *obj, void *data, QGuestAllocator *alloc)
     rt0 = hb_tcp_cached(t, tc[0]->slot, &((TcpState *)tc[0]->st)->k);
     run_ok(t, OP_UPDATE, rt0);
     g_assert_cmphex(rt0->b.status, ==, CHIMNEY_ST_INVALID_STATE);
-    rp = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
-    rt0 = hb_tcp(t, 1002, 80);
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    rt0 = hb_tcp(&t->hb, 1002, 80);
     hb_dep(rp, rt0);
     run_ok(t, OP_INITIATE, rp);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_INVALID_STATE);
     g_assert_cmphex(rt0->b.status, ==, CHIMNEY_ST_FAILURE);
     g_assert_cmphex(rt0->slot, ==, 0);
-    rn = hb_obj(t, CHIMNEY_TYPE_NEIGH, n->slot);
-    rp = hb_obj(t, CHIMNEY_TYPE_IP4, p->slot);
+    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
     rt0 = hb_term_tcp(t, tc[0]->slot, NULL, 0, NULL, 0);
-    rt1 = hb_obj(t, CHIMNEY_TYPE_TCP, tc[1]->slot);
+    rt1 = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[1]->slot);
     hb_dep(rn, rp);
     hb_dep(rp, rt0);
     hb_next(rt0, rt1);
@@ -4652,8 +4194,8 @@ static void test_capacity(void *obj, void *data, QGuestAllocator *alloc)
             TcpState q;
 
             /* one more does not fit */
-            lk = hb_obj(t, CHIMNEY_TYPE_IP4, g.slot[1]);
-            extra = hb_tcp(t, 40000, 80);
+            lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, g.slot[1]);
+            extra = hb_tcp(&t->hb, 40000, 80);
             hb_dep(lk, extra);
             run_ok(t, OP_INITIATE, lk);
             g_assert_cmphex(extra->b.status, ==,
@@ -4776,8 +4318,8 @@ static void expect_tree_refused(T *t, Raw *r, uint16_t opcode, uint64_t root,
     g_autofree uint8_t *before = NULL, *after = NULL;
     uint32_t info = 0xdead, st;
 
-    raw_put(t, r);
-    before = raw_get(t, r);
+    raw_put(r);
+    before = raw_get(r);
     st = qchimney_raw_cmd(&t->os, opcode, root, 0, 0, &info);
     if (st != status) {
         soft_fail(t, "%s: command status 0x%x, expected 0x%x", what, st,
@@ -4785,7 +4327,7 @@ static void expect_tree_refused(T *t, Raw *r, uint16_t opcode, uint64_t root,
     } else if (info) {
         soft_fail(t, "%s: CMD_DONE info %u, expected 0", what, info);
     }
-    after = raw_get(t, r);
+    after = raw_get(r);
     if (memcmp(before, after, r->used)) {
         soft_fail(t, "%s: the refused tree was written to", what);
     }
@@ -4804,7 +4346,7 @@ static void expect_block(T *t, Raw *r, uint16_t opcode, uint64_t root,
         soft_fail(t, "%s: command status 0x%x, expected the tree to be "
                   "walked", what, st);
     } else {
-        st = raw_status(t, r, blk);
+        st = raw_status(r, blk);
         if (st != status) {
             soft_fail(t, "%s: block status 0x%x, expected 0x%x", what, st,
                       status);
@@ -4917,8 +4459,8 @@ static void test_bad_layer(void *obj, void *data, QGuestAllocator *alloc)
     raw_free(&r);
 
     /* through the core (which does not check layers): all blocks get it */
-    n = hb_neigh(t, peer2_mac, 0);
-    tt = hb_tcp(t, 3000, 80);
+    n = hb_neigh(&t->hb, peer2_mac, 0);
+    tt = hb_tcp(&t->hb, 3000, 80);
     hb_dep(n, tt);
     g_assert_cmphex(run_tree(t, OP_INITIATE, n), ==, CHIMNEY_ST_BAD_TREE);
     g_assert_cmphex(n->b.status, ==, CHIMNEY_ST_BAD_TREE);
@@ -4959,9 +4501,9 @@ static void test_bad_tcp_dependent(void *obj, void *data,
                         "INVALIDATE: a TCP block with a dependent");
     raw_free(&r);
     /* through the core, which checks depth, not layers: the device says */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, k.c.p->slot);
-    t1 = hb_tcp(t, 3000, 80);
-    t2 = hb_tcp(t, 3001, 80);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    t1 = hb_tcp(&t->hb, 3000, 80);
+    t2 = hb_tcp(&t->hb, 3001, 80);
     hb_dep(lk, t1);
     hb_dep(t1, t2);
     g_assert_cmphex(run_tree(t, OP_INITIATE, lk), ==, CHIMNEY_ST_BAD_TREE);
@@ -4970,7 +4512,7 @@ static void test_bad_tcp_dependent(void *obj, void *data,
     g_assert_cmphex(t1->slot | t2->slot, ==, 0);
     expect_guest_error(t, &errs, "core: a TCP block with a dependent");
     /* a fourth level the core refuses itself, nothing submitted */
-    hb_dep(t2, hb_tcp(t, 3002, 80));
+    hb_dep(t2, hb_tcp(&t->hb, 3002, 80));
     t1->b.status = STATUS_POISON;
     g_assert_cmpint(OP_INITIATE(t->drv, &lk->b, tree_done, &d), ==,
                     CHIMNEY_DRV_EINVAL);
@@ -5074,7 +4616,7 @@ static void test_bad_type_role(void *obj, void *data, QGuestAllocator *alloc)
     conn_init4(&vic, 1, 5, 1000, 80);
     memcpy(vic.nmac, peer2_mac, 6);
     conn_tree(t, &vic);
-    vic2 = hb_tcp(t, 1001, 80);
+    vic2 = hb_tcp(&t->hb, 1001, 80);
     hb_next(vic.t, vic2);
     offload_ok(t, vic.n);
     a = raw_block(&r, CHIMNEY_TYPE_IP6, CHIMNEY_ROLE_REF, vic.p->slot, NULL,
@@ -5092,9 +4634,9 @@ static void test_bad_type_role(void *obj, void *data, QGuestAllocator *alloc)
     raw_dep(&r, a, b);
     expect_block(t, &r, CHIMNEY_CMD_TERMINATE, a, a, CHIMNEY_ST_BAD_TYPE,
                  true, &errs, &k, "TERMINATE: IPv6 type for an IPv4 path");
-    if (raw_status(t, &r, b) != CHIMNEY_ST_FAILURE) {
+    if (raw_status(&r, b) != CHIMNEY_ST_FAILURE) {
         soft_fail(t, "TERMINATE under an IPv6-typed IPv4 path: TCP block "
-                  "status 0x%x, expected FAILURE", raw_status(t, &r, b));
+                  "status 0x%x, expected FAILURE", raw_status(&r, b));
     }
     a = raw_block(&r, CHIMNEY_TYPE_TCP_RESOURCE, CHIMNEY_ROLE_REF,
                   vic2->slot, NULL, 0);
@@ -5139,22 +4681,22 @@ static void test_bad_dma(void *obj, void *data, QGuestAllocator *alloc)
                         "INVALIDATE: next outside guest RAM");
     raw_free(&r);
     /* nothing of that was applied: the next neighbor is the second one */
-    n = hb_neigh(t, peer2_mac, 0);
+    n = hb_neigh(&t->hb, peer2_mac, 0);
     offload_ok(t, n);
     g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(n->slot), ==, 1);
 
     /* send list / receive data outside RAM: that TCP block fails */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
     tcp_state(&s, 3000, 80);
     s.d.snd_max = cpu_to_le32(5010);
     s.d.send_list_addr = cpu_to_le64(BAD_GPA);
     s.d.send_list_count = cpu_to_le32(1);
-    x = hb_tcp_state(t, &s);
+    x = hb_tcp_state(&t->hb, &s);
     hb_dep(lk, x);
     tcp_state(&s, 3001, 80);
     s.d.rcv_data_addr = cpu_to_le64(BAD_GPA);
     s.d.rcv_data_len = cpu_to_le32(10);
-    hb_next(x, hb_tcp_state(t, &s));
+    hb_next(x, hb_tcp_state(&t->hb, &s));
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(x->b.status, ==, CHIMNEY_ST_DMA_ERROR);
     g_assert_cmphex(x->b.next_block->status, ==, CHIMNEY_ST_DMA_ERROR);
@@ -5164,11 +4706,11 @@ static void test_bad_dma(void *obj, void *data, QGuestAllocator *alloc)
 
     /* TERMINATE into a return buffer outside RAM: stays offloaded */
     fill_buf(t, &in, 10, 0x42);
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
     tcp_state(&s, 3002, 80);
     s.d.rcv_data_addr = cpu_to_le64(in.dma);
     s.d.rcv_data_len = cpu_to_le32(10);
-    x = hb_tcp_state(t, &s);
+    x = hb_tcp_state(&t->hb, &s);
     hb_dep(lk, x);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(x->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -5252,8 +4794,8 @@ static void test_bad_lengths(void *obj, void *data, QGuestAllocator *alloc)
     expect_tree_refused(t, &r, CHIMNEY_CMD_QUERY, a, CHIMNEY_ST_BAD_TREE,
                         &errs, &k, "size 64 + 4097");
     /* UPDATE (of a victim): the cached structure and nothing else */
-    vic = hb_tcp(t, 3005, 80);
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    vic = hb_tcp(&t->hb, 3005, 80);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
     hb_dep(lk, vic);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(vic->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -5348,11 +4890,11 @@ static void test_bad_handles(void *obj, void *data, QGuestAllocator *alloc)
             char what[96];
 
             if (op == 0) {
-                b = hb_ref(t, CHIMNEY_TYPE_TCP, bad[i], 3, tcp_sizes);
+                b = hb_ref(&t->hb, CHIMNEY_TYPE_TCP, bad[i], 3, tcp_sizes);
             } else if (op == 1) {
                 b = hb_tcp_cached(t, bad[i], &tk);
             } else {
-                b = hb_obj(t, CHIMNEY_TYPE_TCP, bad[i]);
+                b = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, bad[i]);
             }
             if (!bad[i]) {
                 /* slot 0 would be a NEW block for the core: force REF */
@@ -5377,8 +4919,8 @@ static void test_bad_handles(void *obj, void *data, QGuestAllocator *alloc)
         if (!lh) {
             continue;       /* handle 0 in INITIATE makes a NEW block */
         }
-        b = hb_obj(t, CHIMNEY_TYPE_IP4, lh);
-        hb_dep(b, hb_tcp(t, 3000 + i, 80));
+        b = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, lh);
+        hb_dep(b, hb_tcp(&t->hb, 3000 + i, 80));
         run_ok(t, OP_INITIATE, b);
         if (b->b.status != CHIMNEY_ST_BAD_HANDLE) {
             g_error("%s handle as a linker: status 0x%x", names[i],
@@ -5402,12 +4944,12 @@ static void test_bad_has_dependents(void *obj, void *data,
 
     canary_up(t, &k);
     errs = err_count(t);
-    rp = hb_obj(t, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
     run_ok(t, OP_TERMINATE, rp);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_HAS_DEPENDENTS);
     expect_guest_error(t, &errs, "a path with unlisted connections");
-    rp = hb_obj(t, CHIMNEY_TYPE_NEIGH, k.c.n->slot);
-    hb_dep(rp, hb_obj(t, CHIMNEY_TYPE_IP4, k.c.p->slot));
+    rp = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, k.c.n->slot);
+    hb_dep(rp, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot));
     run_ok(t, OP_TERMINATE, rp);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_HAS_DEPENDENTS);
     g_assert_cmphex(rp->b.dependent_block_list->status, ==,
@@ -5428,10 +4970,10 @@ static void test_bad_duplicate(void *obj, void *data, QGuestAllocator *alloc)
 
     canary_up(t, &k);
     errs = err_count(t);
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, k.c.p->slot);
-    a = hb_tcp(t, 1000, 80);                /* the canary's 4-tuple */
-    b = hb_tcp(t, 1001, 80);
-    c = hb_tcp(t, 1001, 80);                /* b's, in the same tree */
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    a = hb_tcp(&t->hb, 1000, 80);                /* the canary's 4-tuple */
+    b = hb_tcp(&t->hb, 1001, 80);
+    c = hb_tcp(&t->hb, 1001, 80);                /* b's, in the same tree */
     hb_dep(lk, a);
     hb_next(a, b);
     hb_next(b, c);
@@ -5442,8 +4984,8 @@ static void test_bad_duplicate(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(a->slot | c->slot, ==, 0);
     expect_guest_error(t, &errs, "a second offload of a 4-tuple");
     /* reversed ports, or the same ports over IPv6: not duplicates */
-    lk = hb_obj(t, CHIMNEY_TYPE_IP4, k.c.p->slot);
-    a = hb_tcp(t, 80, 1000);
+    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    a = hb_tcp(&t->hb, 80, 1000);
     hb_dep(lk, a);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(a->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -5478,10 +5020,10 @@ static void test_bad_disabled(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(n->slot | p->slot | tc[0]->slot, ==, 0);
     raw_init(t, &r, 4096);
     a = raw_neigh(&r, peer2_mac, 0);
-    raw_put(t, &r);
+    raw_put(&r);
     g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INITIATE, a, 0, 0,
                                      NULL), ==, CHIMNEY_ST_OFFLOAD_DISABLED);
-    g_assert_cmphex(raw_status(t, &r, a), ==, STATUS_POISON);
+    g_assert_cmphex(raw_status(&r, a), ==, STATUS_POISON);
     /* not even a bad address is read */
     g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INITIATE, BAD_GPA, 0,
                                      0, NULL), ==,
@@ -5526,11 +5068,11 @@ static void test_bad_disabled(void *obj, void *data, QGuestAllocator *alloc)
     n = build_npt(t, &p, tc, 1, 2000);
     hb_dep(n, NULL);
     offload_ok(t, n);
-    q = hb_obj(t, CHIMNEY_TYPE_TCP, k.c.t->slot);
+    q = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, k.c.t->slot);
     run_ok(t, OP_INVALIDATE, q);
     g_assert_cmphex(q->b.status, ==, CHIMNEY_ST_SUCCESS);
     for (i = 0; i < 2; i++) {
-        q = hb_obj(t, i ? CHIMNEY_TYPE_NEIGH : CHIMNEY_TYPE_TCP,
+        q = hb_obj(&t->hb, i ? CHIMNEY_TYPE_NEIGH : CHIMNEY_TYPE_TCP,
                    i ? n->slot : k.c.t->slot);
         run_ok(t, OP_TERMINATE, q);
         g_assert_cmphex(q->b.status, ==, CHIMNEY_ST_SUCCESS);
