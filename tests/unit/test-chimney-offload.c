@@ -395,35 +395,6 @@ static void test_terminate_needs_room(Fixture *f, gconstpointer data)
     g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);  /* still offloaded */
 }
 
-/* Terminating objects whose dependents are not listed; rule 051. */
-static void test_rule_051_terminate_dependents(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n, p, t[2], rn, rp, rt0, rt1;
-
-    build_npt(h, &n, &p, t, 2);
-    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
-    /* the path alone: it still has two connections */
-    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
-    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rp);
-    g_assert_cmphex(tb_status(h, rp), ==, CHIMNEY_ST_HAS_DEPENDENTS);
-    g_assert_cmpuint(ofl(f)->path.used, ==, 1);
-    /* the whole tree at once: dependents first, all succeed */
-    rn = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
-    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
-    rt0 = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), 0);
-    rt1 = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[1]), 0);
-    tb_dep(h, rn, rp);
-    tb_dep(h, rp, rt0);
-    tb_next(h, rt0, rt1);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rn), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, rn), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, rt1), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(ofl(f)->neigh.used + ofl(f)->path.used +
-                     ofl(f)->tcp.used, ==, 0);
-}
-
 /* rules 053, 054, 055: update cached state and relink paths. */
 static void test_rule_053_055_update(Fixture *f, gconstpointer data)
 {
@@ -1119,7 +1090,6 @@ int main(int argc, char **argv)
     ADD("rule-030-033-failure-codes", test_rule_030_033_failure_codes);
     ADD("rule-023-043-045-handover", test_rule_023_043_045_handover);
     ADD("terminate-needs-room", test_terminate_needs_room);
-    ADD("rule-051-terminate-dependents", test_rule_051_terminate_dependents);
     ADD("rule-053-055-update", test_rule_053_055_update);
     ADD("rule-060-061-query", test_rule_060_061_query);
     ADD("rule-064-065-invalidate", test_rule_064_065_invalidate);
