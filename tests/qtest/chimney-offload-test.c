@@ -36,11 +36,13 @@
 #include "libqos/pci.h"
 #include "libqos/chimney-nic.h"
 #include "libqos/chimney-drv-qtest.h"
+#include "libqos/chimney-env-qtest.h"
 #include "hw/net/chimney_hw.h"
 #include "tests/support/chimney-test-state.h"
 #include "tests/support/chimney-test-tree.h"
 #include "tests/support/chimney-test-hblk.h"
 #include "tests/support/chimney-test-seg.h"
+#include "tests/support/chimney-test-peer.h"
 
 #ifndef _WIN32
 
@@ -53,7 +55,6 @@
 #define ETH_P_IPV4      0x0800
 #define ETH_P_IPV6      0x86dd
 #define ETH_P_VLAN      0x8100
-#define ETH_P_MARK      0x88b5      /* local experimental: L2 markers */
 
 #define TH_FIN          0x01
 #define TH_SYN          0x02
@@ -63,116 +64,39 @@
 #define TH_URG          0x20
 
 #define NS_PER_MS       1000000ll
-#define RX_BUF_LEN      2048
-#define RX_RING_SIZE    64
+#define RX_BUF_LEN      QCHIMNEY_RX_BUF_LEN
 
-static const uint8_t our_mac[6] = CHIMNEY_QOS_MAC;
-static const uint8_t peer_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-static const uint8_t peer2_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
+#define peer_mac        chimney_test_peer_mac
+#define peer2_mac       chimney_test_peer2_mac
 
 /*
  * Test context
  */
 
-/* One unsolicited event or I/O completion the core handed to the host. */
-typedef struct Rec {
-    int kind;                   /* 'T'cp, 'N'eigh, 'S'tatus, 'L'ink, 'I'o */
-    uint64_t cookie;
-    uint64_t handle;
-    uint16_t type;
-    uint32_t a;
-    uint32_t b;
-} Rec;
-
+/*
+ * A test runs on the scenario environment of libqos/chimney-env-qtest.h
+ * (driver core, shim, wire, clock, event records, soft failures), the one
+ * the shared scenarios of tests/support/ use, plus the node.
+ */
 typedef struct T {
+    QChimneyEnv qe;
+    ChimneyTestEnv *env;        /* &qe.env */
     QChimneyNic *d;
     QTestState *qts;
     QGuestAllocator *alloc;
-    int fd;                     /* our end of the wire */
-    QChimneyOs os;
-    ChimneyDrv *drv;
-    ChimneyTestHBlocks hb;      /* host blocks, freed at t_end() */
-    GArray *recs;               /* Rec */
-    bool rx_on;
-    uint32_t rx_next;           /* next RX descriptor to look at */
-    GString *soft;              /* failures reported at the end */
-    unsigned nsoft;
 } T;
 
-static T *cur_t;                /* the callbacks' context check */
+typedef ChimneyTestRec Rec;
 
-/*
- * A failed check that does not stop the test: tests of many independent
- * cases report all failing cases at the end (t_end), not just the first.
- */
-static void G_GNUC_PRINTF(2, 3) soft_fail(T *t, const char *fmt, ...)
-{
-    va_list ap;
-
-    g_string_append(t->soft, "\n  ");
-    va_start(ap, fmt);
-    g_string_append_vprintf(t->soft, fmt, ap);
-    va_end(ap);
-    t->nsoft++;
-}
-
-static void rec_add(T *t, int kind, uint64_t cookie, uint64_t handle,
-                    uint16_t type, uint32_t a, uint32_t b)
-{
-    Rec r = { kind, cookie, handle, type, a, b };
-
-    g_assert_true(t == cur_t);
-    /* the core never calls the host with its lock held */
-    g_assert_cmpint(t->os.lock_depth, ==, 0);
-    g_array_append_val(t->recs, r);
-}
-
-static void ev_tcp(void *ctx, uint64_t ndis, uint64_t handle, uint16_t type,
-                   uint32_t info)
-{
-    rec_add(ctx, 'T', ndis, handle, type, info, 0);
-}
-
-static void ev_neigh(void *ctx, uint64_t ndis, uint64_t handle, uint32_t nrd)
-{
-    rec_add(ctx, 'N', ndis, handle, 0, nrd, 0);
-}
-
-static void ev_status(void *ctx, uint16_t code)
-{
-    rec_add(ctx, 'S', 0, 0, 0, code, 0);
-}
-
-static void ev_link(void *ctx, int up)
-{
-    rec_add(ctx, 'L', 0, 0, 0, up, 0);
-}
-
-static void ev_io(void *ctx, uint64_t cookie, uint64_t handle, uint16_t type,
-                  uint32_t status, uint32_t info)
-{
-    rec_add(ctx, 'I', cookie, handle, type, status, info);
-}
-
-static const ChimneyDrvEventOps evt_ops = {
-    .on_tcp_event = ev_tcp,
-    .on_neigh_query = ev_neigh,
-    .on_status = ev_status,
-    .on_link = ev_link,
-    .on_io_done = ev_io,
-};
+/* A failed check reported at t_end(), with the other ones. */
+#define soft_fail(t, ...)   env_soft_fail((t)->env, __VA_ARGS__)
 
 static unsigned count_recs(T *t, int kind, uint16_t type)
 {
-    unsigned i, n = 0;
-
-    for (i = 0; i < t->recs->len; i++) {
-        Rec *r = &g_array_index(t->recs, Rec, i);
-
-        n += r->kind == kind && (!type || r->type == type);
-    }
-    return n;
+    return env_count_recs(t->env, kind, type);
 }
+
+static T *cur_t;                /* the callbacks' context check */
 
 static uint32_t rd(T *t, uint32_t off)
 {
@@ -181,8 +105,8 @@ static uint32_t rd(T *t, uint32_t off)
 
 static void wr(T *t, uint32_t off, uint32_t val)
 {
-    qchimney_os_flush(&t->os);
-    qchimney_os_touch(&t->os);
+    qchimney_os_flush(&t->qe.os);
+    qchimney_os_touch(&t->qe.os);
     chimney_writel(t->d, off, val);
 }
 
@@ -202,16 +126,17 @@ static void cmd_done(void *ctx, uint32_t status)
 {
     Done *d = ctx;
 
-    g_assert_cmpint(cur_t->os.lock_depth, ==, 0);
+    g_assert_cmpint(cur_t->qe.os.lock_depth, ==, 0);
     d->calls++;
     d->status = status;
 }
 
-static void tree_done(void *ctx, ChimneyOffloadBlock *root, uint32_t status)
+static void tree_done(void *ctx, ChimneyOffloadBlock *root,
+                      uint32_t status)
 {
     Done *d = ctx;
 
-    g_assert_cmpint(cur_t->os.lock_depth, ==, 0);
+    g_assert_cmpint(cur_t->qe.os.lock_depth, ==, 0);
     d->calls++;
     d->status = status;
     d->root = root;
@@ -219,9 +144,9 @@ static void tree_done(void *ctx, ChimneyOffloadBlock *root, uint32_t status)
 
 static void wait_done(T *t, Done *d, unsigned calls)
 {
-    if (!qchimney_wait_count(&t->os, &d->calls, calls, QCHIMNEY_WAIT_ITERS)) {
+    if (!qchimney_wait_count(&t->qe.os, &d->calls, calls, QCHIMNEY_WAIT_ITERS)) {
         g_error("no completion: %u of %u callbacks (pending %u)", d->calls,
-                calls, chimney_drv_pending(t->drv));
+                calls, chimney_drv_pending(t->env->drv));
     }
     g_assert_cmpuint(d->calls, ==, calls);
 }
@@ -243,7 +168,7 @@ static uint32_t set_params(T *t, uint32_t tps, uint32_t nce_stale)
     };
     Done d = { 0 };
 
-    g_assert_cmpint(chimney_drv_set_params(t->drv, &p, cmd_done, &d), ==, 0);
+    g_assert_cmpint(chimney_drv_set_params(t->env->drv, &p, cmd_done, &d), ==, 0);
     wait_done(t, &d, 1);
     return d.status;
 }
@@ -252,7 +177,7 @@ static uint32_t set_vlans(T *t, const uint16_t *ids, uint32_t n)
 {
     Done d = { 0 };
 
-    g_assert_cmpint(chimney_drv_set_vlans(t->drv, ids, n, cmd_done, &d), ==,
+    g_assert_cmpint(chimney_drv_set_vlans(t->env->drv, ids, n, cmd_done, &d), ==,
                     0);
     wait_done(t, &d, 1);
     return d.status;
@@ -266,15 +191,9 @@ static T *t_init(void *obj, void *data, QGuestAllocator *alloc)
     t->d = obj;
     t->qts = chimney_qts(t->d);
     t->alloc = alloc;
-    t->fd = ((int *)data)[0];
-    hb_set_init(&t->hb);
-    t->recs = g_array_new(FALSE, TRUE, sizeof(Rec));
-    t->soft = g_string_new(NULL);
     cur_t = t;
-    qchimney_os_init(&t->os, t->d, alloc);
-    t->drv = &t->os.drv;
-    g_assert_cmpint(qchimney_drv_start(&t->os, 64, 256), ==, 0);
-    chimney_drv_set_event_ops(t->drv, &evt_ops, t);
+    qchimney_env_init(&t->qe, t->d, alloc, ((int *)data)[0]);
+    t->env = &t->qe.env;
     g_assert_cmphex(rd(t, CHIMNEY_REG_CTRL) & CHIMNEY_CTRL_OFFLOAD_EN, ==,
                     CHIMNEY_CTRL_OFFLOAD_EN);
     return t;
@@ -291,14 +210,7 @@ static T *t_start(void *obj, void *data, QGuestAllocator *alloc)
 
 static void t_end(T *t)
 {
-    if (t->nsoft) {
-        g_error("%u check(s) failed:%s", t->nsoft, t->soft->str);
-    }
-    g_string_free(t->soft, TRUE);
-    g_assert_cmpuint(t->drv->n_unknown_event, ==, 0);
-    qchimney_os_cleanup(&t->os);
-    hb_set_free(&t->hb);
-    g_array_free(t->recs, TRUE);
+    qchimney_env_fini(&t->qe);
     cur_t = NULL;
     g_free(t);
 }
@@ -329,7 +241,7 @@ typedef ChimneyTestRaw Raw;
 static HBlk *build_npt(T *t, HBlk **p_out, HBlk **tcp, unsigned n,
                        uint16_t port0)
 {
-    return hb_npt(&t->hb, peer_mac, p_out, tcp, n, port0);
+    return hb_npt(&t->env->hb, peer_mac, p_out, tcp, n, port0);
 }
 
 /*
@@ -370,22 +282,22 @@ static uint32_t run_tree(T *t, TreeOp op, HBlk *root)
     ChimneyOffloadBlock *blk[64];
     Done d = { 0 };
     unsigned n, i;
-    unsigned frees = t->os.nfree;
+    unsigned frees = t->qe.os.nfree;
     const ChimneyEvent *e;
 
     n = tree_walk(&root->b, blk, G_N_ELEMENTS(blk));
-    g_assert_cmpint(op(t->drv, &root->b, tree_done, &d), ==, 0);
+    g_assert_cmpint(op(t->env->drv, &root->b, tree_done, &d), ==, 0);
     for (i = 0; i < n; i++) {
         g_assert_cmphex(blk[i]->status, ==, CHIMNEY_ST_PENDING);
     }
     wait_done(t, &d, 1);
     g_assert_true(d.root == &root->b);
-    g_assert_cmpuint(t->os.nfree, ==, frees + 1);   /* the tree buffer */
+    g_assert_cmpuint(t->qe.os.nfree, ==, frees + 1);   /* the tree buffer */
     for (i = 0; i < n; i++) {
         g_assert_cmphex(blk[i]->status, !=, CHIMNEY_ST_PENDING);
         g_assert_cmphex(blk[i]->status, !=, STATUS_POISON);
     }
-    e = qchimney_last_cmd_done(&t->os, op_code(op));
+    e = qchimney_last_cmd_done(&t->qe.os, op_code(op));
     g_assert_nonnull(e);
     g_assert_cmphex(e->status, ==, d.status);
     g_assert_cmpuint(e->info, ==, d.status == CHIMNEY_ST_SUCCESS ? n : 0);
@@ -413,7 +325,7 @@ static void offload_ok(T *t, HBlk *root)
 /* Status of a one-block query of the combined state; fills *out. */
 static uint32_t query_tcp(T *t, uint64_t h, TcpState *out)
 {
-    HBlk *q = hb_query_tcp(&t->hb, h);
+    HBlk *q = hb_query_tcp(&t->env->hb, h);
 
     run_ok(t, OP_QUERY, q);
     if (out) {
@@ -424,7 +336,7 @@ static uint32_t query_tcp(T *t, uint64_t h, TcpState *out)
 
 static uint32_t query_path(T *t, bool v6, uint64_t h, PathState *out)
 {
-    HBlk *q = hb_query_path(&t->hb, v6, h);
+    HBlk *q = hb_query_path(&t->env->hb, v6, h);
 
     run_ok(t, OP_QUERY, q);
     if (out) {
@@ -435,7 +347,7 @@ static uint32_t query_path(T *t, bool v6, uint64_t h, PathState *out)
 
 static uint32_t query_neigh(T *t, uint64_t h, NeighState *out)
 {
-    HBlk *q = hb_query_neigh(&t->hb, h);
+    HBlk *q = hb_query_neigh(&t->env->hb, h);
 
     run_ok(t, OP_QUERY, q);
     if (out) {
@@ -447,7 +359,7 @@ static uint32_t query_neigh(T *t, uint64_t h, NeighState *out)
 /* Terminate one object without returning state; returns its status. */
 static uint32_t terminate_one(T *t, uint16_t type, uint64_t h)
 {
-    HBlk *r = hb_obj(&t->hb, type, h);
+    HBlk *r = hb_obj(&t->env->hb, type, h);
 
     run_ok(t, OP_TERMINATE, r);
     return r->b.status;
@@ -509,288 +421,64 @@ static void mis_check(Mis *m, const char *ctx)
     mis_u(m, name, le16_to_cpu(got), want)
 
 /*
- * The wire
+ * The wire and the L2 RX ring (libqos/chimney-env-qtest.c)
  */
 
 static void wire_send(T *t, const uint8_t *frame, size_t len)
 {
-    uint32_t be = htonl(len);
-    struct iovec iov[] = {
-        { .iov_base = &be, .iov_len = sizeof(be) },
-        { .iov_base = (void *)frame, .iov_len = len },
-    };
-    ssize_t ret = iov_send(t->fd, iov, 2, 0, sizeof(be) + len);
-
-    g_assert_cmpint(ret, ==, sizeof(be) + len);
+    qchimney_env_wire_send(&t->qe, frame, len);
 }
 
 static void step(T *t)
 {
-    qchimney_os_clock_step(&t->os, t->os.poll_step_ns);
-}
-
-static bool wire_read_exact(T *t, void *buf, size_t len, int iters)
-{
-    size_t got = 0;
-    int i = 0;
-
-    while (got < len) {
-        ssize_t n = recv(t->fd, (char *)buf + got, len - got, MSG_DONTWAIT);
-
-        if (n > 0) {
-            got += n;
-            continue;
-        }
-        g_assert_cmpint(n, !=, 0);      /* QEMU closed the wire */
-        g_assert(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-        if (i++ >= iters) {
-            return false;
-        }
-        step(t);
-    }
-    return true;
+    qchimney_os_clock_step(&t->qe.os, t->qe.os.poll_step_ns);
 }
 
 /* One frame from the wire; fails the test if none comes. */
 static size_t wire_recv(T *t, uint8_t *buf, size_t cap)
 {
-    uint32_t be;
-    size_t len;
-
-    if (!wire_read_exact(t, &be, sizeof(be), QCHIMNEY_WAIT_ITERS)) {
-        g_error("no frame on the wire");
-    }
-    len = ntohl(be);
-    g_assert_cmpuint(len, <=, cap);
-    g_assert_true(wire_read_exact(t, buf, len, QCHIMNEY_WAIT_ITERS));
-    return len;
+    return env_wire_recv(t->env, buf, cap);
 }
 
 static bool wire_pending(T *t)
 {
-    char b;
-    ssize_t n = recv(t->fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
-
-    if (n < 0) {
-        g_assert(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-    }
-    return n > 0;
+    return qchimney_env_wire_pending(&t->qe);
 }
-
-/*
- * The L2 RX ring
- */
 
 static void rx_setup(T *t)
 {
-    int i;
-
-    chimney_ring_start(t->d, CHIMNEY_RING_RX, RX_RING_SIZE);
-    for (i = 0; i < RX_RING_SIZE - 1; i++) {
-        chimney_rx_post(t->d, chimney_alloc(t->d, RX_BUF_LEN), RX_BUF_LEN);
-    }
-    chimney_ring_kick(t->d, CHIMNEY_RING_RX);
-    t->rx_on = true;
-    t->rx_next = 0;
+    qchimney_env_rx_setup(&t->qe);
 }
 
-/* Is descriptor rx_next done right now? */
 static bool rx_ready(T *t)
 {
-    return chimney_desc_status(t->d, CHIMNEY_RING_RX, t->rx_next) &
-           CHIMNEY_DESC_DONE;
+    return qchimney_env_rx_ready(&t->qe);
 }
 
-/* Take the frame at rx_next (must be done), give the buffer back. */
 static size_t rx_take(T *t, uint8_t *buf, size_t cap)
 {
-    ChimneyRxDesc desc;
-
-    chimney_rx_read(t->d, t->rx_next, &desc);
-    g_assert_cmphex(desc.status & (CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP), ==,
-                    CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
-    g_assert_cmphex(desc.status & CHIMNEY_DESC_ERR_MASK, ==, 0);
-    g_assert_cmpuint(desc.len, <=, cap);
-    qtest_memread(t->qts, desc.addr, buf, desc.len);
-    /* recycle: a fresh descriptor at the driver tail */
-    chimney_rx_post(t->d, desc.addr, RX_BUF_LEN);
-    chimney_ring_kick(t->d, CHIMNEY_RING_RX);
-    t->rx_next = (t->rx_next + 1) % RX_RING_SIZE;
-    return desc.len;
+    return qchimney_env_rx_take(&t->qe, buf, cap);
 }
 
 static size_t rx_wait(T *t, uint8_t *buf, size_t cap)
 {
-    int i;
-
-    for (i = 0; i < QCHIMNEY_WAIT_ITERS && !rx_ready(t); i++) {
-        step(t);
-    }
-    if (!rx_ready(t)) {
-        g_error("no frame in the L2 RX ring (descriptor %u)", t->rx_next);
-    }
-    return rx_take(t, buf, cap);
+    return qchimney_env_rx_wait(&t->qe, buf, cap);
 }
 
-/*
- * Make sure QEMU has processed every frame sent so far: a marker frame
- * for the L2 path goes behind them (the socket netdev keeps order) and
- * must come out of the RX ring.  Frames that reached the RX ring before
- * the marker fail the test unless @allow_rx.
- */
+/* QEMU has processed every frame sent so far (a marker frame). */
 static void wire_sync(T *t)
 {
-    static uint32_t seq;
-    uint8_t f[64] = { 0 }, got[RX_BUF_LEN];
-    size_t len;
-
-    g_assert_true(t->rx_on);
-    memcpy(f, our_mac, 6);
-    memcpy(f + 6, peer_mac, 6);
-    f[12] = ETH_P_MARK >> 8;
-    f[13] = ETH_P_MARK & 0xff;
-    seq++;
-    memcpy(f + 14, &seq, sizeof(seq));
-    wire_send(t, f, sizeof(f));
-    len = rx_wait(t, got, sizeof(got));
-    if (len != sizeof(f) || memcmp(got, f, sizeof(f))) {
-        g_error("wire_sync: the L2 RX ring got an unexpected frame "
-                "(%zu bytes, ethertype 0x%02x%02x) before the marker", len,
-                got[12], got[13]);
-    }
+    qchimney_env_wire_sync(&t->qe);
 }
 
 /* After wire_sync(): nothing (more) was sent on the wire. */
 static void wire_expect_nothing(T *t)
 {
-    int i;
-
-    for (i = 0; i < CHIMNEY_QOS_QUIET_ITERS; i++) {
-        if (wire_pending(t)) {
-            uint8_t f[CHIMNEY_MAX_FRAME];
-            size_t len = wire_recv(t, f, sizeof(f));
-
-            g_error("unexpected %zu-byte frame on the wire (ethertype "
-                    "0x%02x%02x)", len, f[12], f[13]);
-        }
-        step(t);
-    }
+    qchimney_env_wire_expect_nothing(&t->qe);
 }
 
-/*
- * Building TCP segments (both the peer's and the expected ACKs)
- */
-
-/*
- * One offloaded connection as the wire sees it
- */
-
-typedef struct Conn {
-    bool v6;
-    uint8_t lip[16];            /* ours (path src) */
-    uint8_t rip[16];            /* the peer's (path dst) */
-    uint16_t lport;
-    uint16_t rport;
-    uint8_t nmac[6];            /* neighbor dl_dst_addr */
-    uint16_t vlan;              /* neighbor vlan_id */
-    uint32_t mtu;
-    TcpState s;                 /* the state handed over */
-    HBlk *n, *p, *t;            /* after conn_offload(): the slots */
-    /* the peer's view */
-    uint32_t peer_seq;          /* next byte the peer sends (= rcv_nxt) */
-    uint32_t peer_ts;
-} Conn;
-
-static void conn_init4(Conn *c, uint8_t lip_last, uint8_t rip_last,
-                       uint16_t lport, uint16_t rport)
-{
-    memset(c, 0, sizeof(*c));
-    c->lip[0] = 10;
-    c->lip[3] = lip_last;
-    c->rip[0] = 10;
-    c->rip[3] = rip_last;
-    c->lport = lport;
-    c->rport = rport;
-    memcpy(c->nmac, peer_mac, 6);
-    c->mtu = 1500;
-    tcp_state(&c->s, lport, rport);
-    c->peer_seq = 1000;
-}
-
-static void conn_init6(Conn *c, uint8_t lip_last, uint8_t rip_last,
-                       uint16_t lport, uint16_t rport)
-{
-    static const uint8_t pfx[8] = { 0xfd, 0x00, 0xc4, 0x1e, 0, 0, 0, 1 };
-
-    conn_init4(c, 0, 0, lport, rport);
-    c->v6 = true;
-    memset(c->lip, 0, 16);
-    memset(c->rip, 0, 16);
-    memcpy(c->lip, pfx, 8);
-    memcpy(c->rip, pfx, 8);
-    c->lip[15] = lip_last;
-    c->rip[15] = rip_last;
-}
-
-/* Host blocks N{P{T}} for the connection (not submitted). */
-static HBlk *conn_tree(T *t, Conn *c)
-{
-    NeighState ns;
-    PathState ps;
-
-    neigh_state(&ns, c->nmac, c->vlan);
-    c->n = hb_neigh_state(&t->hb, &ns);
-    path_state(&ps, c->v6, c->lip, c->rip, c->mtu);
-    c->p = hb_path_state(&t->hb, c->v6, &ps);
-    c->t = hb_tcp_state(&t->hb, &c->s);
-    hb_dep(c->n, c->p);
-    hb_dep(c->p, c->t);
-    return c->n;
-}
-
-static void conn_offload(T *t, Conn *c)
-{
-    offload_ok(t, conn_tree(t, c));
-    g_assert_cmphex(c->t->slot, !=, 0);
-}
-
-/* A segment the peer sends on this connection (the device receives it). */
-static void conn_peer_seg(const Conn *c, Seg *s, const void *payload,
-                          size_t plen)
-{
-    memset(s, 0, sizeof(*s));
-    s->dst_mac = our_mac;
-    s->src_mac = c->nmac;
-    s->tci = c->vlan ? c->vlan : -1;
-    s->v6 = c->v6;
-    memcpy(s->src_ip, c->rip, 16);
-    memcpy(s->dst_ip, c->lip, 16);
-    s->ttl = 64;
-    s->ip_id = 0x1234;
-    s->frag = 0x4000;
-    s->sport = c->rport;
-    s->dport = c->lport;
-    s->seq = c->peer_seq;
-    s->ack = le32_to_cpu(c->s.d.snd_una);      /* nothing new acked */
-    s->flags = TH_ACK | TH_PSH;
-    s->win = 8192;
-    s->ts = le16_to_cpu(c->s.c.flags) & CHIMNEY_TCP_CONST_TIMESTAMP;
-    s->tsval = c->peer_ts;
-    s->tsecr = le32_to_cpu(c->s.d.ts_time);
-    s->payload = payload;
-    s->plen = plen;
-}
-
-/* The peer sends @plen bytes in order; its sequence moves on. */
-static void conn_send_data(T *t, Conn *c, const void *payload, size_t plen)
-{
-    uint8_t f[2048];
-    Seg s;
-
-    conn_peer_seg(c, &s, payload, plen);
-    wire_send(t, f, seg_build(&s, f));
-    c->peer_seq += plen;
-}
+/* One offloaded connection and the peer: tests/support/chimney-test-peer.h */
+typedef ChimneyTestConn Conn;
 
 /*
  * Raw trees: ChimneyBlocks written into guest memory by the test
@@ -820,7 +508,7 @@ static uint32_t raw_run(T *t, Raw *r, uint16_t opcode, uint64_t root,
                         uint32_t *info)
 {
     raw_put(r);
-    return qchimney_raw_cmd(&t->os, opcode, root, 0, 0, info);
+    return qchimney_raw_cmd(&t->qe.os, opcode, root, 0, 0, info);
 }
 
 /*
@@ -846,13 +534,13 @@ static void test_rule_007(void *obj, void *data, QGuestAllocator *alloc)
     HBlk *n[2], *p[3], *tc[5];
     unsigned i;
 
-    n[0] = hb_neigh(&t->hb, peer_mac, 0);
-    n[1] = hb_neigh(&t->hb, peer2_mac, 0);
+    n[0] = hb_neigh(&t->env->hb, peer_mac, 0);
+    n[1] = hb_neigh(&t->env->hb, peer2_mac, 0);
     for (i = 0; i < 3; i++) {
-        p[i] = hb_path4(&t->hb, 1, 10 + i, 1500);
+        p[i] = hb_path4(&t->env->hb, 1, 10 + i, 1500);
     }
     for (i = 0; i < 5; i++) {
-        tc[i] = hb_tcp(&t->hb, 2000 + i, 80);
+        tc[i] = hb_tcp(&t->env->hb, 2000 + i, 80);
     }
     hb_next(n[0], n[1]);
     hb_dep(n[0], p[0]);
@@ -864,7 +552,7 @@ static void test_rule_007(void *obj, void *data, QGuestAllocator *alloc)
     hb_dep(p[2], tc[3]);
     hb_next(tc[3], tc[4]);
     offload_ok(t, n[0]);
-    g_assert_cmpuint(qchimney_last_cmd_done(&t->os, CHIMNEY_CMD_INITIATE)->info,
+    g_assert_cmpuint(qchimney_last_cmd_done(&t->qe.os, CHIMNEY_CMD_INITIATE)->info,
                      ==, 10);
     for (i = 0; i < 2; i++) {
         check_handle(n[i]->slot, CHIMNEY_KIND_NEIGH);
@@ -903,7 +591,7 @@ static void test_rule_007(void *obj, void *data, QGuestAllocator *alloc)
 static void check_device_tree(T *t, HBlk *root, uint16_t opcode,
                               const uint16_t *roles)
 {
-    QChimneyCapture *c = qchimney_last_capture(&t->os);
+    QChimneyCapture *c = qchimney_last_capture(&t->qe.os);
     ChimneyOffloadBlock *blk[64];
     unsigned n, i;
     bool out_state = opcode == CHIMNEY_CMD_QUERY ||
@@ -967,13 +655,13 @@ static uint32_t run_tree_checked(T *t, TreeOp op, uint16_t opcode,
     for (i = 0; i < n; i++) {
         roles[i] = chimney_drv_block_role(blk[i], opcode);
     }
-    qchimney_capture(&t->os, true);
+    qchimney_capture(&t->qe.os, true);
     st = run_tree(t, op, root);
-    qchimney_capture(&t->os, false);
+    qchimney_capture(&t->qe.os, false);
     if (st == CHIMNEY_ST_SUCCESS) {
         check_device_tree(t, root, opcode, roles);
     }
-    qchimney_release_captures(&t->os);
+    qchimney_release_captures(&t->qe.os);
     return st;
 }
 
@@ -991,13 +679,13 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     TcpState ts;
     ChimneyTcpCached tk;
 
-    n1 = hb_neigh(&t->hb, peer_mac, 0);
-    p1 = hb_path4(&t->hb, 1, 2, 1500);
-    tc1 = hb_tcp(&t->hb, 1000, 80);
-    tc2 = hb_tcp(&t->hb, 1000, 80);                  /* DUPLICATE */
-    pph = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
-    p2 = hb_path4(&t->hb, 1, 3, CHIMNEY_MAX_PATH_MTU + 1);
-    tc3 = hb_tcp(&t->hb, 1001, 80);                  /* FAILURE: parent failed */
+    n1 = hb_neigh(&t->env->hb, peer_mac, 0);
+    p1 = hb_path4(&t->env->hb, 1, 2, 1500);
+    tc1 = hb_tcp(&t->env->hb, 1000, 80);
+    tc2 = hb_tcp(&t->env->hb, 1000, 80);                  /* DUPLICATE */
+    pph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_IP4);
+    p2 = hb_path4(&t->env->hb, 1, 3, CHIMNEY_MAX_PATH_MTU + 1);
+    tc3 = hb_tcp(&t->env->hb, 1001, 80);                  /* FAILURE: parent failed */
     hb_dep(n1, p1);
     hb_dep(p1, tc1);
     hb_next(tc1, tc2);
@@ -1005,11 +693,11 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     hb_next(pph, p2);
     hb_dep(p2, tc3);
     /* a placeholder neighbor over a linker path carrying a new TCP */
-    n2 = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    n2 = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
     hb_next(n1, n2);
     neigh_state(&ns, peer2_mac, 0);
     ns.c.dl_src_addr[5] = 1;                    /* HW_ADDRESS_ENTRIES */
-    n3 = hb_neigh_state(&t->hb, &ns);
+    n3 = hb_neigh_state(&t->env->hb, &ns);
     hb_next(n2, n3);
     g_assert_cmphex(run_tree_checked(t, OP_INITIATE, CHIMNEY_CMD_INITIATE,
                                      n1), ==, CHIMNEY_ST_SUCCESS);
@@ -1024,9 +712,9 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(n3->b.status, ==, CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES);
 
     /* linker under a placeholder: a second tree */
-    n2 = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
-    plk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p1->slot);
-    tc4 = hb_tcp(&t->hb, 1002, 80);
+    n2 = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
+    plk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p1->slot);
+    tc4 = hb_tcp(&t->env->hb, 1002, 80);
     hb_dep(n2, plk);
     hb_dep(plk, tc4);
     g_assert_cmphex(run_tree_checked(t, OP_INITIATE, CHIMNEY_CMD_INITIATE,
@@ -1034,20 +722,20 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(tc4->b.status, ==, CHIMNEY_ST_SUCCESS);
 
     /* root failure: the rest NOT_ATTEMPTED, still written */
-    n3 = hb_neigh_state(&t->hb, &ns);
-    hb_dep(n3, hb_path4(&t->hb, 1, 4, 1500));
+    n3 = hb_neigh_state(&t->env->hb, &ns);
+    hb_dep(n3, hb_path4(&t->env->hb, 1, 4, 1500));
     hb_next(n3, build_npt(t, NULL, q, 1, 3000));
     g_assert_cmphex(run_tree_checked(t, OP_INITIATE, CHIMNEY_CMD_INITIATE,
                                      n3), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(q[0]->b.status, ==, CHIMNEY_ST_NOT_ATTEMPTED);
 
     /* QUERY: placeholder, good and stale references */
-    q[0] = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
-    q[1] = hb_ref(&t->hb, CHIMNEY_TYPE_IP4, p1->slot, 3, path_sizes);
-    q[2] = hb_ref(&t->hb, CHIMNEY_TYPE_TCP, tc1->slot, 3, tcp_sizes);
-    q[3] = hb_ref(&t->hb, CHIMNEY_TYPE_TCP_CONST, tc1->slot + (1ull << 32), 1,
+    q[0] = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
+    q[1] = hb_ref(&t->env->hb, CHIMNEY_TYPE_IP4, p1->slot, 3, path_sizes);
+    q[2] = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP, tc1->slot, 3, tcp_sizes);
+    q[3] = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP_CONST, tc1->slot + (1ull << 32), 1,
                   tcp_sizes);
-    q[4] = hb_ref(&t->hb, CHIMNEY_TYPE_NEIGH_CACHED, n1->slot, 1,
+    q[4] = hb_ref(&t->env->hb, CHIMNEY_TYPE_NEIGH_CACHED, n1->slot, 1,
                   &neigh_sizes[1]);
     hb_dep(q[0], q[1]);
     hb_dep(q[1], q[2]);
@@ -1065,11 +753,11 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     tk.hdr.length = cpu_to_le32(sizeof(tk));
     tk.initial_rcv_wnd = cpu_to_le32(65535);
     tk.ttl_hop_limit = 33;
-    q[0] = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
-    q[1] = hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, tc1->slot, &tk,
+    q[0] = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_IP4);
+    q[1] = hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_CACHED, true, tc1->slot, &tk,
                   sizeof(tk));
     tk.initial_rcv_wnd = cpu_to_le32(CHIMNEY_MAX_RCV_WND + 1);
-    q[2] = hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, tc4->slot, &tk,
+    q[2] = hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_CACHED, true, tc4->slot, &tk,
                   sizeof(tk));
     hb_dep(q[0], q[1]);
     hb_next(q[1], q[2]);
@@ -1079,9 +767,9 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(q[2]->b.status, ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
 
     /* INVALIDATE: a placeholder and a stale handle */
-    q[0] = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
-    q[1] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc4->slot);
-    q[2] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc4->slot ^ (3ull << 40));
+    q[0] = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_IP4);
+    q[1] = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc4->slot);
+    q[2] = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc4->slot ^ (3ull << 40));
     hb_dep(q[0], q[1]);
     hb_next(q[1], q[2]);
     g_assert_cmphex(run_tree_checked(t, OP_INVALIDATE,
@@ -1092,17 +780,17 @@ static void test_rule_008(void *obj, void *data, QGuestAllocator *alloc)
 
     /* TERMINATE: everything, with a delegated structure for one TCP */
     tcp_state(&ts, 0, 0);
-    q[0] = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n1->slot);
-    q[1] = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p1->slot);
-    q[2] = hb_ref(&t->hb, CHIMNEY_TYPE_TCP_DELEGATED, tc1->slot, 1, &tcp_sizes[2]);
-    q[3] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc4->slot);
-    q[4] = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
-    q[5] = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc1->slot);      /* twice: stale */
+    q[0] = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n1->slot);
+    q[1] = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p1->slot);
+    q[2] = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP_DELEGATED, tc1->slot, 1, &tcp_sizes[2]);
+    q[3] = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc4->slot);
+    q[4] = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
+    q[5] = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc1->slot);      /* twice: stale */
     hb_dep(q[0], q[1]);
     hb_dep(q[1], q[2]);
     hb_next(q[2], q[3]);
     hb_next(q[0], q[4]);
-    hb_next(q[4], hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH));
+    hb_next(q[4], hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH));
     g_assert_cmphex(run_tree_checked(t, OP_TERMINATE, CHIMNEY_CMD_TERMINATE,
                                      q[0]), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(q[0]->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1126,19 +814,19 @@ static void test_rule_009(void *obj, void *data, QGuestAllocator *alloc)
     offload_ok(t, n);
 
     /* alone, no dependents */
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
     run_ok(t, OP_INITIATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(qchimney_last_cmd_done(&t->os, CHIMNEY_CMD_INITIATE)->info,
+    g_assert_cmpuint(qchimney_last_cmd_done(&t->qe.os, CHIMNEY_CMD_INITIATE)->info,
                      ==, 1);
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_TCP);
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_TCP);
     run_ok(t, OP_INITIATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
 
     /* over a linker whose new connection succeeds */
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    nt = hb_tcp(&t->hb, 2000, 80);
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    nt = hb_tcp(&t->env->hb, 2000, 80);
     hb_dep(ph, lk);
     hb_dep(lk, nt);
     run_ok(t, OP_INITIATE, ph);
@@ -1148,11 +836,11 @@ static void test_rule_009(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(ph->slot, ==, 0);
 
     /* whatever its dependents' results: all fail here */
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
     hb_dep(ph, lk);
-    hb_dep(lk, hb_tcp(&t->hb, 2000, 80));            /* DUPLICATE */
-    ph2 = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot ^ (1ull << 33));
+    hb_dep(lk, hb_tcp(&t->env->hb, 2000, 80));            /* DUPLICATE */
+    ph2 = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot ^ (1ull << 33));
     hb_next(lk, ph2);                           /* BAD_HANDLE */
     run_ok(t, OP_INITIATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1160,26 +848,26 @@ static void test_rule_009(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(ph2->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
 
     /* QUERY, UPDATE, INVALIDATE, TERMINATE */
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
-    ph2 = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
+    ph2 = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_IP4);
     hb_dep(ph, ph2);
-    hb_dep(ph2, hb_ref(&t->hb, CHIMNEY_TYPE_TCP, tc[0]->slot, 3, tcp_sizes));
+    hb_dep(ph2, hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP, tc[0]->slot, 3, tcp_sizes));
     run_ok(t, OP_QUERY, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(ph2->b.status, ==, CHIMNEY_ST_SUCCESS);
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP6);
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_IP6);
     run_ok(t, OP_UPDATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
-    hb_dep(ph, hb_obj(&t->hb, CHIMNEY_TYPE_TCP, 0x1234));  /* BAD_HANDLE */
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_IP4);
+    hb_dep(ph, hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, 0x1234));  /* BAD_HANDLE */
     run_ok(t, OP_INVALIDATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(((ChimneyOffloadBlock *)ph->b.dependent_block_list)->status,
                     ==, CHIMNEY_ST_BAD_HANDLE);
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
-    ph2 = hb_placeholder(&t->hb, CHIMNEY_TYPE_IP4);
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
+    ph2 = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_IP4);
     hb_dep(ph, ph2);
-    hb_dep(ph2, hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[1]->slot));
+    hb_dep(ph2, hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc[1]->slot));
     run_ok(t, OP_TERMINATE, ph);
     g_assert_cmphex(ph->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(ph2->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1198,9 +886,9 @@ static void test_rule_010(void *obj, void *data, QGuestAllocator *alloc)
     offload_ok(t, n);
 
     /* all succeed */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    a = hb_tcp(&t->hb, 2000, 80);
-    b = hb_tcp(&t->hb, 2001, 80);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    a = hb_tcp(&t->env->hb, 2000, 80);
+    b = hb_tcp(&t->env->hb, 2001, 80);
     hb_dep(lk, a);
     hb_next(a, b);
     run_ok(t, OP_INITIATE, lk);
@@ -1208,9 +896,9 @@ static void test_rule_010(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(lk->slot, ==, p->slot);     /* a linker's slot stays */
 
     /* some: PARTIAL_SUCCESS */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    a = hb_tcp(&t->hb, 2000, 80);                    /* DUPLICATE */
-    b = hb_tcp(&t->hb, 2002, 80);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    a = hb_tcp(&t->env->hb, 2000, 80);                    /* DUPLICATE */
+    b = hb_tcp(&t->env->hb, 2002, 80);
     hb_dep(lk, a);
     hb_next(a, b);
     run_ok(t, OP_INITIATE, lk);
@@ -1219,9 +907,9 @@ static void test_rule_010(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS);
 
     /* none: FAILURE */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    a = hb_tcp(&t->hb, 2000, 80);
-    b = hb_tcp(&t->hb, 2001, 80);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    a = hb_tcp(&t->env->hb, 2000, 80);
+    b = hb_tcp(&t->env->hb, 2001, 80);
     hb_dep(lk, a);
     hb_next(a, b);
     run_ok(t, OP_INITIATE, lk);
@@ -1230,15 +918,15 @@ static void test_rule_010(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_FAILURE);
 
     /* no dependents: SUCCESS */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_SUCCESS);
 
     /* a neighbor linker: one level decides (the path is partial) */
-    lkn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot);
-    np = hb_path4(&t->hb, 1, 9, 1500);
-    a = hb_tcp(&t->hb, 3000, 80);
-    b = hb_tcp(&t->hb, 3000, 80);                    /* DUPLICATE in the tree */
+    lkn = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    np = hb_path4(&t->env->hb, 1, 9, 1500);
+    a = hb_tcp(&t->env->hb, 3000, 80);
+    b = hb_tcp(&t->env->hb, 3000, 80);                    /* DUPLICATE in the tree */
     hb_dep(lkn, np);
     hb_dep(np, a);
     hb_next(a, b);
@@ -1267,7 +955,7 @@ static void test_rule_011_012(void *obj, void *data, QGuestAllocator *alloc)
     n = build_npt(t, &p, tc, 2, 1000);
     tcp_state(&s, 1002, 80);
     s.c.remote_mss = 0;                         /* INVALID_PARAMETER */
-    tc[2] = hb_tcp_state(&t->hb, &s);
+    tc[2] = hb_tcp_state(&t->env->hb, &s);
     hb_next(tc[1], tc[2]);
     g_assert_cmphex(run_tree_checked(t, OP_INITIATE, CHIMNEY_CMD_INITIATE,
                                      n), ==, CHIMNEY_ST_SUCCESS);
@@ -1323,12 +1011,12 @@ static void test_rule_013_014(void *obj, void *data, QGuestAllocator *alloc)
     HBlk *n1, *p1, *p2, *t1, *t2, *t3;
     TcpState q;
 
-    n1 = hb_neigh(&t->hb, peer_mac, 0);
-    p1 = hb_path4(&t->hb, 1, 2, 1500);
-    p2 = hb_path4(&t->hb, 1, 3, 65000);
-    t1 = hb_tcp(&t->hb, 3000, 80);
-    t2 = hb_tcp(&t->hb, 3000, 80);
-    t3 = hb_tcp(&t->hb, 3001, 80);
+    n1 = hb_neigh(&t->env->hb, peer_mac, 0);
+    p1 = hb_path4(&t->env->hb, 1, 2, 1500);
+    p2 = hb_path4(&t->env->hb, 1, 3, 65000);
+    t1 = hb_tcp(&t->env->hb, 3000, 80);
+    t2 = hb_tcp(&t->env->hb, 3000, 80);
+    t3 = hb_tcp(&t->env->hb, 3001, 80);
     hb_dep(n1, p1);
     hb_next(p1, p2);
     hb_dep(p1, t1);
@@ -1348,8 +1036,8 @@ static void test_rule_013_014(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(query_tcp(t, t1->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le16_to_cpu(q.c.local_port), ==, 3000);
     /* T3 was never created: its 4-tuple is free */
-    t3 = hb_tcp(&t->hb, 3001, 80);
-    p2 = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p1->slot);
+    t3 = hb_tcp(&t->env->hb, 3001, 80);
+    p2 = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p1->slot);
     hb_dep(p2, t3);
     run_ok(t, OP_INITIATE, p2);
     g_assert_cmphex(t3->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1373,15 +1061,15 @@ static void test_rule_015(void *obj, void *data, QGuestAllocator *alloc)
 
     neigh_state(&ns, peer_mac, 0);
     ns.c.dl_src_addr[0] = 0x02;                 /* rule 029 */
-    n1 = hb_neigh_state(&t->hb, &ns);
-    p1 = hb_path4(&t->hb, 1, 2, 1500);
-    tc[0] = hb_tcp(&t->hb, 1000, 80);
-    tc[1] = hb_tcp(&t->hb, 1001, 80);
+    n1 = hb_neigh_state(&t->env->hb, &ns);
+    p1 = hb_path4(&t->env->hb, 1, 2, 1500);
+    tc[0] = hb_tcp(&t->env->hb, 1000, 80);
+    tc[1] = hb_tcp(&t->env->hb, 1001, 80);
     hb_dep(n1, p1);
     hb_dep(p1, tc[0]);
     hb_next(tc[0], tc[1]);
     n2 = build_npt(t, &p2, t3, 1, 2000);
-    n3 = hb_neigh(&t->hb, peer2_mac, 0);
+    n3 = hb_neigh(&t->env->hb, peer2_mac, 0);
     hb_next(n1, n2);
     hb_next(n2, n3);
     run_ok(t, OP_INITIATE, n1);
@@ -1403,10 +1091,10 @@ static void test_rule_015(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(t3[0]->slot), ==, 0);
 
     /* an unresolved linker root stops it too */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p2->slot + (1ull << 32));
-    hb_dep(lk, hb_tcp(&t->hb, 2001, 80));
-    lk2 = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p2->slot);
-    hb_dep(lk2, hb_tcp(&t->hb, 2002, 80));
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p2->slot + (1ull << 32));
+    hb_dep(lk, hb_tcp(&t->env->hb, 2001, 80));
+    lk2 = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p2->slot);
+    hb_dep(lk2, hb_tcp(&t->env->hb, 2002, 80));
     hb_next(lk, lk2);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
@@ -1417,10 +1105,10 @@ static void test_rule_015(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_NOT_ATTEMPTED);
 
     /* a resolved linker root whose dependents all fail does not */
-    lkn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
-    hb_dep(lkn, hb_path4(&t->hb, 1, 7, 20));         /* INVALID_PARAMETER */
-    lk2 = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
-    lk = hb_path4(&t->hb, 1, 8, 1500);
+    lkn = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
+    hb_dep(lkn, hb_path4(&t->env->hb, 1, 7, 20));         /* INVALID_PARAMETER */
+    lk2 = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
+    lk = hb_path4(&t->env->hb, 1, 8, 1500);
     hb_dep(lk2, lk);
     hb_next(lkn, lk2);
     run_ok(t, OP_INITIATE, lkn);
@@ -1436,8 +1124,8 @@ static const Rec *find_rec(T *t, int kind, uint16_t type, uint64_t cookie)
 {
     unsigned i;
 
-    for (i = 0; i < t->recs->len; i++) {
-        const Rec *r = &g_array_index(t->recs, Rec, i);
+    for (i = 0; i < t->env->recs->len; i++) {
+        const Rec *r = &g_array_index(t->env->recs, Rec, i);
 
         if (r->kind == kind && r->type == type && r->cookie == cookie) {
             return r;
@@ -1470,10 +1158,10 @@ static void test_rule_016(void *obj, void *data, QGuestAllocator *alloc)
         g_assert_cmphex(tc[i]->b.ndis_offload_handle, !=, 0);
     }
     /* invalidate T0 and T2: one RETRIEVE each, with their host handles */
-    inv = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[0]->slot);
-    hb_next(inv, hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[2]->slot));
+    inv = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc[0]->slot);
+    hb_next(inv, hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc[2]->slot));
     run_ok(t, OP_INVALIDATE, inv);
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 2);
     for (i = 0; i < 3; i += 2) {
         r = find_rec(t, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
@@ -1488,14 +1176,14 @@ static void test_rule_016(void *obj, void *data, QGuestAllocator *alloc)
      * (a duplicate, no progress) makes the device send an ACK, and ask
      * about the neighbor first.
      */
-    qchimney_os_clock_step(&t->os, 100 * NS_PER_MS);
+    qchimney_os_clock_step(&t->qe.os, 100 * NS_PER_MS);
     conn_init4(&c, 1, 2, 1001, 80);
     c.s = *(TcpState *)tc[1]->st;
-    conn_peer_seg(&c, &s, &old, 1);
+    conn_peer_seg(t->env, &c, &s, &old, 1);
     s.seq = 999;                                /* before RcvNxt */
     wire_send(t, f, seg_build(&s, f));
     g_assert_cmpuint(wire_recv(t, f, sizeof(f)), >=, 54);
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'N', 0), ==, 1);
     r = find_rec(t, 'N', 0, n->b.ndis_offload_handle);
     g_assert_nonnull(r);
@@ -1575,7 +1263,7 @@ static void test_rule_017(void *obj, void *data, QGuestAllocator *alloc)
     raw_next(&r, b[0], b[4]);
     raw_put(&r);
     before = raw_get(&r);
-    g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INITIATE, b[0], 0, 0,
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INITIATE, b[0], 0, 0,
                                      NULL), ==, CHIMNEY_ST_SUCCESS);
     check_raw_tree(t, &r, before, b, 5, false, "INITIATE");
     g_assert_cmphex(raw_status(&r, b[3]), ==, CHIMNEY_ST_DUPLICATE);
@@ -1598,7 +1286,7 @@ static void test_rule_017(void *obj, void *data, QGuestAllocator *alloc)
     raw_dep(&r, b[0], b[1]);
     raw_put(&r);
     before = raw_get(&r);
-    g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_UPDATE, b[0], 0, 0,
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_UPDATE, b[0], 0, 0,
                                      NULL), ==, CHIMNEY_ST_SUCCESS);
     check_raw_tree(t, &r, before, b, 2, false, "UPDATE");
     g_assert_cmphex(raw_status(&r, b[1]), ==, CHIMNEY_ST_SUCCESS);
@@ -1626,7 +1314,7 @@ static void test_rule_017(void *obj, void *data, QGuestAllocator *alloc)
     raw_dep(&r, b[1], b[0]);
     raw_put(&r);
     before = raw_get(&r);
-    g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_QUERY, b[1], 0, 0,
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_QUERY, b[1], 0, 0,
                                      NULL), ==, CHIMNEY_ST_SUCCESS);
     check_raw_tree(t, &r, before, b, 2, true, "QUERY");
     g_assert_cmphex(raw_status(&r, b[0]), ==, CHIMNEY_ST_SUCCESS);
@@ -1638,7 +1326,7 @@ static void test_rule_017(void *obj, void *data, QGuestAllocator *alloc)
     b[0] = raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_REF, th[0], NULL, 0);
     raw_put(&r);
     before = raw_get(&r);
-    g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INVALIDATE, b[0], 0,
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INVALIDATE, b[0], 0,
                                      0, NULL), ==, CHIMNEY_ST_SUCCESS);
     check_raw_tree(t, &r, before, b, 1, false, "INVALIDATE");
     raw_free(&r);
@@ -1664,16 +1352,16 @@ static void test_rule_018(void *obj, void *data, QGuestAllocator *alloc)
     rx_setup(t);
     conn_init4(&c4, 1, 2, 1000, 80);
     conn_init6(&c6, 1, 2, 1000, 80);
-    root = conn_tree(t, &c4);
+    root = conn_tree(t->env, &c4);
     /* garbage after the IPv4 addresses */
     pin = (PathState *)c4.p->st;
     memset(pin->c.src_addr + 4, 0x77, 12);
     memset(pin->c.dst_addr + 4, 0x66, 12);
-    hb_next(root, conn_tree(t, &c6));
-    qchimney_capture(&t->os, true);
+    hb_next(root, conn_tree(t->env, &c6));
+    qchimney_capture(&t->qe.os, true);
     offload_ok(t, root);
-    qchimney_capture(&t->os, false);
-    cap = qchimney_last_capture(&t->os);
+    qchimney_capture(&t->qe.os, false);
+    cap = qchimney_last_capture(&t->qe.os);
     memset(junk, 0xee, sizeof(junk));
     qtest_memwrite(t->qts, cap->dma + c4.p->b.drv_offset + 64, junk,
                    sizeof(junk));
@@ -1691,12 +1379,12 @@ static void test_rule_018(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpmem(ps.c.dst_addr, 16, c6.rip, 16);
 
     /* on the wire: the ACKs come from the copied addresses */
-    conn_send_data(t, &c4, "v4", 2);
+    conn_send_data(t->env, &c4, "v4", 2);
     len = wire_recv(t, f, sizeof(f));
     g_assert_cmpuint(len, >=, 54);
     g_assert_cmpmem(f + 14 + 12, 4, c4.lip, 4);
     g_assert_cmpmem(f + 14 + 16, 4, c4.rip, 4);
-    conn_send_data(t, &c6, "v6", 2);
+    conn_send_data(t->env, &c6, "v6", 2);
     len = wire_recv(t, f, sizeof(f));
     g_assert_cmpuint(len, >=, 74);
     g_assert_cmpmem(f + 14 + 8, 16, c6.lip, 16);
@@ -1717,18 +1405,18 @@ static void test_rule_021(void *obj, void *data, QGuestAllocator *alloc)
     PathState ps;
 
     n1 = build_npt(t, &p1, tc1, 2, 1000);
-    n2 = hb_neigh(&t->hb, peer2_mac, 0);
+    n2 = hb_neigh(&t->env->hb, peer2_mac, 0);
     path_state(&ps, false, (const uint8_t[]){ 10, 0, 0, 1 },
                (const uint8_t[]){ 10, 0, 0, 3 }, 1500);
-    p2 = hb_path_state(&t->hb, false, &ps);
-    tc2[0] = hb_tcp(&t->hb, 1000, 80);
-    tc2[1] = hb_tcp(&t->hb, 1001, 80);
+    p2 = hb_path_state(&t->env->hb, false, &ps);
+    tc2[0] = hb_tcp(&t->env->hb, 1000, 80);
+    tc2[1] = hb_tcp(&t->env->hb, 1001, 80);
     hb_dep(n2, p2);
     hb_dep(p2, tc2[0]);
     hb_next(tc2[0], tc2[1]);
-    g_assert_cmpint(OP_INITIATE(t->drv, &n1->b, tree_done, &d1), ==, 0);
-    g_assert_cmpint(OP_INITIATE(t->drv, &n2->b, tree_done, &d2), ==, 0);
-    g_assert_cmpuint(chimney_drv_pending(t->drv), ==, 2);
+    g_assert_cmpint(OP_INITIATE(t->env->drv, &n1->b, tree_done, &d1), ==, 0);
+    g_assert_cmpint(OP_INITIATE(t->env->drv, &n2->b, tree_done, &d2), ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(t->env->drv), ==, 2);
     g_assert_cmpuint(d1.calls + d2.calls, ==, 0);
     wait_done(t, &d2, 1);
     wait_done(t, &d1, 1);
@@ -1740,7 +1428,7 @@ static void test_rule_021(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(n1->slot, !=, n2->slot);
     g_assert_cmphex(tc1[0]->slot, !=, tc2[0]->slot);
     g_assert_cmphex(query_tcp(t, tc2[1]->slot, NULL), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(chimney_drv_pending(t->drv), ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(t->env->drv), ==, 0);
     t_end(t);
 }
 
@@ -1753,17 +1441,17 @@ static void fill_buf(T *t, ChimneyDmaBuf *b, uint32_t len, uint8_t seed)
     for (i = 0; i < len; i++) {
         p[i] = seed + i * 7 + (i >> 8);
     }
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, len, b), ==, 0);
-    qchimney_dma_write(&t->os, b, 0, p, len);
-    qchimney_os_flush(&t->os);
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, len, b), ==, 0);
+    qchimney_dma_write(&t->qe.os, b, 0, p, len);
+    qchimney_os_flush(&t->qe.os);
 }
 
 static uint8_t *buf_bytes(T *t, const ChimneyDmaBuf *b)
 {
     uint8_t *p = g_malloc(b->len);
 
-    qchimney_os_touch(&t->os);
-    qchimney_dma_read(&t->os, b, 0, p, b->len);
+    qchimney_os_touch(&t->qe.os);
+    qchimney_dma_read(&t->qe.os, b, 0, p, b->len);
     return p;
 }
 
@@ -1781,7 +1469,7 @@ static HBlk *hb_term_tcp(T *t, uint64_t h, const ChimneyDmaBuf *sl,
     d.send_list_cap = cpu_to_le32(sl_cap);
     d.rcv_data_addr = cpu_to_le64(rd ? rd->dma : 0);
     d.rcv_data_cap = cpu_to_le32(rd_cap);
-    return hb_new(&t->hb, CHIMNEY_TYPE_TCP_DELEGATED, true, h, &d, sizeof(d));
+    return hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_DELEGATED, true, h, &d, sizeof(d));
 }
 
 static ChimneyTcpDelegated *hb_delegated(HBlk *b)
@@ -1811,20 +1499,20 @@ static void test_rule_023_024(void *obj, void *data, QGuestAllocator *alloc)
     conn_init4(&c, 1, 2, 1000, 80);
     c.s.d.rcv_data_addr = cpu_to_le64(in.dma);
     c.s.d.rcv_data_len = cpu_to_le32(300);
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     /* the host reuses the buffer as soon as the offload completed */
     memset(f, 0xff, sizeof(f));
-    qchimney_dma_write(&t->os, &in, 0, f, sizeof(f));
-    qchimney_os_flush(&t->os);
+    qchimney_dma_write(&t->qe.os, &in, 0, f, sizeof(f));
+    qchimney_os_flush(&t->qe.os);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(q.d.rcv_backlog_size), ==, 300);
     g_assert_cmpuint(le32_to_cpu(q.d.rcv_nxt), ==, 1000);
 
     /* newer data from the peer goes after it */
-    conn_send_data(t, &c, "newer", 5);
+    conn_send_data(t->env, &c, "newer", 5);
     g_assert_cmpuint(wire_recv(t, f, sizeof(f)), >=, 54);   /* its ACK */
 
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, 4096, &out), ==, 0);
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, 4096, &out), ==, 0);
     term = hb_term_tcp(t, c.t->slot, NULL, 0, &out, 4096);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -1835,17 +1523,17 @@ static void test_rule_023_024(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpmem(got + 300, 5, "newer", 5);
 
     /* more than CAP_RCV_BUF: refused, the host keeps it */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, c.p->slot);
     conn_init4(&c, 1, 2, 1001, 80);
     c.s.d.rcv_data_addr = cpu_to_le64(in.dma);
     c.s.d.rcv_data_len = cpu_to_le32(CHIMNEY_RCV_BUF + 1);
-    big = hb_tcp_state(&t->hb, &c.s);
+    big = hb_tcp_state(&t->env->hb, &c.s);
     hb_dep(lk, big);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(big->b.status, ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_BUFFER);
     g_assert_cmphex(big->slot, ==, 0);
-    qchimney_dma_free(&t->os, &in);
-    qchimney_dma_free(&t->os, &out);
+    qchimney_dma_free(&t->qe.os, &in);
+    qchimney_dma_free(&t->qe.os, &out);
     t_end(t);
 }
 
@@ -1860,7 +1548,7 @@ static void test_rule_025(void *obj, void *data, QGuestAllocator *alloc)
     ChimneyDmaBuf d0, d1, sl, ret;
     ChimneySendBuf list[2];
     g_autofree uint8_t *sl0 = NULL, *b0 = NULL, *b1 = NULL;
-    HBlk *n, *p, *tc[1], *lk, *x[3], *term;
+    HBlk *n, *p, *tc[1], *lk, *x[3] = { NULL }, *term;
     ChimneySendBuf back[2];
     TcpState s;
     unsigned i;
@@ -1876,15 +1564,15 @@ static void test_rule_025(void *obj, void *data, QGuestAllocator *alloc)
     list[1].addr = cpu_to_le64(d1.dma);
     list[1].len = cpu_to_le32(60);
     list[1].cookie = cpu_to_le64(0xc0c0b);
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, sizeof(list), &sl), ==, 0);
-    qchimney_dma_write(&t->os, &sl, 0, list, sizeof(list));
-    qchimney_os_flush(&t->os);
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, sizeof(list), &sl), ==, 0);
+    qchimney_dma_write(&t->qe.os, &sl, 0, list, sizeof(list));
+    qchimney_os_flush(&t->qe.os);
     sl0 = buf_bytes(t, &sl);
     b0 = buf_bytes(t, &d0);
     b1 = buf_bytes(t, &d1);
 
     /* three ways to fail after the send list was looked at */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
     for (i = 0; i < 3; i++) {
         tcp_state(&s, i == 2 ? 1000 : 2000 + i, 80);  /* 2: DUPLICATE */
         s.d.snd_max = cpu_to_le32(5000 + 160);
@@ -1895,7 +1583,7 @@ static void test_rule_025(void *obj, void *data, QGuestAllocator *alloc)
         } else if (i == 1) {
             s.c.snd_wind_scale = 15;
         }
-        x[i] = hb_tcp_state(&t->hb, &s);
+        x[i] = hb_tcp_state(&t->env->hb, &s);
         if (i) {
             hb_next(x[i - 1], x[i]);
         }
@@ -1906,8 +1594,8 @@ static void test_rule_025(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(x[1]->b.status, ==, CHIMNEY_ST_INVALID_PARAMETER);
     g_assert_cmphex(x[2]->b.status, ==, CHIMNEY_ST_DUPLICATE);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_FAILURE);
-    qchimney_os_clock_step(&t->os, 3000 * NS_PER_MS);
-    qchimney_settle(&t->os, 5);
+    qchimney_os_clock_step(&t->qe.os, 3000 * NS_PER_MS);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'I', 0), ==, 0);
     {
         g_autofree uint8_t *a = buf_bytes(t, &sl);
@@ -1920,27 +1608,27 @@ static void test_rule_025(void *obj, void *data, QGuestAllocator *alloc)
     }
 
     /* the host hands the same list over again, successfully */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
     tcp_state(&s, 2000, 80);
     s.d.snd_max = cpu_to_le32(5000 + 160);
     s.d.send_list_addr = cpu_to_le64(sl.dma);
     s.d.send_list_count = cpu_to_le32(2);
-    x[0] = hb_tcp_state(&t->hb, &s);
+    x[0] = hb_tcp_state(&t->env->hb, &s);
     hb_dep(lk, x[0]);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(x[0]->b.status, ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, sizeof(back), &ret), ==, 0);
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, sizeof(back), &ret), ==, 0);
     term = hb_term_tcp(t, x[0]->slot, &ret, 2, NULL, 0);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->send_list_count), ==, 2);
-    qchimney_os_touch(&t->os);
-    qchimney_dma_read(&t->os, &ret, 0, back, sizeof(back));
+    qchimney_os_touch(&t->qe.os);
+    qchimney_dma_read(&t->qe.os, &ret, 0, back, sizeof(back));
     g_assert_cmpmem(back, sizeof(back), list, sizeof(list));
-    qchimney_dma_free(&t->os, &ret);
-    qchimney_dma_free(&t->os, &sl);
-    qchimney_dma_free(&t->os, &d0);
-    qchimney_dma_free(&t->os, &d1);
+    qchimney_dma_free(&t->qe.os, &ret);
+    qchimney_dma_free(&t->qe.os, &sl);
+    qchimney_dma_free(&t->qe.os, &d0);
+    qchimney_dma_free(&t->qe.os, &d1);
     t_end(t);
 }
 
@@ -1990,7 +1678,7 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
     errs = err_count(t);
     neigh_state(&ns, peer2_mac, 0);
     memcpy(ns.c.dl_src_addr, mac, 6);
-    b = hb_neigh_state(&t->hb, &ns);
+    b = hb_neigh_state(&t->env->hb, &ns);
     g_assert_cmphex(offload_status(t, NULL, b), ==,
                     CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES);
     g_assert_cmphex(b->slot, ==, 0);
@@ -2000,50 +1688,50 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
                      CHIMNEY_MAX_RCV_WND);
     tcp_state(&s, 2000, 80);
     s.k.initial_rcv_wnd = cpu_to_le32(CHIMNEY_MAX_RCV_WND + 1);
-    g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot),
-                                   hb_tcp_state(&t->hb, &s)), ==,
+    g_assert_cmphex(offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot),
+                                   hb_tcp_state(&t->env->hb, &s)), ==,
                     CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
     s.k.initial_rcv_wnd = cpu_to_le32(CHIMNEY_MAX_RCV_WND);
-    g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot),
-                                   hb_tcp_state(&t->hb, &s)), ==,
+    g_assert_cmphex(offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot),
+                                   hb_tcp_state(&t->env->hb, &s)), ==,
                     CHIMNEY_ST_SUCCESS);
 
     /* rule 031: PathMtu up to CAP_MAX_PATH_MTU */
     g_assert_cmpuint(rd(t, CHIMNEY_REG_CAP_MAX_PATH_MTU), ==,
                      CHIMNEY_MAX_PATH_MTU);
-    g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot),
-                                   hb_path4(&t->hb, 1, 31,
+    g_assert_cmphex(offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n->slot),
+                                   hb_path4(&t->env->hb, 1, 31,
                                             CHIMNEY_MAX_PATH_MTU + 1)), ==,
                     CHIMNEY_ST_OFFLOAD_PATH_MTU);
-    g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot),
-                                   hb_path4(&t->hb, 1, 31, CHIMNEY_MAX_PATH_MTU)),
+    g_assert_cmphex(offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n->slot),
+                                   hb_path4(&t->env->hb, 1, 31, CHIMNEY_MAX_PATH_MTU)),
                     ==, CHIMNEY_ST_SUCCESS);
     /* none of these is a guest error */
     g_assert_cmpuint(err_count(t), ==, errs);
 
     /* rule 032: no interface VLANs: any neighbor VLAN */
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 300)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->env->hb, peer2_mac, 300)), ==,
                     CHIMNEY_ST_SUCCESS);
     /* an interface table of 0 only ("untagged"): still any */
     g_assert_cmphex(set_vlans(t, &zero, 1), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 301)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->env->hb, peer2_mac, 301)), ==,
                     CHIMNEY_ST_SUCCESS);
     /* 100 and 200: 300 fails, 200 and 0 pass */
     g_assert_cmphex(set_vlans(t, vids, 2), ==, CHIMNEY_ST_SUCCESS);
-    b = hb_neigh(&t->hb, peer2_mac, 300);
+    b = hb_neigh(&t->env->hb, peer2_mac, 300);
     g_assert_cmphex(offload_status(t, NULL, b), ==,
                     CHIMNEY_ST_OFFLOAD_VLAN_MISMATCH);
     g_assert_cmphex(b->slot, ==, 0);
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 200)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->env->hb, peer2_mac, 200)), ==,
                     CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 0)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->env->hb, peer2_mac, 0)), ==,
                     CHIMNEY_ST_SUCCESS);
     /* only bits 0..11 are the VLAN id: 0x10c8 is VLAN 200 */
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 0x10c8)),
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->env->hb, peer2_mac, 0x10c8)),
                     ==, CHIMNEY_ST_SUCCESS);
     /* an emptied table accepts 300 again */
     g_assert_cmphex(set_vlans(t, NULL, 0), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->hb, peer2_mac, 300)), ==,
+    g_assert_cmphex(offload_status(t, NULL, hb_neigh(&t->env->hb, peer2_mac, 300)), ==,
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(err_count(t), ==, errs);
 
@@ -2067,7 +1755,7 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
         };
 
         fill_buf(t, &dat, 10, 9);
-        g_assert_cmpint(qchimney_dma_alloc(&t->os, sizeof(e), &sl), ==, 0);
+        g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, sizeof(e), &sl), ==, 0);
         for (i = 0; i < G_N_ELEMENTS(cases); i++) {
             memset(e, 0, sizeof(e));
             e[0].addr = cpu_to_le64(dat.dma);
@@ -2075,13 +1763,13 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
             e[0].acked = cpu_to_le32(cases[i].acked0);
             e[1].addr = cpu_to_le64(dat.dma);
             e[1].len = cpu_to_le32(10);
-            qchimney_dma_write(&t->os, &sl, 0, e, sizeof(e));
+            qchimney_dma_write(&t->qe.os, &sl, 0, e, sizeof(e));
             tcp_state(&s, 3100 + i, 80);
             s.d.snd_max = cpu_to_le32(5000 + cases[i].snd_max_off);
             s.d.send_list_addr = cpu_to_le64(sl.dma);
             s.d.send_list_count = cpu_to_le32(cases[i].count);
-            b = hb_tcp_state(&t->hb, &s);
-            if (offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
+            b = hb_tcp_state(&t->env->hb, &s);
+            if (offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
                 cases[i].status) {
                 soft_fail(t, "send list with %s: status 0x%x, expected 0x%x",
                           cases[i].what, b->b.status, cases[i].status);
@@ -2092,8 +1780,8 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
                         0);
         tcp_state(&s, 3200, 80);
         s.c.flags = cpu_to_le16(CHIMNEY_TCP_CONST_SACK);
-        b = hb_tcp_state(&t->hb, &s);
-        if (offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
+        b = hb_tcp_state(&t->env->hb, &s);
+        if (offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
             CHIMNEY_ST_OFFLOAD_CONNECTION_REJECTED) {
             soft_fail(t, "SACK: status 0x%x, expected "
                       "OFFLOAD_CONNECTION_REJECTED", b->b.status);
@@ -2107,8 +1795,8 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
         s.d.snd_max = cpu_to_le32(5010);
         s.d.send_list_addr = cpu_to_le64(BAD_GPA);
         s.d.send_list_count = cpu_to_le32(1);
-        b = hb_tcp_state(&t->hb, &s);
-        if (offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
+        b = hb_tcp_state(&t->env->hb, &s);
+        if (offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
             CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW) {
             soft_fail(t, "window too large and send list unreadable: status "
                       "0x%x, expected OFFLOAD_TCP_RCV_WINDOW (table order)",
@@ -2118,14 +1806,14 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
         s.d.snd_max = cpu_to_le32(5010);
         s.d.send_list_addr = cpu_to_le64(BAD_GPA);
         s.d.send_list_count = cpu_to_le32(1);
-        b = hb_tcp_state(&t->hb, &s);
-        if (offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
+        b = hb_tcp_state(&t->env->hb, &s);
+        if (offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot), b) !=
             CHIMNEY_ST_DUPLICATE) {
             soft_fail(t, "duplicate 4-tuple and send list unreadable: status "
                       "0x%x, expected DUPLICATE (table order)", b->b.status);
         }
-        qchimney_dma_free(&t->os, &sl);
-        qchimney_dma_free(&t->os, &dat);
+        qchimney_dma_free(&t->qe.os, &sl);
+        qchimney_dma_free(&t->qe.os, &dat);
     }
 
     /* rule 033: which TCP states can be offloaded */
@@ -2134,8 +1822,8 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
 
         tcp_state(&s, 4000 + i, 80);
         s.d.state = cpu_to_le32(states[i].state);
-        b = hb_tcp_state(&t->hb, &s);
-        g_assert_cmphex(offload_status(t, hb_obj(&t->hb, CHIMNEY_TYPE_IP4,
+        b = hb_tcp_state(&t->env->hb, &s);
+        g_assert_cmphex(offload_status(t, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4,
                                                  p->slot), b), ==,
                         states[i].ok ? CHIMNEY_ST_SUCCESS :
                         CHIMNEY_ST_INVALID_PARAMETER);
@@ -2155,9 +1843,9 @@ static void test_rule_029_033(void *obj, void *data, QGuestAllocator *alloc)
 /* Move the virtual clock to the middle of a tick (1 ms at 1000/s). */
 static void clock_mid_tick(T *t)
 {
-    int64_t now = qchimney_os_clock_step(&t->os, 1);
+    int64_t now = qchimney_os_clock_step(&t->qe.os, 1);
 
-    qchimney_os_clock_step(&t->os, NS_PER_MS - now % NS_PER_MS +
+    qchimney_os_clock_step(&t->qe.os, NS_PER_MS - now % NS_PER_MS +
                            NS_PER_MS / 2);
 }
 
@@ -2175,7 +1863,7 @@ static void test_rule_034(void *obj, void *data, QGuestAllocator *alloc)
     conn_init4(&c, 1, 2, 1000, 80);
     c.s.d.srtt = cpu_to_le16(8 * 37 + 5);
     c.s.d.rttvar = cpu_to_le16(4 * 11 + 3);
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le16_to_cpu(q.d.srtt), ==, 8 * 37 + 5);
     g_assert_cmpuint(le16_to_cpu(q.d.rttvar), ==, 4 * 11 + 3);
@@ -2196,13 +1884,13 @@ static void test_rule_035(void *obj, void *data, QGuestAllocator *alloc)
     HBlk *term;
 
     conn_init4(&c, 1, 2, 1000, 80);
-    conn_offload(t, &c);
-    qchimney_os_clock_step(&t->os, 5000 * NS_PER_MS);
+    conn_offload(t->env, &c);
+    qchimney_os_clock_step(&t->qe.os, 5000 * NS_PER_MS);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(le32_to_cpu(q.d.ka_timeout_delta), ==, CHIMNEY_TIMER_OFF);
     g_assert_cmphex(le32_to_cpu(q.d.rexmit_timeout_delta), ==,
                     CHIMNEY_TIMER_OFF);
-    qchimney_os_clock_step(&t->os, 5000 * NS_PER_MS);
+    qchimney_os_clock_step(&t->qe.os, 5000 * NS_PER_MS);
     term = hb_term_tcp(t, c.t->slot, NULL, 0, NULL, 0);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(le32_to_cpu(hb_delegated(term)->ka_timeout_delta), ==,
@@ -2211,7 +1899,7 @@ static void test_rule_035(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_TIMER_OFF);
     /* nothing happened on the wire nor in events meanwhile */
     g_assert_false(wire_pending(t));
-    g_assert_cmpuint(t->recs->len, ==, 0);
+    g_assert_cmpuint(t->env->recs->len, ==, 0);
     t_end(t);
 }
 
@@ -2239,16 +1927,16 @@ static void test_rule_036(void *obj, void *data, QGuestAllocator *alloc)
     c.s.d.ts_time = cpu_to_le32(x);
     c.s.d.ts_recent = cpu_to_le32(0x11223344);
     c.peer_ts = 0x55667788;
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(le32_to_cpu(q.d.ts_time), ==, x);
 
-    qchimney_os_clock_step(&t->os, 250 * NS_PER_MS);
+    qchimney_os_clock_step(&t->qe.os, 250 * NS_PER_MS);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(le32_to_cpu(q.d.ts_time), ==, x + 250);
 
     /* the ACK for a data segment: TSval = TsTime + 250, TSecr = peer's */
-    conn_send_data(t, &c, "ts", 2);
+    conn_send_data(t->env, &c, "ts", 2);
     len = wire_recv(t, f, sizeof(f));
     ts_off = 14 + 20 + 20;
     g_assert_cmpuint(len, >=, ts_off + 12);
@@ -2257,8 +1945,8 @@ static void test_rule_036(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(ldl_be_p(f + ts_off + 4), ==, x + 250);
     g_assert_cmphex(ldl_be_p(f + ts_off + 8), ==, 0x55667788);
 
-    qchimney_os_clock_step(&t->os, 17 * NS_PER_MS);
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, 64, &out), ==, 0);
+    qchimney_os_clock_step(&t->qe.os, 17 * NS_PER_MS);
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, 64, &out), ==, 0);
     term = hb_term_tcp(t, c.t->slot, NULL, 0, &out, 64);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -2273,20 +1961,20 @@ static void test_rule_036(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(set_params(t, 100, 0), ==, CHIMNEY_ST_SUCCESS);
     {
-        int64_t now = qchimney_os_clock_step(&t->os, 1);
+        int64_t now = qchimney_os_clock_step(&t->qe.os, 1);
 
         /* the middle of a 10 ms tick */
-        qchimney_os_clock_step(&t->os, 10 * NS_PER_MS - now % (10 * NS_PER_MS)
+        qchimney_os_clock_step(&t->qe.os, 10 * NS_PER_MS - now % (10 * NS_PER_MS)
                                + 5 * NS_PER_MS);
     }
     conn_init4(&c, 1, 2, 1000, 80);
     c.s.c.flags = cpu_to_le16(CHIMNEY_TCP_CONST_TIMESTAMP);
     c.s.d.ts_time = cpu_to_le32(1000);
-    conn_offload(t, &c);
-    qchimney_os_clock_step(&t->os, 250 * NS_PER_MS);
+    conn_offload(t->env, &c);
+    qchimney_os_clock_step(&t->qe.os, 250 * NS_PER_MS);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(q.d.ts_time), ==, 1025);
-    qchimney_dma_free(&t->os, &out);
+    qchimney_dma_free(&t->qe.os, &out);
     t_end(t);
 }
 
@@ -2339,8 +2027,8 @@ static void test_rule_041_042(void *obj, void *data, QGuestAllocator *alloc)
     d->rcv_backlog_size = cpu_to_le32(0x6666);
     d->dwnd = cpu_to_le32(0x77777777);
     d->rsvd2 = cpu_to_le32(0x8888);
-    conn_offload(t, &c);
-    qchimney_os_clock_step(&t->os, 123 * NS_PER_MS);
+    conn_offload(t->env, &c);
+    qchimney_os_clock_step(&t->qe.os, 123 * NS_PER_MS);
     term = hb_term_tcp(t, c.t->slot, NULL, 0, NULL, 0);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -2417,8 +2105,8 @@ static void test_rule_043_045(void *obj, void *data, QGuestAllocator *alloc)
         list[i].len = cpu_to_le32(lens[i]);
         list[i].cookie = cpu_to_le64(0xc00c1e00 + i);
     }
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, sizeof(list), &sl), ==, 0);
-    qchimney_dma_write(&t->os, &sl, 0, list, sizeof(list));
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, sizeof(list), &sl), ==, 0);
+    qchimney_dma_write(&t->qe.os, &sl, 0, list, sizeof(list));
     fill_buf(t, &rdi, 40, 0x77);
     hand = buf_bytes(t, &rdi);
     conn_init4(&c, 1, 2, 1000, 80);
@@ -2430,30 +2118,30 @@ static void test_rule_043_045(void *obj, void *data, QGuestAllocator *alloc)
     c.s.d.send_list_count = cpu_to_le32(3);
     c.s.d.rcv_data_addr = cpu_to_le64(rdi.dma);
     c.s.d.rcv_data_len = cpu_to_le32(40);
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     /* a second connection without any data */
     conn_init4(&c2, 1, 2, 1001, 80);
     {
-        HBlk *lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot);
+        HBlk *lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, c.p->slot);
 
-        c2.t = hb_tcp_state(&t->hb, &c2.s);
+        c2.t = hb_tcp_state(&t->env->hb, &c2.s);
         hb_dep(lk, c2.t);
         run_ok(t, OP_INITIATE, lk);
         g_assert_cmphex(c2.t->b.status, ==, CHIMNEY_ST_SUCCESS);
     }
     /* two in-order segments arrive (each ACKed) */
-    conn_send_data(t, &c, "first-", 6);
+    conn_send_data(t->env, &c, "first-", 6);
     wire_recv(t, f, sizeof(f));
-    conn_send_data(t, &c, "second", 6);
+    conn_send_data(t->env, &c, "second", 6);
     wire_recv(t, f, sizeof(f));
 
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, sizeof(back), &ret), ==, 0);
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, sizeof(back), &ret), ==, 0);
     memset(back, POISON8, sizeof(back));
-    qchimney_dma_write(&t->os, &ret, 0, back, sizeof(back));
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, 256, &rdo), ==, 0);
+    qchimney_dma_write(&t->qe.os, &ret, 0, back, sizeof(back));
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, 256, &rdo), ==, 0);
     memset(f, POISON8, sizeof(f));
-    qchimney_dma_write(&t->os, &rdo, 0, f, 256);
-    qchimney_os_flush(&t->os);
+    qchimney_dma_write(&t->qe.os, &rdo, 0, f, 256);
+    qchimney_os_flush(&t->qe.os);
 
     /* not enough room for the send list, then for the data: BAD_LENGTH */
     term = hb_term_tcp(t, c.t->slot, &ret, 2, &rdo, 256);
@@ -2472,8 +2160,8 @@ static void test_rule_043_045(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->snd_una), ==, 5000);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->snd_nxt), ==, 5100);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->snd_max), ==, 5150);
-    qchimney_os_touch(&t->os);
-    qchimney_dma_read(&t->os, &ret, 0, back, sizeof(back));
+    qchimney_os_touch(&t->qe.os);
+    qchimney_dma_read(&t->qe.os, &ret, 0, back, sizeof(back));
     for (i = 0; i < 3; i++) {
         g_assert_cmphex(le64_to_cpu(back[i].addr), ==, dat[i].dma);
         g_assert_cmpuint(le32_to_cpu(back[i].len), ==, lens[i]);
@@ -2493,22 +2181,22 @@ static void test_rule_043_045(void *obj, void *data, QGuestAllocator *alloc)
 
     /* rule 044: no send data, no receive data */
     memset(back, POISON8, sizeof(back));
-    qchimney_dma_write(&t->os, &ret, 0, back, sizeof(back));
+    qchimney_dma_write(&t->qe.os, &ret, 0, back, sizeof(back));
     term = hb_term_tcp(t, c2.t->slot, &ret, 4, &rdo, 256);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->send_list_count), ==, 0);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->rcv_data_len), ==, 0);
-    qchimney_os_touch(&t->os);
-    qchimney_dma_read(&t->os, &ret, 0, back, sizeof(back));
+    qchimney_os_touch(&t->qe.os);
+    qchimney_dma_read(&t->qe.os, &ret, 0, back, sizeof(back));
     g_assert_cmphex(back[0].addr, ==, POISON64);
     for (i = 0; i < 3; i++) {
-        qchimney_dma_free(&t->os, &dat[i]);
+        qchimney_dma_free(&t->qe.os, &dat[i]);
     }
-    qchimney_dma_free(&t->os, &sl);
-    qchimney_dma_free(&t->os, &ret);
-    qchimney_dma_free(&t->os, &rdi);
-    qchimney_dma_free(&t->os, &rdo);
+    qchimney_dma_free(&t->qe.os, &sl);
+    qchimney_dma_free(&t->qe.os, &ret);
+    qchimney_dma_free(&t->qe.os, &rdi);
+    qchimney_dma_free(&t->qe.os, &rdo);
     t_end(t);
 }
 
@@ -2532,18 +2220,18 @@ static void test_rule_038(void *obj, void *data, QGuestAllocator *alloc)
         list[i].len = cpu_to_le32(50);
         list[i].cookie = cpu_to_le64(0x5e4d0000 + i);
     }
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, sizeof(list), &sl), ==, 0);
-    qchimney_dma_write(&t->os, &sl, 0, list, sizeof(list));
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, sizeof(list), &sl), ==, 0);
+    qchimney_dma_write(&t->qe.os, &sl, 0, list, sizeof(list));
     conn_init4(&c, 1, 2, 1000, 80);
     c.s.d.snd_max = cpu_to_le32(5100);
     c.s.d.send_list_addr = cpu_to_le64(sl.dma);
     c.s.d.send_list_count = cpu_to_le32(2);
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     g_assert_cmphex(terminate_one(t, CHIMNEY_TYPE_TCP, c.t->slot), ==,
                     CHIMNEY_ST_SUCCESS);
     /* the callbacks ran in event order: I/O completions came first */
-    for (i = 0; i < t->recs->len; i++) {
-        Rec *r = &g_array_index(t->recs, Rec, i);
+    for (i = 0; i < t->env->recs->len; i++) {
+        Rec *r = &g_array_index(t->env->recs, Rec, i);
 
         if (r->kind == 'I' && r->type == CHIMNEY_EVT_SEND_DONE &&
             r->cookie == 0x5e4d0000 + n) {
@@ -2555,10 +2243,10 @@ static void test_rule_038(void *obj, void *data, QGuestAllocator *alloc)
     if (n != 2) {
         soft_fail(t, "TERMINATE without a delegated structure: %u of 2 send "
                   "requests completed with SEND_DONE(UPLOAD_IN_PROGRESS) "
-                  "(%u events in all)", n, t->recs->len);
+                  "(%u events in all)", n, t->env->recs->len);
     }
-    qchimney_dma_free(&t->os, &sl);
-    qchimney_dma_free(&t->os, &dat);
+    qchimney_dma_free(&t->qe.os, &sl);
+    qchimney_dma_free(&t->qe.os, &dat);
     t_end(t);
 }
 
@@ -2582,23 +2270,23 @@ static void test_rule_041_layers(void *obj, void *data,
 
     clock_mid_tick(t);
     conn_init4(&c, 1, 2, 1000, 80);
-    conn_tree(t, &c);
+    conn_tree(t->env, &c);
     nin = (NeighState *)c.n->st;
     nin->k.host_reachability_delta = cpu_to_le32(7);
     nin->d.nic_reachability_delta = cpu_to_le32(5);
     offload_ok(t, c.n);
-    qchimney_os_clock_step(&t->os, 20 * NS_PER_MS);
+    qchimney_os_clock_step(&t->qe.os, 20 * NS_PER_MS);
     g_assert_cmphex(query_neigh(t, c.n->slot, &ns), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(ns.k.host_reachability_delta), ==, 27);
     g_assert_cmpuint(le32_to_cpu(ns.d.nic_reachability_delta), ==, 25);
-    qchimney_os_clock_step(&t->os, 10 * NS_PER_MS);
+    qchimney_os_clock_step(&t->qe.os, 10 * NS_PER_MS);
 
-    rn = hb_ref(&t->hb, CHIMNEY_TYPE_NEIGH_DELEGATED, c.n->slot, 1,
+    rn = hb_ref(&t->env->hb, CHIMNEY_TYPE_NEIGH_DELEGATED, c.n->slot, 1,
                 &neigh_sizes[2]);
     memset(ph, POISON8, sizeof(ph));
     ph[0].length = cpu_to_le32(sizeof(ph));
     ph[0].recognized_options = 0;
-    rp = hb_new(&t->hb, CHIMNEY_TYPE_IP4_DELEGATED, true, c.p->slot, ph,
+    rp = hb_new(&t->env->hb, CHIMNEY_TYPE_IP4_DELEGATED, true, c.p->slot, ph,
                 sizeof(ph));
     memset(st, POISON8, sizeof(st));
     d = (ChimneyTcpDelegated *)st;
@@ -2608,7 +2296,7 @@ static void test_rule_041_layers(void *obj, void *data,
     d->send_list_cap = 0;
     d->rcv_data_addr = 0;
     d->rcv_data_cap = 0;
-    rt = hb_new(&t->hb, CHIMNEY_TYPE_TCP_DELEGATED, true, c.t->slot, st,
+    rt = hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_DELEGATED, true, c.t->slot, st,
                 sizeof(st));
     hb_dep(rn, rp);
     hb_dep(rp, rt);
@@ -2670,16 +2358,16 @@ static void test_rule_046_047(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(terminate_one(t, CHIMNEY_TYPE_TCP, old), ==,
                     CHIMNEY_ST_BAD_HANDLE);
     g_assert_cmphex(query_tcp(t, old, NULL), ==, CHIMNEY_ST_BAD_HANDLE);
-    r = hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, old, &tk, sizeof(tk));
+    r = hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_CACHED, true, old, &tk, sizeof(tk));
     run_ok(t, OP_UPDATE, r);
     g_assert_cmphex(r->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
-    r = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, old);
+    r = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, old);
     run_ok(t, OP_INVALIDATE, r);
     g_assert_cmphex(r->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
     g_assert_cmpuint(err_count(t), >=, errs + 4);
     /* the slot is reused with a new generation; the old handle stays bad */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    nt = hb_tcp(&t->hb, 1000, 80);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    nt = hb_tcp(&t->env->hb, 1000, 80);
     hb_dep(lk, nt);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(nt->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -2696,17 +2384,17 @@ static void test_rule_046_047(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(terminate_one(t, CHIMNEY_TYPE_IP4, p->slot), ==,
                     CHIMNEY_ST_SUCCESS);
-    r = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    hb_next(r, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot));
-    hb_dep(r, hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[1]->slot));
+    r = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    hb_next(r, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot));
+    hb_dep(r, hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc[1]->slot));
     run_ok(t, OP_TERMINATE, r);
     g_assert_cmphex(r->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
     g_assert_cmphex(r->b.dependent_block_list->status, ==,
                     CHIMNEY_ST_FAILURE);
     g_assert_cmphex(r->b.next_block->status, ==, CHIMNEY_ST_BAD_HANDLE);
     /* a linker naming a terminated path */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    nt = hb_tcp(&t->hb, 1000, 80);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    nt = hb_tcp(&t->env->hb, 1000, 80);
     hb_dep(lk, nt);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_BAD_HANDLE);
@@ -2732,8 +2420,8 @@ static void test_rule_048(void *obj, void *data, QGuestAllocator *alloc)
 
     rx_setup(t);
     conn_init4(&c, 1, 2, 1000, 80);
-    conn_offload(t, &c);
-    conn_send_data(t, &c, "offloaded", 9);
+    conn_offload(t->env, &c);
+    conn_send_data(t->env, &c, "offloaded", 9);
     len = wire_recv(t, f, sizeof(f));
     g_assert_cmpuint(len, >=, 54);
     g_assert_cmphex(ldl_be_p(f + 14 + 20 + 8), ==, 1009);   /* its ACK */
@@ -2741,7 +2429,7 @@ static void test_rule_048(void *obj, void *data, QGuestAllocator *alloc)
 
     g_assert_cmphex(terminate_one(t, CHIMNEY_TYPE_TCP, c.t->slot), ==,
                     CHIMNEY_ST_SUCCESS);
-    conn_peer_seg(&c, &s, "uploaded", 8);
+    conn_peer_seg(t->env, &c, &s, "uploaded", 8);
     len = seg_build(&s, f);
     wire_send(t, f, len);
     glen = rx_wait(t, got, sizeof(got));
@@ -2771,17 +2459,17 @@ static void test_rule_048_115_urgent(void *obj, void *data,
 
     rx_setup(t);
     conn_init4(&c, 1, 2, 1000, 80);
-    conn_offload(t, &c);
-    conn_peer_seg(&c, &s, "urgent", 6);
+    conn_offload(t->env, &c);
+    conn_peer_seg(t->env, &c, &s, "urgent", 6);
     s.flags |= TH_URG;
     s.urg = 6;
     len = seg_build(&s, f);
     wire_send(t, f, len);
     c.peer_seq += 6;
-    conn_peer_seg(&c, &s, "later", 5);          /* host path as well */
+    conn_peer_seg(t->env, &c, &s, "later", 5);          /* host path as well */
     len2 = seg_build(&s, f2);
     wire_send(t, f2, len2);
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     r = find_rec(t, 'T', CHIMNEY_EVT_TCP_RETRIEVE, c.t->b.ndis_offload_handle);
     g_assert_nonnull(r);
     g_assert_cmpuint(r->a, ==, CHIMNEY_UPLOAD_URGENT_DATA);
@@ -2803,210 +2491,6 @@ static void test_rule_048_115_urgent(void *obj, void *data,
     g_assert_cmphex(terminate_one(t, CHIMNEY_TYPE_TCP, c.t->slot), ==,
                     CHIMNEY_ST_SUCCESS);
     t_end(t);
-}
-
-/*
- * Expected ACKs on the wire
- */
-
-/* Receiver side of a connection as the spec defines the window. */
-static uint16_t conn_window(const Conn *c, uint32_t rcv_wnd,
-                            uint32_t buffered)
-{
-    uint32_t wnd = MIN(rcv_wnd, CHIMNEY_RCV_BUF - buffered);
-
-    if (le16_to_cpu(c->s.c.flags) & CHIMNEY_TCP_CONST_WSCALE) {
-        wnd >>= c->s.c.rcv_wind_scale;
-    }
-    return MIN(wnd, 65535u);
-}
-
-/* The ACK the device must send now: from the connection's state. */
-static size_t conn_expect_ack(const Conn *c, uint32_t ack, uint16_t win,
-                              uint32_t tsval, uint32_t tsecr, uint16_t ip_id,
-                              uint8_t *buf)
-{
-    uint8_t up = c->s.k.user_priority & 7;
-    Seg s;
-    size_t len;
-
-    memset(&s, 0, sizeof(s));
-    s.dst_mac = c->nmac;
-    s.src_mac = our_mac;
-    s.tci = (c->vlan & 0xfff) || up ? (up << 13 | (c->vlan & 0xfff)) : -1;
-    s.v6 = c->v6;
-    memcpy(s.src_ip, c->lip, 16);
-    memcpy(s.dst_ip, c->rip, 16);
-    s.tos = c->s.k.tos_traffic_class;
-    s.ttl = c->s.k.ttl_hop_limit;
-    s.flow = le32_to_cpu(c->s.k.flow_label) & 0xfffff;
-    s.ip_id = ip_id;
-    s.frag = 0x4000;                                /* DF */
-    s.sport = c->lport;
-    s.dport = c->rport;
-    s.seq = le32_to_cpu(c->s.d.snd_nxt);
-    s.ack = ack;
-    s.flags = TH_ACK;
-    s.win = win;
-    s.ts = le16_to_cpu(c->s.c.flags) & CHIMNEY_TCP_CONST_TIMESTAMP;
-    s.tsval = tsval;
-    s.tsecr = tsecr;
-    len = seg_build(&s, buf);
-    if (len < 60) {
-        memset(buf + len, 0, 60 - len);
-        len = 60;
-    }
-    return len;
-}
-
-/* Name of the header field at byte @off of a frame. */
-static const char *frame_field(bool v6, bool tagged, size_t off)
-{
-    static const struct {
-        unsigned end;
-        const char *name;
-    } ip4[] = {
-        { 1, "IPv4 version/IHL" }, { 2, "IPv4 TOS" }, { 4, "IPv4 length" },
-        { 6, "IPv4 id" }, { 8, "IPv4 flags/frag (DF)" }, { 9, "IPv4 TTL" },
-        { 10, "IPv4 protocol" }, { 12, "IPv4 checksum" },
-        { 16, "IPv4 source" }, { 20, "IPv4 destination" },
-    }, ip6[] = {
-        { 4, "IPv6 version/traffic class/flow label" },
-        { 6, "IPv6 payload length" }, { 7, "IPv6 next header" },
-        { 8, "IPv6 hop limit" }, { 24, "IPv6 source" },
-        { 40, "IPv6 destination" },
-    }, tcp[] = {
-        { 2, "TCP source port" }, { 4, "TCP destination port" },
-        { 8, "TCP seq" }, { 12, "TCP ack" }, { 13, "TCP data offset" },
-        { 14, "TCP flags" }, { 16, "TCP window" }, { 18, "TCP checksum" },
-        { 20, "TCP urgent pointer" }, { 24, "TCP options NOP NOP TS 10" },
-        { 28, "TCP TSval" }, { 32, "TCP TSecr" },
-    };
-    size_t l3 = tagged ? 18 : 14, l4 = l3 + (v6 ? 40 : 20);
-    unsigned i;
-
-    if (off < 6) {
-        return "Ethernet destination";
-    }
-    if (off < 12) {
-        return "Ethernet source";
-    }
-    if (off < l3 - 2) {
-        return off < 14 ? "802.1Q TPID" : "802.1Q TCI";
-    }
-    if (off < l3) {
-        return "Ethertype";
-    }
-    if (off < l4) {
-        for (i = 0; i < (v6 ? G_N_ELEMENTS(ip6) : G_N_ELEMENTS(ip4)); i++) {
-            if (off - l3 < (v6 ? ip6[i].end : ip4[i].end)) {
-                return v6 ? ip6[i].name : ip4[i].name;
-            }
-        }
-    }
-    for (i = 0; i < G_N_ELEMENTS(tcp); i++) {
-        if (off - l4 < tcp[i].end) {
-            return tcp[i].name;
-        }
-    }
-    return "payload/padding";
-}
-
-/*
- * Byte-for-byte comparison, every differing field named: NULL when the
- * frames are equal, else a description (caller frees).
- */
-static char *frame_diff(const uint8_t *got, size_t glen, const uint8_t *exp,
-                        size_t elen, bool v6, bool tagged)
-{
-    GString *s = g_string_new(NULL);
-    GString *a, *b;
-    const char *last = NULL;
-    size_t i;
-
-    if (glen != elen) {
-        g_string_append_printf(s, "\n  length %zu, expected %zu", glen, elen);
-    }
-    for (i = 0; i < MIN(glen, elen); i++) {
-        const char *f = frame_field(v6, tagged, i);
-
-        if (got[i] != exp[i] && f != last) {
-            g_string_append_printf(s, "\n  %s (byte %zu): got 0x%02x, "
-                                   "expected 0x%02x", f, i, got[i], exp[i]);
-            last = f;
-        }
-    }
-    if (!s->len) {
-        g_string_free(s, TRUE);
-        return NULL;
-    }
-    a = g_string_new(NULL);
-    b = g_string_new(NULL);
-    for (i = 0; i < glen; i++) {
-        g_string_append_printf(a, "%02x", got[i]);
-    }
-    for (i = 0; i < elen; i++) {
-        g_string_append_printf(b, "%02x", exp[i]);
-    }
-    g_string_append_printf(s, "\n  got      %s\n  expected %s", a->str,
-                           b->str);
-    g_string_free(a, TRUE);
-    g_string_free(b, TRUE);
-    return g_string_free(s, FALSE);
-}
-
-static size_t l4_off(const Conn *c)
-{
-    bool tagged = (c->vlan & 0xfff) || (c->s.k.user_priority & 7);
-
-    return (tagged ? 18 : 14) + (c->v6 ? 40 : 20);
-}
-
-/*
- * Receive the ACK for data the peer sent and compare it byte for byte
- * with the one built here.  The IPv4 id only has to lie in
- * 0x8000..0xffff (rule 075); the observed value is used.
- */
-static void conn_check_ack(T *t, Conn *c, uint32_t rcv_wnd,
-                           uint32_t buffered, uint32_t tsval,
-                           const char *ctx)
-{
-    uint8_t got[256], exp[256];
-    size_t glen, elen;
-    uint16_t id = 0x8000;
-    bool tagged = (c->vlan & 0xfff) || (c->s.k.user_priority & 7);
-    char *diff;
-
-    glen = wire_recv(t, got, sizeof(got));
-    if (!c->v6 && glen >= l4_off(c)) {
-        id = lduw_be_p(got + (tagged ? 18 : 14) + 4);
-        if (id < 0x8000) {
-            g_error("%s: IPv4 id 0x%04x not in 0x8000..0xffff (rule 075)",
-                    ctx, id);
-        }
-    }
-    elen = conn_expect_ack(c, c->peer_seq, conn_window(c, rcv_wnd, buffered),
-                           tsval, c->peer_ts, id, exp);
-    diff = frame_diff(got, glen, exp, elen, c->v6, tagged);
-    if (diff) {
-        soft_fail(t, "%s: the frame differs:%s", ctx, diff);
-        g_free(diff);
-    }
-}
-
-/* Receive one frame and check only where it goes and what it ACKs. */
-static void conn_recv_ack_basic(T *t, const Conn *c, const uint8_t *dmac,
-                                uint8_t *f, size_t cap)
-{
-    size_t len = wire_recv(t, f, cap), l4 = l4_off(c);
-
-    g_assert_cmpuint(len, >=, l4 + 20);
-    g_assert_cmpmem(f, 6, dmac, 6);
-    g_assert_cmpmem(f + 6, 6, our_mac, 6);
-    g_assert_cmpuint(lduw_be_p(f + l4), ==, c->lport);
-    g_assert_cmpuint(lduw_be_p(f + l4 + 2), ==, c->rport);
-    g_assert_cmphex(ldl_be_p(f + l4 + 8), ==, c->peer_seq);
-    g_assert_cmphex(f[l4 + 13], ==, TH_ACK);
 }
 
 /*
@@ -3035,7 +2519,7 @@ static void test_rule_053(void *obj, void *data, QGuestAllocator *alloc)
     rx_setup(t);
     clock_mid_tick(t);
     conn_init4(&c, 1, 2, 1000, 80);
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q0), ==, CHIMNEY_ST_SUCCESS);
 
     memset(&nk, 0, sizeof(nk));
@@ -3058,10 +2542,10 @@ static void test_rule_053(void *obj, void *data, QGuestAllocator *alloc)
     tk.ttl_hop_limit = 33;
     tk.tos_traffic_class = 0x48;
     tk.user_priority = 0;
-    un = hb_new(&t->hb, CHIMNEY_TYPE_NEIGH_CACHED, true, c.n->slot, &nk,
+    un = hb_new(&t->env->hb, CHIMNEY_TYPE_NEIGH_CACHED, true, c.n->slot, &nk,
                 sizeof(nk));
-    up = hb_new(&t->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
-    ut = hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, c.t->slot, &tk, sizeof(tk));
+    up = hb_new(&t->env->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
+    ut = hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_CACHED, true, c.t->slot, &tk, sizeof(tk));
     hb_dep(un, up);
     hb_dep(up, ut);
     run_ok(t, OP_UPDATE, un);
@@ -3085,10 +2569,10 @@ static void test_rule_053(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpmem(p1.c.dst_addr, 4, c.rip, 4);
 
     /* the next ACK: new MAC, TTL, TOS */
-    conn_send_data(t, &c, "after update", 12);
+    conn_send_data(t->env, &c, "after update", 12);
     memcpy(c.nmac, peer2_mac, 6);
     c.s.k = tk;
-    conn_recv_ack_basic(t, &c, peer2_mac, f, sizeof(f));
+    conn_recv_ack_basic(t->env, &c, peer2_mac, f, sizeof(f));
     g_assert_cmphex(f[l3 + 1], ==, 0x48);
     g_assert_cmpuint(f[l3 + 8], ==, 33);
     t_end(t);
@@ -3109,20 +2593,20 @@ static void test_rule_054(void *obj, void *data, QGuestAllocator *alloc)
 
     rx_setup(t);
     conn_init4(&c, 1, 2, 1000, 80);
-    conn_offload(t, &c);
-    n2 = hb_neigh(&t->hb, peer2_mac, 0);
+    conn_offload(t->env, &c);
+    n2 = hb_neigh(&t->env->hb, peer2_mac, 0);
     offload_ok(t, n2);
-    conn_send_data(t, &c, "one", 3);
-    conn_recv_ack_basic(t, &c, peer_mac, f, sizeof(f));
+    conn_send_data(t->env, &c, "one", 3);
+    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
 
-    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
-    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot);
+    rn = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n2->slot);
+    rp = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, c.p->slot);
     hb_dep(rn, rp);
     run_ok(t, OP_UPDATE, rn);
     g_assert_cmphex(rn->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_SUCCESS);
-    conn_send_data(t, &c, "two", 3);
-    conn_recv_ack_basic(t, &c, peer2_mac, f, sizeof(f));
+    conn_send_data(t->env, &c, "two", 3);
+    conn_recv_ack_basic(t->env, &c, peer2_mac, f, sizeof(f));
 
     /* the old neighbor has no path left; the new one has */
     g_assert_cmphex(terminate_one(t, CHIMNEY_TYPE_NEIGH, n2->slot), ==,
@@ -3131,30 +2615,30 @@ static void test_rule_054(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_SUCCESS);
 
     /* not relinked under a placeholder, nor in the root chain */
-    c.n = hb_neigh(&t->hb, peer_mac, 0);
+    c.n = hb_neigh(&t->env->hb, peer_mac, 0);
     offload_ok(t, c.n);
-    ph = hb_placeholder(&t->hb, CHIMNEY_TYPE_NEIGH);
-    hb_dep(ph, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot));
+    ph = hb_placeholder(&t->env->hb, CHIMNEY_TYPE_NEIGH);
+    hb_dep(ph, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, c.p->slot));
     run_ok(t, OP_UPDATE, ph);
     g_assert_cmphex(ph->b.dependent_block_list->status, ==,
                     CHIMNEY_ST_SUCCESS);
-    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot);
+    rp = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, c.p->slot);
     run_ok(t, OP_UPDATE, rp);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_SUCCESS);
-    conn_send_data(t, &c, "three", 5);
-    conn_recv_ack_basic(t, &c, peer2_mac, f, sizeof(f));
+    conn_send_data(t->env, &c, "three", 5);
+    conn_recv_ack_basic(t->env, &c, peer2_mac, f, sizeof(f));
     /* back to the first MAC through a neighbor-rooted tree */
-    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, c.n->slot);
-    hb_dep(rn, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, c.p->slot));
+    rn = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, c.n->slot);
+    hb_dep(rn, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, c.p->slot));
     run_ok(t, OP_UPDATE, rn);
-    conn_send_data(t, &c, "four", 4);
-    conn_recv_ack_basic(t, &c, peer_mac, f, sizeof(f));
+    conn_send_data(t->env, &c, "four", 4);
+    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
     t_end(t);
 }
 
 static HBlk *hb_tcp_cached(T *t, uint64_t h, const ChimneyTcpCached *k)
 {
-    return hb_new(&t->hb, CHIMNEY_TYPE_TCP_CACHED, true, h, k, sizeof(*k));
+    return hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_CACHED, true, h, k, sizeof(*k));
 }
 
 /* rule 055: MAX_RT_RESTART resets TotalRT; action flags are not stored. */
@@ -3169,7 +2653,7 @@ static void test_rule_055(void *obj, void *data, QGuestAllocator *alloc)
     conn_init4(&c, 1, 2, 1000, 80);
     c.s.d.total_rt = cpu_to_le32(77);
     c.s.k.max_rt = cpu_to_le32(3000);
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(q.d.total_rt), ==, 77);
 
@@ -3224,9 +2708,9 @@ static void test_rule_056_058(void *obj, void *data, QGuestAllocator *alloc)
             c[i].s.d.ka_probe_count = 2;
         }
     }
-    root = conn_tree(t, &c[0]);
-    c[1].t = hb_tcp_state(&t->hb, &c[1].s);
-    c[2].t = hb_tcp_state(&t->hb, &c[2].s);
+    root = conn_tree(t->env, &c[0]);
+    c[1].t = hb_tcp_state(&t->env->hb, &c[1].s);
+    c[2].t = hb_tcp_state(&t->env->hb, &c[2].s);
     hb_next(c[0].t, c[1].t);
     hb_next(c[1].t, c[2].t);
     offload_ok(t, root);
@@ -3309,7 +2793,7 @@ static void test_rule_057(void *obj, void *data, QGuestAllocator *alloc)
     conn_init4(&c, 1, 2, 1000, 80);
     c.s.k.initial_rcv_wnd = cpu_to_le32(16384);
     c.s.d.rcv_wnd = cpu_to_le32(16384);
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     k = c.s.k;
     k.initial_rcv_wnd = cpu_to_le32(32768);
     k.flags = cpu_to_le16(CHIMNEY_TCP_CACHED_UPDATE_RCV_WND);
@@ -3317,7 +2801,7 @@ static void test_rule_057(void *obj, void *data, QGuestAllocator *alloc)
     run_ok(t, OP_UPDATE, u);
     g_assert_cmphex(u->b.status, ==, CHIMNEY_ST_SUCCESS);
     len = wire_recv(t, f, sizeof(f));
-    l4 = l4_off(&c);
+    l4 = conn_l4_off(&c);
     g_assert_cmpuint(len, >=, l4 + 20);
     mis_init(&m);
     mis_u(&m, "seq (SndNxt)", ldl_be_p(f + l4 + 4), 5000);
@@ -3356,7 +2840,7 @@ static void test_rule_059(void *obj, void *data, QGuestAllocator *alloc)
     rx_setup(t);
     clock_mid_tick(t);
     conn_init4(&c, 1, 2, 1000, 80);
-    conn_offload(t, &c);
+    conn_offload(t->env, &c);
     g_assert_cmphex(query_tcp(t, c.t->slot, &q0), ==, CHIMNEY_ST_SUCCESS);
     k = c.s.k;
     k.initial_rcv_wnd = cpu_to_le32(CHIMNEY_MAX_RCV_WND + 1);
@@ -3371,19 +2855,19 @@ static void test_rule_059(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpmem(&q1, sizeof(q1), &q0, sizeof(q0));
     /* path MTU out of range both ways */
     pk.path_mtu = cpu_to_le32(CHIMNEY_MAX_PATH_MTU + 1);
-    u = hb_new(&t->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
+    u = hb_new(&t->env->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
     run_ok(t, OP_UPDATE, u);
     g_assert_cmphex(u->b.status, ==, CHIMNEY_ST_OFFLOAD_PATH_MTU);
     pk.path_mtu = cpu_to_le32(67);
-    u = hb_new(&t->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
+    u = hb_new(&t->env->hb, CHIMNEY_TYPE_IP4_CACHED, true, c.p->slot, &pk, sizeof(pk));
     run_ok(t, OP_UPDATE, u);
     g_assert_cmphex(u->b.status, ==, CHIMNEY_ST_INVALID_PARAMETER);
     g_assert_cmphex(query_path(t, false, c.p->slot, &ps), ==,
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(ps.k.path_mtu), ==, 1500);
     /* still running, with the old TTL */
-    conn_send_data(t, &c, "still here", 10);
-    conn_recv_ack_basic(t, &c, peer_mac, f, sizeof(f));
+    conn_send_data(t->env, &c, "still here", 10);
+    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
     g_assert_cmpuint(f[14 + 8], ==, 64);
     g_assert_cmpuint(f[14 + 1], ==, 0);
     t_end(t);
@@ -3422,7 +2906,7 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
     c.s.k.user_priority = 6;
     c.s.d.dwnd = cpu_to_le32(0x0d0d0d0d);
     c.s.d.flags = cpu_to_le16(0xf00d);
-    conn_tree(t, &c);
+    conn_tree(t->env, &c);
     {
         NeighState *nsi = (NeighState *)c.n->st;
 
@@ -3439,7 +2923,7 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(le32_to_cpu(ns.d.nic_reachability_delta), ==, 3);
     g_assert_cmpuint(le32_to_cpu(ns.d.hdr.length), ==, sizeof(ns.d));
     for (i = 0; i < 3; i++) {
-        b = hb_ref(&t->hb, CHIMNEY_TYPE_NEIGH_CONST + i, c.n->slot, 1,
+        b = hb_ref(&t->env->hb, CHIMNEY_TYPE_NEIGH_CONST + i, c.n->slot, 1,
                    &neigh_sizes[i]);
         run_ok(t, OP_QUERY, b);
         g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -3454,13 +2938,13 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmpmem(&ps, sizeof(ps), c.p->st, sizeof(ps));
     for (i = 0; i < 3; i++) {
-        b = hb_ref(&t->hb, CHIMNEY_TYPE_IP4_CONST + i, c.p->slot, 1,
+        b = hb_ref(&t->env->hb, CHIMNEY_TYPE_IP4_CONST + i, c.p->slot, 1,
                    &path_sizes[i]);
         run_ok(t, OP_QUERY, b);
         g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_SUCCESS);
     }
     /* TCP: two bytes arrive first */
-    conn_send_data(t, &c, "hi", 2);
+    conn_send_data(t->env, &c, "hi", 2);
     wire_recv(t, f, sizeof(f));
     g_assert_cmphex(query_tcp(t, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     mis_init(&m);
@@ -3488,12 +2972,12 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
     MIS_LE32(&m, "rsvd2", q.d.rsvd2, 0);
     mis_check(&m, "QUERY of the TCP state");
     /* a type names one structure: only that one is written */
-    b = hb_ref(&t->hb, CHIMNEY_TYPE_TCP_CACHED, c.t->slot, 1, &tcp_sizes[1]);
+    b = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP_CACHED, c.t->slot, 1, &tcp_sizes[1]);
     run_ok(t, OP_QUERY, b);
     g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpmem(b->st, sizeof(q.k), &c.s.k, sizeof(q.k));
     /* too short for what the type names */
-    b = hb_ref(&t->hb, CHIMNEY_TYPE_TCP_DELEGATED, c.t->slot, 1, &tcp_sizes[1]);
+    b = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP_DELEGATED, c.t->slot, 1, &tcp_sizes[1]);
     run_ok(t, OP_QUERY, b);
     g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_BAD_LENGTH);
 
@@ -3501,7 +2985,7 @@ static void test_rule_060_061(void *obj, void *data, QGuestAllocator *alloc)
     for (i = 0; i < 3; i++) {
         longer[i] = tcp_sizes[i] + 8;
     }
-    b = hb_ref(&t->hb, CHIMNEY_TYPE_TCP, c.t->slot, 3, longer);
+    b = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP, c.t->slot, 3, longer);
     run_ok(t, OP_QUERY, b);
     g_assert_cmphex(b->b.status, ==, CHIMNEY_ST_SUCCESS);
     mis_init(&m);
@@ -3541,13 +3025,13 @@ static void test_rule_062(void *obj, void *data, QGuestAllocator *alloc)
 
     clock_mid_tick(t);
     conn_init4(&c, 1, 2, 1000, 80);
-    conn_offload(t, &c);
-    q1 = hb_query_tcp(&t->hb, c.t->slot);
-    q2 = hb_query_tcp(&t->hb, c.t->slot);
-    qp = hb_query_path(&t->hb, false, c.p->slot);
+    conn_offload(t->env, &c);
+    q1 = hb_query_tcp(&t->env->hb, c.t->slot);
+    q2 = hb_query_tcp(&t->env->hb, c.t->slot);
+    qp = hb_query_path(&t->env->hb, false, c.p->slot);
     hb_dep(qp, q2);
-    g_assert_cmpint(OP_QUERY(t->drv, &q1->b, tree_done, &d1), ==, 0);
-    g_assert_cmpint(OP_QUERY(t->drv, &qp->b, tree_done, &d2), ==, 0);
+    g_assert_cmpint(OP_QUERY(t->env->drv, &q1->b, tree_done, &d1), ==, 0);
+    g_assert_cmpint(OP_QUERY(t->env->drv, &qp->b, tree_done, &d2), ==, 0);
     wait_done(t, &d1, 1);
     wait_done(t, &d2, 1);
     g_assert_cmphex(d1.status, ==, CHIMNEY_ST_SUCCESS);
@@ -3574,18 +3058,18 @@ static void test_rule_063(void *obj, void *data, QGuestAllocator *alloc)
     n = build_npt(t, &p, tc, 1, 1000);
     offload_ok(t, n);
     errs = err_count(t);
-    inv = hb_ref(&t->hb, CHIMNEY_TYPE_IP4, p->slot, 1, &path_sizes[2]);
+    inv = hb_ref(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot, 1, &path_sizes[2]);
     run_ok(t, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_BAD_LENGTH);
-    inv = hb_ref(&t->hb, CHIMNEY_TYPE_TCP, tc[0]->slot, 1, &tcp_sizes[0]);
+    inv = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP, tc[0]->slot, 1, &tcp_sizes[0]);
     run_ok(t, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_BAD_LENGTH);
     g_assert_cmpuint(err_count(t), ==, errs + 2);
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 0);
     /* not invalidated: a linker to the path still works */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    nt = hb_tcp(&t->hb, 1001, 80);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    nt = hb_tcp(&t->env->hb, 1001, 80);
     hb_dep(lk, nt);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -3615,21 +3099,21 @@ static void test_rule_064(void *obj, void *data, QGuestAllocator *alloc)
     conn_init4(&b, 1, 2, 1001, 80);
     conn_init4(&x, 1, 3, 1000, 80);
     memcpy(x.nmac, peer2_mac, 6);
-    root = conn_tree(t, &a);
+    root = conn_tree(t->env, &a);
     b.n = a.n;
     b.p = a.p;
-    b.t = hb_tcp_state(&t->hb, &b.s);
+    b.t = hb_tcp_state(&t->env->hb, &b.s);
     hb_next(a.t, b.t);
-    hb_next(root, conn_tree(t, &x));
+    hb_next(root, conn_tree(t->env, &x));
     offload_ok(t, root);
 
-    inv = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, a.n->slot);
+    inv = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, a.n->slot);
     run_ok(t, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_SUCCESS);
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 2);
-    for (i = 0; i < t->recs->len; i++) {
-        Rec *r = &g_array_index(t->recs, Rec, i);
+    for (i = 0; i < t->env->recs->len; i++) {
+        Rec *r = &g_array_index(t->env->recs, Rec, i);
 
         g_assert_cmpint(r->kind, ==, 'T');
         g_assert_cmpuint(r->type, ==, CHIMNEY_EVT_TCP_RETRIEVE);
@@ -3639,11 +3123,11 @@ static void test_rule_064(void *obj, void *data, QGuestAllocator *alloc)
                       (r->cookie == b.t->b.ndis_offload_handle &&
                        r->handle == b.t->slot));
     }
-    g_assert_cmphex(g_array_index(t->recs, Rec, 0).cookie, !=,
-                    g_array_index(t->recs, Rec, 1).cookie);
+    g_assert_cmphex(g_array_index(t->env->recs, Rec, 0).cookie, !=,
+                    g_array_index(t->env->recs, Rec, 1).cookie);
 
     /* data on an affected connection: up the RX ring, not ACKed */
-    conn_peer_seg(&a, &s, "quiet", 5);
+    conn_peer_seg(t->env, &a, &s, "quiet", 5);
     len = seg_build(&s, f);
     wire_send(t, f, len);
     glen = rx_wait(t, got, sizeof(got));
@@ -3652,25 +3136,25 @@ static void test_rule_064(void *obj, void *data, QGuestAllocator *alloc)
     wire_sync(t);
     wire_expect_nothing(t);
     /* the unaffected connection still answers */
-    conn_send_data(t, &x, "loud", 4);
-    conn_recv_ack_basic(t, &x, peer2_mac, f, sizeof(f));
+    conn_send_data(t->env, &x, "loud", 4);
+    conn_recv_ack_basic(t->env, &x, peer2_mac, f, sizeof(f));
 
     /* invalidating again (and the path too): no new requests */
-    inv = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, a.n->slot);
-    hb_dep(inv, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, a.p->slot));
+    inv = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, a.n->slot);
+    hb_dep(inv, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, a.p->slot));
     run_ok(t, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_SUCCESS);
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'T', 0), ==, 2);
 
     /* the device took none of it */
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, 64, &out), ==, 0);
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, 64, &out), ==, 0);
     term = hb_term_tcp(t, a.t->slot, NULL, 0, &out, 64);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->rcv_data_len), ==, 0);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->rcv_nxt), ==, 1000);
-    qchimney_dma_free(&t->os, &out);
+    qchimney_dma_free(&t->qe.os, &out);
     t_end(t);
 }
 
@@ -3686,17 +3170,17 @@ static void test_rule_065(void *obj, void *data, QGuestAllocator *alloc)
 
     n = build_npt(t, &p, tc, 2, 1000);
     offload_ok(t, n);
-    inv = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    inv = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
     run_ok(t, OP_INVALIDATE, inv);
-    qchimney_os_clock_step(&t->os, 1000 * NS_PER_MS);
-    qchimney_settle(&t->os, 5);
+    qchimney_os_clock_step(&t->qe.os, 1000 * NS_PER_MS);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 2);
     g_assert_cmphex(query_tcp(t, tc[0]->slot, &q), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(query_path(t, false, p->slot, NULL), ==,
                     CHIMNEY_ST_SUCCESS);
     /* ... but not updated, nor linked to (INVALID_STATE) */
-    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot);
-    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    rn = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    rp = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
     hb_dep(rn, rp);
     run_ok(t, OP_UPDATE, rn);
     g_assert_cmphex(rn->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -3704,17 +3188,17 @@ static void test_rule_065(void *obj, void *data, QGuestAllocator *alloc)
     rt0 = hb_tcp_cached(t, tc[0]->slot, &((TcpState *)tc[0]->st)->k);
     run_ok(t, OP_UPDATE, rt0);
     g_assert_cmphex(rt0->b.status, ==, CHIMNEY_ST_INVALID_STATE);
-    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
-    rt0 = hb_tcp(&t->hb, 1002, 80);
+    rp = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    rt0 = hb_tcp(&t->env->hb, 1002, 80);
     hb_dep(rp, rt0);
     run_ok(t, OP_INITIATE, rp);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_INVALID_STATE);
     g_assert_cmphex(rt0->b.status, ==, CHIMNEY_ST_FAILURE);
     g_assert_cmphex(rt0->slot, ==, 0);
-    rn = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, n->slot);
-    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, p->slot);
+    rn = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    rp = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
     rt0 = hb_term_tcp(t, tc[0]->slot, NULL, 0, NULL, 0);
-    rt1 = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, tc[1]->slot);
+    rt1 = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc[1]->slot);
     hb_dep(rn, rp);
     hb_dep(rp, rt0);
     hb_next(rt0, rt1);
@@ -3729,7 +3213,7 @@ static void test_rule_065(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(query_tcp(t, tc[0]->slot, NULL), ==,
                     CHIMNEY_ST_BAD_HANDLE);
     /* no further upload request for them once uploaded */
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'T', 0), ==, 2);
     t_end(t);
 }
@@ -3793,45 +3277,45 @@ static void test_demux(void *obj, void *data, QGuestAllocator *alloc)
     rx_setup(t);
     conn_init4(&c, 1, 2, 1000, 80);
     conn_init6(&c6, 1, 2, 1000, 80);
-    root = conn_tree(t, &c);
-    hb_next(root, conn_tree(t, &c6));
+    root = conn_tree(t->env, &c);
+    hb_next(root, conn_tree(t->env, &c6));
     offload_ok(t, root);
 
-    conn_send_data(t, &c, "mine", 4);
-    conn_recv_ack_basic(t, &c, peer_mac, f, sizeof(f));
-    conn_send_data(t, &c6, "mine6", 5);
-    conn_recv_ack_basic(t, &c6, peer_mac, f, sizeof(f));
+    conn_send_data(t->env, &c, "mine", 4);
+    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
+    conn_send_data(t->env, &c6, "mine6", 5);
+    conn_recv_ack_basic(t->env, &c6, peer_mac, f, sizeof(f));
     wire_sync(t);
 
-    conn_peer_seg(&c, &s, "other local port", 16);
+    conn_peer_seg(t->env, &c, &s, "other local port", 16);
     s.dport = 1001;
     len = seg_build(&s, f);
     expect_l2(t, f, len, "other local port");
-    conn_peer_seg(&c, &s, "other remote port", 17);
+    conn_peer_seg(t->env, &c, &s, "other remote port", 17);
     s.sport = 81;
     expect_l2(t, f, seg_build(&s, f), "other remote port");
-    conn_peer_seg(&c, &s, "other remote address", 20);
+    conn_peer_seg(t->env, &c, &s, "other remote address", 20);
     s.src_ip[3] = 9;
     expect_l2(t, f, seg_build(&s, f), "other remote address");
-    conn_peer_seg(&c, &s, "other local address", 19);
+    conn_peer_seg(t->env, &c, &s, "other local address", 19);
     s.dst_ip[3] = 7;
     expect_l2(t, f, seg_build(&s, f), "other local address");
-    conn_peer_seg(&c6, &s, "v6 other port", 13);
+    conn_peer_seg(t->env, &c6, &s, "v6 other port", 13);
     s.dport = 1001;
     expect_l2(t, f, seg_build(&s, f), "IPv6, other local port");
     /* the offloaded 4-tuple, but not for the engine */
-    conn_peer_seg(&c, &s, "bad checksum", 12);
+    conn_peer_seg(t->env, &c, &s, "bad checksum", 12);
     s.bad_tcp_csum = true;
     expect_l2(t, f, seg_build(&s, f), "bad TCP checksum");
-    conn_peer_seg(&c, &s, "with IP options", 15);
+    conn_peer_seg(t->env, &c, &s, "with IP options", 15);
     s.ip_opt_len = 4;
     expect_l2(t, f, seg_build(&s, f), "IPv4 options");
-    conn_peer_seg(&c, &s, "fragment", 8);
+    conn_peer_seg(t->env, &c, &s, "fragment", 8);
     s.frag = 0x2000;                            /* MF */
     expect_l2(t, f, seg_build(&s, f), "IPv4 fragment");
     /* and the connection is still there and in sequence */
-    conn_send_data(t, &c, "still mine", 10);
-    conn_recv_ack_basic(t, &c, peer_mac, f, sizeof(f));
+    conn_send_data(t->env, &c, "still mine", 10);
+    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
     wire_sync(t);
     t_end(t);
 }
@@ -3857,25 +3341,25 @@ static void test_demux_steering(void *obj, void *data,
     conn_init4(&v, 1, 3, 1000, 80);
     v.vlan = 42;
     memcpy(v.nmac, peer2_mac, 6);
-    root = conn_tree(t, &c);
-    hb_next(root, conn_tree(t, &v));
+    root = conn_tree(t->env, &c);
+    hb_next(root, conn_tree(t->env, &v));
     offload_ok(t, root);
     wr(t, CHIMNEY_REG_RX_FILTER, CHIMNEY_RXF_PROMISC);
 
-    conn_peer_seg(&c, &s, "not to us", 9);
+    conn_peer_seg(t->env, &c, &s, "not to us", 9);
     s.dst_mac = other;
     expect_l2(t, f, seg_build(&s, f), "destination MAC not ours");
-    conn_peer_seg(&v, &s, "wrong vlan", 10);
+    conn_peer_seg(t->env, &v, &s, "wrong vlan", 10);
     s.tci = 43;
     expect_l2(t, f, seg_build(&s, f), "VLAN 43 for a VLAN-42 neighbor");
-    conn_peer_seg(&v, &s, "untagged", 8);
+    conn_peer_seg(t->env, &v, &s, "untagged", 8);
     s.tci = -1;
     expect_l2(t, f, seg_build(&s, f), "untagged for a VLAN-42 neighbor");
     /* both connections still in sequence */
-    conn_send_data(t, &c, "ok", 2);
-    conn_recv_ack_basic(t, &c, peer_mac, f, sizeof(f));
-    conn_send_data(t, &v, "ok", 2);
-    conn_recv_ack_basic(t, &v, peer2_mac, f, sizeof(f));
+    conn_send_data(t->env, &c, "ok", 2);
+    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
+    conn_send_data(t->env, &v, "ok", 2);
+    conn_recv_ack_basic(t->env, &v, peer2_mac, f, sizeof(f));
     t_end(t);
 }
 
@@ -3948,15 +3432,15 @@ static double big_run(T *t, TreeOp op, Big *g, const char *what)
     Done d = { 0 };
     double t0 = now_s(), t1, t2;
     uint32_t i, n = g->nconn + 3;
-    uint64_t flushed = t->os.flush_bytes, refreshed = t->os.refresh_bytes;
+    uint64_t flushed = t->qe.os.flush_bytes, refreshed = t->qe.os.refresh_bytes;
     const ChimneyEvent *e;
 
-    g_assert_cmpint(op(t->drv, &g->blk[0], tree_done, &d), ==, 0);
+    g_assert_cmpint(op(t->env->drv, &g->blk[0], tree_done, &d), ==, 0);
     t1 = now_s();
     wait_done(t, &d, 1);
     t2 = now_s();
     g_assert_cmphex(d.status, ==, CHIMNEY_ST_SUCCESS);
-    e = qchimney_last_cmd_done(&t->os, op_code(op));
+    e = qchimney_last_cmd_done(&t->qe.os, op_code(op));
     g_assert_cmpuint(e->info, ==, n);
     for (i = 0; i < n; i++) {
         if (g->blk[i].status != CHIMNEY_ST_SUCCESS) {
@@ -3967,8 +3451,8 @@ static double big_run(T *t, TreeOp op, Big *g, const char *what)
     g_test_message("%s of %u blocks: %.2f s (serialise + flush %.2f s, "
                    "%" PRIu64 " bytes; device + completion %.2f s, "
                    "%" PRIu64 " bytes read back)", what, n, t2 - t0,
-                   t1 - t0, t->os.flush_bytes - flushed, t2 - t1,
-                   t->os.refresh_bytes - refreshed);
+                   t1 - t0, t->qe.os.flush_bytes - flushed, t2 - t1,
+                   t->qe.os.refresh_bytes - refreshed);
     return t2 - t0;
 }
 
@@ -4013,8 +3497,8 @@ static void test_capacity(void *obj, void *data, QGuestAllocator *alloc)
             TcpState q;
 
             /* one more does not fit */
-            lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, g.slot[1]);
-            extra = hb_tcp(&t->hb, 40000, 80);
+            lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, g.slot[1]);
+            extra = hb_tcp(&t->env->hb, 40000, 80);
             hb_dep(lk, extra);
             run_ok(t, OP_INITIATE, lk);
             g_assert_cmphex(extra->b.status, ==,
@@ -4046,8 +3530,8 @@ static void test_capacity(void *obj, void *data, QGuestAllocator *alloc)
                    "in the four bulk commands, %.2f s in all; shim: %" PRIu64
                    " flushes (%" PRIu64 " bytes), %" PRIu64 " refreshes (%"
                    PRIu64 " bytes)", total, now_s() - t0,
-                   t->os.flush_calls, t->os.flush_bytes,
-                   t->os.refresh_calls, t->os.refresh_bytes);
+                   t->qe.os.flush_calls, t->qe.os.flush_bytes,
+                   t->qe.os.refresh_calls, t->qe.os.refresh_bytes);
     g_free(g.blk);
     g_free(g.slot);
     g_free(g.ts);
@@ -4078,7 +3562,7 @@ static void canary_up(T *t, Canary *k)
     k->c.s.d.snd_una = k->c.s.d.snd_nxt = k->c.s.d.snd_max =
         cpu_to_le32(0xbeef0000);
     k->c.s.k.ttl_hop_limit = 99;
-    conn_offload(t, &k->c);
+    conn_offload(t->env, &k->c);
     g_assert_cmphex(query_tcp(t, k->c.t->slot, &k->q), ==,
                     CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(query_path(t, false, k->c.p->slot, &k->ps), ==,
@@ -4139,7 +3623,7 @@ static void expect_tree_refused(T *t, Raw *r, uint16_t opcode, uint64_t root,
 
     raw_put(r);
     before = raw_get(r);
-    st = qchimney_raw_cmd(&t->os, opcode, root, 0, 0, &info);
+    st = qchimney_raw_cmd(&t->qe.os, opcode, root, 0, 0, &info);
     if (st != status) {
         soft_fail(t, "%s: command status 0x%x, expected 0x%x", what, st,
                   status);
@@ -4227,12 +3711,12 @@ static void test_bad_cycle(void *obj, void *data, QGuestAllocator *alloc)
     tail = rd(t, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL));
     n = build_npt(t, &p, tc, 2, 4000);
     hb_next(tc[1], tc[0]);
-    g_assert_cmpint(OP_INITIATE(t->drv, &n->b, tree_done, &d), ==,
+    g_assert_cmpint(OP_INITIATE(t->env->drv, &n->b, tree_done, &d), ==,
                     CHIMNEY_DRV_ELOOP);
     g_assert_cmpuint(rd(t, CHIMNEY_RING_REG(CHIMNEY_RING_CMD,
                                             CHIMNEY_RING_TAIL)), ==, tail);
     g_assert_cmphex(n->b.status, ==, STATUS_POISON);
-    g_assert_cmpuint(chimney_drv_pending(t->drv), ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(t->env->drv), ==, 0);
     canary_check(t, &k, "a cyclic host tree");
     t_end(t);
 }
@@ -4278,8 +3762,8 @@ static void test_bad_layer(void *obj, void *data, QGuestAllocator *alloc)
     raw_free(&r);
 
     /* through the core (which does not check layers): all blocks get it */
-    n = hb_neigh(&t->hb, peer2_mac, 0);
-    tt = hb_tcp(&t->hb, 3000, 80);
+    n = hb_neigh(&t->env->hb, peer2_mac, 0);
+    tt = hb_tcp(&t->env->hb, 3000, 80);
     hb_dep(n, tt);
     g_assert_cmphex(run_tree(t, OP_INITIATE, n), ==, CHIMNEY_ST_BAD_TREE);
     g_assert_cmphex(n->b.status, ==, CHIMNEY_ST_BAD_TREE);
@@ -4320,9 +3804,9 @@ static void test_bad_tcp_dependent(void *obj, void *data,
                         "INVALIDATE: a TCP block with a dependent");
     raw_free(&r);
     /* through the core, which checks depth, not layers: the device says */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
-    t1 = hb_tcp(&t->hb, 3000, 80);
-    t2 = hb_tcp(&t->hb, 3001, 80);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    t1 = hb_tcp(&t->env->hb, 3000, 80);
+    t2 = hb_tcp(&t->env->hb, 3001, 80);
     hb_dep(lk, t1);
     hb_dep(t1, t2);
     g_assert_cmphex(run_tree(t, OP_INITIATE, lk), ==, CHIMNEY_ST_BAD_TREE);
@@ -4331,11 +3815,11 @@ static void test_bad_tcp_dependent(void *obj, void *data,
     g_assert_cmphex(t1->slot | t2->slot, ==, 0);
     expect_guest_error(t, &errs, "core: a TCP block with a dependent");
     /* a fourth level the core refuses itself, nothing submitted */
-    hb_dep(t2, hb_tcp(&t->hb, 3002, 80));
+    hb_dep(t2, hb_tcp(&t->env->hb, 3002, 80));
     t1->b.status = STATUS_POISON;
-    g_assert_cmpint(OP_INITIATE(t->drv, &lk->b, tree_done, &d), ==,
+    g_assert_cmpint(OP_INITIATE(t->env->drv, &lk->b, tree_done, &d), ==,
                     CHIMNEY_DRV_EINVAL);
-    g_assert_cmpuint(chimney_drv_pending(t->drv), ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(t->env->drv), ==, 0);
     g_assert_cmphex(t1->b.status, ==, STATUS_POISON);
     canary_check(t, &k, "core: a TCP block with a dependent");
     t_end(t);
@@ -4356,7 +3840,7 @@ static void test_bad_type_role(void *obj, void *data, QGuestAllocator *alloc)
 
     canary_up(t, &k);
     conn_init6(&v6, 1, 2, 1000, 80);
-    conn_offload(t, &v6);
+    conn_offload(t->env, &v6);
     c6p = v6.p->slot;
     errs = err_count(t);
     raw_init(t, &r, 32768);
@@ -4434,8 +3918,8 @@ static void test_bad_type_role(void *obj, void *data, QGuestAllocator *alloc)
     /* the ones that would change state if accepted: on victims */
     conn_init4(&vic, 1, 5, 1000, 80);
     memcpy(vic.nmac, peer2_mac, 6);
-    conn_tree(t, &vic);
-    vic2 = hb_tcp(&t->hb, 1001, 80);
+    conn_tree(t->env, &vic);
+    vic2 = hb_tcp(&t->env->hb, 1001, 80);
     hb_next(vic.t, vic2);
     offload_ok(t, vic.n);
     a = raw_block(&r, CHIMNEY_TYPE_IP6, CHIMNEY_ROLE_REF, vic.p->slot, NULL,
@@ -4479,7 +3963,7 @@ static void test_bad_dma(void *obj, void *data, QGuestAllocator *alloc)
     canary_up(t, &k);
     errs = err_count(t);
     raw_init(t, &r, 16384);
-    g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INITIATE, BAD_GPA, 0,
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INITIATE, BAD_GPA, 0,
                                      0, NULL), ==, CHIMNEY_ST_DMA_ERROR);
     expect_guest_error(t, &errs, "the root outside guest RAM");
     canary_check(t, &k, "the root outside guest RAM");
@@ -4500,22 +3984,22 @@ static void test_bad_dma(void *obj, void *data, QGuestAllocator *alloc)
                         "INVALIDATE: next outside guest RAM");
     raw_free(&r);
     /* nothing of that was applied: the next neighbor is the second one */
-    n = hb_neigh(&t->hb, peer2_mac, 0);
+    n = hb_neigh(&t->env->hb, peer2_mac, 0);
     offload_ok(t, n);
     g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(n->slot), ==, 1);
 
     /* send list / receive data outside RAM: that TCP block fails */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
     tcp_state(&s, 3000, 80);
     s.d.snd_max = cpu_to_le32(5010);
     s.d.send_list_addr = cpu_to_le64(BAD_GPA);
     s.d.send_list_count = cpu_to_le32(1);
-    x = hb_tcp_state(&t->hb, &s);
+    x = hb_tcp_state(&t->env->hb, &s);
     hb_dep(lk, x);
     tcp_state(&s, 3001, 80);
     s.d.rcv_data_addr = cpu_to_le64(BAD_GPA);
     s.d.rcv_data_len = cpu_to_le32(10);
-    hb_next(x, hb_tcp_state(&t->hb, &s));
+    hb_next(x, hb_tcp_state(&t->env->hb, &s));
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(x->b.status, ==, CHIMNEY_ST_DMA_ERROR);
     g_assert_cmphex(x->b.next_block->status, ==, CHIMNEY_ST_DMA_ERROR);
@@ -4525,11 +4009,11 @@ static void test_bad_dma(void *obj, void *data, QGuestAllocator *alloc)
 
     /* TERMINATE into a return buffer outside RAM: stays offloaded */
     fill_buf(t, &in, 10, 0x42);
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
     tcp_state(&s, 3002, 80);
     s.d.rcv_data_addr = cpu_to_le64(in.dma);
     s.d.rcv_data_len = cpu_to_le32(10);
-    x = hb_tcp_state(&t->hb, &s);
+    x = hb_tcp_state(&t->env->hb, &s);
     hb_dep(lk, x);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(x->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -4539,14 +4023,14 @@ static void test_bad_dma(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_DMA_ERROR);
     expect_guest_error(t, &errs, "TERMINATE into a buffer outside RAM");
     g_assert_cmphex(query_tcp(t, x->slot, NULL), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpint(qchimney_dma_alloc(&t->os, 64, &out), ==, 0);
+    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, 64, &out), ==, 0);
     term = hb_term_tcp(t, x->slot, NULL, 0, &out, 64);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->rcv_data_len), ==, 10);
     canary_check(t, &k, "TERMINATE into a buffer outside RAM");
-    qchimney_dma_free(&t->os, &in);
-    qchimney_dma_free(&t->os, &out);
+    qchimney_dma_free(&t->qe.os, &in);
+    qchimney_dma_free(&t->qe.os, &out);
     t_end(t);
 }
 
@@ -4613,8 +4097,8 @@ static void test_bad_lengths(void *obj, void *data, QGuestAllocator *alloc)
     expect_tree_refused(t, &r, CHIMNEY_CMD_QUERY, a, CHIMNEY_ST_BAD_TREE,
                         &errs, &k, "size 64 + 4097");
     /* UPDATE (of a victim): the cached structure and nothing else */
-    vic = hb_tcp(&t->hb, 3005, 80);
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    vic = hb_tcp(&t->env->hb, 3005, 80);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
     hb_dep(lk, vic);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(vic->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -4709,11 +4193,11 @@ static void test_bad_handles(void *obj, void *data, QGuestAllocator *alloc)
             char what[96];
 
             if (op == 0) {
-                b = hb_ref(&t->hb, CHIMNEY_TYPE_TCP, bad[i], 3, tcp_sizes);
+                b = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP, bad[i], 3, tcp_sizes);
             } else if (op == 1) {
                 b = hb_tcp_cached(t, bad[i], &tk);
             } else {
-                b = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, bad[i]);
+                b = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, bad[i]);
             }
             if (!bad[i]) {
                 /* slot 0 would be a NEW block for the core: force REF */
@@ -4738,8 +4222,8 @@ static void test_bad_handles(void *obj, void *data, QGuestAllocator *alloc)
         if (!lh) {
             continue;       /* handle 0 in INITIATE makes a NEW block */
         }
-        b = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, lh);
-        hb_dep(b, hb_tcp(&t->hb, 3000 + i, 80));
+        b = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, lh);
+        hb_dep(b, hb_tcp(&t->env->hb, 3000 + i, 80));
         run_ok(t, OP_INITIATE, b);
         if (b->b.status != CHIMNEY_ST_BAD_HANDLE) {
             g_error("%s handle as a linker: status 0x%x", names[i],
@@ -4763,12 +4247,12 @@ static void test_bad_has_dependents(void *obj, void *data,
 
     canary_up(t, &k);
     errs = err_count(t);
-    rp = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    rp = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
     run_ok(t, OP_TERMINATE, rp);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_HAS_DEPENDENTS);
     expect_guest_error(t, &errs, "a path with unlisted connections");
-    rp = hb_obj(&t->hb, CHIMNEY_TYPE_NEIGH, k.c.n->slot);
-    hb_dep(rp, hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot));
+    rp = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, k.c.n->slot);
+    hb_dep(rp, hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot));
     run_ok(t, OP_TERMINATE, rp);
     g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_HAS_DEPENDENTS);
     g_assert_cmphex(rp->b.dependent_block_list->status, ==,
@@ -4789,10 +4273,10 @@ static void test_bad_duplicate(void *obj, void *data, QGuestAllocator *alloc)
 
     canary_up(t, &k);
     errs = err_count(t);
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
-    a = hb_tcp(&t->hb, 1000, 80);                /* the canary's 4-tuple */
-    b = hb_tcp(&t->hb, 1001, 80);
-    c = hb_tcp(&t->hb, 1001, 80);                /* b's, in the same tree */
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    a = hb_tcp(&t->env->hb, 1000, 80);                /* the canary's 4-tuple */
+    b = hb_tcp(&t->env->hb, 1001, 80);
+    c = hb_tcp(&t->env->hb, 1001, 80);                /* b's, in the same tree */
     hb_dep(lk, a);
     hb_next(a, b);
     hb_next(b, c);
@@ -4803,13 +4287,13 @@ static void test_bad_duplicate(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(a->slot | c->slot, ==, 0);
     expect_guest_error(t, &errs, "a second offload of a 4-tuple");
     /* reversed ports, or the same ports over IPv6: not duplicates */
-    lk = hb_obj(&t->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
-    a = hb_tcp(&t->hb, 80, 1000);
+    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    a = hb_tcp(&t->env->hb, 80, 1000);
     hb_dep(lk, a);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(a->b.status, ==, CHIMNEY_ST_SUCCESS);
     conn_init6(&v6, 1, 2, 1000, 80);
-    conn_offload(t, &v6);
+    conn_offload(t->env, &v6);
     canary_check(t, &k, "duplicate 4-tuples");
     t_end(t);
 }
@@ -4840,17 +4324,17 @@ static void test_bad_disabled(void *obj, void *data, QGuestAllocator *alloc)
     raw_init(t, &r, 4096);
     a = raw_neigh(&r, peer2_mac, 0);
     raw_put(&r);
-    g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INITIATE, a, 0, 0,
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INITIATE, a, 0, 0,
                                      NULL), ==, CHIMNEY_ST_OFFLOAD_DISABLED);
     g_assert_cmphex(raw_status(&r, a), ==, STATUS_POISON);
     /* not even a bad address is read */
-    g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INITIATE, BAD_GPA, 0,
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INITIATE, BAD_GPA, 0,
                                      0, NULL), ==,
                     CHIMNEY_ST_OFFLOAD_DISABLED);
     g_assert_cmpuint(err_count(t), ==, errs);
     /* a bad SET_PARAMS does not enable it either */
     g_assert_cmphex(set_params(t, 50, 0), ==, CHIMNEY_ST_INVALID_PARAMETER);
-    g_assert_cmphex(qchimney_raw_cmd(&t->os, CHIMNEY_CMD_INITIATE, a, 0, 0,
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INITIATE, a, 0, 0,
                                      NULL), ==, CHIMNEY_ST_OFFLOAD_DISABLED);
     g_assert_cmphex(set_params(t, 1000, 0), ==, CHIMNEY_ST_SUCCESS);
     canary_up(t, &k);
@@ -4859,11 +4343,11 @@ static void test_bad_disabled(void *obj, void *data, QGuestAllocator *alloc)
     errs = err_count(t);
     wr(t, CHIMNEY_REG_CTRL, rd(t, CHIMNEY_REG_CTRL) &
        ~CHIMNEY_CTRL_OFFLOAD_EN);
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'S', 0), ==, 2);
-    g_assert_cmpuint(g_array_index(t->recs, Rec, 0).a, ==,
+    g_assert_cmpuint(g_array_index(t->env->recs, Rec, 0).a, ==,
                      CHIMNEY_STATUS_IND_PAUSE);
-    g_assert_cmpuint(g_array_index(t->recs, Rec, 1).a, ==,
+    g_assert_cmpuint(g_array_index(t->env->recs, Rec, 1).a, ==,
                      CHIMNEY_STATUS_IND_UPLOAD_ALL);
     n = build_npt(t, &p, tc, 1, 2000);
     g_assert_cmphex(run_tree(t, OP_INITIATE, n), ==,
@@ -4880,18 +4364,18 @@ static void test_bad_disabled(void *obj, void *data, QGuestAllocator *alloc)
     /* back on: RESUME, and INITIATE works */
     wr(t, CHIMNEY_REG_CTRL, rd(t, CHIMNEY_REG_CTRL) |
        CHIMNEY_CTRL_OFFLOAD_EN);
-    qchimney_settle(&t->os, 5);
+    qchimney_settle(&t->qe.os, 5);
     g_assert_cmpuint(count_recs(t, 'S', 0), ==, 3);
-    g_assert_cmpuint(g_array_index(t->recs, Rec, 2).a, ==,
+    g_assert_cmpuint(g_array_index(t->env->recs, Rec, 2).a, ==,
                      CHIMNEY_STATUS_IND_RESUME);
     n = build_npt(t, &p, tc, 1, 2000);
     hb_dep(n, NULL);
     offload_ok(t, n);
-    q = hb_obj(&t->hb, CHIMNEY_TYPE_TCP, k.c.t->slot);
+    q = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, k.c.t->slot);
     run_ok(t, OP_INVALIDATE, q);
     g_assert_cmphex(q->b.status, ==, CHIMNEY_ST_SUCCESS);
     for (i = 0; i < 2; i++) {
-        q = hb_obj(&t->hb, i ? CHIMNEY_TYPE_NEIGH : CHIMNEY_TYPE_TCP,
+        q = hb_obj(&t->env->hb, i ? CHIMNEY_TYPE_NEIGH : CHIMNEY_TYPE_TCP,
                    i ? n->slot : k.c.t->slot);
         run_ok(t, OP_TERMINATE, q);
         g_assert_cmphex(q->b.status, ==, CHIMNEY_ST_SUCCESS);
