@@ -9,6 +9,7 @@
 #include "chimney-scenarios.h"
 
 const ChimneyScenario *const chimney_scenario_tables[] = {
+    chimney_scenarios_tree,
     chimney_scenarios_state,
     chimney_scenarios_wire,
     NULL,

@@ -24,6 +24,7 @@ typedef struct ChimneyScenario {
 } ChimneyScenario;
 
 /* Chapter tables, each ended by { NULL, NULL }. */
+extern const ChimneyScenario chimney_scenarios_tree[];
 extern const ChimneyScenario chimney_scenarios_state[];
 extern const ChimneyScenario chimney_scenarios_wire[];
 

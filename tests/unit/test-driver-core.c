@@ -819,33 +819,6 @@ static void test_failed_slot_untouched(Fx *f, gconstpointer data)
     g_assert_cmpuint(ofl(f)->tcp.used, ==, 2);
 }
 
-/* rules 014, 015: a failed root stops the traversal */
-static void test_root_failure(Fx *f, gconstpointer data)
-{
-    HBlk *n, *p, *t[2], *n2;
-    struct {
-        ChimneyNeighConst c;
-        ChimneyNeighCached k;
-        ChimneyNeighDelegated d;
-    } *ns;
-
-    (void)data;
-    n = build_npt(f, &p, t, 2);
-    ns = (void *)n->st;
-    ns->c.dl_src_addr[0] = 0x02;       /* rule 029: no settable source MAC */
-    n2 = hb_neigh(&f->hb, TB_MAC(2), 0);
-    hb_next(n, n2);
-    run_tree(f, chimney_drv_initiate_offload, n);
-    g_assert_cmphex(n->b.status, ==, CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES);
-    g_assert_cmphex(p->b.status, ==, CHIMNEY_ST_FAILURE);
-    g_assert_cmphex(t[0]->b.status, ==, CHIMNEY_ST_FAILURE);
-    g_assert_cmphex(t[1]->b.status, ==, CHIMNEY_ST_FAILURE);
-    g_assert_cmphex(n2->b.status, ==, CHIMNEY_ST_NOT_ATTEMPTED);
-    g_assert_cmphex(n->slot | p->slot | t[0]->slot | t[1]->slot | n2->slot,
-                    ==, 0);
-    g_assert_cmpuint(ofl(f)->neigh.used, ==, 0);
-}
-
 /* A command that does not walk the tree: every block gets its status */
 static void test_command_failure(Fx *f, gconstpointer data)
 {
@@ -1820,7 +1793,6 @@ int main(int argc, char **argv)
     ADD("rule-007-serialised-depth-first", test_serialised_depth_first);
     ADD("roles-from-slots", test_roles_from_slots);
     ADD("rule-012-failed-slot-untouched", test_failed_slot_untouched);
-    ADD("rule-015-root-failure", test_root_failure);
     ADD("command-failure-all-blocks", test_command_failure);
     ADD("rule-060-query-fills-host-state", test_query);
     ADD("rule-053-update", test_update);
