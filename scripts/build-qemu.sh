@@ -43,7 +43,8 @@
 # .chimney/ (e.g. one unpacked and built by hand) is adopted the same way.
 #
 # The overlay (hw/net/chimney/*, tests/qtest/chimney-*.[ch],
-# tests/qtest/libqos/chimney-*.[ch], and the portable driver core
+# tests/qtest/libqos/chimney-*.[ch], the test support tests/support/*.[ch]
+# shared with the unit tests, and the portable driver core
 # guest-driver/core/*.[ch] in tests/qtest/libqos/chimney-drv/, where the
 # qtest OS shim compiles it, and the ABI header include/hw/net/chimney_hw.h)
 # is synced on every run: a file is copied only when its content differs,
@@ -90,9 +91,17 @@ REQUIRED=(
     hw/net/chimney/meson.build
     hw/net/chimney/trace-events
     tests/qtest/chimney-nic-test.c
-    tests/qtest/chimney-offload-test.c
+    tests/qtest/chimney-tree-test.c
+    tests/qtest/chimney-initiate-test.c
+    tests/qtest/chimney-terminate-test.c
+    tests/qtest/chimney-update-test.c
+    tests/qtest/chimney-engine-test.c
+    tests/qtest/chimney-bad-input-test.c
+    tests/qtest/chimney-scenario-test.c
+    tests/qtest/libqos/chimney-env-qtest.c
     tests/qtest/libqos/chimney-nic.c
     tests/qtest/libqos/chimney-drv-qtest.c
+    tests/support/chimney-test-state.c
     guest-driver/core/chimney_drv.c
 )
 
@@ -254,6 +263,11 @@ overlay_map=$(cd "$ROOT" && {
          ! -name '*.rej' ! -name '*.o' ! -name '*.a' |
         while read -r f; do echo "$f $f"; done
     for f in tests/qtest/chimney-*.[ch] tests/qtest/libqos/chimney-*.[ch]; do
+        [ -f "$f" ] && echo "$f $f"
+    done
+    # the QEMU-free test support shared with the unit tests, compiled
+    # into libqos (patches/qemu/0010)
+    for f in tests/support/*.[ch]; do
         [ -f "$f" ] && echo "$f $f"
     done
     # the ABI header, in QEMU's include/ like every shared header

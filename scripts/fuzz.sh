@@ -116,7 +116,11 @@ done
 GLIB_CFLAGS=($(pkg-config --cflags glib-2.0))
 # shellcheck disable=SC2207
 GLIB_LIBS=($(pkg-config --libs glib-2.0))
-INC=(-DCHIMNEY_STANDALONE -Ihw/net/chimney -Iinclude -Itests/unit -Itests/fuzz)
+INC=(-DCHIMNEY_STANDALONE -I. -Ihw/net/chimney -Iinclude -Itests/support
+     -Itests/unit -Itests/fuzz)
+# the shared test support the fake host's tree builder uses (no driver core)
+CORE_SRCS+=(tests/support/chimney-test-state.c tests/support/chimney-test-tree.c
+           tests/support/chimney-test-seg.c)
 
 build() {
     echo "fuzz.sh: building with $CLANG" >&2

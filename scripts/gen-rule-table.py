@@ -11,7 +11,10 @@ The rules are numbered in docs/conformance.md ("- **023** ...").  Tests are
 the GLib tests registered in tests/unit/*.c (g_test_add_func, g_test_add and
 macros wrapping them) and the qos tests in tests/qtest/*.c and
 tests/qtest/libqos/*.c ({ "name", function } entries of the arrays passed to
-qos_add_test).  A test checks a rule when its name contains rule-NNN (a list:
+qos_add_test), and the scenarios of tests/support/scenarios-*.c ({ "name",
+function } entries of their ChimneyScenario tables), each of which runs
+twice: as the unit test /chimney/scenario/NAME and the qos test
+chimney-nic/scenario-NAME.  A test checks a rule when its name contains rule-NNN (a list:
 rule-013-014 is rules 013 and 014) or when a comment in its function, or the
 comment right above it, cites the rule ("rule 023", "rules 012, 013",
 "rules 030-033" for a range).  The table sits between the markers
@@ -31,11 +34,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = 'docs/conformance.md'
 BEGIN = '<!-- rule-table:begin -->'
 END = '<!-- rule-table:end -->'
-TEST_GLOBS = ('tests/unit/*.c', 'tests/qtest/*.c', 'tests/qtest/libqos/*.c')
+TEST_GLOBS = ('tests/unit/*.c', 'tests/qtest/*.c', 'tests/qtest/libqos/*.c',
+              'tests/support/scenarios-*.c')
 # where citations must name an existing rule
 CITE_GLOBS = TEST_GLOBS + ('tests/unit/*.h', 'tests/qtest/*.h',
                            'tests/qtest/libqos/*.h', 'tests/fuzz/*.c',
-                           'tests/bench/*.c', 'hw/net/chimney/*.[ch]',
+                           'tests/bench/*.c', 'tests/support/*.[ch]',
+                           'hw/net/chimney/*.[ch]',
                            'include/hw/net/*.h', 'guest-driver/**/*.[ch]')
 
 NAME_CITE = re.compile(r'rule((?:[-_]\d{3})+)', re.I)
@@ -175,6 +180,13 @@ def tests_of(path, src):
             if len(args) > max(iname, ifn) and args[iname].startswith('"'):
                 out.append(('unit `%s%s`' % (prefix, strings(args[iname])),
                             args[ifn]))
+    if 'ChimneyScenario' in nocomment:
+        for m in re.finditer(r'\{\s*"([^"]+)"\s*,\s*(\w+)\s*\}', nocomment):
+            out.append(('unit `/chimney/scenario/%s`' % m.group(1),
+                        m.group(2)))
+            out.append(('qtest `chimney-nic/scenario-%s`' % m.group(1),
+                        m.group(2)))
+        return out
     if 'qos_add_test' in nocomment:
         for m in re.finditer(r'\{\s*"([^"]+)"\s*,\s*(\w+)\s*\}', nocomment):
             out.append(('qtest `chimney-nic/%s`' % m.group(1), m.group(2)))

@@ -1,8 +1,7 @@
 /*
  * Test support: the peer on the wire.  Builds the segments a remote TCP
- * sends to an offloaded connection, through the device's own header
- * builder (checksums included), so tests and the device share one
- * implementation of the wire format.
+ * sends to an offloaded connection with the reference segment builder
+ * the qtests use too (tests/support/chimney-test-seg.h).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -12,8 +11,7 @@
 
 #include <string.h>
 
-#include "chimney_hdr.h"
-#include "chimney_offload.h"
+#include "chimney-test-seg.h"
 
 typedef struct PeerSeg {
     const uint8_t *dst_mac;     /* the device's MAC (or another one) */
@@ -27,29 +25,34 @@ typedef struct PeerSeg {
     uint32_t len;
 } PeerSeg;
 
+/* The frame, built by the shared reference builder (chimney-test-seg.h). */
 static inline size_t peer_segment(uint8_t *buf, size_t cap, const PeerSeg *s)
 {
     static const uint8_t peer_mac[6] = { 2, 0, 0, 0, 0, 1 };
-    ChimneyNeighObj n = { 0 };
-    ChimneyPathObj p = { .path_mtu = 1500 };
-    ChimneyTcpObj t = { 0 };
     uint32_t sa = GUINT32_TO_BE(s->saddr), da = GUINT32_TO_BE(s->daddr);
-    ChimneySegment seg = {
-        .seq = s->seq, .ack = s->ack,
-        .window = s->window ? s->window : 1000,
-        .flags = s->flags ? s->flags : CHIMNEY_TH_ACK | CHIMNEY_TH_PSH,
+    ChimneyTestSeg seg = {
+        .dst_mac = s->dst_mac,
+        .src_mac = peer_mac,
+        .tci = s->vlan ? s->vlan : -1,
+        .ttl = 64,
         .ip_id = 0x8001,
-        .payload = s->payload, .payload_len = s->len,
+        .frag = 0x4000,                 /* DF */
+        .sport = s->sport,
+        .dport = s->dport,
+        .seq = s->seq,
+        .ack = s->ack,
+        .flags = s->flags ? s->flags : CHIMNEY_TH_ACK | CHIMNEY_TH_PSH,
+        .win = s->window ? s->window : 1000,
+        .payload = s->payload,
+        .plen = s->len,
     };
 
-    memcpy(n.dl_dst, s->dst_mac, 6);
-    n.vlan_id = s->vlan;
-    memcpy(p.src, &sa, 4);
-    memcpy(p.dst, &da, 4);
-    t.c.local_port = s->sport;
-    t.c.remote_port = s->dport;
-    t.k.ttl_hop_limit = 64;
-    return chimney_build_segment(peer_mac, &n, &p, &t, &seg, buf, cap);
+    memcpy(seg.src_ip, &sa, 4);
+    memcpy(seg.dst_ip, &da, 4);
+    if (seg_len(&seg) > cap) {
+        return 0;
+    }
+    return seg_build(&seg, buf);
 }
 
 #endif /* CHIMNEY_PEER_H */

@@ -9,6 +9,8 @@
 #define CHIMNEY_TREE_BUILDER_H
 
 #include "chimney-fake-host.h"
+#include "chimney-test-state.h"
+#include "chimney-test-tree.h"
 
 #define TB_CMD_RING     64
 #define TB_EVT_RING     256
@@ -28,24 +30,45 @@ static inline ChimneyBlock *tb_blk(FakeHost *h, uint64_t addr)
     return fake_ptr(h, addr);
 }
 
-/* A block followed by `len` bytes of state copied from `state`. */
+static inline void tb_mem_write(void *opaque, uint64_t addr, const void *buf,
+                                size_t len)
+{
+    g_assert_true(fake_in_ram(addr, len));
+    memcpy(fake_ptr(opaque, addr), buf, len);
+}
+
+static inline void tb_mem_read(void *opaque, uint64_t addr, void *buf,
+                               size_t len)
+{
+    g_assert_true(fake_in_ram(addr, len));
+    memcpy(buf, fake_ptr(opaque, addr), len);
+}
+
+/* The fake host's RAM as tests/support/ reaches guest memory. */
+static inline ChimneyTestMem tb_mem(FakeHost *h)
+{
+    ChimneyTestMem m = { tb_mem_write, tb_mem_read, h };
+
+    return m;
+}
+
+/*
+ * A block followed by `len` bytes of state copied from `state`, built by
+ * the shared raw-tree builder (tests/support/chimney-test-tree.h: poisoned
+ * status, flags and reserved fields) straight into fresh fake RAM.
+ */
 static inline uint64_t tb_block(FakeHost *h, uint16_t type, uint16_t role,
                                 uint64_t handle, const void *state,
                                 size_t len)
 {
+    ChimneyTestMem mem = tb_mem(h);
+    ChimneyTestRaw r;
     uint64_t a = fake_alloc(h, sizeof(ChimneyBlock) + len);
-    ChimneyBlock *b = tb_blk(h, a);
 
-    memset(b, 0, sizeof(*b));
-    b->type = GUINT16_TO_LE(type);
-    b->role = GUINT16_TO_LE(role);
-    b->size = GUINT32_TO_LE(sizeof(ChimneyBlock) + len);
-    b->handle = GUINT64_TO_LE(handle);
-    b->host_handle = GUINT64_TO_LE(0xabc00000ull + a);
-    b->status = GUINT32_TO_LE(0xdeadbeef);  /* must be overwritten */
-    if (len) {
-        memcpy((uint8_t *)b + sizeof(*b), state, len);
-    }
+    raw_init_at(&r, &mem, a, sizeof(ChimneyBlock) + len + 8);
+    g_assert_cmphex(raw_block(&r, type, role, handle, state, len), ==, a);
+    raw_put(&r);
+    raw_free(&r);
     return a;
 }
 
@@ -71,21 +94,15 @@ static inline uint64_t tb_handle(FakeHost *h, uint64_t a)
 
 #define HDR(s) { .length = GUINT32_TO_LE(sizeof(s)) }
 
+/* Neighbor 02:00:00:00:00:<mac_last>. */
+#define TB_MAC(mac_last) ((const uint8_t[6]){ 2, 0, 0, 0, 0, (mac_last) })
+
 static inline uint64_t tb_new_neigh(FakeHost *h, uint8_t mac_last,
                                     uint16_t vlan)
 {
-    struct {
-        ChimneyNeighConst c;
-        ChimneyNeighCached k;
-        ChimneyNeighDelegated d;
-    } s = {
-        .c = { .hdr = HDR(ChimneyNeighConst),
-               .vlan_id = GUINT16_TO_LE(vlan) },
-        .k = { .hdr = HDR(ChimneyNeighCached),
-               .dl_dst_addr = { 0x02, 0x00, 0x00, 0x00, 0x00, mac_last } },
-        .d = { .hdr = HDR(ChimneyNeighDelegated) },
-    };
+    ChimneyTestNeighState s;
 
+    chimney_test_neigh_state(&s, TB_MAC(mac_last), vlan);
     return tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_NEW, 0, &s,
                     sizeof(s));
 }
@@ -93,52 +110,21 @@ static inline uint64_t tb_new_neigh(FakeHost *h, uint8_t mac_last,
 static inline uint64_t tb_new_path4(FakeHost *h, uint32_t src, uint32_t dst,
                                     uint32_t mtu)
 {
-    struct {
-        ChimneyPathConst c;
-        ChimneyPathCached k;
-        ChimneyPathDelegated d;
-    } s = {
-        .c = { .hdr = HDR(ChimneyPathConst) },
-        .k = { .hdr = HDR(ChimneyPathCached),
-               .path_mtu = GUINT32_TO_LE(mtu) },
-        .d = { .hdr = HDR(ChimneyPathDelegated) },
-    };
+    ChimneyTestPathState s;
     uint32_t be_src = GUINT32_TO_BE(src), be_dst = GUINT32_TO_BE(dst);
 
-    memcpy(s.c.src_addr, &be_src, 4);
-    memcpy(s.c.dst_addr, &be_dst, 4);
+    chimney_test_path_state(&s, false, (const uint8_t *)&be_src,
+                            (const uint8_t *)&be_dst, mtu);
     return tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_NEW, 0, &s, sizeof(s));
 }
 
-typedef struct TbTcpState {
-    ChimneyTcpConst c;
-    ChimneyTcpCached k;
-    ChimneyTcpDelegated d;
-} TbTcpState;
+/* The default connection state (tests/support/chimney-test-state.h). */
+typedef ChimneyTestTcpState TbTcpState;
 
 static inline void tb_tcp_defaults(TbTcpState *s, uint16_t lport,
                                    uint16_t rport)
 {
-    memset(s, 0, sizeof(*s));
-    s->c.hdr.length = GUINT32_TO_LE(sizeof(s->c));
-    s->c.local_port = GUINT16_TO_LE(lport);
-    s->c.remote_port = GUINT16_TO_LE(rport);
-    s->c.remote_mss = GUINT16_TO_LE(1460);
-    s->k.hdr.length = GUINT32_TO_LE(sizeof(s->k));
-    s->k.initial_rcv_wnd = GUINT32_TO_LE(65535);
-    s->k.ttl_hop_limit = 64;
-    s->d.hdr.length = GUINT32_TO_LE(sizeof(s->d));
-    s->d.state = GUINT32_TO_LE(CHIMNEY_TCPS_ESTABLISHED);
-    s->d.rcv_nxt = GUINT32_TO_LE(1000);
-    s->d.rcv_wnd = GUINT32_TO_LE(65535);
-    s->d.snd_una = GUINT32_TO_LE(5000);
-    s->d.snd_nxt = GUINT32_TO_LE(5000);
-    s->d.snd_max = GUINT32_TO_LE(5000);
-    s->d.snd_wnd = GUINT32_TO_LE(65535);
-    s->d.cwnd = GUINT32_TO_LE(14600);
-    s->d.ssthresh = GUINT32_TO_LE(65535);
-    s->d.ka_timeout_delta = GUINT32_TO_LE(CHIMNEY_TIMER_OFF);
-    s->d.rexmit_timeout_delta = GUINT32_TO_LE(CHIMNEY_TIMER_OFF);
+    chimney_test_tcp_state(s, lport, rport);
 }
 
 static inline uint64_t tb_new_tcp_state(FakeHost *h, const TbTcpState *s)

@@ -120,110 +120,6 @@ static void test_rule_007_traversal_order(Fixture *f, gconstpointer data)
     }
 }
 
-/*
- * rules 013, 014: the worked example.  T2 fails (same 4-tuple as T1), P2
- * fails (PathMtu too large), so T3 is not attempted; P1 and N1 are partial.
- */
-static void test_rule_013_014_partial(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n1 = tb_new_neigh(h, 1, 0);
-    uint64_t p1 = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
-    uint64_t p2 = tb_new_path4(h, 0x0a000001, 0x0a000003, 65000);
-    uint64_t t1 = tb_new_tcp(h, 3000, 80), t2 = tb_new_tcp(h, 3000, 80);
-    uint64_t t3 = tb_new_tcp(h, 3001, 80);
-
-    tb_dep(h, n1, p1);
-    tb_next(h, p1, p2);
-    tb_dep(h, p1, t1);
-    tb_next(h, t1, t2);
-    tb_dep(h, p2, t3);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n1), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, t1), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, t2), ==, CHIMNEY_ST_DUPLICATE);
-    g_assert_cmphex(tb_status(h, p1), ==, CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS);
-    g_assert_cmphex(tb_status(h, p2), ==, CHIMNEY_ST_OFFLOAD_PATH_MTU);
-    g_assert_cmphex(tb_status(h, t3), ==, CHIMNEY_ST_FAILURE);
-    g_assert_cmphex(tb_status(h, n1), ==, CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS);
-    /* rule 012: no handle for failed blocks */
-    g_assert_cmpuint(tb_handle(h, t2), ==, 0);
-    g_assert_cmpuint(tb_handle(h, t3), ==, 0);
-    g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);
-    g_assert_cmpuint(ofl(f)->path.used, ==, 1);
-}
-
-/* rules 015, 029: a failed root stops the walk. */
-static void test_rule_015_root_failure(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n1 = tb_new_neigh(h, 1, 0), n2 = tb_new_neigh(h, 2, 0);
-    uint64_t p = tb_new_path4(h, 1, 2, 1500);
-    ChimneyNeighConst *c = (ChimneyNeighConst *)(tb_blk(h, n1) + 1);
-
-    c->dl_src_addr[5] = 0x99;       /* not settable here: rule 029 */
-    tb_dep(h, n1, p);
-    tb_next(h, n1, n2);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n1), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, n1), ==,
-                    CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES);
-    g_assert_cmphex(tb_status(h, p), ==, CHIMNEY_ST_FAILURE);
-    g_assert_cmphex(tb_status(h, n2), ==, CHIMNEY_ST_NOT_ATTEMPTED);
-    g_assert_cmpuint(ofl(f)->neigh.used, ==, 0);
-}
-
-/* rules 009, 010: placeholders and linkers. */
-static void test_rule_009_010_placeholder_linker(Fixture *f,
-                                                 gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n, p, t[1], ph, lk, np, lk2, bad;
-
-    build_npt(h, &n, &p, t, 1);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n), ==,
-                    CHIMNEY_ST_SUCCESS);
-
-    /* placeholder neighbor -> linker path -> new TCP */
-    ph = tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
-    lk = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
-                  NULL, 0);
-    np = tb_new_tcp(h, 4000, 80);
-    tb_dep(h, ph, lk);
-    tb_dep(h, lk, np);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, ph), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, ph), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, lk), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, np), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(tb_handle(h, ph), ==, 0);
-
-    /* a placeholder with no dependents still succeeds */
-    ph = tb_block(h, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, ph), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, ph), ==, CHIMNEY_ST_SUCCESS);
-
-    /* linker whose only dependent fails: FAILURE; mixed: PARTIAL */
-    lk2 = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
-                   NULL, 0);
-    bad = tb_new_tcp(h, 4000, 80);                  /* duplicate */
-    tb_dep(h, lk2, bad);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, lk2), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, lk2), ==, CHIMNEY_ST_FAILURE);
-    lk2 = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
-                   NULL, 0);
-    bad = tb_new_tcp(h, 4000, 80);
-    np = tb_new_tcp(h, 4001, 80);
-    tb_dep(h, lk2, bad);
-    tb_next(h, bad, np);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, lk2), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, lk2), ==, CHIMNEY_ST_OFFLOAD_PARTIAL_SUCCESS);
-    g_assert_cmpuint(ofl(f)->tcp.used, ==, 3);
-}
-
 /* rules 030-033: specific offload failure codes. */
 static void test_rule_030_033_failure_codes(Fixture *f, gconstpointer data)
 {
@@ -395,35 +291,6 @@ static void test_terminate_needs_room(Fixture *f, gconstpointer data)
     g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);  /* still offloaded */
 }
 
-/* Terminating objects whose dependents are not listed; rule 051. */
-static void test_rule_051_terminate_dependents(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n, p, t[2], rn, rp, rt0, rt1;
-
-    build_npt(h, &n, &p, t, 2);
-    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
-    /* the path alone: it still has two connections */
-    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
-    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rp);
-    g_assert_cmphex(tb_status(h, rp), ==, CHIMNEY_ST_HAS_DEPENDENTS);
-    g_assert_cmpuint(ofl(f)->path.used, ==, 1);
-    /* the whole tree at once: dependents first, all succeed */
-    rn = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
-    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
-    rt0 = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), 0);
-    rt1 = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[1]), 0);
-    tb_dep(h, rn, rp);
-    tb_dep(h, rp, rt0);
-    tb_next(h, rt0, rt1);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, rn), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, rn), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, rt1), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(ofl(f)->neigh.used + ofl(f)->path.used +
-                     ofl(f)->tcp.used, ==, 0);
-}
-
 /* rules 053, 054, 055: update cached state and relink paths. */
 static void test_rule_053_055_update(Fixture *f, gconstpointer data)
 {
@@ -541,7 +408,9 @@ static void test_rule_064_065_invalidate(Fixture *f, gconstpointer data)
             g_assert_cmpuint(e->code, ==, CHIMNEY_UPLOAD_INVALID_STATE);
             g_assert_cmpuint(CHIMNEY_HANDLE_KIND(e->handle), ==,
                              CHIMNEY_KIND_TCP);
-            g_assert_cmpuint(e->cookie, ==, 0xabc00000ull + t[retrieves]);
+            g_assert_cmphex(e->cookie, ==,
+                            GUINT64_FROM_LE(tb_blk(h, t[retrieves])
+                                            ->host_handle));
             retrieves++;
         }
     }
@@ -1110,14 +979,9 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     ADD("initiate-basic", test_initiate_basic);
     ADD("rule-007-traversal-order", test_rule_007_traversal_order);
-    ADD("rule-013-014-partial-failure", test_rule_013_014_partial);
-    ADD("rule-015-root-failure", test_rule_015_root_failure);
-    ADD("rule-009-010-placeholder-linker",
-        test_rule_009_010_placeholder_linker);
     ADD("rule-030-033-failure-codes", test_rule_030_033_failure_codes);
     ADD("rule-023-043-045-handover", test_rule_023_043_045_handover);
     ADD("terminate-needs-room", test_terminate_needs_room);
-    ADD("rule-051-terminate-dependents", test_rule_051_terminate_dependents);
     ADD("rule-053-055-update", test_rule_053_055_update);
     ADD("rule-060-061-query", test_rule_060_061_query);
     ADD("rule-064-065-invalidate", test_rule_064_065_invalidate);

@@ -1,0 +1,130 @@
+/*
+ * chimney-nic test support: the scenario interface.
+ *
+ * A scenario is written once against the driver core's OS interface (a
+ * started struct chimney_drv, offload enabled) plus a wire and a clock,
+ * and runs twice: in the unit tests over the fake host
+ * (tests/unit/chimney-fake-env.h) and in qos-test over QEMU
+ * (tests/qtest/libqos/chimney-env-qtest.c).  The environment fills in the
+ * function pointers; everything else here is shared.
+ *
+ *   wire_inject    a frame from the peer reaches the device's port
+ *   wire_take      the next frame the device sent (the environment lets
+ *                  the device run a bounded while); 0 if none came
+ *   wire_quiet     true if the device sent nothing (more): every frame
+ *                  injected so far has been processed and nothing is on
+ *                  the wire
+ *   clock_step     advance the device's (virtual) clock
+ *   reg_read       a device register (counters)
+ *   poll           one pass of the driver core's event processing, after
+ *                  letting the device run; returns the events processed
+ *
+ * QEMU-free (C + GLib).
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef CHIMNEY_TEST_ENV_H
+#define CHIMNEY_TEST_ENV_H
+
+#include "chimney-test-hblk.h"
+#include "chimney-test-seg.h"
+
+#define CHIMNEY_TEST_NS_PER_MS      1000000ll
+/* Bound of every wait, in poll passes. */
+#define CHIMNEY_TEST_WAIT_ITERS     2000
+
+/* One unsolicited event or I/O completion the core handed to the host. */
+typedef struct ChimneyTestRec {
+    int kind;                   /* 'T'cp, 'N'eigh, 'S'tatus, 'L'ink, 'I'o */
+    uint64_t cookie;
+    uint64_t handle;
+    uint16_t type;
+    uint32_t a;
+    uint32_t b;
+} ChimneyTestRec;
+
+typedef struct ChimneyTestEnv ChimneyTestEnv;
+
+struct ChimneyTestEnv {
+    const char *name;           /* "unit" or "qtest" (messages) */
+    struct chimney_drv *drv;    /* started, event ops set by env_init() */
+    uint8_t dev_mac[6];         /* the device's MAC */
+    int64_t poll_step_ns;       /* virtual time per idle poll pass */
+
+    void (*wire_inject)(ChimneyTestEnv *env, const uint8_t *frame,
+                        size_t len);
+    size_t (*wire_take)(ChimneyTestEnv *env, uint8_t *buf, size_t cap);
+    bool (*wire_quiet)(ChimneyTestEnv *env);
+    /* returns the clock after the step */
+    int64_t (*clock_step)(ChimneyTestEnv *env, int64_t ns);
+    uint32_t (*reg_read)(ChimneyTestEnv *env, uint32_t off);
+    unsigned (*poll)(ChimneyTestEnv *env);
+    /* true while the driver core holds its lock (never in a callback) */
+    bool (*locked)(ChimneyTestEnv *env);
+
+    /* shared state, set up by env_init() */
+    ChimneyTestHBlocks hb;
+    GArray *recs;               /* ChimneyTestRec */
+    GString *soft;              /* failures reported at env_fini() */
+    unsigned nsoft;
+};
+
+/* After the implementation set drv and the callbacks: event ops, blocks. */
+void env_init(ChimneyTestEnv *env);
+/* SET_PARAMS (1000 ticks/s, the Windows defaults): offload on. */
+void env_start(ChimneyTestEnv *env);
+/* Report soft failures, free the shared state. */
+void env_fini(ChimneyTestEnv *env);
+
+/* A failed check that does not stop the scenario (reported at env_fini). */
+void G_GNUC_PRINTF(2, 3) env_soft_fail(ChimneyTestEnv *env,
+                                       const char *fmt, ...);
+
+/* Poll until *counter >= want (bounded); fails the test if not reached. */
+void env_wait(ChimneyTestEnv *env, const unsigned *counter, unsigned want);
+/* Poll until @quiet passes in a row processed nothing. */
+void env_settle(ChimneyTestEnv *env, int quiet);
+unsigned env_count_recs(ChimneyTestEnv *env, int kind, uint16_t type);
+
+uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
+                        uint32_t nce_stale);
+
+/* The five state operations of the driver core. */
+typedef int (*ChimneyTestTreeOp)(struct chimney_drv *,
+                                 struct chimney_offload_block *,
+                                 chimney_drv_tree_done_fn, void *);
+#define OP_INITIATE     chimney_drv_initiate_offload
+#define OP_TERMINATE    chimney_drv_terminate_offload
+#define OP_UPDATE       chimney_drv_update_offload
+#define OP_QUERY        chimney_drv_query_offload
+#define OP_INVALIDATE   chimney_drv_invalidate_offload
+
+/*
+ * Submit a tree, wait for its one completion; checks that the core hands
+ * back the same root and that every block's status was written (rule
+ * 008).  Returns the command's status.
+ */
+uint32_t env_run_tree(ChimneyTestEnv *env, ChimneyTestTreeOp op,
+                      ChimneyTestHBlk *root);
+void env_run_ok(ChimneyTestEnv *env, ChimneyTestTreeOp op,
+                ChimneyTestHBlk *root);
+/* INITIATE and check every block succeeded. */
+void env_offload_ok(ChimneyTestEnv *env, ChimneyTestHBlk *root);
+
+/* Status of a one-block query of the combined state; fills *out. */
+uint32_t env_query_tcp(ChimneyTestEnv *env, uint64_t h,
+                       ChimneyTestTcpState *out);
+uint32_t env_query_path(ChimneyTestEnv *env, bool v6, uint64_t h,
+                        ChimneyTestPathState *out);
+uint32_t env_query_neigh(ChimneyTestEnv *env, uint64_t h,
+                         ChimneyTestNeighState *out);
+/* Terminate one object without returning state; returns its status. */
+uint32_t env_terminate_one(ChimneyTestEnv *env, uint16_t type, uint64_t h);
+
+/* Put the clock in the middle of a 1 ms tick. */
+void env_clock_mid_tick(ChimneyTestEnv *env);
+uint32_t env_err_count(ChimneyTestEnv *env);
+
+#endif /* CHIMNEY_TEST_ENV_H */
