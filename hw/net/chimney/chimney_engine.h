@@ -12,6 +12,10 @@
  *
  * Data flows one way: ring -> command -> state table -> engine -> wire.
  *
+ * A frame goes to the host (L2) path when chimney_engine_rx() returns
+ * false; receive indications (IND ring slots) join the services with the
+ * data path that produces them.
+ *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
