@@ -70,7 +70,7 @@ enum {
     FZ_BLOCK,           /* u32 ram offset, u32 r, [u24 next], [u24 dep] */
     FZ_CMD,             /* run command processing */
     FZ_FRAME,           /* u8 len (x8), bytes: a frame from the wire */
-    FZ_CLOCK,           /* u16 microseconds x 1000 */
+    FZ_CLOCK,           /* u16: microseconds, fires timers */
     FZ_PCI,             /* u8: bit0 bus master, bit1 MSI-X */
     FZ_LINK,            /* u8: up */
     /* engine */
@@ -82,7 +82,8 @@ enum {
     FZ_SEGMENT,         /* u8 conn, u8 flags, u16 seq delta, u16 ack delta,
                          * u16 window, u8 options, u8 mods, u8 payload len,
                          * payload; see fz_op_segment() */
-    FZ_ADVANCE,         /* u16: ticks of virtual time, fires timers */
+    FZ_ADVANCE,         /* u16: ms, or s with bit 15; fires timers, then
+                         * runs queued commands */
     FZ_DATA,            /* u8 opcode sel, u8 ref, u16 flags, u16 len */
     FZ_FLUSH,           /* run the device until queued commands complete */
     FZ_BULK,            /* u8 variant: large and maximal trees */
@@ -127,7 +128,9 @@ enum { FZ_K_NEIGH, FZ_K_PATH, FZ_K_TCP, FZ_K_PLACEHOLDER };
  * the object's parent if the tree has one, else at the root; 1 root;
  * p >= 2: under block p - 2), bits 3..4 type (0 combined, 1 const,
  * 2 cached, 3 delegated), bit 5 new object (INITIATE) / wrong IP family,
- * bit 6 bad length, bit 7 the placeholder's layer is TCP/path.
+ * bit 6 bad length, bit 7 (placeholders) TCP layer, not path.  A
+ * placeholder (kind FZ_K_PLACEHOLDER) is at the neighbor layer unless
+ * bit 2 of its ref byte is set.
  */
 #define FZ_S_PARENT_MASK    0x07
 #define FZ_S_TYPE_SHIFT     3
