@@ -10,6 +10,8 @@
 #  4a. spec checks                 scripts/check-spec-abi.py (spec tables vs
 #                                  ABI header), scripts/gen-rule-table.py
 #                                  --check (docs/conformance.md table); TAP
+#  4c. libFuzzer smoke run         scripts/fuzz.sh --ci (clang, ASan/UBSan,
+#                                  fixed seed, ~2 minutes; TAP)
 #   5. qtests                      every qos-test path containing chimney-nic
 #                                  (all machines qos-test knows: pc, q35, ...)
 #                                  run one path per qos-test process, so a
@@ -222,6 +224,27 @@ if [ "$meson_ok" = 1 ]; then
     meson test -C "$BUILDDIR" --benchmark --verbose >"$LOGDIR/bench.log" 2>&1 ||
         echo "(a benchmark exited non-zero; see $LOGDIR/bench.log)"
     grep -E '^ +[a-zA-Z]' "$LOGDIR/bench.log" | grep -v '^ *[0-9]*/' || true
+fi
+
+# --- 4c. libFuzzer smoke run of the device core (TAP) -----------------------------------
+# scripts/fuzz.sh --ci: build the libFuzzer target with clang (ASan/UBSan),
+# fuzz from the seed corpus for CHIMNEY_FUZZ_CI_TIME s (default 120) with a
+# fixed seed; a crash, sanitizer report or spec violation is "not ok".
+step "libFuzzer smoke run (scripts/fuzz.sh --ci)"
+fuzz_tap=$LOGDIR/fuzz-smoke.tap
+timeout 1200 scripts/fuzz.sh --ci >"$fuzz_tap" 2>"$LOGDIR/fuzz-smoke.log"
+fuzz_rc=$?
+grep -E '^(ok|not ok|# .*(SPEC VIOLATION|ERROR|runtime error)|# reproduce)' "$fuzz_tap"
+nfail=${#failed_logs[@]}
+tap_collect "fuzz: " "fuzz: libFuzzer smoke run" "$fuzz_rc" "$fuzz_tap"
+if [ "${#failed_logs[@]}" -gt "$nfail" ]; then
+    # the build log, and libFuzzer's own log (the crash input is in
+    # build/fuzz/ci/artifacts/; the TAP file says how to reproduce it)
+    failed_logs+=("$LOGDIR/fuzz-smoke.log")
+    if [ -f "$BUILDDIR/fuzz/ci/fuzz.log" ]; then
+        cp "$BUILDDIR/fuzz/ci/fuzz.log" "$LOGDIR/fuzz-smoke-libfuzzer.log"
+        failed_logs+=("$LOGDIR/fuzz-smoke-libfuzzer.log")
+    fi
 fi
 
 # --- 5. qtests ------------------------------------------------------------------------------

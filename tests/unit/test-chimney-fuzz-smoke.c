@@ -159,18 +159,52 @@ static void test_fuzz_maximal_tree(void)
     }
 }
 
+/*
+ * Regression: one TCP connection named twice in a TERMINATE tree.  On the
+ * core before the fix, both blocks were applied: the path's connection
+ * count dropped twice, so the path could be terminated under a live
+ * connection; once its slot was reused with other addresses, terminating
+ * that connection left it in the 4-tuple demux, and after the slot got the
+ * old addresses back, a pure ACK for the dead connection's 4-tuple
+ * dereferenced its freed send list (NULL) in chimney_tcp_ack_in.  With
+ * the spec's rule (a tree naming a handle twice is BAD_TREE) nothing of
+ * this happens; the oracle checks the first step, the sanitizers the
+ * rest.  Found by hand, kept out of the fuzzer's seeds on purpose.
+ */
+static void test_fuzz_double_terminate(void)
+{
+    GByteArray *b = g_byte_array_new();
+    FzTcpSpec conns[2] = { { 0, 0, 0 }, { 1 | (1 << 6), 0, 100 } };
+    FzTcpSpec other[1] = { { 2, 0, 0 } };
+    FzBlockSpec term1[3] = {
+        { FZ_K_PATH | (0 << 2), 1, 0 },     /* P (root) */
+        { FZ_K_TCP | (0 << 2), 0, 0 },      /*   A */
+        { FZ_K_TCP | (0 << 2), 0, 0 },      /*   A again */
+    };
+    FzBlockSpec term2[2] = {
+        { FZ_K_PATH | (1 << 2), 1, 0 },     /* P2 (root) */
+        { FZ_K_TCP | (1 << 2), 2, 0 },      /*   B, under P2 */
+    };
+
+    fz_emit_bringup(b, 0);
+    fz_emit_offload(b, 0, 0, 2, conns);             /* N{P{A, B}} */
+    fz_emit_tree(b, FZ_T_TERMINATE, 3, term1);
+    fz_emit_offload(b, 0x20, 0x08, 1, other);       /* N{P2{C}}, new IPs */
+    fz_emit_tree(b, FZ_T_TERMINATE, 2, term2);
+    fz_emit_offload(b, 0x20, 0x00, 0, NULL);        /* N{P3}, P's IPs */
+    fz_emit_segment(b, 1, 0, 0, 10, 1000, 0, 0, NULL, 0);  /* ACK to B */
+    chimney_fuzz_one(b->data, b->len);
+    g_byte_array_unref(b);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     /* every operation run must have the length the mutator computes */
     fz_check_lengths = true;
-    /*
-     * The oracles are off in this build of the test: today's core still
-     * accepts trees that name an object twice.  The commit that runs the
-     * libFuzzer smoke in CI turns them on here as well.
-     */
-    g_setenv("CHIMNEY_FUZZ_ORACLE", "0", TRUE);
     g_test_add_func("/chimney/fuzz/smoke", test_fuzz_smoke);
     g_test_add_func("/chimney/fuzz/maximal-tree", test_fuzz_maximal_tree);
+    g_test_add_func("/chimney/fuzz/regression/double-terminate",
+                    test_fuzz_double_terminate);
     return g_test_run();
 }
