@@ -336,11 +336,6 @@ static void chimney_evt_drain(ChimneyCore *core)
     }
 }
 
-void chimney_core_drain_events(ChimneyCore *core)
-{
-    chimney_evt_drain(core);
-}
-
 void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev)
 {
     if (chimney_evtq_push(core, ev)) {

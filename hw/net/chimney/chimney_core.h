@@ -152,8 +152,6 @@ bool chimney_core_post_load(ChimneyCore *core, const char **why);
 
 /* Queue an event for the event ring and write what fits. */
 void chimney_core_post_event(ChimneyCore *core, const ChimneyEvent *ev);
-/* Write queued events and the engine's held-back ones into free slots. */
-void chimney_core_drain_events(ChimneyCore *core);
 
 /* Guest memory, guest errors, tracing. */
 int chimney_core_dma_read(ChimneyCore *core, uint64_t addr, void *buf,
