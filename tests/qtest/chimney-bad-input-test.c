@@ -671,7 +671,7 @@ static void test_bad_handles(void *obj, void *data, QGuestAllocator *alloc)
             if (op == 0) {
                 b = hb_ref(&t->env->hb, CHIMNEY_TYPE_TCP, bad[i], 3, tcp_sizes);
             } else if (op == 1) {
-                b = hb_tcp_cached(t, bad[i], &tk);
+                b = hb_tcp_cached(&t->env->hb, bad[i], &tk);
             } else {
                 b = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, bad[i]);
             }
@@ -832,7 +832,7 @@ static void test_bad_disabled(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(err_count(t), ==, errs);
     /* existing objects: query, update, invalidate still work */
     canary_check(t, &k, "OFFLOAD_EN cleared");
-    q = hb_tcp_cached(t, k.c.t->slot, &k.c.s.k);
+    q = hb_tcp_cached(&t->env->hb, k.c.t->slot, &k.c.s.k);
     run_ok(t, OP_UPDATE, q);
     g_assert_cmphex(q->b.status, ==, CHIMNEY_ST_SUCCESS);
     /* SET_PARAMS is refused while objects are offloaded */

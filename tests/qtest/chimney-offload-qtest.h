@@ -374,60 +374,7 @@ static inline uint32_t terminate_one(T *t, uint16_t type, uint64_t h)
     return r->b.status;
 }
 
-/*
- * Mismatch collection: report every differing field, then fail
- */
-
-typedef struct Mis {
-    GString *s;
-    unsigned n;
-} Mis;
-
-static inline void mis_init(Mis *m)
-{
-    m->s = g_string_new(NULL);
-    m->n = 0;
-}
-
-static inline void mis_u(Mis *m, const char *what, uint64_t got, uint64_t want)
-{
-    if (got != want) {
-        g_string_append_printf(m->s, "\n  %s: got 0x%" PRIx64 " (%" PRIu64
-                               "), expected 0x%" PRIx64 " (%" PRIu64 ")",
-                               what, got, got, want, want);
-        m->n++;
-    }
-}
-
-static inline void mis_mem(Mis *m, const char *what, const void *got,
-                    const void *want, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (((const uint8_t *)got)[i] != ((const uint8_t *)want)[i]) {
-            g_string_append_printf(m->s, "\n  %s: byte %zu of %zu is 0x%02x,"
-                                   " expected 0x%02x", what, i, len,
-                                   ((const uint8_t *)got)[i],
-                                   ((const uint8_t *)want)[i]);
-            m->n++;
-            return;
-        }
-    }
-}
-
-static inline void mis_check(Mis *m, const char *ctx)
-{
-    if (m->n) {
-        g_error("%s: %u mismatch(es):%s", ctx, m->n, m->s->str);
-    }
-    g_string_free(m->s, TRUE);
-}
-
-#define MIS_LE32(m, name, got, want) \
-    mis_u(m, name, le32_to_cpu(got), want)
-#define MIS_LE16(m, name, got, want) \
-    mis_u(m, name, le16_to_cpu(got), want)
+/* Mismatch collection (mis_*, MIS_LE*): tests/support/chimney-test-env.h */
 
 /*
  * The wire and the L2 RX ring (libqos/chimney-env-qtest.c)
@@ -583,10 +530,6 @@ static inline ChimneyTcpDelegated *hb_delegated(HBlk *b)
     return (ChimneyTcpDelegated *)b->st;
 }
 
-static inline HBlk *hb_tcp_cached(T *t, uint64_t h, const ChimneyTcpCached *k)
-{
-    return hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_CACHED, true, h, k, sizeof(*k));
-}
 
 /* Move the virtual clock to the middle of a tick (1 ms at 1000/s). */
 static inline void clock_mid_tick(T *t)

@@ -11,6 +11,7 @@
 const ChimneyScenario *const chimney_scenario_tables[] = {
     chimney_scenarios_tree,
     chimney_scenarios_state,
+    chimney_scenarios_update,
     chimney_scenarios_wire,
     NULL,
 };

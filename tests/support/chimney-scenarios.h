@@ -26,6 +26,7 @@ typedef struct ChimneyScenario {
 /* Chapter tables, each ended by { NULL, NULL }. */
 extern const ChimneyScenario chimney_scenarios_tree[];
 extern const ChimneyScenario chimney_scenarios_state[];
+extern const ChimneyScenario chimney_scenarios_update[];
 extern const ChimneyScenario chimney_scenarios_wire[];
 
 /* Every table, ended by NULL. */

@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -279,4 +280,49 @@ void env_clock_mid_tick(ChimneyTestEnv *env)
 uint32_t env_err_count(ChimneyTestEnv *env)
 {
     return env->reg_read(env, CHIMNEY_REG_ERR_COUNT);
+}
+
+/*
+ * Mismatch collection
+ */
+
+void mis_init(Mis *m)
+{
+    m->s = g_string_new(NULL);
+    m->n = 0;
+}
+
+void mis_u(Mis *m, const char *what, uint64_t got, uint64_t want)
+{
+    if (got != want) {
+        g_string_append_printf(m->s, "\n  %s: got 0x%" PRIx64 " (%" PRIu64
+                               "), expected 0x%" PRIx64 " (%" PRIu64 ")",
+                               what, got, got, want, want);
+        m->n++;
+    }
+}
+
+void mis_mem(Mis *m, const char *what, const void *got, const void *want,
+             size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (((const uint8_t *)got)[i] != ((const uint8_t *)want)[i]) {
+            g_string_append_printf(m->s, "\n  %s: byte %zu of %zu is 0x%02x,"
+                                   " expected 0x%02x", what, i, len,
+                                   ((const uint8_t *)got)[i],
+                                   ((const uint8_t *)want)[i]);
+            m->n++;
+            return;
+        }
+    }
+}
+
+void mis_check(Mis *m, const char *ctx)
+{
+    if (m->n) {
+        g_error("%s: %u mismatch(es):%s", ctx, m->n, m->s->str);
+    }
+    g_string_free(m->s, TRUE);
 }

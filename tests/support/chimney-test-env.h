@@ -127,4 +127,36 @@ uint32_t env_terminate_one(ChimneyTestEnv *env, uint16_t type, uint64_t h);
 void env_clock_mid_tick(ChimneyTestEnv *env);
 uint32_t env_err_count(ChimneyTestEnv *env);
 
+/*
+ * Mismatch collection: record every differing field, then fail once
+ * naming all of them.
+ */
+typedef struct Mis {
+    GString *s;
+    unsigned n;
+} Mis;
+
+void mis_init(Mis *m);
+void mis_u(Mis *m, const char *what, uint64_t got, uint64_t want);
+void mis_mem(Mis *m, const char *what, const void *got, const void *want,
+             size_t len);
+/* Fails the test if anything differed; frees m either way. */
+void mis_check(Mis *m, const char *ctx);
+
+#define MIS_LE32(m, name, got, want) \
+    mis_u(m, name, GUINT32_FROM_LE(got), want)
+#define MIS_LE16(m, name, got, want) \
+    mis_u(m, name, GUINT16_FROM_LE(got), want)
+
+/* Big-endian loads from a frame. */
+static inline uint16_t chimney_test_ld16(const uint8_t *p)
+{
+    return p[0] << 8 | p[1];
+}
+
+static inline uint32_t chimney_test_ld32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+}
+
 #endif /* CHIMNEY_TEST_ENV_H */

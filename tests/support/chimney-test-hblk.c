@@ -100,6 +100,12 @@ ChimneyTestHBlk *hb_tcp(ChimneyTestHBlocks *set, uint16_t lport,
     return hb_tcp_state(set, &s);
 }
 
+ChimneyTestHBlk *hb_tcp_cached(ChimneyTestHBlocks *set, uint64_t h,
+                               const ChimneyTcpCached *k)
+{
+    return hb_new(set, CHIMNEY_TYPE_TCP_CACHED, true, h, k, sizeof(*k));
+}
+
 ChimneyTestHBlk *hb_placeholder(ChimneyTestHBlocks *set, uint16_t type)
 {
     return hb_new(set, type, false, 0, NULL, 0);

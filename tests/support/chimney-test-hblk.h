@@ -58,6 +58,9 @@ ChimneyTestHBlk *hb_tcp_state(ChimneyTestHBlocks *set,
                               const ChimneyTestTcpState *s);
 ChimneyTestHBlk *hb_tcp(ChimneyTestHBlocks *set, uint16_t lport,
                         uint16_t rport);
+/* An UPDATE block for connection @h with cached state @k. */
+ChimneyTestHBlk *hb_tcp_cached(ChimneyTestHBlocks *set, uint64_t h,
+                               const ChimneyTcpCached *k);
 
 /* A block without slot (no object at this layer). */
 ChimneyTestHBlk *hb_placeholder(ChimneyTestHBlocks *set, uint16_t type);

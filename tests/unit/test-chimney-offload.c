@@ -291,102 +291,6 @@ static void test_terminate_needs_room(Fixture *f, gconstpointer data)
     g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);  /* still offloaded */
 }
 
-/* rules 053, 054, 055: update cached state and relink paths. */
-static void test_rule_053_055_update(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n, p, t[1], n2, un, up, ut, rp, ru;
-    ChimneyNeighCached nk = { .hdr = HDR(ChimneyNeighCached),
-                              .dl_dst_addr = { 2, 0, 0, 0, 0, 0x77 } };
-    ChimneyTcpCached tk = { .hdr = HDR(ChimneyTcpCached) };
-    ChimneyPathObj *po;
-    ChimneyTcpObj *to;
-
-    build_npt(h, &n, &p, t, 1);
-    n2 = tb_new_neigh(h, 9, 0);
-    tb_next(h, n, n2);
-    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
-    to = chimney_tcp_at(ofl(f), CHIMNEY_HANDLE_INDEX(tb_handle(h, t[0])));
-    to->d.total_rt = 55;
-
-    /* neighbor MAC change: cached update */
-    un = tb_block(h, CHIMNEY_TYPE_NEIGH_CACHED, CHIMNEY_ROLE_REF,
-                  tb_handle(h, n), &nk, sizeof(nk));
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_UPDATE, un), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, un), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(chimney_neigh_at(ofl(f), CHIMNEY_HANDLE_INDEX(
-                     tb_handle(h, n)))->dl_dst[5], ==, 0x77);
-
-    /* TCP cached update with MAX_RT_RESTART: TotalRT back to 0 */
-    tk.flags = GUINT16_TO_LE(CHIMNEY_TCP_CACHED_MAX_RT_RESTART);
-    tk.initial_rcv_wnd = GUINT32_TO_LE(65535);
-    tk.ttl_hop_limit = 33;
-    ut = tb_block(h, CHIMNEY_TYPE_TCP_CACHED, CHIMNEY_ROLE_REF,
-                  tb_handle(h, t[0]), &tk, sizeof(tk));
-    tb_cmd(h, f->r, CHIMNEY_CMD_UPDATE, ut);
-    g_assert_cmphex(tb_status(h, ut), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(to->d.total_rt, ==, 0);
-    g_assert_cmpuint(to->k.ttl_hop_limit, ==, 33);
-
-    /* rule 054: tree rooted at the new neighbor relinks the path */
-    ru = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n2), 0);
-    rp = tb_ref(h, CHIMNEY_TYPE_IP4, tb_handle(h, p), 0);
-    tb_dep(h, ru, rp);
-    tb_cmd(h, f->r, CHIMNEY_CMD_UPDATE, ru);
-    g_assert_cmphex(tb_status(h, rp), ==, CHIMNEY_ST_SUCCESS);
-    po = chimney_path_at(ofl(f), CHIMNEY_HANDLE_INDEX(tb_handle(h, p)));
-    g_assert_cmpuint(po->neigh, ==, CHIMNEY_HANDLE_INDEX(tb_handle(h, n2)));
-    /* the old neighbor has no paths left and can go */
-    up = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
-    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, up);
-    g_assert_cmphex(tb_status(h, up), ==, CHIMNEY_ST_SUCCESS);
-}
-
-/* rules 060, 061: query fills what the type names. */
-static void test_rule_060_061_query(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n, p, t[1], q;
-    struct {
-        ChimneyTcpConst c;
-        ChimneyTcpCached k;
-        ChimneyTcpDelegated d;
-    } *qs;
-    ChimneyPathCached *pk;
-
-    build_npt(h, &n, &p, t, 1);
-    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
-    q = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), sizeof(*qs));
-    qs = (void *)(tb_blk(h, q) + 1);
-    qs->c.hdr.length = GUINT32_TO_LE(sizeof(qs->c));
-    qs->k.hdr.length = GUINT32_TO_LE(sizeof(qs->k));
-    qs->d.hdr.length = GUINT32_TO_LE(sizeof(qs->d));
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_QUERY, q), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, q), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(GUINT16_FROM_LE(qs->c.local_port), ==, 1000);
-    g_assert_cmpuint(GUINT16_FROM_LE(qs->c.remote_mss), ==, 1460);
-    g_assert_cmpuint(qs->k.ttl_hop_limit, ==, 64);
-    g_assert_cmpuint(GUINT32_FROM_LE(qs->d.rcv_nxt), ==, 1000);
-    /* spec "send_backlog_size": MAX(cwnd 14600, SndWnd 65535) */
-    g_assert_cmpuint(GUINT32_FROM_LE(qs->d.send_backlog_size), ==, 65535);
-    g_assert_cmpuint(GUINT32_FROM_LE(qs->d.rcv_backlog_size), ==, 0);
-
-    q = tb_ref(h, CHIMNEY_TYPE_IP4_CACHED, tb_handle(h, p),
-               sizeof(ChimneyPathCached));
-    pk = (void *)(tb_blk(h, q) + 1);
-    pk->hdr.length = GUINT32_TO_LE(sizeof(*pk));
-    tb_cmd(h, f->r, CHIMNEY_CMD_QUERY, q);
-    g_assert_cmphex(tb_status(h, q), ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(GUINT32_FROM_LE(pk->path_mtu), ==, 1500);
-
-    /* too little room for what the type names */
-    q = tb_ref(h, CHIMNEY_TYPE_TCP, tb_handle(h, t[0]), 16);
-    tb_cmd(h, f->r, CHIMNEY_CMD_QUERY, q);
-    g_assert_cmphex(tb_status(h, q), ==, CHIMNEY_ST_BAD_LENGTH);
-}
-
 /* rules 063-065: invalidate a neighbor, every dependent asks for upload. */
 static void test_rule_064_065_invalidate(Fixture *f, gconstpointer data)
 {
@@ -982,8 +886,6 @@ int main(int argc, char **argv)
     ADD("rule-030-033-failure-codes", test_rule_030_033_failure_codes);
     ADD("rule-023-043-045-handover", test_rule_023_043_045_handover);
     ADD("terminate-needs-room", test_terminate_needs_room);
-    ADD("rule-053-055-update", test_rule_053_055_update);
-    ADD("rule-060-061-query", test_rule_060_061_query);
     ADD("rule-064-065-invalidate", test_rule_064_065_invalidate);
     ADD("bad-trees", test_bad_trees);
     ADD("tree-too-large", test_tree_too_large);
