@@ -493,14 +493,14 @@ static void test_bad_dma(void *obj, void *data, QGuestAllocator *alloc)
     hb_dep(lk, x);
     run_ok(t, OP_INITIATE, lk);
     g_assert_cmphex(x->b.status, ==, CHIMNEY_ST_SUCCESS);
-    term = hb_term_tcp(t, x->slot, NULL, 0, &in, 64);
+    term = hb_term_tcp(&t->env->hb, x->slot, NULL, 0, &in, 64);
     ((ChimneyTcpDelegated *)term->st)->rcv_data_addr = cpu_to_le64(BAD_GPA);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_DMA_ERROR);
     expect_guest_error(t, &errs, "TERMINATE into a buffer outside RAM");
     g_assert_cmphex(query_tcp(t, x->slot, NULL), ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, 64, &out), ==, 0);
-    term = hb_term_tcp(t, x->slot, NULL, 0, &out, 64);
+    term = hb_term_tcp(&t->env->hb, x->slot, NULL, 0, &out, 64);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->rcv_data_len), ==, 10);

@@ -488,48 +488,13 @@ static inline const Rec *find_rec(T *t, int kind, uint16_t type, uint64_t cookie
 /* Fill a shim buffer with a pattern; the device reads it from memory. */
 static inline void fill_buf(T *t, ChimneyDmaBuf *b, uint32_t len, uint8_t seed)
 {
-    g_autofree uint8_t *p = g_malloc(len);
-    uint32_t i;
-
-    for (i = 0; i < len; i++) {
-        p[i] = seed + i * 7 + (i >> 8);
-    }
-    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, len, b), ==, 0);
-    qchimney_dma_write(&t->qe.os, b, 0, p, len);
-    qchimney_os_flush(&t->qe.os);
+    env_fill_buf(t->env, b, len, seed);
 }
 
 static inline uint8_t *buf_bytes(T *t, const ChimneyDmaBuf *b)
 {
-    uint8_t *p = g_malloc(b->len);
-
-    qchimney_os_touch(&t->qe.os);
-    qchimney_dma_read(&t->qe.os, b, 0, p, b->len);
-    return p;
+    return env_buf_bytes(t->env, b);
 }
-
-/* A TERMINATE delegated structure with return space. */
-static inline HBlk *hb_term_tcp(T *t, uint64_t h, const ChimneyDmaBuf *sl,
-                         uint32_t sl_cap, const ChimneyDmaBuf *rd,
-                         uint32_t rd_cap)
-{
-    ChimneyTcpDelegated d;
-
-    memset(&d, POISON8, sizeof(d));
-    d.hdr.length = cpu_to_le32(sizeof(d));
-    d.hdr.recognized_options = 0;
-    d.send_list_addr = cpu_to_le64(sl ? sl->dma : 0);
-    d.send_list_cap = cpu_to_le32(sl_cap);
-    d.rcv_data_addr = cpu_to_le64(rd ? rd->dma : 0);
-    d.rcv_data_cap = cpu_to_le32(rd_cap);
-    return hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_DELEGATED, true, h, &d, sizeof(d));
-}
-
-static inline ChimneyTcpDelegated *hb_delegated(HBlk *b)
-{
-    return (ChimneyTcpDelegated *)b->st;
-}
-
 
 /* Move the virtual clock to the middle of a tick (1 ms at 1000/s). */
 static inline void clock_mid_tick(T *t)

@@ -124,7 +124,7 @@ static void test_rule_064(void *obj, void *data, QGuestAllocator *alloc)
 
     /* the device took none of it */
     g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, 64, &out), ==, 0);
-    term = hb_term_tcp(t, a.t->slot, NULL, 0, &out, 64);
+    term = hb_term_tcp(&t->env->hb, a.t->slot, NULL, 0, &out, 64);
     run_ok(t, OP_TERMINATE, term);
     g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmpuint(le32_to_cpu(hb_delegated(term)->rcv_data_len), ==, 0);
@@ -172,7 +172,7 @@ static void test_rule_065(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmphex(rt0->slot, ==, 0);
     rn = hb_obj(&t->env->hb, CHIMNEY_TYPE_NEIGH, n->slot);
     rp = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, p->slot);
-    rt0 = hb_term_tcp(t, tc[0]->slot, NULL, 0, NULL, 0);
+    rt0 = hb_term_tcp(&t->env->hb, tc[0]->slot, NULL, 0, NULL, 0);
     rt1 = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, tc[1]->slot);
     hb_dep(rn, rp);
     hb_dep(rp, rt0);

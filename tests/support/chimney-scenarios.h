@@ -25,6 +25,8 @@ typedef struct ChimneyScenario {
 
 /* Chapter tables, each ended by { NULL, NULL }. */
 extern const ChimneyScenario chimney_scenarios_tree[];
+extern const ChimneyScenario chimney_scenarios_initiate[];
+extern const ChimneyScenario chimney_scenarios_terminate[];
 extern const ChimneyScenario chimney_scenarios_state[];
 extern const ChimneyScenario chimney_scenarios_update[];
 extern const ChimneyScenario chimney_scenarios_wire[];

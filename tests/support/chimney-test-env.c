@@ -268,6 +268,61 @@ uint32_t env_terminate_one(ChimneyTestEnv *env, uint16_t type, uint64_t h)
     return r->b.status;
 }
 
+int env_dma_alloc(ChimneyTestEnv *env, uint32_t len,
+                  struct chimney_dma_buf *b)
+{
+    struct chimney_os *os = &env->drv->os;
+
+    return os->ops->dma_alloc(os->ctx, len, b);
+}
+
+void env_dma_free(ChimneyTestEnv *env, struct chimney_dma_buf *b)
+{
+    struct chimney_os *os = &env->drv->os;
+
+    os->ops->dma_free(os->ctx, b);
+}
+
+void env_dma_write(ChimneyTestEnv *env, const struct chimney_dma_buf *b,
+                   uint32_t off, const void *src, uint32_t len)
+{
+    struct chimney_os *os = &env->drv->os;
+
+    os->ops->dma_write(os->ctx, b, off, src, len);
+    env->dma_sync(env);
+}
+
+void env_dma_read(ChimneyTestEnv *env, const struct chimney_dma_buf *b,
+                  uint32_t off, void *dst, uint32_t len)
+{
+    struct chimney_os *os = &env->drv->os;
+
+    env->dma_sync(env);
+    os->ops->dma_read(os->ctx, b, off, dst, len);
+}
+
+void env_fill_buf(ChimneyTestEnv *env, struct chimney_dma_buf *b,
+                  uint32_t len, uint8_t seed)
+{
+    uint8_t *p = g_malloc(len);
+    uint32_t i;
+
+    for (i = 0; i < len; i++) {
+        p[i] = seed + i * 7 + (i >> 8);
+    }
+    g_assert_cmpint(env_dma_alloc(env, len, b), ==, 0);
+    env_dma_write(env, b, 0, p, len);
+    g_free(p);
+}
+
+uint8_t *env_buf_bytes(ChimneyTestEnv *env, const struct chimney_dma_buf *b)
+{
+    uint8_t *p = g_malloc(b->len);
+
+    env_dma_read(env, b, 0, p, b->len);
+    return p;
+}
+
 void env_clock_mid_tick(ChimneyTestEnv *env)
 {
     int64_t now = env->clock_step(env, 1);

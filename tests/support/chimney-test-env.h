@@ -16,6 +16,7 @@
  *                  the wire
  *   clock_step     advance the device's (virtual) clock
  *   reg_read       a device register (counters)
+ *   dma_sync       the test's view of DMA buffers and guest memory agree
  *   poll           one pass of the driver core's event processing, after
  *                  letting the device run; returns the events processed
  *
@@ -61,6 +62,8 @@ struct ChimneyTestEnv {
     int64_t (*clock_step)(ChimneyTestEnv *env, int64_t ns);
     uint32_t (*reg_read)(ChimneyTestEnv *env, uint32_t off);
     unsigned (*poll)(ChimneyTestEnv *env);
+    /* guest memory and the test agree: pending writes out, reads fresh */
+    void (*dma_sync)(ChimneyTestEnv *env);
     /* true while the driver core holds its lock (never in a callback) */
     bool (*locked)(ChimneyTestEnv *env);
 
@@ -122,6 +125,24 @@ uint32_t env_query_neigh(ChimneyTestEnv *env, uint64_t h,
                          ChimneyTestNeighState *out);
 /* Terminate one object without returning state; returns its status. */
 uint32_t env_terminate_one(ChimneyTestEnv *env, uint16_t type, uint64_t h);
+
+/*
+ * DMA buffers of the host (send lists, data, return space), from the
+ * driver core's OS shim, as the host stack would get them; free them all.
+ */
+int env_dma_alloc(ChimneyTestEnv *env, uint32_t len,
+                  struct chimney_dma_buf *b);
+void env_dma_free(ChimneyTestEnv *env, struct chimney_dma_buf *b);
+void env_dma_write(ChimneyTestEnv *env, const struct chimney_dma_buf *b,
+                   uint32_t off, const void *src, uint32_t len);
+/* Reads what the device wrote (env->dma_sync first). */
+void env_dma_read(ChimneyTestEnv *env, const struct chimney_dma_buf *b,
+                  uint32_t off, void *dst, uint32_t len);
+/* A buffer of @len bytes of a pattern derived from @seed. */
+void env_fill_buf(ChimneyTestEnv *env, struct chimney_dma_buf *b,
+                  uint32_t len, uint8_t seed);
+/* The buffer's bytes now (caller frees). */
+uint8_t *env_buf_bytes(ChimneyTestEnv *env, const struct chimney_dma_buf *b);
 
 /* Put the clock in the middle of a 1 ms tick. */
 void env_clock_mid_tick(ChimneyTestEnv *env);

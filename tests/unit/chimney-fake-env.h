@@ -120,6 +120,11 @@ static inline bool fake_env_wire_quiet(ChimneyTestEnv *env)
     return true;
 }
 
+static inline void fake_env_dma_sync(ChimneyTestEnv *env)
+{
+    /* the fake RAM is the guest memory */
+}
+
 static inline bool fake_env_locked(ChimneyTestEnv *env)
 {
     return fake_env_of(env)->os.lock_depth > 0;
@@ -167,6 +172,7 @@ static inline FakeEnv *fake_env_new(void)
     env->reg_read = fake_env_reg_read;
     env->poll = fake_env_poll;
     env->locked = fake_env_locked;
+    env->dma_sync = fake_env_dma_sync;
     env_init(env);
     return fe;
 }

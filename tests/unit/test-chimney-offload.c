@@ -171,97 +171,6 @@ static void test_rule_030_033_failure_codes(Fixture *f, gconstpointer data)
     g_assert_cmphex(tb_status(h, vl), ==, CHIMNEY_ST_SUCCESS);
 }
 
-/* Handover of send and buffered receive data, then terminate (upload). */
-static void test_rule_023_043_045_handover(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n, p, t, ref, sl, rd_addr, ret_list, ret_data;
-    TbTcpState s;
-    ChimneySendBuf *list;
-    ChimneyTcpDelegated *d;
-    static const char bufd[] = "already-acked-but-undelivered";
-
-    n = tb_new_neigh(h, 1, 0);
-    p = tb_new_path4(h, 0x0a000001, 0x0a000002, 1500);
-    tb_dep(h, n, p);
-    tb_tcp_defaults(&s, 6000, 80);
-    /* three send requests: 100 sent-unacked, 50 retransmitting, 70 new */
-    sl = fake_alloc(h, 3 * sizeof(ChimneySendBuf));
-    list = fake_ptr(h, sl);
-    list[0] = (ChimneySendBuf) { .addr = GUINT64_TO_LE(0x1000),
-                                 .len = GUINT32_TO_LE(100),
-                                 .cookie = GUINT64_TO_LE(11) };
-    list[1] = (ChimneySendBuf) { .addr = GUINT64_TO_LE(0x2000),
-                                 .len = GUINT32_TO_LE(50),
-                                 .cookie = GUINT64_TO_LE(22) };
-    list[2] = (ChimneySendBuf) { .addr = GUINT64_TO_LE(0x3000),
-                                 .len = GUINT32_TO_LE(70),
-                                 .cookie = GUINT64_TO_LE(33) };
-    s.d.snd_una = GUINT32_TO_LE(5000);
-    s.d.snd_nxt = GUINT32_TO_LE(5100);
-    s.d.snd_max = GUINT32_TO_LE(5150);
-    s.d.send_list_addr = GUINT64_TO_LE(sl);
-    s.d.send_list_count = GUINT32_TO_LE(3);
-    rd_addr = fake_alloc(h, sizeof(bufd));
-    memcpy(fake_ptr(h, rd_addr), bufd, sizeof(bufd));
-    s.d.rcv_data_addr = GUINT64_TO_LE(rd_addr);
-    s.d.rcv_data_len = GUINT32_TO_LE(sizeof(bufd));
-    s.d.srtt = GUINT16_TO_LE(8 * 25);
-    s.d.rttvar = GUINT16_TO_LE(4 * 10);
-    s.d.ts_time = GUINT32_TO_LE(123456);
-    t = tb_new_tcp_state(h, &s);
-    tb_dep(h, p, t);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, t), ==, CHIMNEY_ST_SUCCESS);
-    /* rule 023: copied before completion: the host may reuse its buffer */
-    memset(fake_ptr(h, rd_addr), 0, sizeof(bufd));
-    memset(list, 0, 3 * sizeof(*list));
-
-    /* terminate with room for 3 sends and the data */
-    ret_list = fake_alloc(h, 4 * sizeof(ChimneySendBuf));
-    ret_data = fake_alloc(h, 4096);
-    ref = tb_ref(h, CHIMNEY_TYPE_TCP_DELEGATED, tb_handle(h, t),
-                 sizeof(ChimneyTcpDelegated));
-    d = (ChimneyTcpDelegated *)(tb_blk(h, ref) + 1);
-    d->hdr.length = GUINT32_TO_LE(sizeof(*d));
-    d->send_list_addr = GUINT64_TO_LE(ret_list);
-    d->send_list_cap = GUINT32_TO_LE(4);
-    d->rcv_data_addr = GUINT64_TO_LE(ret_data);
-    d->rcv_data_cap = GUINT32_TO_LE(4096);
-    fake_clock_step(h, 7000000);        /* 7 ms = 7 ticks at 1000/s */
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, ref), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, ref), ==, CHIMNEY_ST_SUCCESS);
-    /* rule 043: original requests, original order, consistent SndUna.. */
-    g_assert_cmpuint(GUINT32_FROM_LE(d->send_list_count), ==, 3);
-    list = fake_ptr(h, ret_list);
-    g_assert_cmpuint(GUINT64_FROM_LE(list[0].cookie), ==, 11);
-    g_assert_cmpuint(GUINT64_FROM_LE(list[1].cookie), ==, 22);
-    g_assert_cmpuint(GUINT64_FROM_LE(list[2].cookie), ==, 33);
-    g_assert_cmpuint(GUINT32_FROM_LE(list[2].len), ==, 70);
-    g_assert_cmpuint(GUINT32_FROM_LE(d->snd_una), ==, 5000);
-    g_assert_cmpuint(GUINT32_FROM_LE(d->snd_nxt), ==, 5100);
-    g_assert_cmpuint(GUINT32_FROM_LE(d->snd_max), ==, 5150);
-    /* rule 045: undelivered receive data handed back */
-    g_assert_cmpuint(GUINT32_FROM_LE(d->rcv_data_len), ==, sizeof(bufd));
-    g_assert_cmpmem(fake_ptr(h, ret_data), sizeof(bufd), bufd, sizeof(bufd));
-    /* rules 034, 042: scaling kept, TsTime advanced by NIC time */
-    g_assert_cmpuint(GUINT16_FROM_LE(d->srtt), ==, 200);
-    g_assert_cmpuint(GUINT16_FROM_LE(d->rttvar), ==, 40);
-    g_assert_cmpuint(GUINT32_FROM_LE(d->ts_time), ==, 123456 + 7);
-    /* rule 041: stopped timers reported as -1 */
-    g_assert_cmphex(GUINT32_FROM_LE(d->rexmit_timeout_delta), ==,
-                    CHIMNEY_TIMER_OFF);
-    g_assert_cmpuint(GUINT32_FROM_LE(d->state), ==, CHIMNEY_TCPS_ESTABLISHED);
-    /* rule 047: freed with the completion; the handle is now stale */
-    g_assert_cmpuint(ofl(f)->tcp.used, ==, 0);
-    ref = tb_ref(h, CHIMNEY_TYPE_TCP_DELEGATED, tb_handle(h, t),
-                 sizeof(ChimneyTcpDelegated));
-    tb_cmd(h, f->r, CHIMNEY_CMD_TERMINATE, ref);
-    g_assert_cmphex(tb_status(h, ref), ==, CHIMNEY_ST_BAD_HANDLE);
-}
-
 /* Terminate needs room for everything it must hand back (no data loss). */
 static void test_terminate_needs_room(Fixture *f, gconstpointer data)
 {
@@ -884,7 +793,6 @@ int main(int argc, char **argv)
     ADD("initiate-basic", test_initiate_basic);
     ADD("rule-007-traversal-order", test_rule_007_traversal_order);
     ADD("rule-030-033-failure-codes", test_rule_030_033_failure_codes);
-    ADD("rule-023-043-045-handover", test_rule_023_043_045_handover);
     ADD("terminate-needs-room", test_terminate_needs_room);
     ADD("rule-064-065-invalidate", test_rule_064_065_invalidate);
     ADD("bad-trees", test_bad_trees);

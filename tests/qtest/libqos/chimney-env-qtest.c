@@ -229,6 +229,12 @@ static unsigned env_poll(ChimneyTestEnv *env)
     return qchimney_poll(&qe_of(env)->os);
 }
 
+static void env_dma_sync(ChimneyTestEnv *env)
+{
+    qchimney_os_flush(&qe_of(env)->os);
+    qchimney_os_touch(&qe_of(env)->os);
+}
+
 static bool env_locked(ChimneyTestEnv *env)
 {
     return qe_of(env)->os.lock_depth > 0;
@@ -257,6 +263,7 @@ void qchimney_env_init(QChimneyEnv *qe, QChimneyNic *d,
     env->reg_read = env_reg_read;
     env->poll = env_poll;
     env->locked = env_locked;
+    env->dma_sync = env_dma_sync;
     env_init(env);
 }
 

@@ -1,0 +1,227 @@
+/*
+ * chimney-nic test scenarios, spec chapter "State operations", INITIATE:
+ * buffered data and send lists handed over, RTT and timer state.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "chimney-scenarios.h"
+#include "chimney-test-peer.h"
+
+/*
+ * rules 023, 024: buffered receive data handed over at INITIATE is copied
+ * before the completion (the host reuses its buffer at once) and comes
+ * back, before any newer data, at TERMINATE.  More than CAP_RCV_BUF is
+ * refused with OFFLOAD_TCP_RCV_BUFFER.
+ */
+static void scn_rule_023_024(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf in, out;
+    g_autofree uint8_t *orig = NULL, *got = NULL;
+    ChimneyTestHBlk *term, *lk, *big;
+    ChimneyTestConn c;
+    ChimneyTestTcpState q;
+    uint8_t f[256];
+
+    env_fill_buf(env, &in, 300, 0x31);
+    orig = env_buf_bytes(env, &in);
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.d.rcv_data_addr = GUINT64_TO_LE(in.dma);
+    c.s.d.rcv_data_len = GUINT32_TO_LE(300);
+    conn_offload(env, &c);
+    /* the host reuses the buffer as soon as the offload completed */
+    memset(f, 0xff, sizeof(f));
+    env_dma_write(env, &in, 0, f, sizeof(f));
+    env->dma_sync(env);
+    g_assert_cmphex(env_query_tcp(env, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(q.d.rcv_backlog_size), ==, 300);
+    g_assert_cmpuint(GUINT32_FROM_LE(q.d.rcv_nxt), ==, 1000);
+
+    /* newer data from the peer goes after it */
+    conn_send_data(env, &c, "newer", 5);
+    g_assert_cmpuint(env_wire_recv(env, f, sizeof(f)), >=, 54);   /* its ACK */
+
+    g_assert_cmpint(env_dma_alloc(env, 4096, &out), ==, 0);
+    term = hb_term_tcp(&env->hb, c.t->slot, NULL, 0, &out, 4096);
+    env_run_ok(env, OP_TERMINATE, term);
+    g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->rcv_data_len), ==,
+                     305);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->rcv_nxt), ==, 1005);
+    got = env_buf_bytes(env, &out);
+    g_assert_cmpmem(got, 300, orig, 300);
+    g_assert_cmpmem(got + 300, 5, "newer", 5);
+
+    /* more than CAP_RCV_BUF: refused, the host keeps it */
+    lk = hb_obj(&env->hb, CHIMNEY_TYPE_IP4, c.p->slot);
+    conn_init4(&c, 1, 2, 1001, 80);
+    c.s.d.rcv_data_addr = GUINT64_TO_LE(in.dma);
+    c.s.d.rcv_data_len = GUINT32_TO_LE(CHIMNEY_RCV_BUF + 1);
+    big = hb_tcp_state(&env->hb, &c.s);
+    hb_dep(lk, big);
+    env_run_ok(env, OP_INITIATE, lk);
+    g_assert_cmphex(big->b.status, ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_BUFFER);
+    g_assert_cmphex(big->slot, ==, 0);
+    env_dma_free(env, &in);
+    env_dma_free(env, &out);
+}
+
+/*
+ * rule 025: a failed TCP block leaves its send list and data untouched,
+ * and none of it is ever completed (no SEND_DONE): the host still owns
+ * it and can hand it over again.
+ */
+static void scn_rule_025(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf d0, d1, sl, ret;
+    ChimneySendBuf list[2];
+    g_autofree uint8_t *sl0 = NULL, *b0 = NULL, *b1 = NULL;
+    ChimneyTestHBlk *n, *p, *tc[1], *lk, *x[3] = { NULL }, *term;
+    ChimneySendBuf back[2];
+    ChimneyTestTcpState s;
+    unsigned i;
+
+    n = hb_npt(&env->hb, chimney_test_peer_mac, &p, tc, 1, 1000);
+    env_offload_ok(env, n);
+    env_fill_buf(env, &d0, 100, 1);
+    env_fill_buf(env, &d1, 60, 2);
+    memset(list, 0, sizeof(list));
+    list[0].addr = GUINT64_TO_LE(d0.dma);
+    list[0].len = GUINT32_TO_LE(100);
+    list[0].cookie = GUINT64_TO_LE(0xc0c0a);
+    list[1].addr = GUINT64_TO_LE(d1.dma);
+    list[1].len = GUINT32_TO_LE(60);
+    list[1].cookie = GUINT64_TO_LE(0xc0c0b);
+    g_assert_cmpint(env_dma_alloc(env, sizeof(list), &sl), ==, 0);
+    env_dma_write(env, &sl, 0, list, sizeof(list));
+    env->dma_sync(env);
+    sl0 = env_buf_bytes(env, &sl);
+    b0 = env_buf_bytes(env, &d0);
+    b1 = env_buf_bytes(env, &d1);
+
+    /* three ways to fail after the send list was looked at */
+    lk = hb_obj(&env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    for (i = 0; i < 3; i++) {
+        chimney_test_tcp_state(&s, i == 2 ? 1000 : 2000 + i,
+                               80);  /* 2: DUPLICATE */
+        s.d.snd_max = GUINT32_TO_LE(5000 + 160);
+        s.d.send_list_addr = GUINT64_TO_LE(sl.dma);
+        s.d.send_list_count = GUINT32_TO_LE(2);
+        if (i == 0) {
+            s.k.initial_rcv_wnd = GUINT32_TO_LE(CHIMNEY_MAX_RCV_WND + 1);
+        } else if (i == 1) {
+            s.c.snd_wind_scale = 15;
+        }
+        x[i] = hb_tcp_state(&env->hb, &s);
+        if (i) {
+            hb_next(x[i - 1], x[i]);
+        }
+    }
+    hb_dep(lk, x[0]);
+    env_run_ok(env, OP_INITIATE, lk);
+    g_assert_cmphex(x[0]->b.status, ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
+    g_assert_cmphex(x[1]->b.status, ==, CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmphex(x[2]->b.status, ==, CHIMNEY_ST_DUPLICATE);
+    g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_FAILURE);
+    env->clock_step(env, 3000 * CHIMNEY_TEST_NS_PER_MS);
+    env_settle(env, 5);
+    g_assert_cmpuint(env_count_recs(env, 'I', 0), ==, 0);
+    {
+        g_autofree uint8_t *a = env_buf_bytes(env, &sl);
+        g_autofree uint8_t *c0 = env_buf_bytes(env, &d0);
+        g_autofree uint8_t *c1 = env_buf_bytes(env, &d1);
+
+        g_assert_cmpmem(a, sizeof(list), sl0, sizeof(list));
+        g_assert_cmpmem(c0, 100, b0, 100);
+        g_assert_cmpmem(c1, 60, b1, 60);
+    }
+
+    /* the host hands the same list over again, successfully */
+    lk = hb_obj(&env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    chimney_test_tcp_state(&s, 2000, 80);
+    s.d.snd_max = GUINT32_TO_LE(5000 + 160);
+    s.d.send_list_addr = GUINT64_TO_LE(sl.dma);
+    s.d.send_list_count = GUINT32_TO_LE(2);
+    x[0] = hb_tcp_state(&env->hb, &s);
+    hb_dep(lk, x[0]);
+    env_run_ok(env, OP_INITIATE, lk);
+    g_assert_cmphex(x[0]->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpint(env_dma_alloc(env, sizeof(back), &ret), ==, 0);
+    term = hb_term_tcp(&env->hb, x[0]->slot, &ret, 2, NULL, 0);
+    env_run_ok(env, OP_TERMINATE, term);
+    g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->send_list_count), ==,
+                     2);
+    env->dma_sync(env);
+    env_dma_read(env, &ret, 0, back, sizeof(back));
+    g_assert_cmpmem(back, sizeof(back), list, sizeof(list));
+    env_dma_free(env, &ret);
+    env_dma_free(env, &sl);
+    env_dma_free(env, &d0);
+    env_dma_free(env, &d1);
+}
+
+/*
+ * rule 034: SRtt is 8 x SRTT and RttVar 4 x RTTVAR in ticks: the values
+ * are kept as given (QUERY and TERMINATE return them unscaled).
+ */
+static void scn_rule_034(ChimneyTestEnv *env)
+{
+    ChimneyTestConn c;
+    ChimneyTestTcpState q;
+    ChimneyTestHBlk *term;
+
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.d.srtt = GUINT16_TO_LE(8 * 37 + 5);
+    c.s.d.rttvar = GUINT16_TO_LE(4 * 11 + 3);
+    conn_offload(env, &c);
+    g_assert_cmphex(env_query_tcp(env, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT16_FROM_LE(q.d.srtt), ==, 8 * 37 + 5);
+    g_assert_cmpuint(GUINT16_FROM_LE(q.d.rttvar), ==, 4 * 11 + 3);
+    term = hb_term_tcp(&env->hb, c.t->slot, NULL, 0, NULL, 0);
+    env_run_ok(env, OP_TERMINATE, term);
+    g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT16_FROM_LE(hb_delegated(term)->srtt), ==, 8 * 37 + 5);
+    g_assert_cmpuint(GUINT16_FROM_LE(hb_delegated(term)->rttvar), ==,
+                     4 * 11 + 3);
+}
+
+/* rule 035: TimeoutDelta -1 means "not running" and stays so. */
+static void scn_rule_035(ChimneyTestEnv *env)
+{
+    ChimneyTestConn c;
+    ChimneyTestTcpState q;
+    ChimneyTestHBlk *term;
+
+    conn_init4(&c, 1, 2, 1000, 80);
+    conn_offload(env, &c);
+    env->clock_step(env, 5000 * CHIMNEY_TEST_NS_PER_MS);
+    g_assert_cmphex(env_query_tcp(env, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(GUINT32_FROM_LE(q.d.ka_timeout_delta), ==,
+                    CHIMNEY_TIMER_OFF);
+    g_assert_cmphex(GUINT32_FROM_LE(q.d.rexmit_timeout_delta), ==,
+                    CHIMNEY_TIMER_OFF);
+    env->clock_step(env, 5000 * CHIMNEY_TEST_NS_PER_MS);
+    term = hb_term_tcp(&env->hb, c.t->slot, NULL, 0, NULL, 0);
+    env_run_ok(env, OP_TERMINATE, term);
+    g_assert_cmphex(GUINT32_FROM_LE(hb_delegated(term)->ka_timeout_delta), ==,
+                    CHIMNEY_TIMER_OFF);
+    g_assert_cmphex(GUINT32_FROM_LE(hb_delegated(term)->rexmit_timeout_delta),
+                    ==,
+                    CHIMNEY_TIMER_OFF);
+    /* nothing happened on the wire nor in events meanwhile */
+    g_assert_true(env->wire_quiet(env));
+    g_assert_cmpuint(env->recs->len, ==, 0);
+}
+
+const ChimneyScenario chimney_scenarios_initiate[] = {
+    { "rule-023-024-buffered-data-copied", scn_rule_023_024 },
+    { "rule-025-failed-tcp-send-list-untouched", scn_rule_025 },
+    { "rule-034-srtt-rttvar", scn_rule_034 },
+    { "rule-035-timeout-delta-off", scn_rule_035 },
+    { NULL, NULL },
+};
