@@ -91,6 +91,7 @@ REQUIRED=(
     hw/net/chimney/meson.build
     hw/net/chimney/trace-events
     tests/qtest/chimney-nic-test.c
+    tests/qtest/chimney-rings-test.c
     tests/qtest/chimney-tree-test.c
     tests/qtest/chimney-initiate-test.c
     tests/qtest/chimney-terminate-test.c
