@@ -15,5 +15,6 @@ const ChimneyScenario *const chimney_scenario_tables[] = {
     chimney_scenarios_state,
     chimney_scenarios_update,
     chimney_scenarios_wire,
+    chimney_scenarios_engine,
     NULL,
 };

@@ -14,8 +14,10 @@
  *   wire_quiet     true if the device sent nothing (more): every frame
  *                  injected so far has been processed and nothing is on
  *                  the wire
+ *   l2_take        the next frame the device delivered on the L2 path (its
+ *                  RX ring, which the environment keeps stocked)
  *   clock_step     advance the device's (virtual) clock
- *   reg_read       a device register (counters)
+ *   reg_read/write a device register (counters, RX_FILTER)
  *   dma_sync       the test's view of DMA buffers and guest memory agree
  *   poll           one pass of the driver core's event processing, after
  *                  letting the device run; returns the events processed
@@ -58,9 +60,12 @@ struct ChimneyTestEnv {
                         size_t len);
     size_t (*wire_take)(ChimneyTestEnv *env, uint8_t *buf, size_t cap);
     bool (*wire_quiet)(ChimneyTestEnv *env);
+    /* the next frame the device put in the L2 RX ring; 0 if none came */
+    size_t (*l2_take)(ChimneyTestEnv *env, uint8_t *buf, size_t cap);
     /* returns the clock after the step */
     int64_t (*clock_step)(ChimneyTestEnv *env, int64_t ns);
     uint32_t (*reg_read)(ChimneyTestEnv *env, uint32_t off);
+    void (*reg_write)(ChimneyTestEnv *env, uint32_t off, uint32_t val);
     unsigned (*poll)(ChimneyTestEnv *env);
     /* guest memory and the test agree: pending writes out, reads fresh */
     void (*dma_sync)(ChimneyTestEnv *env);

@@ -214,6 +214,32 @@ static bool env_wire_quiet(ChimneyTestEnv *env)
     return true;
 }
 
+static size_t env_l2_take(ChimneyTestEnv *env, uint8_t *buf, size_t cap)
+{
+    QChimneyEnv *qe = qe_of(env);
+    int i;
+
+    if (!qe->rx_on) {
+        qchimney_env_rx_setup(qe);
+    }
+    for (i = 0; i < QCHIMNEY_WAIT_ITERS && !qchimney_env_rx_ready(qe); i++) {
+        step(qe);
+    }
+    if (!qchimney_env_rx_ready(qe)) {
+        return 0;
+    }
+    return qchimney_env_rx_take(qe, buf, cap);
+}
+
+static void env_reg_write(ChimneyTestEnv *env, uint32_t off, uint32_t val)
+{
+    QChimneyEnv *qe = qe_of(env);
+
+    qchimney_os_flush(&qe->os);
+    qchimney_os_touch(&qe->os);
+    chimney_writel(qe->d, off, val);
+}
+
 static int64_t env_clock_step(ChimneyTestEnv *env, int64_t ns)
 {
     return qchimney_os_clock_step(&qe_of(env)->os, ns);
@@ -261,6 +287,8 @@ void qchimney_env_init(QChimneyEnv *qe, QChimneyNic *d,
     env->wire_quiet = env_wire_quiet;
     env->clock_step = env_clock_step;
     env->reg_read = env_reg_read;
+    env->reg_write = env_reg_write;
+    env->l2_take = env_l2_take;
     env->poll = env_poll;
     env->locked = env_locked;
     env->dma_sync = env_dma_sync;
