@@ -471,18 +471,10 @@ static inline uint32_t raw_run(T *t, Raw *r, uint16_t opcode, uint64_t root,
  * Helpers shared by several chapters
  */
 
-static inline const Rec *find_rec(T *t, int kind, uint16_t type, uint64_t cookie)
+static inline const Rec *find_rec(T *t, int kind, uint16_t type,
+                                  uint64_t cookie)
 {
-    unsigned i;
-
-    for (i = 0; i < t->env->recs->len; i++) {
-        const Rec *r = &g_array_index(t->env->recs, Rec, i);
-
-        if (r->kind == kind && r->type == type && r->cookie == cookie) {
-            return r;
-        }
-    }
-    return NULL;
+    return env_find_rec(t->env, kind, type, cookie);
 }
 
 /* Fill a shim buffer with a pattern; the device reads it from memory. */

@@ -136,6 +136,21 @@ unsigned env_count_recs(ChimneyTestEnv *env, int kind, uint16_t type)
     return n;
 }
 
+const ChimneyTestRec *env_find_rec(ChimneyTestEnv *env, int kind,
+                                   uint16_t type, uint64_t cookie)
+{
+    unsigned i;
+
+    for (i = 0; i < env->recs->len; i++) {
+        const ChimneyTestRec *r = &g_array_index(env->recs, ChimneyTestRec, i);
+
+        if (r->kind == kind && r->type == type && r->cookie == cookie) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
 typedef struct EnvDone {
     ChimneyTestEnv *env;
     unsigned calls;
@@ -321,6 +336,14 @@ uint8_t *env_buf_bytes(ChimneyTestEnv *env, const struct chimney_dma_buf *b)
 
     env_dma_read(env, b, 0, p, b->len);
     return p;
+}
+
+void env_check_handle(uint64_t h, unsigned kind)
+{
+    g_assert_cmphex(h, !=, 0);
+    g_assert_cmpuint(CHIMNEY_HANDLE_KIND(h), ==, kind);
+    g_assert_cmphex(h & 0xf0000000u, ==, 0);
+    g_assert_cmpuint(CHIMNEY_HANDLE_GEN(h), !=, 0);
 }
 
 void env_clock_mid_tick(ChimneyTestEnv *env)

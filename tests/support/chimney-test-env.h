@@ -95,6 +95,9 @@ void env_wait(ChimneyTestEnv *env, const unsigned *counter, unsigned want);
 /* Poll until @quiet passes in a row processed nothing. */
 void env_settle(ChimneyTestEnv *env, int quiet);
 unsigned env_count_recs(ChimneyTestEnv *env, int kind, uint16_t type);
+/* The first record of @kind and @type with @cookie, NULL if none. */
+const ChimneyTestRec *env_find_rec(ChimneyTestEnv *env, int kind,
+                                   uint16_t type, uint64_t cookie);
 
 uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
                         uint32_t nce_stale);
@@ -148,6 +151,9 @@ void env_fill_buf(ChimneyTestEnv *env, struct chimney_dma_buf *b,
                   uint32_t len, uint8_t seed);
 /* The buffer's bytes now (caller frees). */
 uint8_t *env_buf_bytes(ChimneyTestEnv *env, const struct chimney_dma_buf *b);
+
+/* @h is a valid device handle of object kind @kind (CHIMNEY_KIND_*). */
+void env_check_handle(uint64_t h, unsigned kind);
 
 /* Put the clock in the middle of a 1 ms tick. */
 void env_clock_mid_tick(ChimneyTestEnv *env);

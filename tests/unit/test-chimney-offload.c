@@ -86,40 +86,6 @@ static void test_initiate_basic(Fixture *f, gconstpointer data)
                      ==, CHIMNEY_NO_INDEX);
 }
 
-/* rule 007: N1{P1{T1,T2},P2{T3}}, N2{P3{T4,T5}} visited in that order. */
-static void test_rule_007_traversal_order(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n1 = tb_new_neigh(h, 1, 0), n2 = tb_new_neigh(h, 2, 0);
-    uint64_t p[3], t[5];
-    unsigned i;
-
-    for (i = 0; i < 3; i++) {
-        p[i] = tb_new_path4(h, 0x0a000001, 0x0a000010 + i, 1500);
-    }
-    for (i = 0; i < 5; i++) {
-        t[i] = tb_new_tcp(h, 2000 + i, 80);
-    }
-    tb_next(h, n1, n2);
-    tb_dep(h, n1, p[0]);
-    tb_next(h, p[0], p[1]);
-    tb_dep(h, p[0], t[0]);
-    tb_next(h, t[0], t[1]);
-    tb_dep(h, p[1], t[2]);
-    tb_dep(h, n2, p[2]);
-    tb_dep(h, p[2], t[3]);
-    tb_next(h, t[3], t[4]);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n1), ==,
-                    CHIMNEY_ST_SUCCESS);
-    /* objects are allocated in visit order: indices reveal the order */
-    for (i = 0; i < 5; i++) {
-        g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(tb_handle(h, t[i])), ==, i);
-    }
-    for (i = 0; i < 3; i++) {
-        g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(tb_handle(h, p[i])), ==, i);
-    }
-}
-
 /* rules 030-033: specific offload failure codes. */
 static void test_rule_030_033_failure_codes(Fixture *f, gconstpointer data)
 {
@@ -791,7 +757,6 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     ADD("initiate-basic", test_initiate_basic);
-    ADD("rule-007-traversal-order", test_rule_007_traversal_order);
     ADD("rule-030-033-failure-codes", test_rule_030_033_failure_codes);
     ADD("terminate-needs-room", test_terminate_needs_room);
     ADD("rule-064-065-invalidate", test_rule_064_065_invalidate);
