@@ -53,6 +53,7 @@
 #include "tests/support/chimney-test-hblk.h"
 #include "tests/support/chimney-test-seg.h"
 #include "tests/support/chimney-test-peer.h"
+#include "tests/support/chimney-test-bad.h"
 
 
 /* An address outside guest RAM and any device: DMA there fails. */
@@ -495,126 +496,40 @@ static inline void clock_mid_tick(T *t)
 }
 
 /*
- * Tests: bad input
- *
- * Each bad input gets its defined status, counts as a guest error
- * (ERR_COUNT grows) where the spec says so, and leaves everything else
- * alone: a connection offloaded before ("the canary") still answers
- * QUERY with exactly its state.
+ * Bad input: the canary connection and the expect_* checks of
+ * tests/support/chimney-test-bad.h, on this test's environment.
  */
-
-typedef struct Canary {
-    Conn c;
-    TcpState q;
-    PathState ps;
-    NeighState ns;
-} Canary;
 
 static inline void canary_up(T *t, Canary *k)
 {
-    clock_mid_tick(t);
-    conn_init4(&k->c, 1, 2, 1000, 80);
-    k->c.s.d.rcv_nxt = cpu_to_le32(0xc0ffee00);
-    k->c.s.d.snd_una = k->c.s.d.snd_nxt = k->c.s.d.snd_max =
-        cpu_to_le32(0xbeef0000);
-    k->c.s.k.ttl_hop_limit = 99;
-    conn_offload(t->env, &k->c);
-    g_assert_cmphex(query_tcp(t, k->c.t->slot, &k->q), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(query_path(t, false, k->c.p->slot, &k->ps), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(query_neigh(t, k->c.n->slot, &k->ns), ==,
-                    CHIMNEY_ST_SUCCESS);
+    env_canary_up(t->env, k);
 }
 
 static inline void canary_check(T *t, Canary *k, const char *after)
 {
-    TcpState q;
-    PathState ps;
-    NeighState ns;
-    Mis m;
-
-    mis_init(&m);
-    mis_u(&m, "TCP query status", query_tcp(t, k->c.t->slot, &q),
-          CHIMNEY_ST_SUCCESS);
-    mis_u(&m, "path query status", query_path(t, false, k->c.p->slot, &ps),
-          CHIMNEY_ST_SUCCESS);
-    mis_u(&m, "neighbor query status", query_neigh(t, k->c.n->slot, &ns),
-          CHIMNEY_ST_SUCCESS);
-    /* time may have moved by a tick: TsTime and the deltas aside */
-    q.d.ts_time = k->q.d.ts_time;
-    ns.k.host_reachability_delta = k->ns.k.host_reachability_delta;
-    ns.d.nic_reachability_delta = k->ns.d.nic_reachability_delta;
-    mis_mem(&m, "TCP state", &q, &k->q, sizeof(q));
-    mis_mem(&m, "path state", &ps, &k->ps, sizeof(ps));
-    mis_mem(&m, "neighbor state", &ns, &k->ns, sizeof(ns));
-    if (m.n) {
-        soft_fail(t, "the canary connection changed after %s:%s", after,
-                  m.s->str);
-    }
-    g_string_free(m.s, TRUE);
+    env_canary_check(t->env, k, after);
 }
 
-/* ERR_COUNT went up since *errs (then remember the new value). */
 static inline void expect_guest_error(T *t, uint32_t *errs, const char *what)
 {
-    uint32_t now = err_count(t);
-
-    if (now <= *errs) {
-        soft_fail(t, "%s: ERR_COUNT did not increase (%u)", what, now);
-    }
-    *errs = now;
+    env_expect_guest_error(t->env, errs, what);
 }
 
-/*
- * A raw tree that must be refused as a whole: the command status, no
- * block written (status still poisoned), a guest error, nothing changed.
- */
-static inline void expect_tree_refused(T *t, Raw *r, uint16_t opcode, uint64_t root,
-                                uint32_t status, uint32_t *errs,
-                                Canary *k, const char *what)
+static inline void expect_tree_refused(T *t, Raw *r, uint16_t opcode,
+                                       uint64_t root, uint32_t status,
+                                       uint32_t *errs, Canary *k,
+                                       const char *what)
 {
-    g_autofree uint8_t *before = NULL, *after = NULL;
-    uint32_t info = 0xdead, st;
-
-    raw_put(r);
-    before = raw_get(r);
-    st = qchimney_raw_cmd(&t->qe.os, opcode, root, 0, 0, &info);
-    if (st != status) {
-        soft_fail(t, "%s: command status 0x%x, expected 0x%x", what, st,
-                  status);
-    } else if (info) {
-        soft_fail(t, "%s: CMD_DONE info %u, expected 0", what, info);
-    }
-    after = raw_get(r);
-    if (memcmp(before, after, r->used)) {
-        soft_fail(t, "%s: the refused tree was written to", what);
-    }
-    expect_guest_error(t, errs, what);
-    canary_check(t, k, what);
+    env_expect_tree_refused(t->env, r, opcode, root, status, errs, k, what);
 }
 
-/* A walked raw tree: block @blk got @status; a guest error; canary. */
 static inline void expect_block(T *t, Raw *r, uint16_t opcode, uint64_t root,
-                         uint64_t blk, uint32_t status, bool guest_error,
-                         uint32_t *errs, Canary *k, const char *what)
+                                uint64_t blk, uint32_t status,
+                                bool guest_error, uint32_t *errs, Canary *k,
+                                const char *what)
 {
-    uint32_t st = raw_run(t, r, opcode, root, NULL);
-
-    if (st != CHIMNEY_ST_SUCCESS) {
-        soft_fail(t, "%s: command status 0x%x, expected the tree to be "
-                  "walked", what, st);
-    } else {
-        st = raw_status(r, blk);
-        if (st != status) {
-            soft_fail(t, "%s: block status 0x%x, expected 0x%x", what, st,
-                      status);
-        }
-    }
-    if (guest_error) {
-        expect_guest_error(t, errs, what);
-    }
-    canary_check(t, k, what);
+    env_expect_block(t->env, r, opcode, root, blk, status, guest_error, errs,
+                     k, what);
 }
 
 /*

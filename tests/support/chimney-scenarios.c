@@ -16,5 +16,6 @@ const ChimneyScenario *const chimney_scenario_tables[] = {
     chimney_scenarios_update,
     chimney_scenarios_wire,
     chimney_scenarios_engine,
+    chimney_scenarios_errors,
     NULL,
 };

@@ -31,6 +31,7 @@ extern const ChimneyScenario chimney_scenarios_state[];
 extern const ChimneyScenario chimney_scenarios_update[];
 extern const ChimneyScenario chimney_scenarios_wire[];
 extern const ChimneyScenario chimney_scenarios_engine[];
+extern const ChimneyScenario chimney_scenarios_errors[];
 
 /* Every table, ended by NULL. */
 extern const ChimneyScenario *const chimney_scenario_tables[];

@@ -338,6 +338,20 @@ uint8_t *env_buf_bytes(ChimneyTestEnv *env, const struct chimney_dma_buf *b)
     return p;
 }
 
+void env_raw_init(ChimneyTestEnv *env, ChimneyTestRaw *r, uint32_t cap)
+{
+    uint64_t a = env->mem_alloc(env, cap + 64);
+
+    raw_init_at(r, &env->mem, (a + 63) & ~63ull, cap);
+}
+
+uint32_t env_raw_run(ChimneyTestEnv *env, ChimneyTestRaw *r, uint16_t opcode,
+                     uint64_t root, uint32_t *info)
+{
+    raw_put(r);
+    return env->raw_cmd(env, opcode, root, 0, 0, info);
+}
+
 void env_check_handle(uint64_t h, unsigned kind)
 {
     g_assert_cmphex(h, !=, 0);

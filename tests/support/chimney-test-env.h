@@ -32,9 +32,12 @@
 #define CHIMNEY_TEST_ENV_H
 
 #include "chimney-test-hblk.h"
+#include "chimney-test-tree.h"
 #include "chimney-test-seg.h"
 
 #define CHIMNEY_TEST_NS_PER_MS      1000000ll
+/* raw_cmd()'s info when the environment cannot see the CMD_DONE entry. */
+#define CHIMNEY_TEST_INFO_UNKNOWN   0xffffffffu
 /* Bound of every wait, in poll passes. */
 #define CHIMNEY_TEST_WAIT_ITERS     2000
 
@@ -67,6 +70,20 @@ struct ChimneyTestEnv {
     uint32_t (*reg_read)(ChimneyTestEnv *env, uint32_t off);
     void (*reg_write)(ChimneyTestEnv *env, uint32_t off, uint32_t val);
     unsigned (*poll)(ChimneyTestEnv *env);
+    /*
+     * Guest memory outside the driver core's buffers (raw trees): @mem
+     * reaches it, mem_alloc hands out @len bytes of it.
+     */
+    ChimneyTestMem mem;
+    uint64_t (*mem_alloc)(ChimneyTestEnv *env, uint32_t len);
+    /*
+     * A command exactly as given, queued by the driver core
+     * (chimney_drv_raw_cmd()); waits for its completion and returns the
+     * status; *info (may be NULL) gets the CMD_DONE info word when the
+     * environment sees it, else CHIMNEY_TEST_INFO_UNKNOWN.
+     */
+    uint32_t (*raw_cmd)(ChimneyTestEnv *env, uint16_t opcode, uint64_t addr,
+                        uint32_t len, uint64_t handle, uint32_t *info);
     /* guest memory and the test agree: pending writes out, reads fresh */
     void (*dma_sync)(ChimneyTestEnv *env);
     /* true while the driver core holds its lock (never in a callback) */
@@ -151,6 +168,12 @@ void env_fill_buf(ChimneyTestEnv *env, struct chimney_dma_buf *b,
                   uint32_t len, uint8_t seed);
 /* The buffer's bytes now (caller frees). */
 uint8_t *env_buf_bytes(ChimneyTestEnv *env, const struct chimney_dma_buf *b);
+
+/* An empty raw tree of @cap bytes in fresh guest memory. */
+void env_raw_init(ChimneyTestEnv *env, ChimneyTestRaw *r, uint32_t cap);
+/* Write the raw tree and run it as command @opcode with root @root. */
+uint32_t env_raw_run(ChimneyTestEnv *env, ChimneyTestRaw *r, uint16_t opcode,
+                     uint64_t root, uint32_t *info);
 
 /* @h is a valid device handle of object kind @kind (CHIMNEY_KIND_*). */
 void env_check_handle(uint64_t h, unsigned kind);

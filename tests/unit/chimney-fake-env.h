@@ -11,6 +11,7 @@
 #define CHIMNEY_FAKE_ENV_H
 
 #include "chimney-fake-os.h"
+#include "chimney-tree-builder.h"
 #include "chimney-test-env.h"
 
 typedef struct FakeEnv {
@@ -163,6 +164,41 @@ static inline void fake_env_reg_write(ChimneyTestEnv *env, uint32_t off,
     wr(fake_env_of(env)->h, off, val);
 }
 
+static inline uint64_t fake_env_mem_alloc(ChimneyTestEnv *env, uint32_t len)
+{
+    return fake_alloc(fake_env_of(env)->h, len);
+}
+
+typedef struct FakeEnvRaw {
+    unsigned calls;
+    uint32_t status;
+} FakeEnvRaw;
+
+static inline void fake_env_raw_done(void *ctx, uint32_t status)
+{
+    FakeEnvRaw *d = ctx;
+
+    d->calls++;
+    d->status = status;
+}
+
+/* The driver core reports only the status: no info word here. */
+static inline uint32_t fake_env_raw_cmd(ChimneyTestEnv *env, uint16_t opcode,
+                                        uint64_t addr, uint32_t len,
+                                        uint64_t handle, uint32_t *info)
+{
+    FakeEnvRaw d = { 0 };
+
+    g_assert_cmpint(chimney_drv_raw_cmd(env->drv, opcode, 0, addr, len,
+                                        handle, fake_env_raw_done, &d, NULL),
+                    ==, 0);
+    env_wait(env, &d.calls, 1);
+    if (info) {
+        *info = CHIMNEY_TEST_INFO_UNKNOWN;
+    }
+    return d.status;
+}
+
 static inline bool fake_env_locked(ChimneyTestEnv *env)
 {
     return fake_env_of(env)->os.lock_depth > 0;
@@ -215,6 +251,9 @@ static inline FakeEnv *fake_env_new(void)
     env->poll = fake_env_poll;
     env->locked = fake_env_locked;
     env->dma_sync = fake_env_dma_sync;
+    env->mem = tb_mem(fe->h);
+    env->mem_alloc = fake_env_mem_alloc;
+    env->raw_cmd = fake_env_raw_cmd;
     env_init(env);
     return fe;
 }

@@ -8,6 +8,7 @@
 #include "qemu/osdep.h"
 #include "../libqtest.h"
 #include "qemu/bswap.h"
+#include "libqos-malloc.h"
 #include "chimney-nic.h"
 #include "chimney-env-qtest.h"
 
@@ -261,6 +262,29 @@ static void env_dma_sync(ChimneyTestEnv *env)
     qchimney_os_touch(&qe_of(env)->os);
 }
 
+static void env_mem_write(void *opaque, uint64_t addr, const void *buf,
+                          size_t len)
+{
+    qchimney_mem_write(opaque, addr, buf, len);
+}
+
+static void env_mem_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    qchimney_mem_read(opaque, addr, buf, len);
+}
+
+static uint64_t env_mem_alloc(ChimneyTestEnv *env, uint32_t len)
+{
+    return guest_alloc(qe_of(env)->os.alloc, len);
+}
+
+static uint32_t env_raw_cmd(ChimneyTestEnv *env, uint16_t opcode,
+                            uint64_t addr, uint32_t len, uint64_t handle,
+                            uint32_t *info)
+{
+    return qchimney_raw_cmd(&qe_of(env)->os, opcode, addr, len, handle, info);
+}
+
 static bool env_locked(ChimneyTestEnv *env)
 {
     return qe_of(env)->os.lock_depth > 0;
@@ -292,6 +316,11 @@ void qchimney_env_init(QChimneyEnv *qe, QChimneyNic *d,
     env->poll = env_poll;
     env->locked = env_locked;
     env->dma_sync = env_dma_sync;
+    env->mem.write = env_mem_write;
+    env->mem.read = env_mem_read;
+    env->mem.opaque = qe->qts;
+    env->mem_alloc = env_mem_alloc;
+    env->raw_cmd = env_raw_cmd;
     env_init(env);
 }
 
