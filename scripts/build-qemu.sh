@@ -98,7 +98,6 @@ REQUIRED=(
     tests/qtest/chimney-update-test.c
     tests/qtest/chimney-engine-test.c
     tests/qtest/chimney-bad-input-test.c
-    tests/qtest/chimney-bad-objects-test.c
     tests/qtest/chimney-scenario-test.c
     tests/qtest/libqos/chimney-env-qtest.c
     tests/qtest/libqos/chimney-nic.c

@@ -1,10 +1,10 @@
 /*
  * QTest testcases for the chimney-nic offload target.
  *
- * Error handling, malformed trees: cycles, blocks at the wrong layer,
- * TCP blocks with dependents, unknown types and roles.  Bad sizes and
- * lengths are a table of cases run as a scenario
- * (tests/support/scenarios-errors.c).
+ * Error handling, what needs the qtest shim: cycles (the CMD ring tail),
+ * TCP blocks with dependents, a device without SET_PARAMS (offload
+ * disabled; the scenario environments always have it).  The other
+ * bad-input cases are scenarios (tests/support/scenarios-errors.c).
  *
  * Helpers, context and conventions: chimney-offload-qtest.h (with the
  * canary connection and the expect_* checks of bad input).
@@ -77,59 +77,6 @@ static void test_bad_cycle(void *obj, void *data, QGuestAllocator *alloc)
     t_end(t);
 }
 
-static void test_bad_layer(void *obj, void *data, QGuestAllocator *alloc)
-{
-    T *t = t_start(obj, data, alloc);
-    Canary k;
-    Raw r;
-    uint64_t a, b;
-    uint32_t errs;
-    HBlk *n, *tt;
-
-    canary_up(t, &k);
-    errs = err_count(t);
-    raw_init(t, &r, 16384);
-    a = raw_neigh(&r, peer2_mac, 0);
-    b = raw_path4(&r, 1, 20, 1500);
-    raw_dep(&r, a, b);
-    raw_dep(&r, b, raw_path4(&r, 1, 21, 1500));
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a path under a path");
-    a = raw_neigh(&r, peer2_mac, 0);
-    raw_dep(&r, a, raw_tcp(&r, 3000, 80));
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a TCP block under a neighbor");
-    a = raw_block(&r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, k.c.p->slot,
-                  NULL, 0);
-    raw_dep(&r, a, raw_neigh(&r, peer2_mac, 0));
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a neighbor under a path");
-    a = raw_neigh(&r, peer2_mac, 0);
-    raw_next(&r, a, raw_block(&r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER,
-                              k.c.p->slot, NULL, 0));
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a neighbor and a path in one chain");
-    a = raw_block(&r, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_REF, k.c.n->slot,
-                  NULL, 0);
-    raw_dep(&r, a, raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_REF,
-                             k.c.t->slot, NULL, 0));
-    expect_tree_refused(t, &r, CHIMNEY_CMD_TERMINATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "TERMINATE: TCP under a neighbor");
-    raw_free(&r);
-
-    /* through the core (which does not check layers): all blocks get it */
-    n = hb_neigh(&t->env->hb, peer2_mac, 0);
-    tt = hb_tcp(&t->env->hb, 3000, 80);
-    hb_dep(n, tt);
-    g_assert_cmphex(run_tree(t, OP_INITIATE, n), ==, CHIMNEY_ST_BAD_TREE);
-    g_assert_cmphex(n->b.status, ==, CHIMNEY_ST_BAD_TREE);
-    g_assert_cmphex(tt->b.status, ==, CHIMNEY_ST_BAD_TREE);
-    g_assert_cmphex(n->slot | tt->slot, ==, 0);
-    expect_guest_error(t, &errs, "core: TCP under a neighbor");
-    canary_check(t, &k, "core: TCP under a neighbor");
-    t_end(t);
-}
-
 static void test_bad_tcp_dependent(void *obj, void *data,
                                    QGuestAllocator *alloc)
 {
@@ -181,126 +128,89 @@ static void test_bad_tcp_dependent(void *obj, void *data,
     t_end(t);
 }
 
-static void test_bad_type_role(void *obj, void *data, QGuestAllocator *alloc)
+/*
+ * Offload is enabled by CTRL.OFFLOAD_EN (set by the core's init) AND a
+ * successful SET_PARAMS: before SET_PARAMS, or with OFFLOAD_EN clear,
+ * INITIATE completes with OFFLOAD_DISABLED without reading the tree (not
+ * a guest error); objects offloaded before stay manageable.
+ */
+static void test_bad_disabled(void *obj, void *data, QGuestAllocator *alloc)
 {
-    static const uint16_t bad_types[] = { 0, 18, 0x55, 0xffff };
-    T *t = t_start(obj, data, alloc);
+    T *t = t_init(obj, data, alloc);
     Canary k;
     Raw r;
-    uint64_t a, b, c6p;
+    uint64_t a;
     uint32_t errs;
+    HBlk *n, *p, *tc[1], *q;
     unsigned i;
-    Conn v6, vic;
-    HBlk *vic2;
-    char what[64];
 
-    canary_up(t, &k);
-    conn_init6(&v6, 1, 2, 1000, 80);
-    conn_offload(t->env, &v6);
-    c6p = v6.p->slot;
     errs = err_count(t);
-    raw_init(t, &r, 32768);
-    for (i = 0; i < G_N_ELEMENTS(bad_types); i++) {
-        a = raw_block(&r, bad_types[i], CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
-        snprintf(what, sizeof(what), "unknown type %u", bad_types[i]);
-        expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a,
-                            CHIMNEY_ST_BAD_TREE, &errs, &k, what);
-    }
-    a = raw_block(&r, CHIMNEY_TYPE_NEIGH, 4, 0, NULL, 0);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_QUERY, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "role 4");
-    a = raw_block(&r, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_REF, k.c.n->slot,
-                  NULL, 0);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a REF block in INITIATE");
-    a = raw_block(&r, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_LINKER, k.c.n->slot,
-                  NULL, 0);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_QUERY, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a LINKER block in QUERY");
+    n = build_npt(t, &p, tc, 1, 2000);
+    g_assert_cmphex(run_tree(t, OP_INITIATE, n), ==,
+                    CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmphex(n->b.status, ==, CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmphex(tc[0]->b.status, ==, CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmphex(n->slot | p->slot | tc[0]->slot, ==, 0);
+    raw_init(t, &r, 4096);
     a = raw_neigh(&r, peer2_mac, 0);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_UPDATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a NEW block in UPDATE");
-    a = raw_path4(&r, 1, 30, 1500);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a NEW path at the root");
-    a = raw_block(&r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
-    raw_dep(&r, a, raw_tcp(&r, 3000, 80));
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a NEW TCP under a placeholder");
+    raw_put(&r);
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INITIATE, a, 0, 0,
+                                     NULL), ==, CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmphex(raw_status(&r, a), ==, STATUS_POISON);
+    /* not even a bad address is read */
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INITIATE,
+                                     BAD_GPA, 0,
+                                     0, NULL), ==,
+                    CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmpuint(err_count(t), ==, errs);
+    /* a bad SET_PARAMS does not enable it either */
+    g_assert_cmphex(set_params(t, 50, 0), ==, CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmphex(qchimney_raw_cmd(&t->qe.os, CHIMNEY_CMD_INITIATE, a, 0, 0,
+                                     NULL), ==, CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmphex(set_params(t, 1000, 0), ==, CHIMNEY_ST_SUCCESS);
+    canary_up(t, &k);
 
-    /* block-level: the tree is walked, the block fails */
-    a = raw_block(&r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, k.c.p->slot,
-                  NULL, 0);
-    b = raw_block(&r, CHIMNEY_TYPE_TCP_RESOURCE, CHIMNEY_ROLE_NEW, 0, NULL,
-                  0);
-    raw_dep(&r, a, b);
-    expect_block(t, &r, CHIMNEY_CMD_INITIATE, a, b, CHIMNEY_ST_BAD_TYPE, true,
-                 &errs, &k, "INITIATE: TCP_RESOURCE");
-    {
-        ChimneyNeighConst nc = { .hdr = HDR(ChimneyNeighConst) };
-
-        a = raw_block(&r, CHIMNEY_TYPE_NEIGH_CONST, CHIMNEY_ROLE_NEW, 0, &nc,
-                      sizeof(nc));
-        expect_block(t, &r, CHIMNEY_CMD_INITIATE, a, a, CHIMNEY_ST_BAD_TYPE,
-                     true, &errs, &k, "INITIATE: NEW with a non-combined "
-                     "type");
+    /* OFFLOAD_EN off: PAUSE, then UPLOAD_ALL (an object is offloaded) */
+    errs = err_count(t);
+    wr(t, CHIMNEY_REG_CTRL, rd(t, CHIMNEY_REG_CTRL) &
+       ~CHIMNEY_CTRL_OFFLOAD_EN);
+    qchimney_settle(&t->qe.os, 5);
+    g_assert_cmpuint(count_recs(t, 'S', 0), ==, 2);
+    g_assert_cmpuint(g_array_index(t->env->recs, Rec, 0).a, ==,
+                     CHIMNEY_STATUS_IND_PAUSE);
+    g_assert_cmpuint(g_array_index(t->env->recs, Rec, 1).a, ==,
+                     CHIMNEY_STATUS_IND_UPLOAD_ALL);
+    n = build_npt(t, &p, tc, 1, 2000);
+    g_assert_cmphex(run_tree(t, OP_INITIATE, n), ==,
+                    CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmphex(tc[0]->b.status, ==, CHIMNEY_ST_OFFLOAD_DISABLED);
+    g_assert_cmpuint(err_count(t), ==, errs);
+    /* existing objects: query, update, invalidate still work */
+    canary_check(t, &k, "OFFLOAD_EN cleared");
+    q = hb_tcp_cached(&t->env->hb, k.c.t->slot, &k.c.s.k);
+    run_ok(t, OP_UPDATE, q);
+    g_assert_cmphex(q->b.status, ==, CHIMNEY_ST_SUCCESS);
+    /* SET_PARAMS is refused while objects are offloaded */
+    g_assert_cmphex(set_params(t, 100, 0), ==, CHIMNEY_ST_INVALID_STATE);
+    /* back on: RESUME, and INITIATE works */
+    wr(t, CHIMNEY_REG_CTRL, rd(t, CHIMNEY_REG_CTRL) |
+       CHIMNEY_CTRL_OFFLOAD_EN);
+    qchimney_settle(&t->qe.os, 5);
+    g_assert_cmpuint(count_recs(t, 'S', 0), ==, 3);
+    g_assert_cmpuint(g_array_index(t->env->recs, Rec, 2).a, ==,
+                     CHIMNEY_STATUS_IND_RESUME);
+    n = build_npt(t, &p, tc, 1, 2000);
+    hb_dep(n, NULL);
+    offload_ok(t, n);
+    q = hb_obj(&t->env->hb, CHIMNEY_TYPE_TCP, k.c.t->slot);
+    run_ok(t, OP_INVALIDATE, q);
+    g_assert_cmphex(q->b.status, ==, CHIMNEY_ST_SUCCESS);
+    for (i = 0; i < 2; i++) {
+        q = hb_obj(&t->env->hb, i ? CHIMNEY_TYPE_NEIGH : CHIMNEY_TYPE_TCP,
+                   i ? n->slot : k.c.t->slot);
+        run_ok(t, OP_TERMINATE, q);
+        g_assert_cmphex(q->b.status, ==, CHIMNEY_ST_SUCCESS);
     }
-    {
-        PathState ps;
-
-        path_state(&ps, false, k.c.lip, k.c.rip, 1500);
-        a = raw_block(&r, CHIMNEY_TYPE_IP6, CHIMNEY_ROLE_REF, k.c.p->slot,
-                      &ps, sizeof(ps));
-        expect_block(t, &r, CHIMNEY_CMD_QUERY, a, a, CHIMNEY_ST_BAD_TYPE,
-                     true, &errs, &k, "QUERY: IPv6 type for an IPv4 path");
-        a = raw_block(&r, CHIMNEY_TYPE_IP4_CACHED, CHIMNEY_ROLE_REF, c6p,
-                      &ps.k, sizeof(ps.k));
-        expect_block(t, &r, CHIMNEY_CMD_UPDATE, a, a, CHIMNEY_ST_BAD_TYPE,
-                     true, &errs, &k, "UPDATE: IPv4 type for an IPv6 path");
-    }
-    a = raw_block(&r, CHIMNEY_TYPE_IP6, CHIMNEY_ROLE_LINKER, k.c.p->slot,
-                  NULL, 0);
-    raw_dep(&r, a, raw_tcp(&r, 3001, 80));
-    expect_block(t, &r, CHIMNEY_CMD_INITIATE, a, a, CHIMNEY_ST_BAD_TYPE,
-                 true, &errs, &k, "LINKER: IPv6 type for an IPv4 path");
-    a = raw_block(&r, CHIMNEY_TYPE_TCP_RESOURCE, CHIMNEY_ROLE_REF,
-                  k.c.t->slot, NULL, 0);
-    expect_block(t, &r, CHIMNEY_CMD_QUERY, a, a, CHIMNEY_ST_BAD_TYPE, true,
-                 &errs, &k, "QUERY: TCP_RESOURCE");
-    /* (size 64: a relink-only UPDATE, harmless if wrongly accepted) */
-    expect_block(t, &r, CHIMNEY_CMD_UPDATE, a, a, CHIMNEY_ST_BAD_TYPE, true,
-                 &errs, &k, "UPDATE: TCP_RESOURCE");
-
-    /* the ones that would change state if accepted: on victims */
-    conn_init4(&vic, 1, 5, 1000, 80);
-    memcpy(vic.nmac, peer2_mac, 6);
-    conn_tree(t->env, &vic);
-    vic2 = hb_tcp(&t->env->hb, 1001, 80);
-    hb_next(vic.t, vic2);
-    offload_ok(t, vic.n);
-    a = raw_block(&r, CHIMNEY_TYPE_IP6, CHIMNEY_ROLE_REF, vic.p->slot, NULL,
-                  0);
-    expect_block(t, &r, CHIMNEY_CMD_INVALIDATE, a, a, CHIMNEY_ST_BAD_TYPE,
-                 true, &errs, &k, "INVALIDATE: IPv6 type for an IPv4 path");
-    a = raw_block(&r, CHIMNEY_TYPE_TCP_RESOURCE, CHIMNEY_ROLE_REF,
-                  vic.t->slot, NULL, 0);
-    expect_block(t, &r, CHIMNEY_CMD_INVALIDATE, a, a, CHIMNEY_ST_BAD_TYPE,
-                 true, &errs, &k, "INVALIDATE: TCP_RESOURCE");
-    a = raw_block(&r, CHIMNEY_TYPE_IP6, CHIMNEY_ROLE_REF, vic.p->slot, NULL,
-                  0);
-    b = raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_REF, vic.t->slot, NULL,
-                  0);
-    raw_dep(&r, a, b);
-    expect_block(t, &r, CHIMNEY_CMD_TERMINATE, a, a, CHIMNEY_ST_BAD_TYPE,
-                 true, &errs, &k, "TERMINATE: IPv6 type for an IPv4 path");
-    if (raw_status(&r, b) != CHIMNEY_ST_FAILURE) {
-        soft_fail(t, "TERMINATE under an IPv6-typed IPv4 path: TCP block "
-                  "status 0x%x, expected FAILURE", raw_status(&r, b));
-    }
-    a = raw_block(&r, CHIMNEY_TYPE_TCP_RESOURCE, CHIMNEY_ROLE_REF,
-                  vic2->slot, NULL, 0);
-    expect_block(t, &r, CHIMNEY_CMD_TERMINATE, a, a, CHIMNEY_ST_BAD_TYPE,
-                 true, &errs, &k, "TERMINATE: TCP_RESOURCE");
     raw_free(&r);
     t_end(t);
 }
@@ -316,9 +226,8 @@ static void register_chimney_bad_input_test(void)
         QOSTestFunc fn;
     } tests[] = {
         { "bad-input-cycle", test_bad_cycle },
-        { "bad-input-wrong-layer", test_bad_layer },
         { "bad-input-tcp-with-dependent", test_bad_tcp_dependent },
-        { "bad-input-type-and-role", test_bad_type_role },
+        { "bad-input-offload-disabled", test_bad_disabled },
     };
     QOSGraphTestOptions opts = {
         .before = data_test_init,

@@ -36,6 +36,8 @@
 #include "chimney-test-seg.h"
 
 #define CHIMNEY_TEST_NS_PER_MS      1000000ll
+/* An address outside guest RAM and any device in both environments. */
+#define CHIMNEY_TEST_BAD_GPA        0xfff0000000ull
 /* raw_cmd()'s info when the environment cannot see the CMD_DONE entry. */
 #define CHIMNEY_TEST_INFO_UNKNOWN   0xffffffffu
 /* Bound of every wait, in poll passes. */
