@@ -1,10 +1,10 @@
 /*
  * QTest testcases for the chimney-nic offload target.
  *
- * Error handling, what needs the qtest shim: cycles (the CMD ring tail),
- * TCP blocks with dependents, a device without SET_PARAMS (offload
- * disabled; the scenario environments always have it).  The other
- * bad-input cases are scenarios (tests/support/scenarios-errors.c).
+ * Error handling, what needs the qtest shim: a device without
+ * SET_PARAMS (offload disabled; the scenario environments always have
+ * it).  The other bad-input cases are scenarios
+ * (tests/support/scenarios-errors.c).
  *
  * Helpers, context and conventions: chimney-offload-qtest.h (with the
  * canary connection and the expect_* checks of bad input).
@@ -16,117 +16,6 @@
 #include "chimney-offload-qtest.h"
 
 #ifndef _WIN32
-
-static void test_bad_cycle(void *obj, void *data, QGuestAllocator *alloc)
-{
-    T *t = t_start(obj, data, alloc);
-    Canary k;
-    Raw r;
-    uint64_t a, b, p1, p2, tt;
-    uint32_t errs, tail;
-    HBlk *n, *p, *tc[2];
-    Done d = { 0 };
-
-    canary_up(t, &k);
-    errs = err_count(t);
-    raw_init(t, &r, 16384);
-    /* N1 -> N2 -> N1 */
-    a = raw_neigh(&r, peer2_mac, 0);
-    b = raw_neigh(&r, peer2_mac, 0);
-    raw_next(&r, a, b);
-    raw_next(&r, b, a);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a cycle through next");
-    /* a block that is its own next, in QUERY */
-    a = raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
-    raw_next(&r, a, a);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_QUERY, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a block that is its own next");
-    /* one TCP block in two dependent lists */
-    a = raw_neigh(&r, peer2_mac, 0);
-    p1 = raw_path4(&r, 1, 20, 1500);
-    p2 = raw_path4(&r, 1, 21, 1500);
-    tt = raw_tcp(&r, 3000, 80);
-    raw_dep(&r, a, p1);
-    raw_next(&r, p1, p2);
-    raw_dep(&r, p1, tt);
-    raw_dep(&r, p2, tt);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a block shared by two lists");
-    /* a path whose dependent list leads back to its neighbor */
-    a = raw_block(&r, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL,
-                  0);
-    b = raw_block(&r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
-    raw_dep(&r, a, b);
-    raw_dep(&r, b, a);
-    expect_tree_refused(t, &r, CHIMNEY_CMD_TERMINATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a dependent list back to the root");
-    raw_free(&r);
-
-    /* the driver core refuses a cyclic host tree before the device */
-    tail = rd(t, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL));
-    n = build_npt(t, &p, tc, 2, 4000);
-    hb_next(tc[1], tc[0]);
-    g_assert_cmpint(OP_INITIATE(t->env->drv, &n->b, tree_done, &d), ==,
-                    CHIMNEY_DRV_ELOOP);
-    g_assert_cmpuint(rd(t, CHIMNEY_RING_REG(CHIMNEY_RING_CMD,
-                                            CHIMNEY_RING_TAIL)), ==, tail);
-    g_assert_cmphex(n->b.status, ==, STATUS_POISON);
-    g_assert_cmpuint(chimney_drv_pending(t->env->drv), ==, 0);
-    canary_check(t, &k, "a cyclic host tree");
-    t_end(t);
-}
-
-static void test_bad_tcp_dependent(void *obj, void *data,
-                                   QGuestAllocator *alloc)
-{
-    T *t = t_start(obj, data, alloc);
-    Canary k;
-    Raw r;
-    uint64_t a, b;
-    uint32_t errs;
-    HBlk *lk, *t1, *t2;
-    Done d = { 0 };
-
-    canary_up(t, &k);
-    errs = err_count(t);
-    raw_init(t, &r, 8192);
-    a = raw_block(&r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, k.c.p->slot,
-                  NULL, 0);
-    b = raw_tcp(&r, 3000, 80);
-    raw_dep(&r, a, b);
-    raw_dep(&r, b, raw_tcp(&r, 3001, 80));
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INITIATE, a, CHIMNEY_ST_BAD_TREE,
-                        &errs, &k, "a TCP block with a dependent");
-    a = raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_REF, k.c.t->slot, NULL,
-                  0);
-    raw_dep(&r, a, raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_PLACEHOLDER,
-                             0, NULL, 0));
-    expect_tree_refused(t, &r, CHIMNEY_CMD_INVALIDATE, a,
-                        CHIMNEY_ST_BAD_TREE, &errs, &k,
-                        "INVALIDATE: a TCP block with a dependent");
-    raw_free(&r);
-    /* through the core, which checks depth, not layers: the device says */
-    lk = hb_obj(&t->env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
-    t1 = hb_tcp(&t->env->hb, 3000, 80);
-    t2 = hb_tcp(&t->env->hb, 3001, 80);
-    hb_dep(lk, t1);
-    hb_dep(t1, t2);
-    g_assert_cmphex(run_tree(t, OP_INITIATE, lk), ==, CHIMNEY_ST_BAD_TREE);
-    g_assert_cmphex(t1->b.status, ==, CHIMNEY_ST_BAD_TREE);
-    g_assert_cmphex(t2->b.status, ==, CHIMNEY_ST_BAD_TREE);
-    g_assert_cmphex(t1->slot | t2->slot, ==, 0);
-    expect_guest_error(t, &errs, "core: a TCP block with a dependent");
-    /* a fourth level the core refuses itself, nothing submitted */
-    hb_dep(t2, hb_tcp(&t->env->hb, 3002, 80));
-    t1->b.status = STATUS_POISON;
-    g_assert_cmpint(OP_INITIATE(t->env->drv, &lk->b, tree_done, &d), ==,
-                    CHIMNEY_DRV_EINVAL);
-    g_assert_cmpuint(chimney_drv_pending(t->env->drv), ==, 0);
-    g_assert_cmphex(t1->b.status, ==, STATUS_POISON);
-    canary_check(t, &k, "core: a TCP block with a dependent");
-    t_end(t);
-}
 
 /*
  * Offload is enabled by CTRL.OFFLOAD_EN (set by the core's init) AND a
@@ -225,8 +114,6 @@ static void register_chimney_bad_input_test(void)
         const char *name;
         QOSTestFunc fn;
     } tests[] = {
-        { "bad-input-cycle", test_bad_cycle },
-        { "bad-input-tcp-with-dependent", test_bad_tcp_dependent },
         { "bad-input-offload-disabled", test_bad_disabled },
     };
     QOSGraphTestOptions opts = {

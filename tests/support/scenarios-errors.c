@@ -127,6 +127,123 @@ static uint64_t bl_query_longer(ChimneyTestRaw *r, const BadCtx *x,
     return *blk;
 }
 
+/* The driver core refuses such trees itself: no completion ever. */
+static void never_done(void *ctx, struct chimney_offload_block *root,
+                       uint32_t status)
+{
+    g_assert_not_reached();
+}
+
+static void scn_bad_cycle(ChimneyTestEnv *env)
+{
+    Canary k;
+    ChimneyTestRaw r;
+    uint64_t a, b, p1, p2, tt;
+    uint32_t errs, tail;
+    ChimneyTestHBlk *n, *p, *tc[2];
+
+    env_canary_up(env, &k);
+    errs = env_err_count(env);
+    env_raw_init(env, &r, 16384);
+    /* N1 -> N2 -> N1 */
+    a = raw_neigh(&r, chimney_test_peer2_mac, 0);
+    b = raw_neigh(&r, chimney_test_peer2_mac, 0);
+    raw_next(&r, a, b);
+    raw_next(&r, b, a);
+    env_expect_tree_refused(env, &r, CHIMNEY_CMD_INITIATE, a,
+                            CHIMNEY_ST_BAD_TREE,
+                        &errs, &k, "a cycle through next");
+    /* a block that is its own next, in QUERY */
+    a = raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
+    raw_next(&r, a, a);
+    env_expect_tree_refused(env, &r, CHIMNEY_CMD_QUERY, a, CHIMNEY_ST_BAD_TREE,
+                            &errs, &k, "a block that is its own next");
+    /* one TCP block in two dependent lists */
+    a = raw_neigh(&r, chimney_test_peer2_mac, 0);
+    p1 = raw_path4(&r, 1, 20, 1500);
+    p2 = raw_path4(&r, 1, 21, 1500);
+    tt = raw_tcp(&r, 3000, 80);
+    raw_dep(&r, a, p1);
+    raw_next(&r, p1, p2);
+    raw_dep(&r, p1, tt);
+    raw_dep(&r, p2, tt);
+    env_expect_tree_refused(env, &r, CHIMNEY_CMD_INITIATE, a,
+                            CHIMNEY_ST_BAD_TREE,
+                        &errs, &k, "a block shared by two lists");
+    /* a path whose dependent list leads back to its neighbor */
+    a = raw_block(&r, CHIMNEY_TYPE_NEIGH, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL,
+                  0);
+    b = raw_block(&r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_PLACEHOLDER, 0, NULL, 0);
+    raw_dep(&r, a, b);
+    raw_dep(&r, b, a);
+    env_expect_tree_refused(env, &r, CHIMNEY_CMD_TERMINATE, a,
+                            CHIMNEY_ST_BAD_TREE,
+                        &errs, &k, "a dependent list back to the root");
+    raw_free(&r);
+
+    /* the driver core refuses a cyclic host tree before the device */
+    tail = env->reg_read(env, CHIMNEY_RING_REG(CHIMNEY_RING_CMD,
+                                               CHIMNEY_RING_TAIL));
+    n = hb_npt(&env->hb, chimney_test_peer_mac, &p, tc, 2, 4000);
+    hb_next(tc[1], tc[0]);
+    g_assert_cmpint(OP_INITIATE(env->drv, &n->b, never_done, NULL), ==,
+                    CHIMNEY_DRV_ELOOP);
+    g_assert_cmpuint(env->reg_read(env, CHIMNEY_RING_REG(CHIMNEY_RING_CMD,
+                                            CHIMNEY_RING_TAIL)), ==, tail);
+    g_assert_cmphex(n->b.status, ==, CHIMNEY_TEST_STATUS_POISON);
+    g_assert_cmpuint(chimney_drv_pending(env->drv), ==, 0);
+    env_canary_check(env, &k, "a cyclic host tree");
+}
+
+static void scn_bad_tcp_dependent(ChimneyTestEnv *env)
+{
+    Canary k;
+    ChimneyTestRaw r;
+    uint64_t a, b;
+    uint32_t errs;
+    ChimneyTestHBlk *lk, *t1, *t2;
+
+    env_canary_up(env, &k);
+    errs = env_err_count(env);
+    env_raw_init(env, &r, 8192);
+    a = raw_block(&r, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, k.c.p->slot,
+                  NULL, 0);
+    b = raw_tcp(&r, 3000, 80);
+    raw_dep(&r, a, b);
+    raw_dep(&r, b, raw_tcp(&r, 3001, 80));
+    env_expect_tree_refused(env, &r, CHIMNEY_CMD_INITIATE, a,
+                            CHIMNEY_ST_BAD_TREE,
+                        &errs, &k, "a TCP block with a dependent");
+    a = raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_REF, k.c.t->slot, NULL,
+                  0);
+    raw_dep(&r, a, raw_block(&r, CHIMNEY_TYPE_TCP, CHIMNEY_ROLE_PLACEHOLDER,
+                             0, NULL, 0));
+    env_expect_tree_refused(env, &r, CHIMNEY_CMD_INVALIDATE, a,
+                            CHIMNEY_ST_BAD_TREE, &errs, &k,
+                        "INVALIDATE: a TCP block with a dependent");
+    raw_free(&r);
+    /* through the core, which checks depth, not layers: the device says */
+    lk = hb_obj(&env->hb, CHIMNEY_TYPE_IP4, k.c.p->slot);
+    t1 = hb_tcp(&env->hb, 3000, 80);
+    t2 = hb_tcp(&env->hb, 3001, 80);
+    hb_dep(lk, t1);
+    hb_dep(t1, t2);
+    g_assert_cmphex(env_run_tree(env, OP_INITIATE, lk), ==,
+                    CHIMNEY_ST_BAD_TREE);
+    g_assert_cmphex(t1->b.status, ==, CHIMNEY_ST_BAD_TREE);
+    g_assert_cmphex(t2->b.status, ==, CHIMNEY_ST_BAD_TREE);
+    g_assert_cmphex(t1->slot | t2->slot, ==, 0);
+    env_expect_guest_error(env, &errs, "core: a TCP block with a dependent");
+    /* a fourth level the core refuses itself, nothing submitted */
+    hb_dep(t2, hb_tcp(&env->hb, 3002, 80));
+    t1->b.status = CHIMNEY_TEST_STATUS_POISON;
+    g_assert_cmpint(OP_INITIATE(env->drv, &lk->b, never_done, NULL), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpuint(chimney_drv_pending(env->drv), ==, 0);
+    g_assert_cmphex(t1->b.status, ==, CHIMNEY_TEST_STATUS_POISON);
+    env_canary_check(env, &k, "core: a TCP block with a dependent");
+}
+
 /* TERMINATE: a delegated structure too short, or a block too long */
 static uint64_t bl_term_short(ChimneyTestRaw *r, const BadCtx *x, uint64_t *blk)
 {
@@ -622,7 +739,9 @@ static void scn_bad_duplicate(ChimneyTestEnv *env)
 }
 
 const ChimneyScenario chimney_scenarios_errors[] = {
+    { "bad-input-cycle", scn_bad_cycle },
     { "bad-input-wrong-layer", scn_bad_layer },
+    { "bad-input-tcp-with-dependent", scn_bad_tcp_dependent },
     { "bad-input-type-and-role", scn_bad_type_role },
     { "bad-input-lengths", scn_bad_lengths },
     { "bad-input-dma", scn_bad_dma },
