@@ -199,6 +199,17 @@ uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
     return d.status;
 }
 
+uint32_t env_set_vlans(ChimneyTestEnv *env, const uint16_t *ids, uint32_t n)
+{
+    EnvDone d = { .env = env };
+
+    g_assert_cmpint(chimney_drv_set_vlans(env->drv, ids, n, env_cmd_done,
+                                          &d), ==, 0);
+    env_wait(env, &d.calls, 1);
+    g_assert_cmpuint(d.calls, ==, 1);
+    return d.status;
+}
+
 uint32_t env_run_tree(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                       ChimneyTestHBlk *root)
 {
@@ -225,6 +236,19 @@ void env_run_ok(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                 ChimneyTestHBlk *root)
 {
     g_assert_cmphex(env_run_tree(env, op, root), ==, CHIMNEY_ST_SUCCESS);
+}
+
+uint32_t env_offload_status(ChimneyTestEnv *env,
+                            ChimneyTestHBlk *parent_linker,
+                            ChimneyTestHBlk *blk)
+{
+    if (parent_linker) {
+        hb_dep(parent_linker, blk);
+        env_run_ok(env, OP_INITIATE, parent_linker);
+    } else {
+        env_run_ok(env, OP_INITIATE, blk);
+    }
+    return blk->b.status;
 }
 
 void env_offload_ok(ChimneyTestEnv *env, ChimneyTestHBlk *root)

@@ -121,6 +121,8 @@ const ChimneyTestRec *env_find_rec(ChimneyTestEnv *env, int kind,
 uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
                         uint32_t nce_stale);
 
+uint32_t env_set_vlans(ChimneyTestEnv *env, const uint16_t *ids, uint32_t n);
+
 /* The five state operations of the driver core. */
 typedef int (*ChimneyTestTreeOp)(struct chimney_drv *,
                                  struct chimney_offload_block *,
@@ -140,6 +142,13 @@ uint32_t env_run_tree(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                       ChimneyTestHBlk *root);
 void env_run_ok(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                 ChimneyTestHBlk *root);
+/*
+ * INITIATE @blk (under @parent_linker when not NULL): the block's status
+ * (the command itself must succeed).
+ */
+uint32_t env_offload_status(ChimneyTestEnv *env,
+                            ChimneyTestHBlk *parent_linker,
+                            ChimneyTestHBlk *blk);
 /* INITIATE and check every block succeeded. */
 void env_offload_ok(ChimneyTestEnv *env, ChimneyTestHBlk *root);
 

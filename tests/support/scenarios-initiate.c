@@ -218,9 +218,224 @@ static void scn_rule_035(ChimneyTestEnv *env)
     g_assert_cmpuint(env->recs->len, ==, 0);
 }
 
+/*
+ * rules 029-033: the specific failure codes of INITIATE, and which of
+ * them are guest errors (only INVALID_PARAMETER here).
+ */
+static void scn_rule_029_033(ChimneyTestEnv *env)
+{
+    static const struct {
+        uint32_t state;
+        bool ok;
+    } states[] = {
+        { CHIMNEY_TCPS_CLOSED, false }, { CHIMNEY_TCPS_LISTEN, false },
+        { CHIMNEY_TCPS_SYN_SENT, false }, { CHIMNEY_TCPS_SYN_RCVD, false },
+        { CHIMNEY_TCPS_ESTABLISHED, true }, { CHIMNEY_TCPS_FIN_WAIT_1, true },
+        { CHIMNEY_TCPS_FIN_WAIT_2, true }, { CHIMNEY_TCPS_CLOSE_WAIT, true },
+        { CHIMNEY_TCPS_CLOSING, true }, { CHIMNEY_TCPS_LAST_ACK, true },
+        { CHIMNEY_TCPS_TIME_WAIT, false }, { 11, false },
+    };
+    ChimneyTestHBlk *n, *p, *tc[1], *b;
+    ChimneyTestNeighState ns;
+    ChimneyTestTcpState s;
+    uint32_t errs;
+    uint16_t vids[2] = { 100, 200 }, zero = 0;
+    unsigned i;
+    uint8_t mac[6] = { 0x02, 0, 0, 0, 0x29, 0 };
+
+    n = hb_npt(&env->hb, chimney_test_peer_mac, &p, tc, 1, 1000);
+    env_offload_ok(env, n);
+
+    /* rule 029: a source MAC needs CAP_SRC_MAC, which this device lacks */
+    g_assert_cmphex(env->reg_read(env, CHIMNEY_REG_CAP_FLAGS) &
+                    CHIMNEY_CAP_SRC_MAC, ==, 0);
+    errs = env_err_count(env);
+    chimney_test_neigh_state(&ns, chimney_test_peer2_mac, 0);
+    memcpy(ns.c.dl_src_addr, mac, 6);
+    b = hb_neigh_state(&env->hb, &ns);
+    g_assert_cmphex(env_offload_status(env, NULL, b), ==,
+                    CHIMNEY_ST_OFFLOAD_HW_ADDRESS_ENTRIES);
+    g_assert_cmphex(b->slot, ==, 0);
+
+    /* rule 030: InitialRcvWnd up to CAP_MAX_RCV_WND */
+    g_assert_cmpuint(env->reg_read(env, CHIMNEY_REG_CAP_MAX_RCV_WND), ==,
+                     CHIMNEY_MAX_RCV_WND);
+    chimney_test_tcp_state(&s, 2000, 80);
+    s.k.initial_rcv_wnd = GUINT32_TO_LE(CHIMNEY_MAX_RCV_WND + 1);
+    g_assert_cmphex(env_offload_status(env, hb_obj(&env->hb, CHIMNEY_TYPE_IP4,
+                                                   p->slot),
+                                   hb_tcp_state(&env->hb, &s)), ==,
+                    CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
+    s.k.initial_rcv_wnd = GUINT32_TO_LE(CHIMNEY_MAX_RCV_WND);
+    g_assert_cmphex(env_offload_status(env, hb_obj(&env->hb, CHIMNEY_TYPE_IP4,
+                                                   p->slot),
+                                   hb_tcp_state(&env->hb, &s)), ==,
+                    CHIMNEY_ST_SUCCESS);
+
+    /* rule 031: PathMtu up to CAP_MAX_PATH_MTU */
+    g_assert_cmpuint(env->reg_read(env, CHIMNEY_REG_CAP_MAX_PATH_MTU), ==,
+                     CHIMNEY_MAX_PATH_MTU);
+    g_assert_cmphex(env_offload_status(env, hb_obj(&env->hb,
+                                                   CHIMNEY_TYPE_NEIGH, n->slot),
+                                   hb_path4(&env->hb, 1, 31,
+                                            CHIMNEY_MAX_PATH_MTU + 1)), ==,
+                    CHIMNEY_ST_OFFLOAD_PATH_MTU);
+    g_assert_cmphex(env_offload_status(env, hb_obj(&env->hb,
+                                                   CHIMNEY_TYPE_NEIGH, n->slot),
+                                   hb_path4(&env->hb, 1, 31,
+                                            CHIMNEY_MAX_PATH_MTU)),
+                    ==, CHIMNEY_ST_SUCCESS);
+    /* none of these is a guest error */
+    g_assert_cmpuint(env_err_count(env), ==, errs);
+
+    /* rule 032: no interface VLANs: any neighbor VLAN */
+    g_assert_cmphex(env_offload_status(env, NULL, hb_neigh(&env->hb,
+                    chimney_test_peer2_mac, 300)), ==,
+                    CHIMNEY_ST_SUCCESS);
+    /* an interface table of 0 only ("untagged"): still any */
+    g_assert_cmphex(env_set_vlans(env, &zero, 1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(env_offload_status(env, NULL, hb_neigh(&env->hb,
+                    chimney_test_peer2_mac, 301)), ==,
+                    CHIMNEY_ST_SUCCESS);
+    /* 100 and 200: 300 fails, 200 and 0 pass */
+    g_assert_cmphex(env_set_vlans(env, vids, 2), ==, CHIMNEY_ST_SUCCESS);
+    b = hb_neigh(&env->hb, chimney_test_peer2_mac, 300);
+    g_assert_cmphex(env_offload_status(env, NULL, b), ==,
+                    CHIMNEY_ST_OFFLOAD_VLAN_MISMATCH);
+    g_assert_cmphex(b->slot, ==, 0);
+    g_assert_cmphex(env_offload_status(env, NULL, hb_neigh(&env->hb,
+                    chimney_test_peer2_mac, 200)), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(env_offload_status(env, NULL, hb_neigh(&env->hb,
+                    chimney_test_peer2_mac, 0)), ==,
+                    CHIMNEY_ST_SUCCESS);
+    /* only bits 0..11 are the VLAN id: 0x10c8 is VLAN 200 */
+    g_assert_cmphex(env_offload_status(env, NULL, hb_neigh(&env->hb,
+                    chimney_test_peer2_mac, 0x10c8)),
+                    ==, CHIMNEY_ST_SUCCESS);
+    /* an emptied table accepts 300 again */
+    g_assert_cmphex(env_set_vlans(env, NULL, 0), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(env_offload_status(env, NULL, hb_neigh(&env->hb,
+                    chimney_test_peer2_mac, 300)), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(env_err_count(env), ==, errs);
+
+    /* the other INVALID_PARAMETER conditions: the send list */
+    {
+        struct chimney_dma_buf sl, dat;
+        ChimneySendBuf e[2];
+        static const struct {
+            uint32_t len0, acked0, count, snd_max_off;
+            uint32_t status;
+            const char *what;
+        } cases[] = {
+            { 0, 0, 2, 10, CHIMNEY_ST_INVALID_PARAMETER, "an entry of 0 "
+              "bytes" },
+            { 10, 4, 2, 10, CHIMNEY_ST_INVALID_PARAMETER, "acked != 0" },
+            { 10, 0, 2, 21, CHIMNEY_ST_INVALID_PARAMETER, "a list shorter "
+              "than SndMax - SndUna" },
+            { 10, 0, 1025, 10, CHIMNEY_ST_OFFLOAD_TCP_XMIT_BUFFER, "1025 "
+              "entries" },
+            { 10, 0, 2, 20, CHIMNEY_ST_SUCCESS, "a good list" },
+        };
+
+        env_fill_buf(env, &dat, 10, 9);
+        g_assert_cmpint(env_dma_alloc(env, sizeof(e), &sl), ==, 0);
+        for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+            memset(e, 0, sizeof(e));
+            e[0].addr = GUINT64_TO_LE(dat.dma);
+            e[0].len = GUINT32_TO_LE(cases[i].len0);
+            e[0].acked = GUINT32_TO_LE(cases[i].acked0);
+            e[1].addr = GUINT64_TO_LE(dat.dma);
+            e[1].len = GUINT32_TO_LE(10);
+            env_dma_write(env, &sl, 0, e, sizeof(e));
+            chimney_test_tcp_state(&s, 3100 + i, 80);
+            s.d.snd_max = GUINT32_TO_LE(5000 + cases[i].snd_max_off);
+            s.d.send_list_addr = GUINT64_TO_LE(sl.dma);
+            s.d.send_list_count = GUINT32_TO_LE(cases[i].count);
+            b = hb_tcp_state(&env->hb, &s);
+            if (env_offload_status(env, hb_obj(&env->hb, CHIMNEY_TYPE_IP4,
+                                               p->slot), b) !=
+                cases[i].status) {
+                env_soft_fail(env,
+                              "send list with %s: status 0x%x, expected 0x%x",
+                          cases[i].what, b->b.status, cases[i].status);
+            }
+        }
+        /* a SACK connection: this device has no CAP_SACK */
+        g_assert_cmphex(env->reg_read(env, CHIMNEY_REG_CAP_FLAGS) &
+                        CHIMNEY_CAP_SACK, ==, 0);
+        chimney_test_tcp_state(&s, 3200, 80);
+        s.c.flags = GUINT16_TO_LE(CHIMNEY_TCP_CONST_SACK);
+        b = hb_tcp_state(&env->hb, &s);
+        if (env_offload_status(env, hb_obj(&env->hb, CHIMNEY_TYPE_IP4,
+                                           p->slot), b) !=
+            CHIMNEY_ST_OFFLOAD_CONNECTION_REJECTED) {
+            env_soft_fail(env, "SACK: status 0x%x, expected "
+                          "OFFLOAD_CONNECTION_REJECTED", b->b.status);
+        }
+        /*
+         * Conditions are checked in table order: a window too large comes
+         * before an unreadable send list (DMA_ERROR is the last row).
+         */
+        chimney_test_tcp_state(&s, 3201, 80);
+        s.k.initial_rcv_wnd = GUINT32_TO_LE(CHIMNEY_MAX_RCV_WND + 1);
+        s.d.snd_max = GUINT32_TO_LE(5010);
+        s.d.send_list_addr = GUINT64_TO_LE(CHIMNEY_TEST_BAD_GPA);
+        s.d.send_list_count = GUINT32_TO_LE(1);
+        b = hb_tcp_state(&env->hb, &s);
+        if (env_offload_status(env, hb_obj(&env->hb, CHIMNEY_TYPE_IP4,
+                                           p->slot), b) !=
+            CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW) {
+            env_soft_fail(env,
+                          "window too large and send list unreadable: status "
+                      "0x%x, expected OFFLOAD_TCP_RCV_WINDOW (table order)",
+                      b->b.status);
+        }
+        chimney_test_tcp_state(&s, 1000, 80);                /* DUPLICATE too */
+        s.d.snd_max = GUINT32_TO_LE(5010);
+        s.d.send_list_addr = GUINT64_TO_LE(CHIMNEY_TEST_BAD_GPA);
+        s.d.send_list_count = GUINT32_TO_LE(1);
+        b = hb_tcp_state(&env->hb, &s);
+        if (env_offload_status(env, hb_obj(&env->hb, CHIMNEY_TYPE_IP4,
+                                           p->slot), b) !=
+            CHIMNEY_ST_DUPLICATE) {
+            env_soft_fail(env,
+                          "duplicate 4-tuple and send list unreadable: status "
+                      "0x%x, expected DUPLICATE (table order)", b->b.status);
+        }
+        env_dma_free(env, &sl);
+        env_dma_free(env, &dat);
+    }
+
+    /* rule 033: which TCP states can be offloaded */
+    for (i = 0; i < G_N_ELEMENTS(states); i++) {
+        uint32_t before = env_err_count(env);
+
+        chimney_test_tcp_state(&s, 4000 + i, 80);
+        s.d.state = GUINT32_TO_LE(states[i].state);
+        b = hb_tcp_state(&env->hb, &s);
+        g_assert_cmphex(env_offload_status(env, hb_obj(&env->hb,
+                                                       CHIMNEY_TYPE_IP4,
+                                                 p->slot), b), ==,
+                        states[i].ok ? CHIMNEY_ST_SUCCESS :
+                        CHIMNEY_ST_INVALID_PARAMETER);
+        /* INVALID_PARAMETER is a guest error */
+        g_assert_cmpuint(env_err_count(env), ==, before + !states[i].ok);
+        if (states[i].ok) {
+            ChimneyTestTcpState q;
+
+            g_assert_cmphex(env_query_tcp(env, b->slot, &q), ==,
+                            CHIMNEY_ST_SUCCESS);
+            g_assert_cmpuint(GUINT32_FROM_LE(q.d.state), ==, states[i].state);
+        }
+    }
+}
+
 const ChimneyScenario chimney_scenarios_initiate[] = {
     { "rule-023-024-buffered-data-copied", scn_rule_023_024 },
     { "rule-025-failed-tcp-send-list-untouched", scn_rule_025 },
+    { "rule-029-033-failure-codes", scn_rule_029_033 },
     { "rule-034-srtt-rttvar", scn_rule_034 },
     { "rule-035-timeout-delta-off", scn_rule_035 },
     { NULL, NULL },

@@ -86,57 +86,6 @@ static void test_initiate_basic(Fixture *f, gconstpointer data)
                      ==, CHIMNEY_NO_INDEX);
 }
 
-/* rules 030-033: specific offload failure codes. */
-static void test_rule_030_033_failure_codes(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n, p, t[1], n2, p2, tw, ts, vl;
-    TbTcpState s;
-    uint16_t vids[2] = { GUINT16_TO_LE(100), GUINT16_TO_LE(200) };
-    uint64_t vaddr = fake_alloc(h, sizeof(vids));
-
-    build_npt(h, &n, &p, t, 1);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n), ==,
-                    CHIMNEY_ST_SUCCESS);
-
-    /* rule 030: InitialRcvWnd larger than supported */
-    tb_tcp_defaults(&s, 5000, 80);
-    s.k.initial_rcv_wnd = GUINT32_TO_LE(CHIMNEY_MAX_RCV_WND + 1);
-    tw = tb_new_tcp_state(h, &s);
-    /* rule 033: a closed connection is not offloadable */
-    tb_tcp_defaults(&s, 5001, 80);
-    s.d.state = GUINT32_TO_LE(CHIMNEY_TCPS_TIME_WAIT);
-    ts = tb_new_tcp_state(h, &s);
-    tb_next(h, tw, ts);
-    p2 = tb_block(h, CHIMNEY_TYPE_IP4, CHIMNEY_ROLE_LINKER, tb_handle(h, p),
-                  NULL, 0);
-    tb_dep(h, p2, tw);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, p2), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, tw), ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
-    g_assert_cmphex(tb_status(h, ts), ==, CHIMNEY_ST_INVALID_PARAMETER);
-
-    /* rule 032: interface VLAN 0 accepts any neighbor VLAN */
-    n2 = tb_new_neigh(h, 3, 300);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n2), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, n2), ==, CHIMNEY_ST_SUCCESS);
-    /* with interface VLANs 100 and 200: 200 and 0 pass, 300 fails */
-    memcpy(fake_ptr(h, vaddr), vids, sizeof(vids));
-    g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_SET_VLANS, vaddr, 4, 0,
-                                NULL), ==, CHIMNEY_ST_SUCCESS);
-    vl = tb_new_neigh(h, 4, 300);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, vl), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, vl), ==, CHIMNEY_ST_OFFLOAD_VLAN_MISMATCH);
-    vl = tb_new_neigh(h, 5, 200);
-    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, vl);
-    g_assert_cmphex(tb_status(h, vl), ==, CHIMNEY_ST_SUCCESS);
-    vl = tb_new_neigh(h, 6, 0);
-    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, vl);
-    g_assert_cmphex(tb_status(h, vl), ==, CHIMNEY_ST_SUCCESS);
-}
-
 /* Terminate needs room for everything it must hand back (no data loss). */
 static void test_terminate_needs_room(Fixture *f, gconstpointer data)
 {
@@ -757,7 +706,6 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     ADD("initiate-basic", test_initiate_basic);
-    ADD("rule-030-033-failure-codes", test_rule_030_033_failure_codes);
     ADD("terminate-needs-room", test_terminate_needs_room);
     ADD("rule-064-065-invalidate", test_rule_064_065_invalidate);
     ADD("bad-trees", test_bad_trees);
