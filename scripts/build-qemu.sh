@@ -94,7 +94,6 @@ REQUIRED=(
     tests/qtest/chimney-rings-test.c
     tests/qtest/chimney-tree-test.c
     tests/qtest/chimney-initiate-test.c
-    tests/qtest/chimney-terminate-test.c
     tests/qtest/chimney-update-test.c
     tests/qtest/chimney-engine-test.c
     tests/qtest/chimney-bad-input-test.c

@@ -1,6 +1,7 @@
 /*
  * chimney-nic test scenarios, spec chapter "State operations", TERMINATE:
- * delegated state, send list and data returned, stale handles.
+ * delegated state, send list and data returned, stale handles, frames
+ * after an upload.
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -432,11 +433,95 @@ static void scn_rule_046_047(ChimneyTestEnv *env)
                     CHIMNEY_ST_BAD_HANDLE);
 }
 
+/*
+ * rule 048: while offloaded, the connection's segments never reach the
+ * L2 RX ring (the device ACKs them); after the upload they do, as
+ * received, and the device no longer answers them.
+ */
+static void scn_rule_048(ChimneyTestEnv *env)
+{
+    uint8_t f[256], got[2048];
+    size_t len, glen;
+    ChimneyTestConn c;
+    ChimneyTestSeg s;
+
+    conn_init4(&c, 1, 2, 1000, 80);
+    conn_offload(env, &c);
+    conn_send_data(env, &c, "offloaded", 9);
+    len = env_wire_recv(env, f, sizeof(f));
+    g_assert_cmpuint(len, >=, 54);
+    /* its ACK */
+    g_assert_cmphex(chimney_test_ld32(f + 14 + 20 + 8), ==, 1009);
+    /* nothing went up L2, nothing answered */
+    g_assert_true(env->wire_quiet(env));
+
+    g_assert_cmphex(env_terminate_one(env, CHIMNEY_TYPE_TCP, c.t->slot), ==,
+                    CHIMNEY_ST_SUCCESS);
+    conn_peer_seg(env, &c, &s, "uploaded", 8);
+    len = seg_build(&s, f);
+    env->wire_inject(env, f, len);
+    glen = env->l2_take(env, got, sizeof(got));
+    g_assert_cmpuint(glen, ==, len);
+    g_assert_cmpmem(got, glen, f, len);
+    g_assert_true(env->wire_quiet(env));
+}
+
+/*
+ * rules 048, 115, 118: a segment with URG asks for the upload
+ * (URGENT_DATA, a mandatory reason); from then on the device processes
+ * nothing of the connection and holds its frames (not ACKed), and
+ * delivers them through the RX ring, as received, right after the
+ * TERMINATE's CMD_DONE (spec "Upload requests").
+ */
+static void scn_rule_048_115_urgent(ChimneyTestEnv *env)
+{
+    uint8_t f[256], f2[256], got[2048];
+    size_t len, len2, glen;
+    const ChimneyTestRec *r;
+    ChimneyTestConn c;
+    ChimneyTestSeg s;
+
+    conn_init4(&c, 1, 2, 1000, 80);
+    conn_offload(env, &c);
+    conn_peer_seg(env, &c, &s, "urgent", 6);
+    s.flags |= CHIMNEY_TH_URG;
+    s.urg = 6;
+    len = seg_build(&s, f);
+    env->wire_inject(env, f, len);
+    c.peer_seq += 6;
+    conn_peer_seg(env, &c, &s, "later", 5);          /* host path as well */
+    len2 = seg_build(&s, f2);
+    env->wire_inject(env, f2, len2);
+    env_settle(env, 5);
+    r = env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                     c.t->b.ndis_offload_handle);
+    g_assert_nonnull(r);
+    g_assert_cmpuint(r->a, ==, CHIMNEY_UPLOAD_URGENT_DATA);
+    g_assert_cmphex(r->handle, ==, c.t->slot);
+    /*
+     * Spec ("Upload requests", ABI 1.0 decision): the urgent segment and
+     * everything after it go up the RX ring as received, unacknowledged,
+     * for the host stack that uploads the connection.
+     */
+    glen = env->l2_take(env, got, sizeof(got));
+    g_assert_cmpuint(glen, ==, len);
+    g_assert_cmpmem(got, glen, f, len);
+    glen = env->l2_take(env, got, sizeof(got));
+    g_assert_cmpuint(glen, ==, len2);
+    g_assert_cmpmem(got, glen, f2, len2);
+    g_assert_true(env->wire_quiet(env));
+
+    g_assert_cmphex(env_terminate_one(env, CHIMNEY_TYPE_TCP, c.t->slot), ==,
+                    CHIMNEY_ST_SUCCESS);
+}
+
 const ChimneyScenario chimney_scenarios_terminate[] = {
     { "rule-041-042-delegated-returned", scn_rule_041_042 },
     { "rule-043-045-send-list-and-data-returned", scn_rule_043_045 },
     { "rule-038-terminate-without-state", scn_rule_038 },
     { "rule-041-neighbor-path-longer-structures", scn_rule_041_layers },
     { "rule-046-047-stale-handles", scn_rule_046_047 },
+    { "rule-048-frames-after-upload", scn_rule_048 },
+    { "rule-048-115-urgent-frames-held", scn_rule_048_115_urgent },
     { NULL, NULL },
 };

@@ -115,7 +115,10 @@ static inline size_t fake_env_wire_take(ChimneyTestEnv *env, uint8_t *buf,
     return 0;
 }
 
-/* As the qtest environment: a while of virtual time, nothing sent. */
+/*
+ * As the qtest environment (marker frame): every frame the L2 RX ring got
+ * was taken, and a while of virtual time sends nothing on the wire.
+ */
 static inline bool fake_env_wire_quiet(ChimneyTestEnv *env)
 {
     FakeEnv *fe = fake_env_of(env);
@@ -127,6 +130,11 @@ static inline bool fake_env_wire_quiet(ChimneyTestEnv *env)
             return false;
         }
         fake_env_clock_step(env, env->poll_step_ns);
+    }
+    /* as the qtest marker frame: nothing went up L2 unexpected */
+    if (fe->l2->len) {
+        g_error("wire_quiet: %u frame(s) in the L2 RX ring nobody expected",
+                fe->l2->len);
     }
     return true;
 }
