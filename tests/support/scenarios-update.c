@@ -176,7 +176,7 @@ static void scn_rule_055(ChimneyTestEnv *env)
 
     k.max_rt = GUINT32_TO_LE(5000);
     k.flags = GUINT16_TO_LE(CHIMNEY_TCP_CACHED_MAX_RT_RESTART |
-                          CHIMNEY_TCP_CACHED_NAGLE);
+                            CHIMNEY_TCP_CACHED_NAGLE);
     u = hb_tcp_cached(&env->hb, c.t->slot, &k);
     env_run_ok(env, OP_UPDATE, u);
     g_assert_cmphex(u->b.status, ==, CHIMNEY_ST_SUCCESS);
@@ -255,7 +255,7 @@ static void scn_rule_056_058(ChimneyTestEnv *env)
     g_assert_cmpuint(q.d.ka_probe_count, ==, 2);
     /* rule 056: KA_RESTART restarts it from zero */
     k.flags = GUINT16_TO_LE(CHIMNEY_TCP_CACHED_KEEPALIVE |
-                          CHIMNEY_TCP_CACHED_KA_RESTART);
+                            CHIMNEY_TCP_CACHED_KA_RESTART);
     u = hb_tcp_cached(&env->hb, c[1].t->slot, &k);
     env_run_ok(env, OP_UPDATE, u);
     g_assert_cmphex(env_query_tcp(env, c[1].t->slot, &q), ==,
@@ -268,7 +268,7 @@ static void scn_rule_056_058(ChimneyTestEnv *env)
     /* decision 4: MAX_RT_RESTART alone keeps the keepalive state ... */
     k = c[2].s.k;
     k.flags = GUINT16_TO_LE(CHIMNEY_TCP_CACHED_KEEPALIVE |
-                          CHIMNEY_TCP_CACHED_MAX_RT_RESTART);
+                            CHIMNEY_TCP_CACHED_MAX_RT_RESTART);
     u = hb_tcp_cached(&env->hb, c[2].t->slot, &k);
     env_run_ok(env, OP_UPDATE, u);
     g_assert_cmphex(env_query_tcp(env, c[2].t->slot, &q), ==,
@@ -355,7 +355,7 @@ static void scn_rule_059(ChimneyTestEnv *env)
     k.ttl_hop_limit = 1;
     k.tos_traffic_class = 0xfc;
     k.flags = GUINT16_TO_LE(CHIMNEY_TCP_CACHED_KEEPALIVE |
-                          CHIMNEY_TCP_CACHED_MAX_RT_RESTART);
+                            CHIMNEY_TCP_CACHED_MAX_RT_RESTART);
     u = hb_tcp_cached(&env->hb, c.t->slot, &k);
     env_run_ok(env, OP_UPDATE, u);
     g_assert_cmphex(u->b.status, ==, CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW);
@@ -558,6 +558,144 @@ static void scn_rule_063(ChimneyTestEnv *env)
     g_assert_cmphex(lk->b.status, ==, CHIMNEY_ST_SUCCESS);
 }
 
+/*
+ * rule 064: INVALIDATE of a neighbor: one TCP_RETRIEVE(INVALID_STATE)
+ * per connection depending on it (and only those), once; from then on
+ * nothing is sent on them, not even an ACK for arriving data, which the
+ * device no longer processes: it goes up the RX ring as received (spec
+ * "INVALIDATE", "Receive steering"), and TERMINATE returns none of it.
+ */
+static void scn_rule_064(ChimneyTestEnv *env)
+{
+    ChimneyTestConn a, b, x;
+    ChimneyTestHBlk *root, *inv, *term;
+    struct chimney_dma_buf out;
+    uint8_t f[256], got[2048];
+    size_t len, glen;
+    unsigned i;
+    ChimneyTestSeg s;
+
+    conn_init4(&a, 1, 2, 1000, 80);
+    conn_init4(&b, 1, 2, 1001, 80);
+    conn_init4(&x, 1, 3, 1000, 80);
+    memcpy(x.nmac, chimney_test_peer2_mac, 6);
+    root = conn_tree(env, &a);
+    b.n = a.n;
+    b.p = a.p;
+    b.t = hb_tcp_state(&env->hb, &b.s);
+    hb_next(a.t, b.t);
+    hb_next(root, conn_tree(env, &x));
+    env_offload_ok(env, root);
+
+    inv = hb_obj(&env->hb, CHIMNEY_TYPE_NEIGH, a.n->slot);
+    env_run_ok(env, OP_INVALIDATE, inv);
+    g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_SUCCESS);
+    env_settle(env, 5);
+    g_assert_cmpuint(env_count_recs(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 2);
+    for (i = 0; i < env->recs->len; i++) {
+        ChimneyTestRec *r = &g_array_index(env->recs, ChimneyTestRec, i);
+
+        g_assert_cmpint(r->kind, ==, 'T');
+        g_assert_cmpuint(r->type, ==, CHIMNEY_EVT_TCP_RETRIEVE);
+        g_assert_cmpuint(r->a, ==, CHIMNEY_UPLOAD_INVALID_STATE);
+        g_assert_true((r->cookie == a.t->b.ndis_offload_handle &&
+                       r->handle == a.t->slot) ||
+                      (r->cookie == b.t->b.ndis_offload_handle &&
+                       r->handle == b.t->slot));
+    }
+    g_assert_cmphex(g_array_index(env->recs, ChimneyTestRec, 0).cookie, !=,
+                    g_array_index(env->recs, ChimneyTestRec, 1).cookie);
+
+    /* data on an affected connection: up the RX ring, not ACKed */
+    conn_peer_seg(env, &a, &s, "quiet", 5);
+    len = seg_build(&s, f);
+    env->wire_inject(env, f, len);
+    glen = env->l2_take(env, got, sizeof(got));
+    g_assert_cmpuint(glen, ==, len);
+    g_assert_cmpmem(got, glen, f, len);
+    g_assert_true(env->wire_quiet(env));
+    /* the unaffected connection still answers */
+    conn_send_data(env, &x, "loud", 4);
+    conn_recv_ack_basic(env, &x, chimney_test_peer2_mac, f, sizeof(f));
+
+    /* invalidating again (and the path too): no new requests */
+    inv = hb_obj(&env->hb, CHIMNEY_TYPE_NEIGH, a.n->slot);
+    hb_dep(inv, hb_obj(&env->hb, CHIMNEY_TYPE_IP4, a.p->slot));
+    env_run_ok(env, OP_INVALIDATE, inv);
+    g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_SUCCESS);
+    env_settle(env, 5);
+    g_assert_cmpuint(env_count_recs(env, 'T', 0), ==, 2);
+
+    /* the device took none of it */
+    g_assert_cmpint(env_dma_alloc(env, 64, &out), ==, 0);
+    term = hb_term_tcp(&env->hb, a.t->slot, NULL, 0, &out, 64);
+    env_run_ok(env, OP_TERMINATE, term);
+    g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->rcv_data_len), ==, 0);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->rcv_nxt), ==, 1000);
+    env_dma_free(env, &out);
+}
+
+/*
+ * rule 065: invalidated objects stay allocated until the host terminates
+ * them, and terminate normally (with their delegated state).
+ */
+static void scn_rule_065(ChimneyTestEnv *env)
+{
+    ChimneyTestHBlk *n, *p, *tc[2], *inv, *rn, *rp, *rt0, *rt1;
+    ChimneyTestTcpState q;
+
+    n = hb_npt(&env->hb, chimney_test_peer_mac, &p, tc, 2, 1000);
+    env_offload_ok(env, n);
+    inv = hb_obj(&env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    env_run_ok(env, OP_INVALIDATE, inv);
+    env->clock_step(env, 1000 * CHIMNEY_TEST_NS_PER_MS);
+    env_settle(env, 5);
+    g_assert_cmpuint(env_count_recs(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 2);
+    g_assert_cmphex(env_query_tcp(env, tc[0]->slot, &q), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(env_query_path(env, false, p->slot, NULL), ==,
+                    CHIMNEY_ST_SUCCESS);
+    /* ... but not updated, nor linked to (INVALID_STATE) */
+    rn = hb_obj(&env->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    rp = hb_obj(&env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    hb_dep(rn, rp);
+    env_run_ok(env, OP_UPDATE, rn);
+    g_assert_cmphex(rn->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_INVALID_STATE);
+    rt0 = hb_tcp_cached(&env->hb, tc[0]->slot,
+                        &((ChimneyTestTcpState *)tc[0]->st)->k);
+    env_run_ok(env, OP_UPDATE, rt0);
+    g_assert_cmphex(rt0->b.status, ==, CHIMNEY_ST_INVALID_STATE);
+    rp = hb_obj(&env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    rt0 = hb_tcp(&env->hb, 1002, 80);
+    hb_dep(rp, rt0);
+    env_run_ok(env, OP_INITIATE, rp);
+    g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_INVALID_STATE);
+    g_assert_cmphex(rt0->b.status, ==, CHIMNEY_ST_FAILURE);
+    g_assert_cmphex(rt0->slot, ==, 0);
+    rn = hb_obj(&env->hb, CHIMNEY_TYPE_NEIGH, n->slot);
+    rp = hb_obj(&env->hb, CHIMNEY_TYPE_IP4, p->slot);
+    rt0 = hb_term_tcp(&env->hb, tc[0]->slot, NULL, 0, NULL, 0);
+    rt1 = hb_obj(&env->hb, CHIMNEY_TYPE_TCP, tc[1]->slot);
+    hb_dep(rn, rp);
+    hb_dep(rp, rt0);
+    hb_next(rt0, rt1);
+    env_run_ok(env, OP_TERMINATE, rn);
+    g_assert_cmphex(rn->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(rp->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(rt0->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(rt1->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(rt0)->rcv_nxt), ==, 1000);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(rt0)->state), ==,
+                     CHIMNEY_TCPS_ESTABLISHED);
+    g_assert_cmphex(env_query_tcp(env, tc[0]->slot, NULL), ==,
+                    CHIMNEY_ST_BAD_HANDLE);
+    /* no further upload request for them once uploaded */
+    env_settle(env, 5);
+    g_assert_cmpuint(env_count_recs(env, 'T', 0), ==, 2);
+}
+
 const ChimneyScenario chimney_scenarios_update[] = {
     { "rule-053-cached-only-update", scn_rule_053 },
     { "rule-054-relink-on-the-wire", scn_rule_054 },
@@ -567,5 +705,7 @@ const ChimneyScenario chimney_scenarios_update[] = {
     { "rule-059-failed-update-keeps-running", scn_rule_059 },
     { "rule-060-061-query", scn_rule_060_061 },
     { "rule-063-invalidate-with-state", scn_rule_063 },
+    { "rule-064-invalidate-retrieve-no-ack", scn_rule_064 },
+    { "rule-065-invalidated-terminate", scn_rule_065 },
     { NULL, NULL },
 };
