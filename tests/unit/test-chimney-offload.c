@@ -115,39 +115,6 @@ static void test_terminate_needs_room(Fixture *f, gconstpointer data)
     g_assert_cmpuint(ofl(f)->tcp.used, ==, 1);  /* still offloaded */
 }
 
-/* rules 063-065: invalidate a neighbor, every dependent asks for upload. */
-static void test_rule_064_065_invalidate(Fixture *f, gconstpointer data)
-{
-    FakeHost *h = f->h;
-    uint64_t n, p, t[3], inv;
-    unsigned i, retrieves = 0;
-
-    build_npt(h, &n, &p, t, 3);
-    tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, n);
-    inv = tb_ref(h, CHIMNEY_TYPE_NEIGH, tb_handle(h, n), 0);
-    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INVALIDATE, inv), ==,
-                    CHIMNEY_ST_SUCCESS);
-    g_assert_cmphex(tb_status(h, inv), ==, CHIMNEY_ST_SUCCESS);
-    tb_cmd(h, f->r, CHIMNEY_CMD_NOP, 0);    /* flush */
-    for (i = 0; i < f->r->events->len; i++) {
-        ChimneyEvent *e = &g_array_index(f->r->events, ChimneyEvent, i);
-
-        if (e->type == CHIMNEY_EVT_TCP_RETRIEVE) {
-            g_assert_cmpuint(e->code, ==, CHIMNEY_UPLOAD_INVALID_STATE);
-            g_assert_cmpuint(CHIMNEY_HANDLE_KIND(e->handle), ==,
-                             CHIMNEY_KIND_TCP);
-            g_assert_cmphex(e->cookie, ==,
-                            GUINT64_FROM_LE(tb_blk(h, t[retrieves])
-                                            ->host_handle));
-            retrieves++;
-        }
-    }
-    g_assert_cmpuint(retrieves, ==, 3);
-    /* rule 065: still allocated until terminated */
-    g_assert_cmpuint(ofl(f)->tcp.used, ==, 3);
-    g_assert_true(chimney_neigh_at(ofl(f), 0)->invalid);
-}
-
 /* Bad input: each gets a defined status and changes nothing else. */
 static void test_bad_trees(Fixture *f, gconstpointer data)
 {
@@ -707,7 +674,6 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     ADD("initiate-basic", test_initiate_basic);
     ADD("terminate-needs-room", test_terminate_needs_room);
-    ADD("rule-064-065-invalidate", test_rule_064_065_invalidate);
     ADD("bad-trees", test_bad_trees);
     ADD("tree-too-large", test_tree_too_large);
     ADD("capacity-65536", test_capacity_65536);
