@@ -1,8 +1,8 @@
 /*
  * QTest helpers for the chimney-nic offload tests that need QEMU or the
- * qtest shim's plumbing (chimney-tree-test.c, chimney-initiate-test.c,
- * chimney-update-test.c, chimney-engine-test.c, chimney-bad-input-test.c;
- * one file per chapter of docs/specs/chimney-nic.rst).  Everything else
+ * qtest shim's plumbing (chimney-tree-test.c, chimney-engine-test.c,
+ * chimney-bad-input-test.c; one file per chapter of
+ * docs/specs/chimney-nic.rst).  Everything else
  * is a scenario of tests/support/, run by chimney-scenario-test.c.
  *
  * Every test drives the device through the SAME portable driver core the

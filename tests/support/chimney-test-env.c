@@ -151,26 +151,19 @@ const ChimneyTestRec *env_find_rec(ChimneyTestEnv *env, int kind,
     return NULL;
 }
 
-typedef struct EnvDone {
-    ChimneyTestEnv *env;
-    unsigned calls;
-    uint32_t status;
-    struct chimney_offload_block *root;
-} EnvDone;
-
-static void env_cmd_done(void *ctx, uint32_t status)
+void env_cmd_done(void *ctx, uint32_t status)
 {
-    EnvDone *d = ctx;
+    ChimneyTestDone *d = ctx;
 
     g_assert_false(d->env->locked(d->env));
     d->calls++;
     d->status = status;
 }
 
-static void env_tree_done(void *ctx, struct chimney_offload_block *root,
-                          uint32_t status)
+void env_tree_done(void *ctx, struct chimney_offload_block *root,
+                   uint32_t status)
 {
-    EnvDone *d = ctx;
+    ChimneyTestDone *d = ctx;
 
     g_assert_false(d->env->locked(d->env));
     d->calls++;
@@ -190,7 +183,7 @@ uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
         .push_ticks = GUINT32_TO_LE(500),
         .nce_stale_ticks = GUINT32_TO_LE(nce_stale),
     };
-    EnvDone d = { .env = env };
+    ChimneyTestDone d = { .env = env };
 
     g_assert_cmpint(chimney_drv_set_params(env->drv, &p, env_cmd_done, &d),
                     ==, 0);
@@ -201,7 +194,7 @@ uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
 
 uint32_t env_set_vlans(ChimneyTestEnv *env, const uint16_t *ids, uint32_t n)
 {
-    EnvDone d = { .env = env };
+    ChimneyTestDone d = { .env = env };
 
     g_assert_cmpint(chimney_drv_set_vlans(env->drv, ids, n, env_cmd_done,
                                           &d), ==, 0);
@@ -214,7 +207,7 @@ uint32_t env_run_tree(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                       ChimneyTestHBlk *root)
 {
     struct chimney_offload_block *blk[64];
-    EnvDone d = { .env = env };
+    ChimneyTestDone d = { .env = env };
     unsigned n, i;
 
     n = hb_walk(&root->b, blk, G_N_ELEMENTS(blk));

@@ -118,6 +118,22 @@ unsigned env_count_recs(ChimneyTestEnv *env, int kind, uint16_t type);
 const ChimneyTestRec *env_find_rec(ChimneyTestEnv *env, int kind,
                                    uint16_t type, uint64_t cookie);
 
+/*
+ * Completion of a command the scenario submits itself (several in
+ * flight): initialise with .env, pass env_cmd_done/env_tree_done and the
+ * record to the driver core, then env_wait(env, &d.calls, 1).
+ */
+typedef struct ChimneyTestDone {
+    ChimneyTestEnv *env;
+    unsigned calls;
+    uint32_t status;
+    struct chimney_offload_block *root;
+} ChimneyTestDone;
+
+void env_cmd_done(void *ctx, uint32_t status);
+void env_tree_done(void *ctx, struct chimney_offload_block *root,
+                   uint32_t status);
+
 uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
                         uint32_t nce_stale);
 

@@ -432,11 +432,123 @@ static void scn_rule_029_033(ChimneyTestEnv *env)
     }
 }
 
+/* rule 021: two INITIATE commands in flight at once both complete. */
+static void scn_rule_021(ChimneyTestEnv *env)
+{
+    ChimneyTestHBlk *n1, *n2, *p1, *p2, *tc1[2], *tc2[2];
+    ChimneyTestDone d1 = { .env = env };
+    ChimneyTestDone d2 = { .env = env };
+    ChimneyTestPathState ps;
+
+    n1 = hb_npt(&env->hb, chimney_test_peer_mac, &p1, tc1, 2, 1000);
+    n2 = hb_neigh(&env->hb, chimney_test_peer2_mac, 0);
+    chimney_test_path_state(&ps, false, (const uint8_t[]){ 10, 0, 0, 1 },
+                            (const uint8_t[]){ 10, 0, 0, 3 }, 1500);
+    p2 = hb_path_state(&env->hb, false, &ps);
+    tc2[0] = hb_tcp(&env->hb, 1000, 80);
+    tc2[1] = hb_tcp(&env->hb, 1001, 80);
+    hb_dep(n2, p2);
+    hb_dep(p2, tc2[0]);
+    hb_next(tc2[0], tc2[1]);
+    g_assert_cmpint(OP_INITIATE(env->drv, &n1->b, env_tree_done, &d1), ==, 0);
+    g_assert_cmpint(OP_INITIATE(env->drv, &n2->b, env_tree_done, &d2), ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(env->drv), ==, 2);
+    g_assert_cmpuint(d1.calls + d2.calls, ==, 0);
+    env_wait(env, &d2.calls, 1);
+    g_assert_cmpuint(d2.calls, ==, 1);
+    env_wait(env, &d1.calls, 1);
+    g_assert_cmpuint(d1.calls, ==, 1);
+    g_assert_cmphex(d1.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(d2.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_true(d1.root == &n1->b && d2.root == &n2->b);
+    g_assert_cmphex(tc1[1]->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(tc2[1]->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(n1->slot, !=, n2->slot);
+    g_assert_cmphex(tc1[0]->slot, !=, tc2[0]->slot);
+    g_assert_cmphex(env_query_tcp(env, tc2[1]->slot, NULL), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(chimney_drv_pending(env->drv), ==, 0);
+}
+
+/*
+ * rule 036: the timestamp clock.  TsTime handed over is the host's
+ * current adjusted timestamp; it advances with NIC time (1000 ticks/s:
+ * N ms of virtual time = N ticks, modulo 2^32): QUERY, the TSval of the
+ * ACKs and TERMINATE all see TsTime + N.
+ */
+static void scn_rule_036(ChimneyTestEnv *env)
+{
+    const uint32_t x = 0xfffffff0u;
+    struct chimney_dma_buf out;
+    ChimneyTestConn c;
+    ChimneyTestTcpState q;
+    ChimneyTestHBlk *term;
+    uint8_t f[256];
+    size_t len, ts_off;
+
+    env_clock_mid_tick(env);
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.c.flags = GUINT16_TO_LE(CHIMNEY_TCP_CONST_TIMESTAMP);
+    c.s.d.ts_time = GUINT32_TO_LE(x);
+    c.s.d.ts_recent = GUINT32_TO_LE(0x11223344);
+    c.peer_ts = 0x55667788;
+    conn_offload(env, &c);
+    g_assert_cmphex(env_query_tcp(env, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(GUINT32_FROM_LE(q.d.ts_time), ==, x);
+
+    env->clock_step(env, 250 * CHIMNEY_TEST_NS_PER_MS);
+    g_assert_cmphex(env_query_tcp(env, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(GUINT32_FROM_LE(q.d.ts_time), ==, x + 250);
+
+    /* the ACK for a data segment: TSval = TsTime + 250, TSecr = peer's */
+    conn_send_data(env, &c, "ts", 2);
+    len = env_wire_recv(env, f, sizeof(f));
+    ts_off = 14 + 20 + 20;
+    g_assert_cmpuint(len, >=, ts_off + 12);
+    g_assert_cmpuint(f[14 + 20 + 12] >> 4, ==, 8);      /* 32-byte header */
+    g_assert_cmpmem(f + ts_off, 4, ((uint8_t[]){ 1, 1, 8, 10 }), 4);
+    g_assert_cmphex(chimney_test_ld32(f + ts_off + 4), ==, x + 250);
+    g_assert_cmphex(chimney_test_ld32(f + ts_off + 8), ==, 0x55667788);
+
+    env->clock_step(env, 17 * CHIMNEY_TEST_NS_PER_MS);
+    g_assert_cmpint(env_dma_alloc(env, 64, &out), ==, 0);
+    term = hb_term_tcp(&env->hb, c.t->slot, NULL, 0, &out, 64);
+    env_run_ok(env, OP_TERMINATE, term);
+    g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(GUINT32_FROM_LE(hb_delegated(term)->ts_time), ==, x + 267);
+    g_assert_cmphex(GUINT32_FROM_LE(hb_delegated(term)->ts_recent), ==,
+                    0x55667788);
+
+    /* rule 005: at 100 ticks/s, 250 ms are 25 ticks */
+    g_assert_cmphex(env_terminate_one(env, CHIMNEY_TYPE_IP4, c.p->slot), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(env_terminate_one(env, CHIMNEY_TYPE_NEIGH, c.n->slot), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(env_set_params(env, 100, 0), ==, CHIMNEY_ST_SUCCESS);
+    {
+        /* the middle of a 10 ms tick */
+        int64_t tick = 10 * CHIMNEY_TEST_NS_PER_MS;
+        int64_t now = env->clock_step(env, 1);
+
+        env->clock_step(env, tick - now % tick + tick / 2);
+    }
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.c.flags = GUINT16_TO_LE(CHIMNEY_TCP_CONST_TIMESTAMP);
+    c.s.d.ts_time = GUINT32_TO_LE(1000);
+    conn_offload(env, &c);
+    env->clock_step(env, 250 * CHIMNEY_TEST_NS_PER_MS);
+    g_assert_cmphex(env_query_tcp(env, c.t->slot, &q), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(q.d.ts_time), ==, 1025);
+    env_dma_free(env, &out);
+}
+
 const ChimneyScenario chimney_scenarios_initiate[] = {
+    { "rule-021-concurrent-initiates", scn_rule_021 },
     { "rule-023-024-buffered-data-copied", scn_rule_023_024 },
     { "rule-025-failed-tcp-send-list-untouched", scn_rule_025 },
     { "rule-029-033-failure-codes", scn_rule_029_033 },
     { "rule-034-srtt-rttvar", scn_rule_034 },
     { "rule-035-timeout-delta-off", scn_rule_035 },
+    { "rule-036-tstime-clock", scn_rule_036 },
     { NULL, NULL },
 };

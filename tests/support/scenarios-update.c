@@ -696,6 +696,38 @@ static void scn_rule_065(ChimneyTestEnv *env)
     g_assert_cmpuint(env_count_recs(env, 'T', 0), ==, 2);
 }
 
+/* rule 062: two QUERY commands for one object in flight at once. */
+static void scn_rule_062(ChimneyTestEnv *env)
+{
+    ChimneyTestConn c;
+    ChimneyTestHBlk *q1, *q2, *qp;
+    ChimneyTestDone d1 = { .env = env };
+    ChimneyTestDone d2 = { .env = env };
+
+    env_clock_mid_tick(env);
+    conn_init4(&c, 1, 2, 1000, 80);
+    conn_offload(env, &c);
+    q1 = hb_query_tcp(&env->hb, c.t->slot);
+    q2 = hb_query_tcp(&env->hb, c.t->slot);
+    qp = hb_query_path(&env->hb, false, c.p->slot);
+    hb_dep(qp, q2);
+    g_assert_cmpint(OP_QUERY(env->drv, &q1->b, env_tree_done, &d1), ==, 0);
+    g_assert_cmpint(OP_QUERY(env->drv, &qp->b, env_tree_done, &d2), ==, 0);
+    env_wait(env, &d1.calls, 1);
+    g_assert_cmpuint(d1.calls, ==, 1);
+    env_wait(env, &d2.calls, 1);
+    g_assert_cmpuint(d2.calls, ==, 1);
+    g_assert_cmphex(d1.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(d2.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(q1->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(q2->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(qp->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpmem(q1->st, sizeof(ChimneyTestTcpState), q2->st,
+                    sizeof(ChimneyTestTcpState));
+    g_assert_cmpmem(q1->st, sizeof(ChimneyTcpConst), &c.s.c,
+                    sizeof(ChimneyTcpConst));
+}
+
 const ChimneyScenario chimney_scenarios_update[] = {
     { "rule-053-cached-only-update", scn_rule_053 },
     { "rule-054-relink-on-the-wire", scn_rule_054 },
@@ -704,6 +736,7 @@ const ChimneyScenario chimney_scenarios_update[] = {
     { "rule-057-rcv-wnd-update-on-the-wire", scn_rule_057 },
     { "rule-059-failed-update-keeps-running", scn_rule_059 },
     { "rule-060-061-query", scn_rule_060_061 },
+    { "rule-062-overlapping-queries", scn_rule_062 },
     { "rule-063-invalidate-with-state", scn_rule_063 },
     { "rule-064-invalidate-retrieve-no-ack", scn_rule_064 },
     { "rule-065-invalidated-terminate", scn_rule_065 },
