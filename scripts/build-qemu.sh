@@ -91,10 +91,8 @@ REQUIRED=(
     hw/net/chimney/meson.build
     hw/net/chimney/trace-events
     tests/qtest/chimney-nic-test.c
+    tests/qtest/chimney-rings-test.c
     tests/qtest/chimney-tree-test.c
-    tests/qtest/chimney-initiate-test.c
-    tests/qtest/chimney-terminate-test.c
-    tests/qtest/chimney-update-test.c
     tests/qtest/chimney-engine-test.c
     tests/qtest/chimney-bad-input-test.c
     tests/qtest/chimney-scenario-test.c

@@ -1,9 +1,10 @@
 /*
  * QTest testcases for the chimney-nic offload target.
  *
- * Offload engine behaviour: receive steering (the logical switch
- * between offloaded connections and the L2 path) and capacity
- * (CAP_MAX_CONN connections in one tree).
+ * Offload engine behaviour: capacity (CAP_MAX_CONN connections in one
+ * tree, timed).  Receive steering is a scenario
+ * (tests/support/scenarios-engine.c), run by chimney-scenario-test.c and
+ * in the unit tests.
  *
  * Helpers, context and conventions: chimney-offload-qtest.h.
  *
@@ -14,151 +15,6 @@
 #include "chimney-offload-qtest.h"
 
 #ifndef _WIN32
-
-/*
- * Tests: receive demux
- */
-
-/*
- * Send a frame that must come up the L2 RX ring as is, unanswered (a
- * failure is reported at the end of the test).
- */
-static void expect_l2(T *t, const uint8_t *f, size_t len, const char *what)
-{
-    uint8_t got[RX_BUF_LEN];
-    size_t glen;
-    int i;
-
-    wire_send(t, f, len);
-    for (i = 0; i < QCHIMNEY_WAIT_ITERS && !rx_ready(t); i++) {
-        step(t);
-    }
-    if (!rx_ready(t)) {
-        soft_fail(t, "%s: the frame did not come up the L2 RX ring%s", what,
-                  wire_pending(t) ? " (the device answered it)" : "");
-        while (wire_pending(t)) {
-            wire_recv(t, got, sizeof(got));
-        }
-        return;
-    }
-    glen = rx_take(t, got, sizeof(got));
-    if (glen != len || memcmp(got, f, len)) {
-        soft_fail(t, "%s: the RX ring got a different frame (%zu bytes, "
-                  "expected %zu)", what, glen, len);
-    }
-    if (wire_pending(t)) {
-        soft_fail(t, "%s: the device answered a frame that is not its own",
-                  what);
-        while (wire_pending(t)) {
-            wire_recv(t, got, sizeof(got));
-        }
-    }
-}
-
-/*
- * The logical switch: a segment of an offloaded 4-tuple goes to the
- * connection (ACKed, never in the RX ring); any other goes up the L2 RX
- * ring byte for byte: another local or remote port, another address,
- * and, for the offloaded 4-tuple itself, everything the engine must not
- * process (bad TCP checksum, IPv4 options, a fragment).
- */
-static void test_demux(void *obj, void *data, QGuestAllocator *alloc)
-{
-    T *t = t_start(obj, data, alloc);
-    Conn c, c6;
-    Seg s;
-    uint8_t f[256];
-    size_t len;
-    HBlk *root;
-
-    rx_setup(t);
-    conn_init4(&c, 1, 2, 1000, 80);
-    conn_init6(&c6, 1, 2, 1000, 80);
-    root = conn_tree(t->env, &c);
-    hb_next(root, conn_tree(t->env, &c6));
-    offload_ok(t, root);
-
-    conn_send_data(t->env, &c, "mine", 4);
-    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
-    conn_send_data(t->env, &c6, "mine6", 5);
-    conn_recv_ack_basic(t->env, &c6, peer_mac, f, sizeof(f));
-    wire_sync(t);
-
-    conn_peer_seg(t->env, &c, &s, "other local port", 16);
-    s.dport = 1001;
-    len = seg_build(&s, f);
-    expect_l2(t, f, len, "other local port");
-    conn_peer_seg(t->env, &c, &s, "other remote port", 17);
-    s.sport = 81;
-    expect_l2(t, f, seg_build(&s, f), "other remote port");
-    conn_peer_seg(t->env, &c, &s, "other remote address", 20);
-    s.src_ip[3] = 9;
-    expect_l2(t, f, seg_build(&s, f), "other remote address");
-    conn_peer_seg(t->env, &c, &s, "other local address", 19);
-    s.dst_ip[3] = 7;
-    expect_l2(t, f, seg_build(&s, f), "other local address");
-    conn_peer_seg(t->env, &c6, &s, "v6 other port", 13);
-    s.dport = 1001;
-    expect_l2(t, f, seg_build(&s, f), "IPv6, other local port");
-    /* the offloaded 4-tuple, but not for the engine */
-    conn_peer_seg(t->env, &c, &s, "bad checksum", 12);
-    s.bad_tcp_csum = true;
-    expect_l2(t, f, seg_build(&s, f), "bad TCP checksum");
-    conn_peer_seg(t->env, &c, &s, "with IP options", 15);
-    s.ip_opt_len = 4;
-    expect_l2(t, f, seg_build(&s, f), "IPv4 options");
-    conn_peer_seg(t->env, &c, &s, "fragment", 8);
-    s.frag = 0x2000;                            /* MF */
-    expect_l2(t, f, seg_build(&s, f), "IPv4 fragment");
-    /* and the connection is still there and in sequence */
-    conn_send_data(t->env, &c, "still mine", 10);
-    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
-    wire_sync(t);
-    t_end(t);
-}
-
-/*
- * Receive steering, the rest of the list: a segment of an offloaded
- * 4-tuple is the engine's only if its destination MAC is the interface
- * MAC and its VLAN tag suits the neighbor (VLAN != 0: a tag with that
- * VID); otherwise it takes the L2 path (RX_FILTER, RX ring).
- */
-static void test_demux_steering(void *obj, void *data,
-                                QGuestAllocator *alloc)
-{
-    static const uint8_t other[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
-    T *t = t_start(obj, data, alloc);
-    Conn c, v;
-    Seg s;
-    uint8_t f[256];
-    HBlk *root;
-
-    rx_setup(t);
-    conn_init4(&c, 1, 2, 1000, 80);
-    conn_init4(&v, 1, 3, 1000, 80);
-    v.vlan = 42;
-    memcpy(v.nmac, peer2_mac, 6);
-    root = conn_tree(t->env, &c);
-    hb_next(root, conn_tree(t->env, &v));
-    offload_ok(t, root);
-    wr(t, CHIMNEY_REG_RX_FILTER, CHIMNEY_RXF_PROMISC);
-
-    conn_peer_seg(t->env, &c, &s, "not to us", 9);
-    s.dst_mac = other;
-    expect_l2(t, f, seg_build(&s, f), "destination MAC not ours");
-    conn_peer_seg(t->env, &v, &s, "wrong vlan", 10);
-    s.tci = 43;
-    expect_l2(t, f, seg_build(&s, f), "VLAN 43 for a VLAN-42 neighbor");
-    conn_peer_seg(t->env, &v, &s, "untagged", 8);
-    s.tci = -1;
-    expect_l2(t, f, seg_build(&s, f), "untagged for a VLAN-42 neighbor");
-    /* both connections still in sequence */
-    conn_send_data(t->env, &c, "ok", 2);
-    conn_recv_ack_basic(t->env, &c, peer_mac, f, sizeof(f));
-    conn_send_data(t->env, &v, "ok", 2);
-    conn_recv_ack_basic(t->env, &v, peer2_mac, f, sizeof(f));
-    t_end(t);
-}
 
 /*
  * Test: capacity
@@ -345,8 +201,6 @@ static void register_chimney_engine_test(void)
         const char *name;
         QOSTestFunc fn;
     } tests[] = {
-        { "offload-demux", test_demux },
-        { "offload-demux-steering", test_demux_steering },
         { "offload-capacity-65536", test_capacity },
     };
     QOSGraphTestOptions opts = {

@@ -1,9 +1,9 @@
 /*
- * QTest helpers for the chimney-nic offload tests (chimney-tree-test.c,
- * chimney-initiate-test.c, chimney-terminate-test.c,
- * chimney-update-test.c, chimney-engine-test.c,
+ * QTest helpers for the chimney-nic offload tests that need QEMU or the
+ * qtest shim's plumbing (chimney-tree-test.c, chimney-engine-test.c,
  * chimney-bad-input-test.c; one file per chapter of
- * docs/specs/chimney-nic.rst).
+ * docs/specs/chimney-nic.rst).  Everything else
+ * is a scenario of tests/support/, run by chimney-scenario-test.c.
  *
  * Every test drives the device through the SAME portable driver core the
  * Linux module uses (guest-driver/core/chimney_drv.c), bound to QEMU by the
@@ -53,6 +53,7 @@
 #include "tests/support/chimney-test-hblk.h"
 #include "tests/support/chimney-test-seg.h"
 #include "tests/support/chimney-test-peer.h"
+#include "tests/support/chimney-test-bad.h"
 
 
 /* An address outside guest RAM and any device: DMA there fails. */
@@ -374,60 +375,7 @@ static inline uint32_t terminate_one(T *t, uint16_t type, uint64_t h)
     return r->b.status;
 }
 
-/*
- * Mismatch collection: report every differing field, then fail
- */
-
-typedef struct Mis {
-    GString *s;
-    unsigned n;
-} Mis;
-
-static inline void mis_init(Mis *m)
-{
-    m->s = g_string_new(NULL);
-    m->n = 0;
-}
-
-static inline void mis_u(Mis *m, const char *what, uint64_t got, uint64_t want)
-{
-    if (got != want) {
-        g_string_append_printf(m->s, "\n  %s: got 0x%" PRIx64 " (%" PRIu64
-                               "), expected 0x%" PRIx64 " (%" PRIu64 ")",
-                               what, got, got, want, want);
-        m->n++;
-    }
-}
-
-static inline void mis_mem(Mis *m, const char *what, const void *got,
-                    const void *want, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (((const uint8_t *)got)[i] != ((const uint8_t *)want)[i]) {
-            g_string_append_printf(m->s, "\n  %s: byte %zu of %zu is 0x%02x,"
-                                   " expected 0x%02x", what, i, len,
-                                   ((const uint8_t *)got)[i],
-                                   ((const uint8_t *)want)[i]);
-            m->n++;
-            return;
-        }
-    }
-}
-
-static inline void mis_check(Mis *m, const char *ctx)
-{
-    if (m->n) {
-        g_error("%s: %u mismatch(es):%s", ctx, m->n, m->s->str);
-    }
-    g_string_free(m->s, TRUE);
-}
-
-#define MIS_LE32(m, name, got, want) \
-    mis_u(m, name, le32_to_cpu(got), want)
-#define MIS_LE16(m, name, got, want) \
-    mis_u(m, name, le16_to_cpu(got), want)
+/* Mismatch collection (mis_*, MIS_LE*): tests/support/chimney-test-env.h */
 
 /*
  * The wire and the L2 RX ring (libqos/chimney-env-qtest.c)
@@ -524,74 +472,64 @@ static inline uint32_t raw_run(T *t, Raw *r, uint16_t opcode, uint64_t root,
  * Helpers shared by several chapters
  */
 
-static inline const Rec *find_rec(T *t, int kind, uint16_t type, uint64_t cookie)
+static inline const Rec *find_rec(T *t, int kind, uint16_t type,
+                                  uint64_t cookie)
 {
-    unsigned i;
-
-    for (i = 0; i < t->env->recs->len; i++) {
-        const Rec *r = &g_array_index(t->env->recs, Rec, i);
-
-        if (r->kind == kind && r->type == type && r->cookie == cookie) {
-            return r;
-        }
-    }
-    return NULL;
+    return env_find_rec(t->env, kind, type, cookie);
 }
 
 /* Fill a shim buffer with a pattern; the device reads it from memory. */
 static inline void fill_buf(T *t, ChimneyDmaBuf *b, uint32_t len, uint8_t seed)
 {
-    g_autofree uint8_t *p = g_malloc(len);
-    uint32_t i;
-
-    for (i = 0; i < len; i++) {
-        p[i] = seed + i * 7 + (i >> 8);
-    }
-    g_assert_cmpint(qchimney_dma_alloc(&t->qe.os, len, b), ==, 0);
-    qchimney_dma_write(&t->qe.os, b, 0, p, len);
-    qchimney_os_flush(&t->qe.os);
+    env_fill_buf(t->env, b, len, seed);
 }
 
 static inline uint8_t *buf_bytes(T *t, const ChimneyDmaBuf *b)
 {
-    uint8_t *p = g_malloc(b->len);
-
-    qchimney_os_touch(&t->qe.os);
-    qchimney_dma_read(&t->qe.os, b, 0, p, b->len);
-    return p;
-}
-
-/* A TERMINATE delegated structure with return space. */
-static inline HBlk *hb_term_tcp(T *t, uint64_t h, const ChimneyDmaBuf *sl,
-                         uint32_t sl_cap, const ChimneyDmaBuf *rd,
-                         uint32_t rd_cap)
-{
-    ChimneyTcpDelegated d;
-
-    memset(&d, POISON8, sizeof(d));
-    d.hdr.length = cpu_to_le32(sizeof(d));
-    d.hdr.recognized_options = 0;
-    d.send_list_addr = cpu_to_le64(sl ? sl->dma : 0);
-    d.send_list_cap = cpu_to_le32(sl_cap);
-    d.rcv_data_addr = cpu_to_le64(rd ? rd->dma : 0);
-    d.rcv_data_cap = cpu_to_le32(rd_cap);
-    return hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_DELEGATED, true, h, &d, sizeof(d));
-}
-
-static inline ChimneyTcpDelegated *hb_delegated(HBlk *b)
-{
-    return (ChimneyTcpDelegated *)b->st;
-}
-
-static inline HBlk *hb_tcp_cached(T *t, uint64_t h, const ChimneyTcpCached *k)
-{
-    return hb_new(&t->env->hb, CHIMNEY_TYPE_TCP_CACHED, true, h, k, sizeof(*k));
+    return env_buf_bytes(t->env, b);
 }
 
 /* Move the virtual clock to the middle of a tick (1 ms at 1000/s). */
 static inline void clock_mid_tick(T *t)
 {
     env_clock_mid_tick(t->env);
+}
+
+/*
+ * Bad input: the canary connection and the expect_* checks of
+ * tests/support/chimney-test-bad.h, on this test's environment.
+ */
+
+static inline void canary_up(T *t, Canary *k)
+{
+    env_canary_up(t->env, k);
+}
+
+static inline void canary_check(T *t, Canary *k, const char *after)
+{
+    env_canary_check(t->env, k, after);
+}
+
+static inline void expect_guest_error(T *t, uint32_t *errs, const char *what)
+{
+    env_expect_guest_error(t->env, errs, what);
+}
+
+static inline void expect_tree_refused(T *t, Raw *r, uint16_t opcode,
+                                       uint64_t root, uint32_t status,
+                                       uint32_t *errs, Canary *k,
+                                       const char *what)
+{
+    env_expect_tree_refused(t->env, r, opcode, root, status, errs, k, what);
+}
+
+static inline void expect_block(T *t, Raw *r, uint16_t opcode, uint64_t root,
+                                uint64_t blk, uint32_t status,
+                                bool guest_error, uint32_t *errs, Canary *k,
+                                const char *what)
+{
+    env_expect_block(t->env, r, opcode, root, blk, status, guest_error, errs,
+                     k, what);
 }
 
 /*

@@ -10,7 +10,12 @@
 
 const ChimneyScenario *const chimney_scenario_tables[] = {
     chimney_scenarios_tree,
+    chimney_scenarios_initiate,
+    chimney_scenarios_terminate,
     chimney_scenarios_state,
+    chimney_scenarios_update,
     chimney_scenarios_wire,
+    chimney_scenarios_engine,
+    chimney_scenarios_errors,
     NULL,
 };

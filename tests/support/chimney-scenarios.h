@@ -25,8 +25,13 @@ typedef struct ChimneyScenario {
 
 /* Chapter tables, each ended by { NULL, NULL }. */
 extern const ChimneyScenario chimney_scenarios_tree[];
+extern const ChimneyScenario chimney_scenarios_initiate[];
+extern const ChimneyScenario chimney_scenarios_terminate[];
 extern const ChimneyScenario chimney_scenarios_state[];
+extern const ChimneyScenario chimney_scenarios_update[];
 extern const ChimneyScenario chimney_scenarios_wire[];
+extern const ChimneyScenario chimney_scenarios_engine[];
+extern const ChimneyScenario chimney_scenarios_errors[];
 
 /* Every table, ended by NULL. */
 extern const ChimneyScenario *const chimney_scenario_tables[];

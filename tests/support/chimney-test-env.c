@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -135,26 +136,34 @@ unsigned env_count_recs(ChimneyTestEnv *env, int kind, uint16_t type)
     return n;
 }
 
-typedef struct EnvDone {
-    ChimneyTestEnv *env;
-    unsigned calls;
-    uint32_t status;
-    struct chimney_offload_block *root;
-} EnvDone;
-
-static void env_cmd_done(void *ctx, uint32_t status)
+const ChimneyTestRec *env_find_rec(ChimneyTestEnv *env, int kind,
+                                   uint16_t type, uint64_t cookie)
 {
-    EnvDone *d = ctx;
+    unsigned i;
+
+    for (i = 0; i < env->recs->len; i++) {
+        const ChimneyTestRec *r = &g_array_index(env->recs, ChimneyTestRec, i);
+
+        if (r->kind == kind && r->type == type && r->cookie == cookie) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+void env_cmd_done(void *ctx, uint32_t status)
+{
+    ChimneyTestDone *d = ctx;
 
     g_assert_false(d->env->locked(d->env));
     d->calls++;
     d->status = status;
 }
 
-static void env_tree_done(void *ctx, struct chimney_offload_block *root,
-                          uint32_t status)
+void env_tree_done(void *ctx, struct chimney_offload_block *root,
+                   uint32_t status)
 {
-    EnvDone *d = ctx;
+    ChimneyTestDone *d = ctx;
 
     g_assert_false(d->env->locked(d->env));
     d->calls++;
@@ -174,10 +183,21 @@ uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
         .push_ticks = GUINT32_TO_LE(500),
         .nce_stale_ticks = GUINT32_TO_LE(nce_stale),
     };
-    EnvDone d = { .env = env };
+    ChimneyTestDone d = { .env = env };
 
     g_assert_cmpint(chimney_drv_set_params(env->drv, &p, env_cmd_done, &d),
                     ==, 0);
+    env_wait(env, &d.calls, 1);
+    g_assert_cmpuint(d.calls, ==, 1);
+    return d.status;
+}
+
+uint32_t env_set_vlans(ChimneyTestEnv *env, const uint16_t *ids, uint32_t n)
+{
+    ChimneyTestDone d = { .env = env };
+
+    g_assert_cmpint(chimney_drv_set_vlans(env->drv, ids, n, env_cmd_done,
+                                          &d), ==, 0);
     env_wait(env, &d.calls, 1);
     g_assert_cmpuint(d.calls, ==, 1);
     return d.status;
@@ -187,7 +207,7 @@ uint32_t env_run_tree(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                       ChimneyTestHBlk *root)
 {
     struct chimney_offload_block *blk[64];
-    EnvDone d = { .env = env };
+    ChimneyTestDone d = { .env = env };
     unsigned n, i;
 
     n = hb_walk(&root->b, blk, G_N_ELEMENTS(blk));
@@ -209,6 +229,19 @@ void env_run_ok(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                 ChimneyTestHBlk *root)
 {
     g_assert_cmphex(env_run_tree(env, op, root), ==, CHIMNEY_ST_SUCCESS);
+}
+
+uint32_t env_offload_status(ChimneyTestEnv *env,
+                            ChimneyTestHBlk *parent_linker,
+                            ChimneyTestHBlk *blk)
+{
+    if (parent_linker) {
+        hb_dep(parent_linker, blk);
+        env_run_ok(env, OP_INITIATE, parent_linker);
+    } else {
+        env_run_ok(env, OP_INITIATE, blk);
+    }
+    return blk->b.status;
 }
 
 void env_offload_ok(ChimneyTestEnv *env, ChimneyTestHBlk *root)
@@ -267,6 +300,83 @@ uint32_t env_terminate_one(ChimneyTestEnv *env, uint16_t type, uint64_t h)
     return r->b.status;
 }
 
+int env_dma_alloc(ChimneyTestEnv *env, uint32_t len,
+                  struct chimney_dma_buf *b)
+{
+    struct chimney_os *os = &env->drv->os;
+
+    return os->ops->dma_alloc(os->ctx, len, b);
+}
+
+void env_dma_free(ChimneyTestEnv *env, struct chimney_dma_buf *b)
+{
+    struct chimney_os *os = &env->drv->os;
+
+    os->ops->dma_free(os->ctx, b);
+}
+
+void env_dma_write(ChimneyTestEnv *env, const struct chimney_dma_buf *b,
+                   uint32_t off, const void *src, uint32_t len)
+{
+    struct chimney_os *os = &env->drv->os;
+
+    os->ops->dma_write(os->ctx, b, off, src, len);
+    env->dma_sync(env);
+}
+
+void env_dma_read(ChimneyTestEnv *env, const struct chimney_dma_buf *b,
+                  uint32_t off, void *dst, uint32_t len)
+{
+    struct chimney_os *os = &env->drv->os;
+
+    env->dma_sync(env);
+    os->ops->dma_read(os->ctx, b, off, dst, len);
+}
+
+void env_fill_buf(ChimneyTestEnv *env, struct chimney_dma_buf *b,
+                  uint32_t len, uint8_t seed)
+{
+    uint8_t *p = g_malloc(len);
+    uint32_t i;
+
+    for (i = 0; i < len; i++) {
+        p[i] = seed + i * 7 + (i >> 8);
+    }
+    g_assert_cmpint(env_dma_alloc(env, len, b), ==, 0);
+    env_dma_write(env, b, 0, p, len);
+    g_free(p);
+}
+
+uint8_t *env_buf_bytes(ChimneyTestEnv *env, const struct chimney_dma_buf *b)
+{
+    uint8_t *p = g_malloc(b->len);
+
+    env_dma_read(env, b, 0, p, b->len);
+    return p;
+}
+
+void env_raw_init(ChimneyTestEnv *env, ChimneyTestRaw *r, uint32_t cap)
+{
+    uint64_t a = env->mem_alloc(env, cap + 64);
+
+    raw_init_at(r, &env->mem, (a + 63) & ~63ull, cap);
+}
+
+uint32_t env_raw_run(ChimneyTestEnv *env, ChimneyTestRaw *r, uint16_t opcode,
+                     uint64_t root, uint32_t *info)
+{
+    raw_put(r);
+    return env->raw_cmd(env, opcode, root, 0, 0, info);
+}
+
+void env_check_handle(uint64_t h, unsigned kind)
+{
+    g_assert_cmphex(h, !=, 0);
+    g_assert_cmpuint(CHIMNEY_HANDLE_KIND(h), ==, kind);
+    g_assert_cmphex(h & 0xf0000000u, ==, 0);
+    g_assert_cmpuint(CHIMNEY_HANDLE_GEN(h), !=, 0);
+}
+
 void env_clock_mid_tick(ChimneyTestEnv *env)
 {
     int64_t now = env->clock_step(env, 1);
@@ -279,4 +389,49 @@ void env_clock_mid_tick(ChimneyTestEnv *env)
 uint32_t env_err_count(ChimneyTestEnv *env)
 {
     return env->reg_read(env, CHIMNEY_REG_ERR_COUNT);
+}
+
+/*
+ * Mismatch collection
+ */
+
+void mis_init(Mis *m)
+{
+    m->s = g_string_new(NULL);
+    m->n = 0;
+}
+
+void mis_u(Mis *m, const char *what, uint64_t got, uint64_t want)
+{
+    if (got != want) {
+        g_string_append_printf(m->s, "\n  %s: got 0x%" PRIx64 " (%" PRIu64
+                               "), expected 0x%" PRIx64 " (%" PRIu64 ")",
+                               what, got, got, want, want);
+        m->n++;
+    }
+}
+
+void mis_mem(Mis *m, const char *what, const void *got, const void *want,
+             size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (((const uint8_t *)got)[i] != ((const uint8_t *)want)[i]) {
+            g_string_append_printf(m->s, "\n  %s: byte %zu of %zu is 0x%02x,"
+                                   " expected 0x%02x", what, i, len,
+                                   ((const uint8_t *)got)[i],
+                                   ((const uint8_t *)want)[i]);
+            m->n++;
+            return;
+        }
+    }
+}
+
+void mis_check(Mis *m, const char *ctx)
+{
+    if (m->n) {
+        g_error("%s: %u mismatch(es):%s", ctx, m->n, m->s->str);
+    }
+    g_string_free(m->s, TRUE);
 }

@@ -14,8 +14,11 @@
  *   wire_quiet     true if the device sent nothing (more): every frame
  *                  injected so far has been processed and nothing is on
  *                  the wire
+ *   l2_take        the next frame the device delivered on the L2 path (its
+ *                  RX ring, which the environment keeps stocked)
  *   clock_step     advance the device's (virtual) clock
- *   reg_read       a device register (counters)
+ *   reg_read/write a device register (counters, RX_FILTER)
+ *   dma_sync       the test's view of DMA buffers and guest memory agree
  *   poll           one pass of the driver core's event processing, after
  *                  letting the device run; returns the events processed
  *
@@ -29,9 +32,14 @@
 #define CHIMNEY_TEST_ENV_H
 
 #include "chimney-test-hblk.h"
+#include "chimney-test-tree.h"
 #include "chimney-test-seg.h"
 
 #define CHIMNEY_TEST_NS_PER_MS      1000000ll
+/* An address outside guest RAM and any device in both environments. */
+#define CHIMNEY_TEST_BAD_GPA        0xfff0000000ull
+/* raw_cmd()'s info when the environment cannot see the CMD_DONE entry. */
+#define CHIMNEY_TEST_INFO_UNKNOWN   0xffffffffu
 /* Bound of every wait, in poll passes. */
 #define CHIMNEY_TEST_WAIT_ITERS     2000
 
@@ -57,10 +65,29 @@ struct ChimneyTestEnv {
                         size_t len);
     size_t (*wire_take)(ChimneyTestEnv *env, uint8_t *buf, size_t cap);
     bool (*wire_quiet)(ChimneyTestEnv *env);
+    /* the next frame the device put in the L2 RX ring; 0 if none came */
+    size_t (*l2_take)(ChimneyTestEnv *env, uint8_t *buf, size_t cap);
     /* returns the clock after the step */
     int64_t (*clock_step)(ChimneyTestEnv *env, int64_t ns);
     uint32_t (*reg_read)(ChimneyTestEnv *env, uint32_t off);
+    void (*reg_write)(ChimneyTestEnv *env, uint32_t off, uint32_t val);
     unsigned (*poll)(ChimneyTestEnv *env);
+    /*
+     * Guest memory outside the driver core's buffers (raw trees): @mem
+     * reaches it, mem_alloc hands out @len bytes of it.
+     */
+    ChimneyTestMem mem;
+    uint64_t (*mem_alloc)(ChimneyTestEnv *env, uint32_t len);
+    /*
+     * A command exactly as given, queued by the driver core
+     * (chimney_drv_raw_cmd()); waits for its completion and returns the
+     * status; *info (may be NULL) gets the CMD_DONE info word when the
+     * environment sees it, else CHIMNEY_TEST_INFO_UNKNOWN.
+     */
+    uint32_t (*raw_cmd)(ChimneyTestEnv *env, uint16_t opcode, uint64_t addr,
+                        uint32_t len, uint64_t handle, uint32_t *info);
+    /* guest memory and the test agree: pending writes out, reads fresh */
+    void (*dma_sync)(ChimneyTestEnv *env);
     /* true while the driver core holds its lock (never in a callback) */
     bool (*locked)(ChimneyTestEnv *env);
 
@@ -87,9 +114,30 @@ void env_wait(ChimneyTestEnv *env, const unsigned *counter, unsigned want);
 /* Poll until @quiet passes in a row processed nothing. */
 void env_settle(ChimneyTestEnv *env, int quiet);
 unsigned env_count_recs(ChimneyTestEnv *env, int kind, uint16_t type);
+/* The first record of @kind and @type with @cookie, NULL if none. */
+const ChimneyTestRec *env_find_rec(ChimneyTestEnv *env, int kind,
+                                   uint16_t type, uint64_t cookie);
+
+/*
+ * Completion of a command the scenario submits itself (several in
+ * flight): initialise with .env, pass env_cmd_done/env_tree_done and the
+ * record to the driver core, then env_wait(env, &d.calls, 1).
+ */
+typedef struct ChimneyTestDone {
+    ChimneyTestEnv *env;
+    unsigned calls;
+    uint32_t status;
+    struct chimney_offload_block *root;
+} ChimneyTestDone;
+
+void env_cmd_done(void *ctx, uint32_t status);
+void env_tree_done(void *ctx, struct chimney_offload_block *root,
+                   uint32_t status);
 
 uint32_t env_set_params(ChimneyTestEnv *env, uint32_t tps,
                         uint32_t nce_stale);
+
+uint32_t env_set_vlans(ChimneyTestEnv *env, const uint16_t *ids, uint32_t n);
 
 /* The five state operations of the driver core. */
 typedef int (*ChimneyTestTreeOp)(struct chimney_drv *,
@@ -110,6 +158,13 @@ uint32_t env_run_tree(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                       ChimneyTestHBlk *root);
 void env_run_ok(ChimneyTestEnv *env, ChimneyTestTreeOp op,
                 ChimneyTestHBlk *root);
+/*
+ * INITIATE @blk (under @parent_linker when not NULL): the block's status
+ * (the command itself must succeed).
+ */
+uint32_t env_offload_status(ChimneyTestEnv *env,
+                            ChimneyTestHBlk *parent_linker,
+                            ChimneyTestHBlk *blk);
 /* INITIATE and check every block succeeded. */
 void env_offload_ok(ChimneyTestEnv *env, ChimneyTestHBlk *root);
 
@@ -123,8 +178,67 @@ uint32_t env_query_neigh(ChimneyTestEnv *env, uint64_t h,
 /* Terminate one object without returning state; returns its status. */
 uint32_t env_terminate_one(ChimneyTestEnv *env, uint16_t type, uint64_t h);
 
+/*
+ * DMA buffers of the host (send lists, data, return space), from the
+ * driver core's OS shim, as the host stack would get them; free them all.
+ */
+int env_dma_alloc(ChimneyTestEnv *env, uint32_t len,
+                  struct chimney_dma_buf *b);
+void env_dma_free(ChimneyTestEnv *env, struct chimney_dma_buf *b);
+void env_dma_write(ChimneyTestEnv *env, const struct chimney_dma_buf *b,
+                   uint32_t off, const void *src, uint32_t len);
+/* Reads what the device wrote (env->dma_sync first). */
+void env_dma_read(ChimneyTestEnv *env, const struct chimney_dma_buf *b,
+                  uint32_t off, void *dst, uint32_t len);
+/* A buffer of @len bytes of a pattern derived from @seed. */
+void env_fill_buf(ChimneyTestEnv *env, struct chimney_dma_buf *b,
+                  uint32_t len, uint8_t seed);
+/* The buffer's bytes now (caller frees). */
+uint8_t *env_buf_bytes(ChimneyTestEnv *env, const struct chimney_dma_buf *b);
+
+/* An empty raw tree of @cap bytes in fresh guest memory. */
+void env_raw_init(ChimneyTestEnv *env, ChimneyTestRaw *r, uint32_t cap);
+/* Write the raw tree and run it as command @opcode with root @root. */
+uint32_t env_raw_run(ChimneyTestEnv *env, ChimneyTestRaw *r, uint16_t opcode,
+                     uint64_t root, uint32_t *info);
+
+/* @h is a valid device handle of object kind @kind (CHIMNEY_KIND_*). */
+void env_check_handle(uint64_t h, unsigned kind);
+
 /* Put the clock in the middle of a 1 ms tick. */
 void env_clock_mid_tick(ChimneyTestEnv *env);
 uint32_t env_err_count(ChimneyTestEnv *env);
+
+/*
+ * Mismatch collection: record every differing field, then fail once
+ * naming all of them.
+ */
+typedef struct Mis {
+    GString *s;
+    unsigned n;
+} Mis;
+
+void mis_init(Mis *m);
+void mis_u(Mis *m, const char *what, uint64_t got, uint64_t want);
+void mis_mem(Mis *m, const char *what, const void *got, const void *want,
+             size_t len);
+/* Fails the test if anything differed; frees m either way. */
+void mis_check(Mis *m, const char *ctx);
+
+#define MIS_LE32(m, name, got, want) \
+    mis_u(m, name, GUINT32_FROM_LE(got), want)
+#define MIS_LE16(m, name, got, want) \
+    mis_u(m, name, GUINT16_FROM_LE(got), want)
+
+/* Big-endian loads from a frame. */
+static inline uint16_t chimney_test_ld16(const uint8_t *p)
+{
+    return p[0] << 8 | p[1];
+}
+
+static inline uint32_t chimney_test_ld32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+}
 
 #endif /* CHIMNEY_TEST_ENV_H */

@@ -100,6 +100,30 @@ ChimneyTestHBlk *hb_tcp(ChimneyTestHBlocks *set, uint16_t lport,
     return hb_tcp_state(set, &s);
 }
 
+ChimneyTestHBlk *hb_tcp_cached(ChimneyTestHBlocks *set, uint64_t h,
+                               const ChimneyTcpCached *k)
+{
+    return hb_new(set, CHIMNEY_TYPE_TCP_CACHED, true, h, k, sizeof(*k));
+}
+
+ChimneyTestHBlk *hb_term_tcp(ChimneyTestHBlocks *set, uint64_t h,
+                             const struct chimney_dma_buf *sl,
+                             uint32_t sl_cap,
+                             const struct chimney_dma_buf *rd,
+                             uint32_t rd_cap)
+{
+    ChimneyTcpDelegated d;
+
+    memset(&d, CHIMNEY_TEST_POISON8, sizeof(d));
+    d.hdr.length = GUINT32_TO_LE(sizeof(d));
+    d.hdr.recognized_options = 0;
+    d.send_list_addr = GUINT64_TO_LE(sl ? sl->dma : 0);
+    d.send_list_cap = GUINT32_TO_LE(sl_cap);
+    d.rcv_data_addr = GUINT64_TO_LE(rd ? rd->dma : 0);
+    d.rcv_data_cap = GUINT32_TO_LE(rd_cap);
+    return hb_new(set, CHIMNEY_TYPE_TCP_DELEGATED, true, h, &d, sizeof(d));
+}
+
 ChimneyTestHBlk *hb_placeholder(ChimneyTestHBlocks *set, uint16_t type)
 {
     return hb_new(set, type, false, 0, NULL, 0);

@@ -58,6 +58,25 @@ ChimneyTestHBlk *hb_tcp_state(ChimneyTestHBlocks *set,
                               const ChimneyTestTcpState *s);
 ChimneyTestHBlk *hb_tcp(ChimneyTestHBlocks *set, uint16_t lport,
                         uint16_t rport);
+/* An UPDATE block for connection @h with cached state @k. */
+ChimneyTestHBlk *hb_tcp_cached(ChimneyTestHBlocks *set, uint64_t h,
+                               const ChimneyTcpCached *k);
+
+/*
+ * A TERMINATE block for connection @h asking for its delegated state,
+ * with return space: a send list of @sl_cap entries in @sl and @rd_cap
+ * bytes of receive data in @rd (either may be NULL).
+ */
+ChimneyTestHBlk *hb_term_tcp(ChimneyTestHBlocks *set, uint64_t h,
+                             const struct chimney_dma_buf *sl,
+                             uint32_t sl_cap,
+                             const struct chimney_dma_buf *rd,
+                             uint32_t rd_cap);
+/* The delegated structure such a block returned. */
+static inline ChimneyTcpDelegated *hb_delegated(ChimneyTestHBlk *b)
+{
+    return (ChimneyTcpDelegated *)b->st;
+}
 
 /* A block without slot (no object at this layer). */
 ChimneyTestHBlk *hb_placeholder(ChimneyTestHBlocks *set, uint16_t type);

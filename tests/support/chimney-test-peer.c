@@ -326,3 +326,29 @@ void conn_recv_ack_basic(ChimneyTestEnv *env, const ChimneyTestConn *c,
     g_assert_cmphex(ld32(f + l4 + 8), ==, c->peer_seq);
     g_assert_cmphex(f[l4 + 13], ==, CHIMNEY_TH_ACK);
 }
+
+void env_expect_l2(ChimneyTestEnv *env, const uint8_t *f, size_t len,
+                   const char *what)
+{
+    uint8_t got[2048];
+    size_t glen;
+
+    env->wire_inject(env, f, len);
+    glen = env->l2_take(env, got, sizeof(got));
+    if (!glen) {
+        env_soft_fail(env, "%s: the frame did not come up the L2 RX ring",
+                      what);
+        return;
+    }
+    if (glen != len || memcmp(got, f, len)) {
+        env_soft_fail(env, "%s: the RX ring got a different frame (%zu "
+                      "bytes, expected %zu)", what, glen, len);
+    }
+    if (!env->wire_quiet(env)) {
+        env_soft_fail(env, "%s: the device answered a frame that is not "
+                      "its own", what);
+        while (env->wire_take(env, got, sizeof(got))) {
+            /* drain */
+        }
+    }
+}

@@ -98,4 +98,11 @@ void conn_check_ack(ChimneyTestEnv *env, ChimneyTestConn *c,
 void conn_recv_ack_basic(ChimneyTestEnv *env, const ChimneyTestConn *c,
                          const uint8_t *dmac, uint8_t *f, size_t cap);
 
+/*
+ * The peer sends @f, which must come up the L2 RX ring as is and get no
+ * answer on the wire (a soft failure naming @what otherwise).
+ */
+void env_expect_l2(ChimneyTestEnv *env, const uint8_t *f, size_t len,
+                   const char *what);
+
 #endif /* CHIMNEY_TEST_PEER_H */

@@ -37,6 +37,9 @@ typedef struct ChimneyTestTcpState {
     ChimneyTcpDelegated d;
 } ChimneyTestTcpState;
 
+/* A state structure's header for a designated initializer. */
+#define CHIMNEY_TEST_HDR(s) { .length = GUINT32_TO_LE(sizeof(s)) }
+
 /* Default sequence numbers of a connection (chimney_test_tcp_state()). */
 #define CHIMNEY_TEST_RCV_NXT        1000u   /* the peer's next byte */
 #define CHIMNEY_TEST_SND_NXT        5000u   /* our next byte */

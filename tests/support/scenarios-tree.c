@@ -1,11 +1,14 @@
 /*
- * chimney-nic test scenarios, spec chapter "State trees": placeholders
- * and linkers, partial failure, a failed root.  The trees go through the
+ * chimney-nic test scenarios, spec chapter "State trees": traversal
+ * order and handles, placeholders and linkers, partial failure, a failed
+ * root, host handles in events.  The trees go through the
  * driver core; every block's status must be written (rule 008).
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+
+#include <string.h>
 
 #include "chimney-scenarios.h"
 #include "chimney-test-peer.h"
@@ -256,10 +259,123 @@ static void scn_rule_015(ChimneyTestEnv *env)
     g_assert_cmphex(lk2->b.status, ==, CHIMNEY_ST_SUCCESS);
 }
 
+/*
+ * rule 007: N1{P1{T1,T2},P2{T3}}, N2{P3{T4,T5}}.  Objects are allocated as
+ * the blocks are visited, so within each table the indices follow the
+ * visit order N1, P1, T1, T2, P2, T3, N2, P3, T4, T5.
+ */
+static void scn_rule_007(ChimneyTestEnv *env)
+{
+    ChimneyTestHBlk *n[2], *p[3], *tc[5];
+    unsigned i;
+
+    n[0] = hb_neigh(&env->hb, chimney_test_peer_mac, 0);
+    n[1] = hb_neigh(&env->hb, chimney_test_peer2_mac, 0);
+    for (i = 0; i < 3; i++) {
+        p[i] = hb_path4(&env->hb, 1, 10 + i, 1500);
+    }
+    for (i = 0; i < 5; i++) {
+        tc[i] = hb_tcp(&env->hb, 2000 + i, 80);
+    }
+    hb_next(n[0], n[1]);
+    hb_dep(n[0], p[0]);
+    hb_next(p[0], p[1]);
+    hb_dep(p[0], tc[0]);
+    hb_next(tc[0], tc[1]);
+    hb_dep(p[1], tc[2]);
+    hb_dep(n[1], p[2]);
+    hb_dep(p[2], tc[3]);
+    hb_next(tc[3], tc[4]);
+    env_offload_ok(env, n[0]);
+    for (i = 0; i < 2; i++) {
+        env_check_handle(n[i]->slot, CHIMNEY_KIND_NEIGH);
+        g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(n[i]->slot), ==, i);
+    }
+    for (i = 0; i < 3; i++) {
+        env_check_handle(p[i]->slot, CHIMNEY_KIND_PATH);
+        g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(p[i]->slot), ==, i);
+    }
+    for (i = 0; i < 5; i++) {
+        env_check_handle(tc[i]->slot, CHIMNEY_KIND_TCP);
+        g_assert_cmpuint(CHIMNEY_HANDLE_INDEX(tc[i]->slot), ==, i);
+    }
+    /* each connection hangs off the path it was listed under */
+    for (i = 0; i < 5; i++) {
+        static const unsigned pi[5] = { 0, 0, 1, 2, 2 };
+        ChimneyTestTcpState q;
+        ChimneyTestPathState ps;
+
+        g_assert_cmphex(env_query_tcp(env, tc[i]->slot, &q), ==,
+                        CHIMNEY_ST_SUCCESS);
+        g_assert_cmpuint(GUINT16_FROM_LE(q.c.local_port), ==, 2000 + i);
+        g_assert_cmphex(env_query_path(env, false, p[pi[i]]->slot, &ps), ==,
+                        CHIMNEY_ST_SUCCESS);
+        g_assert_cmpuint(ps.c.dst_addr[3], ==, 10 + pi[i]);
+    }
+}
+
+/*
+ * rule 016: the host's NdisOffloadHandle of each object comes back as the
+ * cookie of its events: TCP_RETRIEVE for connections, NEIGH_QUERY for
+ * neighbors (with the neighbor's device handle).
+ */
+static void scn_rule_016(ChimneyTestEnv *env)
+{
+    ChimneyTestHBlk *n, *p, *tc[3], *inv;
+    uint8_t f[256], old = 'x';
+    ChimneyTestConn c;
+    ChimneyTestSeg s;
+    unsigned i;
+    const ChimneyTestRec *r;
+
+    /* NCE staleness after 50 ticks, to see a neighbor query */
+    g_assert_cmphex(env_set_params(env, 1000, 50), ==, CHIMNEY_ST_SUCCESS);
+    n = hb_npt(&env->hb, chimney_test_peer_mac, &p, tc, 3, 1000);
+    env_offload_ok(env, n);
+    for (i = 0; i < 3; i++) {
+        g_assert_cmphex(tc[i]->b.ndis_offload_handle, !=, 0);
+    }
+    /* invalidate T0 and T2: one RETRIEVE each, with their host handles */
+    inv = hb_obj(&env->hb, CHIMNEY_TYPE_TCP, tc[0]->slot);
+    hb_next(inv, hb_obj(&env->hb, CHIMNEY_TYPE_TCP, tc[2]->slot));
+    env_run_ok(env, OP_INVALIDATE, inv);
+    env_settle(env, 5);
+    g_assert_cmpuint(env_count_recs(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE), ==, 2);
+    for (i = 0; i < 3; i += 2) {
+        r = env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                     tc[i]->b.ndis_offload_handle);
+        g_assert_nonnull(r);
+        g_assert_cmphex(r->handle, ==, tc[i]->slot);
+        g_assert_cmpuint(r->a, ==, CHIMNEY_UPLOAD_INVALID_STATE);
+    }
+
+    /*
+     * The neighbor: 100 ticks without progress, then an old segment on T1
+     * (a duplicate, no progress) makes the device send an ACK, and ask
+     * about the neighbor first.
+     */
+    env->clock_step(env, 100 * CHIMNEY_TEST_NS_PER_MS);
+    conn_init4(&c, 1, 2, 1001, 80);
+    c.s = *(ChimneyTestTcpState *)tc[1]->st;
+    conn_peer_seg(env, &c, &s, &old, 1);
+    s.seq = 999;                                /* before RcvNxt */
+    env->wire_inject(env, f, seg_build(&s, f));
+    g_assert_cmpuint(env_wire_recv(env, f, sizeof(f)), >=, 54);
+    env_settle(env, 5);
+    g_assert_cmpuint(env_count_recs(env, 'N', 0), ==, 1);
+    r = env_find_rec(env, 'N', 0, n->b.ndis_offload_handle);
+    g_assert_nonnull(r);
+    g_assert_cmphex(r->handle, ==, n->slot);
+    g_assert_cmpuint(r->a, >=, 100);            /* NRD, ticks */
+    g_assert_cmpuint(r->a, <=, 101);
+}
+
 const ChimneyScenario chimney_scenarios_tree[] = {
+    { "rule-007-traversal-order", scn_rule_007 },
     { "rule-009-placeholder-success", scn_rule_009 },
     { "rule-010-linker-status", scn_rule_010 },
     { "rule-013-014-partial-failure", scn_rule_013_014 },
     { "rule-015-root-failure", scn_rule_015 },
+    { "rule-016-host-handle-in-events", scn_rule_016 },
     { NULL, NULL },
 };

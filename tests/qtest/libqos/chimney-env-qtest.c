@@ -8,6 +8,7 @@
 #include "qemu/osdep.h"
 #include "../libqtest.h"
 #include "qemu/bswap.h"
+#include "libqos-malloc.h"
 #include "chimney-nic.h"
 #include "chimney-env-qtest.h"
 
@@ -214,6 +215,32 @@ static bool env_wire_quiet(ChimneyTestEnv *env)
     return true;
 }
 
+static size_t env_l2_take(ChimneyTestEnv *env, uint8_t *buf, size_t cap)
+{
+    QChimneyEnv *qe = qe_of(env);
+    int i;
+
+    if (!qe->rx_on) {
+        qchimney_env_rx_setup(qe);
+    }
+    for (i = 0; i < QCHIMNEY_WAIT_ITERS && !qchimney_env_rx_ready(qe); i++) {
+        step(qe);
+    }
+    if (!qchimney_env_rx_ready(qe)) {
+        return 0;
+    }
+    return qchimney_env_rx_take(qe, buf, cap);
+}
+
+static void env_reg_write(ChimneyTestEnv *env, uint32_t off, uint32_t val)
+{
+    QChimneyEnv *qe = qe_of(env);
+
+    qchimney_os_flush(&qe->os);
+    qchimney_os_touch(&qe->os);
+    chimney_writel(qe->d, off, val);
+}
+
 static int64_t env_clock_step(ChimneyTestEnv *env, int64_t ns)
 {
     return qchimney_os_clock_step(&qe_of(env)->os, ns);
@@ -227,6 +254,35 @@ static uint32_t env_reg_read(ChimneyTestEnv *env, uint32_t off)
 static unsigned env_poll(ChimneyTestEnv *env)
 {
     return qchimney_poll(&qe_of(env)->os);
+}
+
+static void env_dma_sync(ChimneyTestEnv *env)
+{
+    qchimney_os_flush(&qe_of(env)->os);
+    qchimney_os_touch(&qe_of(env)->os);
+}
+
+static void env_mem_write(void *opaque, uint64_t addr, const void *buf,
+                          size_t len)
+{
+    qchimney_mem_write(opaque, addr, buf, len);
+}
+
+static void env_mem_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    qchimney_mem_read(opaque, addr, buf, len);
+}
+
+static uint64_t env_mem_alloc(ChimneyTestEnv *env, uint32_t len)
+{
+    return guest_alloc(qe_of(env)->os.alloc, len);
+}
+
+static uint32_t env_raw_cmd(ChimneyTestEnv *env, uint16_t opcode,
+                            uint64_t addr, uint32_t len, uint64_t handle,
+                            uint32_t *info)
+{
+    return qchimney_raw_cmd(&qe_of(env)->os, opcode, addr, len, handle, info);
 }
 
 static bool env_locked(ChimneyTestEnv *env)
@@ -255,8 +311,16 @@ void qchimney_env_init(QChimneyEnv *qe, QChimneyNic *d,
     env->wire_quiet = env_wire_quiet;
     env->clock_step = env_clock_step;
     env->reg_read = env_reg_read;
+    env->reg_write = env_reg_write;
+    env->l2_take = env_l2_take;
     env->poll = env_poll;
     env->locked = env_locked;
+    env->dma_sync = env_dma_sync;
+    env->mem.write = env_mem_write;
+    env->mem.read = env_mem_read;
+    env->mem.opaque = qe->qts;
+    env->mem_alloc = env_mem_alloc;
+    env->raw_cmd = env_raw_cmd;
     env_init(env);
 }
 
