@@ -120,7 +120,7 @@ INC=(-DCHIMNEY_STANDALONE -I. -Ihw/net/chimney -Iinclude -Itests/support
      -Itests/unit -Itests/fuzz)
 # the shared test support the fake host's tree builder uses (no driver core)
 CORE_SRCS+=(tests/support/chimney-test-state.c tests/support/chimney-test-tree.c
-           tests/support/chimney-test-seg.c)
+           tests/support/chimney-test-seg.c tests/support/chimney-test-hdr.c)
 
 build() {
     echo "fuzz.sh: building with $CLANG" >&2

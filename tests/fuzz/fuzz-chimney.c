@@ -11,7 +11,7 @@
  *     -Itests/unit -Itests/fuzz $(pkg-config --cflags glib-2.0) \
  *     $(ls hw/net/chimney/chimney_*.c | grep -v chimney_nic.c) \
  *     tests/support/chimney-test-state.c tests/support/chimney-test-tree.c \
- *     tests/support/chimney-test-seg.c \
+ *     tests/support/chimney-test-seg.c tests/support/chimney-test-hdr.c \
  *     tests/fuzz/fuzz-chimney.c $(pkg-config --libs glib-2.0) -o fuzz-chimney
  *
  * SPDX-License-Identifier: GPL-2.0-or-later

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hw/net/chimney/chimney_hdr.h"
+#include "chimney-test-hdr.h"
 
 typedef struct ChimneyTestSeg {
     const uint8_t *dst_mac;
