@@ -738,6 +738,57 @@ static void scn_bad_duplicate(ChimneyTestEnv *env)
     env_canary_check(env, &k, "duplicate 4-tuples");
 }
 
+/*
+ * One live object named by two REF blocks of one tree (spec "Tree shape
+ * and limits"): every operation refuses the whole tree with BAD_TREE,
+ * writes nothing and changes nothing.  In TERMINATE this was the review's
+ * double release (dependent counts dropped twice, the path freed under a
+ * live connection).
+ */
+static void scn_bad_same_object(ChimneyTestEnv *env)
+{
+    static const struct {
+        const char *what;
+        uint16_t opcode;
+        uint16_t type;
+        int obj;                /* 0 neighbor, 1 path, 2 connection */
+    } cases[] = {
+        { "TERMINATE naming the connection twice", CHIMNEY_CMD_TERMINATE,
+          CHIMNEY_TYPE_TCP, 2 },
+        { "TERMINATE naming the path twice", CHIMNEY_CMD_TERMINATE,
+          CHIMNEY_TYPE_IP4, 1 },
+        { "TERMINATE naming the neighbor twice", CHIMNEY_CMD_TERMINATE,
+          CHIMNEY_TYPE_NEIGH, 0 },
+        { "UPDATE naming the path twice", CHIMNEY_CMD_UPDATE,
+          CHIMNEY_TYPE_IP4, 1 },
+        { "QUERY naming the connection twice", CHIMNEY_CMD_QUERY,
+          CHIMNEY_TYPE_TCP_CONST, 2 },
+        { "INVALIDATE naming the neighbor twice", CHIMNEY_CMD_INVALIDATE,
+          CHIMNEY_TYPE_NEIGH, 0 },
+    };
+    ChimneyTestRaw r;
+    Canary k;
+    uint32_t errs;
+    unsigned i;
+
+    env_canary_up(env, &k);
+    errs = env_err_count(env);
+    env_raw_init(env, &r, 16384);
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        uint64_t h = cases[i].obj == 0 ? k.c.n->slot :
+                     cases[i].obj == 1 ? k.c.p->slot : k.c.t->slot;
+        uint64_t a, b;
+
+        a = raw_block(&r, cases[i].type, CHIMNEY_ROLE_REF, h, NULL, 0);
+        b = raw_block(&r, cases[i].type, CHIMNEY_ROLE_REF, h, NULL, 0);
+        raw_next(&r, a, b);
+        env_expect_tree_refused(env, &r, cases[i].opcode, a,
+                                CHIMNEY_ST_BAD_TREE, &errs, &k,
+                                cases[i].what);
+    }
+    raw_free(&r);
+}
+
 const ChimneyScenario chimney_scenarios_errors[] = {
     { "bad-input-cycle", scn_bad_cycle },
     { "bad-input-wrong-layer", scn_bad_layer },
@@ -748,5 +799,6 @@ const ChimneyScenario chimney_scenarios_errors[] = {
     { "bad-input-handles", scn_bad_handles },
     { "bad-input-has-dependents", scn_bad_has_dependents },
     { "bad-input-duplicate", scn_bad_duplicate },
+    { "bad-input-same-object-twice", scn_bad_same_object },
     { NULL, NULL },
 };
