@@ -117,7 +117,7 @@ static void register_chimney_bad_input_test(void)
         { "bad-input-offload-disabled", test_bad_disabled },
     };
     QOSGraphTestOptions opts = {
-        .before = data_test_init,
+        .before = chimney_qos_socket_netdev,
     };
     size_t i;
 

@@ -204,7 +204,7 @@ static void register_chimney_engine_test(void)
         { "offload-capacity-65536", test_capacity },
     };
     QOSGraphTestOptions opts = {
-        .before = data_test_init,
+        .before = chimney_qos_socket_netdev,
     };
     size_t i;
 

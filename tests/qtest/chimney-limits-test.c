@@ -308,7 +308,7 @@ static void *budget_test_init(GString *cmd_line, void *arg)
 {
     g_string_append_printf(cmd_line, " -global chimney-nic.mem-budget=%u ",
                            BUDGET_BYTES);
-    return data_test_init(cmd_line, arg);
+    return chimney_qos_socket_netdev(cmd_line, arg);
 }
 
 /*
@@ -318,7 +318,7 @@ static void *budget_test_init(GString *cmd_line, void *arg)
 static void register_chimney_limits_test(void)
 {
     QOSGraphTestOptions opts = {
-        .before = data_test_init,
+        .before = chimney_qos_socket_netdev,
     };
     QOSGraphTestOptions budget_opts = {
         .before = budget_test_init,

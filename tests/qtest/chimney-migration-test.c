@@ -875,28 +875,6 @@ static void test_reentry_system_reset(void *obj, void *data,
     chimney_ring_start(d, CHIMNEY_RING_EVT, 64);
 }
 
-static void data_test_clear(void *sockets)
-{
-    int *test_sockets = sockets;
-
-    close(test_sockets[0]);
-    qos_invalidate_command_line();
-    close(test_sockets[1]);
-    g_free(test_sockets);
-}
-
-static void *data_test_init(GString *cmd_line, void *arg)
-{
-    int *test_sockets = g_new(int, 2);
-    int ret = socketpair(PF_UNIX, SOCK_STREAM, 0, test_sockets);
-
-    g_assert_cmpint(ret, !=, -1);
-    g_string_append_printf(cmd_line, " -netdev socket,fd=%d,id=%s ",
-                           test_sockets[1], CHIMNEY_QOS_NETDEV);
-    g_test_queue_destroy(data_test_clear, test_sockets);
-    return test_sockets;
-}
-
 static void register_chimney_migration_test(void)
 {
     static const struct {
@@ -913,7 +891,7 @@ static void register_chimney_migration_test(void)
         { "reentry-system-reset", test_reentry_system_reset },
     };
     QOSGraphTestOptions opts = {
-        .before = data_test_init,
+        .before = chimney_qos_socket_netdev,
     };
     size_t i;
 

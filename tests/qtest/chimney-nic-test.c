@@ -726,7 +726,7 @@ static void register_chimney_nic_test(void)
         { "introspection", test_introspection },
     };
     QOSGraphTestOptions opts = {
-        .before = data_test_init,
+        .before = chimney_qos_socket_netdev,
     };
     size_t i;
 

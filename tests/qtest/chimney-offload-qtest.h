@@ -532,30 +532,4 @@ static inline void expect_block(T *t, Raw *r, uint16_t opcode, uint64_t root,
                      k, what);
 }
 
-/*
- * The wire behind the netdev: a socketpair (qos .before callback)
- */
-
-static inline void data_test_clear(void *sockets)
-{
-    int *test_sockets = sockets;
-
-    close(test_sockets[0]);
-    qos_invalidate_command_line();
-    close(test_sockets[1]);
-    g_free(test_sockets);
-}
-
-static inline void *data_test_init(GString *cmd_line, void *arg)
-{
-    int *test_sockets = g_new(int, 2);
-    int ret = socketpair(PF_UNIX, SOCK_STREAM, 0, test_sockets);
-
-    g_assert_cmpint(ret, !=, -1);
-    g_string_append_printf(cmd_line, " -netdev socket,fd=%d,id=%s ",
-                           test_sockets[1], CHIMNEY_QOS_NETDEV);
-    g_test_queue_destroy(data_test_clear, test_sockets);
-    return test_sockets;
-}
-
 #endif /* CHIMNEY_OFFLOAD_QTEST_H */

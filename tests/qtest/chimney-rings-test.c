@@ -822,7 +822,7 @@ static void register_chimney_rings_test(void)
         { "bus-master-off", test_bus_master_off },
     };
     QOSGraphTestOptions opts = {
-        .before = data_test_init,
+        .before = chimney_qos_socket_netdev,
     };
     size_t i;
 

@@ -519,7 +519,7 @@ static void register_chimney_tree_test(void)
         { "rule-018-path-addresses-copied", test_rule_018 },
     };
     QOSGraphTestOptions opts = {
-        .before = data_test_init,
+        .before = chimney_qos_socket_netdev,
     };
     size_t i;
 

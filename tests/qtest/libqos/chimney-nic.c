@@ -562,3 +562,25 @@ static void chimney_nic_register_nodes(void)
 }
 
 libqos_init(chimney_nic_register_nodes);
+
+static void chimney_qos_socket_netdev_close(void *sockets)
+{
+    int *test_sockets = sockets;
+
+    close(test_sockets[0]);
+    qos_invalidate_command_line();
+    close(test_sockets[1]);
+    g_free(test_sockets);
+}
+
+void *chimney_qos_socket_netdev(GString *cmd_line, void *arg)
+{
+    int *test_sockets = g_new(int, 2);
+    int ret = socketpair(PF_UNIX, SOCK_STREAM, 0, test_sockets);
+
+    g_assert_cmpint(ret, !=, -1);
+    g_string_append_printf(cmd_line, " -netdev socket,fd=%d,id=%s ",
+                           test_sockets[1], CHIMNEY_QOS_NETDEV);
+    g_test_queue_destroy(chimney_qos_socket_netdev_close, test_sockets);
+    return test_sockets;
+}

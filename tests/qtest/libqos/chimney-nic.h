@@ -155,4 +155,11 @@ bool chimney_wait_evt_valid(QChimneyNic *d, uint32_t idx);
 /* Guest memory */
 uint64_t chimney_alloc(QChimneyNic *d, size_t size);
 
+/*
+ * qos .before callback: the wire behind the node's netdev is a socketpair
+ * ("-netdev socket,fd=...,id=" CHIMNEY_QOS_NETDEV); returns the two
+ * sockets (int[2]; [0] is the test's end), closed when the test ends.
+ */
+void *chimney_qos_socket_netdev(GString *cmd_line, void *arg);
+
 #endif
