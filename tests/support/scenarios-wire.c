@@ -90,7 +90,7 @@ static void scn_hdr_ipv4(ChimneyTestEnv *env)
         GUINT32_TO_LE(0xfffffff0);
     c[1].s.d.rcv_nxt = GUINT32_TO_LE(0x7fffffff);
     c[1].peer_seq = 0x7fffffff;
-    c[1].peer_ts = 0x01020304;
+    c[1].peer_ts = 0x0badf10e;         /* newer than TsRecent (PAWS) */
     /* priority-only tag (VLAN 0, priority 3), maximal TTL */
     conn_init4(&c[2], 1, 4, 1002, 8080);
     memcpy(c[2].nmac, mac3, 6);
@@ -129,7 +129,7 @@ static void scn_hdr_ipv6(ChimneyTestEnv *env)
     c[1].s.k.flow_label = GUINT32_TO_LE(0xfff12345);
     c[1].s.k.ttl_hop_limit = 1;
     c[1].s.d.ts_time = GUINT32_TO_LE(12345);
-    c[1].peer_ts = 0xa0a0a0a0;
+    c[1].peer_ts = 0x20a0a0a0;         /* newer than TsRecent 0 (PAWS) */
     check_acks(env, c, 2);
 }
 

@@ -419,10 +419,10 @@ static void test_steering_exceptions(Fixture *f, gconstpointer data)
                                             CHIMNEY_RING_HEAD)), ==, 1);
     g_assert_cmpuint(h->frames->len, ==, 0);            /* no ACK */
 
-    /* a FIN: upload requested, the segment goes to the host */
+    /* urgent data: upload requested, the segment goes to the host */
     len = make_segment(frame, own, 0x0a000002, 0x0a000001, 80, 1000, 1000,
                        5000, "bye");
-    frame[14 + 20 + 13] |= CHIMNEY_TH_FIN;
+    frame[14 + 20 + 13] |= CHIMNEY_TH_URG;
     /* fix the TCP checksum for the changed flags */
     frame[14 + 20 + 16] = frame[14 + 20 + 17] = 0;
     {
@@ -441,7 +441,7 @@ static void test_steering_exceptions(Fixture *f, gconstpointer data)
 
         if (e->type == CHIMNEY_EVT_TCP_RETRIEVE) {
             g_assert_cmpuint(e->handle, ==, tb_handle(h, t[0]));
-            g_assert_cmpuint(e->code, ==, CHIMNEY_UPLOAD_REQUESTED);
+            g_assert_cmpuint(e->code, ==, CHIMNEY_UPLOAD_URGENT_DATA);
             retrieves++;
         }
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chimney_tree.h"
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 void chimney_conv_neigh_const(ChimneyNeighObj *o, const ChimneyNeighConst *c)
@@ -206,7 +207,7 @@ void chimney_conv_tcp_delegated_store(ChimneyEngine *eng, ChimneyTcpObj *o,
     /* rule 061: preferred backlog (spec "send_backlog_size") */
     d->send_backlog_size = GUINT32_TO_LE(query ?
                                          chimney_tcp_send_backlog(o) : 0);
-    d->rcv_backlog_size = GUINT32_TO_LE(query ? o->rcv_len : 0);
+    d->rcv_backlog_size = GUINT32_TO_LE(query ? chimney_rcvbuf_len(o) : 0);
     d->dwnd = GUINT32_TO_LE(s->dwnd);
     d->rsvd2 = 0;
 }

@@ -13,7 +13,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "chimney_core.h"
+#include "chimney_core_int.h"
 #include "chimney_engine.h"
 
 #define ETH_HDR_LEN         14
@@ -49,7 +49,7 @@ void chimney_core_guest_error(ChimneyCore *core, uint32_t code,
     g_free(msg);
 }
 
-static bool chimney_dma_enabled(ChimneyCore *core)
+bool chimney_dma_enabled(ChimneyCore *core)
 {
     return core->ops->dma_enabled(core->opaque);
 }
@@ -120,8 +120,7 @@ static void chimney_update_irq(ChimneyCore *core)
     }
 }
 
-/* Causes raised while irq_hold is set are signalled when it drops. */
-static void chimney_raise(ChimneyCore *core, uint32_t causes)
+void chimney_raise(ChimneyCore *core, uint32_t causes)
 {
     core->int_cause |= causes;
     if (!core->irq_hold) {
@@ -149,91 +148,6 @@ void chimney_core_timer_expired(ChimneyCore *core, unsigned timer)
  * Rings
  */
 
-static bool chimney_ring_enabled(const ChimneyRing *r)
-{
-    return r->status & CHIMNEY_RING_ST_ENABLED;
-}
-
-static uint32_t chimney_ring_entry_size(unsigned ring)
-{
-    switch (ring) {
-    case CHIMNEY_RING_TX:
-        return sizeof(ChimneyTxDesc);
-    case CHIMNEY_RING_RX:
-        return sizeof(ChimneyRxDesc);
-    case CHIMNEY_RING_CMD:
-        return sizeof(ChimneyCmdDesc);
-    case CHIMNEY_RING_EVT:
-        return sizeof(ChimneyEvent);
-    default:
-        return sizeof(ChimneyIndDesc);
-    }
-}
-
-static uint64_t chimney_ring_entry_addr(const ChimneyRing *r, unsigned ring,
-                                        uint32_t idx)
-{
-    return r->base + (uint64_t)idx * chimney_ring_entry_size(ring);
-}
-
-static uint32_t chimney_ring_next(const ChimneyRing *r, uint32_t idx)
-{
-    return (idx + 1) & (r->size - 1);
-}
-
-/* Entries the driver has handed to the device: [head, tail). */
-static uint32_t chimney_ring_avail(const ChimneyRing *r)
-{
-    return (r->tail - r->head) & (r->size - 1);
-}
-
-/* Stop a ring after a fault it cannot continue from (spec "Errors"). */
-static void chimney_ring_fault(ChimneyCore *core, unsigned ring,
-                               uint32_t code)
-{
-    ChimneyRing *r = &core->ring[ring];
-
-    r->status = CHIMNEY_RING_ST_ERROR | (code << CHIMNEY_RING_ST_ERR_SHIFT);
-    r->ctrl &= ~CHIMNEY_RING_CTRL_ENABLE;
-    trace_chimney_ring_error(ring, code);
-    chimney_raise(core, CHIMNEY_INT_ERR);
-}
-
-static int chimney_ring_dma_read(ChimneyCore *core, unsigned ring,
-                                 uint32_t idx, void *buf)
-{
-    ChimneyRing *r = &core->ring[ring];
-    uint64_t addr = chimney_ring_entry_addr(r, ring, idx);
-
-    if (core->ops->dma_read(core->opaque, addr, buf,
-                            chimney_ring_entry_size(ring)) < 0) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
-                                 "chimney-nic: ring %u entry %u at 0x%"
-                                 G_GINT64_MODIFIER "x not readable, ring "
-                                 "stopped", ring, idx, addr);
-        chimney_ring_fault(core, ring, CHIMNEY_ERR_DMA);
-        return -1;
-    }
-    return 0;
-}
-
-static int chimney_ring_dma_write(ChimneyCore *core, unsigned ring,
-                                  uint32_t idx, size_t off, const void *buf,
-                                  size_t len)
-{
-    ChimneyRing *r = &core->ring[ring];
-    uint64_t addr = chimney_ring_entry_addr(r, ring, idx) + off;
-
-    if (core->ops->dma_write(core->opaque, addr, buf, len) < 0) {
-        chimney_core_guest_error(core, CHIMNEY_ERR_DMA,
-                                 "chimney-nic: ring %u entry %u at 0x%"
-                                 G_GINT64_MODIFIER "x not writable, ring "
-                                 "stopped", ring, idx, addr);
-        chimney_ring_fault(core, ring, CHIMNEY_ERR_DMA);
-        return -1;
-    }
-    return 0;
-}
 
 /*
  * Events and commands
@@ -257,23 +171,79 @@ static bool chimney_cmd_pending(ChimneyCore *core)
     return chimney_ring_enabled(r) && r->head != r->tail;
 }
 
-/* Append to the core's event queue (no ring write yet). */
-static bool chimney_evtq_push(ChimneyCore *core, const ChimneyEvent *ev)
+/* Request completions, which are never dropped (spec "Event delivery"). */
+static bool chimney_evt_is_completion(const ChimneyEvent *ev)
+{
+    switch (GUINT16_FROM_LE(ev->type)) {
+    case CHIMNEY_EVT_CMD_DONE:
+    case CHIMNEY_EVT_SEND_DONE:
+    case CHIMNEY_EVT_RECV_DONE:
+    case CHIMNEY_EVT_DISC_DONE:
+    case CHIMNEY_EVT_FORWARD_DONE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+uint32_t chimney_evtq_count(const ChimneyCore *core)
+{
+    return core->evtq_len + (core->evtq_more ? core->evtq_more->length : 0);
+}
+
+/*
+ * Append to the core's event FIFO (no ring write yet).  Beyond
+ * CHIMNEY_EVT_QUEUE_MAX entries only request completions are kept, in
+ * an overflow list bounded by the requests the engine accepts
+ * (CHIMNEY_IO_MAX_TOTAL); the engine defers its object events instead.
+ */
+bool chimney_evtq_push(ChimneyCore *core, const ChimneyEvent *ev)
 {
     uint32_t idx;
 
-    if (core->evtq_len == CHIMNEY_EVT_QUEUE_MAX) {
-        core->stats[CHIMNEY_STAT_EVT_OVERFLOW]++;
-        chimney_core_guest_error(core, CHIMNEY_ERR_NONE,
-                                 "chimney-nic: event queue full, event type %u "
-                                 "dropped (event ring not serviced)",
-                                 GUINT16_FROM_LE(ev->type));
-        return false;
+    if (core->evtq_len == CHIMNEY_EVT_QUEUE_MAX ||
+        (core->evtq_more && core->evtq_more->length)) {
+        if (!chimney_evt_is_completion(ev)) {
+            core->stats[CHIMNEY_STAT_EVT_OVERFLOW]++;
+            chimney_core_guest_error(core, CHIMNEY_ERR_NONE,
+                                     "chimney-nic: event queue full, event "
+                                     "type %u dropped (event ring not "
+                                     "serviced)", GUINT16_FROM_LE(ev->type));
+            return false;
+        }
+        if (!core->evtq_more) {
+            core->evtq_more = g_queue_new();
+        }
+        g_queue_push_tail(core->evtq_more, g_memdup2(ev, sizeof(*ev)));
+        return true;
     }
     idx = (core->evtq_head + core->evtq_len) % CHIMNEY_EVT_QUEUE_MAX;
     core->evtq[idx] = *ev;
     core->evtq_len++;
     return true;
+}
+
+/* Refill the fixed FIFO from the overflow list, in order. */
+static void chimney_evtq_refill(ChimneyCore *core)
+{
+    while (core->evtq_more && core->evtq_more->length &&
+           core->evtq_len < CHIMNEY_EVT_QUEUE_MAX) {
+        ChimneyEvent *ev = g_queue_pop_head(core->evtq_more);
+        uint32_t idx = (core->evtq_head + core->evtq_len) %
+                       CHIMNEY_EVT_QUEUE_MAX;
+
+        core->evtq[idx] = *ev;
+        core->evtq_len++;
+        g_free(ev);
+    }
+}
+
+void chimney_evtq_clear_overflow(ChimneyCore *core)
+{
+    if (core->evtq_more) {
+        g_queue_free_full(core->evtq_more, g_free);
+        core->evtq_more = NULL;
+    }
 }
 
 /* Write one event at HEAD: body first, VALID last (spec "Event ring"). */
@@ -307,13 +277,26 @@ static void chimney_evt_drain(ChimneyCore *core)
     bool wrote = false;
     ChimneyEvent ev;
 
-    while (core->evtq_len && chimney_evt_slots(core)) {
-        if (chimney_evt_write(core, &core->evtq[core->evtq_head]) < 0) {
+    unsigned pass;
+
+    /*
+     * Object events the engine deferred for lack of FIFO room go in once
+     * there is room; twice at most, so one drain is bounded.
+     */
+    for (pass = 0; pass < 2; pass++) {
+        while (core->evtq_len && chimney_evt_slots(core)) {
+            if (chimney_evt_write(core, &core->evtq[core->evtq_head]) < 0) {
+                break;
+            }
+            core->evtq_head = (core->evtq_head + 1) % CHIMNEY_EVT_QUEUE_MAX;
+            core->evtq_len--;
+            wrote = true;
+            chimney_evtq_refill(core);
+        }
+        if (pass || chimney_evtq_count(core) >= CHIMNEY_EVT_QUEUE_MAX) {
             break;
         }
-        core->evtq_head = (core->evtq_head + 1) % CHIMNEY_EVT_QUEUE_MAX;
-        core->evtq_len--;
-        wrote = true;
+        chimney_engine_event_room(core->engine);
     }
     /*
      * The slot is checked first, then the event taken: a failed write
@@ -423,6 +406,7 @@ void chimney_core_cmd_process(ChimneyCore *core)
         status = chimney_cmd_execute(core, &cmd, &info, &work);
         work_left -= MIN(work, work_left);
         chimney_post_cmd_done(core, &cmd, status, info);
+        chimney_engine_after_command(core->engine);
     }
     if (consumed) {
         chimney_raise(core, CHIMNEY_INT_CMD);
@@ -774,6 +758,7 @@ void chimney_core_reset(ChimneyCore *core)
     memset(core->vec_deadline_ns, 0, sizeof(core->vec_deadline_ns));
     core->evtq_head = 0;
     core->evtq_len = 0;
+    chimney_evtq_clear_overflow(core);
     core->irq_hold = 0;
     chimney_engine_reset(core->engine);
     chimney_engine_set_mac(core->engine, core->mac);
@@ -783,73 +768,6 @@ void chimney_core_reset(ChimneyCore *core)
     trace_chimney_reset();
 }
 
-/*
- * The engine's host services (chimney_engine.h).  None of them calls
- * back into the engine: events are only queued, and written to the
- * event ring at the end of the core's entry point that called the engine.
- */
-
-static int chimney_svc_dma_read(void *opaque, uint64_t addr, void *buf,
-                                size_t len)
-{
-    return chimney_core_dma_read(opaque, addr, buf, len);
-}
-
-static int chimney_svc_dma_write(void *opaque, uint64_t addr,
-                                 const void *buf, size_t len)
-{
-    return chimney_core_dma_write(opaque, addr, buf, len);
-}
-
-static void chimney_svc_emit_frame(void *opaque, const uint8_t *buf,
-                                   size_t len)
-{
-    ChimneyCore *core = opaque;
-
-    /* spec: engine frames are lost while the link is down */
-    if (core->link_up) {
-        core->ops->send_frame(core->opaque, buf, len);
-    }
-}
-
-static bool chimney_svc_queue_event(void *opaque, const ChimneyEvent *ev)
-{
-    return chimney_evtq_push(opaque, ev);
-}
-
-static int64_t chimney_svc_clock_ns(void *opaque)
-{
-    ChimneyCore *core = opaque;
-
-    return core->ops->clock_ns(core->opaque);
-}
-
-static void chimney_svc_timer_set(void *opaque, int64_t deadline_ns)
-{
-    ChimneyCore *core = opaque;
-
-    if (deadline_ns == INT64_MAX) {
-        core->ops->timer_cancel(core->opaque, CHIMNEY_TIMER_ENGINE);
-    } else {
-        core->ops->timer_arm(core->opaque, CHIMNEY_TIMER_ENGINE, deadline_ns);
-    }
-}
-
-static void chimney_svc_guest_error(void *opaque, uint32_t code,
-                                    const char *msg)
-{
-    chimney_core_guest_error(opaque, code, "%s", msg);
-}
-
-static const ChimneyEngineServices chimney_engine_services = {
-    .dma_read = chimney_svc_dma_read,
-    .dma_write = chimney_svc_dma_write,
-    .emit_frame = chimney_svc_emit_frame,
-    .queue_event = chimney_svc_queue_event,
-    .clock_ns = chimney_svc_clock_ns,
-    .timer_set = chimney_svc_timer_set,
-    .guest_error = chimney_svc_guest_error,
-};
 
 void chimney_core_init_config(ChimneyCore *core, const ChimneyCoreOps *ops,
                               void *opaque, const uint8_t mac[6],
@@ -878,11 +796,14 @@ void chimney_core_init(ChimneyCore *core, const ChimneyCoreOps *ops,
 
 uint32_t chimney_core_offload_objects(ChimneyCore *core)
 {
-    return chimney_engine_objects(core->engine);
+    /* completions in the overflow list are state that does not migrate */
+    return chimney_engine_objects(core->engine) +
+           (core->evtq_more ? core->evtq_more->length : 0);
 }
 
 void chimney_core_cleanup(ChimneyCore *core)
 {
+    chimney_evtq_clear_overflow(core);
     chimney_engine_free(core->engine);
     core->engine = NULL;
 }
@@ -1017,6 +938,11 @@ static void chimney_ring_kick(ChimneyCore *core, unsigned ring)
         chimney_evt_drain(core);
         /* commands may have waited for completion slots */
         core->ops->schedule_cmd(core->opaque);
+        break;
+    case CHIMNEY_RING_IND:
+        /* spec "Delivery algorithm", event E */
+        chimney_engine_ind_posted(core->engine);
+        chimney_evt_drain(core);
         break;
     default:
         break;

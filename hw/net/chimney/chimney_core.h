@@ -100,6 +100,9 @@ typedef struct ChimneyCore {
     ChimneyEvent evtq[CHIMNEY_EVT_QUEUE_MAX];
     uint32_t evtq_head;
     uint32_t evtq_len;
+    /* completions beyond CHIMNEY_EVT_QUEUE_MAX (never migrated: the
+     * device blocks migration while any request is outstanding) */
+    GQueue *evtq_more;
 
     /* Scratch for assembling one TX frame. */
     uint8_t tx_buf[CHIMNEY_MAX_FRAME];

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "chimney_io.h"
 #include "chimney_offload.h"
 #include "chimney_tcp.h"
 
@@ -67,9 +68,11 @@ bool chimney_engine_handles_opcode(uint16_t opcode)
     case CHIMNEY_CMD_QUERY:
     case CHIMNEY_CMD_INVALIDATE:
     case CHIMNEY_CMD_NEIGH_REPLY:
+    case CHIMNEY_CMD_QUERY_STATS:
+    case CHIMNEY_CMD_CLEAR_STATS:
         return true;
     default:
-        return false;
+        return chimney_io_handles_opcode(opcode);
     }
 }
 
@@ -124,11 +127,21 @@ uint32_t chimney_engine_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd,
     *work = 1;
     if (opcode == CHIMNEY_CMD_NEIGH_REPLY) {
         st = chimney_engine_neigh_reply(eng, cmd);
+    } else if (opcode == CHIMNEY_CMD_QUERY_STATS ||
+               opcode == CHIMNEY_CMD_CLEAR_STATS) {
+        st = chimney_stats_command(eng, cmd);
+    } else if (chimney_io_handles_opcode(opcode)) {
+        st = chimney_io_command(eng, cmd);
     } else {
         st = chimney_offload_cmd(eng, cmd, info, work);
     }
     trace_chimney_engine_cmd(opcode, st, *info, *work);
     return st;
+}
+
+void chimney_engine_after_command(ChimneyEngine *eng)
+{
+    chimney_io_after_command(eng);
 }
 
 /*
@@ -146,7 +159,20 @@ bool chimney_engine_rx(ChimneyEngine *eng, const uint8_t *frame, size_t len)
 
 void chimney_engine_timer_expired(ChimneyEngine *eng)
 {
+    chimney_io_run_kicks(eng);
     chimney_tcp_timers_run(eng);
+}
+
+void chimney_engine_ind_posted(ChimneyEngine *eng)
+{
+    chimney_deliver_ind_posted(eng);
+}
+
+void chimney_engine_event_room(ChimneyEngine *eng)
+{
+    chimney_io_flush_deferred(eng);
+    /* indications held back while the FIFO was full */
+    chimney_deliver_ind_posted(eng);
 }
 
 bool chimney_engine_pop_event(ChimneyEngine *eng, ChimneyEvent *ev)

@@ -13,8 +13,8 @@
  * Data flows one way: ring -> command -> state table -> engine -> wire.
  *
  * A frame goes to the host (L2) path when chimney_engine_rx() returns
- * false; receive indications (IND ring slots) join the services with the
- * data path that produces them.
+ * false; received data reaches the host through request completions or
+ * through the IND ring (the indicate service).
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -54,6 +54,23 @@ typedef struct ChimneyEngineServices {
     void (*timer_set)(void *opaque, int64_t deadline_ns);
     /* A guest programming error: count it, log it (LOG_GUEST_ERROR). */
     void (*guest_error)(void *opaque, uint32_t code, const char *msg);
+    /*
+     * The event FIFO holds fewer than CHIMNEY_EVT_QUEUE_MAX events, so an
+     * object event may be queued now (else the engine defers it and the
+     * core calls chimney_engine_event_room() once there is room).
+     * Request completions are queued whatever this says.
+     */
+    bool (*event_room)(void *opaque);
+    /*
+     * Write one receive indication of at most len bytes of data (the
+     * first at sequence number seq) into the IND buffers the device owns,
+     * for TCP object handle (spec "Receive indications").  Returns the
+     * bytes indicated (>= 1), 0 when the IND ring is disabled or has no
+     * buffer, -1 when a buffer could not be written (the core completed
+     * the descriptors with ERR_DMA; nothing was indicated).
+     */
+    int64_t (*indicate)(void *opaque, uint64_t handle, uint32_t seq,
+                        const uint8_t *data, uint32_t len);
 } ChimneyEngineServices;
 
 /* Limits fixed when the device is created (properties). */
@@ -78,6 +95,12 @@ void chimney_engine_reset(ChimneyEngine *eng);
 uint32_t chimney_engine_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd,
                                 uint32_t *info, uint32_t *work);
 bool chimney_engine_handles_opcode(uint16_t opcode);
+/*
+ * Called once the core has queued the CMD_DONE of the command
+ * chimney_engine_command() just ran: an accepted data request does its
+ * work now, so its events follow its CMD_DONE.
+ */
+void chimney_engine_after_command(ChimneyEngine *eng);
 
 /*
  * A frame from the wire, before the host path sees it.  True: it belonged
@@ -85,6 +108,11 @@ bool chimney_engine_handles_opcode(uint16_t opcode);
  * up the host (L2) path untouched.
  */
 bool chimney_engine_rx(ChimneyEngine *eng, const uint8_t *frame, size_t len);
+
+/* The driver posted IND buffers (IND TAIL written): delivery may go on. */
+void chimney_engine_ind_posted(ChimneyEngine *eng);
+/* The event FIFO has room again for deferred object events. */
+void chimney_engine_event_room(ChimneyEngine *eng);
 
 /* The deadline passed to timer_set() has been reached. */
 void chimney_engine_timer_expired(ChimneyEngine *eng);

@@ -249,7 +249,8 @@ size_t chimney_build_segment(const uint8_t iface_mac[6],
         put_be32(th + 24, seg->ts_val);
         put_be32(th + 28, seg->ts_ecr);
     }
-    if (seg->payload_len) {
+    /* the engine reads send data straight into place (no copy then) */
+    if (seg->payload_len && seg->payload != th + tcp_hlen) {
         memcpy(th + tcp_hlen, seg->payload, seg->payload_len);
     }
     csum = chimney_tcp_checksum(p->ipv6, p->src, p->dst, th, tcp_len);

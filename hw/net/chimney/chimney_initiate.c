@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chimney_tree.h"
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 /*
@@ -220,6 +221,33 @@ static uint32_t initiate_tcp_send_list(Tree *t, TreeNode *n,
     return CHIMNEY_ST_SUCCESS;
 }
 
+/* Queue the handed-over send requests (rules 026-028). */
+static bool initiate_tcp_queue(ChimneyEngine *eng, ChimneyTcpObj *o,
+                               ChimneySendReq *q, uint32_t nsend)
+{
+    ChimneyTcpIo *io = o->io;
+    uint64_t total = 0;
+    uint32_t i;
+
+    for (i = 0; i < nsend; i++) {
+        total += q[i].len;
+    }
+    /* sequence offsets must stay unambiguous (half the space) */
+    if (total > 0x7fffffffu) {
+        return false;
+    }
+    for (i = 0; i < nsend; i++) {
+        q[i].start = io->snd_end;
+        q[i].flags = 0;
+        if (!chimney_io_sq_push(eng, io, &q[i])) {
+            return false;
+        }
+        io->snd_end += q[i].len;
+        io->nsend++;
+    }
+    return true;
+}
+
 static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
 {
     const ChimneyTcpConst *c;
@@ -289,6 +317,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
 
     idx = chimney_table_alloc(&t->ofl->tcp);
     o = chimney_tcp_at(t->ofl, idx);
+    o->idx = idx;
     o->hash_next = CHIMNEY_NO_INDEX;
     o->demux_bucket = CHIMNEY_NO_INDEX;
     o->evt_next = CHIMNEY_NO_INDEX;
@@ -297,34 +326,40 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
     o->c = cs;
     o->k = ks;
     o->d = ds;
-    o->sendq = sendq;
-    o->sendq_len = nsend;
+    o->path = path;
     o->ip_id = 0x8000;
 
     /*
-     * Buffered receive data is copied before completing (rule 023), into
-     * bytes of the data-buffer budget (spec "Memory budget").
+     * The send list and buffered receive data go into the connection's
+     * I/O state, from the data-buffer budget (rule 023, spec "Memory
+     * budget"); only the list is copied, not the data (spec "Send list").
      */
     rcv_len = GUINT32_FROM_LE(d->rcv_data_len);
     st = CHIMNEY_ST_SUCCESS;
-    if (!chimney_rcvbuf_init(t->ofl, o, rcv_len)) {
+    if ((nsend || rcv_len) && !chimney_io_get(t->ofl, o)) {
+        st = CHIMNEY_ST_RESOURCES;
+    } else if (nsend && !initiate_tcp_queue(t->ofl, o, sendq, nsend)) {
+        st = CHIMNEY_ST_RESOURCES;
+    } else if (!chimney_rcvbuf_init(t->ofl, o, rcv_len)) {
         st = CHIMNEY_ST_RESOURCES;
     } else if (rcv_len &&
                chimney_eng_dma_read(t->ofl,
                                     GUINT64_FROM_LE(d->rcv_data_addr),
-                                    o->rcvbuf, rcv_len) < 0) {
+                                    chimney_rcvbuf_init_data(o),
+                                    rcv_len) < 0) {
         chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA,
                                 "chimney-nic: TCP block 0x%"
                                 G_GINT64_MODIFIER "x: buffered data "
                                 "not readable", n->addr);
         st = CHIMNEY_ST_DMA_ERROR;
     }
+    g_free(sendq);
     if (st != CHIMNEY_ST_SUCCESS) {
-        chimney_tcp_release_data(t->ofl, idx);
+        chimney_io_free(t->ofl, idx);
         chimney_table_release(&t->ofl->tcp, idx);
         return st;
     }
-    o->rcv_len = rcv_len;
+    chimney_rcvbuf_init_done(o, rcv_len);
     chimney_tcp_link(t->ofl, idx, path);
     chimney_demux_insert(t->ofl, idx);
     chimney_tcp_offloaded(t->ofl, idx, &ho);

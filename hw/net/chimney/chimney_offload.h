@@ -120,13 +120,17 @@ typedef struct ChimneyTcpHandover {
     uint32_t rexmit_timeout_delta;
 } ChimneyTcpHandover;
 
-/* One send request the connection owns (handed over at offload). */
+/* One send request the connection owns (SEND, or handed over at offload). */
 typedef struct ChimneySendReq {
     uint64_t addr;
+    uint64_t cookie;
     uint32_t len;
     uint32_t acked;
-    uint64_t cookie;
+    uint32_t start;             /* sequence number of its first byte */
+    uint32_t flags;             /* CHIMNEY_SREQ_* (chimney_io.h) */
 } ChimneySendReq;
+
+typedef struct ChimneyTcpIo ChimneyTcpIo;
 
 /* Per-connection timers (one deadline each, in NIC ticks). */
 enum ChimneyTcpTimer {
@@ -162,6 +166,7 @@ typedef struct ChimneyTcpObj {
     bool evt_queued_out;        /* ... and already handed to the core */
     uint8_t retrieve_reason;
     uint8_t tmr_armed;          /* bit per ChimneyTcpTimer running */
+    uint32_t idx;               /* its own table index */
     uint32_t path;              /* index of its path */
     uint32_t path_prev;         /* the path's list of connections */
     uint32_t path_next;
@@ -178,16 +183,22 @@ typedef struct ChimneyTcpObj {
     ChimneyTcpDelegatedState d;
     ChimneyTimerEntry tmr;      /* the engine's timer heap */
     uint32_t deadline[CHIMNEY_TCP_SLOT_COUNT];
-    /* Data: per-connection buffers come from the engine's budget. */
-    ChimneySendReq *sendq;      /* in send order, first byte = SndUna */
-    uint32_t sendq_len;
-    uint32_t rcv_len;           /* acked, undelivered data ending at RcvNxt */
-    uint8_t *rcvbuf;
-    uint32_t rcv_cap;           /* bytes of rcvbuf charged to the budget */
+    /* Data path state (chimney_io.h), from the engine's budget. */
+    ChimneyTcpIo *io;
 } ChimneyTcpObj;
 
 /* Tables grow in chunks so an idle device does not pay for 64k slots. */
 #define CHIMNEY_TABLE_CHUNK     1024u
+
+/* A data request accepted by the last command, run after its CMD_DONE. */
+typedef struct ChimneyIoAfter {
+    uint16_t opcode;            /* 0: nothing to do */
+    uint16_t flags;
+    uint32_t idx;
+    uint64_t cookie;
+    uint8_t *seg;               /* FORWARD: the segment */
+    uint32_t seg_len;
+} ChimneyIoAfter;
 
 typedef struct ChimneyTable {
     void **chunks;              /* entry i: chunks[i / CHUNK][i % CHUNK] */
@@ -223,6 +234,18 @@ struct ChimneyEngine {
 
     ChimneyTimerHeap timers;    /* one entry per connection with a timer */
     uint64_t mem_used;          /* bytes of data buffers charged */
+
+    /* data path (chimney_io.h) */
+    uint32_t io_reqs;           /* requests queued, all connections */
+    uint32_t ind_head;          /* connections waiting for IND buffers */
+    uint32_t ind_tail;
+    uint32_t defer_head;        /* connections with deferred events */
+    uint32_t defer_tail;
+    uint32_t kick_head;         /* connections with more to send */
+    uint32_t kick_tail;
+    ChimneyIoAfter io_after;
+    ChimneyOffloadStats stats;  /* host order; currently_established live */
+    uint8_t txbuf[CHIMNEY_MAX_FRAME + 64];
 };
 
 ChimneyNeighObj *chimney_neigh_at(ChimneyEngine *eng, uint32_t idx);

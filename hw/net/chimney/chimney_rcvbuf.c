@@ -1,13 +1,19 @@
 /*
- * chimney-nic TCP engine: the receive buffer of a connection and the
- * device-wide data-buffer budget (the mem-budget property, advertised in
- * CAP_MEM_BUDGET).  C + GLib only.
+ * chimney-nic TCP engine: the receive buffer of a connection, reassembly
+ * of out-of-order data, and the device-wide data-buffer budget (the
+ * mem-budget property, advertised in CAP_MEM_BUDGET).  C + GLib only.
  *
  * A connection holds received data only in bytes it has reserved from
  * the budget, and never advertises a window larger than what it has
  * reserved and not yet filled (spec "Memory budget").  Reservations grow
  * when the connection advertises a window and are returned when it is
  * uploaded; when the budget is spent, windows shrink to what is held.
+ *
+ * Layout: bufferedQ is [rbuf_off, rbuf_off + rcv_len) and ends at RcvNxt
+ * (at the peer's FIN once it arrived); out-of-order data inside the
+ * window sits at its offset from RcvNxt after that, its extent kept in
+ * up to CHIMNEY_IO_OOO_MAX sorted ranges.  Duplicate and overlapping
+ * data is trimmed against both.
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -18,21 +24,37 @@
 #include <glib.h>
 #include <string.h>
 
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 /* Reservations grow in steps of at least this much (fewer reallocs). */
 #define RCVBUF_STEP     (16u * 1024u)
 
 /* The most a connection may want to hold: its window over what it holds. */
-static uint32_t rcvbuf_want(const ChimneyTcpObj *o)
+static uint32_t rcvbuf_want(const ChimneyTcpIo *io, const ChimneyTcpObj *o)
 {
-    uint64_t want = (uint64_t)o->rcv_len + o->d.rcv_wnd;
+    uint64_t want = (uint64_t)io->rcv_len + o->d.rcv_wnd;
 
     return MIN(want, CHIMNEY_RCV_BUF);
 }
 
+/* Move the buffered bytes (and out-of-order data) to offset 0. */
+static void rcvbuf_compact(ChimneyTcpIo *io)
+{
+    uint32_t used = io->rcv_len;
+
+    if (!io->rbuf_off) {
+        return;
+    }
+    if (io->nooo) {
+        used = io->rcv_cap - io->rbuf_off;
+    }
+    memmove(io->rbuf, io->rbuf + io->rbuf_off, used);
+    io->rbuf_off = 0;
+}
+
 /* Try to make the reservation at least `need` bytes (never shrinks). */
-static void rcvbuf_reserve(ChimneyEngine *eng, ChimneyTcpObj *o,
+static void rcvbuf_reserve(ChimneyEngine *eng, ChimneyTcpIo *io,
                            uint32_t need)
 {
     uint64_t free_bytes = eng->cfg.mem_budget > eng->mem_used ?
@@ -40,34 +62,40 @@ static void rcvbuf_reserve(ChimneyEngine *eng, ChimneyTcpObj *o,
     uint32_t grow, cap;
     uint8_t *buf;
 
-    if (need <= o->rcv_cap) {
+    if (need <= io->rcv_cap) {
         return;
     }
-    grow = MAX(need - o->rcv_cap, RCVBUF_STEP);
-    grow = MIN(grow, CHIMNEY_RCV_BUF - o->rcv_cap);
+    grow = MAX(need - io->rcv_cap, RCVBUF_STEP);
+    grow = MIN(grow, CHIMNEY_RCV_BUF - io->rcv_cap);
     if (grow > free_bytes) {
         grow = (uint32_t)free_bytes;
-        trace_chimney_engine_budget_exhausted(need - o->rcv_cap,
+        trace_chimney_engine_budget_exhausted(need - io->rcv_cap,
                                               eng->mem_used,
                                               eng->cfg.mem_budget);
     }
     if (!grow) {
         return;
     }
-    cap = o->rcv_cap + grow;
-    buf = g_try_realloc(o->rcvbuf, cap);
+    rcvbuf_compact(io);
+    cap = io->rcv_cap + grow;
+    buf = g_try_realloc(io->rbuf, cap);
     if (!buf) {
         return;                         /* host memory: behave as spent */
     }
-    o->rcvbuf = buf;
-    o->rcv_cap = cap;
+    io->rbuf = buf;
+    io->rcv_cap = cap;
     eng->mem_used += grow;
 }
 
 uint32_t chimney_rcvbuf_window(ChimneyEngine *eng, ChimneyTcpObj *o)
 {
-    rcvbuf_reserve(eng, o, rcvbuf_want(o));
-    return MIN(o->d.rcv_wnd, o->rcv_cap - o->rcv_len);
+    ChimneyTcpIo *io = chimney_io_get(eng, o);
+
+    if (!io) {
+        return 0;                       /* budget spent: hold nothing */
+    }
+    rcvbuf_reserve(eng, io, rcvbuf_want(io, o));
+    return MIN(o->d.rcv_wnd, io->rcv_cap - io->rcv_len);
 }
 
 uint32_t chimney_rcvbuf_room(ChimneyEngine *eng, ChimneyTcpObj *o)
@@ -77,17 +105,151 @@ uint32_t chimney_rcvbuf_room(ChimneyEngine *eng, ChimneyTcpObj *o)
 
 bool chimney_rcvbuf_init(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t len)
 {
+    ChimneyTcpIo *io;
+
     if (!len) {
         return true;
     }
-    rcvbuf_reserve(eng, o, len);
-    return o->rcv_cap >= len;
+    io = chimney_io_get(eng, o);
+    if (!io) {
+        return false;
+    }
+    rcvbuf_reserve(eng, io, len);
+    return io->rcv_cap >= len;
 }
 
-void chimney_rcvbuf_append(ChimneyTcpObj *o, const uint8_t *data,
-                           uint32_t len)
+uint8_t *chimney_rcvbuf_init_data(ChimneyTcpObj *o)
 {
-    memcpy(o->rcvbuf + o->rcv_len, data, len);
-    o->rcv_len += len;
-    o->d.rcv_wnd = o->d.rcv_wnd > len ? o->d.rcv_wnd - len : 0;
+    return o->io->rbuf;
+}
+
+void chimney_rcvbuf_init_done(ChimneyTcpObj *o, uint32_t len)
+{
+    if (len) {
+        o->io->rcv_len = len;
+    }
+}
+
+const uint8_t *chimney_rcvbuf_head(const ChimneyTcpObj *o)
+{
+    return o->io->rbuf + o->io->rbuf_off;
+}
+
+uint32_t chimney_rcvbuf_len(const ChimneyTcpObj *o)
+{
+    return o->io ? o->io->rcv_len : 0;
+}
+
+void chimney_rcvbuf_consume(ChimneyTcpObj *o, uint32_t n)
+{
+    ChimneyTcpIo *io = o->io;
+
+    io->rbuf_off += n;
+    io->rcv_len -= n;
+    if (!io->rcv_len && !io->nooo) {
+        io->rbuf_off = 0;
+    }
+    /* the host consumed n bytes: RcvWnd grows again (spec "Receive
+     * window") */
+    o->d.rcv_wnd = (uint32_t)MIN((uint64_t)o->d.rcv_wnd + n,
+                                 CHIMNEY_MAX_RCV_WND);
+}
+
+/* Record [s, e) as held out of order; false if there is no range left. */
+static bool ooo_add(ChimneyTcpIo *io, uint32_t s, uint32_t e)
+{
+    uint32_t i, j;
+
+    for (i = 0; i < io->nooo; i++) {
+        if (chimney_seq_lt(e, io->ooo[i].start)) {
+            break;                      /* goes before range i */
+        }
+        if (chimney_seq_le(s, io->ooo[i].end)) {
+            /* overlaps or touches range i: merge, then absorb followers */
+            if (chimney_seq_lt(s, io->ooo[i].start)) {
+                io->ooo[i].start = s;
+            }
+            if (chimney_seq_lt(io->ooo[i].end, e)) {
+                io->ooo[i].end = e;
+            }
+            while (i + 1 < io->nooo &&
+                   chimney_seq_le(io->ooo[i + 1].start, io->ooo[i].end)) {
+                if (chimney_seq_lt(io->ooo[i].end, io->ooo[i + 1].end)) {
+                    io->ooo[i].end = io->ooo[i + 1].end;
+                }
+                for (j = i + 1; j + 1 < io->nooo; j++) {
+                    io->ooo[j] = io->ooo[j + 1];
+                }
+                io->nooo--;
+            }
+            return true;
+        }
+    }
+    if (io->nooo == CHIMNEY_IO_OOO_MAX) {
+        return false;
+    }
+    for (j = io->nooo; j > i; j--) {
+        io->ooo[j] = io->ooo[j - 1];
+    }
+    io->ooo[i].start = s;
+    io->ooo[i].end = e;
+    io->nooo++;
+    return true;
+}
+
+uint32_t chimney_rcvbuf_place(ChimneyEngine *eng, ChimneyTcpObj *o,
+                              uint32_t seq, const uint8_t *data,
+                              uint32_t len)
+{
+    ChimneyTcpIo *io = chimney_io_get(eng, o);
+    uint32_t nxt = o->d.rcv_nxt, room, off, adv = 0;
+
+    if (!io) {
+        return 0;
+    }
+    /* trim what was already received */
+    if (chimney_seq_lt(seq, nxt)) {
+        uint32_t dup = nxt - seq;
+
+        if (dup >= len) {
+            return 0;
+        }
+        seq += dup;
+        data += dup;
+        len -= dup;
+    }
+    room = chimney_rcvbuf_room(eng, o);
+    off = seq - nxt;
+    if (off >= room) {
+        return 0;                       /* beyond Room: dropped, unacked */
+    }
+    len = MIN(len, room - off);
+    if (io->rbuf_off + io->rcv_len + off + len > io->rcv_cap) {
+        rcvbuf_compact(io);
+    }
+    if (off) {
+        if (!ooo_add(io, seq, seq + len)) {
+            return 0;                   /* too fragmented: peer resends */
+        }
+        memcpy(io->rbuf + io->rbuf_off + io->rcv_len + off, data, len);
+        return 0;
+    }
+    memcpy(io->rbuf + io->rbuf_off + io->rcv_len, data, len);
+    adv = len;
+    /* the hole is filled: held ranges that now follow join bufferedQ */
+    while (io->nooo && chimney_seq_le(io->ooo[0].start, nxt + adv)) {
+        uint32_t end = io->ooo[0].end, i;
+
+        if (chimney_seq_lt(nxt + adv, end)) {
+            adv = end - nxt;
+        }
+        for (i = 0; i + 1 < io->nooo; i++) {
+            io->ooo[i] = io->ooo[i + 1];
+        }
+        io->nooo--;
+    }
+    io->rcv_len += adv;
+    o->d.rcv_nxt = nxt + adv;
+    o->d.rcv_wnd = o->d.rcv_wnd > adv ? o->d.rcv_wnd - adv : 0;
+    return adv;
 }

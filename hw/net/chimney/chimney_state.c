@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chimney_offload.h"
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 /*
@@ -449,6 +450,7 @@ ChimneyEngine *chimney_engine_new(const ChimneyEngineServices *svc,
     memset(eng->demux, 0xff, (size_t)buckets * sizeof(uint32_t));
     eng->evt_head = CHIMNEY_NO_INDEX;
     eng->evt_tail = CHIMNEY_NO_INDEX;
+    chimney_io_engine_reset(eng);
     chimney_timer_heap_init(&eng->timers, eng->cfg.max_conn,
                             chimney_tcp_timer_entry, eng);
     return eng;
@@ -481,6 +483,7 @@ void chimney_engine_reset(ChimneyEngine *eng)
     eng->svc->timer_set(eng->opaque, INT64_MAX);
     eng->evt_head = CHIMNEY_NO_INDEX;
     eng->evt_tail = CHIMNEY_NO_INDEX;
+    chimney_io_engine_reset(eng);
     eng->nvlans = 0;
     eng->params_set = false;
     eng->enabled = false;
@@ -498,8 +501,7 @@ void chimney_engine_free(ChimneyEngine *eng)
         ChimneyTcpObj *o = chimney_tcp_at(eng, i);
 
         if (o->in_use) {
-            g_free(o->sendq);
-            g_free(o->rcvbuf);
+            chimney_io_free(eng, i);
         }
     }
     chimney_table_destroy(&eng->neigh);

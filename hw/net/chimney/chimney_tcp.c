@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <string.h>
 
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 /* Largest preferred send backlog QUERY reports (spec). */
@@ -75,6 +76,10 @@ void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx,
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     uint32_t now = chimney_nic_ticks(eng);
 
+    if (o->d.state == CHIMNEY_TCPS_ESTABLISHED ||
+        o->d.state == CHIMNEY_TCPS_CLOSE_WAIT) {
+        chimney_stats_tcp(eng, o)->currently_established++;
+    }
     /* rule 036: NicDelta = TsTime - NicTime */
     o->ts_delta = (int32_t)(ho->ts_time - now);
     /* TsRecentAge keeps aging on the NIC clock */
@@ -94,16 +99,28 @@ void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx,
                               CHIMNEY_TCP_TMR_PERSIST,
                               ho->rexmit_timeout_delta);
     }
+    /* rules 026-028: handed-over data not yet (re)sent goes out now */
+    if (o->io && chimney_seq_lt(o->d.snd_nxt, o->io->snd_end)) {
+        chimney_tcp_output(eng, idx);
+    }
 }
 
 void chimney_tcp_before_upload(ChimneyEngine *eng, ChimneyTcpObj *o)
 {
-    /*
-     * rule 040: this engine ACKs every in-order segment at once, so no
-     * delayed ACK is ever pending here.
-     */
-    (void)eng;
-    (void)o;
+    /* rule 040: a delayed ACK that is owed goes out before the upload */
+    if ((o->tmr_armed & (1u << CHIMNEY_TCP_TMR_DELACK)) && o->io &&
+        !o->io->aborted && !o->invalid) {
+        chimney_tcp_send_ack(eng, o);
+    }
+}
+
+uint32_t chimney_tcp_fin_wait2_ticks(ChimneyEngine *eng)
+{
+    uint32_t tps = eng->params_set ? eng->params.ticks_per_second : 1000;
+
+    /* SET_PARAMS fin_wait2_ticks, 0 = 120 s */
+    return eng->params.fin_wait2_ticks ? eng->params.fin_wait2_ticks :
+           120 * tps;
 }
 
 void chimney_tcp_cached_update(ChimneyEngine *eng, uint32_t idx,
@@ -144,14 +161,12 @@ uint32_t chimney_tcp_send_backlog(const ChimneyTcpObj *o)
 void chimney_tcp_release_data(ChimneyEngine *eng, uint32_t idx)
 {
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+    ChimneyTcpStats *ts = chimney_stats_tcp(eng, o);
 
+    if (o->d.state == CHIMNEY_TCPS_ESTABLISHED ||
+        o->d.state == CHIMNEY_TCPS_CLOSE_WAIT) {
+        ts->currently_established--;            /* the gauge (rule 134) */
+    }
     chimney_tcp_timers_stop(eng, idx);
-    g_free(o->sendq);
-    o->sendq = NULL;
-    o->sendq_len = 0;
-    g_free(o->rcvbuf);
-    o->rcvbuf = NULL;
-    eng->mem_used -= o->rcv_cap;
-    o->rcv_cap = 0;
-    o->rcv_len = 0;
+    chimney_io_free(eng, idx);
 }

@@ -55,13 +55,30 @@ void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx,
 void chimney_tcp_before_upload(ChimneyEngine *eng, ChimneyTcpObj *o);
 void chimney_tcp_cached_update(ChimneyEngine *eng, uint32_t idx,
                                const ChimneyTcpCachedState *k);
+/* FIN_WAIT_2 timeout in ticks (SET_PARAMS fin_wait2_ticks, 0 = 120 s). */
+uint32_t chimney_tcp_fin_wait2_ticks(ChimneyEngine *eng);
 /* Preferred send backlog reported by QUERY (spec "send_backlog_size"). */
 uint32_t chimney_tcp_send_backlog(const ChimneyTcpObj *o);
 
 /* Input: true when the frame was an offloaded connection's and consumed. */
 bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len);
+struct ChimneyRxParsed;
+/*
+ * One segment for connection idx (from the wire or FORWARD): false when
+ * it must go to the host instead (the connection asked for an upload).
+ */
+bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
+                         const struct ChimneyRxParsed *r,
+                         const uint8_t *payload);
 
 /* Output. */
+/*
+ * Build and send one segment of o at seq with flags; its len payload
+ * bytes are already in place in eng->txbuf (after the headers).  False
+ * when nothing could be sent.
+ */
+bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
+                      uint8_t flags, uint32_t len, bool rexmit);
 void chimney_tcp_send_ack(ChimneyEngine *eng, ChimneyTcpObj *o);
 void chimney_tcp_send_keepalive(ChimneyEngine *eng, ChimneyTcpObj *o);
 
@@ -89,8 +106,8 @@ uint32_t chimney_rcvbuf_window(ChimneyEngine *eng, ChimneyTcpObj *o);
 uint32_t chimney_rcvbuf_room(ChimneyEngine *eng, ChimneyTcpObj *o);
 /* Charge len bytes of initial data (INITIATE); false: budget spent. */
 bool chimney_rcvbuf_init(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t len);
-/* Append in-order data (len <= room). */
-void chimney_rcvbuf_append(ChimneyTcpObj *o, const uint8_t *data,
-                           uint32_t len);
+/* Where INITIATE copies the handed-over data, and how much it was. */
+uint8_t *chimney_rcvbuf_init_data(ChimneyTcpObj *o);
+void chimney_rcvbuf_init_done(ChimneyTcpObj *o, uint32_t len);
 
 #endif /* CHIMNEY_TCP_H */

@@ -3,9 +3,9 @@
  * acceptance test, RFC 5961 ACK validation, window update, in-order data
  * into the receive buffer.  C + GLib only.
  *
- * Segments this engine does not handle yet (SYN, RST, FIN, URG) go up the
- * host path untouched, and the connection asks to be uploaded: the host
- * then owns the connection before it sees them (spec "Receive path").
+ * RST and SYN follow RFC 5961 (challenge ACKs), FIN closes the receive
+ * side; URG data, and a SYN at RcvNxt, go up the host path and the
+ * connection asks to be uploaded (spec "Upload requests").
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -18,6 +18,7 @@
 
 #include "chimney_hdr.h"
 #include "chimney_parse.h"
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 /*
@@ -40,6 +41,25 @@ static bool seg_acceptable(uint32_t rcv_nxt, uint32_t wnd, uint32_t seq,
             chimney_seq_lt(seq + len - 1, rcv_nxt + wnd));
 }
 
+/* PAWS (RFC 7323 5): an old timestamp marks an old duplicate. */
+#define PAWS_IDLE_TICKS_MS  (24u * 24u * 3600u * 1000u)
+
+static bool paws_reject(ChimneyEngine *eng, ChimneyTcpObj *o,
+                        const ChimneyRxParsed *r)
+{
+    uint64_t idle_ms;
+
+    if (!r->has_ts || !(o->c.flags & CHIMNEY_TCP_CONST_TIMESTAMP) ||
+        (r->tcp_flags & CHIMNEY_TH_RST) ||
+        !chimney_seq_lt(r->ts_val, o->d.ts_recent)) {
+        return false;
+    }
+    /* a TsRecent idle for 24 days is no longer valid (RFC 7323 5.5) */
+    idle_ms = (uint64_t)chimney_tcp_ts_recent_age(eng, o) *
+              chimney_tick_ns(eng) / 1000000u;
+    return idle_ms < PAWS_IDLE_TICKS_MS;
+}
+
 /*
  * RFC 5961 5.2: an ACK is acceptable only within
  * [SndUna - MaxSndWnd, SndMax]; anything else is dropped with an ACK, so a
@@ -48,7 +68,8 @@ static bool seg_acceptable(uint32_t rcv_nxt, uint32_t wnd, uint32_t seq,
 static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
                    const ChimneyRxParsed *r, ChimneyNeighObj *n)
 {
-    uint32_t acked, i, wnd;
+    uint32_t acked, wnd, idx = o->idx;
+    bool dup;
 
     if (!(r->tcp_flags & CHIMNEY_TH_ACK)) {
         return false;                   /* RFC 9293: no ACK, drop */
@@ -58,32 +79,242 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
         chimney_tcp_send_ack(eng, o);
         return false;
     }
+    wnd = r->window;
+    if (o->c.flags & CHIMNEY_TCP_CONST_WSCALE) {
+        wnd <<= o->c.snd_wind_scale;
+    }
+    /* RFC 5681 2: a duplicate ACK */
+    dup = r->ack == o->d.snd_una && !r->payload_len &&
+          !(r->tcp_flags & (CHIMNEY_TH_SYN | CHIMNEY_TH_FIN)) &&
+          wnd == o->d.snd_wnd && chimney_seq_lt(o->d.snd_una, o->d.snd_max);
     if (chimney_seq_lt(o->d.snd_una, r->ack)) {
+        ChimneyTcpIo *io = o->io;
+
         acked = r->ack - o->d.snd_una;
         o->d.snd_una = r->ack;
         if (chimney_seq_lt(o->d.snd_nxt, o->d.snd_una)) {
             o->d.snd_nxt = o->d.snd_una;
         }
-        for (i = 0; i < o->sendq_len && acked; i++) {
-            uint32_t take = MIN(acked, o->sendq[i].len - o->sendq[i].acked);
-
-            o->sendq[i].acked += take;
-            acked -= take;
-        }
-        o->d.dup_ack_count = 0;
+        o->d.snd_wnd_probe_count = 0;
         /* forward progress (rule 119, spec "Neighbor reachability") */
         n->nrt = chimney_nic_ticks(eng);
+        if (io) {
+            /* RTT: timestamps when on, else the timed segment (Karn) */
+            if (r->has_ts && r->ts_ecr &&
+                (o->c.flags & CHIMNEY_TCP_CONST_TIMESTAMP)) {
+                chimney_cc_rtt_sample(eng, o, io, chimney_tcp_ts_now(eng, o) -
+                                      r->ts_ecr);
+                io->rtt_on = false;
+            } else if (io->rtt_on && chimney_seq_le(io->rtt_seq, r->ack)) {
+                chimney_cc_rtt_sample(eng, o, io, chimney_nic_ticks(eng) -
+                                      io->rtt_start);
+                io->rtt_on = false;
+            }
+            chimney_cc_on_ack(eng, idx, acked, r->ack);
+            chimney_tcp_acked(eng, idx, acked);
+            /* RFC 6298 5.3: restart the timer for what is still out */
+            chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_REXMIT);
+        }
     }
     /* window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2) */
     if (chimney_seq_lt(o->d.snd_wl1, r->seq) ||
         (o->d.snd_wl1 == r->seq && chimney_seq_le(o->d.snd_una, r->ack))) {
-        wnd = r->window;
-        if (o->c.flags & CHIMNEY_TCP_CONST_WSCALE) {
-            wnd <<= o->c.snd_wind_scale;
-        }
         o->d.snd_wnd = wnd;
         o->d.snd_wl1 = r->seq;
         o->d.max_snd_wnd = MAX(o->d.max_snd_wnd, wnd);
+    }
+    if (dup && o->io) {
+        chimney_cc_on_dupack(eng, idx);
+    }
+    return true;
+}
+
+/* The connection's receive side takes data in these states. */
+static bool state_can_receive(uint32_t state)
+{
+    return state == CHIMNEY_TCPS_ESTABLISHED ||
+           state == CHIMNEY_TCPS_FIN_WAIT_1 ||
+           state == CHIMNEY_TCPS_FIN_WAIT_2;
+}
+
+/* Acknowledge received data now or after the delayed-ACK timer. */
+static void ack_data(ChimneyEngine *eng, ChimneyTcpObj *o, bool now)
+{
+    ChimneyTcpIo *io = o->io;
+    uint32_t freq = eng->params.ack_frequency;
+
+    if (io && !now && freq > 1 && eng->params.delayed_ack_ticks) {
+        /* rule 129: every ack_frequency-th segment, else the timer */
+        if (++io->segs_unacked < freq) {
+            if (!(o->tmr_armed & (1u << CHIMNEY_TCP_TMR_DELACK))) {
+                chimney_tcp_timer_arm(eng, o->idx, CHIMNEY_TCP_TMR_DELACK,
+                                      eng->params.delayed_ack_ticks);
+            }
+            return;
+        }
+    }
+    chimney_tcp_send_ack(eng, o);
+}
+
+/* An acceptable RST at RcvNxt: the connection is aborted. */
+static void rst_in(ChimneyEngine *eng, ChimneyTcpObj *o)
+{
+    ChimneyTcpIo *io = chimney_io_get(eng, o);
+
+    chimney_io_set_state(eng, o, CHIMNEY_TCPS_CLOSED);
+    chimney_tcp_timers_stop(eng, o->idx);
+    if (!io) {
+        /* no memory for the request queues: the host takes over */
+        chimney_offload_request_upload(eng, o->idx,
+                                       CHIMNEY_UPLOAD_REQUESTED);
+        return;
+    }
+    io->aborted = true;
+    chimney_io_object_event(eng, o->idx, CHIMNEY_DEFER_ABORT);
+}
+
+/* The peer's FIN, in sequence: ACK it, close the receive side. */
+static void fin_in(ChimneyEngine *eng, ChimneyTcpObj *o)
+{
+    ChimneyTcpIo *io = chimney_io_get(eng, o);
+
+    if (!io) {
+        chimney_offload_request_upload(eng, o->idx,
+                                       CHIMNEY_UPLOAD_REQUESTED);
+        return;
+    }
+    io->fin_rcvd = true;
+    io->fin_seq = o->d.rcv_nxt;
+    o->d.rcv_nxt++;
+    chimney_tcp_send_ack(eng, o);
+    switch (o->d.state) {
+    case CHIMNEY_TCPS_ESTABLISHED:
+        chimney_io_set_state(eng, o, CHIMNEY_TCPS_CLOSE_WAIT);
+        break;
+    case CHIMNEY_TCPS_FIN_WAIT_1:
+        chimney_io_set_state(eng, o, CHIMNEY_TCPS_CLOSING);
+        break;
+    case CHIMNEY_TCPS_FIN_WAIT_2:
+        /* rule 127: TIME_WAIT is handed back to the host */
+        chimney_tcp_timer_cancel(eng, o->idx, CHIMNEY_TCP_TMR_FIN_WAIT_2);
+        chimney_io_set_state(eng, o, CHIMNEY_TCPS_TIME_WAIT);
+        chimney_offload_request_upload(eng, o->idx,
+                                       CHIMNEY_UPLOAD_REQUESTED);
+        break;
+    default:
+        break;
+    }
+    chimney_deliver_check_fin(eng, o->idx);
+}
+
+bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
+                         const ChimneyRxParsed *r, const uint8_t *payload)
+{
+    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+    ChimneyNeighObj *n = chimney_neigh_at(eng,
+                                          chimney_path_at(eng, o->path)->neigh);
+    uint32_t wnd, seglen, adv;
+    bool ooo;
+
+    chimney_stats_tcp(eng, o)->in_segments++;
+    if (o->io && o->io->aborted) {
+        return true;            /* spec "DISCONNECT": nothing more */
+    }
+    wnd = chimney_rcvbuf_window(eng, o);
+    seglen = r->payload_len + ((r->tcp_flags & CHIMNEY_TH_FIN) ? 1 : 0);
+
+    /* RFC 5961 3: RST only at RcvNxt, in-window: challenge ACK */
+    if (r->tcp_flags & CHIMNEY_TH_RST) {
+        if (r->seq == o->d.rcv_nxt) {
+            rst_in(eng, o);
+        } else if (seg_acceptable(o->d.rcv_nxt, MAX(wnd, 1u), r->seq, 0)) {
+            chimney_tcp_send_ack(eng, o);
+        }
+        return true;
+    }
+    /* RFC 9293 3.10.7.4 first check: the sequence number */
+    if (!seg_acceptable(o->d.rcv_nxt, wnd, r->seq, seglen) &&
+        !(wnd == 0 && r->seq == o->d.rcv_nxt)) {
+        chimney_tcp_send_ack(eng, o);   /* unacceptable: ACK, drop */
+        return true;
+    }
+    if (paws_reject(eng, o, r)) {
+        chimney_tcp_send_ack(eng, o);
+        return true;
+    }
+    /* RFC 5961 4: a SYN is answered with a challenge ACK ... */
+    if (r->tcp_flags & CHIMNEY_TH_SYN) {
+        if (r->seq != o->d.rcv_nxt) {
+            chimney_tcp_send_ack(eng, o);
+            return true;
+        }
+        /* ... except at RcvNxt: the host decides (spec, REQUESTED) */
+        chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_REQUESTED);
+        return false;
+    }
+    /* urgent data is the host's (spec "Upload requests", URGENT_DATA) */
+    if (r->tcp_flags & CHIMNEY_TH_URG) {
+        chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_URGENT_DATA);
+        return false;
+    }
+    if (!ack_in(eng, o, r, n)) {
+        return true;
+    }
+    if (!o->in_use || o->retrieve_pending) {
+        return true;            /* the ACK asked for an upload */
+    }
+    if (o->k.flags & CHIMNEY_TCP_CACHED_KEEPALIVE) {
+        chimney_tcp_keepalive_restart(eng, idx);    /* idle time restarts */
+    }
+    if (r->has_ts && (o->c.flags & CHIMNEY_TCP_CONST_TIMESTAMP) &&
+        chimney_seq_le(r->seq, o->d.rcv_nxt)) {
+        o->d.ts_recent = r->ts_val;
+        o->ts_recent_stamp = chimney_nic_ticks(eng);
+    }
+    if (r->payload_len) {
+        if (!state_can_receive(o->d.state) ||
+            (o->io && o->io->fin_rcvd)) {
+            chimney_tcp_send_ack(eng, o);           /* after FIN: ignored */
+        } else {
+            ooo = r->seq != o->d.rcv_nxt;
+            adv = chimney_rcvbuf_place(eng, o, r->seq, payload,
+                                       r->payload_len);
+            if (adv) {
+                ChimneyTcpIo *io = o->io;
+
+                /* new in-sequence data: progress ("Neighbor reach.") */
+                n->nrt = chimney_nic_ticks(eng);
+                chimney_stats_ip(eng, o)->in_delivers++;
+                if (r->tcp_flags & CHIMNEY_TH_PSH) {
+                    io->psh = true;
+                    io->psh_seq = chimney_seq_lt(o->d.rcv_nxt,
+                                                 r->seq + r->payload_len) ?
+                                  o->d.rcv_nxt : r->seq + r->payload_len;
+                }
+            }
+            /* RFC 5681 4.2: out of order or filling a hole: ACK now */
+            /*
+             * RFC 5681 4.2: out of order, filling a hole, or dropped: ACK
+             * now.  Only full-sized segments wait for the delayed ACK; a
+             * shorter one usually ends a write, and delaying its ACK would
+             * stall a peer running Nagle (spec "Delayed ACK").
+             */
+            ack_data(eng, o, ooo || !adv || (o->io && o->io->nooo) ||
+                     adv > r->payload_len ||
+                     r->payload_len < chimney_tcp_eff_mss(eng, o));
+            if (adv) {
+                chimney_deliver(eng, idx);
+            }
+        }
+    }
+    if ((r->tcp_flags & CHIMNEY_TH_FIN) && o->in_use &&
+        !o->retrieve_pending && state_can_receive(o->d.state) &&
+        !(o->io && o->io->fin_rcvd) &&
+        r->seq + r->payload_len == o->d.rcv_nxt) {
+        fin_in(eng, o);
+    }
+    if (o->in_use) {
+        chimney_tcp_output(eng, idx);
     }
     return true;
 }
@@ -124,8 +355,7 @@ bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len)
 {
     ChimneyRxParsed r;
     ChimneyTcpObj *o;
-    ChimneyNeighObj *n;
-    uint32_t idx, wnd, room, take;
+    uint32_t idx;
 
     if (!chimney_parse_frame(frame, len, &r) ||
         !chimney_rx_is_offload_candidate(&r)) {
@@ -136,53 +366,12 @@ bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len)
         return false;
     }
     o = chimney_tcp_at(eng, idx);
-    n = chimney_neigh_at(eng, chimney_path_at(eng, o->path)->neigh);
-
-    if (r.tcp_flags & (CHIMNEY_TH_SYN | CHIMNEY_TH_RST | CHIMNEY_TH_FIN |
-                       CHIMNEY_TH_URG)) {
-        chimney_offload_request_upload(eng, idx,
-                                       (r.tcp_flags & CHIMNEY_TH_URG) ?
-                                       CHIMNEY_UPLOAD_URGENT_DATA :
-                                       CHIMNEY_UPLOAD_REQUESTED);
+    chimney_stats_ip(eng, o)->in_receives++;
+    chimney_stats_ip(eng, o)->in_octets += r.ip_total_len;
+    if (!chimney_tcp_segment(eng, idx, &r, frame + r.payload_off)) {
         trace_chimney_engine_rx_steer(idx, r.ip_total_len, "host: upload");
         return false;
     }
     trace_chimney_engine_rx_steer(idx, r.ip_total_len, "engine");
-
-    /* RFC 9293 3.10.7.4 first check: the sequence number */
-    wnd = chimney_rcvbuf_window(eng, o);
-    if (!seg_acceptable(o->d.rcv_nxt, wnd, r.seq, r.payload_len) &&
-        !(wnd == 0 && r.seq == o->d.rcv_nxt)) {
-        chimney_tcp_send_ack(eng, o);   /* unacceptable: ACK, drop */
-        return true;
-    }
-    if (!ack_in(eng, o, &r, n)) {
-        return true;
-    }
-    if (o->k.flags & CHIMNEY_TCP_CACHED_KEEPALIVE) {
-        chimney_tcp_keepalive_restart(eng, idx);    /* idle time restarts */
-    }
-    if (r.has_ts && (o->c.flags & CHIMNEY_TCP_CONST_TIMESTAMP) &&
-        chimney_seq_le(r.seq, o->d.rcv_nxt)) {
-        o->d.ts_recent = r.ts_val;
-        o->ts_recent_stamp = chimney_nic_ticks(eng);
-    }
-    if (!r.payload_len) {
-        return true;                    /* pure ACK: nothing to answer */
-    }
-    if (r.seq != o->d.rcv_nxt) {
-        /* out of order or old: no reassembly queue yet; re-ACK */
-        chimney_tcp_send_ack(eng, o);
-        return true;
-    }
-    room = chimney_rcvbuf_room(eng, o);
-    take = MIN(r.payload_len, room);
-    if (take) {
-        chimney_rcvbuf_append(o, frame + r.payload_off, take);
-        o->d.rcv_nxt += take;
-        /* new in-sequence data: progress (spec "Neighbor reachability") */
-        n->nrt = chimney_nic_ticks(eng);
-    }
-    chimney_tcp_send_ack(eng, o);
     return true;
 }

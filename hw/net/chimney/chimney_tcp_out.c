@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chimney_hdr.h"
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 #define TCP_MAX_WINDOW_UNSCALED 65535u
@@ -63,44 +64,62 @@ static uint16_t chimney_tcp_next_ip_id(ChimneyTcpObj *o)
     return id;
 }
 
-/* An ACK-flagged segment without data at sequence number seq. */
-static void chimney_tcp_emit_bare(ChimneyEngine *eng, ChimneyTcpObj *o,
-                                  uint32_t seq)
+bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
+                      uint8_t flags, uint32_t len, bool rexmit)
 {
     ChimneyPathObj *p = chimney_path_at(eng, o->path);
     ChimneyNeighObj *n = chimney_neigh_at(eng, p->neigh);
-    uint8_t frame[128];
+    size_t hlen = chimney_segment_overhead(n, p, o);
     ChimneySegment seg = {
         .seq = seq,
         .ack = o->d.rcv_nxt,
-        .flags = CHIMNEY_TH_ACK,
+        .flags = flags,
         .ts_val = chimney_tcp_ts_now(eng, o),
         .ts_ecr = o->d.ts_recent,
+        .payload = eng->txbuf + hlen,
+        .payload_len = len,
     };
-    size_t len;
+    size_t flen;
 
     /* rule 064: nothing leaves on state the host invalidated */
     if (o->invalid || p->invalid || n->invalid) {
-        return;
+        return false;
     }
     chimney_tcp_neigh_check(eng, n, p->neigh);
     seg.window = chimney_tcp_window_field(o, chimney_rcvbuf_window(eng, o));
     seg.ip_id = chimney_tcp_next_ip_id(o);
-    len = chimney_build_segment(eng->mac, n, p, o, &seg, frame,
-                                sizeof(frame));
-    if (!len) {
-        return;
+    flen = chimney_build_segment(eng->mac, n, p, o, &seg, eng->txbuf,
+                                 sizeof(eng->txbuf));
+    if (!flen) {
+        chimney_stats_ip(eng, o)->out_discards++;
+        return false;
     }
-    if (len < ETH_MIN_FRAME) {
-        memset(frame + len, 0, ETH_MIN_FRAME - len);
-        len = ETH_MIN_FRAME;
+    if (flen < ETH_MIN_FRAME) {
+        memset(eng->txbuf + flen, 0, ETH_MIN_FRAME - flen);
+        flen = ETH_MIN_FRAME;
     }
-    eng->svc->emit_frame(eng->opaque, frame, len);
+    trace_chimney_engine_tx_seg(o->idx, seq, len,
+                                flags);
+    chimney_stats_out(eng, o, hlen + len - (hlen - CHIMNEY_TCP_HLEN -
+                      (p->ipv6 ? CHIMNEY_IPV6_HLEN : CHIMNEY_IPV4_HLEN) -
+                      ((o->c.flags & CHIMNEY_TCP_CONST_TIMESTAMP) ?
+                       CHIMNEY_TCP_TS_OPTLEN : 0)),
+                      rexmit, flags & CHIMNEY_TH_RST);
+    /* an ACK goes out: no delayed ACK is owed any more */
+    if (o->io) {
+        o->io->segs_unacked = 0;
+    }
+    if (o->tmr_armed & (1u << CHIMNEY_TCP_TMR_DELACK)) {
+        chimney_tcp_timer_cancel(eng, o->idx,
+                                 CHIMNEY_TCP_TMR_DELACK);
+    }
+    eng->svc->emit_frame(eng->opaque, eng->txbuf, flen);
+    return true;
 }
 
 void chimney_tcp_send_ack(ChimneyEngine *eng, ChimneyTcpObj *o)
 {
-    chimney_tcp_emit_bare(eng, o, o->d.snd_nxt);
+    chimney_tcp_emit(eng, o, o->d.snd_nxt, CHIMNEY_TH_ACK, 0, false);
 }
 
 /*
@@ -109,5 +128,11 @@ void chimney_tcp_send_ack(ChimneyEngine *eng, ChimneyTcpObj *o)
  */
 void chimney_tcp_send_keepalive(ChimneyEngine *eng, ChimneyTcpObj *o)
 {
-    chimney_tcp_emit_bare(eng, o, o->d.snd_una - 1);
+    chimney_tcp_emit(eng, o, o->d.snd_una - 1, CHIMNEY_TH_ACK, 0, false);
+}
+
+void chimney_tcp_send_rst(ChimneyEngine *eng, ChimneyTcpObj *o)
+{
+    chimney_tcp_emit(eng, o, o->d.snd_nxt, CHIMNEY_TH_RST | CHIMNEY_TH_ACK, 0,
+                     false);
 }

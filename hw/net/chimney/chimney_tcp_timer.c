@@ -16,6 +16,7 @@
 
 #include <glib.h>
 
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 /* Longest a timer may run, so heap keys stay comparable (spec "Timers"). */
@@ -71,6 +72,11 @@ static void timer_program(ChimneyEngine *eng)
     uint32_t id, key, now;
     int64_t ns, tick = chimney_tick_ns(eng);
 
+    if (eng->kick_head != CHIMNEY_NO_INDEX) {
+        /* connections with more to send: at once */
+        eng->svc->timer_set(eng->opaque, eng->svc->clock_ns(eng->opaque));
+        return;
+    }
     if (!chimney_timer_heap_peek(&eng->timers, &id, &key)) {
         eng->svc->timer_set(eng->opaque, INT64_MAX);
         trace_chimney_engine_timer_next(INT64_MAX, 0);
@@ -197,21 +203,35 @@ static void keepalive_expired(ChimneyEngine *eng, uint32_t idx)
 
 static void timer_fire(ChimneyEngine *eng, uint32_t idx, unsigned which)
 {
+    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+
     trace_chimney_engine_timer_fire(idx, which);
+    if (o->retrieve_pending) {
+        return;                 /* the connection stopped (an upload) */
+    }
     switch (which) {
     case CHIMNEY_TCP_TMR_KEEPALIVE:
         keepalive_expired(eng, idx);
         break;
     case CHIMNEY_TCP_TMR_FIN_WAIT_2:
-        /* chimney-spec 6.7: give up, the host closes it (decision 8) */
+        /* rule 126: give up, the host closes it */
+        chimney_io_set_state(eng, o, CHIMNEY_TCPS_CLOSED);
         chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_TIMEOUT);
         break;
+    case CHIMNEY_TCP_TMR_REXMIT:
+        chimney_cc_on_timeout(eng, idx);
+        break;
+    case CHIMNEY_TCP_TMR_PERSIST:
+        chimney_cc_persist_expired(eng, idx);
+        break;
+    case CHIMNEY_TCP_TMR_DELACK:
+        chimney_tcp_send_ack(eng, o);
+        break;
+    case CHIMNEY_TCP_TMR_PUSH:
+        chimney_deliver_push_expired(eng, idx);
+        break;
     default:
-        /*
-         * A retransmit or persist timer handed over at offload expired:
-         * this engine does not retransmit yet (spec "Timers"), so the
-         * host takes the connection back and retransmits itself.
-         */
+        /* TIME_WAIT is the host's (rule 127): ask for the upload */
         chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_REQUESTED);
         break;
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chimney_tree.h"
+#include "chimney_io.h"
 #include "chimney_tcp.h"
 
 /*
@@ -27,12 +28,33 @@ static uint32_t terminate_dma_error(Tree *t, TreeNode *n, const char *what)
     return CHIMNEY_ST_DMA_ERROR;
 }
 
+/* Buffered bytes the posted RECV_POST requests will take (step 4). */
+static uint32_t terminate_fits_posted(ChimneyTcpObj *o)
+{
+    ChimneyTcpIo *io = o->io;
+    uint64_t room = 0;
+    uint32_t i;
+
+    if (!io) {
+        return 0;
+    }
+    for (i = 0; i < io->rq_len && room < io->rcv_len; i++) {
+        ChimneyRecvReq *r = chimney_io_rq_at(io, i);
+
+        room += r->len - r->filled;
+    }
+    return (uint32_t)MIN(room, io->rcv_len);
+}
+
 static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
                                    uint32_t off)
 {
+    ChimneyTcpIo *io = o->io;
     ChimneyTcpDelegated d;
     uint64_t list, rcv_addr;
-    uint32_t cap, rcv_cap, i;
+    uint32_t cap, rcv_cap, i, nsq = io ? io->sq_len : 0;
+    uint32_t fit = terminate_fits_posted(o);
+    uint32_t rem = chimney_rcvbuf_len(o) - fit;
 
     memcpy(&d, chimney_tree_state(t, n) + off, sizeof(d));
     list = GUINT64_FROM_LE(d.send_list_addr);
@@ -40,22 +62,24 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
     rcv_addr = GUINT64_FROM_LE(d.rcv_data_addr);
     rcv_cap = GUINT32_FROM_LE(d.rcv_data_cap);
 
-    /* Nothing is given back unless everything fits: no data is lost. */
-    if (cap < o->sendq_len || rcv_cap < o->rcv_len) {
+    /* step 1: nothing is given back unless everything fits */
+    if (cap < nsq || rcv_cap < rem) {
         chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_NONE,
                                  "chimney-nic: terminate block 0x%"
                                  G_GINT64_MODIFIER "x: return space for %u "
                                  "sends / %u bytes, need %u / %u", n->addr,
-                                 cap, rcv_cap, o->sendq_len, o->rcv_len);
+                                 cap, rcv_cap, nsq, rem);
         return CHIMNEY_ST_BAD_LENGTH;
     }
     /* rule 043: the original requests, in their original order */
-    for (i = 0; i < o->sendq_len; i++) {
+    for (i = 0; i < nsq; i++) {
+        ChimneySendReq *r = chimney_io_sq_at(io, i);
         ChimneySendBuf b = {
-            .addr = GUINT64_TO_LE(o->sendq[i].addr),
-            .len = GUINT32_TO_LE(o->sendq[i].len),
-            .acked = GUINT32_TO_LE(o->sendq[i].acked),
-            .cookie = GUINT64_TO_LE(o->sendq[i].cookie),
+            .addr = GUINT64_TO_LE(r->addr),
+            .len = GUINT32_TO_LE(r->len),
+            .acked = GUINT32_TO_LE(r->acked),
+            .cookie = GUINT64_TO_LE((r->flags & CHIMNEY_SREQ_DISC) ?
+                                    io->disc_cookie : r->cookie),
         };
 
         if (chimney_eng_dma_write(t->ofl, list + i * sizeof(b), &b,
@@ -63,17 +87,18 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
             return terminate_dma_error(t, n, "send list");
         }
     }
-    /* rule 045: undelivered, acknowledged receive data */
-    if (o->rcv_len &&
-        chimney_eng_dma_write(t->ofl, rcv_addr, o->rcvbuf, o->rcv_len) < 0) {
+    /* rule 045: undelivered data the posted requests do not take */
+    if (rem &&
+        chimney_eng_dma_write(t->ofl, rcv_addr, chimney_rcvbuf_head(o) + fit,
+                              rem) < 0) {
         return terminate_dma_error(t, n, "receive data buffer");
     }
     chimney_conv_tcp_delegated_store(t->ofl, o, &d, false);
     d.send_list_addr = GUINT64_TO_LE(list);
-    d.send_list_count = GUINT32_TO_LE(o->sendq_len);
+    d.send_list_count = GUINT32_TO_LE(nsq);
     d.send_list_cap = GUINT32_TO_LE(cap);
     d.rcv_data_addr = GUINT64_TO_LE(rcv_addr);
-    d.rcv_data_len = GUINT32_TO_LE(o->rcv_len);
+    d.rcv_data_len = GUINT32_TO_LE(rem);
     d.rcv_data_cap = GUINT32_TO_LE(rcv_cap);
     /* the header stays as the host wrote it */
     if (chimney_eng_dma_write(t->ofl, n->addr + sizeof(ChimneyBlock) + off +
@@ -81,6 +106,10 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
                                (uint8_t *)&d + sizeof(ChimneyStateHdr),
                                sizeof(d) - sizeof(ChimneyStateHdr)) < 0) {
         return terminate_dma_error(t, n, "delegated state");
+    }
+    /* the returned requests belong to the host again: no SEND_DONE */
+    while (io && io->sq_len) {
+        chimney_io_sq_pop(t->ofl, io);
     }
     return CHIMNEY_ST_SUCCESS;
 }
@@ -93,20 +122,49 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
 static void terminate_tcp_complete_sends(Tree *t, ChimneyTcpObj *o,
                                          uint32_t idx)
 {
-    uint64_t handle = chimney_offload_handle(t->ofl, CHIMNEY_KIND_TCP, idx);
-    uint32_t i;
+    ChimneyTcpIo *io = o->io;
 
-    for (i = 0; i < o->sendq_len; i++) {
-        ChimneyEvent ev = {
-            .type = GUINT16_TO_LE(CHIMNEY_EVT_SEND_DONE),
-            .code = GUINT16_TO_LE(CHIMNEY_CMD_SEND),
-            .status = GUINT32_TO_LE(CHIMNEY_ST_UPLOAD_IN_PROGRESS),
-            .cookie = GUINT64_TO_LE(o->sendq[i].cookie),
-            .handle = GUINT64_TO_LE(handle),
-            .info = GUINT32_TO_LE(o->sendq[i].acked),
-        };
+    while (io && io->sq_len) {
+        ChimneySendReq *r = chimney_io_sq_at(io, 0);
 
-        chimney_eng_post_event(t->ofl, &ev);
+        if (!(r->flags & CHIMNEY_SREQ_DISC)) {
+            chimney_io_complete(t->ofl, idx, CHIMNEY_EVT_SEND_DONE,
+                                r->cookie, CHIMNEY_ST_UPLOAD_IN_PROGRESS,
+                                r->acked);
+        }
+        chimney_io_sq_pop(t->ofl, io);
+    }
+}
+
+/* Steps 4 and 5: posted receives and an outstanding DISCONNECT. */
+static void terminate_tcp_complete_rest(Tree *t, ChimneyTcpObj *o,
+                                        uint32_t idx)
+{
+    ChimneyTcpIo *io = o->io;
+
+    if (!io) {
+        return;
+    }
+    while (io->rq_len) {
+        ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
+        uint32_t n = MIN(r->len - r->filled, io->rcv_len);
+
+        if (n && chimney_eng_dma_write(t->ofl, r->addr + r->filled,
+                                       chimney_rcvbuf_head(o), n) == 0) {
+            r->filled += n;
+            chimney_rcvbuf_consume(o, n);
+        }
+        chimney_io_complete(t->ofl, idx, CHIMNEY_EVT_RECV_DONE, r->cookie,
+                            r->filled ? CHIMNEY_ST_SUCCESS :
+                            CHIMNEY_ST_UPLOAD_IN_PROGRESS, r->filled);
+        chimney_io_rq_pop(io);
+        t->ofl->io_reqs--;
+    }
+    if (io->disc_pending) {
+        io->disc_pending = false;
+        t->ofl->io_reqs--;
+        chimney_io_complete(t->ofl, idx, CHIMNEY_EVT_DISC_DONE,
+                            io->disc_cookie, CHIMNEY_ST_UPLOAD_IN_PROGRESS, 0);
     }
 }
 
@@ -190,6 +248,7 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
         } else {
             terminate_tcp_complete_sends(t, o, idx);
         }
+        terminate_tcp_complete_rest(t, o, idx);
         /* rule 048: from now on its frames go up the host path */
         chimney_demux_remove(t->ofl, idx);
         chimney_offload_cancel_retrieve(t->ofl, idx);

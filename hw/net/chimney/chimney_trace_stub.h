@@ -138,4 +138,24 @@ static inline void trace_chimney_engine_dup_object(uint32_t opcode, uint64_t han
 {
 }
 
+static inline void trace_chimney_engine_io_done(uint32_t conn, uint32_t type, uint32_t status, uint32_t info)
+{
+}
+
+static inline void trace_chimney_engine_tcp_state(uint32_t from, uint32_t to)
+{
+}
+
+static inline void trace_chimney_engine_tx_seg(uint32_t conn, uint32_t seq, uint32_t len, uint32_t flags)
+{
+}
+
+static inline void trace_chimney_engine_rto(uint32_t conn, uint32_t rto, uint32_t rexmits)
+{
+}
+
+static inline void trace_chimney_engine_indicate(uint32_t conn, uint32_t seq, int64_t bytes)
+{
+}
+
 #endif /* CHIMNEY_TRACE_STUB_H */
