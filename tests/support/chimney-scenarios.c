@@ -17,5 +17,6 @@ const ChimneyScenario *const chimney_scenario_tables[] = {
     chimney_scenarios_wire,
     chimney_scenarios_engine,
     chimney_scenarios_errors,
+    chimney_scenarios_data,
     NULL,
 };

@@ -1,0 +1,57 @@
+/*
+ * chimney-nic test support: data I/O on an offloaded connection (spec
+ * "Data I/O").  Requests go through the driver core as raw commands, so
+ * the same scenario runs over the fake host and over QEMU; the scripted
+ * peer (chimney-test-peer.h) checks what reaches the wire.
+ *
+ * QEMU-free (C + GLib).
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef CHIMNEY_TEST_IO_H
+#define CHIMNEY_TEST_IO_H
+
+#include "chimney-test-peer.h"
+
+/*
+ * Submit a data request (SEND, RECV_POST, DISCONNECT, FORWARD, IND_DONE,
+ * QUERY_STATS, CLEAR_STATS) and wait for its CMD_DONE; returns that
+ * status.  *cookie (may be NULL) gets the cookie its completion carries.
+ */
+uint32_t io_req(ChimneyTestEnv *env, uint16_t opcode, uint16_t flags,
+                uint64_t addr, uint32_t len, uint64_t handle,
+                uint64_t *cookie);
+/* The completion of request @cookie if it came ('I' record), else NULL. */
+const ChimneyTestRec *io_find(ChimneyTestEnv *env, uint64_t cookie);
+/* Wait (bounded) for it; fails the test if it does not come. */
+const ChimneyTestRec *io_wait(ChimneyTestEnv *env, uint64_t cookie);
+/* Completions (type @type, 0 = any) recorded so far. */
+unsigned io_count(ChimneyTestEnv *env, uint16_t type);
+/* TCP object events of @type recorded so far. */
+unsigned io_tcp_events(ChimneyTestEnv *env, uint16_t type);
+
+/* One segment of connection @c the device sent (fails if none). */
+void peer_recv(ChimneyTestEnv *env, const ChimneyTestConn *c,
+               ChimneyTestRxSeg *rs, uint8_t *buf, size_t cap);
+/*
+ * Take segments until @len bytes starting at @seq arrived in order with
+ * the contents @expect (pure ACKs in between are skipped); returns the
+ * segments, *flags the TCP flags of the last one.
+ */
+unsigned peer_expect_data(ChimneyTestEnv *env, const ChimneyTestConn *c,
+                          uint32_t seq, const uint8_t *expect, uint32_t len,
+                          uint32_t max_seg, uint8_t *flags);
+/* The peer acknowledges @ack with window @win (no data). */
+void peer_ack(ChimneyTestEnv *env, ChimneyTestConn *c, uint32_t ack,
+              uint16_t win);
+/* The peer sends @len bytes at @seq with @flags (its sequence unchanged). */
+void peer_data_at(ChimneyTestEnv *env, ChimneyTestConn *c, uint32_t seq,
+                  const void *data, uint32_t len, uint8_t flags,
+                  uint32_t ack);
+
+/* A pattern of @len bytes derived from @seed (caller frees). */
+uint8_t *io_pattern(uint32_t len, uint8_t seed);
+
+#endif /* CHIMNEY_TEST_IO_H */

@@ -1,0 +1,607 @@
+/*
+ * chimney-nic scenarios: the data path of an offloaded connection (spec
+ * "Data I/O", "Delivery algorithm", "TCP events", "Offload engine
+ * behaviour"): SEND and SEND_DONE, RECV_POST and push, graceful and
+ * abortive DISCONNECT, the peer's FIN and RST, retransmission, reassembly,
+ * persist, FORWARD and the statistics.  Each scenario runs over the fake
+ * host and over QEMU (tests/support/README.md).
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <glib.h>
+#include <string.h>
+
+#include "chimney-scenarios.h"
+#include "chimney-test-io.h"
+
+#define SND     CHIMNEY_TEST_SND_NXT    /* our first sequence number */
+#define RCV     CHIMNEY_TEST_RCV_NXT    /* the peer's */
+
+static uint64_t conn_up(ChimneyTestEnv *env, ChimneyTestConn *c,
+                        uint16_t lport)
+{
+    conn_init4(c, 1, 2, lport, 80);
+    conn_offload(env, c);
+    return c->t->slot;
+}
+
+/* A DMA buffer holding @data. */
+static void buf_with(ChimneyTestEnv *env, struct chimney_dma_buf *b,
+                     const void *data, uint32_t len)
+{
+    g_assert_cmpint(env_dma_alloc(env, len, b), ==, 0);
+    env_dma_write(env, b, 0, data, len);
+    env->dma_sync(env);
+}
+
+static void check_done(ChimneyTestEnv *env, uint64_t cookie, uint16_t type,
+                       uint32_t status, uint32_t info)
+{
+    const ChimneyTestRec *r = io_wait(env, cookie);
+
+    g_assert_cmpuint(r->type, ==, type);
+    g_assert_cmphex(r->a, ==, status);
+    g_assert_cmpuint(r->b, ==, info);
+}
+
+static uint32_t query_state(ChimneyTestEnv *env, uint64_t h,
+                            ChimneyTestTcpState *q)
+{
+    g_assert_cmphex(env_query_tcp(env, h, q), ==, CHIMNEY_ST_SUCCESS);
+    return GUINT32_FROM_LE(q->d.state);
+}
+
+/*
+ * Rules 067, 068, 079: a SEND is cut into segments of the effective MSS,
+ * PSH on the last byte of a SENDF_PUSH request, and SEND_DONE comes only
+ * once every byte is acknowledged, with info = len.
+ */
+static void scn_send_segmented(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(3000, 1);
+    struct chimney_dma_buf b;
+    ChimneyTestTcpState q;
+    ChimneyTestConn c;
+    uint64_t h = conn_up(env, &c, 1000), ck;
+    uint8_t flags = 0;
+
+    buf_with(env, &b, data, 3000);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, CHIMNEY_SENDF_PUSH, b.dma,
+                           3000, h, &ck), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(peer_expect_data(env, &c, SND, data, 3000, 1460,
+                                      &flags), ==, 3);
+    g_assert_true(flags & CHIMNEY_TH_PSH);
+    g_assert_null(io_find(env, ck));
+    /* a partial ACK completes nothing (rule 067) */
+    peer_ack(env, &c, SND + 1460, 8192);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, ck));
+    peer_ack(env, &c, SND + 3000, 8192);
+    check_done(env, ck, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_SUCCESS, 3000);
+    query_state(env, h, &q);
+    g_assert_cmpuint(GUINT32_FROM_LE(q.d.snd_una), ==, SND + 3000);
+    g_assert_cmpuint(GUINT32_FROM_LE(q.d.snd_max), ==, SND + 3000);
+    env_dma_free(env, &b);
+}
+
+/* Rule 069: requests complete in submission order, one ACK or many. */
+static void scn_send_in_order(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(300, 2);
+    struct chimney_dma_buf b;
+    ChimneyTestConn c;
+    uint64_t h = conn_up(env, &c, 1000), ck[3];
+    unsigned i, seen = 0;
+
+    buf_with(env, &b, data, 300);
+    for (i = 0; i < 3; i++) {
+        g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma + i * 100, 100,
+                               h, &ck[i]), ==, CHIMNEY_ST_SUCCESS);
+    }
+    peer_expect_data(env, &c, SND, data, 300, 1460, NULL);
+    peer_ack(env, &c, SND + 300, 8192);
+    io_wait(env, ck[2]);
+    for (i = 0; i < env->recs->len; i++) {
+        const ChimneyTestRec *r = &g_array_index(env->recs, ChimneyTestRec,
+                                                 i);
+
+        if (r->kind == 'I') {
+            g_assert_cmpuint(r->cookie, ==, ck[seen]);
+            g_assert_cmphex(r->a, ==, CHIMNEY_ST_SUCCESS);
+            g_assert_cmpuint(r->b, ==, 100);
+            seen++;
+        }
+    }
+    g_assert_cmpuint(seen, ==, 3);
+    env_dma_free(env, &b);
+}
+
+/*
+ * Rule 124: unacknowledged data is sent again when the retransmission
+ * timer expires (the same bytes, read again from the request), with
+ * backoff; after max_retransmissions the connection asks to be uploaded
+ * with TIMEOUT.
+ */
+static void scn_rexmit_timeout(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(500, 3);
+    struct chimney_dma_buf b;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), ck;
+    uint8_t f[2048];
+    unsigned rexmits = 0, i;
+
+    buf_with(env, &b, data, 500);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 500, h, &ck), ==,
+                    CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, data, 500, 1460, NULL);
+    /* 1 s initial RTO, doubled each time: 1+2+4+8+16+32 s */
+    for (i = 0; i < 70 && !io_tcp_events(env, CHIMNEY_EVT_TCP_RETRIEVE);
+         i++) {
+        env->clock_step(env, 1000 * CHIMNEY_TEST_NS_PER_MS);
+        while (env->wire_take(env, f, sizeof(f))) {
+            g_assert_true(seg_parse(f, sizeof(f), &rs));
+            g_assert_cmpuint(rs.seq, ==, SND);
+            g_assert_cmpuint(rs.plen, ==, 500);
+            g_assert_cmpmem(rs.payload, 500, data, 500);
+            rexmits++;
+        }
+        env->poll(env);
+    }
+    g_assert_cmpuint(rexmits, ==, 5);
+    g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_RETRIEVE), ==, 1);
+    g_assert_cmpuint(env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                                  c.t->b.ndis_offload_handle)->a, ==,
+                     CHIMNEY_UPLOAD_TIMEOUT);
+    g_assert_null(io_find(env, ck));
+    /* after a mandatory request, I/O is refused */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 1, h, NULL), ==,
+                    CHIMNEY_ST_UPLOAD_IN_PROGRESS);
+    env_dma_free(env, &b);
+}
+
+/*
+ * Rules 084-088: posted requests take data in order; a push-mode request
+ * completes partially filled when a PSH segment's data went into it or
+ * the push timer expires, a non-push request only when full.
+ */
+static void scn_recv_push(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf r1, r2, r3;
+    ChimneyTestConn c;
+    uint64_t h = conn_up(env, &c, 1000), k1, k2, k3;
+    uint8_t got[100];
+
+    g_assert_cmpint(env_dma_alloc(env, 100, &r1), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 10, &r2), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 100, &r3), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r1.dma, 100, h,
+                           &k1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_NO_PUSH,
+                           r2.dma, 10, h, &k2), ==, CHIMNEY_ST_SUCCESS);
+    /* 30 bytes without PSH: the request stays */
+    peer_data_at(env, &c, RCV, "abcdefghijklmnopqrstuvwxyz0123", 30,
+                 CHIMNEY_TH_ACK, SND);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k1));
+    /* 20 more with PSH: completes with 50 */
+    peer_data_at(env, &c, RCV + 30, "ABCDEFGHIJKLMNOPQRST", 20,
+                 CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, SND);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 50);
+    env_dma_read(env, &r1, 0, got, 50);
+    g_assert_cmpmem(got, 50, "abcdefghijklmnopqrstuvwxyz0123ABCDEFGHIJKLMNOPQRST",
+                    50);
+    /* non-push: PSH does not complete it, being full does */
+    peer_data_at(env, &c, RCV + 50, "1234", 4,
+                 CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, SND);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k2));
+    peer_data_at(env, &c, RCV + 54, "567890", 6, CHIMNEY_TH_ACK, SND);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 10);
+    env_dma_read(env, &r2, 0, got, 10);
+    g_assert_cmpmem(got, 10, "1234567890", 10);
+    /* the push timer (push_ticks 500) completes a partial request */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r3.dma, 100, h,
+                           &k3), ==, CHIMNEY_ST_SUCCESS);
+    peer_data_at(env, &c, RCV + 60, "xy", 2, CHIMNEY_TH_ACK, SND);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k3));
+    env->clock_step(env, 600 * CHIMNEY_TEST_NS_PER_MS);
+    check_done(env, k3, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 2);
+    env_dma_free(env, &r1);
+    env_dma_free(env, &r2);
+    env_dma_free(env, &r3);
+}
+
+/*
+ * Reassembly: a segment beyond a hole is held and answered with a
+ * duplicate ACK at once; when the hole is filled, the ACK covers both
+ * and the data is delivered in order.
+ */
+static void scn_reassembly(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(300, 4);
+    struct chimney_dma_buf r;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), k;
+    uint8_t f[2048], got[300];
+
+    g_assert_cmpint(env_dma_alloc(env, 300, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_NO_PUSH,
+                           r.dma, 300, h, &k), ==, CHIMNEY_ST_SUCCESS);
+    peer_data_at(env, &c, RCV + 100, data + 100, 100, CHIMNEY_TH_ACK, SND);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV);              /* duplicate ACK */
+    /* a duplicate of the held data changes nothing */
+    peer_data_at(env, &c, RCV + 150, data + 150, 50, CHIMNEY_TH_ACK, SND);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV);
+    peer_data_at(env, &c, RCV, data, 100, CHIMNEY_TH_ACK, SND);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV + 200);        /* hole filled */
+    g_assert_null(io_find(env, k));
+    /* overlapping the delivered part and the rest */
+    peer_data_at(env, &c, RCV + 180, data + 180, 120, CHIMNEY_TH_ACK, SND);
+    check_done(env, k, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 300);
+    env_dma_read(env, &r, 0, got, 300);
+    g_assert_cmpmem(got, 300, data, 300);
+    env_dma_free(env, &r);
+}
+
+/*
+ * Rules 100, 102: a graceful DISCONNECT sends its final data, then the
+ * FIN (here on the same segment); DISC_DONE when the FIN is acknowledged,
+ * info = final-data bytes; the send side is closed, reception goes on.
+ */
+static void scn_disconnect_graceful(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf b, r;
+    ChimneyTestTcpState q;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), ck, k;
+    uint8_t f[2048], flags = 0;
+
+    buf_with(env, &b, "final data", 10);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT, CHIMNEY_DISC_GRACEFUL,
+                           b.dma, 10, h, &ck), ==, CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, (const uint8_t *)"final data", 10, 1460,
+                     &flags);
+    g_assert_true(flags & CHIMNEY_TH_FIN);
+    g_assert_cmpuint(query_state(env, h, &q), ==, CHIMNEY_TCPS_FIN_WAIT_1);
+    g_assert_null(io_find(env, ck));
+    /* the data alone acknowledged: not yet */
+    peer_ack(env, &c, SND + 10, 8192);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, ck));
+    peer_ack(env, &c, SND + 11, 8192);
+    check_done(env, ck, CHIMNEY_EVT_DISC_DONE, CHIMNEY_ST_SUCCESS, 10);
+    g_assert_cmpuint(query_state(env, h, &q), ==, CHIMNEY_TCPS_FIN_WAIT_2);
+    /* the send side is closed */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 10, h, NULL), ==,
+                    CHIMNEY_ST_INVALID_STATE);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
+                           CHIMNEY_DISC_GRACEFUL, 0, 0, h, NULL), ==,
+                    CHIMNEY_ST_INVALID_STATE);
+    /* receiving goes on */
+    g_assert_cmpint(env_dma_alloc(env, 4, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 4, h, &k), ==,
+                    CHIMNEY_ST_SUCCESS);
+    peer_data_at(env, &c, RCV, "more", 4, CHIMNEY_TH_ACK, SND + 11);
+    check_done(env, k, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 4);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV + 4);
+    g_assert_cmpuint(rs.seq, ==, SND + 11);
+    env_dma_free(env, &b);
+    env_dma_free(env, &r);
+}
+
+/*
+ * Rules 101, 103: an abortive DISCONNECT sends an RST, completes the
+ * queued SENDs with REQUEST_ABORTED, then itself with SUCCESS; later
+ * requests get REQUEST_ABORTED.
+ */
+static void scn_disconnect_abortive(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(100, 5);
+    struct chimney_dma_buf b;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), ck, cd;
+    uint8_t f[2048];
+
+    buf_with(env, &b, data, 100);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 100, h, &ck), ==,
+                    CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, data, 100, 1460, NULL);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT, CHIMNEY_DISC_ABORTIVE,
+                           0, 0, h, &cd), ==, CHIMNEY_ST_SUCCESS);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_true(rs.flags & CHIMNEY_TH_RST);
+    g_assert_cmpuint(rs.seq, ==, SND + 100);
+    check_done(env, ck, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_REQUEST_ABORTED, 0);
+    check_done(env, cd, CHIMNEY_EVT_DISC_DONE, CHIMNEY_ST_SUCCESS, 0);
+    g_assert_true(io_find(env, ck) < io_find(env, cd));
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 100, h, NULL), ==,
+                    CHIMNEY_ST_REQUEST_ABORTED);
+    /* nothing more is acknowledged */
+    conn_send_data(env, &c, "late", 4);
+    g_assert_true(env->wire_quiet(env));
+    env_dma_free(env, &b);
+}
+
+/*
+ * Rules 104, 110: the peer's FIN is acknowledged, the connection goes to
+ * CLOSE_WAIT, EVT_TCP_DISCONNECT comes once all data before it is
+ * delivered; the send side stays open and no upload is requested.
+ */
+static void scn_remote_fin(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf r, b;
+    ChimneyTestTcpState q;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), k, ck;
+    uint8_t f[2048];
+
+    conn_send_data(env, &c, "0123456789", 10);
+    env_wire_recv(env, f, sizeof(f));
+    conn_send_flags(env, &c, CHIMNEY_TH_FIN | CHIMNEY_TH_ACK, SND);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV + 11);
+    g_assert_cmpuint(query_state(env, h, &q), ==, CHIMNEY_TCPS_CLOSE_WAIT);
+    /* 10 bytes still buffered: no TCP_DISCONNECT yet */
+    env_settle(env, 3);
+    g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_DISCONNECT), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 64, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 64, h, &k),
+                    ==, CHIMNEY_ST_SUCCESS);
+    check_done(env, k, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 10);
+    env_settle(env, 3);
+    g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_DISCONNECT), ==, 1);
+    /* no more data will come: RECV_POST is refused */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 64, h, NULL),
+                    ==, CHIMNEY_ST_INVALID_STATE);
+    /* rule 110: half-closed, still sending, not uploaded */
+    buf_with(env, &b, "reply", 5);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 5, h, &ck), ==,
+                    CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, (const uint8_t *)"reply", 5, 1460, NULL);
+    peer_ack(env, &c, SND + 5, 8192);
+    check_done(env, ck, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_SUCCESS, 5);
+    g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_RETRIEVE), ==, 0);
+    env_dma_free(env, &r);
+    env_dma_free(env, &b);
+}
+
+/*
+ * Rules 105, 130 (RFC 5961): an RST in the window but not at RcvNxt, or a
+ * SYN, gets a challenge ACK and changes nothing; an RST outside the window
+ * is ignored; an RST at RcvNxt aborts: EVT_TCP_ABORT, then every queued
+ * request completes with REQUEST_ABORTED.
+ */
+static void scn_rst(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf r;
+    ChimneyTestTcpState q;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), k;
+    uint8_t f[2048];
+    unsigned i, abort_at = 0, done_at = 0;
+
+    g_assert_cmpint(env_dma_alloc(env, 64, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 64, h, &k),
+                    ==, CHIMNEY_ST_SUCCESS);
+    peer_data_at(env, &c, RCV + 100, NULL, 0, CHIMNEY_TH_RST, 0);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV);              /* challenge ACK */
+    g_assert_false(rs.flags & CHIMNEY_TH_RST);
+    peer_data_at(env, &c, RCV + 100, NULL, 0,
+                 CHIMNEY_TH_SYN | CHIMNEY_TH_ACK, SND);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV);
+    peer_data_at(env, &c, RCV + 0x40000000u, NULL, 0, CHIMNEY_TH_RST, 0);
+    g_assert_true(env->wire_quiet(env));
+    g_assert_cmpuint(query_state(env, h, &q), ==, CHIMNEY_TCPS_ESTABLISHED);
+    g_assert_cmpuint(io_tcp_events(env, 0), ==, 0);
+    g_assert_null(io_find(env, k));
+
+    peer_data_at(env, &c, RCV, NULL, 0, CHIMNEY_TH_RST, 0);
+    io_wait(env, k);
+    for (i = 0; i < env->recs->len; i++) {
+        const ChimneyTestRec *e = &g_array_index(env->recs, ChimneyTestRec, i);
+
+        if (e->kind == 'T' && e->type == CHIMNEY_EVT_TCP_ABORT) {
+            abort_at = i + 1;
+        }
+        if (e->kind == 'I' && e->cookie == k) {
+            done_at = i + 1;
+            g_assert_cmphex(e->a, ==, CHIMNEY_ST_REQUEST_ABORTED);
+        }
+    }
+    g_assert_cmpuint(abort_at, >, 0);
+    g_assert_cmpuint(abort_at, <, done_at);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 64, h, NULL),
+                    ==, CHIMNEY_ST_REQUEST_ABORTED);
+    env_dma_free(env, &r);
+}
+
+/*
+ * Rule 125: against a zero window the data waits and the persist timer
+ * sends one-byte probes; when the window opens, the rest goes out.
+ */
+static void scn_persist(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(100, 6);
+    struct chimney_dma_buf b;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), ck;
+    uint8_t f[2048];
+
+    peer_ack(env, &c, SND, 0);                      /* window closes */
+    buf_with(env, &b, data, 100);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 100, h, &ck), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_true(env->wire_quiet(env));
+    env->clock_step(env, 1100 * CHIMNEY_TEST_NS_PER_MS);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.seq, ==, SND);
+    g_assert_cmpuint(rs.plen, ==, 1);               /* the probe */
+    g_assert_cmphex(rs.payload[0], ==, data[0]);
+    /* the window opens with the probe byte acknowledged */
+    peer_ack(env, &c, SND + 1, 8192);
+    peer_expect_data(env, &c, SND + 1, data + 1, 99, 1460, NULL);
+    peer_ack(env, &c, SND + 100, 8192);
+    check_done(env, ck, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_SUCCESS, 100);
+    env_dma_free(env, &b);
+}
+
+/* Rule 116: a FORWARDed segment is processed as if it had arrived. */
+static void scn_forward(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf s, r;
+    ChimneyTestConn c;
+    ChimneyTestSeg seg;
+    uint64_t h = conn_up(env, &c, 1000), k, kf;
+    uint8_t frame[256], got[5];
+    size_t fl;
+
+    conn_peer_seg(env, &c, &seg, "hello", 5);
+    fl = seg_build(&seg, frame);
+    /* the TCP header on, the IP header off */
+    buf_with(env, &s, frame + conn_l4_off(&c), fl - conn_l4_off(&c));
+    g_assert_cmpint(env_dma_alloc(env, 5, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 5, h, &k), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_FORWARD, 0, s.dma, 19, h, NULL),
+                    ==, CHIMNEY_ST_BAD_LENGTH);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_FORWARD, 0, s.dma,
+                           fl - conn_l4_off(&c), h, &kf), ==,
+                    CHIMNEY_ST_SUCCESS);
+    check_done(env, kf, CHIMNEY_EVT_FORWARD_DONE, CHIMNEY_ST_SUCCESS, 0);
+    check_done(env, k, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 5);
+    env_dma_read(env, &r, 0, got, 5);
+    g_assert_cmpmem(got, 5, "hello", 5);
+    env_dma_free(env, &s);
+    env_dma_free(env, &r);
+}
+
+/*
+ * Rules 133-136: the counters of QUERY_STATS count the offloaded
+ * connection's segments; CLEAR_STATS zeroes a set but not the
+ * currently_established gauge.
+ */
+static void scn_stats(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(200, 7);
+    struct chimney_dma_buf b, st;
+    ChimneyOffloadStats s;
+    ChimneyTestConn c;
+    uint64_t h = conn_up(env, &c, 1000), ck;
+    uint8_t f[2048];
+
+    g_assert_cmpint(env_dma_alloc(env, sizeof(s), &st), ==, 0);
+    buf_with(env, &b, data, 200);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_CLEAR_STATS, 0xf, 0, 0, 0, NULL),
+                    ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 200, h, &ck), ==,
+                    CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, data, 200, 1460, NULL);
+    conn_send_data(env, &c, "abc", 3);
+    env_wire_recv(env, f, sizeof(f));
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_QUERY_STATS, 0, st.dma, 215, 0,
+                           NULL), ==, CHIMNEY_ST_BAD_LENGTH);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_QUERY_STATS, 0, st.dma,
+                           sizeof(s), 0, NULL), ==, CHIMNEY_ST_SUCCESS);
+    env_dma_read(env, &st, 0, &s, sizeof(s));
+    g_assert_cmpuint(GUINT32_FROM_LE(s.hdr.length), ==, 216);
+    g_assert_cmpuint(GUINT64_FROM_LE(s.tcp4.out_segments), ==, 2);
+    g_assert_cmpuint(GUINT64_FROM_LE(s.tcp4.in_segments), ==, 1);
+    g_assert_cmpuint(GUINT32_FROM_LE(s.tcp4.currently_established), ==, 1);
+    g_assert_cmpuint(GUINT64_FROM_LE(s.ip4.in_receives), ==, 1);
+    g_assert_cmpuint(GUINT64_FROM_LE(s.ip4.in_octets), ==, 20 + 20 + 3);
+    g_assert_cmpuint(GUINT64_FROM_LE(s.ip4.out_requests), ==, 2);
+    g_assert_cmpuint(GUINT64_FROM_LE(s.ip4.out_octets), ==,
+                     (20 + 20 + 200) + (20 + 20));
+    g_assert_cmpuint(GUINT64_FROM_LE(s.tcp6.out_segments), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_CLEAR_STATS, CHIMNEY_STATS_TCP4,
+                           0, 0, 0, NULL), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_QUERY_STATS, 0, st.dma,
+                           sizeof(s), 0, NULL), ==, CHIMNEY_ST_SUCCESS);
+    env_dma_read(env, &st, 0, &s, sizeof(s));
+    g_assert_cmpuint(GUINT64_FROM_LE(s.tcp4.out_segments), ==, 0);
+    g_assert_cmpuint(GUINT32_FROM_LE(s.tcp4.currently_established), ==, 1);
+    g_assert_cmpuint(GUINT64_FROM_LE(s.ip4.out_requests), ==, 2);
+    env_dma_free(env, &b);
+    env_dma_free(env, &st);
+}
+
+/*
+ * Rules 043, 047: TERMINATE hands back the requests still queued (no
+ * SEND_DONE for them) and completes posted receives with
+ * UPLOAD_IN_PROGRESS; the request buffers are not touched afterwards.
+ */
+static void scn_terminate_returns_requests(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(100, 8);
+    struct chimney_dma_buf b, r, ret, rd;
+    ChimneySendBuf back;
+    ChimneyTestConn c;
+    ChimneyTestHBlk *term;
+    uint64_t h = conn_up(env, &c, 1000), ck, k;
+
+    buf_with(env, &b, data, 100);
+    g_assert_cmpint(env_dma_alloc(env, 16, &r), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, sizeof(back), &ret), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 64, &rd), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 100, h, &ck), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 16, h, &k),
+                    ==, CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, data, 100, 1460, NULL);
+    peer_ack(env, &c, SND + 40, 8192);
+    env_settle(env, 3);
+    term = hb_term_tcp(&env->hb, c.t->slot, &ret, 1, &rd, 64);
+    env_run_ok(env, OP_TERMINATE, term);
+    g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->send_list_count), ==,
+                     1);
+    env_dma_read(env, &ret, 0, &back, sizeof(back));
+    g_assert_cmphex(GUINT64_FROM_LE(back.addr), ==, b.dma);
+    g_assert_cmpuint(GUINT32_FROM_LE(back.len), ==, 100);
+    g_assert_cmpuint(GUINT32_FROM_LE(back.acked), ==, 40);
+    g_assert_cmphex(GUINT64_FROM_LE(back.cookie), ==, ck);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->snd_una), ==,
+                     SND + 40);
+    g_assert_null(io_find(env, ck));
+    check_done(env, k, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_UPLOAD_IN_PROGRESS,
+               0);
+    env_dma_free(env, &b);
+    env_dma_free(env, &r);
+    env_dma_free(env, &ret);
+    env_dma_free(env, &rd);
+}
+
+const ChimneyScenario chimney_scenarios_data[] = {
+    { "rule-067-068-079-send-segmented-done-on-ack", scn_send_segmented },
+    { "rule-069-send-done-in-order", scn_send_in_order },
+    { "rule-124-retransmit-backoff-limit", scn_rexmit_timeout },
+    { "rule-084-088-recv-post-push", scn_recv_push },
+    { "rule-089-reassembly-out-of-order", scn_reassembly },
+    { "rule-100-102-disconnect-graceful", scn_disconnect_graceful },
+    { "rule-101-103-disconnect-abortive", scn_disconnect_abortive },
+    { "rule-104-110-remote-fin-half-close", scn_remote_fin },
+    { "rule-105-130-rst-challenge-abort", scn_rst },
+    { "rule-125-persist-probe", scn_persist },
+    { "rule-116-forward", scn_forward },
+    { "rule-133-136-query-clear-stats", scn_stats },
+    { "rule-043-047-terminate-returns-requests",
+      scn_terminate_returns_requests },
+    { NULL, NULL },
+};
