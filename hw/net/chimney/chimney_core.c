@@ -534,9 +534,33 @@ static bool chimney_l2_can_receive(ChimneyCore *core)
  * "Receive processing"): a frame that must go up the RX ring is never
  * dropped, and the ones behind it, offloaded or not, wait with it.
  */
+/*
+ * While TCP connections are offloaded the device always takes frames, so
+ * that offloaded connections never wait behind the host's RX ring (spec
+ * "Receive processing"); a host-path frame that finds no room is then
+ * dropped as on a real NIC.
+ */
+static bool chimney_rx_serves_engine(ChimneyCore *core)
+{
+    return core->link_up && chimney_dma_enabled(core) &&
+           chimney_engine_count(core->engine, CHIMNEY_KIND_TCP);
+}
+
 bool chimney_core_can_receive(ChimneyCore *core)
 {
-    return chimney_l2_can_receive(core);
+    return chimney_l2_can_receive(core) || chimney_rx_serves_engine(core);
+}
+
+/* No room in the RX ring: hold the frame (ret 0), or drop it. */
+static ssize_t chimney_rx_nobuf(ChimneyCore *core, size_t len, size_t room)
+{
+    core->stats[CHIMNEY_STAT_RX_NOBUF]++;
+    trace_chimney_rx_nobuf(len, room);
+    if (!core->rx_stalled) {
+        core->rx_stalled = true;
+        chimney_raise(core, CHIMNEY_INT_RX_NOBUF);
+    }
+    return chimney_rx_serves_engine(core) ? (ssize_t)len : 0;
 }
 
 static bool chimney_rx_filter_accepts(ChimneyCore *core, const uint8_t *dst)
@@ -581,6 +605,9 @@ static ssize_t chimney_receive_frame(ChimneyCore *core, const uint8_t *buf,
         return len;
     }
     if (!chimney_l2_can_receive(core)) {
+        if (chimney_rx_serves_engine(core)) {
+            return chimney_rx_nobuf(core, len, 0);
+        }
         return 0;
     }
     if (len > CHIMNEY_MAX_FRAME) {
@@ -611,12 +638,7 @@ static ssize_t chimney_receive_frame(ChimneyCore *core, const uint8_t *buf,
         idx = chimney_ring_next(r, idx);
     }
     if (room < len) {
-        core->stats[CHIMNEY_STAT_RX_NOBUF]++;
-        trace_chimney_rx_nobuf(len, room);
-        if (!core->rx_stalled) {
-            core->rx_stalled = true;
-            chimney_raise(core, CHIMNEY_INT_RX_NOBUF);
-        }
+        ret = chimney_rx_nobuf(core, len, room);
         goto out;
     }
 
