@@ -2,9 +2,11 @@
 /*
  * chimney-nic portable driver core: the command/event path.
  *
- * The one owner of the device's command (CMD) and event (EVT) rings: it
- * brings them up, queues every command (the L2 driver's NOP as well as the
- * offload state operations), consumes every event and dispatches it.  It
+ * The one owner of the device's command (CMD), event (EVT) and receive
+ * indication (IND) rings: it brings them up, queues every command (the L2
+ * driver's NOP as well as the offload state operations and data
+ * requests), consumes every event and dispatches it, and hands received
+ * indications to the host.  It
  * turns NDIS-shaped offload block trees the host stack builds in ordinary
  * memory into the device's ChimneyBlock trees in one DMA buffer, submits
  * the five state operations and the configuration commands, and on each
@@ -14,7 +16,9 @@
  *
  * The L2 TX/RX rings (chimney_ring.h), interrupts (INT_MASK/INT_CAUSE,
  * MSI-X) and device reset stay with the OS driver.  The OS calls
- * chimney_drv_process_events() from its EVT interrupt or poll routine.
+ * chimney_drv_process_events() from its EVT interrupt or poll routine
+ * (with the IND ring running, on INT_IND as well: the call also reclaims
+ * IND descriptors the device completed in error).
  *
  * Plain C; every OS service comes through struct chimney_os_ops
  * (chimney_os.h).  The ABI (register offsets, descriptor and block
