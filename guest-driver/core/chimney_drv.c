@@ -17,16 +17,21 @@
 
 #define CMD_ENTRY	((u32)sizeof(ChimneyCmdDesc))
 #define EVT_ENTRY	((u32)sizeof(ChimneyEvent))
+#define IND_ENTRY	((u32)sizeof(ChimneyIndDesc))
 #define BLOCK_SIZE	((u32)sizeof(ChimneyBlock))
 
 /* Offsets inside the ABI structures (no <stddef.h> for offsetof). */
 #define EVT_FLAGS_OFF	((u32)__builtin_offsetof(ChimneyEvent, flags))
 #define BLK_RESULT_OFF	((u32)__builtin_offsetof(ChimneyBlock, status))
+#define IND_STATUS_OFF	((u32)__builtin_offsetof(ChimneyIndDesc, status))
 
 /* Pending-command slot states. */
 enum { PEND_FREE = 0, PEND_RESERVED = 1, PEND_SUBMITTED = 2 };
 
-/* Cookie = sequence number << 16 | pending slot index. */
+/*
+ * Core cookie = CHIMNEY_DRV_COOKIE_CORE | sequence number << 16 | pending
+ * slot index.  Data requests carry the caller's cookie (bit 63 clear).
+ */
 #define COOKIE_INDEX_BITS	16u
 #define COOKIE_INDEX_MASK	((1u << COOKIE_INDEX_BITS) - 1)
 
@@ -186,10 +191,12 @@ static int ring_program(struct chimney_drv *drv, unsigned int ring,
 	return 0;
 }
 
+/* The core's rings: CMD, EVT and IND. */
 static void rings_disable(struct chimney_drv *drv)
 {
 	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_CTRL), 0);
 	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_CTRL), 0);
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_CTRL), 0);
 }
 
 static int ops_ok(const struct chimney_os_ops *ops)
@@ -232,6 +239,7 @@ int chimney_drv_init(struct chimney_drv *drv, const struct chimney_os_ops *ops,
 			ring_max);
 		return CHIMNEY_DRV_EINVAL;
 	}
+	drv->ring_max = ring_max;
 	drv->cap_tree_blocks = rd(drv, CHIMNEY_REG_CAP_TREE_BLOCKS);
 	if (!drv->cap_tree_blocks) {
 		drv_log(drv, CHIMNEY_LOG_WARN,
@@ -595,8 +603,13 @@ static int pending_commit(struct chimney_drv *drv,
 		}
 	}
 	drv->seq++;
-	p->cookie = (drv->seq << COOKIE_INDEX_BITS) |
-		    (u64)(p - drv->pending);
+	p->order = drv->seq;
+	p->handle = a->handle;
+	if (!p->caller_cookie)
+		p->cookie = CHIMNEY_DRV_COOKIE_CORE |
+			    ((drv->seq << COOKIE_INDEX_BITS) &
+			     ~CHIMNEY_DRV_COOKIE_CORE) |
+			    (u64)(p - drv->pending);
 	mem_zero(&d, sizeof(d));
 	d.opcode = chimney_le16(p->opcode);
 	d.flags = chimney_le16(a->flags);
@@ -704,11 +717,12 @@ int chimney_drv_invalidate_offload(struct chimney_drv *drv,
 /*
  * A command with an optional payload copied into a DMA buffer the core
  * owns (a->addr, a->len are filled in), or, with no payload, exactly the
- * descriptor fields in @a.
+ * descriptor fields in @a.  With @out, the buffer is copied there when the
+ * command succeeds (an output buffer: QUERY_STATS).
  */
 static int submit_simple(struct chimney_drv *drv, u16 opcode,
 			 const void *payload, u32 len, struct cmd_args *a,
-			 chimney_drv_cmd_done_fn done, void *ctx)
+			 void *out, chimney_drv_cmd_done_fn done, void *ctx)
 {
 	struct chimney_drv_pending *p;
 	struct chimney_dma_buf buf;
@@ -731,6 +745,10 @@ static int submit_simple(struct chimney_drv *drv, u16 opcode,
 	}
 	p->opcode = opcode;
 	p->buf = buf;
+	if (out && len) {
+		p->out = out;
+		p->out_len = len;
+	}
 	p->cmd_cb = done;
 	p->cb_ctx = ctx;
 	ret = pending_commit(drv, p, a, NULL);
@@ -748,7 +766,7 @@ int chimney_drv_nop(struct chimney_drv *drv, chimney_drv_cmd_done_fn done,
 	struct cmd_args a;
 
 	mem_zero(&a, sizeof(a));
-	return submit_simple(drv, CHIMNEY_CMD_NOP, NULL, 0, &a, done, ctx);
+	return submit_simple(drv, CHIMNEY_CMD_NOP, NULL, 0, &a, NULL, done, ctx);
 }
 
 int chimney_drv_set_params(struct chimney_drv *drv,
@@ -765,7 +783,7 @@ int chimney_drv_set_params(struct chimney_drv *drv,
 	p.hdr.recognized_options = 0;
 	mem_zero(&a, sizeof(a));
 	return submit_simple(drv, CHIMNEY_CMD_SET_PARAMS, &p, sizeof(p), &a,
-			     done, ctx);
+			     NULL, done, ctx);
 }
 
 int chimney_drv_set_vlans(struct chimney_drv *drv, const u16 *vlan_ids,
@@ -781,7 +799,7 @@ int chimney_drv_set_vlans(struct chimney_drv *drv, const u16 *vlan_ids,
 		ids[i] = chimney_le16(vlan_ids[i]);
 	mem_zero(&a, sizeof(a));
 	return submit_simple(drv, CHIMNEY_CMD_SET_VLANS, ids,
-			     count * (u32)sizeof(ids[0]), &a, done, ctx);
+			     count * (u32)sizeof(ids[0]), &a, NULL, done, ctx);
 }
 
 int chimney_drv_neigh_reply(struct chimney_drv *drv, u64 handle, u32 hrd,
@@ -796,7 +814,7 @@ int chimney_drv_neigh_reply(struct chimney_drv *drv, u64 handle, u32 hrd,
 	mem_zero(&a, sizeof(a));
 	a.handle = handle;
 	return submit_simple(drv, CHIMNEY_CMD_NEIGH_REPLY, &k, sizeof(k), &a,
-			     done, ctx);
+			     NULL, done, ctx);
 }
 
 int chimney_drv_raw_cmd(struct chimney_drv *drv, u16 opcode, u16 flags,
@@ -825,6 +843,139 @@ int chimney_drv_raw_cmd(struct chimney_drv *drv, u16 opcode, u16 flags,
 	return ret;
 }
 
+/* ---- Data requests and statistics -------------------------------------- */
+
+/*
+ * A data request: the descriptor carries the caller's cookie (bit 63
+ * clear), so the CMD_DONE is matched by (cookie, opcode, handle) and the
+ * completion event reports the caller's value.
+ */
+static int submit_data(struct chimney_drv *drv, u16 opcode,
+		       const struct cmd_args *a, u64 cookie,
+		       chimney_drv_cmd_done_fn done, void *ctx)
+{
+	struct chimney_drv_pending *p;
+	int ret;
+
+	if (!drv || !drv->ready)
+		return CHIMNEY_DRV_ESHUTDOWN;
+	if (cookie & CHIMNEY_DRV_COOKIE_CORE) {
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: request cookie 0x%llx has bit 63 set (the core's), not submitted",
+			(unsigned long long)cookie);
+		return CHIMNEY_DRV_EINVAL;
+	}
+	p = pending_reserve(drv);
+	if (!p)
+		return reserve_error(drv);
+	p->opcode = opcode;
+	p->caller_cookie = 1;
+	p->cookie = cookie;
+	p->cmd_cb = done;
+	p->cb_ctx = ctx;
+	ret = pending_commit(drv, p, a, NULL);
+	if (ret)
+		pending_release(drv, p);
+	return ret;
+}
+
+static void data_args(struct cmd_args *a, u64 handle, u64 addr, u32 len,
+		      u16 flags)
+{
+	a->flags = flags;
+	a->len = len;
+	a->addr = addr;
+	a->handle = handle;
+}
+
+int chimney_drv_send(struct chimney_drv *drv, u64 handle, u64 addr, u32 len,
+		     u16 flags, u64 cookie, chimney_drv_cmd_done_fn done,
+		     void *ctx)
+{
+	struct cmd_args a;
+
+	if (!len || (flags & ~CHIMNEY_SENDF_PUSH))
+		return CHIMNEY_DRV_EINVAL;
+	data_args(&a, handle, addr, len, flags);
+	return submit_data(drv, CHIMNEY_CMD_SEND, &a, cookie, done, ctx);
+}
+
+int chimney_drv_recv_post(struct chimney_drv *drv, u64 handle, u64 addr,
+			  u32 len, u16 flags, u64 cookie,
+			  chimney_drv_cmd_done_fn done, void *ctx)
+{
+	struct cmd_args a;
+
+	if (flags & ~CHIMNEY_RECVF_NO_PUSH)
+		return CHIMNEY_DRV_EINVAL;
+	data_args(&a, handle, addr, len, flags);
+	return submit_data(drv, CHIMNEY_CMD_RECV_POST, &a, cookie, done, ctx);
+}
+
+int chimney_drv_disconnect(struct chimney_drv *drv, u64 handle, u64 addr,
+			   u32 len, u16 flags, u64 cookie,
+			   chimney_drv_cmd_done_fn done, void *ctx)
+{
+	struct cmd_args a;
+
+	if (flags != CHIMNEY_DISC_GRACEFUL && flags != CHIMNEY_DISC_ABORTIVE)
+		return CHIMNEY_DRV_EINVAL;
+	data_args(&a, handle, addr, len, flags);
+	return submit_data(drv, CHIMNEY_CMD_DISCONNECT, &a, cookie, done, ctx);
+}
+
+int chimney_drv_forward(struct chimney_drv *drv, u64 handle, u64 addr,
+			u32 len, u64 cookie, chimney_drv_cmd_done_fn done,
+			void *ctx)
+{
+	struct cmd_args a;
+
+	if (len < 20)			/* a TCP header at least */
+		return CHIMNEY_DRV_EINVAL;
+	data_args(&a, handle, addr, len, 0);
+	return submit_data(drv, CHIMNEY_CMD_FORWARD, &a, cookie, done, ctx);
+}
+
+int chimney_drv_ind_done(struct chimney_drv *drv, u64 handle, u32 len,
+			 chimney_drv_cmd_done_fn done, void *ctx)
+{
+	struct cmd_args a;
+
+	mem_zero(&a, sizeof(a));
+	a.handle = handle;
+	a.len = len;
+	return submit_simple(drv, CHIMNEY_CMD_IND_DONE, NULL, 0, &a, NULL,
+			     done, ctx);
+}
+
+int chimney_drv_query_stats(struct chimney_drv *drv, ChimneyOffloadStats *out,
+			    chimney_drv_cmd_done_fn done, void *ctx)
+{
+	ChimneyOffloadStats zero;
+	struct cmd_args a;
+
+	if (!out)
+		return CHIMNEY_DRV_EINVAL;
+	mem_zero(&zero, sizeof(zero));
+	mem_zero(&a, sizeof(a));
+	return submit_simple(drv, CHIMNEY_CMD_QUERY_STATS, &zero, sizeof(zero),
+			     &a, out, done, ctx);
+}
+
+int chimney_drv_clear_stats(struct chimney_drv *drv, u16 flags,
+			    chimney_drv_cmd_done_fn done, void *ctx)
+{
+	struct cmd_args a;
+
+	if (flags & ~(CHIMNEY_STATS_TCP4 | CHIMNEY_STATS_TCP6 |
+		      CHIMNEY_STATS_IP4 | CHIMNEY_STATS_IP6))
+		return CHIMNEY_DRV_EINVAL;
+	mem_zero(&a, sizeof(a));
+	a.flags = flags;
+	return submit_simple(drv, CHIMNEY_CMD_CLEAR_STATS, NULL, 0, &a, NULL,
+			     done, ctx);
+}
+
 u32 chimney_drv_pending(struct chimney_drv *drv)
 {
 	u32 n;
@@ -837,6 +988,307 @@ u32 chimney_drv_pending(struct chimney_drv *drv)
 	return n;
 }
 
+/* ---- The IND ring ------------------------------------------------------ */
+
+/*
+ * Every slot keeps its own buffer.  The core posts all slots but one (the
+ * reserve, just before ind_clean: TAIL = ind_clean - 1), examines
+ * completed descriptors from ind_next, and re-posts consumed slots from
+ * ind_clean on, in ring order, up to the first slot that still owes an
+ * IND_DONE.  So at most SIZE - 1 descriptors can be waiting between
+ * ind_next and the reserve, which bounds every walk.
+ */
+
+static u32 ind_mask(const struct chimney_drv *drv)
+{
+	return drv->ind_size - 1;
+}
+
+/* Descriptors the device may have completed from ind_next on. */
+static u32 ind_avail(const struct chimney_drv *drv)
+{
+	return (drv->ind_clean - 1 - drv->ind_next) & ind_mask(drv);
+}
+
+/* Post the slot's buffer: addr, buf_len, everything else 0. */
+static void ind_arm(struct chimney_drv *drv, u32 idx)
+{
+	ChimneyIndDesc d;
+
+	mem_zero(&d, sizeof(d));
+	d.addr = chimney_le64(drv->ind_slot[idx].buf.dma);
+	d.buf_len = chimney_le32(drv->ind_buf_size);
+	dma_wr(drv, &drv->ind_ring, idx * IND_ENTRY, &d, IND_ENTRY);
+}
+
+/* The status word, read first (acquire): the rest of the entry after it. */
+static u32 ind_status(struct chimney_drv *drv, u32 idx)
+{
+	u16 st;
+
+	dma_rd(drv, &drv->ind_ring, idx * IND_ENTRY + IND_STATUS_OFF, &st,
+	       sizeof(st));
+	return chimney_le16(st);
+}
+
+static u32 ind_err(u32 st)
+{
+	return (st & CHIMNEY_DESC_ERR_MASK) >> CHIMNEY_DESC_ERR_SHIFT;
+}
+
+static void ind_free(struct chimney_drv *drv)
+{
+	u32 i;
+
+	for (i = 0; i < CHIMNEY_DRV_IND_RING_MAX; i++) {
+		if (drv->ind_slot[i].buf.len)
+			dma_put(drv, &drv->ind_slot[i].buf);
+		mem_zero(&drv->ind_slot[i], sizeof(drv->ind_slot[i]));
+	}
+	ring_free(drv, &drv->ind_ring);
+	drv->ind_size = 0;
+	drv->ind_buf_size = 0;
+	drv->ind_next = 0;
+	drv->ind_clean = 0;
+	drv->ind_owed = 0;
+}
+
+int chimney_drv_ind_start(struct chimney_drv *drv, u32 ring_size,
+			  u32 buf_size)
+{
+	u32 i, max;
+	int ret;
+
+	if (!drv || !drv->ready)
+		return CHIMNEY_DRV_ESHUTDOWN;
+	if (drv->ind_running)
+		return CHIMNEY_DRV_EBUSY;
+	max = drv->ring_max < CHIMNEY_DRV_IND_RING_MAX ?
+	      drv->ring_max : CHIMNEY_DRV_IND_RING_MAX;
+	if (!ring_size_ok(ring_size, max) || !buf_size ||
+	    buf_size > CHIMNEY_DRV_IND_BUF_MAX) {
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: IND ring of %u buffers of %u bytes: need a power of two in [%u, %u] and 1..%u bytes",
+			ring_size, buf_size, CHIMNEY_RING_MIN, max,
+			CHIMNEY_DRV_IND_BUF_MAX);
+		return CHIMNEY_DRV_EINVAL;
+	}
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_CTRL), 0);
+	ret = ring_alloc(drv, &drv->ind_ring, ring_size * IND_ENTRY);
+	if (ret)
+		return ret;
+	drv->ind_size = ring_size;
+	drv->ind_buf_size = buf_size;
+	for (i = 0; i < ring_size; i++) {
+		if (dma_get(drv, buf_size, &drv->ind_slot[i].buf)) {
+			drv_log(drv, CHIMNEY_LOG_ERR,
+				"chimney-drv: no DMA memory for IND buffer %u",
+				i);
+			ret = CHIMNEY_DRV_ENOMEM;
+			goto fail;
+		}
+		ind_arm(drv, i);
+	}
+	ret = ring_program(drv, CHIMNEY_RING_IND, &drv->ind_ring, ring_size);
+	if (ret)
+		goto fail;
+	drv->ind_next = 0;
+	drv->ind_clean = 0;
+	drv->ind_owed = 0;
+	/* every slot but the last belongs to the device */
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_TAIL),
+	   ring_size - 1);
+	drv->ind_running = 1;
+	return 0;
+
+fail:
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_CTRL), 0);
+	ind_free(drv);
+	return ret;
+}
+
+void chimney_drv_ind_stop(struct chimney_drv *drv)
+{
+	if (!drv || !drv->ind_running)
+		return;
+	drv->ind_running = 0;
+	wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_CTRL), 0);
+	if (drv->ind_owed)
+		drv_log(drv, CHIMNEY_LOG_WARN,
+			"chimney-drv: IND ring stopped with %u IND_DONE not sent",
+			drv->ind_owed);
+	ind_free(drv);
+}
+
+u32 chimney_drv_ind_read(struct chimney_drv *drv,
+			 const struct chimney_drv_ind_frag *frag, u32 off,
+			 void *dst, u32 len)
+{
+	if (!frag || !frag->buf || off >= frag->len ||
+	    frag->len > frag->buf->len)
+		return 0;
+	if (len > frag->len - off)
+		len = frag->len - off;
+	if (len)
+		dma_rd(drv, frag->buf, off, dst, len);
+	return len;
+}
+
+/* CMD_DONE of the core's own IND_DONE. */
+static void ind_done_cb(void *ctx, u32 status)
+{
+	struct chimney_drv *drv = ctx;
+
+	if (status == CHIMNEY_ST_SUCCESS)
+		return;
+	drv->n_ind_done_failed++;
+	drv_log(drv, CHIMNEY_LOG_WARN,
+		"chimney-drv: IND_DONE completed with status 0x%x", status);
+}
+
+static int ind_done_submit(struct chimney_drv *drv, u64 handle, u32 len)
+{
+	return chimney_drv_ind_done(drv, handle, len, ind_done_cb, drv);
+}
+
+/* Re-post consumed slots, in order, up to the first owing an IND_DONE. */
+static void ind_repost(struct chimney_drv *drv)
+{
+	u32 n = 0;
+
+	while (drv->ind_clean != drv->ind_next && n < drv->ind_size &&
+	       !drv->ind_slot[drv->ind_clean].owed) {
+		ind_arm(drv, drv->ind_clean);
+		drv->ind_clean = (drv->ind_clean + 1) & ind_mask(drv);
+		n++;
+	}
+	if (n)
+		wr(drv, CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_TAIL),
+		   (drv->ind_clean - 1) & ind_mask(drv));
+}
+
+/* Queue the IND_DONEs that did not fit before, oldest first; re-post. */
+static void ind_flush_owed(struct chimney_drv *drv)
+{
+	u32 idx = drv->ind_clean, n;
+
+	for (n = 0; drv->ind_owed && idx != drv->ind_next &&
+	     n < drv->ind_size; n++) {
+		struct chimney_drv_ind_slot *s = &drv->ind_slot[idx];
+
+		idx = (idx + 1) & ind_mask(drv);
+		if (!s->owed)
+			continue;
+		if (ind_done_submit(drv, s->owed_handle, s->owed_len))
+			break;
+		s->owed = 0;
+		drv->ind_owed--;
+	}
+	ind_repost(drv);
+}
+
+/*
+ * Descriptors completed with an error code at the consumer index carry no
+ * data and belong to no indication (ZERO_LEN, or a failed indication):
+ * take them back.
+ */
+static void ind_reclaim(struct chimney_drv *drv)
+{
+	u32 avail = ind_avail(drv), st;
+
+	while (avail--) {
+		st = ind_status(drv, drv->ind_next);
+		if (!(st & CHIMNEY_DESC_DONE) || !ind_err(st))
+			break;
+		drv->n_ind_err_desc++;
+		drv->ind_next = (drv->ind_next + 1) & ind_mask(drv);
+	}
+}
+
+/*
+ * EVT_RECV_INDICATE: gather the indication's buffers (skipping error
+ * descriptors) up to DESC_EOP, let the host consume a prefix, answer
+ * IND_DONE, re-post.  No lock held: the IND ring has one consumer.
+ */
+static void ind_indicate(struct chimney_drv *drv, const ChimneyEvent *ev)
+{
+	const struct chimney_drv_event_ops *ops = drv->evt_ops;
+	u32 avail = ind_avail(drv), idx = drv->ind_next, last = idx;
+	u32 nfrags = 0, total = 0, consumed = 0, n, st, len;
+	int eop = 0, bad = 0, taken = 0;
+
+	for (n = 0; n < avail && !eop; n++) {
+		ChimneyIndDesc d;
+
+		st = ind_status(drv, idx);
+		if (!(st & CHIMNEY_DESC_DONE))
+			break;		/* not completed: left in place */
+		last = idx;
+		taken = 1;
+		idx = (idx + 1) & ind_mask(drv);
+		if (ind_err(st)) {
+			drv->n_ind_err_desc++;
+			continue;
+		}
+		eop = !!(st & CHIMNEY_DESC_EOP);
+		dma_rd(drv, &drv->ind_ring, last * IND_ENTRY, &d, IND_ENTRY);
+		len = chimney_le32(d.len);
+		if (chimney_le64(d.handle) != ev->handle ||
+		    len > drv->ind_buf_size) {
+			bad = 1;
+			continue;
+		}
+		drv->ind_frags[nfrags].buf = &drv->ind_slot[last].buf;
+		drv->ind_frags[nfrags].len = len;
+		drv->ind_frags[nfrags].seq = chimney_le32(d.seq);
+		nfrags++;
+		total += len;
+	}
+	drv->ind_next = idx;
+
+	if (!eop || bad || !nfrags || total != ev->info) {
+		drv->n_ind_bad++;
+		drv_log(drv, CHIMNEY_LOG_ERR,
+			"chimney-drv: indication for handle 0x%llx (%u bytes) does not match the IND ring (%u bytes in %u buffers, eop %d, foreign %d): answered with 0 bytes",
+			(unsigned long long)ev->handle, ev->info, total,
+			nfrags, eop, bad);
+	} else {
+		drv->n_indications++;
+		if (ops && ops->on_indicate)
+			consumed = ops->on_indicate(drv->evt_ctx, ev->cookie,
+						    ev->handle, drv->ind_frags,
+						    nfrags, total);
+		if (consumed == CHIMNEY_DRV_IND_DEFER) {
+			ind_repost(drv);
+			return;
+		}
+		if (consumed > total) {
+			drv_log(drv, CHIMNEY_LOG_WARN,
+				"chimney-drv: host consumed %u of %u indicated bytes, taken as %u",
+				consumed, total, total);
+			consumed = total;
+		}
+	}
+
+	if (ind_done_submit(drv, ev->handle, consumed)) {
+		if (taken) {
+			/* owed: its buffers wait until it is queued */
+			struct chimney_drv_ind_slot *s = &drv->ind_slot[last];
+
+			s->owed = 1;
+			s->owed_handle = ev->handle;
+			s->owed_len = consumed;
+			drv->ind_owed++;
+		} else {
+			drv->n_ind_done_failed++;
+			drv_log(drv, CHIMNEY_LOG_ERR,
+				"chimney-drv: IND_DONE for handle 0x%llx could not be queued",
+				(unsigned long long)ev->handle);
+		}
+	}
+	ind_repost(drv);
+}
+
 /* ---- Completion and events --------------------------------------------- */
 
 /* Finish a request taken out of the table (no lock held). */
@@ -845,6 +1297,9 @@ static void request_complete(struct chimney_drv *drv,
 {
 	if (p->root)
 		tree_copy_back(drv, p, status);
+	if (p->out && status == CHIMNEY_ST_SUCCESS &&
+	    p->out_len <= p->buf.len)
+		dma_rd(drv, &p->buf, 0, p->out, p->out_len);
 	if (p->buf.len)
 		dma_put(drv, &p->buf);
 	if (p->tree_cb)
@@ -853,18 +1308,40 @@ static void request_complete(struct chimney_drv *drv,
 		p->cmd_cb(p->cb_ctx, status);
 }
 
-/* Under the lock: remove the submitted command with this cookie. */
-static int pending_take(struct chimney_drv *drv, u64 cookie,
+/*
+ * Under the lock: remove the submitted command this CMD_DONE completes.
+ * A core cookie (bit 63) names its slot; a data request's cookie is the
+ * caller's, matched with the opcode and handle the device echoes, the
+ * oldest such request first (CMD_DONEs come in ring order).
+ */
+static int pending_take(struct chimney_drv *drv, const ChimneyEvent *ev,
 			struct chimney_drv_pending *out)
 {
-	u64 idx = cookie & COOKIE_INDEX_MASK;
-	struct chimney_drv_pending *p;
+	struct chimney_drv_pending *p = NULL, *q;
+	u64 idx;
+	u32 i;
 
-	if (idx >= CHIMNEY_DRV_MAX_PENDING)
-		return 0;
-	p = &drv->pending[idx];
-	if (p->state != PEND_SUBMITTED || p->cookie != cookie)
-		return 0;
+	if (ev->cookie & CHIMNEY_DRV_COOKIE_CORE) {
+		idx = ev->cookie & COOKIE_INDEX_MASK;
+		if (idx >= CHIMNEY_DRV_MAX_PENDING)
+			return 0;
+		p = &drv->pending[idx];
+		if (p->state != PEND_SUBMITTED || p->caller_cookie ||
+		    p->cookie != ev->cookie)
+			return 0;
+	} else {
+		for (i = 0; i < CHIMNEY_DRV_MAX_PENDING; i++) {
+			q = &drv->pending[i];
+			if (q->state != PEND_SUBMITTED || !q->caller_cookie ||
+			    q->cookie != ev->cookie || q->opcode != ev->code ||
+			    q->handle != ev->handle)
+				continue;
+			if (!p || q->order < p->order)
+				p = q;
+		}
+		if (!p)
+			return 0;
+	}
 	*out = *p;
 	mem_zero(p, sizeof(*p));
 	drv->npending--;
@@ -877,6 +1354,10 @@ static void event_dispatch(struct chimney_drv *drv, const ChimneyEvent *ev)
 	void *ctx = drv->evt_ctx;
 	u32 info;
 
+	if (ev->type == CHIMNEY_EVT_RECV_INDICATE && drv->ind_running) {
+		ind_indicate(drv, ev);
+		return;
+	}
 	switch (ev->type) {
 	case CHIMNEY_EVT_TCP_DISCONNECT:
 	case CHIMNEY_EVT_TCP_ABORT:
@@ -986,16 +1467,24 @@ u32 chimney_drv_process_events(struct chimney_drv *drv)
 		evt_take(drv, drv->evt_next * EVT_ENTRY, &ev);
 		n++;
 		if (ev.type == CHIMNEY_EVT_CMD_DONE) {
-			have_req = pending_take(drv, ev.cookie, &req);
+			have_req = pending_take(drv, &ev, &req);
 			if (!have_req)
 				drv->n_unknown_cookie++;
 		}
 		drv_unlock(drv);
 
-		if (ev.type == CHIMNEY_EVT_CMD_DONE)
+		if (ev.type == CHIMNEY_EVT_CMD_DONE) {
+			/* owed IND_DONEs first: the slot just freed */
+			if (have_req && drv->ind_owed)
+				ind_flush_owed(drv);
 			cmd_done(drv, &ev, have_req, &req);
-		else
+		} else {
 			event_dispatch(drv, &ev);
+		}
+	}
+	if (drv->ind_running) {
+		ind_reclaim(drv);
+		ind_flush_owed(drv);
 	}
 	if (n) {
 		/* Hand the consumed slots back: TAIL trails the read index. */
@@ -1047,6 +1536,10 @@ void chimney_drv_fini(struct chimney_drv *drv)
 		drv->npending--;
 		drv_unlock(drv);
 		request_complete(drv, &req, CHIMNEY_ST_REQUEST_ABORTED);
+	}
+	if (drv->ind_running) {
+		drv->ind_running = 0;
+		ind_free(drv);
 	}
 	ring_free(drv, &drv->evt_ring);
 	ring_free(drv, &drv->cmd_ring);

@@ -2,9 +2,11 @@
 /*
  * chimney-nic portable driver core: the command/event path.
  *
- * The one owner of the device's command (CMD) and event (EVT) rings: it
- * brings them up, queues every command (the L2 driver's NOP as well as the
- * offload state operations), consumes every event and dispatches it.  It
+ * The one owner of the device's command (CMD), event (EVT) and receive
+ * indication (IND) rings: it brings them up, queues every command (the L2
+ * driver's NOP as well as the offload state operations and data
+ * requests), consumes every event and dispatches it, and hands received
+ * indications to the host.  It
  * turns NDIS-shaped offload block trees the host stack builds in ordinary
  * memory into the device's ChimneyBlock trees in one DMA buffer, submits
  * the five state operations and the configuration commands, and on each
@@ -14,7 +16,9 @@
  *
  * The L2 TX/RX rings (chimney_ring.h), interrupts (INT_MASK/INT_CAUSE,
  * MSI-X) and device reset stay with the OS driver.  The OS calls
- * chimney_drv_process_events() from its EVT interrupt or poll routine.
+ * chimney_drv_process_events() from its EVT interrupt or poll routine
+ * (with the IND ring running, on INT_IND as well: the call also reclaims
+ * IND descriptors the device completed in error).
  *
  * Plain C; every OS service comes through struct chimney_os_ops
  * (chimney_os.h).  The ABI (register offsets, descriptor and block
@@ -36,6 +40,28 @@
 #define CHIMNEY_DRV_TREE_MAX_DEPTH	3u
 /* Bytes of state the core accepts after one block (device limit: 4096). */
 #define CHIMNEY_DRV_MAX_STATE		4096u
+/* IND ring: at most this many slots (the core keeps one buffer per slot). */
+#define CHIMNEY_DRV_IND_RING_MAX	256u
+/* IND ring: bytes of one buffer at most. */
+#define CHIMNEY_DRV_IND_BUF_MAX		65536u
+
+/*
+ * Cookies.  Every command descriptor carries a cookie the device echoes in
+ * its CMD_DONE.  The core makes the cookies of its own commands (state
+ * operations, configuration, QUERY_STATS, IND_DONE, raw commands): they
+ * always have bit 63 (CHIMNEY_DRV_COOKIE_CORE) set.  A data request
+ * (SEND, RECV_POST, DISCONNECT, FORWARD) carries the caller's cookie
+ * unchanged, because its completion event (SEND_DONE, ...) reports it to
+ * the host: request cookies must have bit 63 clear.  A CMD_DONE whose
+ * cookie has bit 63 set is matched through the pending-table index in the
+ * cookie (exact: index and sequence number); one with bit 63 clear is
+ * matched against the data requests in flight by (cookie, opcode, handle),
+ * the oldest first (commands complete in ring order).
+ */
+#define CHIMNEY_DRV_COOKIE_CORE		0x8000000000000000ull	/* bit 63 */
+
+/* on_indicate: the host answers later with chimney_drv_ind_done(). */
+#define CHIMNEY_DRV_IND_DEFER		0xffffffffu
 
 /*
  * The host's offload block, after NDIS_MINIPORT_OFFLOAD_BLOCK_LIST.
@@ -116,15 +142,44 @@ typedef void (*chimney_drv_tree_done_fn)(void *ctx,
 typedef void (*chimney_drv_cmd_done_fn)(void *ctx, u32 status);
 
 /*
- * Unsolicited events (any member may be NULL: the event is dropped).
+ * One buffer of a receive indication: an IND buffer of the core (data at
+ * offset 0), @len bytes of data whose first byte has TCP sequence number
+ * @seq.  Read it with chimney_drv_ind_read() (or, in a port that knows
+ * its buffers, through @buf->handle).  Valid only during the on_indicate
+ * call: the core re-posts the buffer afterwards.
+ */
+struct chimney_drv_ind_frag {
+	const struct chimney_dma_buf *buf;
+	u32 len;
+	u32 seq;
+};
+
+/*
+ * Unsolicited events (any member may be NULL: the event is dropped, but
+ * see on_indicate).
  *
  * on_tcp_event		EVT_TCP_DISCONNECT, EVT_TCP_ABORT,
- *			EVT_TCP_RETRIEVE, EVT_TCP_BACKLOG, EVT_RECV_INDICATE.
+ *			EVT_TCP_RETRIEVE, EVT_TCP_BACKLOG, and
+ *			EVT_RECV_INDICATE while the IND ring is not running
+ *			(chimney_drv_ind_start()).
  *			@ndis_offload_handle is the event's cookie (the value
  *			given at INITIATE), @device_handle the connection's
  *			handle.  @info: the upload reason (CHIMNEY_UPLOAD_*)
  *			for TCP_RETRIEVE, else the event's info word (backlog
  *			bytes, indicated bytes).
+ * on_indicate		EVT_RECV_INDICATE while the IND ring runs: @nfrags
+ *			(>= 1) buffers of connection @device_handle
+ *			(@ndis_offload_handle: its host value) holding
+ *			@total bytes in order.  Returns the bytes the host
+ *			consumed, a prefix: 0..@total (more is taken as
+ *			@total); the core answers CMD_IND_DONE with it and
+ *			re-posts the buffers.  CHIMNEY_DRV_IND_DEFER: the
+ *			core re-posts the buffers but sends no IND_DONE; the
+ *			host calls chimney_drv_ind_done() itself later (the
+ *			connection stays busy until then).  Either way the
+ *			host copies what it keeps before returning.  NULL:
+ *			every indication is answered with IND_DONE 0 (the
+ *			data stays in the device for RECV_POST requests).
  * on_neigh_query	EVT_NEIGH_QUERY: neighbor's host value and handle, NRD.
  * on_status		EVT_STATUS: CHIMNEY_STATUS_IND_*.
  * on_link		EVT_LINK: 1 up, 0 down.
@@ -143,19 +198,36 @@ struct chimney_drv_event_ops {
 	void (*on_link)(void *ctx, int up);
 	void (*on_io_done)(void *ctx, u64 cookie, u64 device_handle,
 			   u16 event_type, u32 status, u32 info);
+	u32 (*on_indicate)(void *ctx, u64 ndis_offload_handle,
+			   u64 device_handle,
+			   const struct chimney_drv_ind_frag *frags,
+			   u32 nfrags, u32 total);
 };
 
 /* One command in flight (private). */
 struct chimney_drv_pending {
 	u64 cookie;
+	u64 handle;			/* descriptor handle */
+	u64 order;			/* submission sequence number */
 	u8 state;			/* free / reserved / submitted */
+	u8 caller_cookie;		/* data request: @cookie is the caller's */
 	u16 opcode;
 	u32 nblocks;			/* tree commands */
 	struct chimney_dma_buf buf;	/* len 0: none */
 	struct chimney_offload_block *root;
+	void *out;			/* copy of buf on success (QUERY_STATS) */
+	u32 out_len;
 	chimney_drv_tree_done_fn tree_cb;
 	chimney_drv_cmd_done_fn cmd_cb;
 	void *cb_ctx;
+};
+
+/* One IND ring slot and its buffer (private). */
+struct chimney_drv_ind_slot {
+	struct chimney_dma_buf buf;
+	u64 owed_handle;		/* IND_DONE not submitted yet ... */
+	u32 owed_len;			/* ... for these bytes */
+	u8 owed;
 };
 
 /*
@@ -185,11 +257,33 @@ struct chimney_drv {
 	const struct chimney_drv_event_ops *evt_ops;
 	void *evt_ctx;
 
+	/*
+	 * IND ring (chimney_drv_ind_start()): every slot has its buffer.
+	 * Slots [ind_clean, ind_next) were consumed and wait to be re-posted
+	 * (re-posting stops at a slot whose IND_DONE is owed); the device
+	 * owns all slots but the one before ind_clean (TAIL = ind_clean - 1).
+	 * Touched only by chimney_drv_process_events() and start/stop.
+	 */
+	u32 ring_max;			/* REG_CAP_RING_MAX */
+	int ind_running;
+	struct chimney_dma_buf ind_ring;
+	u32 ind_size;
+	u32 ind_buf_size;
+	u32 ind_next;			/* next descriptor the core examines */
+	u32 ind_clean;			/* next descriptor to re-post */
+	u32 ind_owed;			/* IND_DONEs not submitted yet */
+	struct chimney_drv_ind_slot ind_slot[CHIMNEY_DRV_IND_RING_MAX];
+	struct chimney_drv_ind_frag ind_frags[CHIMNEY_DRV_IND_RING_MAX];
+
 	/* diagnostics */
 	u32 n_commands;			/* commands submitted */
 	u32 n_events;			/* event entries consumed */
 	u32 n_unknown_cookie;		/* CMD_DONE matching no command */
 	u32 n_unknown_event;		/* event types not known */
+	u32 n_indications;		/* indications handed to the host */
+	u32 n_ind_err_desc;		/* IND descriptors completed in error */
+	u32 n_ind_bad;			/* indications not matching the ring */
+	u32 n_ind_done_failed;		/* IND_DONE not accepted by the device */
 };
 
 /*
@@ -197,8 +291,10 @@ struct chimney_drv {
  * (CHIMNEY_DRV_ENODEV), allocate and enable the CMD and EVT rings
  * (@cmd_ring_size, @evt_ring_size entries: powers of two between
  * CHIMNEY_RING_MIN and CAP_RING_MAX, else CHIMNEY_DRV_EINVAL), give the
- * EVT ring its SIZE - 1 slots, set CTRL.OFFLOAD_EN.  The rings are
- * disabled first, so the call may follow an earlier fini or a reset.
+ * EVT ring its SIZE - 1 slots, set CTRL.OFFLOAD_EN.  The rings (CMD, EVT
+ * and IND, the core's) are disabled first, so the call may follow an
+ * earlier fini or a reset.  The IND ring stays off until
+ * chimney_drv_ind_start().
  * The OS enables the interrupts it wants (INT_EVT at least) itself.
  * Offload is usable once chimney_drv_set_params() has succeeded.
  * @ops and @os form the port (struct chimney_os).
@@ -207,8 +303,8 @@ int chimney_drv_init(struct chimney_drv *drv, const struct chimney_os_ops *ops,
 		     void *os, u32 cmd_ring_size, u32 evt_ring_size);
 
 /*
- * Tear down: clear CTRL.OFFLOAD_EN, disable the CMD and EVT rings, free
- * them.  Commands still in flight are completed with
+ * Tear down: clear CTRL.OFFLOAD_EN, disable the CMD and EVT rings (and the
+ * IND ring, see chimney_drv_ind_stop()), free them.  Commands still in flight are completed with
  * CHIMNEY_ST_REQUEST_ABORTED (their trees' blocks get that status).  The
  * device may already have acted on them; the OS should reset the device
  * if objects may still be offloaded.  Not concurrently with
@@ -298,6 +394,114 @@ int chimney_drv_neigh_reply(struct chimney_drv *drv, u64 handle, u32 hrd,
 int chimney_drv_raw_cmd(struct chimney_drv *drv, u16 opcode, u16 flags,
 			u64 addr, u32 len, u64 handle,
 			chimney_drv_cmd_done_fn done, void *ctx, u64 *cookie);
+
+/*
+ * Data requests (spec "Data I/O") on the offloaded TCP connection
+ * @handle.  @addr / @len is a buffer the caller owns (a device address,
+ * e.g. from the shim's dma_alloc or the port's DMA mapping); the core does
+ * not copy it and the device reads or writes it until the request's
+ * completion.  @cookie is the caller's identifier of the request, with bit
+ * 63 clear (CHIMNEY_DRV_COOKIE_CORE; else CHIMNEY_DRV_EINVAL); it goes
+ * into the descriptor unchanged.
+ *
+ * @done (may be NULL) is called once, on the command's CMD_DONE, with the
+ * acceptance status: CHIMNEY_ST_SUCCESS means the request was queued and
+ * exactly one later event_ops.on_io_done() (EVT_SEND_DONE, _RECV_DONE,
+ * _DISC_DONE, _FORWARD_DONE) with @cookie and @handle reports its result;
+ * any other status is the final result (nothing follows).  At
+ * chimney_drv_fini(), requests whose CMD_DONE has not come get
+ * CHIMNEY_ST_REQUEST_ABORTED; accepted requests are the device's until it
+ * is reset (the core does not track them).
+ *
+ * Refused with CHIMNEY_DRV_EINVAL before anything is queued, as the device
+ * would refuse them: send: @len 0 or flags other than CHIMNEY_SENDF_PUSH;
+ * recv_post: flags other than CHIMNEY_RECVF_NO_PUSH (@len 0 is a
+ * zero-length request); disconnect: @flags not exactly one of
+ * CHIMNEY_DISC_GRACEFUL / CHIMNEY_DISC_ABORTIVE (@addr / @len: final data
+ * of a graceful close, may be empty; ignored by the device for an abortive
+ * one); forward: @len < 20 (one TCP segment, header first).  Other return
+ * codes as for the other commands.
+ */
+int chimney_drv_send(struct chimney_drv *drv, u64 handle, u64 addr, u32 len,
+		     u16 flags, u64 cookie, chimney_drv_cmd_done_fn done,
+		     void *ctx);
+int chimney_drv_recv_post(struct chimney_drv *drv, u64 handle, u64 addr,
+			  u32 len, u16 flags, u64 cookie,
+			  chimney_drv_cmd_done_fn done, void *ctx);
+int chimney_drv_disconnect(struct chimney_drv *drv, u64 handle, u64 addr,
+			   u32 len, u16 flags, u64 cookie,
+			   chimney_drv_cmd_done_fn done, void *ctx);
+int chimney_drv_forward(struct chimney_drv *drv, u64 handle, u64 addr,
+			u32 len, u64 cookie, chimney_drv_cmd_done_fn done,
+			void *ctx);
+
+/*
+ * CMD_IND_DONE for connection @handle: the host consumed the first @len
+ * bytes of its outstanding indication.  The core sends it itself for
+ * every indication unless on_indicate returned CHIMNEY_DRV_IND_DEFER.
+ * @done (may be NULL) gets the CMD_DONE status (CHIMNEY_ST_INVALID_STATE:
+ * no indication outstanding; CHIMNEY_ST_INVALID_PARAMETER: @len over the
+ * indicated bytes).  Core cookie; same return codes as nop.
+ */
+int chimney_drv_ind_done(struct chimney_drv *drv, u64 handle, u32 len,
+			 chimney_drv_cmd_done_fn done, void *ctx);
+
+/*
+ * CMD_QUERY_STATS: the device writes its ChimneyOffloadStats (216 bytes)
+ * into a DMA buffer of the core; on CHIMNEY_ST_SUCCESS the core copies it
+ * to *@out, in wire format (little-endian, as the device wrote it,
+ * header included), before calling @done.  On any other status *@out is
+ * not written.  *@out must stay valid until @done (may be NULL) runs.
+ * CMD_CLEAR_STATS: @flags selects the counter sets to zero
+ * (CHIMNEY_STATS_TCP4 | _TCP6 | _IP4 | _IP6; other bits:
+ * CHIMNEY_DRV_EINVAL).  Both work while offload is disabled.
+ */
+int chimney_drv_query_stats(struct chimney_drv *drv, ChimneyOffloadStats *out,
+			    chimney_drv_cmd_done_fn done, void *ctx);
+int chimney_drv_clear_stats(struct chimney_drv *drv, u16 flags,
+			    chimney_drv_cmd_done_fn done, void *ctx);
+
+/*
+ * The IND ring (optional; spec "Receive indications").  Start: allocate
+ * a ring of @ring_size descriptors (a power of two in [CHIMNEY_RING_MIN,
+ * min(CAP_RING_MAX, CHIMNEY_DRV_IND_RING_MAX)]) and one DMA buffer of
+ * @buf_size bytes (1..CHIMNEY_DRV_IND_BUF_MAX) per slot, program and
+ * enable the ring, post @ring_size - 1 buffers.  CHIMNEY_DRV_EINVAL for
+ * bad sizes, CHIMNEY_DRV_EBUSY when already running, CHIMNEY_DRV_EIO when
+ * the device refuses the ring, CHIMNEY_DRV_ENOMEM, CHIMNEY_DRV_ESHUTDOWN
+ * before init; on failure nothing stays allocated or enabled.
+ *
+ * Then EVT_RECV_INDICATE goes to on_indicate: the core takes the
+ * descriptors from its consumer index up to and including the one with
+ * DESC_EOP (at most the ring size), reclaiming those completed with an
+ * error code (no data; they are also reclaimed on their own at every
+ * chimney_drv_process_events()).  If the buffers do not match the event
+ * (no EOP, a descriptor not done, another connection's handle, lengths
+ * not adding up to the event's info) the indication is logged, counted
+ * (n_ind_bad), not shown to the host, and answered with IND_DONE 0: the
+ * data stays in the device and reaches the host through RECV_POST.  An
+ * IND_DONE that cannot be queued (CMD ring or pending table full) is
+ * retried at the next completions; until then that indication's buffers
+ * (and the ones after it) are not re-posted.  The CMD_DONE of the core's
+ * IND_DONE is checked and a failure counted (n_ind_done_failed).
+ *
+ * Stop (also done by chimney_drv_fini()): disable the ring, free it and
+ * its buffers.  IND_DONEs still owed are dropped: their connections stay
+ * busy until TERMINATE returns the data.  Start and stop must not run
+ * concurrently with chimney_drv_process_events() (like init and fini).
+ */
+int chimney_drv_ind_start(struct chimney_drv *drv, u32 ring_size,
+			  u32 buf_size);
+void chimney_drv_ind_stop(struct chimney_drv *drv);
+
+/*
+ * Copy @len bytes at @off of an indication buffer (during on_indicate)
+ * to @dst; returns the bytes copied (0 when @off / @len are outside the
+ * fragment's data).
+ */
+u32 chimney_drv_ind_read(struct chimney_drv *drv,
+			 const struct chimney_drv_ind_frag *frag, u32 off,
+			 void *dst, u32 len);
 
 /*
  * Consume the valid EVT entries in order: clear each entry's VALID, hand

@@ -3,7 +3,7 @@
  * chimney-nic portable driver core: the L2 ring helper.
  *
  * Bookkeeping, programming and descriptor access of the TX and RX rings.
- * The CMD and EVT rings are not handled here: they belong to the
+ * The CMD, EVT and IND rings are not handled here: they belong to the
  * command/event path (chimney_drv.h), their only owner.
  *
  * Everything OS-specific comes through the same shim as the rest of the

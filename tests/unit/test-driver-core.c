@@ -10,6 +10,13 @@
  * chimney_core_cmd_process(), then chimney_drv_process_events(), until
  * nothing moves.
  *
+ * The data I/O, statistics and IND ring tests (fx_setup_script) run the
+ * core against a scripted device instead: the shim keeps the CMD and IND
+ * TAIL writes from the device core, the test reads the descriptors the
+ * core queued, answers them with events posted through the device core's
+ * EVT ring and fills IND descriptors itself, so those tests do not depend
+ * on the device's data path.
+ *
  * The shim also checks the core's contract: no DMA access outside a live
  * buffer, freed buffers are poisoned, the lock is never taken recursively
  * and is not held across callbacks, dma_alloc/free, and every buffer is
@@ -74,6 +81,31 @@ typedef struct Fx {
     GArray *events;             /* Rec */
     ChimneyTestHBlocks hb;
     uint16_t next_port;         /* build_npt(): 1000, 1100, ... */
+
+    /*
+     * The scripted device (fx_setup_script): the shim keeps the CMD TAIL
+     * and the IND TAIL from the device core, so the test plays the device
+     * for commands and indications; events still go through the device
+     * core's EVT ring (post()).
+     */
+    bool script;
+    uint32_t scr_cmd_head;      /* the scripted device's CMD HEAD */
+    uint32_t scr_cmd_tail;      /* last CMD TAIL the core wrote */
+    uint32_t scr_ind_tail;      /* last IND TAIL the core wrote */
+    unsigned scr_ind_tail_writes;
+    uint32_t dev_ind_head;      /* next IND descriptor the device fills */
+
+    /* on_indicate: calls, the last call's arguments, its return value */
+    unsigned ind_calls;
+    uint64_t ind_cookie;
+    uint64_t ind_handle;
+    uint32_t ind_nfrags;
+    uint32_t ind_total;
+    uint32_t ind_lens[CHIMNEY_DRV_IND_RING_MAX];
+    uint32_t ind_seqs[CHIMNEY_DRV_IND_RING_MAX];
+    uint8_t ind_data[8192];     /* the fragments' bytes, concatenated */
+    uint32_t ind_ret;           /* what on_indicate returns */
+    bool ind_ret_all;           /* ... or the total */
 } Fx;
 
 static Fx *cur_fx;              /* for the lock checks in callbacks */
@@ -124,12 +156,43 @@ static void ev_io(void *ctx, uint64_t cookie, uint64_t handle, uint16_t type,
     rec_add('I', cookie, handle, type, status, info);
 }
 
+/* Records the indication, reads its bytes through the core. */
+static uint32_t ev_ind(void *ctx, uint64_t ndis, uint64_t handle,
+                       const struct chimney_drv_ind_frag *frags,
+                       uint32_t nfrags, uint32_t total)
+{
+    Fx *f = ctx;
+    uint32_t i, off = 0, got;
+
+    g_assert_true(ctx == cur_fx);
+    assert_unlocked();
+    g_assert_cmpuint(nfrags, >=, 1);
+    g_assert_cmpuint(nfrags, <, f->drv.ind_size);
+    f->ind_calls++;
+    f->ind_cookie = ndis;
+    f->ind_handle = handle;
+    f->ind_nfrags = nfrags;
+    f->ind_total = total;
+    for (i = 0; i < nfrags; i++) {
+        f->ind_lens[i] = frags[i].len;
+        f->ind_seqs[i] = frags[i].seq;
+        g_assert_cmpuint(off + frags[i].len, <=, sizeof(f->ind_data));
+        got = chimney_drv_ind_read(&f->drv, &frags[i], 0, f->ind_data + off,
+                                   frags[i].len);
+        g_assert_cmpuint(got, ==, frags[i].len);
+        off += got;
+    }
+    g_assert_cmpuint(off, ==, total);
+    return f->ind_ret_all ? total : f->ind_ret;
+}
+
 static const struct chimney_drv_event_ops test_evt_ops = {
     .on_tcp_event = ev_tcp,
     .on_neigh_query = ev_neigh,
     .on_status = ev_status,
     .on_link = ev_link,
     .on_io_done = ev_io,
+    .on_indicate = ev_ind,
 };
 
 static unsigned count_events(Fx *f, int kind)
@@ -1770,6 +1833,1082 @@ static void test_fini_aborts(Fx *f, gconstpointer data)
     chimney_drv_fini(&f->drv);              /* twice is harmless */
 }
 
+/* ---------------------------------------------------------------------
+ * Data I/O, statistics and the IND ring, against a scripted device
+ *
+ * The device side of these commands is not the device core's business
+ * here: the shim keeps the CMD and IND TAIL writes for the test, which
+ * reads the descriptors the core wrote, answers them with post() and
+ * fills IND descriptors itself, as the spec says a device does.  So
+ * these tests depend only on the driver core and the EVT ring.
+ * ------------------------------------------------------------------ */
+
+#define CMD_TAIL_REG    CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_TAIL)
+#define CMD_HEAD_REG    CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_HEAD)
+#define CMD_CTRL_REG    CHIMNEY_RING_REG(CHIMNEY_RING_CMD, CHIMNEY_RING_CTRL)
+#define IND_TAIL_REG    CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_TAIL)
+#define IND_CTRL_REG    CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_CTRL)
+
+#define H_TCP1          0x3000011ull    /* device handles */
+#define H_TCP2          0x3000022ull
+#define HOST1           0xabc0001ull    /* their host values */
+#define HOST2           0xabc0002ull
+
+static uint32_t s_reg_read(void *os, uint32_t off)
+{
+    if (cur_fx->script && off == CMD_HEAD_REG) {
+        return cur_fx->scr_cmd_head;
+    }
+    return t_reg_read(os, off);
+}
+
+static void s_reg_write(void *os, uint32_t off, uint32_t val)
+{
+    Fx *f = cur_fx;
+
+    if (f->script) {
+        switch (off) {
+        case CMD_TAIL_REG:
+            g_assert_cmpuint(val, <, f->drv.cmd_size);
+            f->scr_cmd_tail = val;
+            return;
+        case IND_TAIL_REG:
+            g_assert_cmpuint(val, <, f->drv.ind_size);
+            f->scr_ind_tail = val;
+            f->scr_ind_tail_writes++;
+            return;
+        case CMD_CTRL_REG:
+            f->scr_cmd_head = f->scr_cmd_tail = 0;
+            break;
+        case IND_CTRL_REG:
+            f->dev_ind_head = f->scr_ind_tail = 0;
+            break;
+        }
+    }
+    t_reg_write(os, off, val);
+}
+
+static const struct chimney_os_ops script_os_ops = {
+    .reg_read = s_reg_read,
+    .reg_write = s_reg_write,
+    .dma_alloc = t_dma_alloc,
+    .dma_free = t_dma_free,
+    .dma_read = t_dma_read,
+    .dma_write = t_dma_write,
+    .log = t_log,
+    .lock = t_lock,
+    .unlock = t_unlock,
+};
+
+/* The core over the scripted device: CMD 8, EVT 64 (7 commands at most). */
+static void fx_setup_script(Fx *f, gconstpointer data)
+{
+    (void)data;
+    os_init(f);
+    f->script = true;
+    g_assert_cmpint(drv_start(f, &script_os_ops, 8, 64), ==, 0);
+    g_assert_cmpuint(f->drv.max_pending, ==, 7);
+}
+
+/* Commands the core queued and the scripted device has not taken. */
+static uint32_t scr_queued(Fx *f)
+{
+    return (f->scr_cmd_tail - f->scr_cmd_head) & (f->drv.cmd_size - 1);
+}
+
+/* The scripted device takes the next command (CPU order). */
+static ChimneyCmdDesc scr_take(Fx *f)
+{
+    ChimneyCmdDesc c, *r;
+
+    g_assert_cmpuint(scr_queued(f), >, 0);
+    r = fake_ptr(f->h, f->drv.cmd_ring.dma + f->scr_cmd_head * sizeof(*r));
+    c.opcode = GUINT16_FROM_LE(r->opcode);
+    c.flags = GUINT16_FROM_LE(r->flags);
+    c.len = GUINT32_FROM_LE(r->len);
+    c.addr = GUINT64_FROM_LE(r->addr);
+    c.handle = GUINT64_FROM_LE(r->handle);
+    c.cookie = GUINT64_FROM_LE(r->cookie);
+    f->scr_cmd_head = (f->scr_cmd_head + 1) & (f->drv.cmd_size - 1);
+    return c;
+}
+
+/* Its CMD_DONE, as the device builds it (code, cookie, handle echoed). */
+static void scr_done(Fx *f, const ChimneyCmdDesc *c, uint32_t status)
+{
+    post(f, CHIMNEY_EVT_CMD_DONE, c->opcode, status, c->cookie, c->handle, 0);
+}
+
+static void check_desc(const ChimneyCmdDesc *c, uint16_t opcode,
+                       uint16_t flags, uint64_t addr, uint32_t len,
+                       uint64_t handle, uint64_t cookie)
+{
+    g_assert_cmphex(c->opcode, ==, opcode);
+    g_assert_cmphex(c->flags, ==, flags);
+    g_assert_cmphex(c->addr, ==, addr);
+    g_assert_cmpuint(c->len, ==, len);
+    g_assert_cmphex(c->handle, ==, handle);
+    g_assert_cmphex(c->cookie, ==, cookie);
+}
+
+static const Rec *last_rec(Fx *f)
+{
+    g_assert_cmpuint(f->events->len, >, 0);
+    return &g_array_index(f->events, Rec, f->events->len - 1);
+}
+
+/*
+ * The four data requests: the descriptor carries the caller's buffer,
+ * flags, handle and cookie unchanged; CMD_DONE reports acceptance to
+ * done(); the completion event reaches on_io_done with the cookie.
+ */
+static void test_data_requests(Fx *f, gconstpointer data)
+{
+    static const struct {
+        uint16_t opcode, flags, evt;
+        uint64_t addr;
+        uint32_t len, info;
+        uint64_t cookie;
+    } rq[] = {
+        { CHIMNEY_CMD_SEND, CHIMNEY_SENDF_PUSH, CHIMNEY_EVT_SEND_DONE,
+          0x12345000, 1460, 1460, 0x1111 },
+        { CHIMNEY_CMD_SEND, 0, CHIMNEY_EVT_SEND_DONE,
+          0x12346000, 1, 1, 0x7fffffffffffffffull },
+        { CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_NO_PUSH,
+          CHIMNEY_EVT_RECV_DONE, 0x20000000, 65536, 300, 0x2222 },
+        { CHIMNEY_CMD_RECV_POST, 0, CHIMNEY_EVT_RECV_DONE, 0, 0, 0, 0 },
+        { CHIMNEY_CMD_DISCONNECT, CHIMNEY_DISC_GRACEFUL,
+          CHIMNEY_EVT_DISC_DONE, 0x30000000, 10, 10, 0x3333 },
+        { CHIMNEY_CMD_DISCONNECT, CHIMNEY_DISC_ABORTIVE,
+          CHIMNEY_EVT_DISC_DONE, 0, 0, 0, 0x3334 },
+        { CHIMNEY_CMD_FORWARD, 0, CHIMNEY_EVT_FORWARD_DONE,
+          0x40000000, 20, 0, 0x4444 },
+    };
+    Done d[G_N_ELEMENTS(rq)] = { { 0 } };
+    ChimneyCmdDesc c;
+    const Rec *r;
+    unsigned i;
+    int ret;
+
+    (void)data;
+    for (i = 0; i < G_N_ELEMENTS(rq); i++) {
+        uint64_t h = H_TCP1 + i;
+
+        switch (rq[i].opcode) {
+        case CHIMNEY_CMD_SEND:
+            ret = chimney_drv_send(&f->drv, h, rq[i].addr, rq[i].len,
+                                   rq[i].flags, rq[i].cookie, cmd_done,
+                                   &d[i]);
+            break;
+        case CHIMNEY_CMD_RECV_POST:
+            ret = chimney_drv_recv_post(&f->drv, h, rq[i].addr, rq[i].len,
+                                        rq[i].flags, rq[i].cookie, cmd_done,
+                                        &d[i]);
+            break;
+        case CHIMNEY_CMD_DISCONNECT:
+            ret = chimney_drv_disconnect(&f->drv, h, rq[i].addr, rq[i].len,
+                                         rq[i].flags, rq[i].cookie, cmd_done,
+                                         &d[i]);
+            break;
+        default:
+            ret = chimney_drv_forward(&f->drv, h, rq[i].addr, rq[i].len,
+                                      rq[i].cookie, cmd_done, &d[i]);
+            break;
+        }
+        g_assert_cmpint(ret, ==, 0);
+        g_assert_cmpuint(scr_queued(f), ==, 1);
+        c = scr_take(f);
+        check_desc(&c, rq[i].opcode, rq[i].flags, rq[i].addr, rq[i].len, h,
+                   rq[i].cookie);
+        g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 1);
+
+        /* accepted: done() gets the CMD_DONE status ... */
+        scr_done(f, &c, CHIMNEY_ST_SUCCESS);
+        pump(f);
+        g_assert_cmpuint(d[i].calls, ==, 1);
+        g_assert_cmphex(d[i].status, ==, CHIMNEY_ST_SUCCESS);
+        g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+        g_assert_cmpuint(count_events(f, 'I'), ==, i);
+
+        /* ... and the completion event carries the request's cookie */
+        post(f, rq[i].evt, rq[i].opcode, CHIMNEY_ST_SUCCESS, rq[i].cookie, h,
+             rq[i].info);
+        pump(f);
+        g_assert_cmpuint(count_events(f, 'I'), ==, i + 1);
+        r = last_rec(f);
+        g_assert_cmpint(r->kind, ==, 'I');
+        g_assert_cmphex(r->cookie, ==, rq[i].cookie);
+        g_assert_cmphex(r->handle, ==, h);
+        g_assert_cmpuint(r->type, ==, rq[i].evt);
+        g_assert_cmphex(r->a, ==, CHIMNEY_ST_SUCCESS);
+        g_assert_cmpuint(r->b, ==, rq[i].info);
+        g_assert_cmpuint(d[i].calls, ==, 1);        /* not called again */
+    }
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 0);
+
+    /* refused at acceptance: the status is final, done() has it */
+    d[0].calls = 0;
+    g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 5, 0, 0x55,
+                                     cmd_done, &d[0]), ==, 0);
+    c = scr_take(f);
+    scr_done(f, &c, CHIMNEY_ST_BAD_HANDLE);
+    pump(f);
+    g_assert_cmpuint(d[0].calls, ==, 1);
+    g_assert_cmphex(d[0].status, ==, CHIMNEY_ST_BAD_HANDLE);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+
+    /* done may be NULL */
+    g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 5, 0, 0x56,
+                                     NULL, NULL), ==, 0);
+    c = scr_take(f);
+    scr_done(f, &c, CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 0);
+}
+
+/*
+ * The cookie scheme: core cookies have bit 63, request cookies must not;
+ * CMD_DONE matching stays exact when a request's cookie equals a core
+ * cookie's low bits, and a completion event never completes a command.
+ */
+static void test_data_cookies(Fx *f, gconstpointer data)
+{
+    Done dn = { 0 }, ds = { 0 }, ds2 = { 0 }, dr = { 0 };
+    ChimneyCmdDesc nop, snd, snd2, rcv;
+    uint64_t core, raw = 0, low;
+
+    (void)data;
+    /* bit 63 is the core's: refused, nothing queued */
+    g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 10, 0,
+                                     CHIMNEY_DRV_COOKIE_CORE | 5, cmd_done,
+                                     &ds), ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x1000, 10, 0,
+                                          ~0ull, cmd_done, &ds), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_disconnect(&f->drv, H_TCP1, 0, 0,
+                                           CHIMNEY_DISC_ABORTIVE,
+                                           CHIMNEY_DRV_COOKIE_CORE, cmd_done,
+                                           &ds), ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_forward(&f->drv, H_TCP1, 0x1000, 20,
+                                        CHIMNEY_DRV_COOKIE_CORE | 1, cmd_done,
+                                        &ds), ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmpuint(scr_queued(f), ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_true(log_contains(&f->os, "has bit 63 set"));
+
+    /* the core's own cookies have bit 63 */
+    g_assert_cmpint(chimney_drv_nop(&f->drv, cmd_done, &dn), ==, 0);
+    nop = scr_take(f);
+    core = nop.cookie;
+    g_assert_cmphex(core & CHIMNEY_DRV_COOKIE_CORE, ==,
+                    CHIMNEY_DRV_COOKIE_CORE);
+    g_assert_cmpint(chimney_drv_raw_cmd(&f->drv, 0x7e, 0, 0, 0, 0, NULL, NULL,
+                                        &raw), ==, 0);
+    g_assert_cmphex(raw & CHIMNEY_DRV_COOKIE_CORE, ==,
+                    CHIMNEY_DRV_COOKIE_CORE);
+    g_assert_cmphex(scr_take(f).cookie, ==, raw);
+
+    /* a SEND whose cookie is the NOP's without bit 63, on handle 0 too */
+    low = core & ~CHIMNEY_DRV_COOKIE_CORE;
+    g_assert_cmpint(chimney_drv_send(&f->drv, 0, 0x1000, 10, 0, low,
+                                     cmd_done, &ds), ==, 0);
+    snd = scr_take(f);
+    g_assert_cmphex(snd.cookie, ==, low);
+    /* the raw command completes: its table slot, below the SEND's, is
+     * free for the next request (so table order is not age order) */
+    post(f, CHIMNEY_EVT_CMD_DONE, 0x7e, CHIMNEY_ST_NOT_SUPPORTED, raw, 0, 0);
+    pump(f);
+    /* a second SEND with the same cookie and handle, and a RECV_POST */
+    g_assert_cmpint(chimney_drv_send(&f->drv, 0, 0x2000, 20, 0, low,
+                                     cmd_done, &ds2), ==, 0);
+    snd2 = scr_take(f);
+    g_assert_cmpint(chimney_drv_recv_post(&f->drv, 0, 0x3000, 30, 0, low,
+                                          cmd_done, &dr), ==, 0);
+    rcv = scr_take(f);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 4);
+
+    /* completion events are not CMD_DONEs: nothing completes */
+    post(f, CHIMNEY_EVT_SEND_DONE, CHIMNEY_CMD_SEND, CHIMNEY_ST_SUCCESS, core,
+         0, 10);
+    post(f, CHIMNEY_EVT_SEND_DONE, CHIMNEY_CMD_SEND, CHIMNEY_ST_SUCCESS, low,
+         0, 10);
+    /* CMD_DONEs that match no command: the request cookie with another
+     * opcode or handle, the core cookie without bit 63 for a NOP */
+    post(f, CHIMNEY_EVT_CMD_DONE, CHIMNEY_CMD_FORWARD, 0, low, 0, 0);
+    post(f, CHIMNEY_EVT_CMD_DONE, CHIMNEY_CMD_SEND, 0, low, H_TCP1, 0);
+    post(f, CHIMNEY_EVT_CMD_DONE, CHIMNEY_CMD_NOP, 0, low, 0, 0);
+    pump(f);
+    g_assert_cmpuint(dn.calls + ds.calls + ds2.calls + dr.calls, ==, 0);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 3);
+    g_assert_cmpuint(count_events(f, 'I'), ==, 2);
+    g_assert_cmphex(g_array_index(f->events, Rec, 0).cookie, ==, core);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 4);
+
+    /* the RECV_POST's CMD_DONE completes the RECV_POST only */
+    scr_done(f, &rcv, CHIMNEY_ST_INVALID_STATE);
+    pump(f);
+    g_assert_cmpuint(dr.calls, ==, 1);
+    g_assert_cmphex(dr.status, ==, CHIMNEY_ST_INVALID_STATE);
+    g_assert_cmpuint(dn.calls + ds.calls + ds2.calls, ==, 0);
+    /* same cookie, opcode and handle twice: the older request first */
+    scr_done(f, &snd2, CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(ds.calls, ==, 1);
+    g_assert_cmphex(ds.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(ds2.calls, ==, 0);
+    scr_done(f, &snd, CHIMNEY_ST_UPLOAD_IN_PROGRESS);
+    pump(f);
+    g_assert_cmpuint(ds2.calls, ==, 1);
+    g_assert_cmphex(ds2.status, ==, CHIMNEY_ST_UPLOAD_IN_PROGRESS);
+    g_assert_cmpuint(dn.calls, ==, 0);
+    /* the NOP's own CMD_DONE */
+    scr_done(f, &nop, CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(dn.calls, ==, 1);
+    g_assert_cmphex(dn.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 3);
+    /* the same CMD_DONE again is unknown now */
+    scr_done(f, &snd, CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 4);
+    g_assert_cmpuint(ds.calls + ds2.calls, ==, 2);
+}
+
+/* Arguments the device would refuse are refused before queueing. */
+static void test_data_bad_args(Fx *f, gconstpointer data)
+{
+    ChimneyOffloadStats st;
+    Done d = { 0 };
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 0, 0, 1,
+                                     cmd_done, &d), ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 1, 2, 1,
+                                     cmd_done, &d), ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x1000, 1, 2, 1,
+                                          cmd_done, &d), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_disconnect(&f->drv, H_TCP1, 0, 0, 0, 1,
+                                           cmd_done, &d), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_disconnect(&f->drv, H_TCP1, 0, 0,
+                                           CHIMNEY_DISC_GRACEFUL |
+                                           CHIMNEY_DISC_ABORTIVE, 1,
+                                           cmd_done, &d), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_forward(&f->drv, H_TCP1, 0x1000, 19, 1,
+                                        cmd_done, &d), ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_clear_stats(&f->drv, 0x10, cmd_done, &d), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_query_stats(&f->drv, NULL, cmd_done, &d), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpuint(scr_queued(f), ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+
+    /* the pending table is shared: full means EBUSY for data too */
+    while (scr_queued(f) < 7) {
+        g_assert_cmpint(chimney_drv_nop(&f->drv, NULL, NULL), ==, 0);
+    }
+    g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 1, 0, 1,
+                                     cmd_done, &d), ==, CHIMNEY_DRV_EBUSY);
+
+    /* after fini: requests in flight are aborted, new ones refused */
+    chimney_drv_fini(&f->drv);
+    f->inited = false;
+    g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 1, 0, 1,
+                                     cmd_done, &d), ==, CHIMNEY_DRV_ESHUTDOWN);
+    g_assert_cmpint(chimney_drv_query_stats(&f->drv, &st, cmd_done, &d), ==,
+                    CHIMNEY_DRV_ESHUTDOWN);
+    g_assert_cmpint(chimney_drv_ind_done(&f->drv, H_TCP1, 0, cmd_done, &d),
+                    ==, CHIMNEY_DRV_ESHUTDOWN);
+    g_assert_cmpuint(d.calls, ==, 0);
+}
+
+static void test_data_fini_aborts(Fx *f, gconstpointer data)
+{
+    Done ds = { 0 }, dr = { 0 };
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 10, 0, 9,
+                                     cmd_done, &ds), ==, 0);
+    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x1000, 10, 0, 9,
+                                          cmd_done, &dr), ==, 0);
+    chimney_drv_fini(&f->drv);
+    f->inited = false;
+    g_assert_cmpuint(ds.calls, ==, 1);
+    g_assert_cmphex(ds.status, ==, CHIMNEY_ST_REQUEST_ABORTED);
+    g_assert_cmpuint(dr.calls, ==, 1);
+    g_assert_cmphex(dr.status, ==, CHIMNEY_ST_REQUEST_ABORTED);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+}
+
+/* QUERY_STATS: the device's 216 bytes reach the caller, as written. */
+static void test_stats(Fx *f, gconstpointer data)
+{
+    ChimneyOffloadStats out, dev;
+    Done d = { 0 };
+    ChimneyCmdDesc c;
+    unsigned frees;
+    uint8_t *p;
+    unsigned i;
+
+    (void)data;
+    memset(&out, 0x5a, sizeof(out));
+    frees = f->os.nfree;
+    g_assert_cmpint(chimney_drv_query_stats(&f->drv, &out, cmd_done, &d), ==,
+                    0);
+    c = scr_take(f);
+    g_assert_cmphex(c.opcode, ==, CHIMNEY_CMD_QUERY_STATS);
+    g_assert_cmpuint(c.len, ==, 216);
+    g_assert_cmphex(c.addr, !=, 0);
+    g_assert_cmphex(c.cookie & CHIMNEY_DRV_COOKIE_CORE, !=, 0);
+    /* the device writes its structure into the buffer */
+    for (i = 0, p = (uint8_t *)&dev; i < sizeof(dev); i++) {
+        p[i] = (uint8_t)(i * 13 + 1);
+    }
+    dev.hdr.length = GUINT32_TO_LE(216);
+    dev.hdr.recognized_options = 0;
+    dev.tcp6.in_segments = GUINT64_TO_LE(0x1122334455667788ull);
+    memcpy(fake_ptr(f->h, c.addr), &dev, sizeof(dev));
+    g_assert_cmphex(out.tcp4.rsvd, ==, 0x5a5a5a5a);     /* not yet */
+    scr_done(f, &c, CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(d.calls, ==, 1);
+    g_assert_cmphex(d.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpmem(&out, sizeof(out), &dev, sizeof(dev));
+    g_assert_cmpuint(GUINT64_FROM_LE(out.tcp6.in_segments), ==,
+                     0x1122334455667788ull);
+    g_assert_cmpuint(f->os.nfree, ==, frees + 1);       /* buffer freed */
+
+    /* a failed query leaves *out alone */
+    memset(&out, 0x5a, sizeof(out));
+    g_assert_cmpint(chimney_drv_query_stats(&f->drv, &out, cmd_done, &d), ==,
+                    0);
+    c = scr_take(f);
+    memcpy(fake_ptr(f->h, c.addr), &dev, sizeof(dev));
+    scr_done(f, &c, CHIMNEY_ST_DMA_ERROR);
+    pump(f);
+    g_assert_cmpuint(d.calls, ==, 2);
+    g_assert_cmphex(d.status, ==, CHIMNEY_ST_DMA_ERROR);
+    for (i = 0, p = (uint8_t *)&out; i < sizeof(out); i++) {
+        g_assert_cmphex(p[i], ==, 0x5a);
+    }
+
+    /* CLEAR_STATS: the flags go into the descriptor */
+    g_assert_cmpint(chimney_drv_clear_stats(&f->drv, CHIMNEY_STATS_TCP4 |
+                                            CHIMNEY_STATS_IP6, cmd_done, &d),
+                    ==, 0);
+    c = scr_take(f);
+    check_desc(&c, CHIMNEY_CMD_CLEAR_STATS,
+               CHIMNEY_STATS_TCP4 | CHIMNEY_STATS_IP6, 0, 0, 0, c.cookie);
+    scr_done(f, &c, CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(d.calls, ==, 3);
+    g_assert_cmphex(d.status, ==, CHIMNEY_ST_SUCCESS);
+
+    /* fini aborts a query in flight without touching *out */
+    memset(&out, 0x5a, sizeof(out));
+    g_assert_cmpint(chimney_drv_query_stats(&f->drv, &out, cmd_done, &d), ==,
+                    0);
+    c = scr_take(f);
+    memcpy(fake_ptr(f->h, c.addr), &dev, sizeof(dev));
+    chimney_drv_fini(&f->drv);
+    f->inited = false;
+    g_assert_cmpuint(d.calls, ==, 4);
+    g_assert_cmphex(d.status, ==, CHIMNEY_ST_REQUEST_ABORTED);
+    g_assert_cmphex(out.ip6.rsvd, ==, 0x5a5a5a5a);
+}
+
+/* ---- The IND ring ---- */
+
+static ChimneyIndDesc *ind_desc(Fx *f, uint32_t idx)
+{
+    return fake_ptr(f->h, f->drv.ind_ring.dma + idx * sizeof(ChimneyIndDesc));
+}
+
+/* Posted by the core: its slot's buffer, buf_len, nothing else. */
+static void check_armed(Fx *f, uint32_t idx)
+{
+    ChimneyIndDesc *d = ind_desc(f, idx);
+
+    g_assert_cmphex(GUINT64_FROM_LE(d->addr), ==,
+                    f->drv.ind_slot[idx].buf.dma);
+    g_assert_cmpuint(GUINT32_FROM_LE(d->buf_len), ==, f->drv.ind_buf_size);
+    g_assert_cmpuint(d->len, ==, 0);
+    g_assert_cmphex(d->handle, ==, 0);
+    g_assert_cmpuint(d->seq, ==, 0);
+    g_assert_cmphex(d->status, ==, 0);
+}
+
+/* The IND descriptors the scripted device owns: [HEAD, TAIL). */
+static uint32_t dev_ind_owned(Fx *f)
+{
+    return (f->scr_ind_tail - f->dev_ind_head) & (f->drv.ind_size - 1);
+}
+
+/*
+ * The scripted device completes its next IND descriptor (data, then len,
+ * handle, seq, then status), which it must own and find posted.
+ */
+static uint32_t dev_ind_put(Fx *f, const void *bytes, uint32_t len,
+                            uint64_t handle, uint32_t seq, uint16_t status)
+{
+    uint32_t idx = f->dev_ind_head;
+    ChimneyIndDesc *d = ind_desc(f, idx);
+
+    g_assert_cmpuint(dev_ind_owned(f), >, 0);
+    check_armed(f, idx);
+    g_assert_cmpuint(len, <=, f->drv.ind_buf_size);
+    if (len) {
+        memcpy(fake_ptr(f->h, GUINT64_FROM_LE(d->addr)), bytes, len);
+    }
+    d->len = GUINT32_TO_LE(len);
+    d->handle = GUINT64_TO_LE(handle);
+    d->seq = GUINT32_TO_LE(seq);
+    d->status = GUINT16_TO_LE(status);
+    f->dev_ind_head = (idx + 1) & (f->drv.ind_size - 1);
+    return idx;
+}
+
+/* An indication of @len bytes in buffers of @per bytes, and its event. */
+static void dev_indicate(Fx *f, uint64_t host, uint64_t handle,
+                         const uint8_t *bytes, uint32_t len, uint32_t per,
+                         uint32_t seq)
+{
+    uint32_t off = 0, n;
+
+    while (off < len) {
+        n = MIN(per, len - off);
+        dev_ind_put(f, bytes + off, n, handle, seq + off,
+                    CHIMNEY_DESC_DONE |
+                    (off + n == len ? CHIMNEY_DESC_EOP : 0));
+        off += n;
+    }
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, host, handle, len);
+}
+
+static void fill_pattern(uint8_t *p, uint32_t len, uint8_t salt)
+{
+    uint32_t i;
+
+    for (i = 0; i < len; i++) {
+        p[i] = (uint8_t)(i * 31 + salt);
+    }
+}
+
+/* The core's IND_DONE, taken by the scripted device and acknowledged. */
+static void expect_ind_done(Fx *f, uint64_t handle, uint32_t len)
+{
+    ChimneyCmdDesc c = scr_take(f);
+
+    check_desc(&c, CHIMNEY_CMD_IND_DONE, 0, 0, len, handle, c.cookie);
+    g_assert_cmphex(c.cookie & CHIMNEY_DRV_COOKIE_CORE, !=, 0);
+    scr_done(f, &c, CHIMNEY_ST_SUCCESS);
+}
+
+/* Bring-up: registers, every slot posted with its own buffer, TAIL. */
+static void test_ind_start(Fx *f, gconstpointer data)
+{
+    uint64_t base;
+    unsigned allocs, i, j;
+
+    (void)data;
+    /* sizes */
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 12, 2048), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 4, 2048), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv,
+                                          CHIMNEY_DRV_IND_RING_MAX * 2, 2048),
+                    ==, CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 0), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8,
+                                          CHIMNEY_DRV_IND_BUF_MAX + 1), ==,
+                    CHIMNEY_DRV_EINVAL);
+    /* no memory: nothing kept, nothing enabled */
+    allocs = f->os.nalloc;
+    f->os.fail_alloc = true;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 2048), ==,
+                    CHIMNEY_DRV_ENOMEM);
+    f->os.fail_alloc = false;
+    g_assert_cmpuint(f->os.nalloc, ==, allocs);
+    g_assert_cmpuint(f->os.nfree, ==, f->os.nalloc - 2);
+    g_assert_false(f->drv.ind_running);
+
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, CHIMNEY_DRV_IND_RING_MAX,
+                                          1500), ==, 0);
+    g_assert_cmpuint(f->os.nalloc, ==, allocs + 1 + CHIMNEY_DRV_IND_RING_MAX);
+    base = f->drv.ind_ring.dma;
+    g_assert_cmphex(ring_reg(f, CHIMNEY_RING_IND, CHIMNEY_RING_ADDR_LO), ==,
+                    (uint32_t)base);
+    g_assert_cmphex(ring_reg(f, CHIMNEY_RING_IND, CHIMNEY_RING_ADDR_HI), ==,
+                    (uint32_t)(base >> 32));
+    g_assert_cmpuint(ring_reg(f, CHIMNEY_RING_IND, CHIMNEY_RING_SIZE), ==,
+                     CHIMNEY_DRV_IND_RING_MAX);
+    g_assert_cmphex(ring_reg(f, CHIMNEY_RING_IND, CHIMNEY_RING_STATUS), ==,
+                    CHIMNEY_RING_ST_ENABLED);
+    /* all slots but one given to the device, in one TAIL write */
+    g_assert_cmpuint(f->scr_ind_tail, ==, CHIMNEY_DRV_IND_RING_MAX - 1);
+    g_assert_cmpuint(f->scr_ind_tail_writes, ==, 1);
+    for (i = 0; i < CHIMNEY_DRV_IND_RING_MAX; i++) {
+        check_armed(f, i);
+        for (j = 0; j < i; j += 37) {
+            g_assert_cmphex(f->drv.ind_slot[i].buf.dma, !=,
+                            f->drv.ind_slot[j].buf.dma);
+        }
+    }
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 2048), ==,
+                    CHIMNEY_DRV_EBUSY);
+    g_assert_cmpuint(f->h->guest_errors, ==, 0);
+
+    /* stop: the ring is disabled and everything freed */
+    chimney_drv_ind_stop(&f->drv);
+    g_assert_false(f->drv.ind_running);
+    g_assert_cmphex(ring_reg(f, CHIMNEY_RING_IND, CHIMNEY_RING_STATUS) &
+                    CHIMNEY_RING_ST_ENABLED, ==, 0);
+    g_assert_cmpuint(f->os.nfree, ==, f->os.nalloc - 2);
+    chimney_drv_ind_stop(&f->drv);                  /* twice is harmless */
+
+    /* the device refuses the ring: EIO, nothing kept */
+    os_override(&f->os, CHIMNEY_RING_REG(CHIMNEY_RING_IND,
+                                         CHIMNEY_RING_STATUS),
+                CHIMNEY_RING_ST_ERROR | CHIMNEY_ERR_DMA << 8);
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 2048), ==,
+                    CHIMNEY_DRV_EIO);
+    f->os.novr = 0;
+    g_assert_cmpuint(f->os.nfree, ==, f->os.nalloc - 2);
+    g_assert_cmphex(ring_reg(f, CHIMNEY_RING_IND, CHIMNEY_RING_CTRL), ==, 0);
+
+    /* again, then fini tears it down (the teardown checks the frees) */
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 2048), ==, 0);
+    chimney_drv_fini(&f->drv);
+    f->inited = false;
+    g_assert_false(f->drv.ind_running);
+    g_assert_cmphex(ring_reg(f, CHIMNEY_RING_IND, CHIMNEY_RING_CTRL), ==, 0);
+    g_assert_cmpuint(f->os.nfree, ==, f->os.nalloc);
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 2048), ==,
+                    CHIMNEY_DRV_ESHUTDOWN);
+}
+
+/*
+ * One indication over several buffers with error descriptors before and
+ * inside it: the host sees the data buffers in order, the core answers
+ * IND_DONE with what the host returned and re-posts every buffer.
+ */
+static void test_ind_gather(Fx *f, gconstpointer data)
+{
+    uint8_t bytes[114];
+    uint32_t i;
+    unsigned tails;
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 64), ==, 0);
+    fill_pattern(bytes, sizeof(bytes), 3);
+    tails = f->scr_ind_tail_writes;
+    /* a zero-length buffer refused on its own, then the indication with
+     * a buffer the device failed to use in the middle */
+    dev_ind_put(f, NULL, 0, 0, 0,
+                CHIMNEY_DESC_DONE | CHIMNEY_ERR_ZERO_LEN << 8);
+    dev_ind_put(f, bytes, 40, H_TCP1, 1000, CHIMNEY_DESC_DONE);
+    dev_ind_put(f, NULL, 0, 0, 0, CHIMNEY_DESC_DONE | CHIMNEY_ERR_DMA << 8);
+    dev_ind_put(f, bytes + 40, 64, H_TCP1, 1040, CHIMNEY_DESC_DONE);
+    dev_ind_put(f, bytes + 104, 10, H_TCP1, 1104,
+                CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, HOST1, H_TCP1, 114);
+    f->ind_ret = 50;
+    pump(f);
+
+    g_assert_cmpuint(f->ind_calls, ==, 1);
+    g_assert_cmphex(f->ind_cookie, ==, HOST1);
+    g_assert_cmphex(f->ind_handle, ==, H_TCP1);
+    g_assert_cmpuint(f->ind_nfrags, ==, 3);
+    g_assert_cmpuint(f->ind_total, ==, 114);
+    g_assert_cmpuint(f->ind_lens[0], ==, 40);
+    g_assert_cmpuint(f->ind_lens[1], ==, 64);
+    g_assert_cmpuint(f->ind_lens[2], ==, 10);
+    g_assert_cmpuint(f->ind_seqs[0], ==, 1000);
+    g_assert_cmpuint(f->ind_seqs[1], ==, 1040);
+    g_assert_cmpuint(f->ind_seqs[2], ==, 1104);
+    g_assert_cmpmem(f->ind_data, 114, bytes, 114);
+    g_assert_cmpuint(f->drv.n_indications, ==, 1);
+    g_assert_cmpuint(f->drv.n_ind_err_desc, ==, 2);
+    g_assert_cmpuint(f->drv.n_ind_bad, ==, 0);
+    g_assert_cmpuint(count_events(f, 'T'), ==, 0);  /* not a TCP event */
+
+    /* IND_DONE with the host's 50 bytes */
+    g_assert_cmpuint(scr_queued(f), ==, 1);
+    expect_ind_done(f, H_TCP1, 50);
+    /* all five slots re-posted, TAIL one behind the next to examine */
+    g_assert_cmpuint(f->drv.ind_next, ==, 5);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 4);
+    g_assert_cmpuint(f->scr_ind_tail_writes, ==, tails + 1);
+    for (i = 0; i < 8; i++) {
+        check_armed(f, i);
+    }
+    pump(f);                                /* the IND_DONE's CMD_DONE */
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_cmpuint(f->drv.n_ind_done_failed, ==, 0);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 0);
+
+    /* the device failing an IND_DONE is counted */
+    dev_indicate(f, HOST2, H_TCP2, bytes, 7, 64, 5);
+    f->ind_ret = 7;
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 2);
+    g_assert_cmphex(f->ind_cookie, ==, HOST2);
+    {
+        ChimneyCmdDesc c = scr_take(f);
+
+        check_desc(&c, CHIMNEY_CMD_IND_DONE, 0, 0, 7, H_TCP2, c.cookie);
+        scr_done(f, &c, CHIMNEY_ST_INVALID_STATE);
+    }
+    pump(f);
+    g_assert_cmpuint(f->drv.n_ind_done_failed, ==, 1);
+    g_assert_true(log_contains(&f->os, "IND_DONE completed with status"));
+    g_assert_cmpuint(f->h->guest_errors, ==, 0);
+}
+
+/*
+ * Many indications around a small ring: the device only ever finds
+ * posted buffers in the slots it owns (dev_ind_put checks), the host sees
+ * each indication's bytes, IND_DONE follows each one.
+ */
+static void test_ind_wrap(Fx *f, gconstpointer data)
+{
+    uint8_t bytes[7 * 16];
+    uint32_t round, len;
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 16), ==, 0);
+    f->ind_ret_all = true;
+    for (round = 0; round < 40; round++) {
+        /* 1 to 7 buffers: up to all the device owns */
+        len = 1 + (round * 37) % (7 * 16);
+        g_assert_cmpuint(dev_ind_owned(f), ==, 7);
+        fill_pattern(bytes, len, (uint8_t)round);
+        dev_indicate(f, HOST1 + round, H_TCP1 + round, bytes, len, 16,
+                     round * 1000);
+        pump(f);
+        g_assert_cmpuint(f->ind_calls, ==, round + 1);
+        g_assert_cmpuint(f->ind_total, ==, len);
+        g_assert_cmpuint(f->ind_nfrags, ==, (len + 15) / 16);
+        g_assert_cmphex(f->ind_handle, ==, H_TCP1 + round);
+        g_assert_cmpmem(f->ind_data, len, bytes, len);
+        expect_ind_done(f, H_TCP1 + round, len);
+        pump(f);
+        g_assert_cmpuint(f->scr_ind_tail, ==,
+                         (f->drv.ind_next - 1) & (f->drv.ind_size - 1));
+    }
+    /* the 40 IND_DONEs matched: no unknown cookie, no failures */
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 0);
+    g_assert_cmpuint(f->drv.n_ind_done_failed, ==, 0);
+    g_assert_cmpuint(f->drv.n_ind_bad, ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+}
+
+/* Descriptors completed in error without an event are reclaimed. */
+static void test_ind_reclaim(Fx *f, gconstpointer data)
+{
+    uint32_t i;
+    unsigned tails;
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 64), ==, 0);
+    tails = f->scr_ind_tail_writes;
+    /* a failed indication: every buffer it used in error, no event */
+    for (i = 0; i < 3; i++) {
+        dev_ind_put(f, NULL, 0, 0, 0,
+                    CHIMNEY_DESC_DONE | CHIMNEY_ERR_DMA << 8);
+    }
+    /* an indication whose event has not come: left alone */
+    dev_ind_put(f, "abc", 3, H_TCP1, 0, CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    g_assert_cmpuint(chimney_drv_process_events(&f->drv), ==, 0);
+    g_assert_cmpuint(f->drv.n_ind_err_desc, ==, 3);
+    g_assert_cmpuint(f->drv.ind_next, ==, 3);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 2);
+    g_assert_cmpuint(f->scr_ind_tail_writes, ==, tails + 1);
+    for (i = 0; i < 3; i++) {
+        check_armed(f, i);
+    }
+    g_assert_cmphex(GUINT16_FROM_LE(ind_desc(f, 3)->status), ==,
+                    CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    g_assert_cmpuint(f->ind_calls, ==, 0);
+    g_assert_cmpuint(scr_queued(f), ==, 0);
+    /* nothing more to do: no TAIL write */
+    g_assert_cmpuint(chimney_drv_process_events(&f->drv), ==, 0);
+    g_assert_cmpuint(f->scr_ind_tail_writes, ==, tails + 1);
+    /* then its event */
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, HOST1, H_TCP1, 3);
+    f->ind_ret = 3;
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 1);
+    g_assert_cmpmem(f->ind_data, 3, "abc", 3);
+    expect_ind_done(f, H_TCP1, 3);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 3);
+    pump(f);
+}
+
+/*
+ * Indications that do not match the ring are not shown to the host and
+ * are answered with IND_DONE 0 (the data stays in the device); their
+ * buffers come back all the same.
+ */
+static void test_ind_mismatch(Fx *f, gconstpointer data)
+{
+    uint8_t bytes[64];
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 32), ==, 0);
+    fill_pattern(bytes, sizeof(bytes), 9);
+    f->ind_ret_all = true;
+
+    /* lengths add up to less than the event says */
+    dev_ind_put(f, bytes, 32, H_TCP1, 0, CHIMNEY_DESC_DONE);
+    dev_ind_put(f, bytes, 20, H_TCP1, 32,
+                CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, HOST1, H_TCP1, 53);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 0);
+    g_assert_cmpuint(f->drv.n_ind_bad, ==, 1);
+    g_assert_true(log_contains(&f->os, "does not match the IND ring"));
+    expect_ind_done(f, H_TCP1, 0);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 1);
+    pump(f);
+
+    /* a buffer of another connection */
+    dev_ind_put(f, bytes, 32, H_TCP1, 0, CHIMNEY_DESC_DONE);
+    dev_ind_put(f, bytes, 8, H_TCP2, 32, CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, HOST1, H_TCP1, 40);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 0);
+    g_assert_cmpuint(f->drv.n_ind_bad, ==, 2);
+    expect_ind_done(f, H_TCP1, 0);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 3);
+    pump(f);
+
+    /* no EOP: the walk stops at the first descriptor not done */
+    dev_ind_put(f, bytes, 32, H_TCP2, 0, CHIMNEY_DESC_DONE);
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, HOST2, H_TCP2, 32);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 0);
+    g_assert_cmpuint(f->drv.n_ind_bad, ==, 3);
+    expect_ind_done(f, H_TCP2, 0);
+    g_assert_cmpuint(f->drv.ind_next, ==, 5);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 4);
+    pump(f);
+
+    /* an event with no buffers at all */
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, HOST2, H_TCP2, 10);
+    pump(f);
+    g_assert_cmpuint(f->drv.n_ind_bad, ==, 4);
+    expect_ind_done(f, H_TCP2, 0);
+    g_assert_cmpuint(f->drv.ind_next, ==, 5);
+    pump(f);
+
+    /* the ring still works */
+    dev_indicate(f, HOST2, H_TCP2, bytes, 64, 32, 77);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 1);
+    g_assert_cmpmem(f->ind_data, 64, bytes, 64);
+    expect_ind_done(f, H_TCP2, 64);
+    pump(f);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+}
+
+/*
+ * A broken device that completes the slot it does not own (the one
+ * before TAIL) is not followed there: the walk covers the slots the
+ * device can own, no more.
+ */
+static void test_ind_walk_bounded(Fx *f, gconstpointer data)
+{
+    uint8_t bytes[32];
+    ChimneyIndDesc *rsv;
+    uint32_t i;
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 32), ==, 0);
+    fill_pattern(bytes, sizeof(bytes), 2);
+    f->ind_ret_all = true;
+    for (i = 0; i < 7; i++) {
+        dev_ind_put(f, bytes, 32, H_TCP1, i * 32, CHIMNEY_DESC_DONE);
+    }
+    g_assert_cmpuint(dev_ind_owned(f), ==, 0);
+    rsv = ind_desc(f, 7);
+    rsv->len = GUINT32_TO_LE(32);
+    rsv->handle = GUINT64_TO_LE(H_TCP1);
+    rsv->status = GUINT16_TO_LE(CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, HOST1, H_TCP1, 8 * 32);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 0);
+    g_assert_cmpuint(f->drv.n_ind_bad, ==, 1);
+    g_assert_cmpuint(f->drv.ind_next, ==, 7);
+    expect_ind_done(f, H_TCP1, 0);
+    pump(f);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 6);
+}
+
+/*
+ * What the host returns: more than the total is the total; DEFER sends
+ * nothing (the host answers itself); no on_indicate: 0 bytes.  Without
+ * the IND ring, RECV_INDICATE stays an on_tcp_event.
+ */
+static void test_ind_consumed(Fx *f, gconstpointer data)
+{
+    static const struct chimney_drv_event_ops no_ind = {
+        .on_tcp_event = ev_tcp,
+    };
+    uint8_t bytes[40];
+    Done d = { 0 };
+    ChimneyCmdDesc c;
+    const Rec *r;
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 64), ==, 0);
+    fill_pattern(bytes, sizeof(bytes), 1);
+
+    f->ind_ret = 41;
+    dev_indicate(f, HOST1, H_TCP1, bytes, 40, 64, 0);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 1);
+    g_assert_true(log_contains(&f->os, "host consumed 41 of 40"));
+    expect_ind_done(f, H_TCP1, 40);
+    pump(f);
+
+    f->ind_ret = 0;
+    dev_indicate(f, HOST1, H_TCP1, bytes, 40, 16, 40);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 2);
+    expect_ind_done(f, H_TCP1, 0);
+    pump(f);
+
+    /* deferred: buffers back at once, no IND_DONE until the host's */
+    f->ind_ret = CHIMNEY_DRV_IND_DEFER;
+    dev_indicate(f, HOST2, H_TCP2, bytes, 40, 16, 0);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 3);
+    g_assert_cmpuint(scr_queued(f), ==, 0);
+    g_assert_cmpuint(f->scr_ind_tail, ==,
+                     (f->drv.ind_next - 1) & (f->drv.ind_size - 1));
+    g_assert_cmpint(chimney_drv_ind_done(&f->drv, H_TCP2, 25, cmd_done, &d),
+                    ==, 0);
+    c = scr_take(f);
+    check_desc(&c, CHIMNEY_CMD_IND_DONE, 0, 0, 25, H_TCP2, c.cookie);
+    scr_done(f, &c, CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(d.calls, ==, 1);
+    g_assert_cmphex(d.status, ==, CHIMNEY_ST_SUCCESS);
+
+    /* no on_indicate: IND_DONE 0, buffers re-posted */
+    chimney_drv_set_event_ops(&f->drv, &no_ind, f);
+    dev_indicate(f, HOST1, H_TCP1, bytes, 40, 64, 80);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 3);
+    g_assert_cmpuint(count_events(f, 'T'), ==, 0);
+    expect_ind_done(f, H_TCP1, 0);
+    g_assert_cmpuint(f->scr_ind_tail, ==,
+                     (f->drv.ind_next - 1) & (f->drv.ind_size - 1));
+    pump(f);
+
+    /* IND ring stopped: the event goes to on_tcp_event, nothing queued */
+    chimney_drv_set_event_ops(&f->drv, &test_evt_ops, f);
+    chimney_drv_ind_stop(&f->drv);
+    post(f, CHIMNEY_EVT_RECV_INDICATE, 0, 0, HOST1, H_TCP1, 40);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 3);
+    g_assert_cmpuint(count_events(f, 'T'), ==, 1);
+    r = last_rec(f);
+    g_assert_cmpuint(r->type, ==, CHIMNEY_EVT_RECV_INDICATE);
+    g_assert_cmphex(r->cookie, ==, HOST1);
+    g_assert_cmphex(r->handle, ==, H_TCP1);
+    g_assert_cmpuint(r->a, ==, 40);
+    g_assert_cmpuint(scr_queued(f), ==, 0);
+}
+
+/* A completion callback that submits a NOP at once, and keeps the result */
+static void resubmit_done(void *ctx, uint32_t status)
+{
+    int *ret = ctx;
+
+    assert_unlocked();
+    g_assert_cmphex(status, ==, CHIMNEY_ST_SUCCESS);
+    *ret = chimney_drv_nop(&cur_fx->drv, NULL, NULL);
+}
+
+/*
+ * IND_DONE with the CMD ring full: owed, retried when a completion frees
+ * room (before that completion's callback runs, so a host resubmitting
+ * from its callback cannot starve it), its buffers held back until then.
+ */
+static void test_ind_done_owed(Fx *f, gconstpointer data)
+{
+    uint8_t bytes[48];
+    ChimneyCmdDesc nop[7];
+    unsigned i;
+    int resub = 1;
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 32), ==, 0);
+    fill_pattern(bytes, sizeof(bytes), 5);
+    f->ind_ret_all = true;
+    g_assert_cmpint(chimney_drv_nop(&f->drv, resubmit_done, &resub), ==, 0);
+    for (i = 1; i < 7; i++) {
+        g_assert_cmpint(chimney_drv_nop(&f->drv, NULL, NULL), ==, 0);
+    }
+    for (i = 0; i < 7; i++) {
+        nop[i] = scr_take(f);
+    }
+    /* two indications: the host sees both, no IND_DONE fits */
+    dev_indicate(f, HOST1, H_TCP1, bytes, 10, 32, 0);      /* slot 0 */
+    dev_indicate(f, HOST2, H_TCP2, bytes, 48, 32, 0);      /* slots 1, 2 */
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 2);
+    g_assert_cmpuint(f->drv.ind_owed, ==, 2);
+    g_assert_cmpuint(scr_queued(f), ==, 0);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 7);               /* held */
+    g_assert_cmpuint(f->drv.ind_next, ==, 3);
+
+    /* one completion: the first IND_DONE goes out, its slot comes back
+     * (and slot 1, which owes nothing); slot 2 waits */
+    scr_done(f, &nop[0], CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpint(resub, ==, CHIMNEY_DRV_EBUSY);  /* IND_DONE was first */
+    g_assert_cmpuint(f->drv.ind_owed, ==, 1);
+    g_assert_cmpuint(scr_queued(f), ==, 1);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 1);
+    check_armed(f, 0);
+    check_armed(f, 1);
+    g_assert_cmphex(GUINT16_FROM_LE(ind_desc(f, 2)->status), ==,
+                    CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    /* another one: the second */
+    scr_done(f, &nop[1], CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(f->drv.ind_owed, ==, 0);
+    g_assert_cmpuint(f->scr_ind_tail, ==, 2);
+    check_armed(f, 2);
+    expect_ind_done(f, H_TCP1, 10);
+    expect_ind_done(f, H_TCP2, 48);
+    for (i = 2; i < 7; i++) {
+        scr_done(f, &nop[i], CHIMNEY_ST_SUCCESS);
+    }
+    pump(f);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 0);
+
+    /* stopping with an IND_DONE still owed drops it (logged) */
+    for (i = 0; i < 7; i++) {
+        g_assert_cmpint(chimney_drv_nop(&f->drv, NULL, NULL), ==, 0);
+    }
+    dev_indicate(f, HOST1, H_TCP1, bytes, 10, 32, 10);
+    pump(f);
+    g_assert_cmpuint(f->drv.ind_owed, ==, 1);
+    chimney_drv_ind_stop(&f->drv);
+    g_assert_true(log_contains(&f->os, "1 IND_DONE not sent"));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1814,5 +2953,23 @@ int main(int argc, char **argv)
     ADD("raw-cmd", test_raw_cmd);
     ADD_BARE("event-pending", test_event_pending);
     ADD_BARE("ring-helper-tx-rx", test_ring_helper);
+
+#define ADD_SCRIPT(name, fn) \
+    g_test_add("/chimney/drv/" name, Fx, NULL, fx_setup_script, fn, \
+               fx_teardown)
+
+    ADD_SCRIPT("data-requests", test_data_requests);
+    ADD_SCRIPT("data-cookies", test_data_cookies);
+    ADD_SCRIPT("data-bad-args", test_data_bad_args);
+    ADD_SCRIPT("data-fini-aborts", test_data_fini_aborts);
+    ADD_SCRIPT("stats", test_stats);
+    ADD_SCRIPT("ind-start", test_ind_start);
+    ADD_SCRIPT("ind-gather", test_ind_gather);
+    ADD_SCRIPT("ind-wrap", test_ind_wrap);
+    ADD_SCRIPT("ind-reclaim-errors", test_ind_reclaim);
+    ADD_SCRIPT("ind-mismatch", test_ind_mismatch);
+    ADD_SCRIPT("ind-walk-bounded", test_ind_walk_bounded);
+    ADD_SCRIPT("ind-consumed", test_ind_consumed);
+    ADD_SCRIPT("ind-done-owed", test_ind_done_owed);
     return g_test_run();
 }
