@@ -52,6 +52,9 @@ ChimneyTcpIo *chimney_io_get(ChimneyEngine *eng, ChimneyTcpObj *o)
     io->kick_next = CHIMNEY_NO_INDEX;
     o->io = io;
     chimney_cc_init(eng, o, io);
+    /* the backlog the host knows from the offload (rule 083) */
+    io->backlog_sent = chimney_tcp_send_backlog(o);
+    io->backlog_tick = chimney_nic_ticks(eng);
     return io;
 }
 

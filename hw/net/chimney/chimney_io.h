@@ -190,6 +190,8 @@ void chimney_tcp_retransmit_head(ChimneyEngine *eng, uint32_t idx);
 void chimney_tcp_acked(ChimneyEngine *eng, uint32_t idx, uint32_t acked);
 /* Send a window probe (persist). */
 void chimney_tcp_send_probe(ChimneyEngine *eng, uint32_t idx);
+/* EVT_TCP_BACKLOG if the preferred backlog moved enough (rule 083). */
+void chimney_tcp_backlog_check(ChimneyEngine *eng, uint32_t idx);
 /* Send an RST (abortive DISCONNECT). */
 void chimney_tcp_send_rst(ChimneyEngine *eng, ChimneyTcpObj *o);
 

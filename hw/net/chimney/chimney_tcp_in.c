@@ -126,6 +126,7 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
     if (dup && o->io) {
         chimney_cc_on_dupack(eng, idx);
     }
+    chimney_tcp_backlog_check(eng, idx);
     return true;
 }
 

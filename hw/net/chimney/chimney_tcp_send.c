@@ -287,3 +287,28 @@ void chimney_tcp_acked(ChimneyEngine *eng, uint32_t idx, uint32_t acked)
         }
     }
 }
+
+/*
+ * Rule 083: EVT_TCP_BACKLOG when the preferred backlog moved by at least
+ * one MSS, at most once per round-trip time (spec "TCP events").
+ */
+void chimney_tcp_backlog_check(ChimneyEngine *eng, uint32_t idx)
+{
+    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+    ChimneyTcpIo *io = o->io;
+    uint32_t now = chimney_nic_ticks(eng), val, diff, rtt;
+
+    if (!io || o->retrieve_pending || io->aborted) {
+        return;
+    }
+    val = chimney_tcp_send_backlog(o);
+    diff = val > io->backlog_sent ? val - io->backlog_sent :
+           io->backlog_sent - val;
+    rtt = MAX(o->d.srtt >> 3, 1u);
+    if (diff < chimney_tcp_eff_mss(eng, o) || now - io->backlog_tick < rtt) {
+        return;
+    }
+    io->backlog_sent = val;
+    io->backlog_tick = now;
+    chimney_io_object_event(eng, idx, CHIMNEY_DEFER_BACKLOG);
+}
