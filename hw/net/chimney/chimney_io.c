@@ -54,7 +54,7 @@ ChimneyTcpIo *chimney_io_get(ChimneyEngine *eng, ChimneyTcpObj *o)
     chimney_cc_init(eng, o, io);
     /* the backlog the host knows from the offload (rule 083) */
     io->backlog_sent = chimney_tcp_send_backlog(o);
-    io->backlog_tick = chimney_nic_ticks(eng);
+    io->backlog_tick = chimney_nic_ticks(eng) - 0x7fffffffu;   /* none yet */
     return io;
 }
 

@@ -83,6 +83,8 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
     if (o->c.flags & CHIMNEY_TCP_CONST_WSCALE) {
         wnd <<= o->c.snd_wind_scale;
     }
+    /* the send side's state, before this ACK changes it (rule 083) */
+    chimney_io_get(eng, o);
     /* RFC 5681 2: a duplicate ACK */
     dup = r->ack == o->d.snd_una && !r->payload_len &&
           !(r->tcp_flags & (CHIMNEY_TH_SYN | CHIMNEY_TH_FIN)) &&
