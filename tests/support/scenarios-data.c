@@ -707,7 +707,60 @@ static void scn_no_l2_ring(ChimneyTestEnv *env)
     env_dma_free(env, &r);
 }
 
+/*
+ * Rule 092 and "buffered data first": data handed over at INITIATE
+ * is delivered before what arrives later; a zero-length request
+ * completes as soon as it reaches the head of the queue (with 0) and
+ * re-enables indications after a partial one.
+ */
+static void scn_initial_data_zero_len(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf rdi, r1, r2;
+    ChimneyTestConn c;
+    uint64_t h, k0, k1, k2;
+    uint8_t got[12];
+
+    env_fill_buf(env, &rdi, 6, 0x30);
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.d.rcv_data_addr = GUINT64_TO_LE(rdi.dma);
+    c.s.d.rcv_data_len = GUINT32_TO_LE(6);
+    conn_offload(env, &c);
+    h = c.t->slot;
+    conn_send_data(env, &c, "ABCDEF", 6);
+    env_settle(env, 3);
+    g_assert_cmpint(env_dma_alloc(env, 12, &r1), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 4, &r2), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, 0, 0, h, &k0), ==,
+                    CHIMNEY_ST_SUCCESS);
+    check_done(env, k0, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_NO_PUSH,
+                           r1.dma, 12, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 12);
+    env_dma_read(env, &r1, 0, got, 12);
+    {
+        g_autofree uint8_t *hand = env_buf_bytes(env, &rdi);
+
+        g_assert_cmpmem(got, 6, hand, 6);
+    }
+    g_assert_cmpmem(got + 6, 6, "ABCDEF", 6);
+    /* a zero-length request behind a data request waits its turn */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_NO_PUSH,
+                           r2.dma, 4, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, 0, 0, h, &k2), ==,
+                    CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k2));
+    conn_send_data(env, &c, "wxyz", 4);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 4);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 0);
+    g_assert_true(io_find(env, k1) < io_find(env, k2));
+    env_dma_free(env, &rdi);
+    env_dma_free(env, &r1);
+    env_dma_free(env, &r2);
+}
+
 const ChimneyScenario chimney_scenarios_data[] = {
+    { "rule-092-initial-data-first-zero-length", scn_initial_data_zero_len },
     { "rule-093-098-indicate-ind-ring", scn_indicate },
     { "rule-094-indicate-partial-suppresses", scn_indicate_partial },
     { "rule-086-posted-first-no-l2-ring", scn_no_l2_ring },
