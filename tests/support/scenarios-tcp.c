@@ -524,7 +524,81 @@ static void scn_bulk_recv_lossy(ChimneyTestEnv *env)
     }
 }
 
+/*
+ * SACK (TCP_CONST_SACK, CAP_SACK): data held out of order is reported in
+ * SACK blocks of the duplicate ACKs, the latest block first; as sender the
+ * device resends the holes the peer's SACK blocks show, one per duplicate
+ * ACK, without waiting for partial acknowledgments; data the peer only
+ * SACKed still counts as unacknowledged (rule 049).
+ */
+static void scn_sack(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(6 * 1460, 16);
+    struct chimney_dma_buf b;
+    ChimneyTestConn c, d;
+    ChimneyTestRxSeg rs;
+    ChimneyTestSeg s;
+    uint64_t h, ck;
+    uint8_t f[2048];
+    const uint8_t *o;
+    size_t len;
+    unsigned i;
+
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.c.flags = GUINT16_TO_LE(CHIMNEY_TCP_CONST_SACK);
+    h = up(env, &c);
+    /* receiver: two ranges held, the latest first */
+    peer_data_at(env, &c, RCV + 100, "BBBB", 4, CHIMNEY_TH_ACK, SND);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    peer_data_at(env, &c, RCV + 200, "CCCC", 4, CHIMNEY_TH_ACK, SND);
+    len = env_wire_recv(env, f, sizeof(f));
+    g_assert_true(seg_parse(f, len, &rs));
+    g_assert_cmpuint(rs.ack, ==, RCV);
+    o = f + rs.l4_off + 20;
+    g_assert_cmpuint((f[rs.l4_off + 12] >> 4) * 4, ==, 20 + 4 + 16);
+    g_assert_cmphex(o[2], ==, 5);
+    g_assert_cmpuint(o[3], ==, 18);
+    g_assert_cmpuint(chimney_test_ld32(o + 4), ==, RCV + 200);
+    g_assert_cmpuint(chimney_test_ld32(o + 8), ==, RCV + 204);
+    g_assert_cmpuint(chimney_test_ld32(o + 12), ==, RCV + 100);
+    g_assert_cmpuint(chimney_test_ld32(o + 16), ==, RCV + 104);
+
+    /* sender: segments 0 and 2 of 6 lost; the peer SACKs the rest */
+    conn_init4(&d, 1, 2, 1001, 80);
+    d.s.c.flags = GUINT16_TO_LE(CHIMNEY_TCP_CONST_SACK);
+    h = up(env, &d);
+    buf_of(env, &b, data, 6 * 1460);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 6 * 1460, h,
+                           &ck), ==, CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &d, SND, data, 6 * 1460, 1460, NULL);
+    for (i = 0; i < 4; i++) {
+        conn_peer_seg(env, &d, &s, NULL, 0);
+        s.flags = CHIMNEY_TH_ACK;
+        s.ack = SND;
+        s.win = 65535;
+        s.nsack = 2;
+        s.sack[0][0] = SND + 1460;
+        s.sack[0][1] = SND + 2 * 1460;
+        s.sack[1][0] = SND + 3 * 1460;
+        s.sack[1][1] = SND + (3 + i) * 1460 + 1460;
+        env->wire_inject(env, f, seg_build(&s, f));
+    }
+    /* the 3rd duplicate: segment 0; the 4th: segment 2 (the next hole) */
+    peer_recv(env, &d, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.seq, ==, SND);
+    g_assert_cmpuint(rs.plen, ==, 1460);
+    peer_recv(env, &d, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.seq, ==, SND + 2 * 1460);
+    g_assert_cmpuint(rs.plen, ==, 1460);
+    g_assert_cmpmem(rs.payload, 1460, data + 2 * 1460, 1460);
+    g_assert_null(io_find(env, ck));
+    peer_ack(env, &d, SND + 6 * 1460, 65535);
+    g_assert_cmpuint(io_wait(env, ck)->b, ==, 6 * 1460);
+    env_dma_free(env, &b);
+}
+
 const ChimneyScenario chimney_scenarios_tcp[] = {
+    { "rule-049-sack-blocks-and-recovery", scn_sack },
     { "rule-128-fast-retransmit", scn_fast_retransmit },
     { "rule-040-129-delayed-ack", scn_delayed_ack },
     { "rule-126-127-fin-wait-2-time-wait", scn_fin_wait_2 },

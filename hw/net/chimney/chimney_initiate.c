@@ -293,9 +293,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
         return st;
     }
     st = CHIMNEY_ST_SUCCESS;
-    if (cs.flags & CHIMNEY_TCP_CONST_SACK) {
-        st = CHIMNEY_ST_OFFLOAD_CONNECTION_REJECTED;    /* no CAP_SACK */
-    } else if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
+    if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
         st = CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW;         /* rule 030 */
     } else if (GUINT32_FROM_LE(d->rcv_data_len) > CHIMNEY_RCV_BUF) {
         st = CHIMNEY_ST_OFFLOAD_TCP_RCV_BUFFER;         /* rule 023 */

@@ -140,8 +140,11 @@ void chimney_cc_on_dupack(ChimneyEngine *eng, uint32_t idx)
         o->d.dup_ack_count++;
     }
     if (io->in_recovery) {
-        o->d.cwnd += mss;                       /* RFC 6582 3.2 (4) */
-        chimney_tcp_output(eng, idx);
+        /* with SACK a departing segment lets the next hole go out */
+        if (!chimney_sack_retransmit_next(eng, idx)) {
+            o->d.cwnd += mss;                   /* RFC 6582 3.2 (4) */
+            chimney_tcp_output(eng, idx);
+        }
         return;
     }
     /* RFC 6582 3.2 (1): only for losses above the last recovery point */
@@ -150,6 +153,7 @@ void chimney_cc_on_dupack(ChimneyEngine *eng, uint32_t idx)
         cc_loss_ssthresh(eng, o);
         io->recover = o->d.snd_max;
         io->in_recovery = true;
+        io->rexmit_hint = o->d.snd_una;
         io->rtt_on = false;                     /* Karn */
         o->d.total_rt++;
         chimney_tcp_retransmit_head(eng, idx);
@@ -194,6 +198,9 @@ void chimney_cc_on_timeout(ChimneyEngine *eng, uint32_t idx)
     io->recover = o->d.snd_max;
     io->rtt_on = false;
     o->d.dup_ack_count = 0;
+    /* RFC 2018 8: the peer may have reneged; start afresh */
+    io->nsacked = 0;
+    io->rexmit_hint = o->d.snd_una;
     /* RFC 6298 5.5: back off */
     io->rto = MIN(io->rto * 2, ms_to_ticks(eng, RTO_MAX_MS));
     o->d.snd_nxt = o->d.snd_una;

@@ -125,6 +125,9 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
         o->d.snd_wl1 = r->seq;
         o->d.max_snd_wnd = MAX(o->d.max_snd_wnd, wnd);
     }
+    if (r->nsack) {
+        chimney_sack_update(o, r->nsack, r->sack);
+    }
     if (dup && o->io) {
         chimney_cc_on_dupack(eng, idx);
     }

@@ -88,6 +88,13 @@ bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
     chimney_tcp_neigh_check(eng, n, p->neigh);
     seg.window = chimney_tcp_window_field(o, chimney_rcvbuf_window(eng, o));
     seg.ip_id = chimney_tcp_next_ip_id(o);
+    if (!len && !(flags & (CHIMNEY_TH_RST | CHIMNEY_TH_FIN))) {
+        /* RFC 2018: what is held out of order, on every pure ACK */
+        seg.nsack = chimney_sack_blocks(o, seg.sack,
+                                        (o->c.flags &
+                                         CHIMNEY_TCP_CONST_TIMESTAMP) ? 3 : 4);
+        hlen += seg.nsack ? 4 + 8 * seg.nsack : 0;
+    }
     flen = chimney_build_segment(eng->mac, n, p, o, &seg, eng->txbuf,
                                  sizeof(eng->txbuf));
     if (!flen) {

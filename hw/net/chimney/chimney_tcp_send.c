@@ -198,19 +198,34 @@ void chimney_tcp_output(ChimneyEngine *eng, uint32_t idx)
     chimney_cc_timer_update(eng, idx);
 }
 
-void chimney_tcp_retransmit_head(ChimneyEngine *eng, uint32_t idx)
+bool chimney_tcp_resend_range(ChimneyEngine *eng, uint32_t idx, uint32_t seq,
+                              uint32_t max)
 {
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     ChimneyTcpIo *io = o->io;
-    uint32_t una = o->d.snd_una;
-    uint32_t data = chimney_seq_lt(una, io->snd_end) ? io->snd_end - una : 0;
-    uint32_t len = MIN(data, chimney_tcp_eff_mss(eng, o));
-    bool fin = io->fin_sent && fin_due(o, una, len);
+    uint32_t data = chimney_seq_lt(seq, io->snd_end) ? io->snd_end - seq : 0;
+    uint32_t len = MIN(MIN(data, max), chimney_tcp_eff_mss(eng, o));
+    bool fin = io->fin_sent && fin_due(o, seq, len);
 
     if (o->retrieve_pending || io->aborted || (!len && !fin)) {
-        return;
+        return false;
     }
-    send_segment(eng, o, una, len, fin);
+    return send_segment(eng, o, seq, len, fin);
+}
+
+void chimney_tcp_retransmit_head(ChimneyEngine *eng, uint32_t idx)
+{
+    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+    uint32_t una = o->d.snd_una;
+
+    if (chimney_tcp_resend_range(eng, idx, una, UINT32_MAX)) {
+        /* SACK recovery goes on after this segment */
+        uint32_t next = una + chimney_tcp_eff_mss(eng, o);
+
+        if (chimney_seq_lt(o->io->rexmit_hint, next)) {
+            o->io->rexmit_hint = next;
+        }
+    }
 }
 
 void chimney_tcp_send_probe(ChimneyEngine *eng, uint32_t idx)
