@@ -273,25 +273,42 @@ static void io_post_object(ChimneyEngine *eng, uint32_t idx, uint16_t type,
     chimney_eng_post_event(eng, &ev);
 }
 
-/* Generate the deferred events of one connection, in their order. */
-static void io_emit(ChimneyEngine *eng, uint32_t idx)
+/*
+ * Generate the deferred events of one connection, in their order, as
+ * long as the event FIFO has room for each; false if some remain.
+ */
+static bool io_emit(ChimneyEngine *eng, uint32_t idx)
 {
-    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
-    ChimneyTcpIo *io = o->io;
-    uint8_t which = io->deferred;
+    static const uint8_t order[] = {
+        CHIMNEY_DEFER_BACKLOG, CHIMNEY_DEFER_DISCONNECT, CHIMNEY_DEFER_ABORT,
+    };
+    ChimneyTcpIo *io = chimney_tcp_at(eng, idx)->io;
+    unsigned i;
 
-    io->deferred = 0;
-    if (which & CHIMNEY_DEFER_BACKLOG) {
-        io_post_object(eng, idx, CHIMNEY_EVT_TCP_BACKLOG, io->backlog_sent);
+    for (i = 0; i < G_N_ELEMENTS(order); i++) {
+        if (!(io->deferred & order[i])) {
+            continue;
+        }
+        if (!eng->svc->event_room(eng->opaque)) {
+            return false;
+        }
+        io->deferred &= ~order[i];
+        switch (order[i]) {
+        case CHIMNEY_DEFER_BACKLOG:
+            io_post_object(eng, idx, CHIMNEY_EVT_TCP_BACKLOG,
+                           io->backlog_sent);
+            break;
+        case CHIMNEY_DEFER_DISCONNECT:
+            io_post_object(eng, idx, CHIMNEY_EVT_TCP_DISCONNECT, 0);
+            break;
+        default:
+            /* spec "TCP events": the requests complete after the event */
+            io_post_object(eng, idx, CHIMNEY_EVT_TCP_ABORT, 0);
+            chimney_io_abort_requests(eng, idx, false);
+            break;
+        }
     }
-    if (which & CHIMNEY_DEFER_DISCONNECT) {
-        io_post_object(eng, idx, CHIMNEY_EVT_TCP_DISCONNECT, 0);
-    }
-    if (which & CHIMNEY_DEFER_ABORT) {
-        /* spec "TCP events": the requests complete after the event */
-        io_post_object(eng, idx, CHIMNEY_EVT_TCP_ABORT, 0);
-        chimney_io_abort_requests(eng, idx, false);
-    }
+    return true;
 }
 
 void chimney_io_object_event(ChimneyEngine *eng, uint32_t idx, uint8_t which)
@@ -299,12 +316,8 @@ void chimney_io_object_event(ChimneyEngine *eng, uint32_t idx, uint8_t which)
     ChimneyTcpIo *io = chimney_tcp_at(eng, idx)->io;
 
     io->deferred |= which;
-    if (io->defer_listed) {
-        return;                 /* behind its earlier deferred events */
-    }
-    if (eng->svc->event_room(eng->opaque)) {
-        io_emit(eng, idx);
-        return;
+    if (io->defer_listed || io_emit(eng, idx)) {
+        return;                 /* behind its earlier ones, or done */
     }
     IO_LIST_APPEND(eng, idx, io, defer_head, defer_tail, defer_next,
                    defer_prev);
@@ -320,10 +333,12 @@ void chimney_io_flush_deferred(ChimneyEngine *eng)
         uint32_t idx = eng->defer_head;
         ChimneyTcpIo *io = chimney_tcp_at(eng, idx)->io;
 
+        if (!io_emit(eng, idx)) {
+            break;              /* stays first: its order is kept */
+        }
         IO_LIST_REMOVE(eng, idx, io, defer_head, defer_tail, defer_next,
                        defer_prev);
         io->defer_listed = false;
-        io_emit(eng, idx);
     }
 }
 

@@ -28,7 +28,12 @@ static void chimney_tcp_neigh_check(ChimneyEngine *eng, ChimneyNeighObj *n,
     if (!eng->params_set || !stale) {
         return;
     }
-    if (nct - n->nrt > stale && nct - n->hrt > stale) {
+    /*
+     * With the event FIFO full the query is not made (nor marked): it is
+     * tried again at the next transmission (spec "Event delivery").
+     */
+    if (nct - n->nrt > stale && nct - n->hrt > stale &&
+        eng->svc->event_room(eng->opaque)) {
         ChimneyEvent ev = {
             .type = GUINT16_TO_LE(CHIMNEY_EVT_NEIGH_QUERY),
             .cookie = GUINT64_TO_LE(n->host_handle),
