@@ -466,6 +466,14 @@ static void scn_persist(ChimneyTestEnv *env)
     g_assert_cmpuint(rs.seq, ==, SND);
     g_assert_cmpuint(rs.plen, ==, 1);               /* the probe */
     g_assert_cmphex(rs.payload[0], ==, data[0]);
+    /* still closed: the next probe comes after twice the interval */
+    peer_ack(env, &c, SND, 0);
+    env->clock_step(env, 1500 * CHIMNEY_TEST_NS_PER_MS);
+    g_assert_true(env->wire_quiet(env));
+    env->clock_step(env, 700 * CHIMNEY_TEST_NS_PER_MS);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.seq, ==, SND);
+    g_assert_cmpuint(rs.plen, ==, 1);
     /* the window opens with the probe byte acknowledged */
     peer_ack(env, &c, SND + 1, 8192);
     peer_expect_data(env, &c, SND + 1, data + 1, 99, 1460, NULL);

@@ -135,7 +135,7 @@ void chimney_io_free(ChimneyEngine *eng, uint32_t idx)
             }
         }
     }
-    eng->io_reqs -= io->sq_len + io->rq_len;
+    eng->io_reqs -= io->sq_len + io->rq_len + (io->disc_pending ? 1 : 0);
     eng->mem_used -= sizeof(*io) +
                      (uint64_t)io->sq_cap * sizeof(ChimneySendReq) +
                      (uint64_t)io->rq_cap * sizeof(ChimneyRecvReq) +

@@ -182,6 +182,9 @@ void chimney_cc_on_timeout(ChimneyEngine *eng, uint32_t idx)
         chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_REQUESTED);
         return;
     }
+    if (!chimney_seq_lt(o->d.snd_una, o->d.snd_max)) {
+        return;                 /* nothing outstanding any more */
+    }
     if (cc_limit_reached(eng, o)) {
         chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_TIMEOUT);
         return;
@@ -215,11 +218,14 @@ void chimney_cc_timer_update(ChimneyEngine *eng, uint32_t idx)
     uint32_t rexmit = chimney_tcp_timer_left(eng, o, CHIMNEY_TCP_TMR_REXMIT);
     uint32_t persist = chimney_tcp_timer_left(eng, o,
                                               CHIMNEY_TCP_TMR_PERSIST);
+    /* a window probe out (snd_nxt not moved) is persist, not retransmit */
+    bool probing = !o->d.snd_wnd && o->d.snd_nxt == o->d.snd_una;
 
     if (!io || o->retrieve_pending || io->aborted) {
         return;
     }
-    if (chimney_seq_lt(o->d.snd_una, o->d.snd_max)) {
+
+    if (chimney_seq_lt(o->d.snd_una, o->d.snd_max) && !probing) {
         /* RFC 6298 5.1: running while data is outstanding */
         if (rexmit == CHIMNEY_TIMER_OFF) {
             chimney_tcp_timer_arm(eng, idx, CHIMNEY_TCP_TMR_REXMIT, io->rto);
@@ -230,7 +236,7 @@ void chimney_cc_timer_update(ChimneyEngine *eng, uint32_t idx)
         chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_REXMIT);   /* 5.2 */
     }
     /* nothing in flight: a zero window with data waiting needs probes */
-    if (!o->d.snd_wnd && chimney_seq_lt(o->d.snd_nxt, io->snd_end)) {
+    if (!o->d.snd_wnd && chimney_seq_lt(o->d.snd_una, io->snd_end)) {
         if (persist == CHIMNEY_TIMER_OFF) {
             chimney_tcp_timer_arm(eng, idx, CHIMNEY_TCP_TMR_PERSIST,
                                   io->rto << MIN(io->persist_shift, 6u));

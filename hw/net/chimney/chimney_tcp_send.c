@@ -233,12 +233,14 @@ void chimney_tcp_send_probe(ChimneyEngine *eng, uint32_t idx)
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     uint32_t seq = o->d.snd_nxt;
 
-    /* one byte beyond the zero window (RFC 9293 3.8.6.1) */
-    if (send_segment(eng, o, seq, 1, false)) {
-        if (!chimney_seq_lt(seq + 1, o->d.snd_max)) {
-            o->d.snd_max = seq + 1;
-        }
-        o->d.snd_nxt = seq + 1;
+    /*
+     * One byte beyond the zero window (RFC 9293 3.8.6.1).  SndNxt stays:
+     * the byte counts as sent (SndMax, so the peer may acknowledge it)
+     * but the connection stays in persist, not retransmission.
+     */
+    if (send_segment(eng, o, seq, 1, false) &&
+        chimney_seq_lt(o->d.snd_max, seq + 1)) {
+        o->d.snd_max = seq + 1;
     }
 }
 
