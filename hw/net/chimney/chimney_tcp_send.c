@@ -58,7 +58,13 @@ static int sq_read(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
     while (len && i < io->sq_len) {
         ChimneySendReq *r = chimney_io_sq_at(io, i);
         uint32_t off = seq - r->start;
-        uint32_t take = MIN(len, r->len - off);
+        uint32_t take;
+
+        /* never outside a queued request's buffer */
+        if (off >= r->len) {
+            return -1;
+        }
+        take = MIN(len, r->len - off);
 
         if (chimney_eng_dma_read(eng, r->addr + off, dst, take) < 0) {
             return -1;
