@@ -767,7 +767,51 @@ static void scn_initial_data_zero_len(ChimneyTestEnv *env)
     env_dma_free(env, &r2);
 }
 
+/*
+ * DMA errors on data buffers (spec "SEND", "RECV_POST"): send data that
+ * cannot be read stops the connection with an upload request
+ * (REQUESTED) and a guest error; a receive buffer that cannot be written
+ * completes with DMA_ERROR and the data stays for the next request.
+ */
+static void scn_data_dma_errors(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf r;
+    ChimneyTestConn c, d;
+    uint64_t h, hd, k1, k2;
+    uint32_t errs = env_err_count(env);
+    uint8_t got[5];
+
+    h = conn_up(env, &c, 1000);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, CHIMNEY_TEST_BAD_GPA,
+                           5, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpint(env_dma_alloc(env, 5, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 5, h, &k2),
+                    ==, CHIMNEY_ST_SUCCESS);
+    conn_send_data(env, &c, "hello", 5);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_DMA_ERROR, 0);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 5);
+    env_dma_read(env, &r, 0, got, 5);
+    g_assert_cmpmem(got, 5, "hello", 5);
+    g_assert_cmpuint(env_err_count(env), >, errs);
+
+    errs = env_err_count(env);
+    conn_init4(&d, 1, 2, 1001, 80);
+    conn_offload(env, &d);
+    hd = d.t->slot;
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, CHIMNEY_TEST_BAD_GPA,
+                           100, hd, NULL), ==, CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    g_assert_nonnull(env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                                  d.t->b.ndis_offload_handle));
+    g_assert_cmpuint(env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                                  d.t->b.ndis_offload_handle)->a, ==,
+                     CHIMNEY_UPLOAD_REQUESTED);
+    g_assert_cmpuint(env_err_count(env), >, errs);
+    env_dma_free(env, &r);
+}
+
 const ChimneyScenario chimney_scenarios_data[] = {
+    { "bad-input-data-buffer-dma-errors", scn_data_dma_errors },
     { "rule-092-initial-data-first-zero-length", scn_initial_data_zero_len },
     { "rule-093-098-indicate-ind-ring", scn_indicate },
     { "rule-094-indicate-partial-suppresses", scn_indicate_partial },
