@@ -34,8 +34,10 @@
 
 /* Requests one connection may have queued, per kind (spec "SEND"). */
 #define CHIMNEY_IO_MAX_REQS         4096u
-/* Requests queued on all connections together (bounds the completions
- * the event FIFO may have to hold). */
+/*
+ * Requests queued on all connections together (bounds the completions
+ * the event FIFO may have to hold).
+ */
 #define CHIMNEY_IO_MAX_TOTAL        (1u << 20)
 /* Out-of-order ranges held per connection (reassembly). */
 #define CHIMNEY_IO_OOO_MAX          8u
@@ -59,8 +61,10 @@ typedef struct ChimneySeqRange {
     uint32_t end;               /* exclusive */
 } ChimneySeqRange;
 
-/* Object events that wait for room in the event FIFO (spec "Event
- * delivery and flow control"), one bit each. */
+/*
+ * Object events that wait for room in the event FIFO (spec "Event
+ * delivery and flow control"), one bit each.
+ */
 #define CHIMNEY_DEFER_DISCONNECT    0x1u
 #define CHIMNEY_DEFER_ABORT         0x2u
 #define CHIMNEY_DEFER_BACKLOG       0x4u
@@ -91,8 +95,10 @@ typedef struct ChimneyTcpIo {
     uint32_t recover;           /* RFC 6582 "recover" */
     uint8_t persist_shift;
 
-    /* receive: [rbuf_off, rbuf_off + rcv_len) is bufferedQ (ends at
-     * RcvNxt); out-of-order data sits after it at its offset */
+    /*
+     * receive: [rbuf_off, rbuf_off + rcv_len) is bufferedQ (ends at
+     * RcvNxt); out-of-order data sits after it at its offset
+     */
     uint8_t *rbuf;
     uint32_t rbuf_off;
     uint32_t rcv_len;
