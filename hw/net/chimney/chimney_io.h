@@ -171,8 +171,10 @@ void chimney_io_object_event(ChimneyEngine *eng, uint32_t idx,
                              uint8_t which);
 /* The event FIFO has room again: generate deferred events. */
 void chimney_io_flush_deferred(ChimneyEngine *eng);
-/* The connection is aborted: complete its requests (after the event);
- * posted receives too unless keep_recvs (abortive DISCONNECT). */
+/*
+ * The connection is aborted: complete its requests (after the event);
+ * posted receives too unless keep_recvs (abortive DISCONNECT).
+ */
 void chimney_io_abort_requests(ChimneyEngine *eng, uint32_t idx,
                                bool keep_recvs);
 /* Move the connection to a new TCP state (keeps the gauges right). */
