@@ -650,15 +650,17 @@ static void fzs_op(Fzs *f, uint8_t op)
         up0 = o && o->retrieve_pending;
         fzs_inject(f, c, seq, o ? o->d.snd_una : c->iss, flags, 0xffff, 0,
                    0, (a & 0x40) != 0, (a & 0x20) ? c->lport + 7 : c->lport);
-        if (blind && (!ab0 && o->io && o->io->aborted)) {
-            fzs_violation("conn %u: blind %s at seq %u (RcvNxt %u, "
-                          "mode 0x%x) aborted the connection", k, (flags & CHIMNEY_TH_RST) ?
-                          "RST" : "SYN", seq, nxt, a);
+        if (blind && !ab0 && o->io && o->io->aborted) {
+            fzs_violation("conn %u: blind %s at seq %u (RcvNxt %u, mode "
+                          "0x%x) aborted the connection", k,
+                          (flags & CHIMNEY_TH_RST) ? "RST" : "SYN", seq, nxt,
+                          a);
         }
         if (blind && !up0 && o->retrieve_pending) {
-            fzs_violation("conn %u: blind %s at seq %u (RcvNxt %u, "
-                          "mode 0x%x) made it ask for an upload", k, (flags & CHIMNEY_TH_RST) ?
-                          "RST" : "SYN", seq, nxt, a);
+            fzs_violation("conn %u: blind %s at seq %u (RcvNxt %u, mode "
+                          "0x%x) made it ask for an upload", k,
+                          (flags & CHIMNEY_TH_RST) ? "RST" : "SYN", seq, nxt,
+                          a);
         }
         break;
     }
