@@ -159,6 +159,22 @@ static void loss(GByteArray *b, bool two)
     ACK(b, 0, 0, 1);
 }
 
+/* fast retransmit, then a partial ACK that covers whole requests */
+static void recovery(GByteArray *b, bool two)
+{
+    unsigned i;
+
+    for (i = 0; i < 8; i++) {
+        SEND(b, 0, 700);
+    }
+    for (i = 0; i < 4; i++) {
+        ACK(b, 2, 0, 1);
+    }
+    ACK(b, 1, 100, 1);
+    ACK(b, 1, 180, 1);
+    ACK(b, 0, 0, 1);
+}
+
 static void forward(GByteArray *b, bool two)
 {
     RECV(b, 0, 2048);
@@ -190,7 +206,8 @@ int main(int argc, char **argv)
     } progs[] = {
         { "receive", receive }, { "send-ack", send_ack }, { "ooo", ooo },
         { "indications", indications }, { "close", close_both },
-        { "resets", resets }, { "loss", loss }, { "forward", forward },
+        { "resets", resets }, { "loss", loss }, { "recovery", recovery },
+        { "forward", forward },
         { "zero-window", zero_window },
     };
     unsigned i, j;

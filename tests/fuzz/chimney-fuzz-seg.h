@@ -111,6 +111,7 @@ typedef struct FzsConn {
     uint32_t deliv;
     uint32_t peer_hi;           /* after the highest byte the peer sent */
     uint32_t peer_ts;
+    uint16_t peer_win;          /* window field the peer sent last */
     bool ind_out;               /* an indication is outstanding */
     uint32_t ind_bytes;
     FzsFifo sendq, recvq, fwdq, discq;
@@ -550,6 +551,9 @@ static void fzs_inject(Fzs *f, FzsConn *c, uint32_t seq, uint32_t ack,
         !fzs_seq_lt(c->sent_hi - c->iss, ack - c->iss)) {
         c->acked_hi = ack;                  /* a real acknowledgment */
     }
+    if (!bad_csum) {
+        c->peer_win = win;
+    }
     if (!bad_csum && plen && fzs_seq_lt(c->peer_hi, seq + plen) &&
         fzs_seq_lt(seq - c->irs, 0x40000000u)) {
         c->peer_hi = seq + plen;
@@ -626,9 +630,11 @@ static void fzs_op(Fzs *f, uint8_t op)
             ack = una + (int8_t)frac * 1000;    /* blind */
             break;
         }
+        /* a duplicate ACK repeats the window too (RFC 5681) */
         fzs_inject(f, c, o ? o->d.rcv_nxt : c->deliv, ack,
-                   CHIMNEY_TH_ACK, w == 0 ? 0 : w == 1 ? 0xffff :
-                   (uint16_t)(w << 8), 0, 0, false, c->lport);
+                   CHIMNEY_TH_ACK, (a & 3) == 2 && w ? c->peer_win :
+                   w == 0 ? 0 : w == 1 ? 0xffff : (uint16_t)(w << 8), 0, 0,
+                   false, c->lport);
         break;
     }
     case FZS_OP_CTRL: {
