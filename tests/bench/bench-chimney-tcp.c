@@ -325,6 +325,8 @@ static void drain(Bench *b, FeHost *h)
             }
             recv_done(b, conn_of(b, b->conn_of_b, ev.handle), &ev);
             break;
+        case CHIMNEY_EVT_TCP_BACKLOG:
+            break;              /* advice for the host: nothing to do */
         default:
             die("unexpected event type 0x%x code %u on %s", ev.type,
                 ev.code, h == &b->a ? "A" : "B");
