@@ -56,8 +56,12 @@ static void window_update(ChimneyEngine *eng, ChimneyTcpObj *o,
                           uint32_t before)
 {
     uint32_t mss = chimney_tcp_eff_mss(eng, o);
-    uint32_t now = chimney_rcvbuf_window(eng, o);
+    uint32_t now;
 
+    if (o->io->in_segment) {
+        return;                 /* the segment's own ACK carries it */
+    }
+    now = chimney_rcvbuf_window(eng, o);
     if (now >= before + MAX(2 * mss, o->io->rcv_cap / 2) ||
         (before < mss && now >= mss)) {
         chimney_tcp_send_ack(eng, o);

@@ -133,6 +133,8 @@ typedef struct ChimneyTcpIo {
 
     /* delayed ACK */
     uint32_t segs_unacked;
+    bool in_segment;            /* a received segment's ACK will follow */
+    uint8_t limited_tx;         /* RFC 3042 segments allowed beyond cwnd */
 
     /* deferred object events, and the FIFO of connections with some */
     uint8_t deferred;

@@ -303,7 +303,17 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
                                   o->d.rcv_nxt : r->seq + r->payload_len;
                 }
             }
-            /* RFC 5681 4.2: out of order or filling a hole: ACK now */
+            /*
+             * Deliver first, so the ACK below advertises the window after
+             * delivery: a window that moves between ACKs would make the
+             * peer's duplicate ACK count miss (RFC 5681 2).  The ACK then
+             * covers any window update delivery would have sent.
+             */
+            if (adv) {
+                o->io->in_segment = true;
+                chimney_deliver(eng, idx);
+                o->io->in_segment = false;
+            }
             /*
              * RFC 5681 4.2: out of order, filling a hole, or dropped: ACK
              * now.  Only full-sized segments wait for the delayed ACK; a
@@ -313,9 +323,6 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
             ack_data(eng, o, ooo || !adv || (o->io && o->io->nooo) ||
                      adv > r->payload_len ||
                      r->payload_len < chimney_tcp_eff_mss(eng, o));
-            if (adv) {
-                chimney_deliver(eng, idx);
-            }
         }
     }
     if ((r->tcp_flags & CHIMNEY_TH_FIN) && o->in_use &&
