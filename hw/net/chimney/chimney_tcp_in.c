@@ -110,8 +110,13 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
                                       io->rtt_start);
                 io->rtt_on = false;
             }
-            chimney_cc_on_ack(eng, idx, acked, r->ack);
+            /*
+             * The send queue first: a partial ACK in recovery retransmits
+             * at the new SndUna, which must be read from the request that
+             * holds it, not from one this ACK completed.
+             */
             chimney_tcp_acked(eng, idx, acked);
+            chimney_cc_on_ack(eng, idx, acked, r->ack);
             /* RFC 6298 5.3: restart the timer for what is still out */
             chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_REXMIT);
         }
