@@ -232,7 +232,7 @@ typedef struct IopServer {
     /* results */
     uint64_t rx_bytes, tx_bytes;
     int64_t rx_bad_at;          /* first byte not the guest's stream */
-    uint8_t rx_bad[64];         /* what came there */
+    uint8_t rx_bad[4096];       /* what came there (and after) */
     size_t rx_bad_len;
     bool eof;
     char *err;
@@ -401,6 +401,7 @@ typedef struct IopFwd {
     GThread *th;
     int stop;                   /* atomic */
     GRand *rng;
+    double loss, hold;
     IopHeld held[2];            /* [0] towards the tap, [1] towards QEMU */
     uint64_t frames[2], dropped[2], swapped[2];
     uint8_t acc[2 * (CHIMNEY_MAX_FRAME + 4)];
@@ -472,7 +473,7 @@ static void iop_fwd_frame(IopFwd *f, int dir, const uint8_t *frame,
     IopHeld *h = &f->held[dir];
 
     f->frames[dir]++;
-    if (r < IOP_LOSS) {
+    if (r < f->loss) {
         f->dropped[dir]++;
         return;
     }
@@ -483,7 +484,7 @@ static void iop_fwd_frame(IopFwd *f, int dir, const uint8_t *frame,
         f->swapped[dir]++;
         return;
     }
-    if (r < IOP_LOSS + IOP_HOLD && len <= sizeof(h->f)) {
+    if (r < f->loss + f->hold && len <= sizeof(h->f)) {
         memcpy(h->f, frame, len);
         h->len = len;
         h->on = true;
@@ -1828,6 +1829,43 @@ static void iop_check_pcap(IopGuest *g)
     g_assert_cmpuint(fin, >=, 2);
 }
 
+/*
+ * Describe corrupted data: @len bytes received at stream offset @at: how
+ * long the wrong stretch is and where in the stream its pieces come from.
+ */
+static void G_GNUC_NORETURN iop_report_bad(IopGuest *g, const char *who,
+                                           uint32_t seed, uint64_t total,
+                                           uint64_t at, const uint8_t *buf,
+                                           size_t len)
+{
+    g_autofree uint8_t *exp = g_malloc(len);
+    GString *s = g_string_new(NULL);
+    size_t i, bad_end = len;
+
+    iop_stream_fill(seed, at, exp, len);
+    /* the wrong stretch ends where 32 bytes in a row are right again */
+    for (i = 0; i + 32 <= len; i++) {
+        if (!memcmp(buf + i, exp + i, 32)) {
+            bad_end = i;
+            break;
+        }
+    }
+    g_string_append_printf(s, "%s got wrong data at offset %" PRIu64
+                           " of the stream (sequence offset from the SYN), "
+                           "%zu bytes wrong%s; pieces:", who, at, bad_end,
+                           bad_end == len ? " or more" : "");
+    for (i = 0; i < bad_end && i < 4096; i += 256) {
+        size_t n = MIN(16, bad_end - i);
+        int64_t src = n >= 8 ? iop_stream_find(seed, total, buf + i, n) : -1;
+
+        g_string_append_printf(s, " [+%zu: %02x%02x%02x%02x%02x%02x%02x%02x "
+                               "from %" PRId64 "]", i, buf[i], buf[i + 1],
+                               buf[i + 2], buf[i + 3], buf[i + 4], buf[i + 5],
+                               buf[i + 6], buf[i + 7], src);
+    }
+    g_error("%s: %s", iop_kind_name[g->c->kind], s->str);
+}
+
 static void iop_check(IopGuest *g)
 {
     IopServer *s = &g->c->srv;
@@ -1849,11 +1887,8 @@ static void iop_check(IopGuest *g)
     g_assert_cmpuint(g->tx_off, ==, g_tx);
     g_assert_cmpuint(s->rx_bytes, ==, g_tx);
     if (s->rx_bad_at >= 0) {
-        g_error("%s: the server got wrong data at offset %" PRId64 " of the "
-                "guest's stream: the bytes there are those of offset %"
-                PRId64, iop_kind_name[g->c->kind], s->rx_bad_at,
-                iop_stream_find(IOP_GUEST_SEED, g_tx, s->rx_bad,
-                                s->rx_bad_len));
+        iop_report_bad(g, "server", IOP_GUEST_SEED, g_tx, s->rx_bad_at,
+                       s->rx_bad, s->rx_bad_len);
     }
     g_assert_cmpstr(s->rx_sha, ==, gtx);
     g_assert_cmpuint(s->tx_bytes, ==, s_tx);
@@ -1902,6 +1937,13 @@ static void test_interop(void *obj, void *data, QGuestAllocator *alloc)
         c->fwd.qfd = c->sp[0];
         c->fwd.tfd = c->tap_fd;
         c->fwd.rng = g_rand_new_with_seed(0xc41e);
+        c->fwd.loss = IOP_LOSS;
+        c->fwd.hold = IOP_HOLD;
+        /* for experiments: CHIMNEY_INTEROP_LOSS=0.05 (5%) */
+        if (g_getenv("CHIMNEY_INTEROP_LOSS")) {
+            c->fwd.loss = g_ascii_strtod(g_getenv("CHIMNEY_INTEROP_LOSS"),
+                                         NULL);
+        }
         fcntl(c->tap_fd, F_SETFL, fcntl(c->tap_fd, F_GETFL) | O_NONBLOCK);
         fcntl(c->sp[0], F_SETFL, fcntl(c->sp[0], F_GETFL) | O_NONBLOCK);
         c->fwd.th = g_thread_new("iop-wire", iop_fwd_thread, &c->fwd);
