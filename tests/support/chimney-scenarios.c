@@ -18,5 +18,6 @@ const ChimneyScenario *const chimney_scenario_tables[] = {
     chimney_scenarios_engine,
     chimney_scenarios_errors,
     chimney_scenarios_data,
+    chimney_scenarios_tcp,
     NULL,
 };

@@ -33,6 +33,7 @@ extern const ChimneyScenario chimney_scenarios_wire[];
 extern const ChimneyScenario chimney_scenarios_engine[];
 extern const ChimneyScenario chimney_scenarios_errors[];
 extern const ChimneyScenario chimney_scenarios_data[];
+extern const ChimneyScenario chimney_scenarios_tcp[];
 
 /* Every table, ended by NULL. */
 extern const ChimneyScenario *const chimney_scenario_tables[];

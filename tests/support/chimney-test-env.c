@@ -49,7 +49,31 @@ static void ev_io(void *ctx, uint64_t cookie, uint64_t handle, uint16_t type,
     rec_add(ctx, 'I', cookie, handle, type, status, info);
 }
 
+/* An indication: record it ('D': handle, total, frags), take its bytes. */
+static u32 ev_indicate(void *ctx, u64 ndis, u64 handle,
+                       const struct chimney_drv_ind_frag *frags, u32 nfrags,
+                       u32 total)
+{
+    ChimneyTestEnv *env = ctx;
+    uint32_t i, take;
+
+    rec_add(env, 'D', ndis, handle, CHIMNEY_EVT_RECV_INDICATE, total,
+            nfrags);
+    for (i = 0; i < nfrags; i++) {
+        g_autofree uint8_t *buf = g_malloc(frags[i].len);
+
+        chimney_drv_ind_read(env->drv, &frags[i], 0, buf, frags[i].len);
+        g_byte_array_append(env->ind_data, buf, frags[i].len);
+    }
+    take = env->ind_accept < 0 ? total : MIN((uint32_t)env->ind_accept,
+                                             total);
+    /* what the host did not take is indicated again later: forget it */
+    g_byte_array_set_size(env->ind_data, env->ind_data->len - (total - take));
+    return take;
+}
+
 static const struct chimney_drv_event_ops env_evt_ops = {
+    .on_indicate = ev_indicate,
     .on_tcp_event = ev_tcp,
     .on_neigh_query = ev_neigh,
     .on_status = ev_status,
@@ -62,6 +86,8 @@ void env_init(ChimneyTestEnv *env)
     g_assert_nonnull(env->drv);
     hb_set_init(&env->hb);
     env->recs = g_array_new(FALSE, TRUE, sizeof(ChimneyTestRec));
+    env->ind_data = g_byte_array_new();
+    env->ind_accept = -1;
     env->soft = g_string_new(NULL);
     env->nsoft = 0;
     chimney_drv_set_event_ops(env->drv, &env_evt_ops, env);
@@ -72,6 +98,11 @@ void env_start(ChimneyTestEnv *env)
     g_assert_cmphex(env_set_params(env, 1000, 0), ==, CHIMNEY_ST_SUCCESS);
 }
 
+void env_ind_start(ChimneyTestEnv *env, uint32_t slots, uint32_t buf_size)
+{
+    g_assert_cmpint(chimney_drv_ind_start(env->drv, slots, buf_size), ==, 0);
+}
+
 void env_fini(ChimneyTestEnv *env)
 {
     if (env->nsoft) {
@@ -80,6 +111,7 @@ void env_fini(ChimneyTestEnv *env)
     }
     g_string_free(env->soft, TRUE);
     g_array_free(env->recs, TRUE);
+    g_byte_array_free(env->ind_data, TRUE);
     hb_set_free(&env->hb);
     g_assert_cmpuint(env->drv->n_unknown_event, ==, 0);
 }

@@ -93,6 +93,13 @@ struct ChimneyTestEnv {
 
     /* shared state, set up by env_init() */
     ChimneyTestHBlocks hb;
+    /*
+     * Receive indications (the driver core's IND ring, env_ind_start()):
+     * every indicated byte is appended to ind_data; the host consumes
+     * ind_accept bytes of each indication (-1: all of it).
+     */
+    GByteArray *ind_data;
+    int64_t ind_accept;
     GArray *recs;               /* ChimneyTestRec */
     GString *soft;              /* failures reported at env_fini() */
     unsigned nsoft;
@@ -100,6 +107,9 @@ struct ChimneyTestEnv {
 
 /* After the implementation set drv and the callbacks: event ops, blocks. */
 void env_init(ChimneyTestEnv *env);
+/* Start the driver core's IND ring: @slots buffers of @buf_size bytes. */
+void env_ind_start(ChimneyTestEnv *env, uint32_t slots, uint32_t buf_size);
+
 /* SET_PARAMS (1000 ticks/s, the Windows defaults): offload on. */
 void env_start(ChimneyTestEnv *env);
 /* Report soft failures, free the shared state. */

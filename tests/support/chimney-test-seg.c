@@ -38,12 +38,14 @@ size_t seg_len(const ChimneyTestSeg *s)
 {
     return 14 + (s->tci >= 0 ? 4 : 0) +
            (s->v6 ? 40 : 20 + s->ip_opt_len) +
-           20 + (s->ts ? 12 : 0) + s->plen;
+           20 + (s->ts ? 12 : 0) + (s->nsack ? 4 + 8 * s->nsack : 0) +
+           s->plen;
 }
 
 size_t seg_build(const ChimneyTestSeg *s, uint8_t *buf)
 {
-    size_t l3, l4, iphl, thl = 20 + (s->ts ? 12 : 0);
+    size_t l3, l4, iphl, thl = 20 + (s->ts ? 12 : 0) +
+                               (s->nsack ? 4 + 8 * s->nsack : 0);
     size_t tcplen = thl + s->plen;
     uint8_t *th;
 
@@ -102,6 +104,19 @@ size_t seg_build(const ChimneyTestSeg *s, uint8_t *buf)
         th[23] = 10;
         put32(th + 24, s->tsval);
         put32(th + 28, s->tsecr);
+    }
+    if (s->nsack) {
+        uint8_t *o = th + 20 + (s->ts ? 12 : 0);
+        unsigned b;
+
+        o[0] = CHIMNEY_TCPOPT_NOP;
+        o[1] = CHIMNEY_TCPOPT_NOP;
+        o[2] = CHIMNEY_TCPOPT_SACK;
+        o[3] = 2 + 8 * s->nsack;
+        for (b = 0; b < s->nsack; b++) {
+            put32(o + 4 + 8 * b, s->sack[b][0]);
+            put32(o + 8 + 8 * b, s->sack[b][1]);
+        }
     }
     if (s->plen) {
         memcpy(th + thl, s->payload, s->plen);

@@ -52,6 +52,8 @@ typedef struct ChimneyTestSeg {
     const void *payload;
     size_t plen;
     bool bad_tcp_csum;
+    uint8_t nsack;              /* SACK blocks (NOP NOP SACK), at most 3 */
+    uint32_t sack[3][2];
 } ChimneyTestSeg;
 
 /* Bytes seg_build() writes for @s. */

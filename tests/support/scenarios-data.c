@@ -46,6 +46,16 @@ static void check_done(ChimneyTestEnv *env, uint64_t cookie, uint16_t type,
     g_assert_cmpuint(r->b, ==, info);
 }
 
+/* Bytes the device holds for the connection (QUERY rcv_backlog_size). */
+static uint32_t chimney_rcvbuf_query(ChimneyTestEnv *env, ChimneyTestConn *c)
+{
+    ChimneyTestTcpState q;
+
+    g_assert_cmphex(env_query_tcp(env, c->t->slot, &q), ==,
+                    CHIMNEY_ST_SUCCESS);
+    return GUINT32_FROM_LE(q.d.rcv_backlog_size);
+}
+
 static uint32_t query_state(ChimneyTestEnv *env, uint64_t h,
                             ChimneyTestTcpState *q)
 {
@@ -54,9 +64,9 @@ static uint32_t query_state(ChimneyTestEnv *env, uint64_t h,
 }
 
 /*
- * Rules 067, 068, 079: a SEND is cut into segments of the effective MSS,
- * PSH on the last byte of a SENDF_PUSH request, and SEND_DONE comes only
- * once every byte is acknowledged, with info = len.
+ * Rules 069, 070, 073, 079: a SEND is cut into segments of the
+ * effective MSS, PSH on the last byte of a SENDF_PUSH request, and
+ * SEND_DONE comes only once every byte is acknowledged, with info = len.
  */
 static void scn_send_segmented(ChimneyTestEnv *env)
 {
@@ -86,7 +96,7 @@ static void scn_send_segmented(ChimneyTestEnv *env)
     env_dma_free(env, &b);
 }
 
-/* Rule 069: requests complete in submission order, one ACK or many. */
+/* Rule 068: requests go out and complete in FIFO order. */
 static void scn_send_in_order(ChimneyTestEnv *env)
 {
     g_autofree uint8_t *data = io_pattern(300, 2);
@@ -164,7 +174,8 @@ static void scn_rexmit_timeout(ChimneyTestEnv *env)
 }
 
 /*
- * Rules 084-088: posted requests take data in order; a push-mode request
+ * Rules 085, 087, 088: posted requests take data in order; a push-mode
+ * request
  * completes partially filled when a PSH segment's data went into it or
  * the push timer expires, a non-push request only when full.
  */
@@ -192,8 +203,8 @@ static void scn_recv_push(ChimneyTestEnv *env)
                  CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, SND);
     check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 50);
     env_dma_read(env, &r1, 0, got, 50);
-    g_assert_cmpmem(got, 50, "abcdefghijklmnopqrstuvwxyz0123ABCDEFGHIJKLMNOPQRST",
-                    50);
+    g_assert_cmpmem(got, 50,
+                    "abcdefghijklmnopqrstuvwxyz0123ABCDEFGHIJKLMNOPQRST", 50);
     /* non-push: PSH does not complete it, being full does */
     peer_data_at(env, &c, RCV + 50, "1234", 4,
                  CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, SND);
@@ -217,7 +228,8 @@ static void scn_recv_push(ChimneyTestEnv *env)
 }
 
 /*
- * Reassembly: a segment beyond a hole is held and answered with a
+ * Rules 097, 099 (reassembly): a segment beyond a hole is held and
+ * answered with a
  * duplicate ACK at once; when the hole is filled, the ACK covers both
  * and the data is delivered in order.
  */
@@ -253,7 +265,7 @@ static void scn_reassembly(ChimneyTestEnv *env)
 }
 
 /*
- * Rules 100, 102: a graceful DISCONNECT sends its final data, then the
+ * Rules 103, 104, 106: a graceful DISCONNECT sends its final data, then the
  * FIN (here on the same segment); DISC_DONE when the FIN is acknowledged,
  * info = final-data bytes; the send side is closed, reception goes on.
  */
@@ -301,7 +313,7 @@ static void scn_disconnect_graceful(ChimneyTestEnv *env)
 }
 
 /*
- * Rules 101, 103: an abortive DISCONNECT sends an RST, completes the
+ * Rules 101, 102: an abortive DISCONNECT sends an RST, completes the
  * queued SENDs with REQUEST_ABORTED, then itself with SUCCESS; later
  * requests get REQUEST_ABORTED.
  */
@@ -335,7 +347,7 @@ static void scn_disconnect_abortive(ChimneyTestEnv *env)
 }
 
 /*
- * Rules 104, 110: the peer's FIN is acknowledged, the connection goes to
+ * Rules 091, 107, 110: the peer's FIN is acknowledged, the connection goes to
  * CLOSE_WAIT, EVT_TCP_DISCONNECT comes once all data before it is
  * delivered; the send side stays open and no upload is requested.
  */
@@ -379,7 +391,7 @@ static void scn_remote_fin(ChimneyTestEnv *env)
 }
 
 /*
- * Rules 105, 130 (RFC 5961): an RST in the window but not at RcvNxt, or a
+ * Rules 108, 130 (RFC 5961): an RST in the window but not at RcvNxt, or a
  * SYN, gets a challenge ACK and changes nothing; an RST outside the window
  * is ignored; an RST at RcvNxt aborts: EVT_TCP_ABORT, then every queued
  * request completes with REQUEST_ABORTED.
@@ -454,6 +466,14 @@ static void scn_persist(ChimneyTestEnv *env)
     g_assert_cmpuint(rs.seq, ==, SND);
     g_assert_cmpuint(rs.plen, ==, 1);               /* the probe */
     g_assert_cmphex(rs.payload[0], ==, data[0]);
+    /* still closed: the next probe comes after twice the interval */
+    peer_ack(env, &c, SND, 0);
+    env->clock_step(env, 1500 * CHIMNEY_TEST_NS_PER_MS);
+    g_assert_true(env->wire_quiet(env));
+    env->clock_step(env, 700 * CHIMNEY_TEST_NS_PER_MS);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.seq, ==, SND);
+    g_assert_cmpuint(rs.plen, ==, 1);
     /* the window opens with the probe byte acknowledged */
     peer_ack(env, &c, SND + 1, 8192);
     peer_expect_data(env, &c, SND + 1, data + 1, 99, 1460, NULL);
@@ -493,7 +513,7 @@ static void scn_forward(ChimneyTestEnv *env)
 }
 
 /*
- * Rules 133-136: the counters of QUERY_STATS count the offloaded
+ * Rules 133-135: the counters of QUERY_STATS count the offloaded
  * connection's segments; CLEAR_STATS zeroes a set but not the
  * currently_established gauge.
  */
@@ -588,6 +608,208 @@ static void scn_terminate_returns_requests(ChimneyTestEnv *env)
     env_dma_free(env, &rd);
 }
 
+
+/* Indications of connection h recorded so far ('D' records). */
+static unsigned ind_count(ChimneyTestEnv *env)
+{
+    return env_count_recs(env, 'D', CHIMNEY_EVT_RECV_INDICATE);
+}
+
+/*
+ * Rules 093, 098: with no request posted, received data is indicated
+ * through the IND ring (several buffers for one indication, in order,
+ * never more than rcv_indication_size), and the consumed data opens the
+ * window again.
+ */
+static void scn_indicate(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(1000, 9);
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint8_t f[2048];
+
+    /* 15 posted buffers of 128 bytes hold both indications at once */
+    env_ind_start(env, 16, 128);
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.k.rcv_indication_size = GUINT32_TO_LE(600);
+    conn_offload(env, &c);
+    conn_send_data(env, &c, data, 1000);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV + 1000);
+    env_settle(env, 5);
+    /* 600 then 400: rcv_indication_size bounds one indication */
+    g_assert_cmpuint(ind_count(env), ==, 2);
+    g_assert_cmpuint(env_find_rec(env, 'D', CHIMNEY_EVT_RECV_INDICATE,
+                                  c.t->b.ndis_offload_handle)->a, ==, 600);
+    g_assert_cmpuint(env_find_rec(env, 'D', CHIMNEY_EVT_RECV_INDICATE,
+                                  c.t->b.ndis_offload_handle)->b, ==, 5);
+    g_assert_cmpmem(env->ind_data->data, env->ind_data->len, data, 1000);
+    g_assert_cmpuint(chimney_rcvbuf_query(env, &c), ==, 0);
+}
+
+/*
+ * Rule 094: an indication only partly accepted keeps the rest
+ * buffered and stops indications until a RECV_POST is consumed, which
+ * then gets the unconsumed data first, in order.
+ */
+static void scn_indicate_partial(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(300, 10);
+    struct chimney_dma_buf r;
+    ChimneyTestConn c;
+    uint64_t h, k;
+    uint8_t got[290];
+
+    env_ind_start(env, 16, 512);
+    h = conn_up(env, &c, 1000);
+    env->ind_accept = 10;
+    conn_send_data(env, &c, data, 100);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 1);
+    env->ind_accept = -1;
+    /* suppressed: more data is buffered, not indicated */
+    conn_send_data(env, &c, data + 100, 200);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 1);
+    g_assert_cmpuint(chimney_rcvbuf_query(env, &c), ==, 290);
+    g_assert_cmpint(env_dma_alloc(env, 290, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 290, h, &k),
+                    ==, CHIMNEY_ST_SUCCESS);
+    check_done(env, k, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 290);
+    env_dma_read(env, &r, 0, got, 290);
+    g_assert_cmpmem(env->ind_data->data, 10, data, 10);
+    g_assert_cmpmem(got, 290, data + 10, 290);
+    env_dma_free(env, &r);
+}
+
+/*
+ * Rule 086 and the issue's "never behind the L2 ring": posted requests
+ * take data before any indication, and an offloaded connection is served
+ * while the L2 RX ring is disabled.
+ */
+static void scn_no_l2_ring(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf r;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), k;
+    uint32_t ctrl = CHIMNEY_RING_REG(CHIMNEY_RING_RX, CHIMNEY_RING_CTRL);
+    uint8_t f[2048];
+
+    env_ind_start(env, 16, 512);
+    g_assert_cmpint(env_dma_alloc(env, 8, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 8, h, &k), ==,
+                    CHIMNEY_ST_SUCCESS);
+    env->reg_write(env, ctrl, 0);
+    conn_send_data(env, &c, "12345678", 8);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV + 8);
+    check_done(env, k, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 8);
+    g_assert_cmpuint(ind_count(env), ==, 0);
+    conn_send_data(env, &c, "abc", 3);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV + 11);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 1);
+    env->reg_write(env, ctrl, CHIMNEY_RING_CTRL_ENABLE);
+    env_dma_free(env, &r);
+}
+
+/*
+ * Rule 092 and "buffered data first": data handed over at INITIATE
+ * is delivered before what arrives later; a zero-length request
+ * completes as soon as it reaches the head of the queue (with 0) and
+ * re-enables indications after a partial one.
+ */
+static void scn_initial_data_zero_len(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf rdi, r1, r2;
+    ChimneyTestConn c;
+    uint64_t h, k0, k1, k2;
+    uint8_t got[12];
+
+    env_fill_buf(env, &rdi, 6, 0x30);
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.d.rcv_data_addr = GUINT64_TO_LE(rdi.dma);
+    c.s.d.rcv_data_len = GUINT32_TO_LE(6);
+    conn_offload(env, &c);
+    h = c.t->slot;
+    conn_send_data(env, &c, "ABCDEF", 6);
+    env_settle(env, 3);
+    g_assert_cmpint(env_dma_alloc(env, 12, &r1), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 4, &r2), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, 0, 0, h, &k0), ==,
+                    CHIMNEY_ST_SUCCESS);
+    check_done(env, k0, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_NO_PUSH,
+                           r1.dma, 12, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 12);
+    env_dma_read(env, &r1, 0, got, 12);
+    {
+        g_autofree uint8_t *hand = env_buf_bytes(env, &rdi);
+
+        g_assert_cmpmem(got, 6, hand, 6);
+    }
+    g_assert_cmpmem(got + 6, 6, "ABCDEF", 6);
+    /* a zero-length request behind a data request waits its turn */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_NO_PUSH,
+                           r2.dma, 4, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, 0, 0, h, &k2), ==,
+                    CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k2));
+    conn_send_data(env, &c, "wxyz", 4);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 4);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 0);
+    g_assert_true(io_find(env, k1) < io_find(env, k2));
+    env_dma_free(env, &rdi);
+    env_dma_free(env, &r1);
+    env_dma_free(env, &r2);
+}
+
+/*
+ * DMA errors on data buffers (spec "SEND", "RECV_POST"): send data that
+ * cannot be read stops the connection with an upload request
+ * (REQUESTED) and a guest error; a receive buffer that cannot be written
+ * completes with DMA_ERROR and the data stays for the next request.
+ */
+static void scn_data_dma_errors(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf r;
+    ChimneyTestConn c, d;
+    uint64_t h, hd, k1, k2;
+    uint32_t errs = env_err_count(env);
+    uint8_t got[5];
+
+    h = conn_up(env, &c, 1000);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, CHIMNEY_TEST_BAD_GPA,
+                           5, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpint(env_dma_alloc(env, 5, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 5, h, &k2),
+                    ==, CHIMNEY_ST_SUCCESS);
+    conn_send_data(env, &c, "hello", 5);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_DMA_ERROR, 0);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 5);
+    env_dma_read(env, &r, 0, got, 5);
+    g_assert_cmpmem(got, 5, "hello", 5);
+    g_assert_cmpuint(env_err_count(env), >, errs);
+
+    errs = env_err_count(env);
+    conn_init4(&d, 1, 2, 1001, 80);
+    conn_offload(env, &d);
+    hd = d.t->slot;
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, CHIMNEY_TEST_BAD_GPA,
+                           100, hd, NULL), ==, CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    g_assert_nonnull(env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                                  d.t->b.ndis_offload_handle));
+    g_assert_cmpuint(env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                                  d.t->b.ndis_offload_handle)->a, ==,
+                     CHIMNEY_UPLOAD_REQUESTED);
+    g_assert_cmpuint(env_err_count(env), >, errs);
+    env_dma_free(env, &r);
+}
+
 /*
  * NewReno partial acknowledgment across a request boundary (found by the
  * interoperability qtest, chimney-interop-test.c, under loss): the
@@ -644,18 +866,23 @@ static void scn_partial_ack_next_request(ChimneyTestEnv *env)
 }
 
 const ChimneyScenario chimney_scenarios_data[] = {
-    { "rule-067-068-079-send-segmented-done-on-ack", scn_send_segmented },
-    { "rule-069-send-done-in-order", scn_send_in_order },
+    { "bad-input-data-buffer-dma-errors", scn_data_dma_errors },
+    { "rule-092-initial-data-first-zero-length", scn_initial_data_zero_len },
+    { "rule-093-098-indicate-ind-ring", scn_indicate },
+    { "rule-094-indicate-partial-suppresses", scn_indicate_partial },
+    { "rule-086-posted-first-no-l2-ring", scn_no_l2_ring },
+    { "rule-069-070-073-079-send-done-on-ack", scn_send_segmented },
+    { "rule-068-send-fifo-in-order", scn_send_in_order },
     { "rule-124-retransmit-backoff-limit", scn_rexmit_timeout },
-    { "rule-084-088-recv-post-push", scn_recv_push },
-    { "rule-089-reassembly-out-of-order", scn_reassembly },
-    { "rule-100-102-disconnect-graceful", scn_disconnect_graceful },
-    { "rule-101-103-disconnect-abortive", scn_disconnect_abortive },
-    { "rule-104-110-remote-fin-half-close", scn_remote_fin },
-    { "rule-105-130-rst-challenge-abort", scn_rst },
+    { "rule-085-087-088-recv-post-push", scn_recv_push },
+    { "rule-097-099-reassembly-in-order", scn_reassembly },
+    { "rule-103-104-106-disconnect-graceful", scn_disconnect_graceful },
+    { "rule-101-102-disconnect-abortive", scn_disconnect_abortive },
+    { "rule-091-107-110-remote-fin-half-close", scn_remote_fin },
+    { "rule-108-130-rst-challenge-abort", scn_rst },
     { "rule-125-persist-probe", scn_persist },
     { "rule-116-forward", scn_forward },
-    { "rule-133-136-query-clear-stats", scn_stats },
+    { "rule-133-135-query-clear-stats", scn_stats },
     { "rule-043-047-terminate-returns-requests",
       scn_terminate_returns_requests },
     { "newreno-partial-ack-next-request", scn_partial_ack_next_request },

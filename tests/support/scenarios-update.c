@@ -624,7 +624,8 @@ static void scn_rule_064(ChimneyTestEnv *env)
     env_run_ok(env, OP_INVALIDATE, inv);
     g_assert_cmphex(inv->b.status, ==, CHIMNEY_ST_SUCCESS);
     env_settle(env, 5);
-    g_assert_cmpuint(env_count_recs(env, 'T', 0), ==, 2);
+    g_assert_cmpuint(env_count_recs(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE),
+                     ==, 2);
 
     /* the device took none of it */
     g_assert_cmpint(env_dma_alloc(env, 64, &out), ==, 0);

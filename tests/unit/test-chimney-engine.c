@@ -654,6 +654,77 @@ static void test_rule_064_invalidate_scope(Fixture *f, gconstpointer data)
                                   CHIMNEY_UPLOAD_INVALID_STATE), ==, 5);
 }
 
+/*
+ * Object events are never dropped (spec "Event delivery and flow
+ * control"): 1,500 connections get the peer's FIN while nobody services
+ * the event ring; beyond the ring and the 1,024-event FIFO the
+ * TCP_BACKLOG and TCP_DISCONNECT events are deferred, and all of them
+ * arrive, one each per connection and in order, once the driver drains
+ * the ring.
+ */
+static void test_object_events_deferred(void)
+{
+    enum { NCONN = 1500 };
+    Fixture fx = { .h = fake_host_new() }, *f = &fx;
+    FakeHost *h = f->h;
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_int64_hash,
+                                                  g_int64_equal);
+    g_autoptr(GHashTable) backlog = g_hash_table_new(g_int64_hash,
+                                                     g_int64_equal);
+    uint64_t handles[NCONN];
+    uint32_t status, info;
+    unsigned i, round;
+    bool found;
+    TbBulk b;
+
+    /* room for every connection's window (no upload for lack of memory) */
+    fx_reconfigure(f, 4096, 256u << 20);
+    f->r = tb_rings_new(h);
+    g_assert_cmphex(tb_set_params(h, f->r, 0), ==, CHIMNEY_ST_SUCCESS);
+    tb_bulk_build(h, &b, NCONN);
+    g_assert_cmphex(tb_cmd(h, f->r, CHIMNEY_CMD_INITIATE, b.n), ==,
+                    CHIMNEY_ST_SUCCESS);
+    for (i = 0; i < NCONN; i++) {
+        handles[i] = tb_handle(h, b.tcp[i]);
+        g_assert_cmpint(peer_send(f, 1 + i, 1000, 5000,
+                                  CHIMNEY_TH_FIN | CHIMNEY_TH_ACK, NULL),
+                        >, 0);
+    }
+    /* the ring (255) and the FIFO (1024) are full, the rest deferred */
+    g_assert_cmpuint(h->core.evtq_len, ==, CHIMNEY_EVT_QUEUE_MAX);
+    g_assert_cmpuint(h->core.stats[CHIMNEY_STAT_EVT_OVERFLOW], ==, 0);
+    g_array_set_size(f->r->events, 0);
+    for (round = 0; round < 64; round++) {
+        tb_poll_events(h, f->r, 0, &status, &info, &found);
+    }
+    /*
+     * Each connection: its window changed (EVT_TCP_BACKLOG, rule 083),
+     * then its FIN (EVT_TCP_DISCONNECT), in that order, exactly once each
+     */
+    for (i = 0; i < f->r->events->len; i++) {
+        ChimneyEvent *e = &g_array_index(f->r->events, ChimneyEvent, i);
+
+        if (e->type == CHIMNEY_EVT_TCP_BACKLOG) {
+            g_assert_false(g_hash_table_contains(backlog, &e->handle));
+            g_assert_false(g_hash_table_contains(seen, &e->handle));
+            g_hash_table_add(backlog, &e->handle);
+            continue;
+        }
+        g_assert_cmpuint(e->type, ==, CHIMNEY_EVT_TCP_DISCONNECT);
+        g_assert_true(g_hash_table_contains(backlog, &e->handle));
+        g_assert_false(g_hash_table_contains(seen, &e->handle));
+        g_hash_table_add(seen, &e->handle);
+    }
+    g_assert_cmpuint(f->r->events->len, ==, 2 * NCONN);
+    g_assert_cmpuint(g_hash_table_size(seen), ==, NCONN);
+    for (i = 0; i < NCONN; i++) {
+        g_assert_true(g_hash_table_contains(seen, &handles[i]));
+    }
+    g_assert_cmpuint(h->core.stats[CHIMNEY_STAT_EVT_OVERFLOW], ==, 0);
+    tb_bulk_free(&b);
+    fx_teardown(f, NULL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -672,6 +743,8 @@ int main(int argc, char **argv)
                     test_rule_041_056_058_keepalive);
     g_test_add_func("/chimney/engine/rule-023/memory-budget",
                     test_rule_023_memory_budget);
+    g_test_add_func("/chimney/engine/object-events-deferred",
+                    test_object_events_deferred);
     FX("bounded-batch", test_bounded_batch);
     FX("handle-gen-migrated", test_handle_gen_migrated);
     FX("writeback-dma-failure", test_writeback_dma_failure);

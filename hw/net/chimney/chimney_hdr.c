@@ -148,7 +148,7 @@ size_t chimney_build_segment(const uint8_t iface_mac[6],
 {
     static const uint8_t zero_mac[6];
     size_t overhead, tcp_len, total, l3, l4;
-    size_t tcp_hlen;
+    size_t tcp_hlen, sack_len = 0;
     uint16_t tci, csum;
     bool tagged;
     uint8_t *th;
@@ -163,6 +163,15 @@ size_t chimney_build_segment(const uint8_t iface_mac[6],
     tagged = chimney_vlan_tci(n, t, &tci);
     tcp_hlen = CHIMNEY_TCP_HLEN +
                (chimney_ts_enabled(t) ? CHIMNEY_TCP_TS_OPTLEN : 0);
+    if (seg->nsack) {
+        if (seg->payload_len ||
+            seg->nsack > (chimney_ts_enabled(t) ? 3 : 4)) {
+            return 0;
+        }
+        sack_len = 4 + 8 * seg->nsack;      /* NOP NOP SACK len blocks */
+        tcp_hlen += sack_len;
+        overhead += sack_len;
+    }
     tcp_len = tcp_hlen + (size_t)seg->payload_len;
     /*
      * The target never fragments (rule 074), so the segment must fit one
@@ -248,6 +257,19 @@ size_t chimney_build_segment(const uint8_t iface_mac[6],
         th[23] = 10;
         put_be32(th + 24, seg->ts_val);
         put_be32(th + 28, seg->ts_ecr);
+    }
+    if (sack_len) {
+        uint8_t *o = th + tcp_hlen - sack_len;
+        unsigned b;
+
+        o[0] = CHIMNEY_TCPOPT_NOP;
+        o[1] = CHIMNEY_TCPOPT_NOP;
+        o[2] = CHIMNEY_TCPOPT_SACK;
+        o[3] = 2 + 8 * seg->nsack;
+        for (b = 0; b < seg->nsack; b++) {
+            put_be32(o + 4 + 8 * b, seg->sack[b][0]);
+            put_be32(o + 8 + 8 * b, seg->sack[b][1]);
+        }
     }
     /* the engine reads send data straight into place (no copy then) */
     if (seg->payload_len && seg->payload != th + tcp_hlen) {

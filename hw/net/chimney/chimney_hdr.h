@@ -69,6 +69,12 @@ typedef struct ChimneySegment {
     uint32_t ts_ecr;
     const uint8_t *payload;     /* may be NULL when payload_len is 0 */
     uint32_t payload_len;
+    /*
+     * SACK blocks (RFC 2018), only on a segment without payload, at most
+     * 3 with timestamps and 4 without (40 bytes of options).
+     */
+    uint8_t nsack;
+    uint32_t sack[4][2];
 } ChimneySegment;
 
 /*

@@ -1,5 +1,6 @@
 /*
- * chimney-nic offload engine: INITIATE (spec "Initiate offload").  C + GLib only.
+ * chimney-nic offload engine: INITIATE (spec "Initiate offload").
+ * C + GLib only.
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -293,9 +294,7 @@ static uint32_t initiate_tcp(Tree *t, TreeNode *n, uint32_t path)
         return st;
     }
     st = CHIMNEY_ST_SUCCESS;
-    if (cs.flags & CHIMNEY_TCP_CONST_SACK) {
-        st = CHIMNEY_ST_OFFLOAD_CONNECTION_REJECTED;    /* no CAP_SACK */
-    } else if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
+    if (ks.initial_rcv_wnd > CHIMNEY_MAX_RCV_WND) {
         st = CHIMNEY_ST_OFFLOAD_TCP_RCV_WINDOW;         /* rule 030 */
     } else if (GUINT32_FROM_LE(d->rcv_data_len) > CHIMNEY_RCV_BUF) {
         st = CHIMNEY_ST_OFFLOAD_TCP_RCV_BUFFER;         /* rule 023 */
@@ -446,7 +445,8 @@ void chimney_tree_initiate(Tree *t, uint32_t first, uint32_t parent,
         }
 
         chimney_tree_initiate(t, n->first_dep, obj, false);
-        for (j = n->first_dep; j != NODE_NONE; j = chimney_tree_node(t, j)->next) {
+        for (j = n->first_dep; j != NODE_NONE;
+             j = chimney_tree_node(t, j)->next) {
             ndeps++;
             nok += status_ok(chimney_tree_node(t, j)->status);
         }

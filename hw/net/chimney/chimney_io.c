@@ -52,6 +52,9 @@ ChimneyTcpIo *chimney_io_get(ChimneyEngine *eng, ChimneyTcpObj *o)
     io->kick_next = CHIMNEY_NO_INDEX;
     o->io = io;
     chimney_cc_init(eng, o, io);
+    /* the backlog the host knows from the offload (rule 083) */
+    io->backlog_sent = chimney_tcp_send_backlog(o);
+    io->backlog_tick = chimney_nic_ticks(eng) - 0x7fffffffu;   /* none yet */
     return io;
 }
 
@@ -117,9 +120,11 @@ void chimney_io_free(ChimneyEngine *eng, uint32_t idx)
     }
     if (io->kick_listed) {
         /* singly linked: find the predecessor (kicks are few) */
-        for (k = eng->kick_head, prev = CHIMNEY_NO_INDEX;
-             k != CHIMNEY_NO_INDEX && k != idx;
-             prev = k, k = chimney_tcp_at(eng, k)->io->kick_next) {
+        k = eng->kick_head;
+        prev = CHIMNEY_NO_INDEX;
+        while (k != CHIMNEY_NO_INDEX && k != idx) {
+            prev = k;
+            k = chimney_tcp_at(eng, k)->io->kick_next;
         }
         if (k == idx) {
             if (prev == CHIMNEY_NO_INDEX) {
@@ -132,7 +137,7 @@ void chimney_io_free(ChimneyEngine *eng, uint32_t idx)
             }
         }
     }
-    eng->io_reqs -= io->sq_len + io->rq_len;
+    eng->io_reqs -= io->sq_len + io->rq_len + (io->disc_pending ? 1 : 0);
     eng->mem_used -= sizeof(*io) +
                      (uint64_t)io->sq_cap * sizeof(ChimneySendReq) +
                      (uint64_t)io->rq_cap * sizeof(ChimneyRecvReq) +
@@ -270,25 +275,42 @@ static void io_post_object(ChimneyEngine *eng, uint32_t idx, uint16_t type,
     chimney_eng_post_event(eng, &ev);
 }
 
-/* Generate the deferred events of one connection, in their order. */
-static void io_emit(ChimneyEngine *eng, uint32_t idx)
+/*
+ * Generate the deferred events of one connection, in their order, as
+ * long as the event FIFO has room for each; false if some remain.
+ */
+static bool io_emit(ChimneyEngine *eng, uint32_t idx)
 {
-    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
-    ChimneyTcpIo *io = o->io;
-    uint8_t which = io->deferred;
+    static const uint8_t order[] = {
+        CHIMNEY_DEFER_BACKLOG, CHIMNEY_DEFER_DISCONNECT, CHIMNEY_DEFER_ABORT,
+    };
+    ChimneyTcpIo *io = chimney_tcp_at(eng, idx)->io;
+    unsigned i;
 
-    io->deferred = 0;
-    if (which & CHIMNEY_DEFER_BACKLOG) {
-        io_post_object(eng, idx, CHIMNEY_EVT_TCP_BACKLOG, io->backlog_sent);
+    for (i = 0; i < G_N_ELEMENTS(order); i++) {
+        if (!(io->deferred & order[i])) {
+            continue;
+        }
+        if (!eng->svc->event_room(eng->opaque)) {
+            return false;
+        }
+        io->deferred &= ~order[i];
+        switch (order[i]) {
+        case CHIMNEY_DEFER_BACKLOG:
+            io_post_object(eng, idx, CHIMNEY_EVT_TCP_BACKLOG,
+                           io->backlog_sent);
+            break;
+        case CHIMNEY_DEFER_DISCONNECT:
+            io_post_object(eng, idx, CHIMNEY_EVT_TCP_DISCONNECT, 0);
+            break;
+        default:
+            /* spec "TCP events": the requests complete after the event */
+            io_post_object(eng, idx, CHIMNEY_EVT_TCP_ABORT, 0);
+            chimney_io_abort_requests(eng, idx, false);
+            break;
+        }
     }
-    if (which & CHIMNEY_DEFER_DISCONNECT) {
-        io_post_object(eng, idx, CHIMNEY_EVT_TCP_DISCONNECT, 0);
-    }
-    if (which & CHIMNEY_DEFER_ABORT) {
-        /* spec "TCP events": the requests complete after the event */
-        io_post_object(eng, idx, CHIMNEY_EVT_TCP_ABORT, 0);
-        chimney_io_abort_requests(eng, idx, false);
-    }
+    return true;
 }
 
 void chimney_io_object_event(ChimneyEngine *eng, uint32_t idx, uint8_t which)
@@ -296,12 +318,8 @@ void chimney_io_object_event(ChimneyEngine *eng, uint32_t idx, uint8_t which)
     ChimneyTcpIo *io = chimney_tcp_at(eng, idx)->io;
 
     io->deferred |= which;
-    if (io->defer_listed) {
-        return;                 /* behind its earlier deferred events */
-    }
-    if (eng->svc->event_room(eng->opaque)) {
-        io_emit(eng, idx);
-        return;
+    if (io->defer_listed || io_emit(eng, idx)) {
+        return;                 /* behind its earlier ones, or done */
     }
     IO_LIST_APPEND(eng, idx, io, defer_head, defer_tail, defer_next,
                    defer_prev);
@@ -317,10 +335,12 @@ void chimney_io_flush_deferred(ChimneyEngine *eng)
         uint32_t idx = eng->defer_head;
         ChimneyTcpIo *io = chimney_tcp_at(eng, idx)->io;
 
+        if (!io_emit(eng, idx)) {
+            break;              /* stays first: its order is kept */
+        }
         IO_LIST_REMOVE(eng, idx, io, defer_head, defer_tail, defer_next,
                        defer_prev);
         io->defer_listed = false;
-        io_emit(eng, idx);
     }
 }
 

@@ -34,8 +34,10 @@
 
 /* Requests one connection may have queued, per kind (spec "SEND"). */
 #define CHIMNEY_IO_MAX_REQS         4096u
-/* Requests queued on all connections together (bounds the completions
- * the event FIFO may have to hold). */
+/*
+ * Requests queued on all connections together (bounds the completions
+ * the event FIFO may have to hold).
+ */
 #define CHIMNEY_IO_MAX_TOTAL        (1u << 20)
 /* Out-of-order ranges held per connection (reassembly). */
 #define CHIMNEY_IO_OOO_MAX          8u
@@ -59,8 +61,10 @@ typedef struct ChimneySeqRange {
     uint32_t end;               /* exclusive */
 } ChimneySeqRange;
 
-/* Object events that wait for room in the event FIFO (spec "Event
- * delivery and flow control"), one bit each. */
+/*
+ * Object events that wait for room in the event FIFO (spec "Event
+ * delivery and flow control"), one bit each.
+ */
 #define CHIMNEY_DEFER_DISCONNECT    0x1u
 #define CHIMNEY_DEFER_ABORT         0x2u
 #define CHIMNEY_DEFER_BACKLOG       0x4u
@@ -91,14 +95,22 @@ typedef struct ChimneyTcpIo {
     uint32_t recover;           /* RFC 6582 "recover" */
     uint8_t persist_shift;
 
-    /* receive: [rbuf_off, rbuf_off + rcv_len) is bufferedQ (ends at
-     * RcvNxt); out-of-order data sits after it at its offset */
+    /*
+     * receive: [rbuf_off, rbuf_off + rcv_len) is bufferedQ (ends at
+     * RcvNxt); out-of-order data sits after it at its offset
+     */
     uint8_t *rbuf;
     uint32_t rbuf_off;
     uint32_t rcv_len;
     uint32_t rcv_cap;           /* bytes charged to the budget */
     ChimneySeqRange ooo[CHIMNEY_IO_OOO_MAX];
     uint32_t nooo;
+    uint32_t ooo_recent;        /* start of the last out-of-order data */
+
+    /* SACK scoreboard (TCP_CONST_SACK): what the peer holds above SndUna */
+    ChimneySeqRange sacked[CHIMNEY_IO_OOO_MAX];
+    uint32_t nsacked;
+    uint32_t rexmit_hint;       /* next hole to resend in SACK recovery */
     uint32_t psh_seq;           /* end of the last PSH data, if psh */
     bool psh;
     bool fin_rcvd;              /* the peer's FIN is in sequence */
@@ -159,8 +171,10 @@ void chimney_io_object_event(ChimneyEngine *eng, uint32_t idx,
                              uint8_t which);
 /* The event FIFO has room again: generate deferred events. */
 void chimney_io_flush_deferred(ChimneyEngine *eng);
-/* The connection is aborted: complete its requests (after the event);
- * posted receives too unless keep_recvs (abortive DISCONNECT). */
+/*
+ * The connection is aborted: complete its requests (after the event);
+ * posted receives too unless keep_recvs (abortive DISCONNECT).
+ */
 void chimney_io_abort_requests(ChimneyEngine *eng, uint32_t idx,
                                bool keep_recvs);
 /* Move the connection to a new TCP state (keeps the gauges right). */
@@ -184,12 +198,17 @@ bool chimney_io_handles_opcode(uint16_t opcode);
 uint32_t chimney_tcp_eff_mss(ChimneyEngine *eng, ChimneyTcpObj *o);
 /* Send what windows, Nagle and SWS allow (a bounded burst). */
 void chimney_tcp_output(ChimneyEngine *eng, uint32_t idx);
+/* Send one segment again at seq, at most max bytes; false if not sent. */
+bool chimney_tcp_resend_range(ChimneyEngine *eng, uint32_t idx, uint32_t seq,
+                              uint32_t max);
 /* Retransmit one segment from SndUna (timeout or fast retransmit). */
 void chimney_tcp_retransmit_head(ChimneyEngine *eng, uint32_t idx);
 /* Complete what the peer acknowledged: SEND_DONE in order, DISC_DONE. */
 void chimney_tcp_acked(ChimneyEngine *eng, uint32_t idx, uint32_t acked);
 /* Send a window probe (persist). */
 void chimney_tcp_send_probe(ChimneyEngine *eng, uint32_t idx);
+/* EVT_TCP_BACKLOG if the preferred backlog moved enough (rule 083). */
+void chimney_tcp_backlog_check(ChimneyEngine *eng, uint32_t idx);
 /* Send an RST (abortive DISCONNECT). */
 void chimney_tcp_send_rst(ChimneyEngine *eng, ChimneyTcpObj *o);
 
@@ -230,6 +249,19 @@ ChimneyIpStats *chimney_stats_ip(ChimneyEngine *eng, const ChimneyTcpObj *o);
 /* One frame the engine sent for o (ip_len: IP datagram bytes). */
 void chimney_stats_out(ChimneyEngine *eng, const ChimneyTcpObj *o,
                        uint32_t ip_len, bool rexmit, bool rst);
+
+/* chimney_tcp_sack.c: SACK (RFC 2018) and SACK-based recovery */
+/* Add [s, e) to a sorted list of at most max ranges; false if full. */
+bool chimney_seq_ranges_add(ChimneySeqRange *r, uint32_t *n, uint32_t max,
+                            uint32_t s, uint32_t e);
+/* Fill a pure ACK's SACK blocks from the data held out of order. */
+uint8_t chimney_sack_blocks(const ChimneyTcpObj *o, uint32_t blocks[][2],
+                            uint8_t max);
+/* Take the peer's SACK blocks into the scoreboard (after the ACK). */
+void chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
+                         const uint32_t sack[][2]);
+/* In recovery: resend the next hole the scoreboard shows; false: none. */
+bool chimney_sack_retransmit_next(ChimneyEngine *eng, uint32_t idx);
 
 /* chimney_rcvbuf.c (reassembly) */
 /* Place in-window data at seq; returns bytes that became in-order. */

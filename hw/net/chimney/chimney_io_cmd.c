@@ -226,7 +226,11 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
     if (o->io && o->io->aborted) {
         return CHIMNEY_ST_REQUEST_ABORTED;
     }
-    if (o->retrieve_pending || o->invalid) {
+    /*
+     * Upload pending: a mandatory upload request, invalidated state, or
+     * offload disabled (UPLOAD_ALL was posted; rules 050, 122)
+     */
+    if (o->retrieve_pending || o->invalid || !eng->enabled) {
         return CHIMNEY_ST_UPLOAD_IN_PROGRESS;
     }
     io = chimney_io_get(eng, o);

@@ -117,6 +117,17 @@ static bool parse_tcp_options(const uint8_t *th, size_t doff,
                 return false;
             }
             out->has_sack = true;
+            {
+                size_t b;
+
+                /* (olen - 2) / 8 <= 4 blocks fit a 60-byte header */
+                for (b = 0; b < (size_t)(olen - 2) / 8 && out->nsack < 4;
+                     b++) {
+                    out->sack[out->nsack][0] = get_be32(th + i + 2 + 8 * b);
+                    out->sack[out->nsack][1] = get_be32(th + i + 6 + 8 * b);
+                    out->nsack++;
+                }
+            }
             break;
         case CHIMNEY_TCPOPT_TIMESTAMP:
             if (olen != 10) {

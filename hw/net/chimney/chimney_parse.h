@@ -81,7 +81,9 @@ typedef struct ChimneyRxParsed {
     bool has_wscale;
     uint8_t wscale;
     bool sack_permitted;
-    bool has_sack;              /* SACK blocks present (not decoded) */
+    bool has_sack;              /* SACK blocks present */
+    uint8_t nsack;              /* blocks decoded (at most 4) */
+    uint32_t sack[4][2];        /* left edge, right edge (exclusive) */
     uint32_t payload_off;
     uint32_t payload_len;
 } ChimneyRxParsed;

@@ -149,52 +149,9 @@ void chimney_rcvbuf_consume(ChimneyTcpObj *o, uint32_t n)
     if (!io->rcv_len && !io->nooo) {
         io->rbuf_off = 0;
     }
-    /* the host consumed n bytes: RcvWnd grows again (spec "Receive
-     * window") */
+    /* the host consumed n bytes: RcvWnd grows (spec "Receive window") */
     o->d.rcv_wnd = (uint32_t)MIN((uint64_t)o->d.rcv_wnd + n,
                                  CHIMNEY_MAX_RCV_WND);
-}
-
-/* Record [s, e) as held out of order; false if there is no range left. */
-static bool ooo_add(ChimneyTcpIo *io, uint32_t s, uint32_t e)
-{
-    uint32_t i, j;
-
-    for (i = 0; i < io->nooo; i++) {
-        if (chimney_seq_lt(e, io->ooo[i].start)) {
-            break;                      /* goes before range i */
-        }
-        if (chimney_seq_le(s, io->ooo[i].end)) {
-            /* overlaps or touches range i: merge, then absorb followers */
-            if (chimney_seq_lt(s, io->ooo[i].start)) {
-                io->ooo[i].start = s;
-            }
-            if (chimney_seq_lt(io->ooo[i].end, e)) {
-                io->ooo[i].end = e;
-            }
-            while (i + 1 < io->nooo &&
-                   chimney_seq_le(io->ooo[i + 1].start, io->ooo[i].end)) {
-                if (chimney_seq_lt(io->ooo[i].end, io->ooo[i + 1].end)) {
-                    io->ooo[i].end = io->ooo[i + 1].end;
-                }
-                for (j = i + 1; j + 1 < io->nooo; j++) {
-                    io->ooo[j] = io->ooo[j + 1];
-                }
-                io->nooo--;
-            }
-            return true;
-        }
-    }
-    if (io->nooo == CHIMNEY_IO_OOO_MAX) {
-        return false;
-    }
-    for (j = io->nooo; j > i; j--) {
-        io->ooo[j] = io->ooo[j - 1];
-    }
-    io->ooo[i].start = s;
-    io->ooo[i].end = e;
-    io->nooo++;
-    return true;
 }
 
 uint32_t chimney_rcvbuf_place(ChimneyEngine *eng, ChimneyTcpObj *o,
@@ -228,9 +185,11 @@ uint32_t chimney_rcvbuf_place(ChimneyEngine *eng, ChimneyTcpObj *o,
         rcvbuf_compact(io);
     }
     if (off) {
-        if (!ooo_add(io, seq, seq + len)) {
+        if (!chimney_seq_ranges_add(io->ooo, &io->nooo, CHIMNEY_IO_OOO_MAX,
+                                    seq, seq + len)) {
             return 0;                   /* too fragmented: peer resends */
         }
+        io->ooo_recent = seq;
         memcpy(io->rbuf + io->rbuf_off + io->rcv_len + off, data, len);
         return 0;
     }

@@ -140,8 +140,11 @@ void chimney_cc_on_dupack(ChimneyEngine *eng, uint32_t idx)
         o->d.dup_ack_count++;
     }
     if (io->in_recovery) {
-        o->d.cwnd += mss;                       /* RFC 6582 3.2 (4) */
-        chimney_tcp_output(eng, idx);
+        /* with SACK a departing segment lets the next hole go out */
+        if (!chimney_sack_retransmit_next(eng, idx)) {
+            o->d.cwnd += mss;                   /* RFC 6582 3.2 (4) */
+            chimney_tcp_output(eng, idx);
+        }
         return;
     }
     /* RFC 6582 3.2 (1): only for losses above the last recovery point */
@@ -150,6 +153,7 @@ void chimney_cc_on_dupack(ChimneyEngine *eng, uint32_t idx)
         cc_loss_ssthresh(eng, o);
         io->recover = o->d.snd_max;
         io->in_recovery = true;
+        io->rexmit_hint = o->d.snd_una;
         io->rtt_on = false;                     /* Karn */
         o->d.total_rt++;
         chimney_tcp_retransmit_head(eng, idx);
@@ -178,6 +182,9 @@ void chimney_cc_on_timeout(ChimneyEngine *eng, uint32_t idx)
         chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_REQUESTED);
         return;
     }
+    if (!chimney_seq_lt(o->d.snd_una, o->d.snd_max)) {
+        return;                 /* nothing outstanding any more */
+    }
     if (cc_limit_reached(eng, o)) {
         chimney_offload_request_upload(eng, idx, CHIMNEY_UPLOAD_TIMEOUT);
         return;
@@ -194,6 +201,9 @@ void chimney_cc_on_timeout(ChimneyEngine *eng, uint32_t idx)
     io->recover = o->d.snd_max;
     io->rtt_on = false;
     o->d.dup_ack_count = 0;
+    /* RFC 2018 8: the peer may have reneged; start afresh */
+    io->nsacked = 0;
+    io->rexmit_hint = o->d.snd_una;
     /* RFC 6298 5.5: back off */
     io->rto = MIN(io->rto * 2, ms_to_ticks(eng, RTO_MAX_MS));
     o->d.snd_nxt = o->d.snd_una;
@@ -208,11 +218,14 @@ void chimney_cc_timer_update(ChimneyEngine *eng, uint32_t idx)
     uint32_t rexmit = chimney_tcp_timer_left(eng, o, CHIMNEY_TCP_TMR_REXMIT);
     uint32_t persist = chimney_tcp_timer_left(eng, o,
                                               CHIMNEY_TCP_TMR_PERSIST);
+    /* a window probe out (snd_nxt not moved) is persist, not retransmit */
+    bool probing = !o->d.snd_wnd && o->d.snd_nxt == o->d.snd_una;
 
     if (!io || o->retrieve_pending || io->aborted) {
         return;
     }
-    if (chimney_seq_lt(o->d.snd_una, o->d.snd_max)) {
+
+    if (chimney_seq_lt(o->d.snd_una, o->d.snd_max) && !probing) {
         /* RFC 6298 5.1: running while data is outstanding */
         if (rexmit == CHIMNEY_TIMER_OFF) {
             chimney_tcp_timer_arm(eng, idx, CHIMNEY_TCP_TMR_REXMIT, io->rto);
@@ -223,7 +236,7 @@ void chimney_cc_timer_update(ChimneyEngine *eng, uint32_t idx)
         chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_REXMIT);   /* 5.2 */
     }
     /* nothing in flight: a zero window with data waiting needs probes */
-    if (!o->d.snd_wnd && chimney_seq_lt(o->d.snd_nxt, io->snd_end)) {
+    if (!o->d.snd_wnd && chimney_seq_lt(o->d.snd_una, io->snd_end)) {
         if (persist == CHIMNEY_TIMER_OFF) {
             chimney_tcp_timer_arm(eng, idx, CHIMNEY_TCP_TMR_PERSIST,
                                   io->rto << MIN(io->persist_shift, 6u));

@@ -83,6 +83,8 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
     if (o->c.flags & CHIMNEY_TCP_CONST_WSCALE) {
         wnd <<= o->c.snd_wind_scale;
     }
+    /* the send side's state, before this ACK changes it (rule 083) */
+    chimney_io_get(eng, o);
     /* RFC 5681 2: a duplicate ACK */
     dup = r->ack == o->d.snd_una && !r->payload_len &&
           !(r->tcp_flags & (CHIMNEY_TH_SYN | CHIMNEY_TH_FIN)) &&
@@ -128,9 +130,13 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
         o->d.snd_wl1 = r->seq;
         o->d.max_snd_wnd = MAX(o->d.max_snd_wnd, wnd);
     }
+    if (r->nsack) {
+        chimney_sack_update(o, r->nsack, r->sack);
+    }
     if (dup && o->io) {
         chimney_cc_on_dupack(eng, idx);
     }
+    chimney_tcp_backlog_check(eng, idx);
     return true;
 }
 

@@ -28,7 +28,12 @@ static void chimney_tcp_neigh_check(ChimneyEngine *eng, ChimneyNeighObj *n,
     if (!eng->params_set || !stale) {
         return;
     }
-    if (nct - n->nrt > stale && nct - n->hrt > stale) {
+    /*
+     * With the event FIFO full the query is not made (nor marked): it is
+     * tried again at the next transmission (spec "Event delivery").
+     */
+    if (nct - n->nrt > stale && nct - n->hrt > stale &&
+        eng->svc->event_room(eng->opaque)) {
         ChimneyEvent ev = {
             .type = GUINT16_TO_LE(CHIMNEY_EVT_NEIGH_QUERY),
             .cookie = GUINT64_TO_LE(n->host_handle),
@@ -88,6 +93,13 @@ bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
     chimney_tcp_neigh_check(eng, n, p->neigh);
     seg.window = chimney_tcp_window_field(o, chimney_rcvbuf_window(eng, o));
     seg.ip_id = chimney_tcp_next_ip_id(o);
+    if (!len && !(flags & (CHIMNEY_TH_RST | CHIMNEY_TH_FIN))) {
+        /* RFC 2018: what is held out of order, on every pure ACK */
+        seg.nsack = chimney_sack_blocks(o, seg.sack,
+                                        (o->c.flags &
+                                         CHIMNEY_TCP_CONST_TIMESTAMP) ? 3 : 4);
+        hlen += seg.nsack ? 4 + 8 * seg.nsack : 0;
+    }
     flen = chimney_build_segment(eng->mac, n, p, o, &seg, eng->txbuf,
                                  sizeof(eng->txbuf));
     if (!flen) {

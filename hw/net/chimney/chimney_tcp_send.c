@@ -58,7 +58,13 @@ static int sq_read(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
     while (len && i < io->sq_len) {
         ChimneySendReq *r = chimney_io_sq_at(io, i);
         uint32_t off = seq - r->start;
-        uint32_t take = MIN(len, r->len - off);
+        uint32_t take;
+
+        /* never outside a queued request's buffer */
+        if (off >= r->len) {
+            return -1;
+        }
+        take = MIN(len, r->len - off);
 
         if (chimney_eng_dma_read(eng, r->addr + off, dst, take) < 0) {
             return -1;
@@ -198,19 +204,34 @@ void chimney_tcp_output(ChimneyEngine *eng, uint32_t idx)
     chimney_cc_timer_update(eng, idx);
 }
 
-void chimney_tcp_retransmit_head(ChimneyEngine *eng, uint32_t idx)
+bool chimney_tcp_resend_range(ChimneyEngine *eng, uint32_t idx, uint32_t seq,
+                              uint32_t max)
 {
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     ChimneyTcpIo *io = o->io;
-    uint32_t una = o->d.snd_una;
-    uint32_t data = chimney_seq_lt(una, io->snd_end) ? io->snd_end - una : 0;
-    uint32_t len = MIN(data, chimney_tcp_eff_mss(eng, o));
-    bool fin = io->fin_sent && fin_due(o, una, len);
+    uint32_t data = chimney_seq_lt(seq, io->snd_end) ? io->snd_end - seq : 0;
+    uint32_t len = MIN(MIN(data, max), chimney_tcp_eff_mss(eng, o));
+    bool fin = io->fin_sent && fin_due(o, seq, len);
 
     if (o->retrieve_pending || io->aborted || (!len && !fin)) {
-        return;
+        return false;
     }
-    send_segment(eng, o, una, len, fin);
+    return send_segment(eng, o, seq, len, fin);
+}
+
+void chimney_tcp_retransmit_head(ChimneyEngine *eng, uint32_t idx)
+{
+    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+    uint32_t una = o->d.snd_una;
+
+    if (chimney_tcp_resend_range(eng, idx, una, UINT32_MAX)) {
+        /* SACK recovery goes on after this segment */
+        uint32_t next = una + chimney_tcp_eff_mss(eng, o);
+
+        if (chimney_seq_lt(o->io->rexmit_hint, next)) {
+            o->io->rexmit_hint = next;
+        }
+    }
 }
 
 void chimney_tcp_send_probe(ChimneyEngine *eng, uint32_t idx)
@@ -218,12 +239,14 @@ void chimney_tcp_send_probe(ChimneyEngine *eng, uint32_t idx)
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     uint32_t seq = o->d.snd_nxt;
 
-    /* one byte beyond the zero window (RFC 9293 3.8.6.1) */
-    if (send_segment(eng, o, seq, 1, false)) {
-        if (!chimney_seq_lt(seq + 1, o->d.snd_max)) {
-            o->d.snd_max = seq + 1;
-        }
-        o->d.snd_nxt = seq + 1;
+    /*
+     * One byte beyond the zero window (RFC 9293 3.8.6.1).  SndNxt stays:
+     * the byte counts as sent (SndMax, so the peer may acknowledge it)
+     * but the connection stays in persist, not retransmission.
+     */
+    if (send_segment(eng, o, seq, 1, false) &&
+        chimney_seq_lt(o->d.snd_max, seq + 1)) {
+        o->d.snd_max = seq + 1;
     }
 }
 
@@ -286,4 +309,29 @@ void chimney_tcp_acked(ChimneyEngine *eng, uint32_t idx, uint32_t acked)
             break;
         }
     }
+}
+
+/*
+ * Rule 083: EVT_TCP_BACKLOG when the preferred backlog moved by at least
+ * one MSS, at most once per round-trip time (spec "TCP events").
+ */
+void chimney_tcp_backlog_check(ChimneyEngine *eng, uint32_t idx)
+{
+    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+    ChimneyTcpIo *io = o->io;
+    uint32_t now = chimney_nic_ticks(eng), val, diff, rtt;
+
+    if (!io || o->retrieve_pending || io->aborted) {
+        return;
+    }
+    val = chimney_tcp_send_backlog(o);
+    diff = val > io->backlog_sent ? val - io->backlog_sent :
+           io->backlog_sent - val;
+    rtt = MAX(o->d.srtt >> 3, 1u);
+    if (diff < chimney_tcp_eff_mss(eng, o) || now - io->backlog_tick < rtt) {
+        return;
+    }
+    io->backlog_sent = val;
+    io->backlog_tick = now;
+    chimney_io_object_event(eng, idx, CHIMNEY_DEFER_BACKLOG);
 }
