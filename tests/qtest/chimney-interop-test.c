@@ -6,8 +6,9 @@
  * at both ends (SHA-256 of each direction, computed by the sender and by the
  * receiver) and that no RST crossed the wire.  The guest is this test: it
  * drives the device's L2 TX/RX rings with raw frames and runs a minimal TCP
- * of its own (ARP, three-way handshake with MSS, window scale and
- * timestamps, in-order receive, go-back-N retransmission, FIN), and the
+ * of its own (ARP, three-way handshake with MSS, window scale, timestamps
+ * and SACK-permitted when the device has CAP_SACK, in-order receive
+ * without SACK blocks, go-back-N retransmission, FIN), and the
  * portable driver core (libqos/chimney-drv-qtest.c) for everything else.
  *
  * The flow, the same in every variant:
@@ -19,7 +20,8 @@
  *     can arrive on the L2 path once the connection is offloaded.
  *  3. INITIATE of a neighbor/path/TCP tree built from the handshake's
  *     state (MACs, addresses, ports, sequence numbers, windows, MSS, window
- *     scale, timestamps: TsTime continues the guest's timestamp clock).
+ *     scale, SACK, timestamps: TsTime continues the guest's timestamp
+ *     clock).
  *  4. IOP_BULK (16 MiB) each way on the offloaded connection: SEND
  *     requests of IOP_SEND_CHUNK bytes and RECV_POST requests (no-push, at
  *     most a quarter of the receive window each, so a request always fills)
@@ -28,11 +30,14 @@
  *     with qtest b64 transfers in 32 KiB pieces.
  *  5. The server then sends IOP_RX_TAIL more bytes, for which no request is
  *     posted: they stay buffered in the device (QUERY shows them as
- *     rcv_backlog_size).  The guest submits one more SEND of IOP_TX_TAIL
- *     bytes and right behind it a TERMINATE of the whole tree with a
- *     delegated structure: the device hands back the TCP state, the send
- *     list (the tail, minus what the peer acknowledged already) and the
- *     buffered receive data.
+ *     rcv_backlog_size).  The guest takes the NIC's link down (QMP
+ *     set_link), submits one more SEND of IOP_TX_TAIL bytes (the device
+ *     sends what the windows allow of it into the dead link), then a
+ *     TERMINATE of the whole tree with a delegated structure, and brings
+ *     the link up again: the device hands back the TCP state
+ *     (snd_una < snd_nxt), the send list (the tail, nothing of it
+ *     acknowledged) and the buffered receive data.  The lost segments make
+ *     the returned state the same whatever the peer's speed.
  *  6. The guest's own TCP takes over from the returned state: it sends the
  *     returned, unacknowledged data, then a FIN; the server reads to EOF,
  *     checks what it got and closes; the guest acknowledges its FIN.
@@ -68,6 +73,12 @@
  *                     frames; a held frame is released after 1 ms without
  *                     traffic).  Both TCPs (the device's and the kernel's)
  *                     recover by fast retransmit and timeouts.
+ *
+ * Knobs for experiments (not used by run-tests.sh):
+ * CHIMNEY_INTEROP_LOSS (the lossy variant's drop rate, e.g. 0.04),
+ * CHIMNEY_INTEROP_QEMU_ARGS (appended to QEMU's command line, e.g.
+ * "-trace chimney_engine_rto"), CHIMNEY_INTEROP_KEEP_PCAP (keep the
+ * recorded wire and print its name).
  *
  * Every variant records the wire next to the device with QEMU's
  * filter-dump (headers only) and checks that no segment of the connection
@@ -721,7 +732,11 @@ static void iop_ctx_free(void *opaque)
     }
     g_free(c->netns);
     if (c->pcap) {
-        unlink(c->pcap);
+        if (g_getenv("CHIMNEY_INTEROP_KEEP_PCAP")) {
+            g_printerr("# wire recorded in %s\n", c->pcap);
+        } else {
+            unlink(c->pcap);
+        }
         g_free(c->pcap);
     }
     g_free(c->skip);
@@ -771,6 +786,11 @@ static void *iop_before(GString *cmd_line, void *arg)
         g_string_append_printf(cmd_line, " -netdev socket,fd=%d,id=%s ",
                                c->sp[1], CHIMNEY_QOS_NETDEV);
     }
+    /* for experiments, e.g. CHIMNEY_INTEROP_QEMU_ARGS="-trace chimney_*" */
+    if (g_getenv("CHIMNEY_INTEROP_QEMU_ARGS")) {
+        g_string_append_printf(cmd_line, " %s ",
+                               g_getenv("CHIMNEY_INTEROP_QEMU_ARGS"));
+    }
     if (!c->skip) {
         int fd;
 
@@ -811,6 +831,7 @@ typedef struct IopTcb {
     uint32_t rcv_nxt, rcv_wnd;
     uint16_t rmss;
     bool ts, ws;
+    bool sack_offer, sack;      /* SACK-permitted: offered, agreed */
     uint8_t snd_shift, rcv_shift;
     uint32_t ts_recent;
     int64_t ts_recent_ns;       /* virtual clock when it was taken */
@@ -856,6 +877,8 @@ typedef struct IopGuest {
     unsigned bad_accept;
     uint32_t bad_accept_status;
     GString *tcp_events;
+    unsigned backlog_events;
+    uint32_t backlog;
     unsigned l2_other, l2_tcp_offloaded, arp_answered;
     uint64_t tail_cookie;
     bool tail_done;
@@ -941,8 +964,13 @@ static void iop_tcp_tx(IopGuest *g, uint8_t flags, uint32_t seq,
         optlen = 4;
     }
     if (syn_opts || t->ts) {
-        o[optlen] = CHIMNEY_TCPOPT_NOP;
-        o[optlen + 1] = CHIMNEY_TCPOPT_NOP;
+        if (syn_opts && t->sack_offer) {
+            o[optlen] = CHIMNEY_TCPOPT_SACK_PERM;
+            o[optlen + 1] = 2;
+        } else {
+            o[optlen] = CHIMNEY_TCPOPT_NOP;
+            o[optlen + 1] = CHIMNEY_TCPOPT_NOP;
+        }
         o[optlen + 2] = CHIMNEY_TCPOPT_TIMESTAMP;
         o[optlen + 3] = 10;
         stl_be_p(o + optlen + 4, iop_ts_now(g));
@@ -1299,6 +1327,9 @@ static void iop_connect(IopGuest *g)
     t->snd_max = t->iss + 1;
     t->rcv_wnd = 256 * 1024;
     t->rto_ns = IOP_RTO_NS;
+    /* SACK only if the device can do it on the offloaded connection */
+    t->sack_offer = chimney_readl(g->d, CHIMNEY_REG_CAP_FLAGS) &
+                    CHIMNEY_CAP_SACK;
     for (tries = 0; tries < 8 && !t->irs; tries++) {
         int64_t until;
 
@@ -1340,6 +1371,9 @@ static void iop_connect(IopGuest *g)
                     }
                     if (o[i] == CHIMNEY_TCPOPT_MSS && o[i + 1] == 4) {
                         t->rmss = lduw_be_p(o + i + 2);
+                    } else if (o[i] == CHIMNEY_TCPOPT_SACK_PERM &&
+                               o[i + 1] == 2) {
+                        t->sack = t->sack_offer;
                     } else if (o[i] == CHIMNEY_TCPOPT_WSCALE &&
                                o[i + 1] == 3) {
                         t->ws = true;
@@ -1371,10 +1405,10 @@ static void iop_connect(IopGuest *g)
     }
     iop_tcp_ack(g);
     g_test_message("%s: connected: peer MSS %u, window scale %s (peer %u, "
-                   "ours %u), timestamps %s, peer window %u",
+                   "ours %u), timestamps %s, SACK %s, peer window %u",
                    iop_kind_name[g->c->kind], t->rmss,
                    t->ws ? "on" : "off", t->snd_shift, t->rcv_shift,
-                   t->ts ? "on" : "off", t->snd_wnd);
+                   t->ts ? "on" : "off", t->sack ? "on" : "off", t->snd_wnd);
 }
 
 /* The hello and the greeting on the L2 path. */
@@ -1409,6 +1443,13 @@ static void iop_on_tcp_event(void *ctx, uint64_t ndis, uint64_t handle,
 {
     IopGuest *g = ctx;
 
+    g_assert_cmphex(handle, ==, g->h);
+    if (type == CHIMNEY_EVT_TCP_BACKLOG) {
+        /* advice on how much to keep queued: noted, not needed here */
+        g->backlog_events++;
+        g->backlog = info;
+        return;
+    }
     g_string_append_printf(g->tcp_events, " type 0x%x info %u", type, info);
 }
 
@@ -1441,6 +1482,7 @@ static void iop_offload(IopGuest *g)
     ts.c.hdr.length = cpu_to_le32(sizeof(ts.c));
     cflags |= t->ts ? CHIMNEY_TCP_CONST_TIMESTAMP : 0;
     cflags |= t->ws ? CHIMNEY_TCP_CONST_WSCALE : 0;
+    cflags |= t->sack ? CHIMNEY_TCP_CONST_SACK : 0;
     ts.c.flags = cpu_to_le16(cflags);
     ts.c.local_port = cpu_to_le16(t->lport);
     ts.c.remote_port = cpu_to_le16(t->rport);
@@ -1607,10 +1649,12 @@ static void iop_bulk(IopGuest *g)
     }
     g_test_message("%s: offloaded: %u MiB guest->peer in %.2f s (%.1f MiB/s),"
                    " %u MiB peer->guest in %.2f s (%.1f MiB/s), virtual "
-                   "time %.2f s", iop_kind_name[g->c->kind], IOP_BULK >> 20,
+                   "time %.2f s; %u TCP_BACKLOG events (last: %u bytes)",
+                   iop_kind_name[g->c->kind], IOP_BULK >> 20,
                    (t_snd - t0) / 1e6, (IOP_BULK >> 20) / ((t_snd - t0) / 1e6),
                    IOP_BULK >> 20, (t_rcv - t0) / 1e6,
-                   (IOP_BULK >> 20) / ((t_rcv - t0) / 1e6), g->vclock / 1e9);
+                   (IOP_BULK >> 20) / ((t_rcv - t0) / 1e6), g->vclock / 1e9,
+                   g->backlog_events, g->backlog);
 }
 
 /* The server's tail arrives with no request posted: buffered. */
