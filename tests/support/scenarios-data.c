@@ -810,6 +810,61 @@ static void scn_data_dma_errors(ChimneyTestEnv *env)
     env_dma_free(env, &r);
 }
 
+/*
+ * NewReno partial acknowledgment across a request boundary (found by the
+ * interoperability qtest, chimney-interop-test.c, under loss): the
+ * segment retransmitted for the next hole holds the bytes at the new
+ * SndUna, read from the request that holds them, even when the ACK
+ * completed the request before it.  Two SEND requests in buffers that are
+ * not adjacent (the first one's buffer is followed by other bytes); the
+ * peer makes the device enter fast recovery, then acknowledges the whole
+ * first request and part of the second.
+ */
+static void scn_partial_ack_next_request(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(6000, 13);
+    g_autofree uint8_t *junk = g_malloc(4096);
+    struct chimney_dma_buf a, b;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), ka, kb;
+    uint8_t f[2048];
+    int i;
+
+    /* A: bytes 0..1999, then 4 KiB that are not part of any request */
+    memset(junk, 0xee, 4096);
+    g_assert_cmpint(env_dma_alloc(env, 2000 + 4096, &a), ==, 0);
+    env_dma_write(env, &a, 0, data, 2000);
+    env_dma_write(env, &a, 2000, junk, 4096);
+    buf_with(env, &b, data + 2000, 4000);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, a.dma, 2000, h, &ka),
+                    ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 4000, h, &kb),
+                    ==, CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, data, 6000, 1460, NULL);
+    /* three duplicate ACKs: fast retransmit of the first segment */
+    for (i = 0; i < 3; i++) {
+        peer_ack(env, &c, SND, CHIMNEY_TEST_WND);
+    }
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.seq, ==, SND);
+    g_assert_cmpuint(rs.plen, ==, 1460);
+    g_assert_cmpmem(rs.payload, rs.plen, data, 1460);
+    /* a partial ACK past A: the next hole is B's bytes 920..2379 */
+    peer_ack(env, &c, SND + 2920, CHIMNEY_TEST_WND);
+    do {
+        peer_recv(env, &c, &rs, f, sizeof(f));
+    } while (!rs.plen);
+    g_assert_cmpuint(rs.seq, ==, SND + 2920);
+    g_assert_cmpuint(rs.plen, ==, 1460);
+    g_assert_cmpmem(rs.payload, rs.plen, data + 2920, 1460);
+    check_done(env, ka, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_SUCCESS, 2000);
+    peer_ack(env, &c, SND + 6000, CHIMNEY_TEST_WND);
+    check_done(env, kb, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_SUCCESS, 4000);
+    env_dma_free(env, &a);
+    env_dma_free(env, &b);
+}
+
 const ChimneyScenario chimney_scenarios_data[] = {
     { "bad-input-data-buffer-dma-errors", scn_data_dma_errors },
     { "rule-092-initial-data-first-zero-length", scn_initial_data_zero_len },
@@ -830,5 +885,6 @@ const ChimneyScenario chimney_scenarios_data[] = {
     { "rule-133-135-query-clear-stats", scn_stats },
     { "rule-043-047-terminate-returns-requests",
       scn_terminate_returns_requests },
+    { "newreno-partial-ack-next-request", scn_partial_ack_next_request },
     { NULL, NULL },
 };
