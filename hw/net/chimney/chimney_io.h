@@ -259,8 +259,11 @@ bool chimney_seq_ranges_add(ChimneySeqRange *r, uint32_t *n, uint32_t max,
 /* Fill a pure ACK's SACK blocks from the data held out of order. */
 uint8_t chimney_sack_blocks(const ChimneyTcpObj *o, uint32_t blocks[][2],
                             uint8_t max);
-/* Take the peer's SACK blocks into the scoreboard (after the ACK). */
-void chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
+/*
+ * Take the peer's SACK blocks into the scoreboard (after the ACK); true
+ * if they reported bytes not SACKed before (an RFC 6675 duplicate ACK).
+ */
+bool chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
                          const uint32_t sack[][2]);
 /* In recovery: resend the next hole the scoreboard shows; false: none. */
 bool chimney_sack_retransmit_next(ChimneyEngine *eng, uint32_t idx);

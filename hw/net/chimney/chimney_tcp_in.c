@@ -69,7 +69,7 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
                    const ChimneyRxParsed *r, ChimneyNeighObj *n)
 {
     uint32_t acked, wnd, idx = o->idx;
-    bool dup;
+    bool dup, advanced = false;
 
     if (!(r->tcp_flags & CHIMNEY_TH_ACK)) {
         return false;                   /* RFC 9293: no ACK, drop */
@@ -94,6 +94,7 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
 
         acked = r->ack - o->d.snd_una;
         o->d.snd_una = r->ack;
+        advanced = true;
         if (chimney_seq_lt(o->d.snd_nxt, o->d.snd_una)) {
             o->d.snd_nxt = o->d.snd_una;
         }
@@ -130,8 +131,14 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
         o->d.snd_wl1 = r->seq;
         o->d.max_snd_wnd = MAX(o->d.max_snd_wnd, wnd);
     }
-    if (r->nsack) {
-        chimney_sack_update(o, r->nsack, r->sack);
+    /*
+     * RFC 6675 2: with SACK, an ACK at SndUna that SACKs new bytes is a
+     * duplicate whatever its window says (a receiver that reads while
+     * the hole waits opens its window on every one).
+     */
+    if (r->nsack && chimney_sack_update(o, r->nsack, r->sack) &&
+        !advanced && chimney_seq_lt(o->d.snd_una, o->d.snd_max)) {
+        dup = true;
     }
     if (dup && o->io) {
         chimney_cc_on_dupack(eng, idx);
