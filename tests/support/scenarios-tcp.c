@@ -575,12 +575,14 @@ static void scn_sack(ChimneyTestEnv *env)
         conn_peer_seg(env, &d, &s, NULL, 0);
         s.flags = CHIMNEY_TH_ACK;
         s.ack = SND;
-        s.win = 65535;
-        s.nsack = 2;
+        /* a reading receiver: the window grows on every ACK (RFC 6675) */
+        s.win = 60000 + i * 1000;
+        /* one duplicate per arriving segment: 1, then 3, 4 and 5 */
+        s.nsack = i ? 2 : 1;
         s.sack[0][0] = SND + 1460;
         s.sack[0][1] = SND + 2 * 1460;
         s.sack[1][0] = SND + 3 * 1460;
-        s.sack[1][1] = SND + (3 + i) * 1460 + 1460;
+        s.sack[1][1] = SND + (3 + i) * 1460;
         env->wire_inject(env, f, seg_build(&s, f));
     }
     /* the 3rd duplicate: segment 0; the 4th: segment 2 (the next hole) */
