@@ -232,6 +232,13 @@ void chimney_cc_persist_expired(ChimneyEngine *eng, uint32_t idx);
 /* chimney_deliver.c */
 void chimney_deliver(ChimneyEngine *eng, uint32_t idx);
 void chimney_deliver_push_expired(ChimneyEngine *eng, uint32_t idx);
+/*
+ * In-sequence data at RcvNxt straight into the posted requests when
+ * nothing is buffered (one copy instead of two); returns the bytes
+ * taken (RcvNxt advanced past them), the rest goes the buffered way.
+ */
+uint32_t chimney_deliver_direct(ChimneyEngine *eng, uint32_t idx,
+                                const uint8_t *data, uint32_t len, bool psh);
 /* IND buffers were posted: deliver to connections waiting for them. */
 void chimney_deliver_ind_posted(ChimneyEngine *eng);
 void chimney_deliver_ind_unlist(ChimneyEngine *eng, uint32_t idx);

@@ -294,9 +294,20 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
             (o->io && o->io->fin_rcvd)) {
             chimney_tcp_send_ack(eng, o);           /* after FIN: ignored */
         } else {
+            uint32_t direct = 0;
+
             ooo = r->seq != o->d.rcv_nxt;
-            adv = chimney_rcvbuf_place(eng, o, r->seq, payload,
-                                       r->payload_len);
+            if (!ooo) {
+                /* never more than the window advertised */
+                direct = chimney_deliver_direct(eng, idx, payload,
+                                                MIN(r->payload_len, wnd),
+                                                r->tcp_flags & CHIMNEY_TH_PSH);
+            }
+            adv = direct + (direct < r->payload_len ?
+                            chimney_rcvbuf_place(eng, o, r->seq + direct,
+                                                 payload + direct,
+                                                 r->payload_len - direct) :
+                            0);
             if (adv) {
                 ChimneyTcpIo *io = o->io;
 
