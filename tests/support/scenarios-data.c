@@ -413,6 +413,8 @@ static void scn_rst(ChimneyTestEnv *env)
     peer_recv(env, &c, &rs, f, sizeof(f));
     g_assert_cmpuint(rs.ack, ==, RCV);              /* challenge ACK */
     g_assert_false(rs.flags & CHIMNEY_TH_RST);
+    /* challenge ACKs are rate-limited (500 ms): let the interval pass */
+    env->clock_step(env, 600 * CHIMNEY_TEST_NS_PER_MS);
     peer_data_at(env, &c, RCV + 100, NULL, 0,
                  CHIMNEY_TH_SYN | CHIMNEY_TH_ACK, SND);
     peer_recv(env, &c, &rs, f, sizeof(f));

@@ -634,7 +634,41 @@ static void scn_sack(ChimneyTestEnv *env)
     }
 }
 
+/*
+ * Rule 130 (RFC 5961 7): answers to segments that change nothing are
+ * rate-limited, so a peer that acknowledges data the device never sent
+ * cannot start an endless ACK exchange; data segments are still
+ * answered (window probes need it).
+ */
+static void scn_oow_ack_rate_limit(ChimneyTestEnv *env)
+{
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint8_t f[2048];
+    unsigned i;
+
+    conn_init4(&c, 1, 2, 1000, 80);
+    up(env, &c);
+    for (i = 0; i < 5; i++) {
+        peer_ack(env, &c, SND + 2900, 8192);        /* beyond SndMax */
+    }
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV);
+    g_assert_true(env->wire_quiet(env));            /* one answer only */
+    /* out-of-window data is answered every time */
+    peer_data_at(env, &c, RCV + 0x20000000u, "x", 1, CHIMNEY_TH_ACK, SND);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    peer_data_at(env, &c, RCV + 0x20000000u, "x", 1, CHIMNEY_TH_ACK, SND);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    /* after the interval, the next one is answered again */
+    env->clock_step(env, 600 * CHIMNEY_TEST_NS_PER_MS);
+    peer_ack(env, &c, SND + 2900, 8192);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV);
+}
+
 const ChimneyScenario chimney_scenarios_tcp[] = {
+    { "rule-130-out-of-window-ack-rate-limit", scn_oow_ack_rate_limit },
     { "rule-049-sack-blocks-and-recovery", scn_sack },
     { "rule-128-fast-retransmit", scn_fast_retransmit },
     { "rule-040-129-delayed-ack", scn_delayed_ack },

@@ -178,6 +178,7 @@ typedef struct ChimneyTcpObj {
     int32_t ts_delta;           /* NicDelta: TsTime - NicTime (rule 036) */
     uint32_t ts_recent_stamp;   /* NIC ticks when TsRecent was taken */
     uint16_t ip_id;             /* next IPv4 id, 0x8000..0xffff (rule 075) */
+    uint32_t oow_tick;          /* last rate-limited ACK (chimney_tcp_in.c) */
     ChimneyTcpConstState c;
     ChimneyTcpCachedState k;
     ChimneyTcpDelegatedState d;

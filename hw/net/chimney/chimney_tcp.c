@@ -80,6 +80,8 @@ void chimney_tcp_offloaded(ChimneyEngine *eng, uint32_t idx,
         o->d.state == CHIMNEY_TCPS_CLOSE_WAIT) {
         chimney_stats_tcp(eng, o)->currently_established++;
     }
+    /* no rate-limited ACK sent yet: the first one may go */
+    o->oow_tick = now - 0x7fffffffu;
     /* rule 036: NicDelta = TsTime - NicTime */
     o->ts_delta = (int32_t)(ho->ts_time - now);
     /* TsRecentAge keeps aging on the NIC clock */

@@ -41,6 +41,33 @@ static bool seg_acceptable(uint32_t rcv_nxt, uint32_t wnd, uint32_t seq,
             chimney_seq_lt(seq + len - 1, rcv_nxt + wnd));
 }
 
+/*
+ * Answers to segments that change nothing (out of the window, an ACK
+ * beyond SndMax, challenge ACKs, PAWS) are rate-limited per connection,
+ * as RFC 5961 7 asks and Linux does (tcp_invalid_ratelimit): two ends
+ * that disagree about the sequence space would otherwise answer each
+ * other's ACKs forever.  Segments carrying data are always answered (a
+ * window probe needs its answer; data does not make an ACK loop).
+ */
+#define OOW_ACK_INTERVAL_NS     (500ll * 1000 * 1000)
+
+static void oow_ack(ChimneyEngine *eng, ChimneyTcpObj *o,
+                    const ChimneyRxParsed *r)
+{
+    uint32_t now = chimney_nic_ticks(eng);
+    uint32_t gap = MAX(OOW_ACK_INTERVAL_NS / chimney_tick_ns(eng), 1u);
+
+    if (!r->payload_len || (r->tcp_flags & CHIMNEY_TH_SYN)) {
+        if (now - o->oow_tick < gap) {
+            trace_chimney_engine_rx_steer(o->idx, r->ip_total_len,
+                                          "engine: ACK rate-limited");
+            return;
+        }
+        o->oow_tick = now;
+    }
+    chimney_tcp_send_ack(eng, o);
+}
+
 /* PAWS (RFC 7323 5): an old timestamp marks an old duplicate. */
 #define PAWS_IDLE_TICKS_MS  (24u * 24u * 3600u * 1000u)
 
@@ -76,7 +103,7 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
     }
     if (chimney_seq_lt(o->d.snd_max, r->ack) ||
         chimney_seq_lt(r->ack, o->d.snd_una - o->d.max_snd_wnd)) {
-        chimney_tcp_send_ack(eng, o);
+        oow_ack(eng, o, r);
         return false;
     }
     wnd = r->window;
@@ -246,24 +273,24 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
         if (r->seq == o->d.rcv_nxt) {
             rst_in(eng, o);
         } else if (seg_acceptable(o->d.rcv_nxt, MAX(wnd, 1u), r->seq, 0)) {
-            chimney_tcp_send_ack(eng, o);
+            oow_ack(eng, o, r);                     /* challenge ACK */
         }
         return true;
     }
     /* RFC 9293 3.10.7.4 first check: the sequence number */
     if (!seg_acceptable(o->d.rcv_nxt, wnd, r->seq, seglen) &&
         !(wnd == 0 && r->seq == o->d.rcv_nxt)) {
-        chimney_tcp_send_ack(eng, o);   /* unacceptable: ACK, drop */
+        oow_ack(eng, o, r);             /* unacceptable: ACK, drop */
         return true;
     }
     if (paws_reject(eng, o, r)) {
-        chimney_tcp_send_ack(eng, o);
+        oow_ack(eng, o, r);
         return true;
     }
     /* RFC 5961 4: a SYN is answered with a challenge ACK ... */
     if (r->tcp_flags & CHIMNEY_TH_SYN) {
         if (r->seq != o->d.rcv_nxt) {
-            chimney_tcp_send_ack(eng, o);
+            oow_ack(eng, o, r);
             return true;
         }
         /* ... except at RcvNxt: the host decides (spec, REQUESTED) */
