@@ -1835,6 +1835,18 @@ static int chimney_ioctl(struct sock *sk, int cmd, unsigned long arg)
 	return put_user(answ, (int __user *)arg);
 }
 
+/*
+ * A thread that entered the kernel's tcp_sendmsg() before the offload
+ * (it read sk_prot before the swap and waited for the socket lock) must
+ * not queue data on the kernel's side: it finds no room (a non-blocking
+ * caller gets EAGAIN and comes back through chimney_sendmsg, a blocking
+ * one waits until the upload gives the socket back).
+ */
+static bool chimney_stream_memory_free(const struct sock *sk, int wake)
+{
+	return false;
+}
+
 static void chimney_keepalive(struct sock *sk, int valbool)
 {
 	struct chimney_conn *c = chimney_sk_conn(sk);
@@ -2261,6 +2273,7 @@ int chimney_ofl_init(void)
 	chimney_prot.sendpage = NULL;	/* sock_no_sendpage -> sendmsg */
 	chimney_prot.ioctl = chimney_ioctl;
 	chimney_prot.keepalive = chimney_keepalive;
+	chimney_prot.stream_memory_free = chimney_stream_memory_free;
 	chimney_stream_ops = inet_stream_ops;
 	chimney_stream_ops.poll = chimney_poll;
 	chimney_stream_ops.splice_read = NULL;	/* generic: read_iter */

@@ -212,6 +212,10 @@ def _pump_do(self, peer, args):
     log(f"EVENT pump-start name={name} n={n} peer={peer}")
     data = payload(n)
     conn = self.connection
+    # Small buffers: the gates stop the guest's program mid-stream with
+    # data still queued in its socket.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
 
     def sender():
         try:

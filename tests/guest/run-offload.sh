@@ -23,7 +23,8 @@
 # has no chimney-nic.
 #
 # Usage: run-offload.sh [--quiet]
-# Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory.
+# Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory,
+# CHIMNEY_GUEST_PCAP=1 records the NIC's frames (QEMU filter-dump) there.
 set -euo pipefail
 
 # shellcheck source=tests/guest/lib.sh
@@ -59,12 +60,14 @@ cg_server_start "$logdir/server.log"
 CG_NICS=1
 CG_HUB=0
 CG_SERIAL_PREFIX="# "
+qemu_extra=(-d guest_errors -D "$logdir/qemu-guest-errors.log")
+# CHIMNEY_GUEST_PCAP=1: the frames of the NIC's netdev into n0.pcap
+[ "${CHIMNEY_GUEST_PCAP:-0}" = 1 ] &&
+    qemu_extra+=(-object "filter-dump,id=fd0,netdev=n0,file=$logdir/n0.pcap")
 if [ $quiet = 1 ]; then
-    cg_timed boot cg_boot offload "$serial" \
-        -d guest_errors -D "$logdir/qemu-guest-errors.log" >/dev/null
+    cg_timed boot cg_boot offload "$serial" "${qemu_extra[@]}" >/dev/null
 else
-    cg_timed boot cg_boot offload "$serial" \
-        -d guest_errors -D "$logdir/qemu-guest-errors.log" >&2
+    cg_timed boot cg_boot offload "$serial" "${qemu_extra[@]}" >&2
 fi
 cg_server_stop
 

@@ -5,8 +5,9 @@
  * data into another file over one connection, both ways at once, with a
  * non-blocking socket and poll() (the way event-driven programs work).
  *
- *   xfer pump HOST PORT NAME N TXFILE RXFILE
- *       connect, send "PUMP NAME N\n" and then N bytes of TXFILE while
+ *   xfer pump HOST PORT NAME N TXFILE RXFILE [RATE]
+ *       connect, send "PUMP NAME N\n" and then N bytes of TXFILE (at
+ *       most RATE bytes per second, like a media stream) while
  *       writing what arrives into RXFILE; after the last byte
  *       shutdown(SHUT_WR); read until the host closes; close.  Prints
  *       "XFER name=NAME sent=S rcvd=R eof=0|1 err=E".  Exit 0 when S = N,
@@ -26,7 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
 
 static int dial(const char *host, const char *port)
 {
@@ -77,9 +87,14 @@ static int do_pump(int argc, char **argv)
 	char hdr[128];
 	ssize_t r;
 
-	if (argc != 8)
+	long long rate = 0, t0 = now_ms(), allowed;
+	int tmo;
+
+	if (argc != 8 && argc != 9)
 		return 2;
 	want = atoll(argv[5]);
+	if (argc == 9)
+		rate = atoll(argv[8]);
 	fin = open(argv[6], O_RDONLY);
 	fout = open(argv[7], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fin < 0 || fout < 0) {
@@ -94,7 +109,7 @@ static int do_pump(int argc, char **argv)
 	}
 	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
 
-	while (!eof) {
+	while (!eof || sent < want) {
 		if (txoff == txlen && sent < want) {
 			r = read(fin, tx, (long long)sizeof(tx) < want - sent ? sizeof(tx) :
 				 (size_t)(want - sent));
@@ -109,15 +124,26 @@ static int do_pump(int argc, char **argv)
 			shutdown(s, SHUT_WR);
 			shut = 1;
 		}
+		allowed = want;
+		tmo = 120000;
+		if (rate) {
+			allowed = 16384 + rate * (now_ms() - t0) / 1000;
+			if (sent >= allowed && sent < want)
+				tmo = 10;
+		}
 		p.fd = s;
-		p.events = POLLIN | (sent < want ? POLLOUT : 0);
-		if (poll(&p, 1, 120000) <= 0) {
+		p.events = (eof ? 0 : POLLIN) |
+			   (sent < want && sent < allowed ? POLLOUT : 0);
+		r = poll(&p, 1, tmo);
+		if (r == 0 && tmo == 10)
+			continue;
+		if (r <= 0) {
 			fprintf(stderr, "xfer: stalled (sent %lld rcvd %lld)\n",
 				sent, rcvd);
 			err = ETIMEDOUT;
 			break;
 		}
-		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+		if (!eof && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
 			r = read(s, rx, sizeof(rx));
 			if (r > 0) {
 				if (write(fout, rx, r) != r) {
@@ -133,7 +159,11 @@ static int do_pump(int argc, char **argv)
 			}
 		}
 		if ((p.revents & POLLOUT) && txoff < txlen) {
-			r = write(s, tx + txoff, txlen - txoff);
+			size_t k = txlen - txoff;
+
+			if (rate && (long long)k > allowed - sent)
+				k = allowed - sent;
+			r = write(s, tx + txoff, k);
 			if (r > 0) {
 				txoff += r;
 				sent += r;
