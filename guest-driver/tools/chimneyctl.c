@@ -52,10 +52,10 @@ static const char *const tcp_states[] = {
 	"TIME_WAIT",
 };
 
-static void usage(void)
+static void print_usage(void)
 {
 	fprintf(stderr,
-		"usage: chimneyctl offload PID FD\n"
+		"Usage: chimneyctl offload PID FD\n"
 		"       chimneyctl offload PID [--sport N] [--dport N]\n"
 		"       chimneyctl upload PID FD | PID [--sport N] [--dport N] | --all\n"
 		"       chimneyctl list\n");
@@ -130,10 +130,10 @@ static int target_fd(int argc, char **argv, int *pid_out, int *fd_out)
 	unsigned long inode;
 
 	if (argc < 1)
-		usage();
+		print_usage();
 	pid = atoi(argv[0]);
 	if (pid <= 0)
-		usage();
+		print_usage();
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--sport") && i + 1 < argc)
 			sport = atoi(argv[++i]);
@@ -142,20 +142,22 @@ static int target_fd(int argc, char **argv, int *pid_out, int *fd_out)
 		else if (fd < 0 && argv[i][0] >= '0' && argv[i][0] <= '9')
 			fd = atoi(argv[i]);
 		else
-			usage();
+			print_usage();
 	}
 	if (fd < 0) {
 		if (!sport && !dport)
-			usage();
+			print_usage();
 		inode = find_inode(pid, sport, dport);
 		if (!inode) {
-			fprintf(stderr, "chimneyctl: pid %d has no connected TCP socket with those ports\n",
+			fprintf(stderr,
+				"chimneyctl: pid %d: no connected TCP socket with those ports\n",
 				pid);
 			return -1;
 		}
 		fd = find_fd(pid, inode);
 		if (fd < 0) {
-			fprintf(stderr, "chimneyctl: socket inode %lu is not among pid %d's descriptors\n",
+			fprintf(stderr,
+				"chimneyctl: socket inode %lu: not a descriptor of pid %d\n",
 				inode, pid);
 			return -1;
 		}
@@ -289,13 +291,13 @@ static int cmd_list(void)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		usage();
+		print_usage();
 	if (!strcmp(argv[1], "offload"))
 		return cmd_offload(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "upload"))
 		return cmd_upload(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "list"))
 		return cmd_list();
-	usage();
+	print_usage();
 	return 2;
 }
