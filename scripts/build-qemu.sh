@@ -97,6 +97,7 @@ REQUIRED=(
     tests/qtest/chimney-bad-input-test.c
     tests/qtest/chimney-scenario-test.c
     tests/qtest/chimney-limits-test.c
+    tests/qtest/chimney-interop-test.c
     tests/qtest/libqos/chimney-env-qtest.c
     tests/qtest/libqos/chimney-nic.c
     tests/qtest/libqos/chimney-drv-qtest.c

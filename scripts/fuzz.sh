@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Build and run the libFuzzer target of the chimney-nic device core
-# (tests/fuzz/fuzz-chimney.c, program format in tests/fuzz/chimney-fuzz.h).
+# Build and run a libFuzzer target of the chimney-nic device core:
+#   core  tests/fuzz/fuzz-chimney.c, the device core (program format in
+#         tests/fuzz/chimney-fuzz.h), the default
+#   seg   tests/fuzz/fuzz-chimney-seg.c, the offload engine's TCP data path
+#         through chimney_engine.h alone: segments, data I/O requests, time
+#         (program format in tests/fuzz/chimney-fuzz-seg.h)
 #
 # Usage: scripts/fuzz.sh [options] [-- extra libFuzzer arguments]
 #
+#   --target T     core (default) or seg
 #   -t SECONDS     run time (default 600; 0 = until a crash or Ctrl-C)
 #   -s SEED        libFuzzer -seed (default 1; 0 = random)
 #   -j JOBS        parallel libFuzzer jobs (default 1)
 #   --build-only   build the target and the seed writer, write the seeds
 #   --ci           the CI smoke run: a fresh corpus from the seeds only,
-#                  -max_total_time=${CHIMNEY_FUZZ_CI_TIME:-120}, -seed=1,
+#                  -max_total_time=${CHIMNEY_FUZZ_CI_TIME:-120} (seg:
+#                  ${CHIMNEY_FUZZ_SEG_CI_TIME:-60}), -seed=1,
 #                  TAP on stdout ("ok 1" / "not ok 1"; "ok 1 # SKIP" when
 #                  clang cannot be installed); exit status 1 on a crash
 #   --reproduce F  run one input (a crash-* artifact) and show the report
 #
-# Files (all under build/fuzz/, which is git-ignored):
+# Files (all under build/fuzz/, which is git-ignored; the seg target's
+# under build/fuzz/seg/, named fuzz-chimney-seg and chimney-fuzz-seg-seeds):
 #   fuzz-chimney          the target (clang -fsanitize=fuzzer,address,undefined)
 #   chimney-fuzz-seeds    writes the seed corpus
 #   seeds/                the seeds (rewritten on every run)
@@ -32,6 +39,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 OUT=$ROOT/build/fuzz
+TARGET=core
 TIME=600
 SEED=1
 JOBS=1
@@ -41,6 +49,7 @@ EXTRA=()
 
 while [ $# -gt 0 ]; do
     case $1 in
+    --target) TARGET=$2; shift 2 ;;
     -t) TIME=$2; shift 2 ;;
     -s) SEED=$2; shift 2 ;;
     -j) JOBS=$2; shift 2 ;;
@@ -52,6 +61,29 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+
+case $TARGET in
+core)
+    FUZZ_BIN=fuzz-chimney
+    SEED_BIN=chimney-fuzz-seeds
+    FUZZ_SRC=tests/fuzz/fuzz-chimney.c
+    SEED_SRC=tests/fuzz/chimney-fuzz-seeds.c
+    DICT=(-dict=tests/fuzz/chimney.dict)
+    CI_TIME=${CHIMNEY_FUZZ_CI_TIME:-120}
+    CI_NAME="libFuzzer smoke run"
+    ;;
+seg)
+    OUT=$OUT/seg
+    FUZZ_BIN=fuzz-chimney-seg
+    SEED_BIN=chimney-fuzz-seg-seeds
+    FUZZ_SRC=tests/fuzz/fuzz-chimney-seg.c
+    SEED_SRC=tests/fuzz/chimney-fuzz-seg-seeds.c
+    DICT=()
+    CI_TIME=${CHIMNEY_FUZZ_SEG_CI_TIME:-60}
+    CI_NAME="libFuzzer smoke run (segments)"
+    ;;
+*) echo "unknown target: $TARGET (core or seg)" >&2; exit 2 ;;
+esac
 
 # --- compiler -------------------------------------------------------------------
 # A clang whose runtime has libFuzzer: try to link an empty fuzz target.
@@ -97,7 +129,7 @@ fi
 if [ -z "$CLANG" ]; then
     if [ "$MODE" = ci ]; then
         echo "1..1"
-        echo "ok 1 - libFuzzer smoke run # SKIP clang with libFuzzer not available"
+        echo "ok 1 - $CI_NAME # SKIP clang with libFuzzer not available"
         exit 0
     fi
     echo "fuzz.sh: clang with -fsanitize=fuzzer is not available" >&2
@@ -127,21 +159,21 @@ build() {
     "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=undefined -Wall -Wno-unused-parameter \
         "${INC[@]}" "${GLIB_CFLAGS[@]}" "${CORE_SRCS[@]}" \
-        tests/fuzz/fuzz-chimney.c "${GLIB_LIBS[@]}" \
-        -o "$OUT/fuzz-chimney" &&
+        "$FUZZ_SRC" "${GLIB_LIBS[@]}" \
+        -o "$OUT/$FUZZ_BIN" &&
     "$CLANG" -g -O1 -Wall -Wno-unused-parameter \
         "${INC[@]}" "${GLIB_CFLAGS[@]}" "${CORE_SRCS[@]}" \
-        tests/fuzz/chimney-fuzz-seeds.c "${GLIB_LIBS[@]}" \
-        -o "$OUT/chimney-fuzz-seeds" &&
+        "$SEED_SRC" "${GLIB_LIBS[@]}" \
+        -o "$OUT/$SEED_BIN" &&
     rm -rf "$OUT/seeds" &&
-    "$OUT/chimney-fuzz-seeds" "$OUT/seeds" >&2
+    "$OUT/$SEED_BIN" "$OUT/seeds" >&2
 }
 
 if ! build >"$OUT/build.log" 2>&1; then
     cat "$OUT/build.log" >&2
     if [ "$MODE" = ci ]; then
         echo "1..1"
-        echo "not ok 1 - libFuzzer smoke run: the target did not build (build/fuzz/build.log)"
+        echo "not ok 1 - $CI_NAME: the target did not build (${OUT#"$ROOT"/}/build.log)"
     fi
     exit 1
 fi
@@ -150,33 +182,32 @@ fi
 # operations of a few bytes each; -timeout: a maximal tree takes well
 # under a second even sanitized.
 COMMON=(-max_len=4096 -timeout=60 -rss_limit_mb=4096 -print_final_stats=1
-        -dict=tests/fuzz/chimney.dict)
+        "${DICT[@]}")
 
 case $MODE in
 build)
-    echo "$OUT/fuzz-chimney"
+    echo "$OUT/$FUZZ_BIN"
     exit 0
     ;;
 repro)
-    exec "$OUT/fuzz-chimney" "${COMMON[@]}" "$REPRO"
+    exec "$OUT/$FUZZ_BIN" "${COMMON[@]}" "$REPRO"
     ;;
 run)
     mkdir -p "$OUT/corpus" "$OUT/artifacts"
     args=("${COMMON[@]}" -seed="$SEED" -artifact_prefix="$OUT/artifacts/")
     [ "$TIME" != 0 ] && args+=(-max_total_time="$TIME")
     [ "$JOBS" != 1 ] && args+=(-jobs="$JOBS" -workers="$JOBS")
-    echo "fuzz.sh: $OUT/fuzz-chimney ${args[*]} ${EXTRA[*]} corpus/ seeds/" >&2
-    exec "$OUT/fuzz-chimney" "${args[@]}" "${EXTRA[@]}" \
+    echo "fuzz.sh: $OUT/$FUZZ_BIN ${args[*]} ${EXTRA[*]} corpus/ seeds/" >&2
+    exec "$OUT/$FUZZ_BIN" "${args[@]}" "${EXTRA[@]}" \
         "$OUT/corpus" "$OUT/seeds"
     ;;
 ci)
-    CI_TIME=${CHIMNEY_FUZZ_CI_TIME:-120}
     CI_DIR=$OUT/ci
     rm -rf "$CI_DIR"
     mkdir -p "$CI_DIR/corpus" "$CI_DIR/artifacts"
     echo "1..1"
     start=$(date +%s)
-    "$OUT/fuzz-chimney" "${COMMON[@]}" -seed=1 -max_total_time="$CI_TIME" \
+    "$OUT/$FUZZ_BIN" "${COMMON[@]}" -seed=1 -max_total_time="$CI_TIME" \
         -artifact_prefix="$CI_DIR/artifacts/" "${EXTRA[@]}" \
         "$CI_DIR/corpus" "$OUT/seeds" >"$CI_DIR/fuzz.log" 2>&1
     rc=$?
@@ -185,7 +216,7 @@ ci)
     [ -n "$execs" ] || execs=$(grep -o '#[0-9]*' "$CI_DIR/fuzz.log" | tail -n1 | tr -d '#')
     art=$(ls "$CI_DIR/artifacts" 2>/dev/null | head -n1)
     if [ "$rc" = 0 ] && [ -z "$art" ]; then
-        echo "ok 1 - libFuzzer smoke run: no crash in ${secs}s, ${execs:-?} execs (seed 1)"
+        echo "ok 1 - $CI_NAME: no crash in ${secs}s, ${execs:-?} execs (seed 1)"
         exit 0
     fi
     # the sanitizer report, as TAP diagnostics
@@ -193,8 +224,8 @@ ci)
     grep -m1 -A25 -E 'SPEC VIOLATION|runtime error|^==[0-9]+==ERROR|deadly signal' \
         "$CI_DIR/fuzz.log" | sed 's/^/# /'
     echo "# log: $CI_DIR/fuzz.log"
-    [ -n "$art" ] && echo "# reproduce: scripts/fuzz.sh --reproduce $CI_DIR/artifacts/$art"
-    echo "not ok 1 - libFuzzer smoke run: ${art:-exit status $rc} after ${secs}s, ${execs:-?} execs (seed 1)"
+    [ -n "$art" ] && echo "# reproduce: scripts/fuzz.sh --target $TARGET --reproduce $CI_DIR/artifacts/$art"
+    echo "not ok 1 - $CI_NAME: ${art:-exit status $rc} after ${secs}s, ${execs:-?} execs (seed 1)"
     exit 1
     ;;
 esac

@@ -12,8 +12,10 @@
 #                                  --check (docs/conformance.md table),
 #                                  scripts/gen-trace-stub.py --check (the
 #                                  standalone trace stub); TAP
-#  4c. libFuzzer smoke run         scripts/fuzz.sh --ci (clang, ASan/UBSan,
-#                                  fixed seed, ~2 minutes; TAP)
+#  4c. libFuzzer smoke runs        scripts/fuzz.sh --ci (clang, ASan/UBSan,
+#                                  fixed seed, ~2 minutes; TAP), then
+#                                  scripts/fuzz.sh --target seg --ci (the
+#                                  engine's TCP data path, ~1 minute)
 #   5. qtests                      every qos-test path containing chimney-nic
 #                                  (all machines qos-test knows: pc, q35, ...)
 #                                  run one path per qos-test process, so a
@@ -229,26 +231,36 @@ if [ "$meson_ok" = 1 ]; then
     grep -E '^ +[a-zA-Z]' "$LOGDIR/bench.log" | grep -v '^ *[0-9]*/' || true
 fi
 
-# --- 4c. libFuzzer smoke run of the device core (TAP) -----------------------------------
+# --- 4c. libFuzzer smoke runs of the device core (TAP) ---------------------------------
 # scripts/fuzz.sh --ci: build the libFuzzer target with clang (ASan/UBSan),
 # fuzz from the seed corpus for CHIMNEY_FUZZ_CI_TIME s (default 120) with a
 # fixed seed; a crash, sanitizer report or spec violation is "not ok".
-step "libFuzzer smoke run (scripts/fuzz.sh --ci)"
-fuzz_tap=$LOGDIR/fuzz-smoke.tap
-timeout 1200 scripts/fuzz.sh --ci >"$fuzz_tap" 2>"$LOGDIR/fuzz-smoke.log"
-fuzz_rc=$?
-grep -E '^(ok|not ok|# .*(SPEC VIOLATION|ERROR|runtime error)|# reproduce)' "$fuzz_tap"
-nfail=${#failed_logs[@]}
-tap_collect "fuzz: " "fuzz: libFuzzer smoke run" "$fuzz_rc" "$fuzz_tap"
-if [ "${#failed_logs[@]}" -gt "$nfail" ]; then
-    # the build log, and libFuzzer's own log (the crash input is in
-    # build/fuzz/ci/artifacts/; the TAP file says how to reproduce it)
-    failed_logs+=("$LOGDIR/fuzz-smoke.log")
-    if [ -f "$BUILDDIR/fuzz/ci/fuzz.log" ]; then
-        cp "$BUILDDIR/fuzz/ci/fuzz.log" "$LOGDIR/fuzz-smoke-libfuzzer.log"
-        failed_logs+=("$LOGDIR/fuzz-smoke-libfuzzer.log")
+# Then the same for the segment fuzzer of the engine's TCP data path
+# (--target seg, CHIMNEY_FUZZ_SEG_CI_TIME s, default 60).
+fuzz_smoke() {
+    local name=$1 tag=$2 dir=$3
+    shift 3
+    local tap=$LOGDIR/$tag.tap rc nfail
+    timeout 1200 scripts/fuzz.sh "$@" --ci >"$tap" 2>"$LOGDIR/$tag.log"
+    rc=$?
+    grep -E '^(ok|not ok|# .*(SPEC VIOLATION|ERROR|runtime error)|# reproduce)' "$tap"
+    nfail=${#failed_logs[@]}
+    tap_collect "fuzz: " "fuzz: $name" "$rc" "$tap"
+    if [ "${#failed_logs[@]}" -gt "$nfail" ]; then
+        # the build log, and libFuzzer's own log (the crash input is in
+        # $dir/ci/artifacts/; the TAP file says how to reproduce it)
+        failed_logs+=("$LOGDIR/$tag.log")
+        if [ -f "$dir/ci/fuzz.log" ]; then
+            cp "$dir/ci/fuzz.log" "$LOGDIR/$tag-libfuzzer.log"
+            failed_logs+=("$LOGDIR/$tag-libfuzzer.log")
+        fi
     fi
-fi
+}
+step "libFuzzer smoke run (scripts/fuzz.sh --ci)"
+fuzz_smoke "libFuzzer smoke run" fuzz-smoke "$BUILDDIR/fuzz"
+step "libFuzzer smoke run, segments (scripts/fuzz.sh --target seg --ci)"
+fuzz_smoke "libFuzzer smoke run (segments)" fuzz-seg-smoke \
+    "$BUILDDIR/fuzz/seg" --target seg
 
 # --- 5. qtests ------------------------------------------------------------------------------
 step "qtests (qos-test, chimney-nic nodes)"

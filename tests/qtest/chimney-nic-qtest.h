@@ -305,7 +305,7 @@ static inline void check_reset_values(Ctx *c, uint32_t status)
                     CHIMNEY_CAP_L2 | CHIMNEY_CAP_OFFLOAD_IPV4 |
                     CHIMNEY_CAP_OFFLOAD_IPV6 | CHIMNEY_CAP_VLAN |
                     CHIMNEY_CAP_8021P | CHIMNEY_CAP_TIMESTAMPS |
-                    CHIMNEY_CAP_WSCALE);
+                    CHIMNEY_CAP_WSCALE | CHIMNEY_CAP_SACK);
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MAX_CONN), ==, 65536);
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MAX_PATH), ==, 65536);
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MAX_NEIGH), ==, 4096);

@@ -767,7 +767,106 @@ static void scn_initial_data_zero_len(ChimneyTestEnv *env)
     env_dma_free(env, &r2);
 }
 
+/*
+ * DMA errors on data buffers (spec "SEND", "RECV_POST"): send data that
+ * cannot be read stops the connection with an upload request
+ * (REQUESTED) and a guest error; a receive buffer that cannot be written
+ * completes with DMA_ERROR and the data stays for the next request.
+ */
+static void scn_data_dma_errors(ChimneyTestEnv *env)
+{
+    struct chimney_dma_buf r;
+    ChimneyTestConn c, d;
+    uint64_t h, hd, k1, k2;
+    uint32_t errs = env_err_count(env);
+    uint8_t got[5];
+
+    h = conn_up(env, &c, 1000);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, CHIMNEY_TEST_BAD_GPA,
+                           5, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpint(env_dma_alloc(env, 5, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 5, h, &k2),
+                    ==, CHIMNEY_ST_SUCCESS);
+    conn_send_data(env, &c, "hello", 5);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_DMA_ERROR, 0);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 5);
+    env_dma_read(env, &r, 0, got, 5);
+    g_assert_cmpmem(got, 5, "hello", 5);
+    g_assert_cmpuint(env_err_count(env), >, errs);
+
+    errs = env_err_count(env);
+    conn_init4(&d, 1, 2, 1001, 80);
+    conn_offload(env, &d);
+    hd = d.t->slot;
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, CHIMNEY_TEST_BAD_GPA,
+                           100, hd, NULL), ==, CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    g_assert_nonnull(env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                                  d.t->b.ndis_offload_handle));
+    g_assert_cmpuint(env_find_rec(env, 'T', CHIMNEY_EVT_TCP_RETRIEVE,
+                                  d.t->b.ndis_offload_handle)->a, ==,
+                     CHIMNEY_UPLOAD_REQUESTED);
+    g_assert_cmpuint(env_err_count(env), >, errs);
+    env_dma_free(env, &r);
+}
+
+/*
+ * NewReno partial acknowledgment across a request boundary (found by the
+ * interoperability qtest, chimney-interop-test.c, under loss): the
+ * segment retransmitted for the next hole holds the bytes at the new
+ * SndUna, read from the request that holds them, even when the ACK
+ * completed the request before it.  Two SEND requests in buffers that are
+ * not adjacent (the first one's buffer is followed by other bytes); the
+ * peer makes the device enter fast recovery, then acknowledges the whole
+ * first request and part of the second.
+ */
+static void scn_partial_ack_next_request(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(6000, 13);
+    g_autofree uint8_t *junk = g_malloc(4096);
+    struct chimney_dma_buf a, b;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h = conn_up(env, &c, 1000), ka, kb;
+    uint8_t f[2048];
+    int i;
+
+    /* A: bytes 0..1999, then 4 KiB that are not part of any request */
+    memset(junk, 0xee, 4096);
+    g_assert_cmpint(env_dma_alloc(env, 2000 + 4096, &a), ==, 0);
+    env_dma_write(env, &a, 0, data, 2000);
+    env_dma_write(env, &a, 2000, junk, 4096);
+    buf_with(env, &b, data + 2000, 4000);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, a.dma, 2000, h, &ka),
+                    ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 4000, h, &kb),
+                    ==, CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, data, 6000, 1460, NULL);
+    /* three duplicate ACKs: fast retransmit of the first segment */
+    for (i = 0; i < 3; i++) {
+        peer_ack(env, &c, SND, CHIMNEY_TEST_WND);
+    }
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.seq, ==, SND);
+    g_assert_cmpuint(rs.plen, ==, 1460);
+    g_assert_cmpmem(rs.payload, rs.plen, data, 1460);
+    /* a partial ACK past A: the next hole is B's bytes 920..2379 */
+    peer_ack(env, &c, SND + 2920, CHIMNEY_TEST_WND);
+    do {
+        peer_recv(env, &c, &rs, f, sizeof(f));
+    } while (!rs.plen);
+    g_assert_cmpuint(rs.seq, ==, SND + 2920);
+    g_assert_cmpuint(rs.plen, ==, 1460);
+    g_assert_cmpmem(rs.payload, rs.plen, data + 2920, 1460);
+    check_done(env, ka, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_SUCCESS, 2000);
+    peer_ack(env, &c, SND + 6000, CHIMNEY_TEST_WND);
+    check_done(env, kb, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_SUCCESS, 4000);
+    env_dma_free(env, &a);
+    env_dma_free(env, &b);
+}
+
 const ChimneyScenario chimney_scenarios_data[] = {
+    { "bad-input-data-buffer-dma-errors", scn_data_dma_errors },
     { "rule-092-initial-data-first-zero-length", scn_initial_data_zero_len },
     { "rule-093-098-indicate-ind-ring", scn_indicate },
     { "rule-094-indicate-partial-suppresses", scn_indicate_partial },
@@ -786,5 +885,6 @@ const ChimneyScenario chimney_scenarios_data[] = {
     { "rule-133-135-query-clear-stats", scn_stats },
     { "rule-043-047-terminate-returns-requests",
       scn_terminate_returns_requests },
+    { "newreno-partial-ack-next-request", scn_partial_ack_next_request },
     { NULL, NULL },
 };

@@ -449,10 +449,12 @@ static void scn_bulk_send_lossy(ChimneyTestEnv *env)
 }
 
 /*
- * A bulk transfer from a peer to the device with loss, reordering and
- * duplication: the peer sends segments pairwise swapped, drops some,
- * sends some twice, and resends from the device's ACK when it stops
- * moving; the posted requests receive the stream intact.
+ * A bulk transfer from a peer to the device with loss, reordering,
+ * duplication and corruption: the peer sends segments pairwise swapped,
+ * drops some, sends some twice, precedes some with a copy whose bytes and
+ * checksum are wrong (it goes up the L2 path, never into the stream), and
+ * resends from the device's ACK when it stops moving; the posted requests
+ * receive the stream intact.
  */
 static void scn_bulk_recv_lossy(ChimneyTestEnv *env)
 {
@@ -494,6 +496,24 @@ static void scn_bulk_recv_lossy(ChimneyTestEnv *env)
 
                 if ((ix + round) % 9 == 4) {
                     continue;                       /* lost */
+                }
+                if (ix % 13 == 5) {
+                    /* a corrupted copy first: up the L2 path, unused */
+                    ChimneyTestSeg cs;
+                    g_autofree uint8_t *bad = g_memdup2(data + (seq - RCV),
+                                                        l);
+                    size_t fl;
+
+                    bad[0] ^= 0xff;
+                    conn_peer_seg(env, &c, &cs, bad, l);
+                    cs.seq = seq;
+                    cs.flags = CHIMNEY_TH_ACK;
+                    cs.ack = SND;
+                    cs.bad_tcp_csum = true;
+                    fl = seg_build(&cs, f);
+                    env->wire_inject(env, f, fl);
+                    g_assert_cmpuint(env->l2_take(env, f, sizeof(f)), ==,
+                                     fl);
                 }
                 peer_data_at(env, &c, seq, data + (seq - RCV), l,
                              CHIMNEY_TH_ACK, SND);
@@ -575,12 +595,14 @@ static void scn_sack(ChimneyTestEnv *env)
         conn_peer_seg(env, &d, &s, NULL, 0);
         s.flags = CHIMNEY_TH_ACK;
         s.ack = SND;
-        s.win = 65535;
-        s.nsack = 2;
+        /* a reading receiver: the window grows on every ACK (RFC 6675) */
+        s.win = 60000 + i * 1000;
+        /* one duplicate per arriving segment: 1, then 3, 4 and 5 */
+        s.nsack = i ? 2 : 1;
         s.sack[0][0] = SND + 1460;
         s.sack[0][1] = SND + 2 * 1460;
         s.sack[1][0] = SND + 3 * 1460;
-        s.sack[1][1] = SND + (3 + i) * 1460 + 1460;
+        s.sack[1][1] = SND + (3 + i) * 1460;
         env->wire_inject(env, f, seg_build(&s, f));
     }
     /* the 3rd duplicate: segment 0; the 4th: segment 2 (the next hole) */
@@ -595,6 +617,21 @@ static void scn_sack(ChimneyTestEnv *env)
     peer_ack(env, &d, SND + 6 * 1460, 65535);
     g_assert_cmpuint(io_wait(env, ck)->b, ==, 6 * 1460);
     env_dma_free(env, &b);
+    /* rule 049: data only SACKed (held out of order) is not handed back */
+    {
+        ChimneyTestHBlk *term;
+        struct chimney_dma_buf rd;
+
+        g_assert_cmpint(env_dma_alloc(env, 64, &rd), ==, 0);
+        term = hb_term_tcp(&env->hb, c.t->slot, NULL, 0, &rd, 64);
+        env_run_ok(env, OP_TERMINATE, term);
+        g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
+        g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->rcv_data_len),
+                         ==, 0);
+        g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->rcv_nxt), ==,
+                         RCV);
+        env_dma_free(env, &rd);
+    }
 }
 
 const ChimneyScenario chimney_scenarios_tcp[] = {

@@ -100,8 +100,10 @@ typedef struct ChimneyCore {
     ChimneyEvent evtq[CHIMNEY_EVT_QUEUE_MAX];
     uint32_t evtq_head;
     uint32_t evtq_len;
-    /* completions beyond CHIMNEY_EVT_QUEUE_MAX (never migrated: the
-     * device blocks migration while any request is outstanding) */
+    /*
+     * Completions beyond CHIMNEY_EVT_QUEUE_MAX (never migrated: the
+     * device blocks migration while any is queued here).
+     */
     GQueue *evtq_more;
 
     /* Scratch for assembling one TX frame. */

@@ -56,8 +56,12 @@ static void window_update(ChimneyEngine *eng, ChimneyTcpObj *o,
                           uint32_t before)
 {
     uint32_t mss = chimney_tcp_eff_mss(eng, o);
-    uint32_t now = chimney_rcvbuf_window(eng, o);
+    uint32_t now;
 
+    if (o->io->in_segment) {
+        return;                 /* the segment's own ACK carries it */
+    }
+    now = chimney_rcvbuf_window(eng, o);
     if (now >= before + MAX(2 * mss, o->io->rcv_cap / 2) ||
         (before < mss && now >= mss)) {
         chimney_tcp_send_ack(eng, o);
@@ -179,6 +183,59 @@ void chimney_deliver(ChimneyEngine *eng, uint32_t idx)
     }
     chimney_deliver_check_fin(eng, idx);
     window_update(eng, o, before);
+}
+
+uint32_t chimney_deliver_direct(ChimneyEngine *eng, uint32_t idx,
+                                const uint8_t *data, uint32_t len, bool psh)
+{
+    ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
+    ChimneyTcpIo *io = o->io;
+    uint32_t done = 0;
+
+    /*
+     * Only when nothing is buffered or held (delivery stays in order)
+     * and no indication is outstanding: then DELIVER would move this
+     * data into the posted requests at once anyway.
+     */
+    if (!io || io->rcv_len || io->nooo || io->busy || io->aborted ||
+        io->fin_rcvd) {
+        return 0;
+    }
+    while (done < len && io->rq_len) {
+        ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
+        uint32_t n = MIN(r->len - r->filled, len - done);
+
+        if (!n) {
+            complete_head(eng, idx, CHIMNEY_ST_SUCCESS);     /* 0 bytes */
+            continue;
+        }
+        if (chimney_eng_dma_write(eng, r->addr + r->filled, data + done,
+                                  n) < 0) {
+            break;              /* the buffered path reports the error */
+        }
+        r->filled += n;
+        done += n;
+        o->d.rcv_nxt += n;
+        if (r->filled == r->len) {
+            complete_head(eng, idx, CHIMNEY_ST_SUCCESS);
+            chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_PUSH);
+        }
+    }
+    if (done && io->rq_len) {
+        ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
+
+        if (r->filled && !(r->flags & CHIMNEY_RECVF_NO_PUSH)) {
+            if (psh && done == len) {
+                complete_head(eng, idx, CHIMNEY_ST_SUCCESS);
+                chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_PUSH);
+            } else if (!(o->tmr_armed & (1u << CHIMNEY_TCP_TMR_PUSH)) &&
+                       eng->params.push_ticks) {
+                chimney_tcp_timer_arm(eng, idx, CHIMNEY_TCP_TMR_PUSH,
+                                      eng->params.push_ticks);
+            }
+        }
+    }
+    return done;
 }
 
 void chimney_deliver_push_expired(ChimneyEngine *eng, uint32_t idx)

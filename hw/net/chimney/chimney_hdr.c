@@ -42,18 +42,39 @@ static inline void put_be32(uint8_t *p, uint32_t v)
  * words.  A 64-bit accumulator cannot overflow for any buffer we could
  * be given, so folding is left to the end.  Only the last chunk summed
  * may have an odd length (its last byte is the high half of a word).
+ *
+ * The words are summed in host order, eight bytes at a time, and the
+ * folded result is byte-swapped into network order at the end: the one's
+ * complement sum commutes with swapping the bytes of every word (RFC
+ * 1071 2(B)), so this equals the big-endian sum.
  */
 static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
-    size_t i;
+    uint64_t acc = 0, w;
+    uint16_t h;
 
-    for (i = 0; i + 1 < len; i += 2) {
-        sum += (uint32_t)p[i] << 8 | p[i + 1];
+    while (len >= 8) {
+        memcpy(&w, p, 8);
+        acc += (w & 0xffffffffu) + (w >> 32);
+        p += 8;
+        len -= 8;
     }
-    if (len & 1) {
-        sum += (uint32_t)p[len - 1] << 8;
+    while (len >= 2) {
+        memcpy(&h, p, 2);
+        acc += h;
+        p += 2;
+        len -= 2;
     }
-    return sum;
+    if (len) {
+        uint8_t last[2] = { p[0], 0 };
+
+        memcpy(&h, last, 2);
+        acc += h;
+    }
+    while (acc >> 16) {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    return sum + GUINT16_FROM_BE((uint16_t)acc);
 }
 
 static uint16_t csum_finish(uint64_t sum)

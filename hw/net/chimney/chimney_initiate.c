@@ -1,5 +1,6 @@
 /*
- * chimney-nic offload engine: INITIATE (spec "Initiate offload").  C + GLib only.
+ * chimney-nic offload engine: INITIATE (spec "Initiate offload").
+ * C + GLib only.
  *
  * Copyright (c) 2026 chimney-nic authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -444,7 +445,8 @@ void chimney_tree_initiate(Tree *t, uint32_t first, uint32_t parent,
         }
 
         chimney_tree_initiate(t, n->first_dep, obj, false);
-        for (j = n->first_dep; j != NODE_NONE; j = chimney_tree_node(t, j)->next) {
+        for (j = n->first_dep; j != NODE_NONE;
+             j = chimney_tree_node(t, j)->next) {
             ndeps++;
             nok += status_ok(chimney_tree_node(t, j)->status);
         }

@@ -120,9 +120,11 @@ void chimney_io_free(ChimneyEngine *eng, uint32_t idx)
     }
     if (io->kick_listed) {
         /* singly linked: find the predecessor (kicks are few) */
-        for (k = eng->kick_head, prev = CHIMNEY_NO_INDEX;
-             k != CHIMNEY_NO_INDEX && k != idx;
-             prev = k, k = chimney_tcp_at(eng, k)->io->kick_next) {
+        k = eng->kick_head;
+        prev = CHIMNEY_NO_INDEX;
+        while (k != CHIMNEY_NO_INDEX && k != idx) {
+            prev = k;
+            k = chimney_tcp_at(eng, k)->io->kick_next;
         }
         if (k == idx) {
             if (prev == CHIMNEY_NO_INDEX) {

@@ -34,8 +34,10 @@
 
 /* Requests one connection may have queued, per kind (spec "SEND"). */
 #define CHIMNEY_IO_MAX_REQS         4096u
-/* Requests queued on all connections together (bounds the completions
- * the event FIFO may have to hold). */
+/*
+ * Requests queued on all connections together (bounds the completions
+ * the event FIFO may have to hold).
+ */
 #define CHIMNEY_IO_MAX_TOTAL        (1u << 20)
 /* Out-of-order ranges held per connection (reassembly). */
 #define CHIMNEY_IO_OOO_MAX          8u
@@ -59,8 +61,10 @@ typedef struct ChimneySeqRange {
     uint32_t end;               /* exclusive */
 } ChimneySeqRange;
 
-/* Object events that wait for room in the event FIFO (spec "Event
- * delivery and flow control"), one bit each. */
+/*
+ * Object events that wait for room in the event FIFO (spec "Event
+ * delivery and flow control"), one bit each.
+ */
 #define CHIMNEY_DEFER_DISCONNECT    0x1u
 #define CHIMNEY_DEFER_ABORT         0x2u
 #define CHIMNEY_DEFER_BACKLOG       0x4u
@@ -91,8 +95,10 @@ typedef struct ChimneyTcpIo {
     uint32_t recover;           /* RFC 6582 "recover" */
     uint8_t persist_shift;
 
-    /* receive: [rbuf_off, rbuf_off + rcv_len) is bufferedQ (ends at
-     * RcvNxt); out-of-order data sits after it at its offset */
+    /*
+     * receive: [rbuf_off, rbuf_off + rcv_len) is bufferedQ (ends at
+     * RcvNxt); out-of-order data sits after it at its offset
+     */
     uint8_t *rbuf;
     uint32_t rbuf_off;
     uint32_t rcv_len;
@@ -127,6 +133,8 @@ typedef struct ChimneyTcpIo {
 
     /* delayed ACK */
     uint32_t segs_unacked;
+    bool in_segment;            /* a received segment's ACK will follow */
+    uint8_t limited_tx;         /* RFC 3042 segments allowed beyond cwnd */
 
     /* deferred object events, and the FIFO of connections with some */
     uint8_t deferred;
@@ -165,8 +173,10 @@ void chimney_io_object_event(ChimneyEngine *eng, uint32_t idx,
                              uint8_t which);
 /* The event FIFO has room again: generate deferred events. */
 void chimney_io_flush_deferred(ChimneyEngine *eng);
-/* The connection is aborted: complete its requests (after the event);
- * posted receives too unless keep_recvs (abortive DISCONNECT). */
+/*
+ * The connection is aborted: complete its requests (after the event);
+ * posted receives too unless keep_recvs (abortive DISCONNECT).
+ */
 void chimney_io_abort_requests(ChimneyEngine *eng, uint32_t idx,
                                bool keep_recvs);
 /* Move the connection to a new TCP state (keeps the gauges right). */
@@ -222,6 +232,13 @@ void chimney_cc_persist_expired(ChimneyEngine *eng, uint32_t idx);
 /* chimney_deliver.c */
 void chimney_deliver(ChimneyEngine *eng, uint32_t idx);
 void chimney_deliver_push_expired(ChimneyEngine *eng, uint32_t idx);
+/*
+ * In-sequence data at RcvNxt straight into the posted requests when
+ * nothing is buffered (one copy instead of two); returns the bytes
+ * taken (RcvNxt advanced past them), the rest goes the buffered way.
+ */
+uint32_t chimney_deliver_direct(ChimneyEngine *eng, uint32_t idx,
+                                const uint8_t *data, uint32_t len, bool psh);
 /* IND buffers were posted: deliver to connections waiting for them. */
 void chimney_deliver_ind_posted(ChimneyEngine *eng);
 void chimney_deliver_ind_unlist(ChimneyEngine *eng, uint32_t idx);
@@ -249,8 +266,11 @@ bool chimney_seq_ranges_add(ChimneySeqRange *r, uint32_t *n, uint32_t max,
 /* Fill a pure ACK's SACK blocks from the data held out of order. */
 uint8_t chimney_sack_blocks(const ChimneyTcpObj *o, uint32_t blocks[][2],
                             uint8_t max);
-/* Take the peer's SACK blocks into the scoreboard (after the ACK). */
-void chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
+/*
+ * Take the peer's SACK blocks into the scoreboard (after the ACK); true
+ * if they reported bytes not SACKed before (an RFC 6675 duplicate ACK).
+ */
+bool chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
                          const uint32_t sack[][2]);
 /* In recovery: resend the next hole the scoreboard shows; false: none. */
 bool chimney_sack_retransmit_next(ChimneyEngine *eng, uint32_t idx);

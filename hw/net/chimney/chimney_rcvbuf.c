@@ -149,8 +149,7 @@ void chimney_rcvbuf_consume(ChimneyTcpObj *o, uint32_t n)
     if (!io->rcv_len && !io->nooo) {
         io->rbuf_off = 0;
     }
-    /* the host consumed n bytes: RcvWnd grows again (spec "Receive
-     * window") */
+    /* the host consumed n bytes: RcvWnd grows (spec "Receive window") */
     o->d.rcv_wnd = (uint32_t)MIN((uint64_t)o->d.rcv_wnd + n,
                                  CHIMNEY_MAX_RCV_WND);
 }

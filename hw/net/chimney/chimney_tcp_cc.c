@@ -104,6 +104,7 @@ void chimney_cc_on_ack(ChimneyEngine *eng, uint32_t idx, uint32_t acked,
 
     o->d.rexmit_count = 0;
     io->persist_shift = 0;
+    io->limited_tx = 0;
     io->rto = rto_base(eng, o);
     if (io->in_recovery) {
         if (!chimney_seq_lt(ack, io->recover)) {
@@ -147,12 +148,22 @@ void chimney_cc_on_dupack(ChimneyEngine *eng, uint32_t idx)
         }
         return;
     }
+    /*
+     * RFC 3042 limited transmit: the first two duplicate ACKs each let
+     * one new segment out beyond cwnd, so a small window still gathers
+     * enough duplicates for fast retransmit instead of a timeout.
+     */
+    if (o->d.dup_ack_count < thresh && o->d.dup_ack_count <= 2) {
+        io->limited_tx = o->d.dup_ack_count;
+        chimney_tcp_output(eng, idx);
+    }
     /* RFC 6582 3.2 (1): only for losses above the last recovery point */
     if (o->d.dup_ack_count == thresh &&
         chimney_seq_lt(io->recover, o->d.snd_una + 1)) {
         cc_loss_ssthresh(eng, o);
         io->recover = o->d.snd_max;
         io->in_recovery = true;
+        io->limited_tx = 0;
         io->rexmit_hint = o->d.snd_una;
         io->rtt_on = false;                     /* Karn */
         o->d.total_rt++;

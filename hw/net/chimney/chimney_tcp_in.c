@@ -69,7 +69,7 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
                    const ChimneyRxParsed *r, ChimneyNeighObj *n)
 {
     uint32_t acked, wnd, idx = o->idx;
-    bool dup;
+    bool dup, advanced = false;
 
     if (!(r->tcp_flags & CHIMNEY_TH_ACK)) {
         return false;                   /* RFC 9293: no ACK, drop */
@@ -94,6 +94,7 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
 
         acked = r->ack - o->d.snd_una;
         o->d.snd_una = r->ack;
+        advanced = true;
         if (chimney_seq_lt(o->d.snd_nxt, o->d.snd_una)) {
             o->d.snd_nxt = o->d.snd_una;
         }
@@ -112,8 +113,13 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
                                       io->rtt_start);
                 io->rtt_on = false;
             }
-            chimney_cc_on_ack(eng, idx, acked, r->ack);
+            /*
+             * The send queue first: a partial ACK in recovery retransmits
+             * at the new SndUna, which must be read from the request that
+             * holds it, not from one this ACK completed.
+             */
             chimney_tcp_acked(eng, idx, acked);
+            chimney_cc_on_ack(eng, idx, acked, r->ack);
             /* RFC 6298 5.3: restart the timer for what is still out */
             chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_REXMIT);
         }
@@ -125,8 +131,14 @@ static bool ack_in(ChimneyEngine *eng, ChimneyTcpObj *o,
         o->d.snd_wl1 = r->seq;
         o->d.max_snd_wnd = MAX(o->d.max_snd_wnd, wnd);
     }
-    if (r->nsack) {
-        chimney_sack_update(o, r->nsack, r->sack);
+    /*
+     * RFC 6675 2: with SACK, an ACK at SndUna that SACKs new bytes is a
+     * duplicate whatever its window says (a receiver that reads while
+     * the hole waits opens its window on every one).
+     */
+    if (r->nsack && chimney_sack_update(o, r->nsack, r->sack) &&
+        !advanced && chimney_seq_lt(o->d.snd_una, o->d.snd_max)) {
+        dup = true;
     }
     if (dup && o->io) {
         chimney_cc_on_dupack(eng, idx);
@@ -282,9 +294,20 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
             (o->io && o->io->fin_rcvd)) {
             chimney_tcp_send_ack(eng, o);           /* after FIN: ignored */
         } else {
+            uint32_t direct = 0;
+
             ooo = r->seq != o->d.rcv_nxt;
-            adv = chimney_rcvbuf_place(eng, o, r->seq, payload,
-                                       r->payload_len);
+            if (!ooo) {
+                /* never more than the window advertised */
+                direct = chimney_deliver_direct(eng, idx, payload,
+                                                MIN(r->payload_len, wnd),
+                                                r->tcp_flags & CHIMNEY_TH_PSH);
+            }
+            adv = direct + (direct < r->payload_len ?
+                            chimney_rcvbuf_place(eng, o, r->seq + direct,
+                                                 payload + direct,
+                                                 r->payload_len - direct) :
+                            0);
             if (adv) {
                 ChimneyTcpIo *io = o->io;
 
@@ -298,7 +321,17 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
                                   o->d.rcv_nxt : r->seq + r->payload_len;
                 }
             }
-            /* RFC 5681 4.2: out of order or filling a hole: ACK now */
+            /*
+             * Deliver first, so the ACK below advertises the window after
+             * delivery: a window that moves between ACKs would make the
+             * peer's duplicate ACK count miss (RFC 5681 2).  The ACK then
+             * covers any window update delivery would have sent.
+             */
+            if (adv) {
+                o->io->in_segment = true;
+                chimney_deliver(eng, idx);
+                o->io->in_segment = false;
+            }
             /*
              * RFC 5681 4.2: out of order, filling a hole, or dropped: ACK
              * now.  Only full-sized segments wait for the delayed ACK; a
@@ -308,9 +341,6 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
             ack_data(eng, o, ooo || !adv || (o->io && o->io->nooo) ||
                      adv > r->payload_len ||
                      r->payload_len < chimney_tcp_eff_mss(eng, o));
-            if (adv) {
-                chimney_deliver(eng, idx);
-            }
         }
     }
     if ((r->tcp_flags & CHIMNEY_TH_FIN) && o->in_use &&

@@ -91,14 +91,27 @@ uint8_t chimney_sack_blocks(const ChimneyTcpObj *o, uint32_t blocks[][2],
     return nb;
 }
 
-void chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
+/* Bytes of the scoreboard (for telling whether a block added any). */
+static uint64_t sacked_bytes(const ChimneyTcpIo *io)
+{
+    uint64_t n = 0;
+    uint32_t i;
+
+    for (i = 0; i < io->nsacked; i++) {
+        n += io->sacked[i].end - io->sacked[i].start;
+    }
+    return n;
+}
+
+bool chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
                          const uint32_t sack[][2])
 {
     ChimneyTcpIo *io = o->io;
     uint32_t una = o->d.snd_una, i, k;
+    uint64_t before;
 
     if (!io || !(o->c.flags & CHIMNEY_TCP_CONST_SACK)) {
-        return;
+        return false;
     }
     /* what SndUna passed is no longer selective */
     for (i = 0, k = 0; i < io->nsacked; i++) {
@@ -111,6 +124,7 @@ void chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
         }
     }
     io->nsacked = k;
+    before = sacked_bytes(io);
     for (i = 0; i < nsack; i++) {
         /* only blocks inside (SndUna, SndMax] count (RFC 2018 / 5961) */
         if (!chimney_seq_lt(una, sack[i][0]) ||
@@ -121,6 +135,7 @@ void chimney_sack_update(ChimneyTcpObj *o, const uint8_t nsack,
         chimney_seq_ranges_add(io->sacked, &io->nsacked, CHIMNEY_IO_OOO_MAX,
                                sack[i][0], sack[i][1]);
     }
+    return sacked_bytes(io) > before;
 }
 
 bool chimney_sack_retransmit_next(ChimneyEngine *eng, uint32_t idx)

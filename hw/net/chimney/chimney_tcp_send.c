@@ -58,7 +58,13 @@ static int sq_read(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
     while (len && i < io->sq_len) {
         ChimneySendReq *r = chimney_io_sq_at(io, i);
         uint32_t off = seq - r->start;
-        uint32_t take = MIN(len, r->len - off);
+        uint32_t take;
+
+        /* never outside a queued request's buffer */
+        if (off >= r->len) {
+            return -1;
+        }
+        take = MIN(len, r->len - off);
 
         if (chimney_eng_dma_read(eng, r->addr + off, dst, take) < 0) {
             return -1;
@@ -146,7 +152,8 @@ void chimney_tcp_output(ChimneyEngine *eng, uint32_t idx)
     nagle = o->k.flags & CHIMNEY_TCP_CACHED_NAGLE;
     for (nseg = 0; nseg < CHIMNEY_TX_BURST; nseg++) {
         uint32_t seq = o->d.snd_nxt;
-        uint32_t wnd = MIN(o->d.snd_wnd, o->d.cwnd);
+        uint32_t wnd = MIN(o->d.snd_wnd,
+                           o->d.cwnd + io->limited_tx * mss);
         uint32_t inflight = seq - o->d.snd_una;
         uint32_t usable = wnd > inflight ? wnd - inflight : 0;
         uint32_t unsent = chimney_seq_lt(seq, io->snd_end) ?

@@ -213,7 +213,8 @@ static uint32_t terminate_apply(Tree *t, TreeNode *n)
         }
         if (st) {
             /* the header stays as the host wrote it */
-            chimney_conv_neigh_store(o, NULL, NULL, &d, chimney_tcp_neigh_nrd(t->ofl, o));
+            chimney_conv_neigh_store(o, NULL, NULL, &d,
+                                     chimney_tcp_neigh_nrd(t->ofl, o));
             if (chimney_eng_dma_write(t->ofl, n->addr + sizeof(ChimneyBlock) +
                                        sizeof(ChimneyStateHdr),
                                        (uint8_t *)&d + sizeof(d.hdr),

@@ -369,8 +369,8 @@ static uint32_t tree_check_duplicates(Tree *t)
         TreeNode *n = chimney_tree_node(t, i);
 
         if (n->role != CHIMNEY_ROLE_REF ||
-            !chimney_offload_lookup(t->ofl, n->handle, chimney_layer_kind[n->layer],
-                                    NULL)) {
+            !chimney_offload_lookup(t->ofl, n->handle,
+                                    chimney_layer_kind[n->layer], NULL)) {
             continue;
         }
         if (!g_hash_table_add(names, &n->handle)) {
