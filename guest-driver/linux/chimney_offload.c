@@ -966,9 +966,9 @@ static int chimney_offload(struct sock *sk)
 	if (sbl)
 		dma_free_coherent(priv->dev, sbl_len, sbl, sbl_dma);
 	chimney_tree_op_put(op);
-	netdev_dbg(priv->ndev, "offloaded %pI4:%u -> %pI4:%u (conn %u)\n",
+	netdev_dbg(priv->ndev, "offloaded %pI4:%u -> %pI4:%u (conn %u): send list %u bytes in %u entries, %u unread bytes\n",
 		   &c->saddr, ntohs(c->sport), &c->daddr, ntohs(c->dport),
-		   c->id);
+		   c->id, c->inflight, nsl, c->rq_bytes);
 	chimney_wake(sk);
 	return 0;
 
@@ -1337,6 +1337,10 @@ static int chimney_upload_locked(struct chimney_conn *c, bool detach)
 	}
 
 	/* The connection is the host's again. */
+	netdev_dbg(priv->ndev, "upload conn %u: state %u, send list %u entries (%u bytes sent, unacknowledged), rcv_data %u bytes, %u unread bytes\n",
+		   c->id, op->tst.d.state, op->tst.d.send_list_count,
+		   op->tst.d.snd_max - op->tst.d.snd_una,
+		   op->tst.d.rcv_data_len, c->rq_bytes);
 	chimney_restore(c, &op->tst.d, sl, op->tst.d.send_list_count, rd,
 			op->tst.d.rcv_data_len);
 	c->path->refs--;

@@ -8,7 +8,7 @@
 # receives; it knows nothing about chimney) onto the NIC's offload engine
 # and back with guest-driver/tools/chimneyctl:
 #   1. a 1 MiB-each-way transfer with host-server.py (PUMP, gated by GATE),
-#      offloaded after 256 KiB, 512 KiB each way through the engine,
+#      offloaded after 256 KiB, 384 KiB each way through the engine,
 #      uploaded mid-stream, finished on the kernel stack; SHA-256 at both
 #      ends, FIN at the end;
 #   2. a transfer offloaded after 256 KiB that ends while offloaded (the
