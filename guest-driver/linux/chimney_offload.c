@@ -722,7 +722,7 @@ static int chimney_offload(struct sock *sk)
 	__be32 nexthop;
 	u8 mac[ETH_ALEN];
 	u32 hrd = 0, nsl = 0, i;
-	bool have_mac = false;
+	bool have_mac = false, shared_n, shared_p;
 	int err;
 
 	if (!capable(CAP_NET_ADMIN))
@@ -901,6 +901,8 @@ static int chimney_offload(struct sock *sk)
 	op->tb.state = &op->tst;
 	op->tb.state_len = sizeof(op->tst);
 	root = &op->nb;
+	shared_n = !new_n;
+	shared_p = !new_p;
 
 	err = chimney_tree_sync(priv, chimney_drv_initiate_offload, op, root);
 	if (err == -ETIMEDOUT) {
@@ -966,9 +968,10 @@ static int chimney_offload(struct sock *sk)
 	if (sbl)
 		dma_free_coherent(priv->dev, sbl_len, sbl, sbl_dma);
 	chimney_tree_op_put(op);
-	netdev_dbg(priv->ndev, "offloaded %pI4:%u -> %pI4:%u (conn %u): send list %u bytes in %u entries, %u unread bytes\n",
+	netdev_dbg(priv->ndev, "offloaded %pI4:%u -> %pI4:%u (conn %u, %s neighbor, %s path): send list %u bytes in %u entries, %u unread bytes\n",
 		   &c->saddr, ntohs(c->sport), &c->daddr, ntohs(c->dport),
-		   c->id, c->inflight, nsl, c->rq_bytes);
+		   c->id, shared_n ? "shared" : "new", shared_p ? "shared" : "new",
+		   c->inflight, nsl, c->rq_bytes);
 	chimney_wake(sk);
 	return 0;
 

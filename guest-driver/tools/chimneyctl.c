@@ -62,11 +62,15 @@ static void print_usage(void)
 	exit(2);
 }
 
-/* The inode of the TCP socket of @pid with these ports (0: any), or 0. */
-static unsigned long find_inode(int pid, int sport, int dport)
+/*
+ * Whether @inode is a connected TCP socket with these ports (0: any) in
+ * @pid's network namespace (/proc/PID/net/tcp lists the whole namespace).
+ */
+static int inode_matches(int pid, unsigned long want, int sport, int dport)
 {
 	char path[64], line[512];
-	unsigned long inode, found = 0;
+	unsigned long inode;
+	int found = 0;
 	unsigned int lport, rport, st;
 	FILE *f;
 
@@ -81,26 +85,26 @@ static unsigned long find_inode(int pid, int sport, int dport)
 		if (st != 1 && st != 8)	/* ESTABLISHED, CLOSE_WAIT */
 			continue;
 		if ((sport && (int)lport != sport) ||
-		    (dport && (int)rport != dport))
+		    (dport && (int)rport != dport) || inode != want)
 			continue;
-		found = inode;
+		found = 1;
 		break;
 	}
 	fclose(f);
 	return found;
 }
 
-/* The descriptor of @pid that refers to socket inode @inode, or -1. */
-static int find_fd(int pid, unsigned long inode)
+/* The descriptor of @pid for a TCP socket with these ports, or -1. */
+static int find_fd(int pid, int sport, int dport)
 {
-	char path[64], link[64], want[64];
+	char path[64], link[64];
+	unsigned long inode;
 	struct dirent *de;
 	ssize_t n;
 	DIR *d;
 	int fd = -1;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
 	d = opendir(path);
 	if (!d)
 		return -1;
@@ -114,7 +118,8 @@ static int find_fd(int pid, unsigned long inode)
 		if (n <= 0)
 			continue;
 		link[n] = 0;
-		if (!strcmp(link, want)) {
+		if (sscanf(link, "socket:[%lu]", &inode) == 1 &&
+		    inode_matches(pid, inode, sport, dport)) {
 			fd = atoi(de->d_name);
 			break;
 		}
@@ -127,7 +132,6 @@ static int find_fd(int pid, unsigned long inode)
 static int target_fd(int argc, char **argv, int *pid_out, int *fd_out)
 {
 	int pid, fd = -1, sport = 0, dport = 0, i, pidfd, local;
-	unsigned long inode;
 
 	if (argc < 1)
 		print_usage();
@@ -147,18 +151,11 @@ static int target_fd(int argc, char **argv, int *pid_out, int *fd_out)
 	if (fd < 0) {
 		if (!sport && !dport)
 			print_usage();
-		inode = find_inode(pid, sport, dport);
-		if (!inode) {
+		fd = find_fd(pid, sport, dport);
+		if (fd < 0) {
 			fprintf(stderr,
 				"chimneyctl: pid %d: no connected TCP socket with those ports\n",
 				pid);
-			return -1;
-		}
-		fd = find_fd(pid, inode);
-		if (fd < 0) {
-			fprintf(stderr,
-				"chimneyctl: socket inode %lu: not a descriptor of pid %d\n",
-				inode, pid);
 			return -1;
 		}
 	}

@@ -701,6 +701,39 @@ offload_close() {
 	check "no connection offloaded after close" test "$(offloaded_count)" = 0
 }
 
+offload_two() {
+	local pa ra pb rb
+	section "offload: two connections at once (shared neighbor and path)"
+	start_pump two-a $((128 * KIB))
+	pa=$PUMP_PID ra=$PUMP_RX
+	start_pump two-b $((128 * KIB))
+	pb=$PUMP_PID rb=$PUMP_RX
+	check "pumps: 256 KiB each way on the kernel stack" \
+		wait_pump two-a "$ra" $((256 * KIB)) &&
+		wait_pump two-b "$rb" $((256 * KIB))
+	check "offload both (the second links to the first one's neighbor and path)" \
+		chimneyctl offload "$pa" --dport "$PORT" &&
+		chimneyctl offload "$pb" --dport "$PORT"
+	show_list
+	check "two connections offloaded" test "$(offloaded_count)" = 2
+	ctl "GATE two-a $((512 * KIB)) $((512 * KIB))" >/dev/null
+	ctl "GATE two-b $((512 * KIB)) $((512 * KIB))" >/dev/null
+	check "pumps: 512 KiB each way (256 KiB each through the engine)" \
+		wait_pump two-a "$ra" $((512 * KIB)) &&
+		wait_pump two-b "$rb" $((512 * KIB))
+	check "upload the first; the second stays offloaded" \
+		chimneyctl upload "$pa" --dport "$PORT"
+	check "one connection offloaded" test "$(offloaded_count)" = 1
+	check "upload the second (neighbor and path terminated)" \
+		chimneyctl upload "$pb" --dport "$PORT"
+	ctl "GATE two-a -1 -1" >/dev/null
+	ctl "GATE two-b -1 -1" >/dev/null
+	check "pump two-a finished: 1 MiB each way, SHA-256 both ends, FIN" \
+		pump_done two-a "$pa" "$ra" "$UP_SUM"
+	check "pump two-b finished: 1 MiB each way, SHA-256 both ends, FIN" \
+		pump_done two-b "$pb" "$rb" "$UP_SUM"
+}
+
 offload_cycles() {
 	local i g ok
 	section "offload: 10 offload/upload cycles on one connection"
@@ -745,6 +778,7 @@ run_offload() {
 	rst0=$(out_rsts)
 	offload_main
 	offload_close
+	offload_two
 	offload_cycles
 	rst1=$(out_rsts)
 	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \

@@ -13,7 +13,9 @@
 #      ends, FIN at the end;
 #   2. a transfer offloaded after 256 KiB that ends while offloaded (the
 #      host's FIN as EOF, shutdown and close of the program);
-#   3. 10 offload/upload cycles on one connection, 32 KiB each way in
+#   3. two connections offloaded at once (the second links to the
+#      first one's neighbor and path objects), uploaded one by one;
+#   4. 10 offload/upload cycles on one connection, 32 KiB each way in
 #      each state;
 # then: no TCP reset from the guest, rmmod, no kernel warnings, no guest
 # errors logged by QEMU.
@@ -113,7 +115,7 @@ else
     tap ok "QEMU logged no guest errors (-d guest_errors)"
 fi
 srv="$logdir/server.log"
-for p in main close cyc; do
+for p in main close two-a two-b cyc; do
     if grep -Eq "EVENT pump name=$p n=1048576 sent=1048576 rcvd=1048576 .* end=fin " "$srv"; then
         tap ok "host: pump $p moved 1 MiB each way and ended with FIN"
     else
