@@ -38,9 +38,7 @@
 #include <linux/refcount.h>
 #include <linux/slab.h>
 
-#include "hw/net/chimney_hw.h"
-#include "chimney_drv.h"
-#include "chimney_ring.h"
+#include "chimney_nic.h"
 
 #define DRV_NAME		"chimney_nic"
 #define DRV_VERSION		"0.1"
@@ -55,9 +53,12 @@
 #define CHIMNEY_TX_WAKE		(CHIMNEY_TX_DESC_MAX + 1)
 #define CHIMNEY_TX_TIMEOUT	(5 * HZ)
 #define CHIMNEY_CMD_TIMEOUT	(2 * HZ)
+#define CHIMNEY_IND_RING	64
+#define CHIMNEY_IND_BUF		16384
 
 /* Causes handled by NAPI, masked while it runs. */
-#define CHIMNEY_NAPI_CAUSES	(CHIMNEY_INT_TX | CHIMNEY_INT_RX | CHIMNEY_INT_EVT)
+#define CHIMNEY_NAPI_CAUSES	(CHIMNEY_INT_TX | CHIMNEY_INT_RX | CHIMNEY_INT_EVT | \
+				 CHIMNEY_INT_IND)
 /* Causes handled directly in the interrupt handler. */
 #define CHIMNEY_MISC_CAUSES	(CHIMNEY_INT_LINK | CHIMNEY_INT_ERR | \
 				 CHIMNEY_INT_RX_NOBUF)
@@ -78,71 +79,6 @@ static unsigned int irq_throttle_us;
 module_param(irq_throttle_us, uint, 0444);
 MODULE_PARM_DESC(irq_throttle_us,
 		 "Minimum gap between two interrupts of a vector, us (0 = off)");
-
-struct chimney_tx_buf {
-	struct sk_buff *skb;	/* on the frame's last descriptor only */
-	dma_addr_t dma;
-	u32 len;
-	bool page;		/* mapped with skb_frag_dma_map */
-};
-
-struct chimney_rx_buf {
-	struct sk_buff *skb;
-	dma_addr_t dma;
-};
-
-struct chimney_pcpu_stats {
-	u64 packets;
-	u64 bytes;
-	struct u64_stats_sync syncp;
-};
-
-struct chimney_priv {
-	struct chimney_os os;		/* the core's shim: ops, ctx = priv */
-	void __iomem *regs;
-	struct device *dev;
-	struct pci_dev *pdev;
-	struct net_device *ndev;
-	struct napi_struct napi;
-
-	struct chimney_ring tx;
-	struct chimney_ring rx;
-	/* CMD and EVT rings: the core's command/event path */
-	struct chimney_drv drv;
-	spinlock_t drv_lock;		/* the shim lock of the core */
-	bool drv_up;			/* chimney_drv_init() done */
-	struct chimney_tx_buf *tx_buf;
-	struct chimney_rx_buf *rx_buf;
-	/* A frame spanning several descriptors is copied into rx_chain. */
-	struct sk_buff *rx_chain;
-	bool rx_discard;		/* dropping the rest of a frame */
-	struct timer_list refill_timer;	/* RX ring empty after failed allocs */
-	bool up;			/* chimney_up() done, not yet down */
-
-	/* INT_MASK shadow; the register is shared by all vectors */
-	spinlock_t irq_lock;
-	u32 int_mask;
-	int nvec;
-	bool use_msix;
-	bool irqs_requested;
-	char irq_name[CHIMNEY_MSIX_VECTORS][IFNAMSIZ + 8];
-
-	struct chimney_pcpu_stats rx_stats;
-	struct chimney_pcpu_stats tx_stats;
-	atomic64_t rx_dropped;
-	atomic64_t rx_errors;
-	atomic64_t tx_dropped;
-	atomic64_t tx_errors;
-	atomic64_t misc_irqs;
-	atomic64_t rx_alloc_failed;
-	atomic64_t tx_stops;
-	atomic64_t tx_wakes;
-
-	struct work_struct reset_task;
-	u32 caps;
-	u32 max_frame;
-	u32 ring_max;
-};
 
 static const char * const chimney_vec_suffix[CHIMNEY_MSIX_VECTORS] = {
 	[CHIMNEY_VEC_MISC] = "misc",
@@ -520,11 +456,19 @@ static void chimney_cmd_wait_done(void *ctx, u32 status)
 	chimney_cmd_wait_put(w);
 }
 
-/* Run a NOP through CMD/EVT and wait; returns 0 and its CHIMNEY_ST_*. */
-static int chimney_cmd_nop_sync(struct chimney_priv *priv, u32 *status)
+/*
+ * Run one core command and wait for its completion; returns 0 and its
+ * CHIMNEY_ST_* in *@status.  @submit queues the command with the given
+ * completion; CHIMNEY_DRV_EBUSY (CMD ring full) is retried.
+ */
+int chimney_cmd_sync(struct chimney_priv *priv,
+		     int (*submit)(struct chimney_priv *priv,
+				   chimney_drv_cmd_done_fn done, void *ctx,
+				   void *arg),
+		     void *arg, u32 *status)
 {
 	struct chimney_cmd_wait *w;
-	int err;
+	int err, tries = 0;
 
 	w = kzalloc(sizeof(*w), GFP_KERNEL);
 	if (!w)
@@ -532,9 +476,13 @@ static int chimney_cmd_nop_sync(struct chimney_priv *priv, u32 *status)
 	init_completion(&w->done);
 	refcount_set(&w->ref, 2);
 
-	/* Under RTNL, like chimney_up() and chimney_down(). */
-	err = priv->drv_up ? chimney_drv_nop(&priv->drv, chimney_cmd_wait_done,
-					     w) : -ENETDOWN;
+	for (;;) {
+		err = priv->drv_up ? submit(priv, chimney_cmd_wait_done, w,
+					    arg) : -ENETDOWN;
+		if (err != -EBUSY || ++tries > 1000)
+			break;
+		usleep_range(500, 1000);
+	}
 	if (err) {
 		kfree(w);
 		return err;
@@ -545,6 +493,13 @@ static int chimney_cmd_nop_sync(struct chimney_priv *priv, u32 *status)
 		*status = w->status;
 	chimney_cmd_wait_put(w);
 	return err;
+}
+
+static int chimney_submit_nop(struct chimney_priv *priv,
+			      chimney_drv_cmd_done_fn done, void *ctx,
+			      void *arg)
+{
+	return chimney_drv_nop(&priv->drv, done, ctx);
 }
 
 /* EVT_LINK: NAPI context. */
@@ -558,11 +513,16 @@ static void chimney_on_status(void *ctx, u16 code)
 	struct chimney_priv *priv = ctx;
 
 	netdev_dbg(priv->ndev, "status indication %u\n", code);
+	chimney_ofl_on_status(priv, code);
 }
 
 static const struct chimney_drv_event_ops chimney_event_ops = {
 	.on_link	= chimney_on_link,
 	.on_status	= chimney_on_status,
+	.on_tcp_event	= chimney_ofl_on_tcp_event,
+	.on_neigh_query	= chimney_ofl_on_neigh_query,
+	.on_io_done	= chimney_ofl_on_io_done,
+	.on_indicate	= chimney_ofl_on_indicate,
 };
 
 /* ---- RX ---------------------------------------------------------------- */
@@ -693,6 +653,12 @@ static int chimney_rx_poll(struct chimney_priv *priv, int budget)
 			continue;
 		bytes += skb->len;
 		skb->protocol = eth_type_trans(skb, ndev);
+		/* Frames of offloaded connections never reach the stack. */
+		if (atomic_read(&priv->ofl_conns) &&
+		    chimney_ofl_rx_steal(priv, skb)) {
+			done++;
+			continue;
+		}
 		napi_gro_receive(&priv->napi, skb);
 		done++;
 	}
@@ -1036,6 +1002,13 @@ static int chimney_start_rings(struct chimney_priv *priv)
 	}
 	chimney_drv_set_event_ops(&priv->drv, &chimney_event_ops, priv);
 	priv->drv_up = true;
+	/* Receive indications of offloaded connections (optional). */
+	err = chimney_drv_ind_start(&priv->drv, CHIMNEY_IND_RING,
+				    CHIMNEY_IND_BUF);
+	priv->ind_up = !err;
+	if (err)
+		netdev_warn(priv->ndev, "no IND ring (%d): no TCP offload\n",
+			    err);
 
 	for (i = 0; i < ARRAY_SIZE(rings); i++) {
 		err = chimney_ring_start(&priv->os, rings[i]);
@@ -1153,12 +1126,13 @@ static int chimney_open(struct net_device *ndev)
 		goto err_irqs;
 
 	/* Check the command and event rings end to end. */
-	err = chimney_cmd_nop_sync(priv, &status);
+	err = chimney_cmd_sync(priv, chimney_submit_nop, NULL, &status);
 	if (err || status != CHIMNEY_ST_SUCCESS)
 		netdev_warn(ndev, "NOP command failed: err %d status 0x%08x\n",
 			    err, err ? 0 : status);
 	else
 		netdev_info(ndev, "command/event path ok\n");
+	chimney_ofl_dev_open(priv);
 	return 0;
 
 err_irqs:
@@ -1172,6 +1146,8 @@ static int chimney_stop(struct net_device *ndev)
 {
 	struct chimney_priv *priv = netdev_priv(ndev);
 
+	/* Offloaded connections go back to the host stack first. */
+	chimney_ofl_dev_close(priv);
 	chimney_down(priv);
 	chimney_free_irqs(priv);
 	chimney_free_rings(priv);
@@ -1188,6 +1164,7 @@ static void chimney_reset_task(struct work_struct *work)
 	if (netif_running(ndev) && netif_device_present(ndev)) {
 		netdev_warn(ndev, "restarting rings\n");
 		netif_device_detach(ndev);
+		chimney_ofl_dev_close(priv);
 		chimney_down(priv);
 		if (chimney_up(priv))
 			netdev_err(ndev, "restart failed; set the interface down and up\n");
@@ -1255,6 +1232,13 @@ static const struct net_device_ops chimney_netdev_ops = {
 	.ndo_validate_addr	= eth_validate_addr,
 	.ndo_tx_timeout		= chimney_tx_timeout,
 };
+
+struct chimney_priv *chimney_priv_from_netdev(const struct net_device *dev)
+{
+	if (!dev || dev->netdev_ops != &chimney_netdev_ops)
+		return NULL;
+	return netdev_priv(dev);
+}
 
 /* ---- ethtool ----------------------------------------------------------- */
 
@@ -1442,6 +1426,12 @@ static int chimney_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	priv->max_frame = min_t(u32, chimney_rd(priv, CHIMNEY_REG_CAP_MAX_FRAME),
 				CHIMNEY_MAX_FRAME);
 	priv->ring_max = chimney_rd(priv, CHIMNEY_REG_CAP_RING_MAX);
+	priv->cap_flags = priv->caps;
+	priv->cap_rcv_buf = chimney_rd(priv, CHIMNEY_REG_CAP_RCV_BUF);
+	priv->cap_max_rcv_wnd = chimney_rd(priv, CHIMNEY_REG_CAP_MAX_RCV_WND);
+	priv->cap_max_path_mtu = chimney_rd(priv, CHIMNEY_REG_CAP_MAX_PATH_MTU);
+	atomic_set(&priv->ofl_conns, 0);
+	INIT_LIST_HEAD(&priv->ofl_node);
 	if (!(priv->caps & CHIMNEY_CAP_L2) ||
 	    priv->max_frame < VLAN_ETH_FRAME_LEN ||
 	    priv->ring_max < CHIMNEY_RING_MIN) {
@@ -1568,21 +1558,30 @@ static bool chimney_ring_param_ok(const char *name, unsigned int v,
 
 static int __init chimney_init(void)
 {
+	int err;
+
 	/* TX: room for a maximal frame (16 descriptors) plus the wake margin. */
 	if (!chimney_ring_param_ok("tx_ring", tx_ring, 32) ||
 	    !chimney_ring_param_ok("rx_ring", rx_ring, CHIMNEY_RING_MIN))
 		return -EINVAL;
-	return pci_register_driver(&chimney_pci_driver);
+	err = chimney_ofl_init();
+	if (err)
+		return err;
+	err = pci_register_driver(&chimney_pci_driver);
+	if (err)
+		chimney_ofl_exit();
+	return err;
 }
 module_init(chimney_init);
 
 static void __exit chimney_exit(void)
 {
 	pci_unregister_driver(&chimney_pci_driver);
+	chimney_ofl_exit();
 }
 module_exit(chimney_exit);
 
-MODULE_DESCRIPTION("chimney-nic (QEMU TCP Chimney Offload NIC) driver, L2 path");
+MODULE_DESCRIPTION("chimney-nic (QEMU TCP Chimney Offload NIC) driver: L2 and TCP offload");
 MODULE_AUTHOR("chimney-nic authors");
 MODULE_LICENSE("GPL");
 MODULE_VERSION(DRV_VERSION);

@@ -2,7 +2,8 @@
 # /init of the chimney-nic guest initramfs (busybox ash).
 #
 # Kernel command line parameters:
-#   chimney.mode=test|demo|nodev
+#   chimney.mode=test|demo|nodev|offload
+#                            offload: the TCP offload test (run-offload.sh)
 #                            test: the L2 boot test (run-l2-boot.sh)
 #                            demo: the walk-through (boot-demo.sh)
 #                            nodev: module load/unload without the device
@@ -571,7 +572,225 @@ run_hub() {
 	finish
 }
 
+# ---- offload mode (run-offload.sh) -----------------------------------------
+
+KIB=1024
+PUMP_N=$((1024 * KIB))
+
+ctl() { xfer ctl "$HOST" "$PORT" "$*"; }
+
+file_size() { if [ -f "$1" ]; then wc -c <"$1"; else echo 0; fi; }
+
+# wait_pump NAME RXFILE BYTES: until the host has received BYTES of pump
+# NAME and the guest program has written BYTES into RXFILE
+wait_pump() {
+	local i=0 st
+	while [ $i -lt 900 ]; do
+		st=$(ctl "PSTAT $1")
+		# shellcheck disable=SC2086
+		set -- "$1" "$2" "$3" $st
+		case ${7:-x} in
+		*[!0-9]*) ;;
+		*) [ "$7" -ge "$3" ] && [ "$(file_size "$2")" -ge "$3" ] && return 0 ;;
+		esac
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "  pump $1 stuck: host '$st', guest received $(file_size "$2")"
+	return 1
+}
+
+offloaded_count() { chimneyctl list | sed -n 's/^\([0-9]*\) offloaded connection.*/\1/p'; }
+
+# list_field NAME: the first value after NAME in chimneyctl list
+list_field() { chimneyctl list | tr ' ' '\n' | sed -n "/^$1\$/{n;p;q}"; }
+
+list_has() { chimneyctl list | grep -q "$1"; }
+
+# the Tcp OutRsts counter of /proc/net/snmp
+out_rsts() {
+	awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "OutRsts") c = i; h = 1 }
+		       else print $c }' /proc/net/snmp
+}
+
+# pump_done NAME PID RXFILE WANT_UP(sha of what we sent): the program
+# finished, both sides have all bytes with the right checksums, the
+# connection ended with FIN (no RST)
+pump_done() {
+	local name=$1 pid=$2 rx=$3 up=$4 down got st rc=0 i
+	wait "$pid" || rc=$?
+	cat "/tmp/xfer.$name.out" | sed 's/^/  /'
+	down=$(ctl "DLSUM $PUMP_N")
+	got=$(sha256sum "$rx" | cut -d' ' -f1)
+	# the host may still be reading what it had held back
+	i=0
+	while [ $i -lt 300 ]; do
+		st=$(ctl "PSTAT $name")
+		case $st in *" done 1 "*) break ;; esac
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "  guest rx sha256 $got, host sent $down; host: $st"
+	[ $rc -eq 0 ] && [ "$got" = "$down" ] &&
+		[ "$st" = "sent $PUMP_N rcvd $PUMP_N done 1 end fin sha256 $up" ]
+}
+
+# start_pump NAME RATE: sets PUMP_PID, PUMP_RX.  The host gates what it
+# sends; the program sends at RATE bytes/s (slirp takes whatever it gets
+# into the host's socket buffers, so the guest->host direction cannot be
+# held by the host's gate).
+start_pump() {
+	PUMP_RX=/tmp/rx.$1
+	rm -f "$PUMP_RX"
+	xfer pump "$HOST" "$PORT" "$1" "$PUMP_N" /tmp/tx "$PUMP_RX" "$2" \
+		>"/tmp/xfer.$1.out" 2>&1 &
+	PUMP_PID=$!
+}
+
+show_list() { chimneyctl list | sed 's/^/  /'; }
+
+# ctl_conn offload|upload PID: chimneyctl on the pump's connection
+ctl_conn() {
+	chimneyctl "$1" "$2" --dport "$PORT" && return 0
+	echo "  /proc/$2/net/tcp:"
+	sed 's/^/    /' "/proc/$2/net/tcp"
+	ls -l "/proc/$2/fd" | sed 's/^/    /'
+	return 1
+}
+
+offload_main() {
+	local sent0 rcvd0
+	section "offload: one connection, offload and upload mid-stream"
+	start_pump main $((128 * KIB))
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump main "$PUMP_RX" $((256 * KIB))
+	sleep 0.5	# the guest's send queue fills (the host reads no more)
+	check "chimneyctl offload (pid $PUMP_PID, port $PORT)" \
+		ctl_conn offload "$PUMP_PID"
+	show_list
+	check "one connection offloaded, ESTABLISHED on the device" \
+		list_has 'state ESTABLISHED'
+	ctl "GATE main $((640 * KIB)) $((640 * KIB))" >/dev/null
+	check "pump: 640 KiB each way (384 KiB through the NIC engine)" \
+		wait_pump main "$PUMP_RX" $((640 * KIB))
+	sleep 0.5
+	show_list
+	sent0=$(list_field sent)
+	rcvd0=$(list_field rcvd)
+	check "the driver moved data both ways (sent $sent0, received $rcvd0)" \
+		test "${sent0:-0}" -gt $((256 * KIB)) -a "${rcvd0:-0}" -gt $((256 * KIB))
+	check "chimneyctl upload mid-stream" \
+		ctl_conn upload "$PUMP_PID"
+	check "no connection offloaded after the upload" \
+		test "$(offloaded_count)" = 0
+	ctl "GATE main -1 -1" >/dev/null
+	check "pump finished on the kernel stack: 1 MiB each way, SHA-256 both ends, FIN" \
+		pump_done main "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+}
+
+offload_close() {
+	section "offload: EOF and close while offloaded"
+	start_pump close $((256 * KIB))
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump close "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	ctl "GATE close -1 -1" >/dev/null
+	# the rest, the host's FIN (EOF), the program's shutdown and close
+	check "pump finished while offloaded: EOF seen, shutdown and close uploaded, FIN" \
+		pump_done close "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded after close" test "$(offloaded_count)" = 0
+}
+
+offload_two() {
+	local pa ra pb rb
+	section "offload: two connections at once (shared neighbor and path)"
+	start_pump two-a $((128 * KIB))
+	pa=$PUMP_PID ra=$PUMP_RX
+	start_pump two-b $((128 * KIB))
+	pb=$PUMP_PID rb=$PUMP_RX
+	check "pumps: 256 KiB each way on the kernel stack" \
+		wait_pump two-a "$ra" $((256 * KIB)) &&
+		wait_pump two-b "$rb" $((256 * KIB))
+	check "offload both (the second links to the first one's neighbor and path)" \
+		chimneyctl offload "$pa" --dport "$PORT" &&
+		chimneyctl offload "$pb" --dport "$PORT"
+	show_list
+	check "two connections offloaded" test "$(offloaded_count)" = 2
+	ctl "GATE two-a $((512 * KIB)) $((512 * KIB))" >/dev/null
+	ctl "GATE two-b $((512 * KIB)) $((512 * KIB))" >/dev/null
+	check "pumps: 512 KiB each way (256 KiB each through the engine)" \
+		wait_pump two-a "$ra" $((512 * KIB)) &&
+		wait_pump two-b "$rb" $((512 * KIB))
+	check "upload the first; the second stays offloaded" \
+		chimneyctl upload "$pa" --dport "$PORT"
+	check "one connection offloaded" test "$(offloaded_count)" = 1
+	check "upload the second (neighbor and path terminated)" \
+		chimneyctl upload "$pb" --dport "$PORT"
+	ctl "GATE two-a -1 -1" >/dev/null
+	ctl "GATE two-b -1 -1" >/dev/null
+	check "pump two-a finished: 1 MiB each way, SHA-256 both ends, FIN" \
+		pump_done two-a "$pa" "$ra" "$UP_SUM"
+	check "pump two-b finished: 1 MiB each way, SHA-256 both ends, FIN" \
+		pump_done two-b "$pb" "$rb" "$UP_SUM"
+}
+
+offload_cycles() {
+	local i g ok
+	section "offload: 10 offload/upload cycles on one connection"
+	start_pump cyc $((80 * KIB))
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump cyc "$PUMP_RX" $((256 * KIB))
+	g=$((256 * KIB))
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		ok=1
+		ctl_conn offload "$PUMP_PID" >/dev/null || ok=0
+		[ "$(offloaded_count)" = 1 ] || ok=0
+		g=$((g + 32 * KIB))
+		ctl "GATE cyc $g $g" >/dev/null
+		wait_pump cyc "$PUMP_RX" $g || ok=0
+		ctl_conn upload "$PUMP_PID" >/dev/null || ok=0
+		[ "$(offloaded_count)" = 0 ] || ok=0
+		g=$((g + 32 * KIB))
+		ctl "GATE cyc $g $g" >/dev/null
+		wait_pump cyc "$PUMP_RX" $g || ok=0
+		check "cycle $i: offload, 32 KiB each way on the NIC, upload, 32 KiB each way on the kernel stack" \
+			test $ok = 1
+	done
+	ctl "GATE cyc -1 -1" >/dev/null
+	check "pump finished: 1 MiB each way, SHA-256 both ends, FIN" \
+		pump_done cyc "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+}
+
+run_offload() {
+	local rst0 rst1
+	section "offload: bring-up"
+	check "insmod chimney_nic.ko" insmod $MOD dyndbg=+p
+	check "netdev bound" find_if
+	check "interface up at $GUEST_IP via $HOST" ifup
+	check "carrier" wait_carrier 1 10
+	check "TCP offload ready (SET_PARAMS, IND ring)" dmesg_has "TCP offload ready"
+	check "TCP ULP \"chimney\" registered" \
+		grep -qw chimney /proc/sys/net/ipv4/tcp_available_ulp
+	check "/dev/chimney present" test -c /dev/chimney
+	check "ping $HOST (neighbour entry)" ping -c 1 -W 5 "$HOST"
+	dd if=/dev/urandom of=/tmp/tx bs=1024 count=1024 2>/dev/null
+	UP_SUM=$(sha256sum /tmp/tx | cut -d' ' -f1)
+	rst0=$(out_rsts)
+	offload_main
+	offload_close
+	offload_two
+	offload_cycles
+	rst1=$(out_rsts)
+	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
+		test "$rst0" = "$rst1"
+	check "rmmod chimney_nic (no connection holds it)" rmmod chimney_nic
+	check "no kernel warnings or driver errors" no_kernel_warnings
+	dmesg | grep -E 'offloaded|upload conn' | sed 's/^/  dmesg: /'
+	finish
+}
+
 case $MODE in
+offload) run_offload ;;
 demo) run_demo ;;
 hub) run_hub ;;
 nodev) run_nodev ;;

@@ -13,6 +13,18 @@ request per connection, a text line first:
                         socket, sets the netdev link down, waits secs
                         (default 3), and sets it up again
   BYE                -> "BYE\\n", and the server exits
+  PUMP <name> <n>    -> a gated transfer both ways at once (the offload
+                        test): the guest sends n bytes after the line
+                        while the server sends n deterministic bytes
+                        (DOWNLOAD n's) back; each direction stops at its
+                        gate (initially 256 KiB) until raised with GATE.
+                        After its n bytes the server shuts down its send
+                        side and waits for the guest's FIN (clean close)
+                        or a reset; logged as "EVENT pump ...".
+  GATE <name> <s> <r> -> "OK": let the server send up to s and read up
+                        to r bytes of pump <name> (-1: everything)
+  PSTAT <name>       -> "sent S rcvd R done 0|1 end fin|rst|- sha256 H"
+                        (H: SHA-256 of the bytes received so far)
 
 Every request is logged on stdout ("EVENT ...").  The server exits after BYE,
 or after --timeout seconds whatever happens.
@@ -167,6 +179,116 @@ class Handler(socketserver.StreamRequestHandler):
         log(f"EVENT bye peer={peer}")
         self.reply("BYE")
         threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+
+class Pump:
+    """State of one PUMP transfer, shared with GATE/PSTAT requests."""
+
+    def __init__(self, n):
+        self.n = n
+        self.sent = 0
+        self.rcvd = 0
+        self.send_gate = 256 << 10
+        self.recv_gate = 256 << 10
+        self.sha = hashlib.sha256()
+        self.end = "-"
+        self.done = False
+        self.cond = threading.Condition()
+
+
+PUMPS = {}
+
+
+def pump_get(name):
+    with LOCK:
+        return PUMPS.get(name)
+
+
+def _pump_do(self, peer, args):
+    name, n = args[0], self.size(args[1:])
+    p = Pump(n)
+    with LOCK:
+        PUMPS[name] = p
+    log(f"EVENT pump-start name={name} n={n} peer={peer}")
+    data = payload(n)
+    conn = self.connection
+    # Small buffers: the gates stop the guest's program mid-stream with
+    # data still queued in its socket.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+
+    def sender():
+        try:
+            while p.sent < n:
+                with p.cond:
+                    while p.sent >= p.send_gate:
+                        p.cond.wait()
+                    k = min(16384, p.send_gate - p.sent, n - p.sent)
+                conn.sendall(data[p.sent:p.sent + k])
+                with p.cond:
+                    p.sent += k
+            conn.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            log(f"EVENT pump-send-error name={name} err={e!r}")
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    conn.settimeout(240)
+    try:
+        while p.rcvd < n:
+            with p.cond:
+                while p.rcvd >= p.recv_gate:
+                    p.cond.wait()
+                k = min(65536, p.recv_gate - p.rcvd, n - p.rcvd)
+            chunk = self.rfile.read1(k)
+            if not chunk:
+                break
+            with p.cond:
+                p.sha.update(chunk)
+                p.rcvd += len(chunk)
+        t.join(240)
+        # After the n bytes the guest closes: FIN (clean) or RST.
+        extra = self.rfile.read1(4096)
+        p.end = "fin" if not extra else "data"
+    except ConnectionResetError:
+        p.end = "rst"
+    except OSError as e:
+        p.end = f"error:{e!r}"
+    with p.cond:
+        p.done = True
+    log(f"EVENT pump name={name} n={n} sent={p.sent} rcvd={p.rcvd} "
+        f"sha256={p.sha.hexdigest()} "
+        f"sent_sha256={hashlib.sha256(data).hexdigest()} end={p.end} "
+        f"peer={peer}")
+
+
+def _gate_do(self, peer, args):
+    p = pump_get(args[0])
+    if not p:
+        self.reply("ERR no such pump")
+        return
+    s, r = int(args[1]), int(args[2])
+    with p.cond:
+        p.send_gate = p.n if s < 0 else max(p.send_gate, s)
+        p.recv_gate = p.n if r < 0 else max(p.recv_gate, r)
+        p.cond.notify_all()
+    log(f"EVENT gate name={args[0]} send={p.send_gate} recv={p.recv_gate}")
+    self.reply("OK")
+
+
+def _pstat_do(self, peer, args):
+    p = pump_get(args[0])
+    if not p:
+        self.reply("ERR no such pump")
+        return
+    with p.cond:
+        self.reply(f"sent {p.sent} rcvd {p.rcvd} done {int(p.done)} "
+                   f"end {p.end} sha256 {p.sha.copy().hexdigest()}")
+
+
+Handler.do_PUMP = _pump_do
+Handler.do_GATE = _gate_do
+Handler.do_PSTAT = _pstat_do
 
 
 class Server(socketserver.ThreadingTCPServer):

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * chimney-nic Linux driver: the state shared by the L2 driver
+ * (chimney_nic_main.c) and the TCP offload path (chimney_offload.c).
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ */
+
+#ifndef CHIMNEY_NIC_H
+#define CHIMNEY_NIC_H
+
+#include <linux/netdevice.h>
+#include <linux/u64_stats_sync.h>
+#include <linux/workqueue.h>
+#include <linux/timer.h>
+#include <linux/list.h>
+
+#include "hw/net/chimney_hw.h"
+#include "chimney_drv.h"
+#include "chimney_ring.h"
+
+struct chimney_tx_buf {
+	struct sk_buff *skb;	/* on the frame's last descriptor only */
+	dma_addr_t dma;
+	u32 len;
+	bool page;		/* mapped with skb_frag_dma_map */
+};
+
+struct chimney_rx_buf {
+	struct sk_buff *skb;
+	dma_addr_t dma;
+};
+
+struct chimney_pcpu_stats {
+	u64 packets;
+	u64 bytes;
+	struct u64_stats_sync syncp;
+};
+
+struct chimney_priv {
+	struct chimney_os os;		/* the core's shim: ops, ctx = priv */
+	void __iomem *regs;
+	struct device *dev;
+	struct pci_dev *pdev;
+	struct net_device *ndev;
+	struct napi_struct napi;
+
+	struct chimney_ring tx;
+	struct chimney_ring rx;
+	/* CMD and EVT rings: the core's command/event path */
+	struct chimney_drv drv;
+	spinlock_t drv_lock;		/* the shim lock of the core */
+	bool drv_up;			/* chimney_drv_init() done */
+	struct chimney_tx_buf *tx_buf;
+	struct chimney_rx_buf *rx_buf;
+	/* A frame spanning several descriptors is copied into rx_chain. */
+	struct sk_buff *rx_chain;
+	bool rx_discard;		/* dropping the rest of a frame */
+	struct timer_list refill_timer;	/* RX ring empty after failed allocs */
+	bool up;			/* chimney_up() done, not yet down */
+
+	/* INT_MASK shadow; the register is shared by all vectors */
+	spinlock_t irq_lock;
+	u32 int_mask;
+	int nvec;
+	bool use_msix;
+	bool irqs_requested;
+	char irq_name[CHIMNEY_MSIX_VECTORS][IFNAMSIZ + 8];
+
+	struct chimney_pcpu_stats rx_stats;
+	struct chimney_pcpu_stats tx_stats;
+	atomic64_t rx_dropped;
+	atomic64_t rx_errors;
+	atomic64_t tx_dropped;
+	atomic64_t tx_errors;
+	atomic64_t misc_irqs;
+	atomic64_t rx_alloc_failed;
+	atomic64_t tx_stops;
+	atomic64_t tx_wakes;
+
+	struct work_struct reset_task;
+
+	/* TCP offload (chimney_offload.c) */
+	bool ofl_ready;			/* SET_PARAMS and IND ring done */
+	bool ind_up;			/* IND ring running */
+	atomic_t ofl_conns;		/* connections offloaded or uploading */
+	struct list_head ofl_node;	/* chimney_ofl_devs */
+	u32 cap_flags;			/* REG_CAP_FLAGS */
+	u32 cap_rcv_buf;		/* REG_CAP_RCV_BUF */
+	u32 cap_max_rcv_wnd;		/* REG_CAP_MAX_RCV_WND */
+	u32 cap_max_path_mtu;		/* REG_CAP_MAX_PATH_MTU */
+
+	u32 caps;
+	u32 max_frame;
+	u32 ring_max;
+};
+
+/* chimney_nic_main.c */
+struct chimney_priv *chimney_priv_from_netdev(const struct net_device *dev);
+/* Run a core command synchronously: @submit queues it with (done, ctx). */
+int chimney_cmd_sync(struct chimney_priv *priv,
+		     int (*submit)(struct chimney_priv *priv,
+				   chimney_drv_cmd_done_fn done, void *ctx,
+				   void *arg),
+		     void *arg, u32 *status);
+
+/* chimney_offload.c */
+int chimney_ofl_init(void);
+void chimney_ofl_exit(void);
+int chimney_ofl_dev_open(struct chimney_priv *priv);
+void chimney_ofl_dev_close(struct chimney_priv *priv);
+bool chimney_ofl_rx_steal(struct chimney_priv *priv, struct sk_buff *skb);
+void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
+			      u16 type, u32 info);
+void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
+				u32 nrd);
+void chimney_ofl_on_status(struct chimney_priv *priv, u16 code);
+void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
+			    u32 status, u32 info);
+u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
+			    const struct chimney_drv_ind_frag *frags,
+			    u32 nfrags, u32 total);
+
+#endif /* CHIMNEY_NIC_H */

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# chimney-nic TCP offload guest test.
+#
+# Boots the guest of run-l2-boot.sh (Debian bookworm kernel, busybox
+# initramfs, guest-driver/linux) with one chimney-nic on -netdev user and
+# moves live TCP connections of an unmodified program (tests/guest/xfer.c:
+# a non-blocking poll() loop that sends a file and stores what it
+# receives; it knows nothing about chimney) onto the NIC's offload engine
+# and back with guest-driver/tools/chimneyctl:
+#   1. a 1 MiB-each-way transfer with host-server.py (PUMP, gated by GATE),
+#      offloaded after 256 KiB, 384 KiB each way through the engine,
+#      uploaded mid-stream, finished on the kernel stack; SHA-256 at both
+#      ends, FIN at the end;
+#   2. a transfer offloaded after 256 KiB that ends while offloaded (the
+#      host's FIN as EOF, shutdown and close of the program);
+#   3. two connections offloaded at once (the second links to the
+#      first one's neighbor and path objects), uploaded one by one;
+#   4. 10 offload/upload cycles on one connection, 32 KiB each way in
+#      each state;
+# then: no TCP reset from the guest, rmmod, no kernel warnings, no guest
+# errors logged by QEMU.
+#
+# Output: TAP on stdout, the serial console as "# " lines on stderr
+# (unless --quiet).  Exit status: 0 all passed, 1 a check failed, 77 QEMU
+# has no chimney-nic.
+#
+# Usage: run-offload.sh [--quiet]
+# Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory,
+# CHIMNEY_GUEST_PCAP=1 records the NIC's frames (QEMU filter-dump) there.
+set -euo pipefail
+
+# shellcheck source=tests/guest/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+quiet=0
+while [ $# -gt 0 ]; do
+    a=$1
+    shift
+    case $a in
+    --quiet) quiet=1 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) cg_die "unknown argument $a" ;;
+    esac
+done
+
+t_start=$(cg_now)
+logdir=${CHIMNEY_GUEST_LOGDIR:-$CG_CACHE/logs/offload-$(date +%Y%m%d-%H%M%S)-$$}
+mkdir -p "$logdir"
+serial="$logdir/serial.log"
+
+cg_qemu_setup
+if ! cg_have_chimney_device; then
+    echo "1..0 # SKIP $CG_QEMU has no chimney-nic device"
+    exit 77
+fi
+cg_prepare
+
+cleanup() { cg_server_stop; }
+trap cleanup EXIT
+
+cg_server_start "$logdir/server.log"
+CG_NICS=1
+CG_HUB=0
+CG_SERIAL_PREFIX="# "
+qemu_extra=(-d guest_errors -D "$logdir/qemu-guest-errors.log")
+# CHIMNEY_GUEST_PCAP=1: the frames of the NIC's netdev into n0.pcap
+[ "${CHIMNEY_GUEST_PCAP:-0}" = 1 ] &&
+    qemu_extra+=(-object "filter-dump,id=fd0,netdev=n0,file=$logdir/n0.pcap")
+if [ $quiet = 1 ]; then
+    cg_timed boot cg_boot offload "$serial" "${qemu_extra[@]}" >/dev/null
+else
+    cg_timed boot cg_boot offload "$serial" "${qemu_extra[@]}" >&2
+fi
+cg_server_stop
+
+# ---- TAP ------------------------------------------------------------------
+n=0 failed=0
+tap() {     # tap ok|fail NAME
+    n=$((n + 1))
+    if [ "$1" = ok ]; then
+        echo "ok $n - $2"
+    else
+        echo "not ok $n - $2"
+        failed=$((failed + 1))
+    fi
+}
+
+while IFS= read -r line; do
+    case $line in
+    "CHECK: ok - "*) tap ok "${line#CHECK: ok - }" ;;
+    "CHECK: not ok - "*) tap fail "${line#CHECK: not ok - }" ;;
+    esac
+done < <(tr -d '\r' <"$serial")
+
+if grep -aq '^GUEST-RESULT: PASS' <(tr -d '\r' <"$serial"); then
+    tap ok "guest finished: GUEST-RESULT: PASS"
+else
+    tap fail "guest finished: GUEST-RESULT: PASS (QEMU status $CG_QEMU_RC$([ "$CG_QEMU_RC" = 124 ] && echo ', timed out'))"
+fi
+if [ "$CG_QEMU_RC" = 1 ]; then
+    tap ok "QEMU exit status 1 (isa-debug-exit: guest PASS)"
+else
+    tap fail "QEMU exit status 1 (isa-debug-exit: guest PASS), got $CG_QEMU_RC"
+fi
+if grep -aEq 'Kernel panic|BUG:|Oops|WARNING:|Call Trace' "$serial"; then
+    tap fail "no kernel panic/oops/warning on the console"
+    grep -aE 'Kernel panic|BUG:|Oops|WARNING:|Call Trace' "$serial" | head -n 5 | sed 's/^/# /'
+else
+    tap ok "no kernel panic/oops/warning on the console"
+fi
+if [ -s "$logdir/qemu-guest-errors.log" ]; then
+    tap fail "QEMU logged no guest errors (-d guest_errors)"
+    head -n 10 "$logdir/qemu-guest-errors.log" | sed 's/^/# /'
+else
+    tap ok "QEMU logged no guest errors (-d guest_errors)"
+fi
+srv="$logdir/server.log"
+for p in main close two-a two-b cyc; do
+    if grep -Eq "EVENT pump name=$p n=1048576 sent=1048576 rcvd=1048576 .* end=fin " "$srv"; then
+        tap ok "host: pump $p moved 1 MiB each way and ended with FIN"
+    else
+        tap fail "host: pump $p moved 1 MiB each way and ended with FIN"
+        grep "name=$p" "$srv" | tail -n 3 | sed 's/^/# /'
+    fi
+done
+echo "1..$n"
+
+cg_log "timings: ${CG_TIMINGS[*]} total=$(cg_elapsed "$t_start")s"
+cg_log "logs: $logdir"
+[ $failed -eq 0 ] || { cg_log "$failed check(s) failed"; exit 1; }
