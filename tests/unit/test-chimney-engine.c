@@ -725,6 +725,70 @@ static void test_object_events_deferred(void)
     fx_teardown(f, NULL);
 }
 
+/*
+ * The IND ring's error paths (spec "Receive indications"): a descriptor
+ * with buf_len 0 is completed with ERR_ZERO_LEN and skipped; a buffer
+ * that cannot be written completes its descriptor with ERR_DMA, nothing
+ * is indicated and the data stays buffered; once the driver posts more
+ * buffers the same bytes are indicated, whole, with the right sequence
+ * number.
+ */
+static void test_ind_ring_errors(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t ring = fake_ring_setup(h, CHIMNEY_RING_IND, 8,
+                                    sizeof(ChimneyIndDesc));
+    uint64_t bufs = fake_alloc(h, 8 * 64);
+    ChimneyIndDesc *d = fake_ptr(h, ring);
+    uint32_t errs = rd(h, CHIMNEY_REG_ERR_COUNT), status, info;
+    bool found;
+    unsigned i, ind = 0;
+
+    for (i = 0; i < 8; i++) {
+        d[i].addr = GUINT64_TO_LE(bufs + i * 64);
+        d[i].buf_len = GUINT32_TO_LE(64);
+    }
+    d[0].buf_len = 0;
+    d[1].addr = GUINT64_TO_LE(0xfff0000000ull);         /* not RAM */
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_TAIL), 2);
+    g_assert_cmpint(peer_send(f, 1000, 1000, 5000, 0, "0123456789"), >, 0);
+    g_assert_cmphex(GUINT16_FROM_LE(d[0].status), ==,
+                    CHIMNEY_DESC_DONE |
+                    CHIMNEY_ERR_ZERO_LEN << CHIMNEY_DESC_ERR_SHIFT);
+    g_assert_cmphex(GUINT16_FROM_LE(d[1].status), ==,
+                    CHIMNEY_DESC_DONE |
+                    CHIMNEY_ERR_DMA << CHIMNEY_DESC_ERR_SHIFT);
+    g_assert_cmpuint(GUINT32_FROM_LE(d[1].len), ==, 0);
+    g_assert_cmpuint(rd(h, CHIMNEY_REG_ERR_COUNT), ==, errs + 2);
+    g_array_set_size(f->r->events, 0);
+    tb_poll_events(h, f->r, 0, &status, &info, &found);
+    for (i = 0; i < f->r->events->len; i++) {           /* no indication */
+        g_assert_cmpuint(g_array_index(f->r->events, ChimneyEvent, i).type,
+                         !=, CHIMNEY_EVT_RECV_INDICATE);
+    }
+    g_assert_cmpuint(chimney_rcvbuf_len(chimney_tcp_at(eng(f), 0)), ==, 10);
+    /* event E: more buffers posted, the data comes now */
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_IND, CHIMNEY_RING_TAIL), 4);
+    tb_poll_events(h, f->r, 0, &status, &info, &found);
+    for (i = 0; i < f->r->events->len; i++) {
+        ChimneyEvent *e = &g_array_index(f->r->events, ChimneyEvent, i);
+
+        if (e->type == CHIMNEY_EVT_RECV_INDICATE) {
+            g_assert_cmpuint(e->info, ==, 10);
+            g_assert_cmphex(e->handle, ==, tb_handle(h, f->t[0]));
+            ind++;
+        }
+    }
+    g_assert_cmpuint(ind, ==, 1);
+    g_assert_cmphex(GUINT16_FROM_LE(d[2].status), ==,
+                    CHIMNEY_DESC_DONE | CHIMNEY_DESC_EOP);
+    g_assert_cmpuint(GUINT32_FROM_LE(d[2].len), ==, 10);
+    g_assert_cmpuint(GUINT32_FROM_LE(d[2].seq), ==, 1000);
+    g_assert_cmphex(GUINT64_FROM_LE(d[2].handle), ==, tb_handle(h, f->t[0]));
+    g_assert_cmpmem(fake_ptr(h, bufs + 2 * 64), 10, "0123456789", 10);
+    g_assert_cmphex(d[3].status, ==, 0);                /* not used */
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -746,6 +810,7 @@ int main(int argc, char **argv)
     g_test_add_func("/chimney/engine/object-events-deferred",
                     test_object_events_deferred);
     FX("bounded-batch", test_bounded_batch);
+    FX("ind-ring-errors", test_ind_ring_errors);
     FX("handle-gen-migrated", test_handle_gen_migrated);
     FX("writeback-dma-failure", test_writeback_dma_failure);
     FX("rule-064/invalidate-scope", test_rule_064_invalidate_scope);
