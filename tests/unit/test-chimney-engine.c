@@ -789,6 +789,57 @@ static void test_ind_ring_errors(Fixture *f, gconstpointer data)
     g_assert_cmphex(d[3].status, ==, 0);                /* not used */
 }
 
+/*
+ * Completions are never dropped (spec "Event delivery and flow
+ * control"): one segment completes 1,400 one-byte RECV_POSTs while the
+ * driver does not service the event ring; those beyond the ring and the
+ * 1,024-event FIFO wait in the overflow list (and block migration), and
+ * all arrive, in order, once the ring is serviced.
+ */
+static void test_completions_overflow(Fixture *f, gconstpointer data)
+{
+    enum { NREQ = 1400 };
+    FakeHost *h = f->h;
+    uint64_t bufs = fake_alloc(h, NREQ);
+    char payload[NREQ + 1];
+    uint32_t status, info, objects;
+    unsigned i, done = 0, round;
+    bool found;
+
+    for (i = 0; i < NREQ; i++) {
+        g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_RECV_POST,
+                                    bufs + i, 1, tb_handle(h, f->t[0]),
+                                    NULL), ==, CHIMNEY_ST_SUCCESS);
+    }
+    tb_poll_events(h, f->r, 0, &status, &info, &found);
+    g_array_set_size(f->r->events, 0);
+    objects = chimney_engine_objects(eng(f));
+    for (i = 0; i < NREQ; i++) {
+        payload[i] = 'a' + i % 26;
+    }
+    payload[NREQ] = 0;
+    g_assert_cmpint(peer_send(f, 1000, 1000, 5000, 0, payload), >, 0);
+    g_assert_cmpuint(h->core.evtq_len, ==, CHIMNEY_EVT_QUEUE_MAX);
+    g_assert_cmpuint(chimney_core_offload_objects(&h->core), >, objects);
+    for (round = 0; round < 16; round++) {
+        tb_poll_events(h, f->r, 0, &status, &info, &found);
+    }
+    for (i = 0; i < f->r->events->len; i++) {
+        ChimneyEvent *e = &g_array_index(f->r->events, ChimneyEvent, i);
+
+        if (e->type != CHIMNEY_EVT_RECV_DONE) {
+            continue;
+        }
+        g_assert_cmphex(e->status, ==, CHIMNEY_ST_SUCCESS);
+        g_assert_cmpuint(e->info, ==, 1);
+        done++;
+    }
+    g_assert_cmpuint(done, ==, NREQ);
+    g_assert_cmpmem(fake_ptr(h, bufs), NREQ, payload, NREQ);
+    g_assert_cmpuint(h->core.stats[CHIMNEY_STAT_EVT_OVERFLOW], ==, 0);
+    g_assert_cmpuint(chimney_core_offload_objects(&h->core), ==, objects);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -811,6 +862,7 @@ int main(int argc, char **argv)
                     test_object_events_deferred);
     FX("bounded-batch", test_bounded_batch);
     FX("ind-ring-errors", test_ind_ring_errors);
+    FX("completions-overflow", test_completions_overflow);
     FX("handle-gen-migrated", test_handle_gen_migrated);
     FX("writeback-dma-failure", test_writeback_dma_failure);
     FX("rule-064/invalidate-scope", test_rule_064_invalidate_scope);
