@@ -92,7 +92,10 @@ fi
 if [ -s "$pcap" ]; then
     echo "  wire capture: $pcap"
     echo "  (read it with tcpdump -nr or wireshark)"
-    "$CG_PY" "$CG_DIR/pcap-summary.py" "$pcap" "$CG_PORT" || true
+    # shellcheck disable=SC2046
+    "$CG_PY" "$CG_DIR/pcap-summary.py" "$pcap" "$CG_PORT" \
+        $(sed -n 's/^DEMO-CONN sport \([0-9]*\) snd \([0-9]*\) \([0-9]*\) rcv \([0-9]*\) \([0-9]*\)$/\1 \2 \3 \4 \5/p' <<<"$console" | tail -n 1) ||
+        true
 else
     echo "  no wire capture ($pcap missing)"
 fi

@@ -551,19 +551,38 @@ run_demo() {
 	finish
 }
 
-# the lines of /proc/net/tcp for remote port $1 (header first), with the
-# hex addresses decoded
-tcp_lines() {
-	local hexport
-	hexport=$(printf '%04X' "$1")
-	head -n 1 /proc/net/tcp | cut -c1-110
-	grep ":$hexport 0[0-9A-F] " /proc/net/tcp | cut -c1-110
+# hex_ip HEX: the dotted address of a /proc/net/tcp address (little endian)
+hex_ip() {
+	printf '%d.%d.%d.%d' "0x$(echo "$1" | cut -c7-8)" "0x$(echo "$1" | cut -c5-6)" \
+		"0x$(echo "$1" | cut -c3-4)" "0x$(echo "$1" | cut -c1-2)"
+}
+
+# tcp_conns PORT: the established connections to remote port PORT from
+# /proc/net/tcp, decoded
+tcp_conns() {
+	local sl la ra st q rest l r
+	# shellcheck disable=SC2034
+	grep ":$(printf '%04X' "$1") 01 " /proc/net/tcp |
+	while read -r sl la ra st q rest; do
+		l=${la%:*} r=${ra%:*}
+		echo "$(hex_ip "$l"):$((0x${la#*:})) -> $(hex_ip "$r"):$((0x${ra#*:}))" \
+			"ESTABLISHED tx_queue $((0x${q%:*})) rx_queue $((0x${q#*:}))"
+	done
+}
+
+# snap_field NAME: the first value after NAME in $SNAP (a chimneyctl list)
+snap_field() { echo "$SNAP" | tr ' ' '\n' | sed -n "/^$1\$/{n;p;q}"; }
+
+# snap_list: chimneyctl list into SNAP, shown indented
+snap_list() {
+	SNAP=$(chimneyctl list)
+	echo "$SNAP" | sed 's/^/  /'
 }
 
 # demo_offload: the offload walk-through of run_demo (the pump of
 # run-offload.sh's first test, narrated)
 demo_offload() {
-	local pid sent0 rcvd0 sport rst0 rst1 tx0 rx0 c0 e0
+	local pid sent0 rcvd0 sport rst0 rst1 tx0 rx0 c0 e0 off_snd off_rcv up_snd up_rcv
 	section "TCP Chimney offload of a live connection"
 	echo "  (chimney_nic.ko registered the TCP ULP \"chimney\" and /dev/chimney)"
 	echo "  tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp)"
@@ -581,18 +600,26 @@ demo_offload() {
 		wait_pump demo "$PUMP_RX" $((256 * KIB))
 	sleep 0.5
 
-	section "before: a kernel TCP connection (/proc/net/tcp), nothing offloaded"
-	tcp_lines "$PORT" | sed 's/^/  /'
+	section "before: a kernel TCP connection, nothing offloaded"
+	echo "  /proc/net/tcp:"
+	tcp_conns "$PORT" | sed 's/^/    /'
+	echo "  chimneyctl list:"
 	show_list
 
 	section "chimneyctl offload $pid --dport $PORT (pidfd_getfd + setsockopt TCP_ULP \"chimney\")"
 	check "chimneyctl offload" ctl_conn offload "$pid"
-	show_list
+	echo "  chimneyctl list (the device's state from a QUERY, the driver's counters):"
+	snap_list
 	check "the connection is ESTABLISHED on the NIC's TCP engine" \
-		list_has 'state ESTABLISHED'
+		eval 'echo "$SNAP" | grep -q "state ESTABLISHED"'
+	sport=$(echo "$SNAP" | sed -n 's/^conn [0-9]* [0-9.]*:\([0-9]*\) .*/\1/p' | head -n 1)
+	off_snd=$(snap_field snd_nxt)
+	off_rcv=$(snap_field rcv_nxt)
+	echo "  /proc/net/tcp still lists the socket (the program keeps it; its"
+	echo "  queues are now the driver's):"
+	tcp_conns "$PORT" | sed 's/^/    /'
 	if chimneyctl 2>&1 | grep -q 'chimneyctl show'; then
 		section "chimneyctl show (the offloaded state tree: neighbor -> path -> TCP)"
-		sport=$(chimneyctl list | sed -n 's/^conn [0-9]* [0-9.]*:\([0-9]*\) .*/\1/p' | head -n 1)
 		chimneyctl show --sport "$sport" | sed 's/^/  /'
 		echo "  --dot (Graphviz):"
 		chimneyctl show --sport "$sport" --dot | sed 's/^/  /'
@@ -609,17 +636,22 @@ demo_offload() {
 		"rx +$(($(stat hw_rx_frames) - rx0)) frames (the engine's TCP segments"
 	echo "  bypass them); the command/event rings: commands +$(($(stat hw_cmds) - c0))," \
 		"events +$(($(stat hw_events) - e0)) (SEND/RECV requests, data indications)"
-	show_list
-	sent0=$(list_field sent)
-	rcvd0=$(list_field rcvd)
+	snap_list
+	sent0=$(snap_field sent)
+	rcvd0=$(snap_field rcvd)
 	check "bytes on the offloaded path: sent $sent0, received $rcvd0 (> 256 KiB each)" \
 		test "${sent0:-0}" -gt $((256 * KIB)) -a "${rcvd0:-0}" -gt $((256 * KIB))
 
+	up_snd=$(snap_field snd_max)
+	up_rcv=$(snap_field rcv_nxt)
+	# for the host's pcap summary: the sequence ranges the engine handled
+	echo "DEMO-CONN sport ${sport:-0} snd ${off_snd:-0} ${up_snd:-0} rcv ${off_rcv:-0} ${up_rcv:-0}"
 	section "chimneyctl upload $pid --dport $PORT (back to the kernel stack, mid-stream)"
 	check "chimneyctl upload" ctl_conn upload "$pid"
 	show_list
 	check "no connection offloaded any more" test "$(offloaded_count)" = 0
-	tcp_lines "$PORT" | sed 's/^/  /'
+	echo "  /proc/net/tcp (the kernel's TCP runs it again):"
+	tcp_conns "$PORT" | sed 's/^/    /'
 
 	section "after: the rest (384 KiB each way) on the kernel stack, then FIN"
 	ctl "GATE demo -1 -1" >/dev/null
