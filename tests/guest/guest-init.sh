@@ -518,9 +518,9 @@ run_demo() {
 	for d in /sys/bus/pci/devices/*; do
 		echo "  ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") class $(cat "$d/class")"
 	done
-	section "insmod chimney_nic.ko${MODPARAMS:+ $MODPARAMS}"
+	section "insmod chimney_nic.ko dyndbg=+p${MODPARAMS:+ $MODPARAMS}"
 	# shellcheck disable=SC2086
-	insmod "$MOD" $MODPARAMS || FAILS=$((FAILS + 1))
+	insmod "$MOD" dyndbg=+p $MODPARAMS || FAILS=$((FAILS + 1))
 	find_if || { echo "no chimney-nic interface"; FAILS=$((FAILS + 1)); finish; }
 	section "driver messages (dmesg)"
 	dmesg | grep -E 'chimney_nic|'"$IF"':'
@@ -545,9 +545,125 @@ run_demo() {
 	counters_sane || FAILS=$((FAILS + 1))
 	section "ethtool -i / -S $IF (device statistics registers, driver counters)"
 	ethstats "$IF"
+	demo_offload
 	request BYE >/dev/null
 	section "done"
 	finish
+}
+
+# hex_ip HEX: the dotted address of a /proc/net/tcp address (little endian)
+hex_ip() {
+	printf '%d.%d.%d.%d' "0x$(echo "$1" | cut -c7-8)" "0x$(echo "$1" | cut -c5-6)" \
+		"0x$(echo "$1" | cut -c3-4)" "0x$(echo "$1" | cut -c1-2)"
+}
+
+# tcp_conns PORT: the established connections to remote port PORT from
+# /proc/net/tcp, decoded
+tcp_conns() {
+	local sl la ra st q rest l r
+	# shellcheck disable=SC2034
+	grep ":$(printf '%04X' "$1") 01 " /proc/net/tcp |
+	while read -r sl la ra st q rest; do
+		l=${la%:*} r=${ra%:*}
+		echo "$(hex_ip "$l"):$((0x${la#*:})) -> $(hex_ip "$r"):$((0x${ra#*:}))" \
+			"ESTABLISHED tx_queue $((0x${q%:*})) rx_queue $((0x${q#*:}))"
+	done
+}
+
+# snap_field NAME: the first value after NAME in $SNAP (a chimneyctl list)
+snap_field() { echo "$SNAP" | tr ' ' '\n' | sed -n "/^$1\$/{n;p;q}"; }
+
+# snap_list: chimneyctl list into SNAP, shown indented
+snap_list() {
+	SNAP=$(chimneyctl list)
+	echo "$SNAP" | sed 's/^/  /'
+}
+
+# demo_offload: the offload walk-through of run_demo (the pump of
+# run-offload.sh's first test, narrated)
+demo_offload() {
+	local pid sent0 rcvd0 sport rst0 rst1 tx0 rx0 c0 e0 off_snd off_rcv up_snd up_rcv
+	section "TCP Chimney offload of a live connection"
+	echo "  (chimney_nic.ko registered the TCP ULP \"chimney\" and /dev/chimney)"
+	echo "  tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp)"
+	ls -l /dev/chimney | sed 's/^/  /'
+	dd if=/dev/urandom of=/tmp/tx bs=1024 count=1024 2>/dev/null
+	UP_SUM=$(sha256sum /tmp/tx | cut -d' ' -f1)
+	rst0=$(out_rsts)
+	echo "  program: xfer pump (an ordinary poll() loop, knows nothing about"
+	echo "  chimney) sends /tmp/tx (1 MiB, sha256 $UP_SUM)"
+	echo "  to $HOST:$PORT at 128 KiB/s and stores the host's 1 MiB in /tmp/rx.demo;"
+	echo "  the host holds both directions at 256 KiB until we raise its gate"
+	start_pump demo $((128 * KIB))
+	pid=$PUMP_PID
+	check "the program moved 256 KiB each way on the kernel stack" \
+		wait_pump demo "$PUMP_RX" $((256 * KIB))
+	sleep 0.5
+
+	section "before: a kernel TCP connection, nothing offloaded"
+	echo "  /proc/net/tcp:"
+	tcp_conns "$PORT" | sed 's/^/    /'
+	echo "  chimneyctl list:"
+	show_list
+
+	section "chimneyctl offload $pid --dport $PORT (pidfd_getfd + setsockopt TCP_ULP \"chimney\")"
+	check "chimneyctl offload" ctl_conn offload "$pid"
+	echo "  chimneyctl list (the device's state from a QUERY, the driver's counters):"
+	snap_list
+	check "the connection is ESTABLISHED on the NIC's TCP engine" \
+		eval 'echo "$SNAP" | grep -q "state ESTABLISHED"'
+	sport=$(echo "$SNAP" | sed -n 's/^conn [0-9]* [0-9.]*:\([0-9]*\) .*/\1/p' | head -n 1)
+	off_snd=$(snap_field snd_nxt)
+	off_rcv=$(snap_field rcv_nxt)
+	echo "  /proc/net/tcp still lists the socket (the program keeps it; its"
+	echo "  queues are now the driver's):"
+	tcp_conns "$PORT" | sed 's/^/    /'
+	if chimneyctl 2>&1 | grep -q 'chimneyctl show'; then
+		section "chimneyctl show (the offloaded state tree: neighbor -> path -> TCP)"
+		chimneyctl show --sport "$sport" | sed 's/^/  /'
+		echo "  --dot (Graphviz):"
+		chimneyctl show --sport "$sport" --dot | sed 's/^/  /'
+	fi
+
+	section "offloaded: the host lets 384 KiB more through each way, all on the NIC"
+	tx0=$(stat hw_tx_frames) rx0=$(stat hw_rx_frames)
+	c0=$(stat hw_cmds) e0=$(stat hw_events)
+	ctl "GATE demo $((640 * KIB)) $((640 * KIB))" >/dev/null
+	check "the program moved 640 KiB each way (384 KiB through the engine)" \
+		wait_pump demo "$PUMP_RX" $((640 * KIB))
+	sleep 0.5
+	echo "  meanwhile, the NIC's L2 rings carried tx +$(($(stat hw_tx_frames) - tx0))" \
+		"rx +$(($(stat hw_rx_frames) - rx0)) frames (the engine's TCP segments"
+	echo "  bypass them); the command/event rings: commands +$(($(stat hw_cmds) - c0))," \
+		"events +$(($(stat hw_events) - e0)) (SEND/RECV requests, data indications)"
+	snap_list
+	sent0=$(snap_field sent)
+	rcvd0=$(snap_field rcvd)
+	check "bytes on the offloaded path: sent $sent0, received $rcvd0 (> 256 KiB each)" \
+		test "${sent0:-0}" -gt $((256 * KIB)) -a "${rcvd0:-0}" -gt $((256 * KIB))
+
+	up_snd=$(snap_field snd_max)
+	up_rcv=$(snap_field rcv_nxt)
+	# for the host's pcap summary: the sequence ranges the engine handled
+	echo "DEMO-CONN sport ${sport:-0} snd ${off_snd:-0} ${up_snd:-0} rcv ${off_rcv:-0} ${up_rcv:-0}"
+	section "chimneyctl upload $pid --dport $PORT (back to the kernel stack, mid-stream)"
+	check "chimneyctl upload" ctl_conn upload "$pid"
+	show_list
+	check "no connection offloaded any more" test "$(offloaded_count)" = 0
+	echo "  /proc/net/tcp (the kernel's TCP runs it again):"
+	tcp_conns "$PORT" | sed 's/^/    /'
+
+	section "after: the rest (384 KiB each way) on the kernel stack, then FIN"
+	ctl "GATE demo -1 -1" >/dev/null
+	check "1 MiB each way, SHA-256 at both ends, FIN" \
+		pump_done demo "$pid" "$PUMP_RX" "$UP_SUM"
+	rst1=$(out_rsts)
+	check "no TCP reset from the guest (OutRsts $rst0 -> $rst1)" \
+		test "$rst0" = "$rst1"
+	echo "  driver messages:"
+	dmesg | grep -E 'offloaded|upload conn' | sed 's/^/    /'
+	echo "  sent by the program:     sha256 $UP_SUM"
+	echo "  received by the program: sha256 $(sha256sum "$PUMP_RX" | cut -d' ' -f1)"
 }
 
 # QEMU without the device: the module must load, bind nothing, unload.
