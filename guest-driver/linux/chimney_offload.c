@@ -2162,6 +2162,22 @@ static void chimney_query_conn(struct chimney_conn *c,
 	ci->sport = c->sport;
 	ci->dport = c->dport;
 	ci->id = c->id;
+	/* paths and neighbors change only under chimney_mutex, held here */
+	ci->tcp_handle = c->handle;
+	if (c->path) {
+		ci->path_handle = c->path->handle;
+		ci->path_mtu = c->path->mtu;
+		ci->path_conns = min_t(unsigned int, c->path->refs, U16_MAX);
+		if (c->path->neigh) {
+			struct chimney_neigh *n = c->path->neigh;
+
+			ci->neigh_handle = n->handle;
+			ci->nexthop = n->nexthop;
+			memcpy(ci->neigh_mac, n->mac, ETH_ALEN);
+			ci->neigh_paths = min_t(unsigned int, n->refs,
+						U16_MAX);
+		}
+	}
 	spin_lock_bh(&c->lock);
 	ci->flags = (c->rx_eof ? CHIMNEY_CONNF_RX_EOF : 0) |
 		    (c->aborted ? CHIMNEY_CONNF_ABORTED : 0) |

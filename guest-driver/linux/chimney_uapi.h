@@ -52,6 +52,17 @@ struct chimney_conn_info {
 	__u32 send_inflight;	/* bytes in SEND requests not completed */
 	__u32 rq_bytes;		/* received bytes not read yet */
 	__u32 rsvd[2];
+	/* the inverted state tree: TCP -> path -> neighbor (device handles) */
+	__u64 tcp_handle;
+	__u64 path_handle;
+	__u64 neigh_handle;
+	__be32 nexthop;		/* the neighbor's IP address */
+	__u32 path_mtu;
+	__u8 neigh_mac[6];
+	__u16 path_conns;	/* connections on the path */
+	__u16 neigh_paths;	/* paths on the neighbor */
+	__u16 rsvd2;
+	__u32 rsvd3;
 };
 
 #define CHIMNEY_CONNF_RX_EOF	0x1u	/* peer FIN delivered */

@@ -7,14 +7,17 @@
  *   chimneyctl offload PID [--sport N] [--dport N]
  *   chimneyctl upload  PID FD | PID [--sport N] [--dport N] | --all
  *   chimneyctl list
+ *   chimneyctl show [--sport N] [--dport N] [--dot]
  *
  * The socket stays the program's: chimneyctl takes a second descriptor of
  * it with pidfd_getfd() (Linux 5.6; needs ptrace rights over PID, i.e.
  * root), then "offload" attaches the "chimney" TCP ULP with
  * setsockopt(SOL_TCP, TCP_ULP) and "upload" asks chimney_nic.ko through
  * /dev/chimney.  "list" shows the offloaded connections with the state
- * the device reports (CMD_QUERY).  Exit status: 0 ok, 1 the operation
- * failed, 2 usage.
+ * the device reports (CMD_QUERY); "show" prints the inverted state tree
+ * of the matching connections (TCP -> path -> neighbor, as the device
+ * holds it), as text or as Graphviz DOT.  Exit status: 0 ok, 1 the
+ * operation failed, 2 usage.
  *
  * Copyright (c) 2026 chimney-nic authors
  */
@@ -58,7 +61,8 @@ static void print_usage(void)
 		"Usage: chimneyctl offload PID FD\n"
 		"       chimneyctl offload PID [--sport N] [--dport N]\n"
 		"       chimneyctl upload PID FD | PID [--sport N] [--dport N] | --all\n"
-		"       chimneyctl list\n");
+		"       chimneyctl list\n"
+		"       chimneyctl show [--sport N] [--dport N] [--dot]\n");
 	exit(2);
 }
 
@@ -238,25 +242,35 @@ static int cmd_upload(int argc, char **argv)
 	return err < 0;
 }
 
-static int cmd_list(void)
-{
-	struct chimney_conn_info ci[256];
-	struct chimney_list_req req = {
-		.max = 256, .conns = (uintptr_t)ci,
-	};
-	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
-	unsigned int i;
-	int ctl;
+static struct chimney_conn_info conns[256];
 
-	ctl = open_ctl();
+/* The offloaded connections (at most 256 shown), or -1. */
+static int get_list(struct chimney_list_req *req)
+{
+	int ctl = open_ctl();
+
 	if (ctl < 0)
-		return 1;
-	if (ioctl(ctl, CHIMNEY_IOC_LIST, &req) < 0) {
+		return -1;
+	req->max = 256;
+	req->conns = (uintptr_t)conns;
+	if (ioctl(ctl, CHIMNEY_IOC_LIST, req) < 0) {
 		fprintf(stderr, "chimneyctl: list: %s\n", strerror(errno));
 		close(ctl);
-		return 1;
+		return -1;
 	}
 	close(ctl);
+	return 0;
+}
+
+static int cmd_list(void)
+{
+	struct chimney_conn_info *ci = conns;
+	struct chimney_list_req req;
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	unsigned int i;
+
+	if (get_list(&req) < 0)
+		return 1;
 	printf("%u offloaded connection%s\n", req.count,
 	       req.count == 1 ? "" : "s");
 	for (i = 0; i < req.count && i < req.max; i++) {
@@ -285,6 +299,112 @@ static int cmd_list(void)
 	return 0;
 }
 
+static void print_mac(const __u8 *m, char *out, size_t len)
+{
+	snprintf(out, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+		 m[3], m[4], m[5]);
+}
+
+/* One connection's tree, leaf first: the device's inverted tree. */
+static void show_text(const struct chimney_conn_info *c)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], nh[INET_ADDRSTRLEN];
+	char mac[24];
+
+	inet_ntop(AF_INET, &c->saddr, a, sizeof(a));
+	inet_ntop(AF_INET, &c->daddr, b, sizeof(b));
+	inet_ntop(AF_INET, &c->nexthop, nh, sizeof(nh));
+	print_mac(c->neigh_mac, mac, sizeof(mac));
+	printf("TCP 0x%llx  %s:%u -> %s:%u  %s\n",
+	       (unsigned long long)c->tcp_handle, a, ntohs(c->sport), b,
+	       ntohs(c->dport), c->state < 11 ? tcp_states[c->state] : "?");
+	printf("    snd_una %u snd_nxt %u snd_max %u snd_wnd %u cwnd %u\n",
+	       c->snd_una, c->snd_nxt, c->snd_max, c->snd_wnd, c->cwnd);
+	printf("    rcv_nxt %u rcv_wnd %u rcv_backlog %u srtt %u\n",
+	       c->rcv_nxt, c->rcv_wnd, c->rcv_backlog, c->srtt);
+	printf("  -> path 0x%llx  %s -> %s  mtu %u  (%u connection%s)\n",
+	       (unsigned long long)c->path_handle, a, b, c->path_mtu,
+	       c->path_conns, c->path_conns == 1 ? "" : "s");
+	printf("    -> neighbor 0x%llx  %s  %s  (%u path%s)\n",
+	       (unsigned long long)c->neigh_handle, nh, mac, c->neigh_paths,
+	       c->neigh_paths == 1 ? "" : "s");
+}
+
+static void show_dot(const struct chimney_conn_info *all, unsigned int n)
+{
+	const struct chimney_conn_info *c = all;
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], nh[INET_ADDRSTRLEN];
+	char mac[24];
+	unsigned int i, j;
+
+	printf("digraph chimney {\n\trankdir=LR;\n\tnode [shape=box];\n");
+	for (i = 0; i < n; i++, c++) {
+		inet_ntop(AF_INET, &c->saddr, a, sizeof(a));
+		inet_ntop(AF_INET, &c->daddr, b, sizeof(b));
+		inet_ntop(AF_INET, &c->nexthop, nh, sizeof(nh));
+		print_mac(c->neigh_mac, mac, sizeof(mac));
+		/* shared paths and neighbors are one node each (by handle) */
+		printf("\t\"t%llx\" [label=\"TCP %s:%u -> %s:%u\\n%s\"];\n",
+		       (unsigned long long)c->tcp_handle, a, ntohs(c->sport), b,
+		       ntohs(c->dport),
+		       c->state < 11 ? tcp_states[c->state] : "?");
+		printf("\t\"t%llx\" -> \"p%llx\";\n",
+		       (unsigned long long)c->tcp_handle,
+		       (unsigned long long)c->path_handle);
+		for (j = 0; j < i; j++)
+			if (all[j].path_handle == c->path_handle)
+				break;
+		if (j < i)
+			continue;	/* a shared path: drawn once */
+		printf("\t\"p%llx\" [label=\"path %s -> %s\\nmtu %u\"];\n",
+		       (unsigned long long)c->path_handle, a, b, c->path_mtu);
+		printf("\t\"n%llx\" [label=\"neighbor %s\\n%s\"];\n",
+		       (unsigned long long)c->neigh_handle, nh, mac);
+		printf("\t\"p%llx\" -> \"n%llx\";\n",
+		       (unsigned long long)c->path_handle,
+		       (unsigned long long)c->neigh_handle);
+	}
+	printf("}\n");
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	static struct chimney_conn_info sel[256];
+	struct chimney_list_req req;
+	int sport = 0, dport = 0, dot = 0, i;
+	unsigned int n = 0, k;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--sport") && i + 1 < argc)
+			sport = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--dport") && i + 1 < argc)
+			dport = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--dot"))
+			dot = 1;
+		else
+			print_usage();
+	}
+	if (get_list(&req) < 0)
+		return 1;
+	for (k = 0; k < req.count && k < req.max; k++) {
+		if ((sport && ntohs(conns[k].sport) != sport) ||
+		    (dport && ntohs(conns[k].dport) != dport))
+			continue;
+		sel[n++] = conns[k];
+	}
+	if (!n) {
+		fprintf(stderr, "chimneyctl: no offloaded connection matches\n");
+		return 1;
+	}
+	if (dot) {
+		show_dot(sel, n);
+		return 0;
+	}
+	for (k = 0; k < n; k++)
+		show_text(&sel[k]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -295,6 +415,8 @@ int main(int argc, char **argv)
 		return cmd_upload(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "list"))
 		return cmd_list();
+	if (!strcmp(argv[1], "show"))
+		return cmd_show(argc - 2, argv + 2);
 	print_usage();
 	return 2;
 }
