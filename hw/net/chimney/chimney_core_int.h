@@ -31,11 +31,15 @@ int chimney_ring_dma_write(ChimneyCore *core, unsigned ring, uint32_t idx,
 bool chimney_dma_enabled(ChimneyCore *core);
 /* Causes raised while irq_hold is set are signalled when it drops. */
 void chimney_raise(ChimneyCore *core, uint32_t causes);
+
+/* chimney_core_evtq.c: the event FIFO */
 /* Append to the event FIFO (no ring write yet); false if dropped. */
 bool chimney_evtq_push(ChimneyCore *core, const ChimneyEvent *ev);
 /* Events in the FIFO, the overflow of request completions included. */
 uint32_t chimney_evtq_count(const ChimneyCore *core);
 void chimney_evtq_clear_overflow(ChimneyCore *core);
+/* Move overflow entries into the fixed FIFO while it has room, in order. */
+void chimney_evtq_refill(ChimneyCore *core);
 
 /* chimney_core_ind.c: one receive indication into the IND ring */
 int64_t chimney_core_indicate(ChimneyCore *core, uint64_t handle,
