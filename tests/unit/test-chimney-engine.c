@@ -840,6 +840,32 @@ static void test_completions_overflow(Fixture *f, gconstpointer data)
     g_assert_cmpuint(chimney_core_offload_objects(&h->core), ==, objects);
 }
 
+/*
+ * Request limits (spec "Common rules"): a connection holds at most
+ * CHIMNEY_IO_MAX_REQS posted receives; the next one is refused with
+ * RESOURCES and counted as a guest error, and the queued ones still work.
+ */
+static void test_request_limit(Fixture *f, gconstpointer data)
+{
+    FakeHost *h = f->h;
+    uint64_t buf = fake_alloc(h, 16), t = tb_handle(h, f->t[0]);
+    uint32_t errs, i;
+
+    for (i = 0; i < CHIMNEY_IO_MAX_REQS; i++) {
+        g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_RECV_POST, buf, 1,
+                                    t, NULL), ==, CHIMNEY_ST_SUCCESS);
+    }
+    errs = rd(h, CHIMNEY_REG_ERR_COUNT);
+    g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_RECV_POST, buf, 1, t,
+                                NULL), ==, CHIMNEY_ST_RESOURCES);
+    g_assert_cmpuint(rd(h, CHIMNEY_REG_ERR_COUNT), ==, errs + 1);
+    g_assert_cmpint(peer_send(f, 1000, 1000, 5000, 0, "z"), >, 0);
+    g_assert_cmpuint(chimney_tcp_at(eng(f), 0)->io->rq_len, ==,
+                     CHIMNEY_IO_MAX_REQS - 1);
+    g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_RECV_POST, buf, 1, t,
+                                NULL), ==, CHIMNEY_ST_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -863,6 +889,7 @@ int main(int argc, char **argv)
     FX("bounded-batch", test_bounded_batch);
     FX("ind-ring-errors", test_ind_ring_errors);
     FX("completions-overflow", test_completions_overflow);
+    FX("request-limit", test_request_limit);
     FX("handle-gen-migrated", test_handle_gen_migrated);
     FX("writeback-dma-failure", test_writeback_dma_failure);
     FX("rule-064/invalidate-scope", test_rule_064_invalidate_scope);

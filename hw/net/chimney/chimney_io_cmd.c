@@ -186,6 +186,15 @@ static uint32_t queue_send(ChimneyEngine *eng, ChimneyTcpObj *o,
     return CHIMNEY_ST_SUCCESS;
 }
 
+/* A request the device has no room for (spec "Common rules"). */
+static uint32_t no_room(ChimneyEngine *eng, uint16_t op, uint32_t idx)
+{
+    chimney_eng_guest_error(eng, CHIMNEY_ERR_NONE, "chimney-nic: %s on "
+                            "connection %u: no room (request limits or "
+                            "memory budget): RESOURCES", opname(op), idx);
+    return CHIMNEY_ST_RESOURCES;
+}
+
 uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
 {
     uint16_t op = GUINT16_FROM_LE(cmd->opcode);
@@ -253,7 +262,7 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
         }
     }
     if (!io) {
-        return CHIMNEY_ST_RESOURCES;
+        return no_room(eng, op, idx);
     }
     switch (op) {
     case CHIMNEY_CMD_SEND:
@@ -261,6 +270,8 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
                         CHIMNEY_SREQ_PUSH : 0);
         if (st == CHIMNEY_ST_SUCCESS) {
             io->nsend++;
+        } else {
+            no_room(eng, op, idx);
         }
         break;
     case CHIMNEY_CMD_RECV_POST: {
@@ -272,19 +283,19 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
         };
 
         st = chimney_io_rq_push(eng, io, &r) ? CHIMNEY_ST_SUCCESS :
-             CHIMNEY_ST_RESOURCES;
+             no_room(eng, op, idx);
         break;
     }
     case CHIMNEY_CMD_DISCONNECT:
         if (flags == CHIMNEY_DISC_GRACEFUL) {
             if (eng->io_reqs >= CHIMNEY_IO_MAX_TOTAL) {
-                return CHIMNEY_ST_RESOURCES;
+                return no_room(eng, op, idx);
             }
             if (len) {
                 st = queue_send(eng, o, io, cmd,
                                 CHIMNEY_SREQ_DISC | CHIMNEY_SREQ_PUSH);
                 if (st != CHIMNEY_ST_SUCCESS) {
-                    return st;
+                    return no_room(eng, op, idx);
                 }
             }
             eng->io_reqs++;
@@ -297,7 +308,7 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
     case CHIMNEY_CMD_FORWARD:
         a->seg = g_try_malloc(len);
         if (!a->seg) {
-            return CHIMNEY_ST_RESOURCES;
+            return no_room(eng, op, idx);
         }
         if (chimney_eng_dma_read(eng, GUINT64_FROM_LE(cmd->addr), a->seg,
                                  len) < 0) {
