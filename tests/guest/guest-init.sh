@@ -765,6 +765,16 @@ start_pump() {
 
 show_list() { chimneyctl list | sed 's/^/  /'; }
 
+# show_shared: the state tree of two connections on one path: each names
+# its shared path and neighbor; the DOT graph has one node of each
+show_shared() {
+	[ "$(chimneyctl show | grep -c '(2 connections)')" = 2 ] &&
+	[ "$(chimneyctl show | grep -c 'neighbor 0x.*(1 path)')" = 2 ] &&
+	[ "$(chimneyctl show --dot | grep -c 'label="TCP')" = 2 ] &&
+	[ "$(chimneyctl show --dot | grep -c 'label="path')" = 1 ] &&
+	[ "$(chimneyctl show --dot | grep -c 'label="neighbor')" = 1 ]
+}
+
 # ctl_conn offload|upload PID: chimneyctl on the pump's connection
 ctl_conn() {
 	chimneyctl "$1" "$2" --dport "$PORT" && return 0
@@ -832,6 +842,9 @@ offload_two() {
 		chimneyctl offload "$pb" --dport "$PORT"
 	show_list
 	check "two connections offloaded" test "$(offloaded_count)" = 2
+	chimneyctl show --dot | sed 's/^/  /'
+	check "chimneyctl show: both connections on one shared path and neighbor" \
+		show_shared
 	ctl "GATE two-a $((512 * KIB)) $((512 * KIB))" >/dev/null
 	ctl "GATE two-b $((512 * KIB)) $((512 * KIB))" >/dev/null
 	check "pumps: 512 KiB each way (256 KiB each through the engine)" \
