@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * chimney-nic Linux driver: the state shared by the L2 driver
- * (chimney_nic_main.c) and the TCP offload path (chimney_offload.c).
+ * (chimney_nic_main.c) and the TCP offload path (chimney_ofl_*.c).
  *
  * Copyright (c) 2026 chimney-nic authors
  */
@@ -80,7 +80,7 @@ struct chimney_priv {
 
 	struct work_struct reset_task;
 
-	/* TCP offload (chimney_offload.c) */
+	/* TCP offload (chimney_ofl_*.c) */
 	bool ofl_ready;			/* SET_PARAMS and IND ring done */
 	bool ind_up;			/* IND ring running */
 	atomic_t ofl_conns;		/* connections offloaded or uploading */
@@ -104,7 +104,7 @@ int chimney_cmd_sync(struct chimney_priv *priv,
 				   void *arg),
 		     void *arg, u32 *status);
 
-/* chimney_offload.c */
+/* chimney_ofl_*.c */
 int chimney_ofl_init(void);
 void chimney_ofl_exit(void);
 int chimney_ofl_dev_open(struct chimney_priv *priv);

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * chimney-nic Linux driver: the TCP offload path's shared state (the
+ * connection, path and neighbor objects, synchronous tree operations,
+ * SEND request buffers), used by the chimney_ofl_*.c files.
+ *
+ * A TCP upper-layer protocol ("chimney", tcp_register_ulp()) takes an
+ * established IPv4 connection routed through a chimney-nic away from the
+ * kernel's TCP: setsockopt(fd, SOL_TCP, TCP_ULP, "chimney") on the
+ * application's own socket (chimneyctl gets it with pidfd_getfd()).  The
+ * ULP's init runs under the socket lock: it stops the kernel's timers,
+ * builds the neighbor -> path -> TCP state tree from the kernel's own
+ * state (neighbour table, route, tcp_sock), copies the unacknowledged and
+ * unsent data into DMA buffers (the send list), moves the unread receive
+ * queue into a queue of its own and submits CMD_INITIATE.  On success the
+ * socket's sk_prot and proto_ops are swapped (as kTLS does) so that
+ * sendmsg, recvmsg, poll, ioctl, shutdown and close of the unchanged
+ * application go to the device: SEND requests, receive indications (the
+ * always-indicate model: every indication is copied into the socket's
+ * queue, bounded by the receive buffer), events.
+ *
+ * Upload (CMD_TERMINATE with a delegated structure: /dev/chimney ioctl,
+ * close(), shutdown(), EVT_TCP_RETRIEVE/ABORT, interface down) rebuilds
+ * the kernel socket: sequence numbers, windows, RTT, timestamps from the
+ * returned state; the returned send list back into the write queue (the
+ * sent part with the TCP_REPAIR machinery, the rest as ordinary data);
+ * unread and returned receive data into the receive queue; then the
+ * original protocol, timers and keepalive come back.
+ *
+ * Neighbor and path objects are shared between connections (refcounted)
+ * and terminated when their last user goes.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ */
+
+#ifndef CHIMNEY_OFL_H
+#define CHIMNEY_OFL_H
+
+#include <linux/module.h>
+#include <linux/miscdevice.h>
+#include <linux/idr.h>
+#include <linux/jhash.h>
+#include <linux/rculist.h>
+#include <linux/dma-mapping.h>
+#include <linux/uio.h>
+#include <linux/file.h>
+#include <linux/net.h>
+#include <linux/sockios.h>
+#include <asm/ioctls.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+#include <net/inet_common.h>
+#include <net/route.h>
+#include <net/arp.h>
+#include <net/neighbour.h>
+
+#include "chimney_nic.h"
+#include "chimney_uapi.h"
+
+#ifndef __LITTLE_ENDIAN
+#error "the device's state structures are little-endian; so is this code"
+#endif
+
+#define CHIMNEY_SREQ_MAX	32768u	/* bytes of one SEND request */
+#define CHIMNEY_SND_MIN_BUDGET	(512u * 1024u)	/* in-flight SEND bytes */
+#define CHIMNEY_RQ_MIN		(256u * 1024u)	/* unread bytes kept */
+#define CHIMNEY_HELD_MAX	1024u	/* frames held during an upload */
+#define CHIMNEY_TREE_TIMEOUT	(10 * HZ)
+#define CHIMNEY_HASH_BITS	8
+#define CHIMNEY_TICKS		1000u	/* ticks per second: ms, like TCP_TS_HZ */
+
+/* ---- Objects ------------------------------------------------------------ */
+
+struct chimney_neigh {
+	struct list_head node;		/* chimney_neighs */
+	struct chimney_priv *priv;
+	__be32 nexthop;
+	u8 mac[ETH_ALEN];
+	u64 handle;
+	unsigned int refs;		/* paths */
+};
+
+struct chimney_path {
+	struct list_head node;		/* chimney_paths */
+	struct chimney_neigh *neigh;
+	__be32 saddr;
+	__be32 daddr;
+	u32 mtu;
+	u64 handle;
+	unsigned int refs;		/* connections */
+};
+
+enum {
+	CHIMNEY_SREQ_NEW,		/* not accepted: goes back at upload */
+	CHIMNEY_SREQ_SUBMITTED,
+	CHIMNEY_SREQ_ACCEPTED,		/* the device's until SEND_DONE */
+};
+
+struct chimney_conn;
+
+/* One SEND request (also an entry of the send list given at INITIATE). */
+struct chimney_sreq {
+	struct list_head node;
+	struct chimney_conn *conn;
+	void *buf;
+	dma_addr_t dma;
+	u32 len;
+	u32 cap;			/* bytes allocated at buf */
+	u8 state;			/* CHIMNEY_SREQ_* */
+	u64 cookie;
+};
+
+enum {
+	CHIMNEY_CONN_OFFLOADING = 1,
+	CHIMNEY_CONN_OFFLOADED,
+	CHIMNEY_CONN_UPLOADING,
+	CHIMNEY_CONN_UPLOADED,
+};
+
+/* Receive queue entries: the unread part of an skb starts at off. */
+struct chimney_rxcb {
+	u32 off;
+};
+
+#define CHIMNEY_RXCB(skb) ((struct chimney_rxcb *)(skb)->cb)
+
+struct chimney_conn {
+	struct hlist_node hnode;	/* chimney_hash (RCU) */
+	struct list_head node;		/* chimney_conns (chimney_mutex) */
+	struct rcu_head rcu;
+	refcount_t ref;
+	u32 id;				/* IDR id: host handle, cookies */
+	struct chimney_priv *priv;
+	struct sock *sk;
+	struct chimney_path *path;
+	u64 handle;			/* device handle */
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+	struct work_struct upload_work;
+
+	spinlock_t lock;		/* the fields below (NAPI vs process) */
+	int state;			/* CHIMNEY_CONN_* */
+	bool rx_eof;			/* peer FIN: EOF after rq */
+	bool aborted;			/* RST: ECONNRESET */
+	bool retrieve;			/* device asked for an upload */
+	bool rx_suppressed;		/* an indication was taken in part */
+	bool held_closed;		/* upload done: frames go up again */
+	bool keepopen;			/* SO_KEEPALIVE while offloaded */
+	int err;
+	struct sk_buff_head rq;		/* received, unread */
+	u32 rq_bytes;
+	struct list_head sreqs;		/* SEND requests, in order */
+	u32 inflight;			/* bytes in sreqs */
+	u32 send_seq;
+	struct sk_buff_head held;	/* frames seen during the upload */
+	u64 bytes_sent;
+	u64 bytes_rcvd;
+
+	/* saved at offload, restored at upload */
+	struct proto *orig_prot;
+	const struct proto_ops *orig_ops;
+	int (*orig_backlog_rcv)(struct sock *sk, struct sk_buff *skb);
+};
+
+typedef int (*chimney_tree_fn)(struct chimney_drv *drv,
+			       struct chimney_offload_block *root,
+			       chimney_drv_tree_done_fn done, void *ctx);
+
+extern struct mutex chimney_mutex;	/* state operations, lists below */
+extern struct list_head chimney_conns;
+extern struct list_head chimney_paths;
+extern struct list_head chimney_neighs;
+extern struct list_head chimney_devs;
+extern struct hlist_head chimney_hash[1 << CHIMNEY_HASH_BITS];
+extern struct idr chimney_idr;		/* id -> conn (RCU lookups) */
+extern spinlock_t chimney_idr_lock;
+extern struct workqueue_struct *chimney_wq;
+extern struct proto chimney_prot;
+extern struct proto_ops chimney_stream_ops;
+extern struct tcp_ulp_ops chimney_ulp_ops;
+
+struct chimney_tree_op {
+	struct completion done;
+	refcount_t ref;
+	u32 status;
+	struct chimney_offload_block nb, pb, tb;
+	u64 nslot, pslot, tslot;
+	struct {
+		ChimneyNeighConst c;
+		ChimneyNeighCached ca;
+		ChimneyNeighDelegated d;
+	} nst;
+	struct {
+		ChimneyPathConst c;
+		ChimneyPathCached ca;
+		ChimneyPathDelegated d;
+	} pst;
+	struct {
+		ChimneyTcpConst c;
+		ChimneyTcpCached ca;
+		ChimneyTcpDelegated d;
+	} tst;
+};
+
+/* chimney_ofl_state.c */
+void chimney_conn_put(struct chimney_conn *c);
+struct chimney_conn *chimney_conn_lookup(u32 id);
+struct chimney_conn *chimney_sk_conn(struct sock *sk);
+u32 chimney_hash_key(__be32 saddr, __be32 daddr, __be16 sport,
+		     __be16 dport);
+void chimney_tree_op_put(struct chimney_tree_op *op);
+struct chimney_tree_op *chimney_tree_op_alloc(void);
+int chimney_tree_sync(struct chimney_priv *priv, chimney_tree_fn fn,
+		      struct chimney_tree_op *op,
+		      struct chimney_offload_block *root);
+void chimney_state_hdr(ChimneyStateHdr *h, u32 len);
+void chimney_gc(void);
+int chimney_sreq_map(struct chimney_sreq *r);
+void chimney_sreq_free(struct chimney_sreq *r);
+struct chimney_sreq *chimney_sreq_get(struct chimney_conn *c, u32 want);
+void chimney_wake(struct sock *sk);
+u32 chimney_jiffies_to_ticks(long j);
+void chimney_hash_add(struct chimney_conn *c);
+void chimney_hash_del(struct chimney_conn *c);
+void chimney_idr_del(struct chimney_conn *c);
+
+/* chimney_ofl_offload.c */
+int chimney_offload(struct sock *sk);
+
+/* chimney_ofl_upload.c */
+int chimney_upload_locked(struct chimney_conn *c, bool detach);
+void chimney_upload_workfn(struct work_struct *w);
+void chimney_queue_upload(struct chimney_conn *c);
+void chimney_upload_all(struct chimney_priv *priv);
+
+/* chimney_ofl_sock.c */
+u32 chimney_snd_budget(struct sock *sk);
+u32 chimney_rq_limit(struct sock *sk);
+extern struct work_struct chimney_upload_all_work;
+void chimney_ofl_sock_init(void);
+
+#endif /* CHIMNEY_OFL_H */

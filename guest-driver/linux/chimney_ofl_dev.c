@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * chimney-nic: device events for offloaded connections (indications, SEND_DONE,
+ * TCP events, neighbor queries, status), receive steering, device
+ * open/close.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include "chimney_ofl.h"
+
+/* ---- Events (NAPI context) ---------------------------------------------- */
+
+u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
+			    const struct chimney_drv_ind_frag *frags,
+			    u32 nfrags, u32 total)
+{
+	struct chimney_priv *priv = ctx;
+	struct chimney_conn *c = chimney_conn_lookup((u32)host_handle);
+	struct sk_buff_head q;
+	struct sk_buff *skb;
+	u32 take, i, n, left;
+	int err;
+
+	if (!c)
+		return 0;
+	__skb_queue_head_init(&q);
+	/* the room left in the receive queue, at most */
+	take = chimney_rq_limit(c->sk);
+	take = take > READ_ONCE(c->rq_bytes) ? take - READ_ONCE(c->rq_bytes) : 0;
+	take = min(take, total);
+	left = take;
+	for (i = 0; i < nfrags && left; i++) {
+		n = min(frags[i].len, left);
+		skb = alloc_skb(n, GFP_ATOMIC);
+		if (!skb)
+			break;
+		chimney_drv_ind_read(&priv->drv, &frags[i], 0, skb_put(skb, n),
+				     n);
+		CHIMNEY_RXCB(skb)->off = 0;
+		__skb_queue_tail(&q, skb);
+		left -= n;
+	}
+	take -= left;
+
+	spin_lock_bh(&c->lock);
+	if (c->state != CHIMNEY_CONN_OFFLOADED) {
+		/* an upload is under way: TERMINATE returns the data */
+		spin_unlock_bh(&c->lock);
+		skb_queue_purge(&q);
+		chimney_conn_put(c);
+		return 0;
+	}
+	/*
+	 * IND_DONE goes out under the connection lock, so it is queued
+	 * before any TERMINATE of this connection (which sets the state
+	 * under the same lock first): indicated data we keep is never
+	 * returned by the device as well.
+	 */
+	err = chimney_drv_ind_done(&priv->drv, handle, take, NULL, NULL);
+	/* if that failed, the core sends it (returned below) */
+	skb_queue_splice_tail_init(&q, &c->rq);
+	c->rq_bytes += take;
+	c->bytes_rcvd += take;
+	if (take < total)
+		c->rx_suppressed = true;
+	spin_unlock_bh(&c->lock);
+	c->sk->sk_data_ready(c->sk);
+	chimney_conn_put(c);
+	return err ? take : CHIMNEY_DRV_IND_DEFER;
+}
+
+void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
+			    u32 status, u32 info)
+{
+	struct chimney_conn *c;
+	struct chimney_sreq *r;
+
+	if (type != CHIMNEY_EVT_SEND_DONE)
+		return;		/* RECV_DONE of the zero-length posts */
+	c = chimney_conn_lookup(cookie >> 32);
+	if (!c)
+		return;
+	spin_lock_bh(&c->lock);
+	r = list_first_entry_or_null(&c->sreqs, struct chimney_sreq, node);
+	if (!r || r->cookie != cookie) {
+		spin_unlock_bh(&c->lock);
+		netdev_warn(c->priv->ndev, "SEND_DONE %llx out of order\n",
+			    cookie);
+		chimney_conn_put(c);
+		return;
+	}
+	list_del(&r->node);
+	c->inflight -= r->len;
+	c->bytes_sent += info;
+	if (status != CHIMNEY_ST_SUCCESS && !c->err)
+		c->err = status == CHIMNEY_ST_REQUEST_ABORTED ? ECONNRESET : EIO;
+	spin_unlock_bh(&c->lock);
+	chimney_sreq_free(r);
+	c->sk->sk_write_space(c->sk);
+	chimney_conn_put(c);
+}
+
+void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
+			      u16 type, u32 info)
+{
+	struct chimney_conn *c = chimney_conn_lookup((u32)host_handle);
+
+	if (!c)
+		return;
+	spin_lock_bh(&c->lock);
+	switch (type) {
+	case CHIMNEY_EVT_TCP_DISCONNECT:
+		c->rx_eof = true;
+		break;
+	case CHIMNEY_EVT_TCP_ABORT:
+		c->aborted = true;
+		c->err = ECONNRESET;
+		break;
+	case CHIMNEY_EVT_TCP_RETRIEVE:
+		c->retrieve = true;
+		break;
+	default:
+		break;
+	}
+	spin_unlock_bh(&c->lock);
+	if (type == CHIMNEY_EVT_TCP_ABORT || type == CHIMNEY_EVT_TCP_RETRIEVE) {
+		netdev_dbg(c->priv->ndev, "conn %u: event %x (%u): upload\n",
+			   c->id, type, info);
+		chimney_queue_upload(c);
+	}
+	c->sk->sk_state_change(c->sk);
+	chimney_wake(c->sk);
+	chimney_conn_put(c);
+}
+
+void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
+				u32 nrd)
+{
+	struct chimney_priv *priv = ctx;
+	struct neighbour *n;
+	unsigned long seen;
+	u32 hrd = 0;
+
+	rcu_read_lock_bh();
+	n = __ipv4_neigh_lookup_noref(priv->ndev, (u32)host_handle);
+	if (n) {
+		/* forward progress the device saw confirms the entry */
+		seen = jiffies - msecs_to_jiffies(nrd);
+		if (time_after(seen, READ_ONCE(n->confirmed)))
+			WRITE_ONCE(n->confirmed, seen);
+		hrd = chimney_jiffies_to_ticks(jiffies - READ_ONCE(n->confirmed));
+	}
+	rcu_read_unlock_bh();
+	chimney_drv_neigh_reply(&priv->drv, handle, hrd, NULL, NULL);
+}
+
+void chimney_ofl_on_status(struct chimney_priv *priv, u16 code)
+{
+	if (code == CHIMNEY_STATUS_IND_UPLOAD_ALL)
+		queue_work(chimney_wq, &chimney_upload_all_work);
+}
+
+/* ---- Receive steering for frames the device hands up -------------------- */
+
+bool chimney_ofl_rx_steal(struct chimney_priv *priv, struct sk_buff *skb)
+{
+	const struct iphdr *iph;
+	const struct tcphdr *th;
+	struct chimney_conn *c;
+	bool stolen = false;
+	u32 ihl;
+
+	if (skb->protocol != htons(ETH_P_IP) || skb->len < sizeof(*iph))
+		return false;
+	iph = (const struct iphdr *)skb->data;
+	ihl = iph->ihl * 4;
+	if (iph->version != 4 || iph->protocol != IPPROTO_TCP || ihl < 20 ||
+	    skb->len < ihl + sizeof(*th) || ip_is_fragment(iph))
+		return false;
+	th = (const struct tcphdr *)(skb->data + ihl);
+
+	rcu_read_lock();
+	hash_for_each_possible_rcu(chimney_hash, c, hnode,
+				   chimney_hash_key(iph->daddr, iph->saddr,
+						    th->dest, th->source)) {
+		if (c->saddr != iph->daddr || c->daddr != iph->saddr ||
+		    c->sport != th->dest || c->dport != th->source)
+			continue;
+		spin_lock_bh(&c->lock);
+		if (c->held_closed) {
+			spin_unlock_bh(&c->lock);
+			break;
+		}
+		stolen = true;
+		if (c->state == CHIMNEY_CONN_UPLOADING || c->retrieve ||
+		    c->aborted) {
+			/* the host stack handles it after the upload */
+			if (skb_queue_len(&c->held) < CHIMNEY_HELD_MAX) {
+				__skb_queue_tail(&c->held, skb);
+				skb = NULL;
+			}
+		}
+		spin_unlock_bh(&c->lock);
+		/* else: a frame from before the device took over */
+		kfree_skb(skb);
+		break;
+	}
+	rcu_read_unlock();
+	return stolen;
+}
+
+/* ---- Device open/close -------------------------------------------------- */
+
+static int chimney_submit_params(struct chimney_priv *priv,
+				 chimney_drv_cmd_done_fn done, void *ctx,
+				 void *arg)
+{
+	return chimney_drv_set_params(&priv->drv, arg, done, ctx);
+}
+
+/* Interface up (RTNL, NAPI running): enable offload. */
+int chimney_ofl_dev_open(struct chimney_priv *priv)
+{
+	ChimneyOffloadParams p = { 0 };
+	u32 status = 0;
+	int err;
+
+	if (!priv->ind_up)
+		return -EOPNOTSUPP;
+	chimney_state_hdr(&p.hdr, sizeof(p));
+	p.ticks_per_second = CHIMNEY_TICKS;
+	p.ack_frequency = 2;
+	p.delayed_ack_ticks = 40;
+	p.max_retransmissions = 8;
+	p.sws_prevention_ticks = 200;
+	p.dup_ack_threshold = 3;
+	p.push_ticks = 0;
+	p.nce_stale_ticks = 30000;
+	p.fin_wait2_ticks = 60000;
+	err = chimney_cmd_sync(priv, chimney_submit_params, &p, &status);
+	if (err || status != CHIMNEY_ST_SUCCESS) {
+		netdev_warn(priv->ndev, "SET_PARAMS: %d status %x: no TCP offload\n",
+			    err, status);
+		return err ? err : -EIO;
+	}
+	WRITE_ONCE(priv->ofl_ready, true);
+	mutex_lock(&chimney_mutex);
+	list_add(&priv->ofl_node, &chimney_devs);
+	mutex_unlock(&chimney_mutex);
+	netdev_info(priv->ndev, "TCP offload ready (ULP \"%s\")\n",
+		    CHIMNEY_ULP_NAME);
+	return 0;
+}
+
+/* Interface going down (RTNL, NAPI running): every connection goes back. */
+void chimney_ofl_dev_close(struct chimney_priv *priv)
+{
+	WRITE_ONCE(priv->ofl_ready, false);
+	chimney_upload_all(priv);
+	mutex_lock(&chimney_mutex);
+	list_del_init(&priv->ofl_node);
+	mutex_unlock(&chimney_mutex);
+}

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * chimney-nic: the offloaded socket's protocol: sendmsg (SEND), recvmsg and
+ * poll (indications), ioctl, shutdown, close.
+ *
+ * Copyright (c) 2026 chimney-nic authors
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include "chimney_ofl.h"
+
+/* ---- The offloaded socket's protocol ------------------------------------ */
+
+struct proto chimney_prot;
+struct proto_ops chimney_stream_ops;
+
+u32 chimney_snd_budget(struct sock *sk)
+{
+	u32 sndbuf = READ_ONCE(sk->sk_sndbuf);
+
+	if (sk->sk_userlocks & SOCK_SNDBUF_LOCK)
+		return sndbuf;
+	return max(sndbuf, CHIMNEY_SND_MIN_BUDGET);
+}
+
+u32 chimney_rq_limit(struct sock *sk)
+{
+	return max_t(u32, READ_ONCE(sk->sk_rcvbuf), CHIMNEY_RQ_MIN);
+}
+
+/* CMD_DONE of a SEND: accepted, or refused (the data goes back at upload). */
+static void chimney_send_accepted(void *ctx, u32 status)
+{
+	struct chimney_sreq *r = ctx;
+	struct chimney_conn *c = r->conn;
+	bool refused;
+
+	spin_lock_bh(&c->lock);
+	refused = status != CHIMNEY_ST_SUCCESS;
+	r->state = refused ? CHIMNEY_SREQ_NEW : CHIMNEY_SREQ_ACCEPTED;
+	spin_unlock_bh(&c->lock);
+	if (refused) {
+		netdev_dbg(c->priv->ndev, "SEND refused: %x\n", status);
+		chimney_queue_upload(c);
+	}
+}
+
+static bool chimney_can_send(struct chimney_conn *c, struct sock *sk)
+{
+	return READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED ||
+	       READ_ONCE(c->err) || READ_ONCE(c->retrieve) ||
+	       READ_ONCE(c->inflight) < chimney_snd_budget(sk);
+}
+
+static int chimney_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct chimney_conn *c;
+	struct chimney_sreq *r;
+	int flags = msg->msg_flags;
+	size_t copied = 0;
+	long timeo;
+	int err = 0, ret, tries;
+	u32 space;
+
+	lock_sock(sk);
+	c = chimney_sk_conn(sk);
+	if (!c) {
+		release_sock(sk);
+		return tcp_sendmsg(sk, msg, size);
+	}
+	refcount_inc(&c->ref);
+	if (flags & MSG_OOB)		/* urgent data is the host's */
+		chimney_upload_locked(c, false);
+	timeo = sock_sndtimeo(sk, flags & MSG_DONTWAIT);
+
+	while (msg_data_left(msg)) {
+		if (READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED) {
+			/* uploaded meanwhile: the kernel takes the rest */
+			ret = tcp_sendmsg_locked(sk, msg, msg_data_left(msg));
+			if (ret < 0 && !copied)
+				err = ret;
+			else if (ret > 0)
+				copied += ret;
+			goto out;
+		}
+		if (READ_ONCE(c->err)) {
+			err = -READ_ONCE(c->err);
+			goto out;
+		}
+		if (sk->sk_shutdown & SEND_SHUTDOWN) {
+			err = -EPIPE;
+			goto out;
+		}
+		space = chimney_snd_budget(sk);
+		space = space > c->inflight ? space - c->inflight : 0;
+		if (!space || READ_ONCE(c->retrieve)) {
+			if (!timeo) {
+				err = -EAGAIN;
+				goto out;
+			}
+			if (signal_pending(current)) {
+				err = sock_intr_errno(timeo);
+				goto out;
+			}
+			set_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
+			add_wait_queue(sk_sleep(sk), &wait);
+			sk_wait_event(sk, &timeo, chimney_can_send(c, sk) &&
+				      !READ_ONCE(c->retrieve), &wait);
+			remove_wait_queue(sk_sleep(sk), &wait);
+			continue;
+		}
+		r = chimney_sreq_get(c, min_t(size_t, msg_data_left(msg),
+					      space));
+		if (!r) {
+			err = -ENOBUFS;
+			goto out;
+		}
+		if (!copy_from_iter_full(r->buf, r->len, &msg->msg_iter)) {
+			chimney_sreq_free(r);
+			err = -EFAULT;
+			goto out;
+		}
+		if (chimney_sreq_map(r)) {
+			chimney_sreq_free(r);
+			err = -ENOBUFS;
+			goto out;
+		}
+		spin_lock_bh(&c->lock);
+		r->cookie = (u64)c->id << 32 | c->send_seq++;
+		r->state = CHIMNEY_SREQ_SUBMITTED;
+		list_add_tail(&r->node, &c->sreqs);
+		c->inflight += r->len;
+		spin_unlock_bh(&c->lock);
+		copied += r->len;
+		/* accepted or not, the data is ours now (upload returns it) */
+		tries = 0;
+		do {
+			ret = chimney_drv_send(&c->priv->drv, c->handle, r->dma,
+					       r->len,
+					       msg_data_left(msg) ||
+					       (flags & MSG_MORE) ? 0 :
+					       CHIMNEY_SENDF_PUSH,
+					       r->cookie, chimney_send_accepted,
+					       r);
+			if (ret == -EBUSY)
+				usleep_range(100, 300);
+		} while (ret == -EBUSY && ++tries < 10000);
+		if (ret) {
+			spin_lock_bh(&c->lock);
+			r->state = CHIMNEY_SREQ_NEW;
+			spin_unlock_bh(&c->lock);
+			chimney_upload_locked(c, false);
+		}
+	}
+out:
+	release_sock(sk);
+	chimney_conn_put(c);
+	if (copied)
+		return copied;
+	return sk_stream_error(sk, flags, err);
+}
+
+static bool chimney_rx_ready(struct chimney_conn *c)
+{
+	return !skb_queue_empty_lockless(&c->rq) || READ_ONCE(c->rx_eof) ||
+	       READ_ONCE(c->err) || READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED;
+}
+
+/* Zero-length RECV_POST: the device indicates again after a partial take. */
+static void chimney_rx_resume(struct chimney_conn *c, struct sock *sk)
+{
+	bool post;
+
+	spin_lock_bh(&c->lock);
+	post = c->rx_suppressed && c->state == CHIMNEY_CONN_OFFLOADED &&
+	       c->rq_bytes < chimney_rq_limit(sk) / 2;
+	if (post)
+		c->rx_suppressed = false;
+	spin_unlock_bh(&c->lock);
+	if (post && chimney_drv_recv_post(&c->priv->drv, c->handle, 0, 0, 0,
+					  (u64)c->id << 32, NULL, NULL)) {
+		spin_lock_bh(&c->lock);
+		c->rx_suppressed = true;
+		spin_unlock_bh(&c->lock);
+	}
+}
+
+/* Copy up to @len unread bytes; socket lock held (the only consumer). */
+static int chimney_rq_copy(struct chimney_conn *c, struct msghdr *msg,
+			   size_t len, bool peek)
+{
+	struct sk_buff *skb;
+	u32 off, n, peek_off = 0;
+	int copied = 0, err;
+
+	while (copied < len) {
+		spin_lock_bh(&c->lock);
+		skb = skb_peek(&c->rq);
+		off = 0;
+		while (skb && peek) {
+			off = CHIMNEY_RXCB(skb)->off + peek_off;
+			if (off < skb->len)
+				break;
+			peek_off -= skb->len - CHIMNEY_RXCB(skb)->off;
+			skb = skb_peek_next(skb, &c->rq);
+		}
+		if (skb && !peek)
+			off = CHIMNEY_RXCB(skb)->off;
+		spin_unlock_bh(&c->lock);
+		if (!skb)
+			break;
+		n = min_t(size_t, skb->len - off, len - copied);
+		err = skb_copy_datagram_msg(skb, off, msg, n);
+		if (err)
+			return copied ? copied : err;
+		copied += n;
+		if (peek) {
+			peek_off += n;
+			continue;
+		}
+		spin_lock_bh(&c->lock);
+		CHIMNEY_RXCB(skb)->off += n;
+		c->rq_bytes -= n;
+		if (CHIMNEY_RXCB(skb)->off >= skb->len)
+			__skb_unlink(skb, &c->rq);
+		else
+			skb = NULL;
+		spin_unlock_bh(&c->lock);
+		kfree_skb(skb);
+	}
+	return copied;
+}
+
+static int chimney_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
+			   int flags, int *addr_len)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct chimney_conn *c;
+	int copied = 0, n, target;
+	long timeo;
+
+	if (flags & MSG_ERRQUEUE)
+		return inet_recv_error(sk, msg, len, addr_len);
+	lock_sock(sk);
+	c = chimney_sk_conn(sk);
+	if (!c) {
+		release_sock(sk);
+		return tcp_recvmsg(sk, msg, len, flags, addr_len);
+	}
+	refcount_inc(&c->ref);
+	if (flags & MSG_OOB) {
+		copied = -EINVAL;
+		goto out;
+	}
+	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+	target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
+
+	for (;;) {
+		n = chimney_rq_copy(c, msg, len - copied, flags & MSG_PEEK);
+		if (n < 0) {
+			if (!copied)
+				copied = n;
+			break;
+		}
+		copied += n;
+		if (n && !(flags & MSG_PEEK))
+			chimney_rx_resume(c, sk);
+		if (copied >= target || (flags & MSG_PEEK && copied))
+			break;
+		if (READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED &&
+		    skb_queue_empty_lockless(&c->rq)) {
+			/* uploaded meanwhile: the kernel has the rest */
+			if (!copied) {
+				release_sock(sk);
+				chimney_conn_put(c);
+				return tcp_recvmsg(sk, msg, len, flags,
+						   addr_len);
+			}
+			break;
+		}
+		if (READ_ONCE(c->rx_eof) || (sk->sk_shutdown & RCV_SHUTDOWN))
+			break;
+		if (READ_ONCE(c->err)) {
+			if (!copied)
+				copied = -READ_ONCE(c->err);
+			break;
+		}
+		if (copied && !(flags & MSG_WAITALL))
+			break;
+		if (!timeo) {
+			if (!copied)
+				copied = -EAGAIN;
+			break;
+		}
+		if (signal_pending(current)) {
+			if (!copied)
+				copied = sock_intr_errno(timeo);
+			break;
+		}
+		add_wait_queue(sk_sleep(sk), &wait);
+		sk_wait_event(sk, &timeo, chimney_rx_ready(c), &wait);
+		remove_wait_queue(sk_sleep(sk), &wait);
+	}
+out:
+	release_sock(sk);
+	chimney_conn_put(c);
+	return copied;
+}
+
+static __poll_t chimney_poll(struct file *file, struct socket *sock,
+			     poll_table *wait)
+{
+	struct sock *sk = sock->sk;
+	struct chimney_conn *c;
+	__poll_t mask = 0;
+	bool ours;
+
+	rcu_read_lock();
+	c = chimney_sk_conn(sk);
+	ours = c && READ_ONCE(c->state) == CHIMNEY_CONN_OFFLOADED;
+	rcu_read_unlock();
+	if (!ours)
+		return tcp_poll(file, sock, wait);
+
+	sock_poll_wait(file, sock, wait);
+	rcu_read_lock();
+	c = chimney_sk_conn(sk);
+	if (!c || READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED) {
+		/* uploaded in between: look again */
+		rcu_read_unlock();
+		return EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM;
+	}
+	if (!skb_queue_empty_lockless(&c->rq))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (READ_ONCE(c->rx_eof) || (sk->sk_shutdown & RCV_SHUTDOWN))
+		mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
+	if (!(sk->sk_shutdown & SEND_SHUTDOWN)) {
+		if (READ_ONCE(c->inflight) < chimney_snd_budget(sk) &&
+		    !READ_ONCE(c->retrieve))
+			mask |= EPOLLOUT | EPOLLWRNORM;
+		else
+			set_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
+	}
+	if (READ_ONCE(c->err))
+		mask |= EPOLLERR | EPOLLHUP | EPOLLIN | EPOLLRDNORM;
+	rcu_read_unlock();
+	return mask;
+}
+
+static void chimney_close(struct sock *sk, long timeout)
+{
+	struct chimney_conn *c;
+
+	/* The host stack closes (FIN, TIME_WAIT or RST): upload first. */
+	lock_sock(sk);
+	c = chimney_sk_conn(sk);
+	if (c && chimney_upload_locked(c, false)) {
+		/* the device keeps it; its end comes with the device's */
+		pr_err("close: upload failed, the connection stays offloaded\n");
+		WRITE_ONCE(sk->sk_shutdown, SHUTDOWN_MASK);
+		release_sock(sk);
+		return;
+	}
+	release_sock(sk);
+	tcp_close(sk, timeout);
+}
+
+/* inet_shutdown: socket lock held, sk_shutdown already updated. */
+static void chimney_shutdown(struct sock *sk, int how)
+{
+	struct chimney_conn *c = chimney_sk_conn(sk);
+
+	if (c)
+		chimney_upload_locked(c, false);
+	if (!chimney_sk_conn(sk))
+		tcp_shutdown(sk, how);
+}
+
+static int chimney_ioctl(struct sock *sk, int cmd, unsigned long arg)
+{
+	struct chimney_conn *c;
+	int answ;
+
+	lock_sock(sk);
+	c = chimney_sk_conn(sk);
+	if (!c) {
+		release_sock(sk);
+		return tcp_ioctl(sk, cmd, arg);
+	}
+	switch (cmd) {
+	case SIOCINQ:
+		answ = READ_ONCE(c->rq_bytes);
+		break;
+	case SIOCOUTQ:
+	case SIOCOUTQNSD:
+		answ = READ_ONCE(c->inflight);
+		break;
+	default:
+		release_sock(sk);
+		return -ENOIOCTLCMD;
+	}
+	release_sock(sk);
+	return put_user(answ, (int __user *)arg);
+}
+
+/*
+ * A thread that entered the kernel's tcp_sendmsg() before the offload
+ * (it read sk_prot before the swap and waited for the socket lock) must
+ * not queue data on the kernel's side: it finds no room (a non-blocking
+ * caller gets EAGAIN and comes back through chimney_sendmsg, a blocking
+ * one waits until the upload gives the socket back).
+ */
+static bool chimney_stream_memory_free(const struct sock *sk, int wake)
+{
+	return false;
+}
+
+static void chimney_keepalive(struct sock *sk, int valbool)
+{
+	struct chimney_conn *c = chimney_sk_conn(sk);
+
+	/* applied at upload (the device keeps the offloaded setting) */
+	if (c)
+		WRITE_ONCE(c->keepopen, valbool);
+}
+
+/* ---- The ULP ------------------------------------------------------------ */
+
+struct tcp_ulp_ops chimney_ulp_ops = {
+	.name	= CHIMNEY_ULP_NAME,
+	.owner	= THIS_MODULE,
+	.init	= chimney_offload,
+};
+
+/* The kernel's TCP with the offloaded socket's operations on top. */
+void chimney_ofl_sock_init(void)
+{
+	chimney_prot = tcp_prot;
+	chimney_prot.close = chimney_close;
+	chimney_prot.shutdown = chimney_shutdown;
+	chimney_prot.sendmsg = chimney_sendmsg;
+	chimney_prot.recvmsg = chimney_recvmsg;
+	chimney_prot.sendpage = NULL;	/* sock_no_sendpage -> sendmsg */
+	chimney_prot.ioctl = chimney_ioctl;
+	chimney_prot.keepalive = chimney_keepalive;
+	chimney_prot.stream_memory_free = chimney_stream_memory_free;
+	chimney_stream_ops = inet_stream_ops;
+	chimney_stream_ops.poll = chimney_poll;
+	chimney_stream_ops.splice_read = NULL;	/* generic: read_iter */
+	chimney_stream_ops.read_sock = NULL;
+	chimney_stream_ops.mmap = sock_no_mmap;
+}
