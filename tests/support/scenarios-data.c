@@ -685,6 +685,51 @@ static void scn_indicate_partial(ChimneyTestEnv *env)
 }
 
 /*
+ * Receive window update (spec "Receive window", RFC 9293 3.8.6.2.2): the
+ * window the host's consumption reopens is advertised at once, measured
+ * from the window the last segment advertised, whichever way the host
+ * consumes (here IND_DONEs after the window closed while indications were
+ * suppressed): a peer facing a closed window must not wait for its
+ * persist timer.
+ */
+static void scn_window_update(ChimneyTestEnv *env)
+{
+    const uint32_t total = 60000;
+    g_autofree uint8_t *data = io_pattern(total, 11);
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h, k;
+    uint32_t off, n, i;
+    uint8_t f[2048];
+
+    env_ind_start(env, 64, 2048);
+    h = conn_up(env, &c, 1000);
+    env->ind_accept = 0;        /* the host takes nothing: suppressed */
+    for (off = 0; off < total; off += n) {
+        n = MIN(1460, total - off);
+        conn_send_data(env, &c, data + off, n);
+    }
+    for (i = 0, rs.ack = 0; i < 100 && rs.ack != RCV + total; i++) {
+        peer_recv(env, &c, &rs, f, sizeof(f));
+    }
+    g_assert_cmpuint(rs.ack, ==, RCV + total);
+    g_assert_cmpuint(rs.win, ==, CHIMNEY_TEST_WND - total);
+    env_settle(env, 5);
+    g_assert_cmpuint(chimney_rcvbuf_query(env, &c), ==, total);
+
+    /* a zero-length RECV_POST re-enables indications; all is taken */
+    env->ind_accept = -1;
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, 0, 0, h, &k), ==,
+                    CHIMNEY_ST_SUCCESS);
+    env_settle(env, 5);
+    g_assert_cmpuint(chimney_rcvbuf_query(env, &c), ==, 0);
+    /* the window update, with nothing more from the peer */
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV + total);
+    g_assert_cmpuint(rs.win, >=, CHIMNEY_TEST_WND / 2);
+}
+
+/*
  * Rule 086 and the issue's "never behind the L2 ring": posted requests
  * take data before any indication, and an offloaded connection is served
  * while the L2 RX ring is disabled.
@@ -872,6 +917,7 @@ const ChimneyScenario chimney_scenarios_data[] = {
     { "rule-092-initial-data-first-zero-length", scn_initial_data_zero_len },
     { "rule-093-098-indicate-ind-ring", scn_indicate },
     { "rule-094-indicate-partial-suppresses", scn_indicate_partial },
+    { "receive-window-update-after-consumption", scn_window_update },
     { "rule-086-posted-first-no-l2-ring", scn_no_l2_ring },
     { "rule-069-070-073-079-send-done-on-ack", scn_send_segmented },
     { "rule-068-send-fifo-in-order", scn_send_in_order },

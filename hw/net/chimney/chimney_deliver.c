@@ -51,19 +51,26 @@ static bool complete_zero_len(ChimneyEngine *eng, uint32_t idx)
     return any;
 }
 
-/* Window update after the host consumed data (receiver SWS, RFC 9293). */
-static void window_update(ChimneyEngine *eng, ChimneyTcpObj *o,
-                          uint32_t before)
+/*
+ * Window update after the host consumed data (receiver SWS, RFC 9293
+ * 3.8.6.2.2): once the window has grown enough beyond the one our last
+ * segment advertised.  Measured from the advertised window, not from
+ * the window before this delivery: consumption comes in many small
+ * steps (each IND_DONE, each RECV_POST), and a peer facing a closed
+ * window must not wait for its persist timer.
+ */
+static void window_update(ChimneyEngine *eng, ChimneyTcpObj *o)
 {
     uint32_t mss = chimney_tcp_eff_mss(eng, o);
+    uint32_t adv = o->io->adv_wnd;
     uint32_t now;
 
     if (o->io->in_segment) {
         return;                 /* the segment's own ACK carries it */
     }
     now = chimney_rcvbuf_window(eng, o);
-    if (now >= before + MAX(2 * mss, o->io->rcv_cap / 2) ||
-        (before < mss && now >= mss)) {
+    if (now >= adv + MAX(2 * mss, o->io->rcv_cap / 2) ||
+        (adv < mss && now >= mss)) {
         chimney_tcp_send_ack(eng, o);
     }
 }
@@ -168,12 +175,10 @@ void chimney_deliver(ChimneyEngine *eng, uint32_t idx)
 {
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     ChimneyTcpIo *io = o->io;
-    uint32_t before;
 
     if (!io || io->busy || io->aborted) {
         return;
     }
-    before = chimney_rcvbuf_window(eng, o);
     complete_zero_len(eng, idx);
     if (io->rq_len && io->rcv_len) {
         fill_posted(eng, idx);
@@ -182,7 +187,7 @@ void chimney_deliver(ChimneyEngine *eng, uint32_t idx)
         indicate(eng, idx);
     }
     chimney_deliver_check_fin(eng, idx);
-    window_update(eng, o, before);
+    window_update(eng, o);
 }
 
 uint32_t chimney_deliver_direct(ChimneyEngine *eng, uint32_t idx,

@@ -103,6 +103,7 @@ typedef struct ChimneyTcpIo {
     uint32_t rbuf_off;
     uint32_t rcv_len;
     uint32_t rcv_cap;           /* bytes charged to the budget */
+    uint32_t adv_wnd;           /* window our last segment advertised */
     ChimneySeqRange ooo[CHIMNEY_IO_OOO_MAX];
     uint32_t nooo;
     uint32_t ooo_recent;        /* start of the last out-of-order data */

@@ -85,13 +85,18 @@ bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
         .payload_len = len,
     };
     size_t flen;
+    uint32_t wnd;
 
     /* rule 064: nothing leaves on state the host invalidated */
     if (o->invalid || p->invalid || n->invalid) {
         return false;
     }
     chimney_tcp_neigh_check(eng, n, p->neigh);
-    seg.window = chimney_tcp_window_field(o, chimney_rcvbuf_window(eng, o));
+    wnd = chimney_rcvbuf_window(eng, o);
+    seg.window = chimney_tcp_window_field(o, wnd);
+    if (o->io) {
+        o->io->adv_wnd = wnd;   /* receiver SWS: window_update() */
+    }
     seg.ip_id = chimney_tcp_next_ip_id(o);
     if (!len && !(flags & (CHIMNEY_TH_RST | CHIMNEY_TH_FIN))) {
         /* RFC 2018: what is held out of order, on every pure ACK */
