@@ -149,6 +149,14 @@ struct chimney_conn {
 	bool rx_suppressed;		/* an indication was taken in part */
 	bool held_closed;		/* upload done: frames go up again */
 	bool keepopen;			/* SO_KEEPALIVE while offloaded */
+	/* close (spec DISCONNECT): shutdown(SHUT_WR), close() */
+	bool disc_sent;			/* graceful DISCONNECT submitted */
+	bool disc_done;			/* its DISC_DONE came */
+	u32 disc_status;		/* ... with this status */
+	bool closed;			/* close(): orphaned while offloaded */
+	bool close_pending;		/* tcp_close() owed after the upload */
+	bool want_abort;		/* data after close(): reset */
+	u32 retrieve_reason;		/* CHIMNEY_UPLOAD_* of the request */
 	int err;
 	struct sk_buff_head rq;		/* received, unread */
 	u32 rq_bytes;
@@ -235,10 +243,12 @@ int chimney_upload_locked(struct chimney_conn *c, bool detach);
 void chimney_upload_workfn(struct work_struct *w);
 void chimney_queue_upload(struct chimney_conn *c);
 void chimney_upload_all(struct chimney_priv *priv);
+void chimney_upload_sock(struct chimney_conn *c, bool detach);
 
 /* chimney_ofl_sock.c */
 u32 chimney_snd_budget(struct sock *sk);
 u32 chimney_rq_limit(struct sock *sk);
+int chimney_disconnect(struct chimney_conn *c, bool abortive);
 extern struct work_struct chimney_upload_all_work;
 void chimney_ofl_sock_init(void);
 

@@ -24,8 +24,13 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	u32 take, i, n, left;
 	int err;
 
+	/*
+	 * No IND_DONE for a connection uploaded or being uploaded: its
+	 * TERMINATE returns (or returned) the data, and its handle is
+	 * stale once the device has processed it.
+	 */
 	if (!c)
-		return 0;
+		return CHIMNEY_DRV_IND_DEFER;
 	__skb_queue_head_init(&q);
 	/* the room left in the receive queue, at most */
 	take = chimney_rq_limit(c->sk);
@@ -46,12 +51,26 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	take -= left;
 
 	spin_lock_bh(&c->lock);
+	if (c->closed && c->state == CHIMNEY_CONN_OFFLOADED) {
+		/*
+		 * Data after close(): the kernel would reset the connection
+		 * (tcp_rcv_state_process); consume it and abort.
+		 */
+		c->want_abort = true;
+		err = chimney_drv_ind_done(&priv->drv, handle, total, NULL,
+					   NULL);
+		spin_unlock_bh(&c->lock);
+		skb_queue_purge(&q);
+		chimney_queue_upload(c);
+		chimney_conn_put(c);
+		return err ? total : CHIMNEY_DRV_IND_DEFER;
+	}
 	if (c->state != CHIMNEY_CONN_OFFLOADED) {
 		/* an upload is under way: TERMINATE returns the data */
 		spin_unlock_bh(&c->lock);
 		skb_queue_purge(&q);
 		chimney_conn_put(c);
-		return 0;
+		return CHIMNEY_DRV_IND_DEFER;
 	}
 	/*
 	 * IND_DONE goes out under the connection lock, so it is queued
@@ -78,11 +97,22 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 	struct chimney_conn *c;
 	struct chimney_sreq *r;
 
-	if (type != CHIMNEY_EVT_SEND_DONE)
+	if (type != CHIMNEY_EVT_SEND_DONE && type != CHIMNEY_EVT_DISC_DONE)
 		return;		/* RECV_DONE of the zero-length posts */
 	c = chimney_conn_lookup(cookie >> 32);
 	if (!c)
 		return;
+	if (type == CHIMNEY_EVT_DISC_DONE) {
+		spin_lock_bh(&c->lock);
+		c->disc_done = true;
+		c->disc_status = status;
+		spin_unlock_bh(&c->lock);
+		netdev_dbg(c->priv->ndev, "conn %u: DISC_DONE %x\n", c->id,
+			   status);
+		c->sk->sk_state_change(c->sk);
+		chimney_conn_put(c);
+		return;
+	}
 	spin_lock_bh(&c->lock);
 	r = list_first_entry_or_null(&c->sreqs, struct chimney_sreq, node);
 	if (!r || r->cookie != cookie) {
@@ -121,6 +151,7 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 		break;
 	case CHIMNEY_EVT_TCP_RETRIEVE:
 		c->retrieve = true;
+		c->retrieve_reason = info;
 		break;
 	default:
 		break;

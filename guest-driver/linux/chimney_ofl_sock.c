@@ -342,40 +342,159 @@ static __poll_t chimney_poll(struct file *file, struct socket *sock,
 			mask |= EPOLLOUT | EPOLLWRNORM;
 		else
 			set_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
+	} else {
+		mask |= EPOLLOUT | EPOLLWRNORM;	/* as tcp_poll: EPIPE */
 	}
+	if (sk->sk_shutdown == SHUTDOWN_MASK)
+		mask |= EPOLLHUP;
 	if (READ_ONCE(c->err))
 		mask |= EPOLLERR | EPOLLHUP | EPOLLIN | EPOLLRDNORM;
 	rcu_read_unlock();
 	return mask;
 }
 
+/* CMD_DONE of a DISCONNECT: refused, the host stack closes after an upload. */
+static void chimney_disc_accepted(void *ctx, u32 status)
+{
+	struct chimney_conn *c = ctx;
+
+	if (status != CHIMNEY_ST_SUCCESS) {
+		netdev_dbg(c->priv->ndev, "conn %u: DISCONNECT refused: %x\n",
+			   c->id, status);
+		spin_lock_bh(&c->lock);
+		c->disc_sent = false;
+		spin_unlock_bh(&c->lock);
+		chimney_queue_upload(c);
+	}
+	chimney_conn_put(c);
+}
+
+/*
+ * Submit a DISCONNECT (spec DISCONNECT; socket lock held).  Graceful: the
+ * device sends a FIN after the queued SEND data, the receive side stays
+ * open; once only.  Abortive: an RST, every SEND aborted.  0: queued (its
+ * acceptance comes later; a refusal uploads the connection and the host
+ * stack closes it).
+ */
+int chimney_disconnect(struct chimney_conn *c, bool abortive)
+{
+	u16 flags = abortive ? CHIMNEY_DISC_ABORTIVE : CHIMNEY_DISC_GRACEFUL;
+	int err, tries = 0;
+
+	spin_lock_bh(&c->lock);
+	if (c->state != CHIMNEY_CONN_OFFLOADED || c->aborted || c->retrieve ||
+	    (!abortive && c->disc_sent)) {
+		err = c->disc_sent && !abortive ? 0 : -ESHUTDOWN;
+		spin_unlock_bh(&c->lock);
+		return err;
+	}
+	if (!abortive)
+		c->disc_sent = true;
+	spin_unlock_bh(&c->lock);
+	refcount_inc(&c->ref);
+	do {
+		err = chimney_drv_disconnect(&c->priv->drv, c->handle, 0, 0,
+					     flags, (u64)c->id << 32,
+					     chimney_disc_accepted, c);
+		if (err == -EBUSY)
+			usleep_range(100, 300);
+	} while (err == -EBUSY && ++tries < 10000);
+	if (err) {
+		spin_lock_bh(&c->lock);
+		if (!abortive)
+			c->disc_sent = false;
+		spin_unlock_bh(&c->lock);
+		chimney_conn_put(c);
+	}
+	return err;
+}
+
+static bool chimney_disc_finished(struct chimney_conn *c)
+{
+	return READ_ONCE(c->disc_done) || !READ_ONCE(c->disc_sent) ||
+	       READ_ONCE(c->err) || READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED;
+}
+
+/*
+ * close() of an offloaded socket, as tcp_close() would: unread data or
+ * SO_LINGER 0 reset the connection (abortive DISCONNECT); otherwise a
+ * graceful DISCONNECT, SO_LINGER waits for the FIN's acknowledgement, and
+ * the socket is orphaned while the device finishes; the device's upload
+ * request (TIME_WAIT, CLOSED, FIN_WAIT_2 timeout) hands it back and
+ * tcp_close() ends it then (chimney_upload_sock()).
+ */
 static void chimney_close(struct sock *sk, long timeout)
 {
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct chimney_conn *c;
+	bool abortive;
 
-	/* The host stack closes (FIN, TIME_WAIT or RST): upload first. */
 	lock_sock(sk);
 	c = chimney_sk_conn(sk);
-	if (c && chimney_upload_locked(c, false)) {
+	if (!c) {
+		release_sock(sk);
+		tcp_close(sk, timeout);
+		return;
+	}
+	refcount_inc(&c->ref);
+	WRITE_ONCE(sk->sk_shutdown, SHUTDOWN_MASK);
+	abortive = READ_ONCE(c->rq_bytes) ||
+		   (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime);
+	if (!abortive && !chimney_disconnect(c, false)) {
+		if (timeout && !chimney_disc_finished(c)) {
+			add_wait_queue(sk_sleep(sk), &wait);
+			sk_wait_event(sk, &timeout, chimney_disc_finished(c),
+				      &wait);
+			remove_wait_queue(sk_sleep(sk), &wait);
+		}
+		if (chimney_sk_conn(sk) == c) {
+			/* the fd's reference stays until tcp_close() */
+			spin_lock_bh(&c->lock);
+			c->closed = true;
+			c->close_pending = true;
+			spin_unlock_bh(&c->lock);
+			sock_orphan(sk);
+			release_sock(sk);
+			chimney_conn_put(c);
+			return;
+		}
+	}
+	/*
+	 * Abortive (the device's RST; the upload then finds it CLOSED) or
+	 * no DISCONNECT possible: upload, the host stack closes.
+	 */
+	if (abortive)
+		chimney_disconnect(c, true);
+	if (chimney_sk_conn(sk) == c && chimney_upload_locked(c, false)) {
 		/* the device keeps it; its end comes with the device's */
 		pr_err("close: upload failed, the connection stays offloaded\n");
-		WRITE_ONCE(sk->sk_shutdown, SHUTDOWN_MASK);
 		release_sock(sk);
+		chimney_conn_put(c);
 		return;
 	}
 	release_sock(sk);
+	chimney_conn_put(c);
 	tcp_close(sk, timeout);
 }
 
-/* inet_shutdown: socket lock held, sk_shutdown already updated. */
+/*
+ * inet_shutdown (socket lock held, sk_shutdown already updated):
+ * SHUT_WR is a graceful DISCONNECT; reception goes on.  If the device
+ * cannot take it, the upload gives the socket back with SEND_SHUTDOWN set
+ * and the host stack sends the FIN (chimney_restore()).
+ */
 static void chimney_shutdown(struct sock *sk, int how)
 {
 	struct chimney_conn *c = chimney_sk_conn(sk);
 
-	if (c)
-		chimney_upload_locked(c, false);
-	if (!chimney_sk_conn(sk))
+	if (!c) {
 		tcp_shutdown(sk, how);
+		return;
+	}
+	if (!(how & SEND_SHUTDOWN))
+		return;		/* SHUT_RD: tcp_shutdown() does nothing either */
+	if (chimney_disconnect(c, false))
+		chimney_upload_locked(c, false);
 }
 
 static int chimney_ioctl(struct sock *sk, int cmd, unsigned long arg)

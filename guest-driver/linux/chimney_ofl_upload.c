@@ -66,6 +66,55 @@ static int chimney_sendmsg_kvec(struct sock *sk, struct kvec *kv, size_t nkv,
 }
 
 /*
+ * The connection's send side is closed and our FIN acknowledged
+ * (FIN_WAIT_2, TIME_WAIT) or the connection is over (CLOSED: reset,
+ * aborted, LAST_ACK done, FIN_WAIT_2 timeout).  Sequence numbers and the
+ * receive queue are restored already.  An orphan (closed while offloaded)
+ * ends in tcp_close() after the upload, unless it goes to TIME_WAIT here.
+ */
+static void chimney_restore_closed(struct chimney_conn *c, u32 st)
+{
+	struct sock *sk = c->sk;
+	int err = 0;
+
+	WRITE_ONCE(sk->sk_shutdown, sk->sk_shutdown | SEND_SHUTDOWN);
+	switch (st) {
+	case CHIMNEY_TCPS_FIN_WAIT_2:
+		/* the peer's FIN comes to the kernel (tcp_fin: TIME_WAIT) */
+		tcp_set_state(sk, TCP_FIN_WAIT2);
+		return;
+	case CHIMNEY_TCPS_TIME_WAIT:
+		if (c->close_pending) {
+			/* __tcp_close()'s orphan accounting, then TIME_WAIT */
+			c->close_pending = false;
+			this_cpu_inc(tcp_orphan_count);
+			sock_set_flag(sk, SOCK_DEAD);
+		}
+		tcp_time_wait(sk, TCP_TIME_WAIT, 0);
+		return;
+	default:
+		break;
+	}
+	spin_lock_bh(&c->lock);
+	if (c->aborted)
+		err = ECONNRESET;
+	else if (!c->closed && !(c->disc_done &&
+				 c->disc_status == CHIMNEY_ST_SUCCESS))
+		err = c->retrieve_reason == CHIMNEY_UPLOAD_TIMEOUT ? ETIMEDOUT :
+								    EPIPE;
+	spin_unlock_bh(&c->lock);
+	if (c->close_pending) {
+		tcp_set_state(sk, TCP_CLOSE);	/* tcp_close() destroys it */
+		return;
+	}
+	if (err) {
+		sk->sk_err = err;
+		sk_error_report(sk);
+	}
+	tcp_done(sk);
+}
+
+/*
  * Rebuild the kernel socket from the delegated state @d the device gave
  * back, its send list @sl (@nsl entries) and receive data @rd (@rlen).
  * Socket lock held; the connection is no longer the device's.
@@ -78,10 +127,17 @@ static void chimney_restore(struct chimney_conn *c, const ChimneyTcpDelegated *d
 	struct tcp_sock *tp = tcp_sk(sk);
 	struct inet_connection_sock *icsk = inet_csk(sk);
 	u32 st = d->state;
+	/* the peer's FIN is in rcv_nxt */
 	bool fin = st == CHIMNEY_TCPS_CLOSE_WAIT || st == CHIMNEY_TCPS_CLOSING ||
-		   st == CHIMNEY_TCPS_LAST_ACK || st == CHIMNEY_TCPS_TIME_WAIT;
-	bool alive = st == CHIMNEY_TCPS_ESTABLISHED ||
-		     st == CHIMNEY_TCPS_CLOSE_WAIT;
+		   st == CHIMNEY_TCPS_LAST_ACK || st == CHIMNEY_TCPS_TIME_WAIT ||
+		   (st == CHIMNEY_TCPS_CLOSED && c->rx_eof && !c->aborted);
+	/* the send side is open, or closed with our FIN not yet acknowledged */
+	bool sending = st == CHIMNEY_TCPS_ESTABLISHED ||
+		       st == CHIMNEY_TCPS_CLOSE_WAIT ||
+		       st == CHIMNEY_TCPS_FIN_WAIT_1 ||
+		       st == CHIMNEY_TCPS_CLOSING || st == CHIMNEY_TCPS_LAST_ACK;
+	bool fin_sent = st == CHIMNEY_TCPS_FIN_WAIT_1 ||
+			st == CHIMNEY_TCPS_CLOSING || st == CHIMNEY_TCPS_LAST_ACK;
 	struct sk_buff_head rq;
 	struct chimney_sreq *r;
 	struct sk_buff *skb;
@@ -179,13 +235,8 @@ static void chimney_restore(struct chimney_conn *c, const ChimneyTcpDelegated *d
 	icsk->icsk_probes_out = 0;
 	icsk->icsk_ca_state = TCP_CA_Open;	/* tcp_set_ca_state: not exported */
 
-	if (!alive) {
-		/* RST or a close the host stack must finish: reset */
-		spin_lock_bh(&c->lock);
-		sk->sk_err = c->aborted ? ECONNRESET : EPIPE;
-		spin_unlock_bh(&c->lock);
-		sk_error_report(sk);
-		tcp_done(sk);
+	if (!sending) {
+		chimney_restore_closed(c, st);
 		return;
 	}
 
@@ -224,6 +275,8 @@ static void chimney_restore(struct chimney_conn *c, const ChimneyTcpDelegated *d
 		nkv++;
 	}
 	sent_len = d->snd_max - d->snd_una;
+	if (fin_sent && sent_len == total + 1)
+		sent_len = total;	/* the device's FIN: sent again below */
 	if (sent_len > total) {
 		pr_err("upload: %u bytes sent but only %u returned\n",
 		       sent_len, total);
@@ -262,6 +315,16 @@ static void chimney_restore(struct chimney_conn *c, const ChimneyTcpDelegated *d
 	kfree(kv);
 	if (!tp->packets_out && !tcp_write_queue_empty(sk))
 		tcp_check_probe_timer(sk);
+	/*
+	 * A closed send side (DISCONNECT, or shutdown the device did not
+	 * take): the kernel's FIN, after the data.  If the device sent its
+	 * FIN already, this is a retransmission of it (same sequence number).
+	 */
+	if (fin_sent || (shutdown & SEND_SHUTDOWN)) {
+		tcp_shutdown(sk, SEND_SHUTDOWN);
+		if (st == CHIMNEY_TCPS_CLOSING && sk->sk_state == TCP_LAST_ACK)
+			tcp_set_state(sk, TCP_CLOSING);
+	}
 timers:
 	if (c->keepopen || sock_flag(sk, SOCK_KEEPOPEN)) {
 		sock_set_flag(sk, SOCK_KEEPOPEN);
@@ -399,15 +462,36 @@ fail:
 	return err;
 }
 
+/*
+ * Upload @c from process context (socket unlocked).  Data that came after
+ * close() resets the connection first (the device's RST); an orphan gets
+ * the kernel's close once the socket is the kernel's again.
+ */
+void chimney_upload_sock(struct chimney_conn *c, bool detach)
+{
+	struct sock *sk = c->sk;
+	bool close;
+
+	lock_sock(sk);
+	if (READ_ONCE(c->want_abort))
+		chimney_disconnect(c, true);
+	chimney_upload_locked(c, detach);
+	spin_lock_bh(&c->lock);
+	close = c->close_pending && c->state == CHIMNEY_CONN_UPLOADED;
+	if (close)
+		c->close_pending = false;
+	spin_unlock_bh(&c->lock);
+	release_sock(sk);
+	if (close)
+		tcp_close(sk, 0);	/* drops the fd's reference */
+}
+
 void chimney_upload_workfn(struct work_struct *w)
 {
 	struct chimney_conn *c = container_of(w, struct chimney_conn,
 					      upload_work);
-	struct sock *sk = c->sk;
 
-	lock_sock(sk);
-	chimney_upload_locked(c, true);
-	release_sock(sk);
+	chimney_upload_sock(c, true);
 	chimney_conn_put(c);
 }
 
@@ -440,9 +524,7 @@ void chimney_upload_all(struct chimney_priv *priv)
 	}
 	mutex_unlock(&chimney_mutex);
 	for (i = 0; i < n; i++) {
-		lock_sock(v[i]->sk);
-		chimney_upload_locked(v[i], true);
-		release_sock(v[i]->sk);
+		chimney_upload_sock(v[i], true);
 		chimney_conn_put(v[i]);
 	}
 	kfree(v);

@@ -47,6 +47,7 @@ arg() {
 }
 
 MODE=$(arg mode test)
+ONLY=$(arg only "" | tr , " ")
 PORT=$(arg port 0)
 FLAP=$(arg flap 1)
 INTX=$(arg intx 1)
@@ -697,17 +698,19 @@ ctl() { xfer ctl "$HOST" "$PORT" "$*"; }
 
 file_size() { if [ -f "$1" ]; then wc -c <"$1"; else echo 0; fi; }
 
-# wait_pump NAME RXFILE BYTES: until the host has received BYTES of pump
-# NAME and the guest program has written BYTES into RXFILE
+# wait_pump NAME RXFILE BYTES [TENTHS]: until the host has received BYTES
+# of pump NAME and the guest program has written BYTES into RXFILE (-:
+# the host only; at most TENTHS tenths of a second, default 900)
 wait_pump() {
-	local i=0 st
-	while [ $i -lt 900 ]; do
+	local i=0 st n=${4:-900}
+	while [ $i -lt "$n" ]; do
 		st=$(ctl "PSTAT $1")
 		# shellcheck disable=SC2086
 		set -- "$1" "$2" "$3" $st
 		case ${7:-x} in
 		*[!0-9]*) ;;
-		*) [ "$7" -ge "$3" ] && [ "$(file_size "$2")" -ge "$3" ] && return 0 ;;
+		*) [ "$7" -ge "$3" ] && { [ "$2" = - ] ||
+			[ "$(file_size "$2")" -ge "$3" ]; } && return 0 ;;
 		esac
 		sleep 0.1
 		i=$((i + 1))
@@ -729,14 +732,14 @@ out_rsts() {
 		       else print $c }' /proc/net/snmp
 }
 
-# pump_done NAME PID RXFILE WANT_UP(sha of what we sent): the program
-# finished, both sides have all bytes with the right checksums, the
-# connection ended with FIN (no RST)
+# pump_done NAME PID RXFILE WANT_UP(sha of what we sent) [N]: the program
+# finished, both sides have all N bytes (default PUMP_N) with the right
+# checksums, the connection ended with FIN (no RST)
 pump_done() {
-	local name=$1 pid=$2 rx=$3 up=$4 down got st rc=0 i
+	local name=$1 pid=$2 rx=$3 up=$4 n=${5:-$PUMP_N} down got st rc=0 i
 	wait "$pid" || rc=$?
 	cat "/tmp/xfer.$name.out" | sed 's/^/  /'
-	down=$(ctl "DLSUM $PUMP_N")
+	down=$(ctl "DLSUM $n")
 	got=$(sha256sum "$rx" | cut -d' ' -f1)
 	# the host may still be reading what it had held back
 	i=0
@@ -748,19 +751,55 @@ pump_done() {
 	done
 	echo "  guest rx sha256 $got, host sent $down; host: $st"
 	[ $rc -eq 0 ] && [ "$got" = "$down" ] &&
-		[ "$st" = "sent $PUMP_N rcvd $PUMP_N done 1 end fin sha256 $up" ]
+		[ "$st" = "sent $n rcvd $n done 1 end fin sha256 $up" ]
 }
 
-# start_pump NAME RATE: sets PUMP_PID, PUMP_RX.  The host gates what it
-# sends; the program sends at RATE bytes/s (slirp takes whatever it gets
-# into the host's socket buffers, so the guest->host direction cannot be
-# held by the host's gate).
+# pump_cut NAME PID [RC]: the program ended (exit status RC, default 0)
+# and so did the connection: the host saw a reset.  Through slirp the
+# host cannot: slirp closes its host socket on a reset (and takes what
+# the host sends before); there the evidence is the guest's (disc_done:
+# the device's RST; out_rsts: none from the kernel).
+pump_cut() {
+	local name=$1 pid=$2 want=${3:-0} st rc=0 i=0
+	wait "$pid" || rc=$?
+	cat "/tmp/xfer.$name.out" | sed 's/^/  /'
+	while [ $i -lt 300 ]; do
+		st=$(ctl "PSTAT $name")
+		case $st in *" done 1 "*) break ;; esac
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "  host: $st (program exit status $rc)"
+	[ $rc -eq "$want" ] || return 1
+	case $st in
+	*" done 1 end rst "*) return 0 ;;
+	*" done 1 "*) [ "$HOST" = 10.0.2.2 ] ;;
+	*) return 1 ;;
+	esac
+}
+
+# disc_done: DISCONNECTs the device completed with SUCCESS (a FIN
+# acknowledged, or an RST sent)
+disc_done() { dmesg | grep -c 'DISC_DONE 0$'; }
+
+# start_pump NAME RATE [N [END]]: sets PUMP_PID, PUMP_RX.  The host gates
+# what it sends; the program sends at RATE bytes/s (slirp takes whatever
+# it gets into the host's socket buffers, so the guest->host direction
+# cannot be held by the host's gate); N bytes each way (default PUMP_N),
+# END: how the program ends (xfer pump).
 start_pump() {
 	PUMP_RX=/tmp/rx.$1
 	rm -f "$PUMP_RX"
-	xfer pump "$HOST" "$PORT" "$1" "$PUMP_N" /tmp/tx "$PUMP_RX" "$2" \
-		>"/tmp/xfer.$1.out" 2>&1 &
+	xfer pump "$HOST" "$PORT" "$1" "${3:-$PUMP_N}" /tmp/tx "$PUMP_RX" "$2" \
+		${4:+"$4"} >"/tmp/xfer.$1.out" 2>&1 &
 	PUMP_PID=$!
+}
+
+# tx_sum N: SHA-256 of N bytes of /tmp/tx read round (what xfer sends)
+tx_sum() {
+	local i=0 n=$(($1 / (1024 * KIB)))
+	while [ $i -lt $n ]; do cat /tmp/tx; i=$((i + 1)); done | sha256sum |
+		cut -d' ' -f1
 }
 
 show_list() { chimneyctl list | sed 's/^/  /'; }
@@ -784,10 +823,38 @@ ctl_conn() {
 	return 1
 }
 
+BIG_N=$((70 * 1024 * KIB))	# main pump: 64 MiB each way through the NIC
+BIG_GATE=$((68 * 1024 * KIB))
+
+# list_sport: the local port of the (only) offloaded connection
+list_sport() { chimneyctl list | sed -n 's/^conn [0-9]* [0-9.]*:\([0-9]*\) .*/\1/p' | head -n 1; }
+
+# kernel_state SPORT: the guest kernel's state of the connection from
+# local port SPORT (/proc/net/tcp "st", hex: 01 ESTABLISHED, 05 FIN_WAIT2,
+# 06 TIME_WAIT, 07 CLOSE), "-" when there is none
+kernel_state() {
+	local st
+	st=$(awk -v p="$(printf '%04X' "$1")" 'NR > 1 { split($2, l, ":");
+		if (l[2] == p) { print $4; exit } }' /proc/net/tcp)
+	echo "${st:--}"
+}
+
+# wait_list_state STATE: the offloaded connection reaches STATE (10 s)
+wait_list_state() {
+	local i=0
+	while [ $i -lt 100 ]; do
+		list_has "state $1" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	show_list
+	return 1
+}
+
 offload_main() {
-	local sent0 rcvd0
-	section "offload: one connection, offload and upload mid-stream"
-	start_pump main $((128 * KIB))
+	local sent0 rcvd0 mib=$((1024 * KIB))
+	section "offload: one connection, 64 MiB each way through the NIC, offload and upload mid-stream"
+	start_pump main 0 $BIG_N
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump main "$PUMP_RX" $((256 * KIB))
 	sleep 0.5	# the guest's send queue fills (the host reads no more)
@@ -796,22 +863,159 @@ offload_main() {
 	show_list
 	check "one connection offloaded, ESTABLISHED on the device" \
 		list_has 'state ESTABLISHED'
-	ctl "GATE main $((640 * KIB)) $((640 * KIB))" >/dev/null
-	check "pump: 640 KiB each way (384 KiB through the NIC engine)" \
-		wait_pump main "$PUMP_RX" $((640 * KIB))
+	ctl "GATE main $BIG_GATE $BIG_GATE" >/dev/null
+	check "pump: 68 MiB each way (64 MiB and more through the NIC engine)" \
+		wait_pump main "$PUMP_RX" $BIG_GATE 6000
 	sleep 0.5
 	show_list
 	sent0=$(list_field sent)
 	rcvd0=$(list_field rcvd)
-	check "the driver moved data both ways (sent $sent0, received $rcvd0)" \
-		test "${sent0:-0}" -gt $((256 * KIB)) -a "${rcvd0:-0}" -gt $((256 * KIB))
+	check "the driver moved 64 MiB each way (sent $sent0, received $rcvd0)" \
+		test "${sent0:-0}" -ge $((64 * mib)) -a "${rcvd0:-0}" -ge $((64 * mib))
 	check "chimneyctl upload mid-stream" \
 		ctl_conn upload "$PUMP_PID"
 	check "no connection offloaded after the upload" \
 		test "$(offloaded_count)" = 0
 	ctl "GATE main -1 -1" >/dev/null
+	check "pump finished on the kernel stack: 70 MiB each way, SHA-256 both ends, FIN" \
+		pump_done main "$PUMP_PID" "$PUMP_RX" "$(tx_sum $BIG_N)" $BIG_N
+	rm -f "$PUMP_RX"
+}
+
+# shutdown(SHUT_WR) while offloaded: the device's FIN (spec DISCONNECT,
+# graceful); the peer keeps sending; the device hands TIME_WAIT over
+offload_halfclose() {
+	local sport
+	section "offload: shutdown(SHUT_WR) is the device's FIN, reception goes on, TIME_WAIT goes to the kernel"
+	start_pump half $((256 * KIB))
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump half "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	sport=$(list_sport)
+	ctl "GATE half $((512 * KIB)) -1" >/dev/null
+	check "the program sent everything and shut down: the device sent a FIN, acknowledged (FIN_WAIT_2)" \
+		wait_list_state FIN_WAIT_2
+	show_list
+	check "the kernel sent nothing: its socket is still ESTABLISHED (port $sport)" \
+		test "$(kernel_state "$sport")" = 01
+	ctl "GATE half $((768 * KIB)) -1" >/dev/null
+	check "reception goes on after the FIN: 768 KiB received" \
+		wait_pump half "$PUMP_RX" $((768 * KIB))
+	ctl "GATE half -1 -1" >/dev/null
+	check "pump finished: 1 MiB each way, SHA-256 both ends, FIN both ways" \
+		pump_done half "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "the device handed TIME_WAIT over: the kernel holds the connection in TIME_WAIT" \
+		test "$(kernel_state "$sport")" = 06
+	check "no connection offloaded" test "$(offloaded_count)" = 0
+}
+
+# an upload after the device's FIN was acknowledged: the kernel goes on
+# in FIN_WAIT2 and receives the rest and the peer's FIN itself
+offload_finwait2_upload() {
+	local sport
+	section "offload: upload in FIN_WAIT_2, the kernel receives the rest"
+	start_pump fw2 $((256 * KIB))
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump fw2 "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	sport=$(list_sport)
+	ctl "GATE fw2 $((512 * KIB)) -1" >/dev/null
+	check "the device's FIN acknowledged (FIN_WAIT_2)" \
+		wait_list_state FIN_WAIT_2
+	check "chimneyctl upload in FIN_WAIT_2" ctl_conn upload "$PUMP_PID"
+	check "the kernel's socket is in FIN_WAIT2 (port $sport)" \
+		test "$(kernel_state "$sport")" = 05
+	ctl "GATE fw2 -1 -1" >/dev/null
 	check "pump finished on the kernel stack: 1 MiB each way, SHA-256 both ends, FIN" \
-		pump_done main "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+		pump_done fw2 "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "the kernel went from FIN_WAIT2 to TIME_WAIT" \
+		test "$(kernel_state "$sport")" = 06
+}
+
+# close() without shutdown while offloaded: a graceful DISCONNECT, the
+# socket orphaned until the device hands the connection back
+offload_closeonly() {
+	section "offload: close() while offloaded (graceful: the device's FIN, the orphan finished by the kernel)"
+	start_pump conly $((256 * KIB)) "$PUMP_N" close
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump conly "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	ctl "GATE conly -1 -1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends, close(), FIN" \
+		pump_done conly "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded after the device's FIN" \
+		wait_count 0
+}
+
+# wait_count N: N connections offloaded (10 s)
+wait_count() {
+	local i=0
+	while [ $i -lt 100 ]; do
+		[ "$(offloaded_count)" = "$1" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	show_list
+	return 1
+}
+
+# data after close(): the kernel would reset the connection; so does
+# the device (an abortive DISCONNECT), not the kernel
+offload_orphan_data() {
+	local d0
+	section "offload: data arriving after close() resets the connection (the device's RST)"
+	start_pump orph $((256 * KIB)) "$PUMP_N" close
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump orph "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	# the host takes everything but sends 64 KiB less than 1 MiB: the
+	# program cannot finish; it is killed (close() at exit)
+	ctl "GATE orph $((960 * KIB)) -1" >/dev/null
+	check "pump: 960 KiB received by the program, 1 MiB by the host" \
+		wait_pump orph "$PUMP_RX" $((960 * KIB)) &&
+		wait_pump orph - "$PUMP_N"
+	d0=$(disc_done)
+	kill "$PUMP_PID"
+	check "the killed program's socket stays offloaded as an orphan: the device's FIN acknowledged (FIN_WAIT_2)" \
+		wait_list_state FIN_WAIT_2
+	ctl "GATE orph -1 -1" >/dev/null
+	check "the host's next data ends the connection" \
+		pump_cut orph "$PUMP_PID" 143
+	check "no connection offloaded" wait_count 0
+	check "two DISCONNECTs done: the FIN at close() and the RST for the late data" \
+		test "$(disc_done)" = $((d0 + 2))
+}
+
+# close() with SO_LINGER 0, and close() with unread data: resets, sent
+# by the device (spec DISCONNECT, abortive), not by the kernel
+offload_abort() {
+	local d0
+	section "offload: close() with SO_LINGER 0 is the device's RST"
+	d0=$(disc_done)
+	start_pump lin0 $((256 * KIB)) "$PUMP_N" "abort@$((512 * KIB))"
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump lin0 "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	ctl "GATE lin0 $((512 * KIB)) -1" >/dev/null
+	check "the program closed with SO_LINGER 0 after 512 KiB: the connection ended early" \
+		pump_cut lin0 "$PUMP_PID"
+	check "no connection offloaded" wait_count 0
+	check "the device sent the RST (an abortive DISCONNECT done)" \
+		test "$(disc_done)" = $((d0 + 1))
+
+	section "offload: close() with unread data is the device's RST"
+	start_pump unrd $((256 * KIB)) "$PUMP_N" "unread@$((512 * KIB))"
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump unrd "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	ctl "GATE unrd $((512 * KIB)) -1" >/dev/null
+	check "pump: 512 KiB each way" wait_pump unrd "$PUMP_RX" $((512 * KIB))
+	ctl "GATE unrd $((576 * KIB)) -1" >/dev/null
+	check "the program closed with 64 KiB unread: the connection ended early" \
+		pump_cut unrd "$PUMP_PID"
+	check "no connection offloaded" wait_count 0
+	check "the device sent the RST (an abortive DISCONNECT done)" \
+		test "$(disc_done)" = $((d0 + 2))
 }
 
 offload_close() {
@@ -863,31 +1067,79 @@ offload_two() {
 		pump_done two-b "$pb" "$rb" "$UP_SUM"
 }
 
+CYC_N=$((4 * 1024 * KIB))
+
 offload_cycles() {
-	local i g ok
-	section "offload: 10 offload/upload cycles on one connection"
-	start_pump cyc $((80 * KIB))
+	local i=0 g bad=""
+	section "offload: 100 offload/upload cycles on one connection"
+	start_pump cyc $((80 * KIB)) $CYC_N
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump cyc "$PUMP_RX" $((256 * KIB))
 	g=$((256 * KIB))
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+	while [ $i -lt 100 ]; do
+		i=$((i + 1))
 		ok=1
 		ctl_conn offload "$PUMP_PID" >/dev/null || ok=0
 		[ "$(offloaded_count)" = 1 ] || ok=0
-		g=$((g + 32 * KIB))
+		g=$((g + 16 * KIB))
 		ctl "GATE cyc $g $g" >/dev/null
 		wait_pump cyc "$PUMP_RX" $g || ok=0
 		ctl_conn upload "$PUMP_PID" >/dev/null || ok=0
 		[ "$(offloaded_count)" = 0 ] || ok=0
-		g=$((g + 32 * KIB))
+		g=$((g + 16 * KIB))
 		ctl "GATE cyc $g $g" >/dev/null
 		wait_pump cyc "$PUMP_RX" $g || ok=0
-		check "cycle $i: offload, 32 KiB each way on the NIC, upload, 32 KiB each way on the kernel stack" \
-			test $ok = 1
+		[ $ok = 1 ] || bad="$bad $i"
 	done
+	check "100 cycles: offload, 16 KiB each way on the NIC, upload, 16 KiB each way on the kernel stack (failed:${bad:- none})" \
+		test -z "$bad"
 	ctl "GATE cyc -1 -1" >/dev/null
-	check "pump finished: 1 MiB each way, SHA-256 both ends, FIN" \
-		pump_done cyc "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "pump finished: 4 MiB each way, SHA-256 both ends, FIN" \
+		pump_done cyc "$PUMP_PID" "$PUMP_RX" "$(tx_sum $CYC_N)" $CYC_N
+}
+
+# offload_many COUNT: COUNT connections of one program offloaded at once,
+# data on each
+offload_many() {
+	local n=$1 pid fds k=0 fd es
+	section "offload: $n connections offloaded at once, data on each"
+	rm -f /tmp/many.go
+	xfer many "$HOST" "$PORT" "$n" $((16 * KIB)) /tmp/many.go \
+		>/tmp/xfer.many.out 2>&1 &
+	pid=$!
+	i=0
+	while [ $i -lt 1200 ] && ! grep -q READY /tmp/xfer.many.out; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	check "$n connections established on the kernel stack" \
+		grep -q READY /tmp/xfer.many.out
+	fds=$(ls -l "/proc/$pid/fd" | sed -n 's/.* \([0-9]*\) -> socket:.*/\1/p')
+	[ "${2:-}" = kernel ] && fds=	# control run: no offload
+	for fd in $fds; do
+		chimneyctl offload "$pid" "$fd" >/dev/null 2>&1 && k=$((k + 1))
+	done
+	check "chimneyctl offloaded all $n connections ($k)" test "$k" = "$n"
+	check "$n connections offloaded on the device" \
+		test "$(offloaded_count)" = "$n"
+	check "one shared path and neighbor for all of them" \
+		chimneyctl show | grep -q "($n connections)"
+	touch /tmp/many.go
+	wait "$pid"
+	cat /tmp/xfer.many.out | sed 's/^/  /'
+	check "16 KiB each way on each of the $n connections, every byte checked, FIN" \
+		grep -q "MANY count=$n ok=$n bad=0" /tmp/xfer.many.out
+	i=0
+	while [ $i -lt 300 ]; do
+		es=$(ctl ECHOSTAT)
+		case $es in *" done $n "*) break ;; esac
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "  host: $es"
+	check "the host saw $n clean ends (FIN), no reset" \
+		test "$es" = "echo started $n done $n fin $n rst 0"
+	check "no connection offloaded" wait_count 0
 }
 
 run_offload() {
@@ -905,10 +1157,20 @@ run_offload() {
 	dd if=/dev/urandom of=/tmp/tx bs=1024 count=1024 2>/dev/null
 	UP_SUM=$(sha256sum /tmp/tx | cut -d' ' -f1)
 	rst0=$(out_rsts)
+	if [ -n "$ONLY" ]; then	# chimney.only=FUNCTION ARG (debugging aid)
+		$ONLY
+		finish
+	fi
 	offload_main
 	offload_close
+	offload_closeonly
+	offload_halfclose
+	offload_finwait2_upload
+	offload_orphan_data
+	offload_abort
 	offload_two
 	offload_cycles
+	offload_many 1000
 	rst1=$(out_rsts)
 	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
 		test "$rst0" = "$rst1"

@@ -25,6 +25,10 @@ request per connection, a text line first:
                         to r bytes of pump <name> (-1: everything)
   PSTAT <name>       -> "sent S rcvd R done 0|1 end fin|rst|- sha256 H"
                         (H: SHA-256 of the bytes received so far)
+  ECHO <n>           -> echoes the n bytes that follow, then waits for
+                        the guest's FIN (clean) or a reset (many
+                        connections at once: the 1,000-connection test)
+  ECHOSTAT           -> "echo started S done D fin F rst R"
 
 Every request is logged on stdout ("EVENT ...").  The server exits after BYE,
 or after --timeout seconds whatever happens.
@@ -41,7 +45,7 @@ import sys
 import threading
 import time
 
-MAX_BYTES = 64 << 20
+MAX_BYTES = 80 << 20
 T0 = time.monotonic()
 LOCK = threading.Lock()
 DATA = {}
@@ -193,6 +197,7 @@ class Pump:
         self.sha = hashlib.sha256()
         self.end = "-"
         self.done = False
+        self.cut = False        # the connection ended early: stop sending
         self.cond = threading.Condition()
 
 
@@ -221,8 +226,10 @@ def _pump_do(self, peer, args):
         try:
             while p.sent < n:
                 with p.cond:
-                    while p.sent >= p.send_gate:
+                    while p.sent >= p.send_gate and not p.cut:
                         p.cond.wait()
+                    if p.cut:
+                        return
                     k = min(16384, p.send_gate - p.sent, n - p.sent)
                 conn.sendall(data[p.sent:p.sent + k])
                 with p.cond:
@@ -246,6 +253,10 @@ def _pump_do(self, peer, args):
             with p.cond:
                 p.sha.update(chunk)
                 p.rcvd += len(chunk)
+        if p.rcvd < n:
+            with p.cond:
+                p.cut = True
+                p.cond.notify_all()
         t.join(240)
         # After the n bytes the guest closes: FIN (clean) or RST.
         extra = self.rfile.read1(4096)
@@ -255,7 +266,9 @@ def _pump_do(self, peer, args):
     except OSError as e:
         p.end = f"error:{e!r}"
     with p.cond:
+        p.cut = True            # the sender stops waiting at its gate
         p.done = True
+        p.cond.notify_all()
     log(f"EVENT pump name={name} n={n} sent={p.sent} rcvd={p.rcvd} "
         f"sha256={p.sha.hexdigest()} "
         f"sent_sha256={hashlib.sha256(data).hexdigest()} end={p.end} "
@@ -286,6 +299,41 @@ def _pstat_do(self, peer, args):
                    f"end {p.end} sha256 {p.sha.copy().hexdigest()}")
 
 
+ECHO = {"started": 0, "done": 0, "fin": 0, "rst": 0}
+
+
+def _echo_do(self, peer, args):
+    n = self.size(args)
+    with LOCK:
+        ECHO["started"] += 1
+    moved, end = 0, "-"
+    try:
+        while moved < n:
+            chunk = self.rfile.read1(min(65536, n - moved))
+            if not chunk:
+                break
+            self.wfile.write(chunk)
+            self.wfile.flush()
+            moved += len(chunk)
+        end = "fin" if moved == n and not self.rfile.read1(1) else "data"
+    except ConnectionResetError:
+        end = "rst"
+    with LOCK:
+        ECHO["done"] += 1
+        if end in ("fin", "rst"):
+            ECHO[end] += 1
+    if end != "fin":
+        log(f"EVENT echo n={n} moved={moved} end={end} peer={peer}")
+
+
+def _echostat_do(self, peer, args):
+    with LOCK:
+        text = " ".join(f"{k} {v}" for k, v in ECHO.items())
+    self.reply("echo " + text)
+
+
+Handler.do_ECHO = _echo_do
+Handler.do_ECHOSTAT = _echostat_do
 Handler.do_PUMP = _pump_do
 Handler.do_GATE = _gate_do
 Handler.do_PSTAT = _pstat_do
@@ -294,6 +342,7 @@ Handler.do_PSTAT = _pstat_do
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024       # the 1,000-connection test
 
 
 def main():

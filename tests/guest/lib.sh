@@ -251,14 +251,16 @@ cg_build_module() {
 cg_build_initramfs() {
     local b="$CG_CACHE/build/$CG_KV" s sum
     mkdir -p "$b"
-    local t src
+    local t src ssum
     for t in qexit ethstats xfer chimneyctl; do
         src="$CG_DIR/$t.c"
         [ "$t" = chimneyctl ] && src="$CG_REPO/guest-driver/tools/$t.c"
-        if [ ! -x "$b/$t" ] || [ "$src" -nt "$b/$t" ] ||
-           { [ "$t" = chimneyctl ] &&
-             [ "$CG_REPO/guest-driver/linux/chimney_uapi.h" -nt "$b/$t" ]; }; then
+        # keyed by content: worktrees share this cache, mtimes mislead
+        ssum=$(cat "$src" "$CG_REPO/guest-driver/linux/chimney_uapi.h" |
+               sha256sum | cut -c1-16)
+        if [ ! -x "$b/$t" ] || [ "$(cat "$b/$t.src-sum" 2>/dev/null)" != "$ssum" ]; then
             gcc -static -O2 -Wall -o "$b/$t" "$src" || return 1
+            echo "$ssum" >"$b/$t.src-sum"
         fi
     done
     sum=$(cat "$CG_BUSYBOX" "$CG_MODULE" "$b/qexit" "$b/ethstats" "$b/xfer" \
@@ -411,7 +413,7 @@ cg_boot() {
     [ "${CG_NODEV:-0}" = 1 ] && nic=()
     local cmd=(timeout --kill-after=5 "${CHIMNEY_GUEST_TIMEOUT:-300}"
         "$CG_QEMU" "${CG_QEMU_FW[@]}" -machine q35 -accel "$CG_ACCEL"
-        -m 256 -smp "${CHIMNEY_GUEST_SMP:-2}"
+        -m "${CG_MEM:-256}" -smp "${CHIMNEY_GUEST_SMP:-2}"
         -display none -monitor none -serial stdio -no-reboot -nic none
         -kernel "$CG_VMLINUX" -initrd "$CG_INITRD" -append "$append"
         "${nic[@]}" -device isa-debug-exit,iobase=0xf4,iosize=4 "$@")

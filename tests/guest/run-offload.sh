@@ -7,17 +7,25 @@
 # a non-blocking poll() loop that sends a file and stores what it
 # receives; it knows nothing about chimney) onto the NIC's offload engine
 # and back with guest-driver/tools/chimneyctl:
-#   1. a 1 MiB-each-way transfer with host-server.py (PUMP, gated by GATE),
-#      offloaded after 256 KiB, 384 KiB each way through the engine,
-#      uploaded mid-stream, finished on the kernel stack; SHA-256 at both
-#      ends, FIN at the end;
-#   2. a transfer offloaded after 256 KiB that ends while offloaded (the
-#      host's FIN as EOF, shutdown and close of the program);
+#   1. a 70 MiB-each-way transfer with host-server.py (PUMP, gated by
+#      GATE), offloaded after 256 KiB, 64 MiB and more each way through
+#      the engine, uploaded mid-stream, finished on the kernel stack;
+#      SHA-256 at both ends, FIN at the end;
+#   2. transfers that end while offloaded: the host's FIN as EOF, then
+#      shutdown and close; close() alone (graceful DISCONNECT, the socket
+#      an orphan until the device hands the connection back);
+#      shutdown(SHUT_WR) mid-stream (the device's FIN, FIN_WAIT_2 while the
+#      host keeps sending, TIME_WAIT handed to the kernel); an upload in
+#      FIN_WAIT_2; data after close() (the device's RST); close() with
+#      SO_LINGER 0 and with unread data (the device's RST);
 #   3. two connections offloaded at once (the second links to the
 #      first one's neighbor and path objects), uploaded one by one;
-#   4. 10 offload/upload cycles on one connection, 32 KiB each way in
+#   4. 100 offload/upload cycles on one connection, 16 KiB each way in
 #      each state;
-# then: no TCP reset from the guest, rmmod, no kernel warnings, no guest
+#   5. 1,000 connections of one program offloaded at once, 16 KiB each way
+#      on each (the host echoes), every byte checked;
+# then: no TCP reset from the guest's kernel (the resets of 2. are the
+# device's), rmmod, no kernel warnings, no guest
 # errors logged by QEMU.
 #
 # Output: TAP on stdout, the serial console as "# " lines on stderr
@@ -61,6 +69,10 @@ trap cleanup EXIT
 cg_server_start "$logdir/server.log"
 CG_NICS=1
 CG_HUB=0
+CG_MEM=512      # 66 MiB each way as files in the initramfs
+: "${CHIMNEY_GUEST_TIMEOUT:=900}"
+export CHIMNEY_GUEST_TIMEOUT
+ulimit -n 8192  # slirp: one host socket per guest connection (1,000 at once)
 CG_SERIAL_PREFIX="# "
 qemu_extra=(-d guest_errors -D "$logdir/qemu-guest-errors.log")
 # CHIMNEY_GUEST_PCAP=1: the frames of the NIC's netdev into n0.pcap
@@ -115,11 +127,13 @@ else
     tap ok "QEMU logged no guest errors (-d guest_errors)"
 fi
 srv="$logdir/server.log"
-for p in main close two-a two-b cyc; do
-    if grep -Eq "EVENT pump name=$p n=1048576 sent=1048576 rcvd=1048576 .* end=fin " "$srv"; then
-        tap ok "host: pump $p moved 1 MiB each way and ended with FIN"
+for p in main:70 close:1 conly:1 half:1 fw2:1 two-a:1 two-b:1 cyc:4; do
+    b=$((${p#*:} << 20))
+    p=${p%:*}
+    if grep -Eq "EVENT pump name=$p n=$b sent=$b rcvd=$b .* end=fin " "$srv"; then
+        tap ok "host: pump $p moved $((b >> 20)) MiB each way and ended with FIN"
     else
-        tap fail "host: pump $p moved 1 MiB each way and ended with FIN"
+        tap fail "host: pump $p moved $((b >> 20)) MiB each way and ended with FIN"
         grep "name=$p" "$srv" | tail -n 3 | sed 's/^/# /'
     fi
 done

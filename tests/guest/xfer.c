@@ -5,13 +5,28 @@
  * data into another file over one connection, both ways at once, with a
  * non-blocking socket and poll() (the way event-driven programs work).
  *
- *   xfer pump HOST PORT NAME N TXFILE RXFILE [RATE]
- *       connect, send "PUMP NAME N\n" and then N bytes of TXFILE (at
- *       most RATE bytes per second, like a media stream) while
- *       writing what arrives into RXFILE; after the last byte
- *       shutdown(SHUT_WR); read until the host closes; close.  Prints
- *       "XFER name=NAME sent=S rcvd=R eof=0|1 err=E".  Exit 0 when S = N,
- *       R = N and EOF was seen.
+ *   xfer pump HOST PORT NAME N TXFILE RXFILE [RATE [END]]
+ *       connect, send "PUMP NAME N\n" and then N bytes of TXFILE (read
+ *       again from its start when it is shorter; at most RATE bytes per
+ *       second, like a media stream, 0: no limit) while writing what
+ *       arrives into RXFILE.  END says how the program ends:
+ *         shut     (default) after the last byte shutdown(SHUT_WR); read
+ *                  until the host closes; close;
+ *         close    no shutdown: close once N bytes went each way;
+ *         abort@B  once B bytes went each way: SO_LINGER 0 and close
+ *                  (a reset);
+ *         unread@B once B bytes went each way: stop reading, wait until
+ *                  more data has arrived, close with it unread (a reset).
+ *       Prints "XFER name=NAME sent=S rcvd=R eof=0|1 err=E".  Exit 0 when
+ *       S = N, R = N and EOF was seen (shut), S = R = N (close), S and R
+ *       reached B (abort, unread).
+ *   xfer many HOST PORT COUNT BYTES GOFILE
+ *       COUNT connections at once, each sending "ECHO BYTES\n"; once
+ *       all are connected prints "READY" and waits for GOFILE to exist;
+ *       then BYTES bytes each way on each (the host echoes), every
+ *       byte checked; then each is shut down and closed after the
+ *       host's EOF.  Prints "MANY count=C ok=K bad=B"; exit 0 when every
+ *       connection moved its bytes intact.
  *   xfer ctl HOST PORT LINE
  *       one request line on a new connection, prints the reply line.
  *
@@ -26,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,14 +104,21 @@ static int do_pump(int argc, char **argv)
 	char hdr[128];
 	ssize_t r;
 
-	long long rate = 0, t0 = now_ms(), allowed;
+	long long rate = 0, t0 = now_ms(), allowed, at = 0;
+	const char *end = "shut";
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int tmo;
 
-	if (argc != 8 && argc != 9)
+	if (argc < 8 || argc > 10)
 		return 2;
 	want = atoll(argv[5]);
-	if (argc == 9)
+	if (argc >= 9)
 		rate = atoll(argv[8]);
+	if (argc == 10) {
+		end = argv[9];
+		if (strchr(end, '@'))
+			at = atoll(strchr(end, '@') + 1);
+	}
 	fin = open(argv[6], O_RDONLY);
 	fout = open(argv[7], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fin < 0 || fout < 0) {
@@ -113,14 +137,31 @@ static int do_pump(int argc, char **argv)
 		if (txoff == txlen && sent < want) {
 			r = read(fin, tx, (long long)sizeof(tx) < want - sent ? sizeof(tx) :
 				 (size_t)(want - sent));
+			if (r == 0 && lseek(fin, 0, SEEK_SET) == 0)
+				r = read(fin, tx, (long long)sizeof(tx) < want - sent ?
+					 sizeof(tx) : (size_t)(want - sent));
 			if (r <= 0) {
-				fprintf(stderr, "xfer: %s ends early\n", argv[6]);
+				fprintf(stderr, "xfer: %s is empty\n", argv[6]);
 				return 1;
 			}
 			txlen = r;
 			txoff = 0;
 		}
-		if (sent == want && !shut) {
+		if (!strcmp(end, "close") && sent == want && rcvd == want)
+			break;
+		if (at && sent >= at && rcvd >= at) {
+			if (!strncmp(end, "abort", 5)) {
+				setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			} else {
+				/* more data arrives, left unread */
+				p.fd = s;
+				p.events = POLLIN;
+				poll(&p, 1, 10000);
+				usleep(200000);
+			}
+			break;
+		}
+		if (sent == want && !shut && !strcmp(end, "shut")) {
 			shutdown(s, SHUT_WR);
 			shut = 1;
 		}
@@ -177,7 +218,119 @@ static int do_pump(int argc, char **argv)
 	close(fout);
 	printf("XFER name=%s sent=%lld rcvd=%lld eof=%d err=%d\n", argv[4],
 	       sent, rcvd, eof, err);
+	if (at)
+		return !(sent >= at && rcvd >= at && !err);
+	if (!strcmp(end, "close"))
+		return !(sent == want && rcvd == want && !err);
 	return !(sent == want && rcvd == want && eof && !err);
+}
+
+/* The bytes connection @i sends (the host echoes them). */
+static unsigned char many_byte(int i, long long off)
+{
+	return (unsigned char)(i * 131 + off * 7 + (off >> 9));
+}
+
+struct many_conn {
+	long long sent, rcvd;
+	int bad, eof, shut;
+};
+
+static int do_many(int argc, char **argv)
+{
+	static unsigned char buf[16384];
+	struct many_conn *m;
+	struct pollfd *p;
+	struct rlimit rl;
+	struct stat st;
+	long long bytes;
+	unsigned int count, i, left, ok = 0, bad = 0;
+	int k;
+	char hdr[64];
+	ssize_t r;
+
+	if (argc != 7)
+		return 2;
+	count = strtoul(argv[4], NULL, 0);
+	bytes = atoll(argv[5]);
+	if (!count || count > 10000 || bytes <= 0)
+		return 2;
+	rl.rlim_cur = rl.rlim_max = count + 64;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	m = calloc(count, sizeof(*m));
+	p = calloc(count, sizeof(*p));
+	if (!m || !p)
+		return 1;
+	snprintf(hdr, sizeof(hdr), "ECHO %lld\n", bytes);
+	for (i = 0; i < count; i++) {
+		p[i].fd = dial(argv[2], argv[3]);
+		if (write(p[i].fd, hdr, strlen(hdr)) != (ssize_t)strlen(hdr)) {
+			perror("xfer: write");
+			return 1;
+		}
+		fcntl(p[i].fd, F_SETFL, fcntl(p[i].fd, F_GETFL) | O_NONBLOCK);
+	}
+	printf("READY\n");
+	fflush(stdout);
+	while (stat(argv[6], &st))
+		usleep(100000);
+
+	left = count;
+	while (left) {
+		for (i = 0; i < count; i++) {
+			p[i].events = 0;
+			if (p[i].fd < 0)
+				continue;
+			if (!m[i].eof)
+				p[i].events |= POLLIN;
+			if (m[i].sent < bytes)
+				p[i].events |= POLLOUT;
+		}
+		if (poll(p, (nfds_t)count, 120000) <= 0) {
+			fprintf(stderr, "xfer: many: stalled, %u left\n", left);
+			break;
+		}
+		for (i = 0; i < count; i++) {
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			if (p[i].revents & POLLOUT && m[i].sent < bytes) {
+				k = bytes - m[i].sent < (long long)sizeof(buf) ?
+				    (int)(bytes - m[i].sent) : (int)sizeof(buf);
+				for (r = 0; r < k; r++)
+					buf[r] = many_byte((int)i, m[i].sent + r);
+				r = write(p[i].fd, buf, k);
+				if (r > 0)
+					m[i].sent += r;
+			}
+			if (m[i].sent == bytes && !m[i].shut) {
+				shutdown(p[i].fd, SHUT_WR);
+				m[i].shut = 1;
+			}
+			if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+				r = read(p[i].fd, buf, sizeof(buf));
+				for (k = 0; k < r; k++)
+					if (buf[k] != many_byte((int)i, m[i].rcvd + k))
+						m[i].bad = 1;
+				if (r > 0)
+					m[i].rcvd += r;
+				if (r == 0 || (r < 0 && errno != EAGAIN &&
+					       errno != EINTR))
+					m[i].eof = 1 + (r < 0);
+			}
+			if (m[i].eof && m[i].sent == bytes) {
+				close(p[i].fd);
+				p[i].fd = -1;
+				left--;
+				if (m[i].eof == 1 && !m[i].bad &&
+				    m[i].rcvd == bytes)
+					ok++;
+				else
+					bad++;
+			}
+		}
+	}
+	printf("MANY count=%u ok=%u bad=%u\n", count, ok, bad);
+	return ok != count;
 }
 
 int main(int argc, char **argv)
@@ -186,7 +339,10 @@ int main(int argc, char **argv)
 		return do_pump(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return do_ctl(argc, argv);
-	fprintf(stderr, "usage: xfer pump HOST PORT NAME N TXFILE RXFILE\n"
-			"       xfer ctl HOST PORT LINE\n");
+	if (argc > 1 && !strcmp(argv[1], "many"))
+		return do_many(argc, argv);
+	fprintf(stderr, "usage: xfer pump HOST PORT NAME N TXFILE RXFILE [RATE [END]]\n"
+			"       xfer ctl HOST PORT LINE\n"
+			"       xfer many HOST PORT COUNT BYTES GOFILE\n");
 	return 2;
 }
