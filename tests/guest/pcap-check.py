@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""pcap-check.py FILE PORT GUEST_MAC PEER_MAC GUEST_IP PEER_IP MIN_BYTES
+"""pcap-check.py FILE PORT GUEST_MAC PEER_MAC GUEST_IP PEER_IP MIN_BYTES [RST_PORTS]
 
 Checks a filter-dump pcap (classic pcap, Ethernet) of the tap variant
 (run-offload.sh --net tap): the link carried only the guest's and the
 tap peer's frames, the IPv4 traffic was between GUEST_IP and PEER_IP,
 the peer answered the guest's ARP request with PEER_MAC, the TCP traffic
 with server port PORT moved at least MIN_BYTES of payload each way with
-valid TCP checksums, and no TCP segment between them was a RST.  Prints TAP-style
+valid TCP checksums, and no TCP segment between them was a RST, except
+from the guest on the connections (guest ports, comma-separated RST_PORTS)
+the host server saw end with a reset: those each had one.  Prints TAP-style
 "ok - ..." / "not ok - ..." lines and "# ..." notes; exit status 1 when a
 check failed."""
 
@@ -30,6 +32,9 @@ def main():
     gmac, pmac = (bytes.fromhex(m.replace(':', '')) for m in sys.argv[3:5])
     gip, pip = (socket.inet_aton(a.split('/')[0]) for a in sys.argv[5:7])
     need = int(sys.argv[7])
+    want_rst = {int(x) for x in sys.argv[8].split(',') if x} \
+        if len(sys.argv) > 8 else set()
+    rst_guest = {}          # guest port -> RSTs the guest sent
     data = open(path, 'rb').read()
     if data[:4] == b'\xd4\xc3\xb2\xa1':
         e = '<'
@@ -77,7 +82,10 @@ def main():
         if len(tcp) < 20:
             continue
         sp, dp = struct.unpack('>HH', tcp[0:4])
-        rst += bool(tcp[13] & 4)    # on any port
+        if tcp[13] & 4:             # on any port
+            rst += 1
+            if ip[12:16] == gip and port == dp:
+                rst_guest[sp] = rst_guest.get(sp, 0) + 1
         if port not in (sp, dp):
             continue
         d = 0 if dp == port else 1
@@ -123,8 +131,15 @@ def main():
     check(segs > short and bad_csum == 0,
           f'pcap: every TCP segment has a valid checksum'
           f' ({bad_csum} bad of {segs - short} complete ones)')
-    check(segs > 0 and rst == 0,
-          f'pcap: no TCP RST on the wire, any port ({rst})')
+    if not want_rst:
+        check(segs > 0 and rst == 0,
+              f'pcap: no TCP RST on the wire, any port ({rst})')
+    else:
+        check(segs > 0 and set(rst_guest) == want_rst and
+              sum(rst_guest.values()) == rst,
+              f'pcap: TCP RSTs only from the guest on the {len(want_rst)}'
+              f' connections the server saw reset ({rst} RSTs,'
+              f' {len(rst_guest)} connections)')
     return 1 if fails else 0
 
 
