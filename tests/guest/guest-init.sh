@@ -9,6 +9,11 @@
 #                            nodev: module load/unload without the device
 #                            (run-l2-boot.sh --nodev)
 #   chimney.port=N           host TCP server port, reached at 10.0.2.2:N
+#   chimney.host=A.B.C.D     the peer (server and gateway), default 10.0.2.2
+#   chimney.ip=A.B.C.D/LEN   the interface's static address, default
+#                            10.0.2.15/24 (-netdev user: slirp's network)
+#   chimney.peermac=MAC      offload: the MAC the peer's neighbour entry
+#                            must resolve to (the tap peer's; lib.sh CG_NET)
 #   chimney.flap=0|1         test: ask the host to flap the link (needs QMP)
 #   chimney.intx=0|1         test: also run the INTx (msix=0) pass
 #   chimney.small=0|1        test: also run the small-ring pass
@@ -56,8 +61,9 @@ MODPARAMS=$(arg modparams "" | tr ',' ' ')
 STRESS=$(arg stress 0)
 NICS=$(arg nics 1)
 HUB=$(arg hub 0)
-HOST=10.0.2.2
-GUEST_IP=10.0.2.15/24
+HOST=$(arg host 10.0.2.2)
+GUEST_IP=$(arg ip 10.0.2.15/24)
+PEERMAC=$(arg peermac "")
 MOD=/lib/modules/chimney_nic.ko
 FAILS=0
 IF=
@@ -194,6 +200,17 @@ counters_sane() {
 }
 
 ping_host() { ping -c 3 -W 5 "$HOST"; }
+
+# neigh_resolved: $HOST's neighbour entry on $IF holds a MAC (ARP
+# answered on the link), chimney.peermac's when given
+neigh_resolved() {
+	local e
+	e=$(ip neigh show "$HOST" dev "$IF")
+	echo "  neighbour: $e"
+	case $e in *FAILED*|*INCOMPLETE*|"") return 1 ;; esac
+	case $e in *" lladdr ${PEERMAC:-}"*) return 0 ;; esac
+	return 1
+}
 
 stat() { ethstats "$IF" "$1"; }
 
@@ -1154,6 +1171,7 @@ run_offload() {
 		grep -qw chimney /proc/sys/net/ipv4/tcp_available_ulp
 	check "/dev/chimney present" test -c /dev/chimney
 	check "ping $HOST (neighbour entry)" ping -c 1 -W 5 "$HOST"
+	check "neighbour $HOST resolved${PEERMAC:+ to $PEERMAC}" neigh_resolved
 	dd if=/dev/urandom of=/tmp/tx bs=1024 count=1024 2>/dev/null
 	UP_SUM=$(sha256sum /tmp/tx | cut -d' ' -f1)
 	rst0=$(out_rsts)

@@ -14,7 +14,8 @@
 #   cg_build_initramfs  busybox + module + qexit + ethstats +
 #                       tests/guest/guest-init.sh as /init.
 #   cg_qemu_setup       picks the QEMU binary, firmware path and accelerator.
-#   cg_server_start     the host TCP server (host-server.py) on 127.0.0.1.
+#   cg_server_start     the host TCP server (host-server.py) on 127.0.0.1
+#                       (CG_NET=tap: on the tap's address in the namespace).
 #   cg_boot             boots the guest under `timeout`.
 #
 # Everything downloaded or built lives in $CG_CACHE (default
@@ -33,6 +34,11 @@
 #   CHIMNEY_GUEST_TIMEOUT seconds before QEMU is killed (default 300)
 #   CHIMNEY_GUEST_MODPARAMS module parameters for the first insmod, e.g.
 #                         "irq_throttle_us=50 rx_ring=64"
+#
+# CG_NET (set by the sourcing script, default user) picks the first NIC's
+# network: user = -netdev user (libslirp, the host server on the host's
+# loopback, reached as 10.0.2.2); tap = a tap device in a private network
+# namespace (cg_tap_setup), the peer being that namespace's Linux TCP stack.
 
 CG_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CG_DIR="$CG_REPO/tests/guest"
@@ -363,9 +369,12 @@ cg_server_start() {
     local log=$1 qmp=${2:-} portfile
     portfile=$(mktemp "$CG_CACHE/.port.XXXXXX")
     rm -f "$portfile"
-    "$CG_PY" "$CG_DIR/host-server.py" --port-file "$portfile" \
+    local nsx=() bind=()
+    [ "${CG_NET:-user}" = tap ] &&
+        nsx=(ip netns exec "$CG_NETNS") bind=(--bind "$CG_TAP_PEER")
+    "${nsx[@]}" "$CG_PY" "$CG_DIR/host-server.py" --port-file "$portfile" \
         --timeout "${CHIMNEY_GUEST_TIMEOUT:-300}" ${qmp:+--qmp "$qmp"} \
-        >"$log" 2>&1 &
+        "${bind[@]}" >"$log" 2>&1 &
     CG_SERVER_PID=$!
     local i
     for i in $(seq 100); do
@@ -387,8 +396,10 @@ cg_server_stop() {
 }
 
 # cg_boot MODE LOG [extra QEMU args...]: boots the guest with one chimney-nic
-# on -netdev user (id n0), a second one on its own slirp network 10.0.3.0/24
-# (id n1) when CG_NICS=2, two more joined by a QEMU hub (MACs
+# on -netdev user (id n0; CG_NET=tap: on the tap CG_TAP_IF in the
+# namespace CG_NETNS, QEMU running there, the guest told its address, the
+# peer's and the peer's MAC with chimney.ip/host/peermac), a second one on
+# its own slirp network 10.0.3.0/24 (id n1) when CG_NICS=2, two more joined by a QEMU hub (MACs
 # 52:54:00:12:34:58 and :59) when CG_HUB=1, or no NIC at all when
 # CG_NODEV=1.  The serial
 # console goes to stdout (each line prefixed with CG_SERIAL_PREFIX) and LOG.
@@ -402,7 +413,14 @@ cg_boot() {
     [ -n "${CG_GUEST_APPEND:-}" ] && append+=" $CG_GUEST_APPEND"
     [ -n "${CHIMNEY_GUEST_MODPARAMS:-}" ] &&
         append+=" chimney.modparams=$(echo "$CHIMNEY_GUEST_MODPARAMS" | tr ' ' ',')"
-    local nic=(-netdev user,id=n0 -device chimney-nic,netdev=n0,id=nic0)
+    local nic=(-netdev user,id=n0 -device chimney-nic,netdev=n0,id=nic0) nsx=()
+    if [ "${CG_NET:-user}" = tap ]; then
+        nic[1]=tap,id=n0,ifname=$CG_TAP_IF,script=no,downscript=no
+        nic[3]=chimney-nic,netdev=n0,id=nic0,mac=$CG_TAP_GUEST_MAC
+        nsx=(ip netns exec "$CG_NETNS")
+        append+=" chimney.host=$CG_TAP_PEER chimney.ip=$CG_TAP_GUEST"
+        append+=" chimney.peermac=$CG_TAP_MAC"
+    fi
     [ "${CG_NICS:-1}" = 2 ] && nic+=(-netdev user,id=n1,net=10.0.3.0/24
         -device chimney-nic,netdev=n1,id=nic1,mac=52:54:00:12:34:57)
     [ "${CG_HUB:-0}" = 1 ] && nic+=(
@@ -412,15 +430,160 @@ cg_boot() {
         -device chimney-nic,netdev=h2,id=nic3,mac=52:54:00:12:34:59)
     [ "${CG_NODEV:-0}" = 1 ] && nic=()
     local cmd=(timeout --kill-after=5 "${CHIMNEY_GUEST_TIMEOUT:-300}"
-        "$CG_QEMU" "${CG_QEMU_FW[@]}" -machine q35 -accel "$CG_ACCEL"
+        "${nsx[@]}" "$CG_QEMU" "${CG_QEMU_FW[@]}" -machine q35 -accel "$CG_ACCEL"
         -m "${CG_MEM:-256}" -smp "${CHIMNEY_GUEST_SMP:-2}"
         -display none -monitor none -serial stdio -no-reboot -nic none
         -kernel "$CG_VMLINUX" -initrd "$CG_INITRD" -append "$append"
         "${nic[@]}" -device isa-debug-exit,iobase=0xf4,iosize=4 "$@")
     cg_log "QEMU: ${cmd[*]}"
     rm -f "$log.rc"
+    # in the background: a trapped HUP/INT/TERM ends the wait at once and
+    # the caller's EXIT trap runs (CG_NET=tap: it ends QEMU)
     { "${cmd[@]}" </dev/null 2>&1; echo $? >"$log.rc"; } | tee "$log" |
-        sed -u "s/^/${CG_SERIAL_PREFIX:-}/"
+        sed -u "s/^/${CG_SERIAL_PREFIX:-}/" &
+    wait $! || true
     CG_QEMU_RC=$(cat "$log.rc" 2>/dev/null || echo 255)
     rm -f "$log.rc"
+}
+
+# ---------------------------------------------------------------------------
+# CG_NET=tap: a Linux TCP peer in a private network namespace
+# ---------------------------------------------------------------------------
+#
+# The namespace cgtap-$$ holds a tap device (cgtap0) at CG_TAP_PEER/24;
+# QEMU (-netdev tap) and the host server run inside it (cg_boot,
+# cg_server_start), the guest is CG_TAP_GUEST.  The root namespace's
+# interfaces and routes are never touched.  cg_tap_cleanup (call it from
+# the EXIT trap) ends what still runs in the namespace and deletes it.
+
+CG_TAP_PEER=192.168.77.1
+CG_TAP_GUEST=192.168.77.2/24
+CG_TAP_GUEST_MAC=52:54:00:12:34:56
+CG_TAP_IF=cgtap0
+CG_NETNS=
+
+# cg_tap_setup: 0 = ready (sets CG_NETNS, CG_TAP_MAC); 77 = this machine
+# cannot run it (CG_TAP_SKIP says why); any other failure is fatal.
+cg_tap_setup() {
+    local ns n
+    CG_TAP_SKIP=
+    if [ "$(id -u)" != 0 ]; then
+        CG_TAP_SKIP="tap peer needs root (network namespaces, /dev/net/tun)"
+    elif ! command -v ip >/dev/null; then
+        CG_TAP_SKIP="no ip (iproute2)"
+    elif [ ! -c /dev/net/tun ]; then
+        CG_TAP_SKIP="no /dev/net/tun"
+    elif ! "$CG_QEMU" -netdev help 2>/dev/null | grep -qx tap; then
+        CG_TAP_SKIP="$CG_QEMU has no -netdev tap"
+    fi
+    [ -z "$CG_TAP_SKIP" ] || return 77
+    # namespaces of earlier runs that were killed (SIGKILL: no trap ran)
+    for n in $(ip netns list 2>/dev/null | awk '$1 ~ /^cgtap-[0-9]+$/ { print $1 }'); do
+        kill -0 "${n#cgtap-}" 2>/dev/null && continue
+        cg_log "deleting the stale namespace $n"
+        ip netns del "$n" 2>/dev/null || true
+    done
+    ns=cgtap-$$
+    if ! ip netns add "$ns" 2>/dev/null; then
+        CG_TAP_SKIP="cannot create a network namespace"
+        return 77
+    fi
+    CG_NETNS=$ns
+    if ! ip -n "$ns" tuntap add dev "$CG_TAP_IF" mode tap 2>/dev/null; then
+        CG_TAP_SKIP="cannot create a tap device (tun driver)"
+        return 77
+    fi
+    if ! { ip -n "$ns" link set lo up &&
+           ip -n "$ns" addr add "$CG_TAP_PEER/24" dev "$CG_TAP_IF" &&
+           ip -n "$ns" link set "$CG_TAP_IF" up; }; then
+        cg_die "cannot configure $CG_TAP_IF in $ns"
+    fi
+    CG_TAP_MAC=$(ip -n "$ns" -o link show dev "$CG_TAP_IF" |
+                 sed -n 's/.*link\/ether \([0-9a-f:]*\) .*/\1/p')
+    [ -n "$CG_TAP_MAC" ] || cg_die "no MAC address on $CG_TAP_IF"
+    cg_log "tap peer: namespace $ns, $CG_TAP_IF $CG_TAP_MAC $CG_TAP_PEER/24, guest $CG_TAP_GUEST"
+}
+
+# cg_tap_cleanup: ends the processes left in the namespace (only this run's
+# QEMU and host server can be there) and deletes the tap and the namespace.
+cg_tap_cleanup() {
+    local ns=$CG_NETNS pids i
+    [ -n "$ns" ] || return 0
+    CG_NETNS=
+    pids=$(ip netns pids "$ns" 2>/dev/null)
+    if [ -n "$pids" ]; then
+        # shellcheck disable=SC2086
+        kill $pids 2>/dev/null || true
+        for i in $(seq 50); do
+            [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break
+            sleep 0.1
+        done
+        pids=$(ip netns pids "$ns" 2>/dev/null)
+        # shellcheck disable=SC2086
+        [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+    fi
+    ip -n "$ns" link del "$CG_TAP_IF" 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+}
+
+# cg_tap_tcp_counters -> "Name=value ..." of the namespace's Tcp line in
+# /proc/net/snmp (the peer's TCP stack), e.g. OutRsts=0 EstabResets=0
+cg_tap_tcp_counters() {
+    ip netns exec "$CG_NETNS" cat /proc/net/snmp |
+        awk '/^Tcp:/ { if (!h) { for (i = 2; i <= NF; i++) k[i] = $i; h = 1 }
+                       else for (i = 2; i <= NF; i++) printf "%s=%s ", k[i], $i }'
+}
+
+# cg_tap_field NAME "Name=value ..." -> value
+cg_tap_field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# cg_tap_checks PCAP SERVER_LOG PORT "COUNTERS_BEFORE" "COUNTERS_AFTER":
+# "ok - ..." / "not ok - ..." lines (and "# ..." notes) of the tap peer:
+# the namespace's TCP stack (cg_tap_tcp_counters before the boot and
+# after it, before the server stops) accepted the pumps' connections and
+# sent no reset, counted no error, and reset no established connection
+# (but at most those the server logged with end=rst: resets the test
+# provokes on purpose); the pcap shows the data really went over the tap
+# (pcap-check.py), at least the bytes the host server counted for its
+# pumps, and no RST but the guest's on those connections.
+cg_tap_checks() {
+    local pcap=$1 srv=$2 port=$3 c0=$4 c1=$5 k d pumps bytes rports nrst
+    echo "# peer Tcp counters before: $c0"
+    echo "# peer Tcp counters after:  $c1"
+    pumps=$(grep -c 'EVENT pump name=' "$srv" || true)
+    # the smaller direction of what the server sent and received in pumps
+    bytes=$(sed -n 's/.*EVENT pump name=.* sent=\([0-9]*\) rcvd=\([0-9]*\) .*/\1 \2/p' \
+                "$srv" | awk '{ s += $1; r += $2 } END { print (s < r ? s : r) + 0 }')
+    d=$(($(cg_tap_field PassiveOpens "$c1") - $(cg_tap_field PassiveOpens "$c0")))
+    if [ "$pumps" -gt 0 ] && [ "$d" -ge "$pumps" ]; then
+        echo "ok - tap peer: the namespace's TCP stack accepted the connections ($d, $pumps pumps)"
+    else
+        echo "not ok - tap peer: the namespace's TCP stack accepted the connections ($d, $pumps pumps)"
+    fi
+    # the guest ports of the connections the server saw reset
+    rports=$(sed -n 's/.*EVENT .* end=rst .*peer=[0-9.]*:\([0-9]*\).*/\1/p' "$srv" |
+             sort -u | paste -sd, -)
+    nrst=$(echo "$rports" | tr ',' '\n' | grep -c . || true)
+    for k in OutRsts EstabResets AttemptFails InErrs InCsumErrors; do
+        d=$(($(cg_tap_field "$k" "$c1") - $(cg_tap_field "$k" "$c0")))
+        if [ "$k" = EstabResets ] && [ "$nrst" -gt 0 ]; then
+            # a reset in FIN_WAIT is not counted: at most those connections
+            # (pcap-check.py matches the RSTs with them one by one)
+            if [ "$d" -le "$nrst" ]; then
+                echo "ok - tap peer: EstabResets +$d, at most the $nrst connections the server saw reset"
+            else
+                echo "not ok - tap peer: EstabResets +$d, at most the $nrst connections the server saw reset"
+            fi
+        elif [ "$d" = 0 ]; then
+            echo "ok - tap peer: $k unchanged in the namespace's /proc/net/snmp"
+        else
+            echo "not ok - tap peer: $k unchanged in the namespace's /proc/net/snmp (+$d)"
+        fi
+    done
+    if [ ! -s "$pcap" ]; then
+        echo "not ok - pcap of the tap link recorded ($pcap)"
+        return 0
+    fi
+    "$CG_PY" "$CG_DIR/pcap-check.py" "$pcap" "$port" "$CG_TAP_GUEST_MAC" \
+        "$CG_TAP_MAC" "$CG_TAP_GUEST" "$CG_TAP_PEER" "$bytes" "$rports" || true
 }

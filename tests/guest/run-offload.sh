@@ -28,11 +28,20 @@
 # device's), rmmod, no kernel warnings, no guest
 # errors logged by QEMU.
 #
+# --net tap runs it against a Linux TCP peer instead of libslirp: a tap
+# device in a private network namespace (lib.sh CG_NET=tap), QEMU and the
+# host server inside it, the guest at 192.168.77.2 talking to the
+# namespace's TCP stack at 192.168.77.1; then also: the namespace's Tcp
+# counters (no reset sent, no error, no established connection reset)
+# and the wire (pcap-check.py: only the guest's and the tap's MACs and
+# addresses, ARP answered, the pumps' bytes, valid checksums, no RST).
+#
 # Output: TAP on stdout, the serial console as "# " lines on stderr
 # (unless --quiet).  Exit status: 0 all passed, 1 a check failed, 77 QEMU
-# has no chimney-nic.
+# has no chimney-nic (or, --net tap, the machine has no network
+# namespaces or tap devices).
 #
-# Usage: run-offload.sh [--quiet]
+# Usage: run-offload.sh [--quiet] [--net user|tap]
 # Environment: see lib.sh; CHIMNEY_GUEST_LOGDIR sets the log directory,
 # CHIMNEY_GUEST_PCAP=1 records the NIC's frames (QEMU filter-dump) there.
 set -euo pipefail
@@ -40,12 +49,13 @@ set -euo pipefail
 # shellcheck source=tests/guest/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-quiet=0
+quiet=0 net=user
 while [ $# -gt 0 ]; do
     a=$1
     shift
     case $a in
     --quiet) quiet=1 ;;
+    --net) net=${1:-}; shift || true ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) cg_die "unknown argument $a" ;;
     esac
@@ -61,10 +71,22 @@ if ! cg_have_chimney_device; then
     echo "1..0 # SKIP $CG_QEMU has no chimney-nic device"
     exit 77
 fi
+case $net in user|tap) ;; *) cg_die "--net user|tap, not '$net'" ;; esac
 cg_prepare
 
-cleanup() { cg_server_stop; }
+cleanup() { cg_server_stop; cg_tap_cleanup; }
 trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+CG_NET=$net
+if [ "$net" = tap ]; then
+    rc=0
+    cg_tap_setup || rc=$?
+    [ $rc = 77 ] && { echo "1..0 # SKIP $CG_TAP_SKIP"; exit 77; }
+    [ $rc = 0 ] || cg_die "tap setup failed"
+    tcp0=$(cg_tap_tcp_counters)
+fi
 
 cg_server_start "$logdir/server.log"
 CG_NICS=1
@@ -76,13 +98,14 @@ ulimit -n 8192  # slirp: one host socket per guest connection (1,000 at once)
 CG_SERIAL_PREFIX="# "
 qemu_extra=(-d guest_errors -D "$logdir/qemu-guest-errors.log")
 # CHIMNEY_GUEST_PCAP=1: the frames of the NIC's netdev into n0.pcap
-[ "${CHIMNEY_GUEST_PCAP:-0}" = 1 ] &&
+{ [ "${CHIMNEY_GUEST_PCAP:-0}" = 1 ] || [ "$net" = tap ]; } &&
     qemu_extra+=(-object "filter-dump,id=fd0,netdev=n0,file=$logdir/n0.pcap")
 if [ $quiet = 1 ]; then
     cg_timed boot cg_boot offload "$serial" "${qemu_extra[@]}" >/dev/null
 else
     cg_timed boot cg_boot offload "$serial" "${qemu_extra[@]}" >&2
 fi
+[ "$net" = tap ] && tcp1=$(cg_tap_tcp_counters)
 cg_server_stop
 
 # ---- TAP ------------------------------------------------------------------
@@ -137,6 +160,15 @@ for p in main:70 close:1 conly:1 half:1 fw2:1 two-a:1 two-b:1 cyc:4; do
         grep "name=$p" "$srv" | tail -n 3 | sed 's/^/# /'
     fi
 done
+if [ "$net" = tap ]; then    # the tap peer's counters and the wire
+    while IFS= read -r line; do
+        case $line in
+        "ok - "*) tap ok "${line#ok - }" ;;
+        "not ok - "*) tap fail "${line#not ok - }" ;;
+        *) echo "$line" ;;
+        esac
+    done < <(cg_tap_checks "$logdir/n0.pcap" "$srv" "$CG_PORT" "$tcp0" "$tcp1")
+fi
 echo "1..$n"
 
 cg_log "timings: ${CG_TIMINGS[*]} total=$(cg_elapsed "$t_start")s"
