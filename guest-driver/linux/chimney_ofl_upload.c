@@ -84,6 +84,11 @@ static void chimney_restore_closed(struct chimney_conn *c, u32 st)
 		tcp_set_state(sk, TCP_FIN_WAIT2);
 		return;
 	case CHIMNEY_TCPS_TIME_WAIT:
+		if (c->close_pending && c->want_abort) {
+			/* late data: chimney_upload_sock() resets it */
+			tcp_set_state(sk, TCP_FIN_WAIT2);
+			return;
+		}
 		if (c->close_pending) {
 			/* __tcp_close()'s orphan accounting, then TIME_WAIT */
 			c->close_pending = false;
@@ -481,6 +486,13 @@ void chimney_upload_sock(struct chimney_conn *c, bool detach)
 	if (close)
 		c->close_pending = false;
 	spin_unlock_bh(&c->lock);
+	/*
+	 * Data after close() the device could not answer with its RST (it
+	 * had asked for the upload already): the kernel's reset, as
+	 * tcp_rcv_state_process() would send it.
+	 */
+	if (close && READ_ONCE(c->want_abort) && sk->sk_state != TCP_CLOSE)
+		tcp_disconnect(sk, 0);
 	release_sock(sk);
 	if (close)
 		tcp_close(sk, 0);	/* drops the fd's reference */

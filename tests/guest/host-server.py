@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import random
+import select
 import socket
 import socketserver
 import sys
@@ -257,7 +258,15 @@ def _pump_do(self, peer, args):
             with p.cond:
                 p.cut = True
                 p.cond.notify_all()
-        t.join(240)
+        # While the sender runs (gated), a reset from the guest ends the
+        # pump; its FIN (a half-close) does not.
+        deadline = time.monotonic() + 240
+        while t.is_alive() and time.monotonic() < deadline:
+            t.join(0.2)
+            if select.select([conn], [], [], 0)[0]:
+                if not conn.recv(1, socket.MSG_PEEK):
+                    t.join(max(0, deadline - time.monotonic()))
+                    break
         # After the n bytes the guest closes: FIN (clean) or RST.
         extra = self.rfile.read1(4096)
         p.end = "fin" if not extra else "data"
