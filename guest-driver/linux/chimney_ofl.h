@@ -158,6 +158,7 @@ struct chimney_conn {
 	struct sk_buff_head held;	/* frames seen during the upload */
 	u64 bytes_sent;
 	u64 bytes_rcvd;
+	u32 pmtu_info;			/* ICMP frag-needed MTU, not yet applied */
 
 	/* saved at offload, restored at upload */
 	struct proto *orig_prot;
@@ -235,6 +236,11 @@ int chimney_upload_locked(struct chimney_conn *c, bool detach);
 void chimney_upload_workfn(struct work_struct *w);
 void chimney_queue_upload(struct chimney_conn *c);
 void chimney_upload_all(struct chimney_priv *priv);
+
+/* chimney_ofl_neigh.c */
+int chimney_ofl_net_init(void);
+void chimney_ofl_net_exit(void);
+u32 chimney_neigh_hrd(struct neighbour *ne);
 
 /* chimney_ofl_sock.c */
 u32 chimney_snd_budget(struct sock *sk);

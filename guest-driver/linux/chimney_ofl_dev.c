@@ -64,6 +64,8 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	skb_queue_splice_tail_init(&q, &c->rq);
 	c->rq_bytes += take;
 	c->bytes_rcvd += take;
+	chimney_ofl_count(priv, CHIMNEY_OFL_INDICATIONS, 1);
+	chimney_ofl_count(priv, CHIMNEY_OFL_BYTES_RCVD, take);
 	if (take < total)
 		c->rx_suppressed = true;
 	spin_unlock_bh(&c->lock);
@@ -95,6 +97,7 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 	list_del(&r->node);
 	c->inflight -= r->len;
 	c->bytes_sent += info;
+	chimney_ofl_count(c->priv, CHIMNEY_OFL_BYTES_SENT, info);
 	if (status != CHIMNEY_ST_SUCCESS && !c->err)
 		c->err = status == CHIMNEY_ST_REQUEST_ABORTED ? ECONNRESET : EIO;
 	spin_unlock_bh(&c->lock);
@@ -121,6 +124,7 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 		break;
 	case CHIMNEY_EVT_TCP_RETRIEVE:
 		c->retrieve = true;
+		chimney_ofl_count(c->priv, CHIMNEY_OFL_UPLOAD_REQS, 1);
 		break;
 	default:
 		break;
@@ -136,6 +140,13 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 	chimney_conn_put(c);
 }
 
+/*
+ * EVT_NEIGH_QUERY (spec "Neighbor reachability"): cookie = the neighbor's
+ * host_handle (its next hop), info = NRD.  The device's forward progress
+ * confirms the kernel's entry (as dst_confirm_neigh() does for the
+ * kernel's own traffic); the answer is the entry's HRD, 0 when it is not
+ * confirmed, and then the kernel's unreachability detection starts.
+ */
 void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
 				u32 nrd)
 {
@@ -151,16 +162,22 @@ void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
 		seen = jiffies - msecs_to_jiffies(nrd);
 		if (time_after(seen, READ_ONCE(n->confirmed)))
 			WRITE_ONCE(n->confirmed, seen);
-		hrd = chimney_jiffies_to_ticks(jiffies - READ_ONCE(n->confirmed));
+		hrd = chimney_neigh_hrd(n);
+		if (!(READ_ONCE(n->nud_state) & (NUD_REACHABLE | NUD_PERMANENT |
+						 NUD_NOARP)))
+			neigh_event_send(n, NULL);
 	}
 	rcu_read_unlock_bh();
-	chimney_drv_neigh_reply(&priv->drv, handle, hrd, NULL, NULL);
+	if (!chimney_drv_neigh_reply(&priv->drv, handle, hrd, NULL, NULL))
+		chimney_ofl_count(priv, CHIMNEY_OFL_NEIGH_QUERIES, 1);
 }
 
 void chimney_ofl_on_status(struct chimney_priv *priv, u16 code)
 {
-	if (code == CHIMNEY_STATUS_IND_UPLOAD_ALL)
+	if (code == CHIMNEY_STATUS_IND_UPLOAD_ALL) {
+		chimney_ofl_count(priv, CHIMNEY_OFL_UPLOAD_REQS, 1);
 		queue_work(chimney_wq, &chimney_upload_all_work);
+	}
 }
 
 /* ---- Receive steering for frames the device hands up -------------------- */
