@@ -41,7 +41,7 @@ enum {
 	CHIMNEY_OFL_BYTES_RCVD,		/* taken from indications */
 	CHIMNEY_OFL_INDICATIONS,	/* receive indications */
 	CHIMNEY_OFL_SENDS,		/* SEND requests queued */
-	CHIMNEY_OFL_UPDATES,		/* UPDATE blocks pushed (neighbor, path) */
+	CHIMNEY_OFL_UPDATES,		/* UPDATE commands that succeeded */
 	CHIMNEY_OFL_RELINKS,		/* paths relinked to another neighbor */
 	CHIMNEY_OFL_NEIGH_QUERIES,	/* NEIGH_QUERY events answered */
 	CHIMNEY_OFL_RESETS,		/* device resets (ethtool, ring error) */

@@ -11,6 +11,11 @@
 
 #include "chimney_ofl.h"
 
+static unsigned int nce_stale_ms = 30000;
+module_param(nce_stale_ms, uint, 0444);
+MODULE_PARM_DESC(nce_stale_ms,
+		 "NCE stale time given to the device (SET_PARAMS nce_stale_ticks, ms; 0: no reachability queries)");
+
 /* ---- Events (NAPI context) ---------------------------------------------- */
 
 u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
@@ -140,6 +145,18 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 	chimney_conn_put(c);
 }
 
+/* CMD_DONE of a NEIGH_REPLY: counted when the device took the answer. */
+static void chimney_neigh_reply_done(void *ctx, u32 status)
+{
+	struct chimney_priv *priv = ctx;
+
+	if (status == CHIMNEY_ST_SUCCESS)
+		chimney_ofl_count(priv, CHIMNEY_OFL_NEIGH_QUERIES, 1);
+	else
+		net_warn_ratelimited("%s: NEIGH_REPLY: status %x\n",
+				     netdev_name(priv->ndev), status);
+}
+
 /*
  * EVT_NEIGH_QUERY (spec "Neighbor reachability"): cookie = the neighbor's
  * host_handle (its next hop), info = NRD.  The device's forward progress
@@ -168,8 +185,8 @@ void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
 			neigh_event_send(n, NULL);
 	}
 	rcu_read_unlock_bh();
-	if (!chimney_drv_neigh_reply(&priv->drv, handle, hrd, NULL, NULL))
-		chimney_ofl_count(priv, CHIMNEY_OFL_NEIGH_QUERIES, 1);
+	chimney_drv_neigh_reply(&priv->drv, handle, hrd,
+				chimney_neigh_reply_done, priv);
 }
 
 void chimney_ofl_on_status(struct chimney_priv *priv, u16 code)
@@ -255,7 +272,7 @@ int chimney_ofl_dev_open(struct chimney_priv *priv)
 	p.sws_prevention_ticks = 200;
 	p.dup_ack_threshold = 3;
 	p.push_ticks = 0;
-	p.nce_stale_ticks = 30000;
+	p.nce_stale_ticks = nce_stale_ms;
 	p.fin_wait2_ticks = 60000;
 	err = chimney_cmd_sync(priv, chimney_submit_params, &p, &status);
 	if (err || status != CHIMNEY_ST_SUCCESS) {

@@ -144,7 +144,7 @@ static int chimney_update_path(struct chimney_path *p,
 			    &p->saddr, &p->daddr, to ? &to->nexthop :
 			    &p->neigh->nexthop, mtu, err, err ? 0 : *status);
 	else
-		chimney_ofl_count(priv, CHIMNEY_OFL_UPDATES, to ? 2 : 1);
+		chimney_ofl_count(priv, CHIMNEY_OFL_UPDATES, 1);
 	chimney_tree_op_put(op);
 	return err;
 }
