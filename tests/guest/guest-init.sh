@@ -924,7 +924,7 @@ run_offload() {
 # Network changes, counters, reset, unbind, ifdown and rmmod with offloaded
 # connections.  Uses the offload mode's helpers (ctl, wait_pump, pump_done,
 # start_pump, ctl_conn, offloaded_count, out_rsts).  The pings with payload
-# sizes 401..409 are markers for the host's pcap check (what the device
+# sizes 401..410 are markers for the host's pcap check (what the device
 # sent between two of them).
 
 NET_BOGUS=02:00:00:00:be:ef
@@ -980,8 +980,8 @@ delta() {
 }
 
 net_changes() {
-	local mac u0 l0 q0 pid sent rcvd
-	section "offload-net: neighbor MAC, path MTU, next hop while offloaded"
+	local mac u0 l0 q0 pid sent rcvd lport
+	section "offload-net: neighbor MAC, path MTU, next hop, ICMP while offloaded"
 	start_pump net $((64 * KIB))
 	pid=$PUMP_PID
 	check "pump: 256 KiB each way on the kernel stack" \
@@ -1047,6 +1047,19 @@ net_changes() {
 	marker 409
 	check "stream continues to $HOST" step net
 
+	# a router's ICMP "fragmentation needed" for the offloaded connection
+	lport=$(chimneyctl show |
+		sed -n "s/^TCP .* ${GUEST_IP%/*}:\([0-9]*\) -> .*/\1/p" | head -n 1)
+	check "ICMP fragmentation needed (MTU 1000) quoting the connection (port $lport)" \
+		xfer icmpfrag "${GUEST_IP%/*}" "$lport" "$HOST" "$PORT" 1000
+	check "the new path MTU pushed with UPDATE" \
+		wait_stat ofl_updates $((u0 + 5))
+	check "chimneyctl show: path MTU 1000" \
+		sh -c "chimneyctl show | grep -q 'path .* mtu 1000 '"
+	marker 410
+	check "stream continues with MTU 1000 (segments <= 960 bytes: pcap)" \
+		step net
+
 	# nce_stale_ms=200: after a silence the device asks before sending
 	q0=$(ostat ofl_neigh_queries)
 	kill -STOP "$pid"
@@ -1060,8 +1073,8 @@ net_changes() {
 	rcvd=$(list_field rcvd)
 	sent=$(list_field sent)
 	ethstats "$IF" >/tmp/stats.1
-	check "ethtool -S: ofl_updates +6, ofl_relinks +2 (the changes above, nothing else)" \
-		test "$(delta /tmp/stats.0 /tmp/stats.1 ofl_updates)" = 6 -a \
+	check "ethtool -S: ofl_updates +7, ofl_relinks +2 (the changes above, nothing else)" \
+		test "$(delta /tmp/stats.0 /tmp/stats.1 ofl_updates)" = 7 -a \
 		"$(delta /tmp/stats.0 /tmp/stats.1 ofl_relinks)" = 2
 	check "ethtool -S: ofl_bytes_rcvd +$rcvd (the connection's), ofl_indications > 0" \
 		test "$(delta /tmp/stats.0 /tmp/stats.1 ofl_bytes_rcvd)" = "$rcvd" -a \

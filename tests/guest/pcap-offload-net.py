@@ -3,7 +3,7 @@
 
 The wire side of run-offload-net.sh's network-change test: what the NIC
 sent for the offloaded connection between the guest's marker pings
-(ICMP echo requests with 401..409 payload bytes, sent after each change
+(ICMP echo requests with 401..410 payload bytes, sent after each change
 took effect).  The connection is the guest port with the most frames to
 PORT between markers 401 and 409.  Prints one "PCAP: ok - ..." or
 "PCAP: not ok - ..." line per check and a summary per phase."""
@@ -54,7 +54,7 @@ def main():
         t = 14 + ihl
         if f[23] == 1 and len(f) > t and f[t] == 8:
             n = tot - ihl - 8
-            if 401 <= n <= 409:
+            if 401 <= n <= 410:
                 phase = n
             continue
         if f[23] != 6 or len(f) < t + 14:
@@ -83,7 +83,7 @@ def main():
     def sel(*phases):
         return [s for s in mine if s[0] in phases]
 
-    for ph in (0, 401, 402, 403, 404, 405, 406, 407, 408, 409):
+    for ph in (0, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410):
         s = sel(ph)
         macs = sorted({x[2] for x in s})
         big = max((x[3] for x in s), default=0)
@@ -111,6 +111,10 @@ def main():
           f'({len(small)} segments, max {max(small, default=0)})')
     all_to((407,), alt, 'after the relink the device sends to the 10.0.2.3 neighbor')
     all_to((409,), real, 'after the relink back the device sends to the host MAC')
+    small = [x[3] for x in sel(410) if x[3] > 0]
+    check(small and max(small) <= 960,
+          f'after the ICMP frag-needed (MTU 1000) every data segment is <= 960 '
+          f'bytes ({len(small)} segments, max {max(small, default=0)})')
     check(rst == 0, f'no RST from the guest to port {port} ({rst})')
 
 

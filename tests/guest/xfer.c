@@ -14,6 +14,10 @@
  *       R = N and EOF was seen.
  *   xfer ctl HOST PORT LINE
  *       one request line on a new connection, prints the reply line.
+ *   xfer icmpfrag LOCAL LPORT PEER PPORT MTU
+ *       sends LOCAL an ICMP "fragmentation needed" (MTU) quoting a
+ *       segment LOCAL:LPORT -> PEER:PPORT, as a router on the path would
+ *       (raw socket, root; through the loopback).
  *
  * Copyright (c) 2026 chimney-nic authors
  */
@@ -180,13 +184,75 @@ static int do_pump(int argc, char **argv)
 	return !(sent == want && rcvd == want && eof && !err);
 }
 
+static unsigned short csum16(const unsigned char *p, size_t n)
+{
+	unsigned long sum = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		sum += p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += p[n - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum & 0xffff;
+}
+
+static int do_icmpfrag(int argc, char **argv)
+{
+	unsigned char m[8 + 20 + 8] = { 3, 4 };	/* dest unreach, frag needed */
+	unsigned char *ip = m + 8, *th = m + 28;
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct in_addr local, peer;
+	unsigned short mtu, c;
+	int s;
+
+	if (argc != 7 || inet_pton(AF_INET, argv[2], &local) != 1 ||
+	    inet_pton(AF_INET, argv[4], &peer) != 1)
+		return 2;
+	mtu = atoi(argv[6]);
+	m[6] = mtu >> 8;
+	m[7] = mtu & 0xff;
+	/* the quoted IPv4 header of our segment, then 8 bytes of TCP */
+	ip[0] = 0x45;
+	ip[2] = 0x05;		/* total length 1400 */
+	ip[3] = 0x78;
+	ip[6] = 0x40;		/* DF */
+	ip[8] = 64;
+	ip[9] = IPPROTO_TCP;
+	memcpy(ip + 12, &local, 4);
+	memcpy(ip + 16, &peer, 4);
+	c = csum16(ip, 20);
+	ip[10] = c >> 8;
+	ip[11] = c & 0xff;
+	th[0] = atoi(argv[3]) >> 8;
+	th[1] = atoi(argv[3]) & 0xff;
+	th[2] = atoi(argv[5]) >> 8;
+	th[3] = atoi(argv[5]) & 0xff;
+	c = csum16(m, sizeof(m));
+	m[2] = c >> 8;
+	m[3] = c & 0xff;
+	s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	to.sin_addr = local;
+	if (s < 0 || sendto(s, m, sizeof(m), 0, (struct sockaddr *)&to,
+			    sizeof(to)) != sizeof(m)) {
+		perror("xfer: icmpfrag");
+		return 1;
+	}
+	close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "icmpfrag"))
+		return do_icmpfrag(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "pump"))
 		return do_pump(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return do_ctl(argc, argv);
 	fprintf(stderr, "usage: xfer pump HOST PORT NAME N TXFILE RXFILE\n"
-			"       xfer ctl HOST PORT LINE\n");
+			"       xfer ctl HOST PORT LINE\n"
+			"       xfer icmpfrag LOCAL LPORT PEER PPORT MTU\n");
 	return 2;
 }
