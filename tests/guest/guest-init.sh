@@ -970,6 +970,14 @@ step() {
 	return 1
 }
 
+# burst PID: the rate-limited program stopped for 1 s sends 64 KiB at once
+# when it continues (the engine sends full-sized segments)
+burst() {
+	kill -STOP "$1"
+	sleep 1
+	kill -CONT "$1"
+}
+
 neigh_mac() {
 	ip neigh show "$1" dev "$IF" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p' | head -n 1
 }
@@ -1012,6 +1020,8 @@ net_changes() {
 	check "UPDATE pushed the MAC back" wait_stat ofl_updates $((u0 + 2))
 	marker 404
 	check "stream continues to $mac" step net
+	burst "$pid"
+	check "a burst through the engine (full-sized segments: pcap)" step net
 
 	check "ip route add $HOST/32 dev $IF mtu lock 1000" \
 		ip route add "$HOST/32" dev "$IF" mtu lock 1000
@@ -1020,9 +1030,8 @@ net_changes() {
 	check "chimneyctl show: path MTU 1000" \
 		sh -c "chimneyctl show | grep -q 'path .* mtu 1000 '"
 	marker 405
-	check "stream continues with MTU 1000 (segments <= 960 bytes: pcap)" \
-		step net
-	step net >/dev/null
+	burst "$pid"
+	check "a burst with MTU 1000 (segments <= 960 bytes: pcap)" step net
 	marker 406
 	check "ip route del $HOST/32 (MTU back to 1500)" \
 		ip route del "$HOST/32" dev "$IF"
@@ -1057,14 +1066,12 @@ net_changes() {
 	check "chimneyctl show: path MTU 1000" \
 		sh -c "chimneyctl show | grep -q 'path .* mtu 1000 '"
 	marker 410
-	check "stream continues with MTU 1000 (segments <= 960 bytes: pcap)" \
-		step net
+	burst "$pid"
+	check "a burst with MTU 1000 (segments <= 960 bytes: pcap)" step net
 
 	# nce_stale_ms=200: after a silence the device asks before sending
 	q0=$(ostat ofl_neigh_queries)
-	kill -STOP "$pid"
-	sleep 1
-	kill -CONT "$pid"
+	burst "$pid"
 	check "NEIGH_QUERY after a silence answered, the device took the answer" \
 		wait_stat ofl_neigh_queries $((q0 + 1))
 	check "stream continues" step net
