@@ -159,6 +159,7 @@ struct chimney_conn {
 	u64 bytes_sent;
 	u64 bytes_rcvd;
 	u32 pmtu_info;			/* ICMP frag-needed MTU, not yet applied */
+	u32 pmtu_seq;			/* the sequence number it quoted */
 
 	/* saved at offload, restored at upload */
 	struct proto *orig_prot;

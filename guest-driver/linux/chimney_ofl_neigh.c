@@ -22,8 +22,11 @@
  *   quoted sequence number against the socket's snd_una..snd_nxt, which
  *   stay at their values of the offload, and tcp_v4_mtu_reduced only
  *   works on the kernel's queues, which the device owns), so a netfilter
- *   hook notes the MTU and the work applies it to the socket's route
- *   (inet_csk_update_pmtu, tcp_sync_mss) before the path check pushes it.
+ *   hook notes the MTU and the quoted sequence number; the work checks
+ *   the number against the device's snd_una..snd_max (CMD_QUERY), as the
+ *   kernel would against its own, and applies the MTU to the socket's
+ *   route (inet_csk_update_pmtu, tcp_sync_mss) before the path check
+ *   pushes it.
  *
  * Notifiers run in atomic context: they only queue the work, which does
  * everything under chimney_mutex, in the order the kernel's state has at
@@ -335,13 +338,46 @@ static void chimney_path_check(struct chimney_path *p)
 	}
 }
 
+/*
+ * Is @seq, quoted by an ICMP error, a sequence number the device has sent
+ * and not had acknowledged (snd_una..snd_max, the kernel's own test with
+ * the device's live values)?  Socket lock held, @c offloaded.
+ */
+static bool chimney_seq_in_flight(struct chimney_conn *c, u32 seq)
+{
+	struct chimney_tree_op *op = chimney_tree_op_alloc();
+	ChimneyTcpDelegated *d;
+	bool ok = false;
+	int err;
+
+	if (!op)
+		return false;
+	d = &op->tst.d;
+	chimney_state_hdr(&d->hdr, sizeof(*d));
+	op->tslot = c->handle;
+	op->tb.type = CHIMNEY_TYPE_TCP_DELEGATED;
+	op->tb.miniport_offload_context = &op->tslot;
+	op->tb.state = d;
+	op->tb.state_len = sizeof(*d);
+	err = chimney_tree_sync(c->priv, chimney_drv_query_offload, op,
+				&op->tb);
+	if (!err && op->status == CHIMNEY_ST_SUCCESS &&
+	    op->tb.status == CHIMNEY_ST_SUCCESS)
+		ok = between(seq, d->snd_una, d->snd_max);
+	if (!err && !ok)
+		netdev_info(c->priv->ndev, "conn %u: ICMP frag-needed ignored: sequence %u outside %u..%u\n",
+			    c->id, seq, d->snd_una, d->snd_max);
+	chimney_tree_op_put(op);
+	return ok;
+}
+
 /* ICMP frag-needed noted by the hook: the socket's route learns the MTU. */
 static void chimney_pmtu_apply(void)
 {
 	struct chimney_conn *c, **v;
 	struct dst_entry *dst;
 	unsigned int n = 0, i;
-	u32 mtu;
+	u32 mtu, seq;
 
 	mutex_lock(&chimney_mutex);
 	list_for_each_entry(c, &chimney_conns, node)
@@ -361,8 +397,13 @@ static void chimney_pmtu_apply(void)
 	for (i = 0; i < n; i++) {
 		c = v[i];
 		lock_sock(c->sk);
-		mtu = xchg(&c->pmtu_info, 0);
-		if (mtu && chimney_sk_conn(c->sk) == c) {
+		spin_lock_bh(&c->lock);
+		mtu = c->pmtu_info;
+		seq = c->pmtu_seq;
+		c->pmtu_info = 0;
+		spin_unlock_bh(&c->lock);
+		if (mtu && chimney_sk_conn(c->sk) == c &&
+		    chimney_seq_in_flight(c, seq)) {
 			dst = inet_csk_update_pmtu(c->sk, mtu);
 			if (dst)
 				tcp_sync_mss(c->sk, dst_mtu(dst));
@@ -471,8 +512,11 @@ static unsigned int chimney_icmp_hook(void *arg, struct sk_buff *skb,
 	const struct icmphdr *ih;
 	struct iphdr _in;
 	const struct iphdr *in;
-	__be16 _ports[2];
-	const __be16 *ports;
+	struct {
+		__be16 sport, dport;
+		__be32 seq;
+	} _th;
+	const typeof(_th) *th;
 	struct chimney_conn *c;
 	u32 off = skb_network_offset(skb) + iph->ihl * 4, mtu;
 	bool hit = false;
@@ -487,21 +531,25 @@ static unsigned int chimney_icmp_hook(void *arg, struct sk_buff *skb,
 	if (!in || in->version != 4 || in->ihl < 5 ||
 	    in->protocol != IPPROTO_TCP)
 		return NF_ACCEPT;
-	ports = skb_header_pointer(skb, off + sizeof(_ih) + in->ihl * 4,
-				   sizeof(_ports), _ports);
+	th = skb_header_pointer(skb, off + sizeof(_ih) + in->ihl * 4,
+			       sizeof(_th), &_th);
 	mtu = ntohs(ih->un.frag.mtu);
-	if (!ports || !mtu)
+	if (!th || !mtu)
 		return NF_ACCEPT;
 
 	/* the quoted segment is ours: saddr/sport are the local end */
 	rcu_read_lock();
 	hash_for_each_possible_rcu(chimney_hash, c, hnode,
 				   chimney_hash_key(in->saddr, in->daddr,
-						    ports[0], ports[1])) {
+						    th->sport, th->dport)) {
 		if (c->saddr != in->saddr || c->daddr != in->daddr ||
-		    c->sport != ports[0] || c->dport != ports[1])
+		    c->sport != th->sport || c->dport != th->dport)
 			continue;
-		WRITE_ONCE(c->pmtu_info, mtu);
+		/* checked against the device's snd_una..snd_max by the work */
+		spin_lock_bh(&c->lock);
+		c->pmtu_info = mtu;
+		c->pmtu_seq = ntohl(th->seq);
+		spin_unlock_bh(&c->lock);
 		hit = true;
 		break;
 	}

@@ -978,6 +978,23 @@ burst() {
 	kill -CONT "$1"
 }
 
+# wait_dmesg PATTERN: until the kernel log has it
+wait_dmesg() {
+	local i=0
+	while [ $i -lt 100 ]; do
+		dmesg | grep -q "$1" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# icmp_ignored LPORT SEQ: an ICMP frag-needed (MTU 900) the driver rejects
+icmp_ignored() {
+	xfer icmpfrag "${GUEST_IP%/*}" "$1" "$HOST" "$PORT" 900 "$2" &&
+		wait_dmesg 'ICMP frag-needed ignored'
+}
+
 neigh_mac() {
 	ip neigh show "$1" dev "$IF" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p' | head -n 1
 }
@@ -988,7 +1005,7 @@ delta() {
 }
 
 net_changes() {
-	local mac u0 l0 q0 pid sent rcvd lport
+	local mac u0 l0 q0 pid sent rcvd lport una
 	section "offload-net: neighbor MAC, path MTU, next hop, ICMP while offloaded"
 	start_pump net $((64 * KIB))
 	pid=$PUMP_PID
@@ -1056,13 +1073,20 @@ net_changes() {
 	marker 409
 	check "stream continues to $HOST" step net
 
-	# a router's ICMP "fragmentation needed" for the offloaded connection
+	# a router's ICMP "fragmentation needed" for the offloaded connection;
+	# the quoted sequence number must be one the device has in flight
 	lport=$(chimneyctl show |
 		sed -n "s/^TCP .* ${GUEST_IP%/*}:\([0-9]*\) -> .*/\1/p" | head -n 1)
-	check "ICMP fragmentation needed (MTU 1000) quoting the connection (port $lport)" \
-		xfer icmpfrag "${GUEST_IP%/*}" "$lport" "$HOST" "$PORT" 1000
+	una=$(chimneyctl show | sed -n 's/.*snd_una \([0-9]*\) .*/\1/p' | head -n 1)
+	check "ICMP frag-needed (MTU 900) quoting a sequence number never sent: ignored" \
+		icmp_ignored "$lport" $(((una + 2147483648) % 4294967296))
+	check "nothing pushed for it (ofl_updates +6, path MTU 1500)" \
+		test "$(ostat ofl_updates)" = $((u0 + 6)) -a \
+		"$(chimneyctl show | grep -c 'path .* mtu 1500 ')" = 1
+	check "ICMP frag-needed (MTU 1000) quoting snd_una $una (port $lport)" \
+		xfer icmpfrag "${GUEST_IP%/*}" "$lport" "$HOST" "$PORT" 1000 "$una"
 	check "the new path MTU pushed with UPDATE" \
-		wait_stat ofl_updates $((u0 + 5))
+		wait_stat ofl_updates $((u0 + 7))
 	check "chimneyctl show: path MTU 1000" \
 		sh -c "chimneyctl show | grep -q 'path .* mtu 1000 '"
 	marker 410

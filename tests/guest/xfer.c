@@ -14,10 +14,11 @@
  *       R = N and EOF was seen.
  *   xfer ctl HOST PORT LINE
  *       one request line on a new connection, prints the reply line.
- *   xfer icmpfrag LOCAL LPORT PEER PPORT MTU
+ *   xfer icmpfrag LOCAL LPORT PEER PPORT MTU [SEQ]
  *       sends LOCAL an ICMP "fragmentation needed" (MTU) quoting a
- *       segment LOCAL:LPORT -> PEER:PPORT, as a router on the path would
- *       (raw socket, root; through the loopback).
+ *       segment LOCAL:LPORT -> PEER:PPORT with sequence number SEQ
+ *       (default 0), as a router on the path would (raw socket, root;
+ *       through the loopback).
  *
  * Copyright (c) 2026 chimney-nic authors
  */
@@ -205,9 +206,10 @@ static int do_icmpfrag(int argc, char **argv)
 	struct sockaddr_in to = { .sin_family = AF_INET };
 	struct in_addr local, peer;
 	unsigned short mtu, c;
+	unsigned long seq = argc == 8 ? strtoul(argv[7], NULL, 0) : 0;
 	int s;
 
-	if (argc != 7 || inet_pton(AF_INET, argv[2], &local) != 1 ||
+	if ((argc != 7 && argc != 8) || inet_pton(AF_INET, argv[2], &local) != 1 ||
 	    inet_pton(AF_INET, argv[4], &peer) != 1)
 		return 2;
 	mtu = atoi(argv[6]);
@@ -229,6 +231,10 @@ static int do_icmpfrag(int argc, char **argv)
 	th[1] = atoi(argv[3]) & 0xff;
 	th[2] = atoi(argv[5]) >> 8;
 	th[3] = atoi(argv[5]) & 0xff;
+	th[4] = seq >> 24;
+	th[5] = seq >> 16;
+	th[6] = seq >> 8;
+	th[7] = seq;
 	c = csum16(m, sizeof(m));
 	m[2] = c >> 8;
 	m[3] = c & 0xff;
@@ -253,6 +259,6 @@ int main(int argc, char **argv)
 		return do_ctl(argc, argv);
 	fprintf(stderr, "usage: xfer pump HOST PORT NAME N TXFILE RXFILE\n"
 			"       xfer ctl HOST PORT LINE\n"
-			"       xfer icmpfrag LOCAL LPORT PEER PPORT MTU\n");
+			"       xfer icmpfrag LOCAL LPORT PEER PPORT MTU [SEQ]\n");
 	return 2;
 }
