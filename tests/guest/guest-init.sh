@@ -953,7 +953,7 @@ host_rcvd() {
 	echo "${4:-0}"
 }
 
-# step NAME: the host sends 64 KiB more (gate NET_G), and receives 16 KiB
+# step NAME: the host sends 64 KiB more (gate NET_G), and receives 8 KiB
 # more; both arrive
 step() {
 	local r0 i=0
@@ -962,7 +962,7 @@ step() {
 	ctl "GATE $1 $NET_G -1" >/dev/null
 	while [ $i -lt 300 ]; do
 		[ "$(file_size "$PUMP_RX")" -ge "$NET_G" ] &&
-			[ "$(host_rcvd "$1")" -ge $((r0 + 16 * KIB)) ] && return 0
+			[ "$(host_rcvd "$1")" -ge $((r0 + 8 * KIB)) ] && return 0
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -970,7 +970,7 @@ step() {
 	return 1
 }
 
-# burst PID: the rate-limited program stopped for 1 s sends 64 KiB at once
+# burst PID: the rate-limited program stopped for 1 s sends 32 KiB at once
 # when it continues (the engine sends full-sized segments)
 burst() {
 	kill -STOP "$1"
@@ -1007,7 +1007,7 @@ delta() {
 net_changes() {
 	local mac u0 l0 q0 pid sent rcvd lport una
 	section "offload-net: neighbor MAC, path MTU, next hop, ICMP while offloaded"
-	start_pump net $((64 * KIB))
+	start_pump net $((32 * KIB))
 	pid=$PUMP_PID
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump net "$PUMP_RX" $((256 * KIB))

@@ -252,13 +252,16 @@ cg_build_initramfs() {
     local b="$CG_CACHE/build/$CG_KV" s sum
     mkdir -p "$b"
     local t src
+    local ssum
     for t in qexit ethstats xfer chimneyctl; do
         src="$CG_DIR/$t.c"
         [ "$t" = chimneyctl ] && src="$CG_REPO/guest-driver/tools/$t.c"
-        if [ ! -x "$b/$t" ] || [ "$src" -nt "$b/$t" ] ||
-           { [ "$t" = chimneyctl ] &&
-             [ "$CG_REPO/guest-driver/linux/chimney_uapi.h" -nt "$b/$t" ]; }; then
+        # by content: the build directory is shared by every worktree
+        ssum=$(cat "$src" "$CG_REPO/guest-driver/linux/chimney_uapi.h" |
+               sha256sum | cut -c1-16)
+        if [ ! -x "$b/$t" ] || [ "$(cat "$b/$t.src-sum" 2>/dev/null)" != "$ssum" ]; then
             gcc -static -O2 -Wall -o "$b/$t" "$src" || return 1
+            echo "$ssum" >"$b/$t.src-sum"
         fi
     done
     sum=$(cat "$CG_BUSYBOX" "$CG_MODULE" "$b/qexit" "$b/ethstats" "$b/xfer" \
