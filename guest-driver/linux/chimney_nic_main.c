@@ -1414,8 +1414,8 @@ static void chimney_get_ethtool_stats(struct net_device *ndev,
 				      struct ethtool_stats *stats, u64 *data)
 {
 	struct chimney_priv *priv = netdev_priv(ndev);
-	const ChimneyTcpStats *t;
-	const ChimneyIpStats *ip;
+	const struct ChimneyTcpStats *t;
+	const struct ChimneyIpStats *ip;
 	int i, j;
 
 	for (i = 0; i < CHIMNEY_STAT_COUNT; i++)

@@ -532,7 +532,7 @@ static unsigned int chimney_icmp_hook(void *arg, struct sk_buff *skb,
 	    in->protocol != IPPROTO_TCP)
 		return NF_ACCEPT;
 	th = skb_header_pointer(skb, off + sizeof(_ih) + in->ihl * 4,
-			       sizeof(_th), &_th);
+				sizeof(_th), &_th);
 	mtu = ntohs(ih->un.frag.mtu);
 	if (!th || !mtu)
 		return NF_ACCEPT;
