@@ -970,7 +970,7 @@ step() {
 	return 1
 }
 
-# burst PID: the rate-limited program stopped for 1 s sends 32 KiB at once
+# burst PID: the rate-limited program stopped for 1 s sends 16 KiB at once
 # when it continues (the engine sends full-sized segments)
 burst() {
 	kill -STOP "$1"
@@ -1007,7 +1007,7 @@ delta() {
 net_changes() {
 	local mac u0 l0 q0 pid sent rcvd lport una
 	section "offload-net: neighbor MAC, path MTU, next hop, ICMP while offloaded"
-	start_pump net $((32 * KIB))
+	start_pump net $((16 * KIB))
 	pid=$PUMP_PID
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump net "$PUMP_RX" $((256 * KIB))
