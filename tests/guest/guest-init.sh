@@ -989,6 +989,19 @@ wait_dmesg() {
 	return 1
 }
 
+# quiet_una: the device's snd_una once it equals snd_max (nothing in flight)
+quiet_una() {
+	local i=0 una max
+	while [ $i -lt 100 ]; do
+		una=$(chimneyctl show | sed -n 's/.*snd_una \([0-9]*\) .*/\1/p' | head -n 1)
+		max=$(chimneyctl show | sed -n 's/.*snd_max \([0-9]*\) .*/\1/p' | head -n 1)
+		[ -n "$una" ] && [ "$una" = "$max" ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "$una"
+}
+
 # icmp_ignored LPORT SEQ: an ICMP frag-needed (MTU 900) the driver rejects
 icmp_ignored() {
 	xfer icmpfrag "${GUEST_IP%/*}" "$1" "$HOST" "$PORT" 900 "$2" &&
@@ -1077,7 +1090,11 @@ net_changes() {
 	# the quoted sequence number must be one the device has in flight
 	lport=$(chimneyctl show |
 		sed -n "s/^TCP .* ${GUEST_IP%/*}:\([0-9]*\) -> .*/\1/p" | head -n 1)
-	una=$(chimneyctl show | sed -n 's/.*snd_una \([0-9]*\) .*/\1/p' | head -n 1)
+	# the program stopped: everything sent is acknowledged, snd_una =
+	# snd_max, and the quoted number stays in the window until the work
+	# checks it
+	kill -STOP "$pid"
+	una=$(quiet_una)
 	check "ICMP frag-needed (MTU 900) quoting a sequence number never sent: ignored" \
 		icmp_ignored "$lport" $(((una + 2147483648) % 4294967296))
 	check "nothing pushed for it (ofl_updates +6, path MTU 1500)" \
@@ -1089,6 +1106,7 @@ net_changes() {
 		wait_stat ofl_updates $((u0 + 7))
 	check "chimneyctl show: path MTU 1000" \
 		sh -c "chimneyctl show | grep -q 'path .* mtu 1000 '"
+	kill -CONT "$pid"
 	marker 410
 	burst "$pid"
 	check "a burst with MTU 1000 (segments <= 960 bytes: pcap)" step net
