@@ -31,6 +31,23 @@ struct chimney_rx_buf {
 	dma_addr_t dma;
 };
 
+/* Offload counters of one interface (ethtool -S "ofl_*"). */
+enum {
+	CHIMNEY_OFL_OFFLOADS,		/* INITIATE of a connection succeeded */
+	CHIMNEY_OFL_OFFLOAD_FAILED,	/* an offload attempt that failed */
+	CHIMNEY_OFL_UPLOADS,		/* connections given back (TERMINATE) */
+	CHIMNEY_OFL_UPLOAD_REQS,	/* RETRIEVE events, UPLOAD_ALL */
+	CHIMNEY_OFL_BYTES_SENT,		/* acknowledged (SEND_DONE) */
+	CHIMNEY_OFL_BYTES_RCVD,		/* taken from indications */
+	CHIMNEY_OFL_INDICATIONS,	/* receive indications */
+	CHIMNEY_OFL_SENDS,		/* SEND requests queued */
+	CHIMNEY_OFL_UPDATES,		/* UPDATE commands that succeeded */
+	CHIMNEY_OFL_RELINKS,		/* paths relinked to another neighbor */
+	CHIMNEY_OFL_NEIGH_QUERIES,	/* NEIGH_QUERY events answered */
+	CHIMNEY_OFL_RESETS,		/* device resets (ethtool, ring error) */
+	CHIMNEY_OFL_NSTATS
+};
+
 struct chimney_pcpu_stats {
 	u64 packets;
 	u64 bytes;
@@ -89,6 +106,9 @@ struct chimney_priv {
 	u32 cap_rcv_buf;		/* REG_CAP_RCV_BUF */
 	u32 cap_max_rcv_wnd;		/* REG_CAP_MAX_RCV_WND */
 	u32 cap_max_path_mtu;		/* REG_CAP_MAX_PATH_MTU */
+	atomic64_t ofl_stats[CHIMNEY_OFL_NSTATS];
+	/* the device's counters at the last successful CMD_QUERY_STATS */
+	ChimneyOffloadStats dev_stats;
 
 	u32 caps;
 	u32 max_frame;
@@ -103,6 +123,12 @@ int chimney_cmd_sync(struct chimney_priv *priv,
 				   chimney_drv_cmd_done_fn done, void *ctx,
 				   void *arg),
 		     void *arg, u32 *status);
+
+static inline void chimney_ofl_count(struct chimney_priv *priv, int what,
+				     u64 n)
+{
+	atomic64_add(n, &priv->ofl_stats[what]);
+}
 
 /* chimney_ofl_*.c */
 int chimney_ofl_init(void);

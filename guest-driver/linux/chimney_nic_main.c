@@ -1154,6 +1154,38 @@ static int chimney_stop(struct net_device *ndev)
 	return 0;
 }
 
+static int chimney_hw_reset(struct chimney_priv *priv);
+
+/*
+ * Reset the device under RTNL (interface running): offloaded connections
+ * go back to the host stack first (TERMINATE while the command path still
+ * works), then the rings stop, CTRL.RESET drops whatever state the device
+ * still has, and everything is set up again, offload included.
+ */
+static int chimney_reset_locked(struct chimney_priv *priv)
+{
+	struct net_device *ndev = priv->ndev;
+	int err;
+
+	ASSERT_RTNL();
+	chimney_ofl_count(priv, CHIMNEY_OFL_RESETS, 1);
+	netif_device_detach(ndev);
+	chimney_ofl_dev_close(priv);
+	chimney_down(priv);
+	err = chimney_hw_reset(priv);
+	if (err)
+		netdev_err(ndev, "device reset did not complete: %d\n", err);
+	else
+		err = chimney_up(priv);
+	if (err) {
+		netdev_err(ndev, "restart failed; set the interface down and up\n");
+		return err;
+	}
+	netif_device_attach(ndev);
+	chimney_ofl_dev_open(priv);
+	return 0;
+}
+
 static void chimney_reset_task(struct work_struct *work)
 {
 	struct chimney_priv *priv =
@@ -1163,13 +1195,7 @@ static void chimney_reset_task(struct work_struct *work)
 	rtnl_lock();
 	if (netif_running(ndev) && netif_device_present(ndev)) {
 		netdev_warn(ndev, "restarting rings\n");
-		netif_device_detach(ndev);
-		chimney_ofl_dev_close(priv);
-		chimney_down(priv);
-		if (chimney_up(priv))
-			netdev_err(ndev, "restart failed; set the interface down and up\n");
-		else
-			netif_device_attach(ndev);
+		chimney_reset_locked(priv);
 	}
 	rtnl_unlock();
 }
@@ -1262,6 +1288,99 @@ static const char chimney_stat_names[][ETH_GSTRING_LEN] = {
 	[CHIMNEY_STAT_COUNT + 3] = "tx_queue_wakes",
 };
 
+/* The offload path's counters (chimney_nic.h), per interface. */
+static const char chimney_ofl_stat_names[][ETH_GSTRING_LEN] = {
+	[CHIMNEY_OFL_OFFLOADS] = "ofl_offloads",
+	[CHIMNEY_OFL_OFFLOAD_FAILED] = "ofl_offload_failed",
+	[CHIMNEY_OFL_UPLOADS] = "ofl_uploads",
+	[CHIMNEY_OFL_UPLOAD_REQS] = "ofl_upload_requests",
+	[CHIMNEY_OFL_BYTES_SENT] = "ofl_bytes_sent",
+	[CHIMNEY_OFL_BYTES_RCVD] = "ofl_bytes_rcvd",
+	[CHIMNEY_OFL_INDICATIONS] = "ofl_indications",
+	[CHIMNEY_OFL_SENDS] = "ofl_send_requests",
+	[CHIMNEY_OFL_UPDATES] = "ofl_updates",
+	[CHIMNEY_OFL_RELINKS] = "ofl_relinks",
+	[CHIMNEY_OFL_NEIGH_QUERIES] = "ofl_neigh_queries",
+	[CHIMNEY_OFL_RESETS] = "ofl_resets",
+};
+
+/* The device's engine counters (CMD_QUERY_STATS), IPv4. */
+static const char chimney_dev_stat_names[][ETH_GSTRING_LEN] = {
+	"ofl_conns",		/* not the device's: connections offloaded now */
+	"dev_tcp4_in_segs",
+	"dev_tcp4_out_segs",
+	"dev_tcp4_established",
+	"dev_tcp4_reset_established",
+	"dev_tcp4_retrans_segs",
+	"dev_tcp4_in_errors",
+	"dev_tcp4_out_resets",
+	"dev_ip4_in_receives",
+	"dev_ip4_in_octets",
+	"dev_ip4_in_delivers",
+	"dev_ip4_out_requests",
+	"dev_ip4_out_octets",
+	"dev_ip4_in_hdr_errors",
+	"dev_ip4_in_truncated",
+	"dev_ip4_in_discards",
+	"dev_ip4_out_discards",
+	"dev_ip4_out_no_routes",
+};
+
+#define CHIMNEY_NSTATS (ARRAY_SIZE(chimney_stat_names) + \
+			ARRAY_SIZE(chimney_ofl_stat_names) + \
+			ARRAY_SIZE(chimney_dev_stat_names))
+
+/*
+ * CMD_QUERY_STATS with a bounded wait (ethtool runs under RTNL; NAPI,
+ * which completes the command, does not need it).  The result buffer is
+ * shared with the completion, which may come after a timeout.
+ */
+struct chimney_stats_wait {
+	struct completion done;
+	refcount_t ref;
+	u32 status;
+	ChimneyOffloadStats st;
+};
+
+static void chimney_stats_wait_put(struct chimney_stats_wait *w)
+{
+	if (refcount_dec_and_test(&w->ref))
+		kfree(w);
+}
+
+static void chimney_stats_done(void *ctx, u32 status)
+{
+	struct chimney_stats_wait *w = ctx;
+
+	w->status = status;
+	complete(&w->done);
+	chimney_stats_wait_put(w);
+}
+
+static void chimney_query_dev_stats(struct chimney_priv *priv)
+{
+	struct chimney_stats_wait *w;
+	int err;
+
+	if (!priv->drv_up)
+		return;		/* interface down: the last values stay */
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return;
+	init_completion(&w->done);
+	refcount_set(&w->ref, 2);
+	err = chimney_drv_query_stats(&priv->drv, &w->st, chimney_stats_done,
+				      w);
+	if (err) {
+		kfree(w);
+		return;
+	}
+	if (wait_for_completion_timeout(&w->done, HZ) &&
+	    w->status == CHIMNEY_ST_SUCCESS)
+		priv->dev_stats = w->st;
+	chimney_stats_wait_put(w);
+}
+
 static void chimney_get_drvinfo(struct net_device *ndev,
 				struct ethtool_drvinfo *info)
 {
@@ -1277,20 +1396,27 @@ static void chimney_get_drvinfo(struct net_device *ndev,
 
 static int chimney_get_sset_count(struct net_device *ndev, int sset)
 {
-	return sset == ETH_SS_STATS ? ARRAY_SIZE(chimney_stat_names) : -EOPNOTSUPP;
+	return sset == ETH_SS_STATS ? CHIMNEY_NSTATS : -EOPNOTSUPP;
 }
 
 static void chimney_get_strings(struct net_device *ndev, u32 sset, u8 *data)
 {
-	if (sset == ETH_SS_STATS)
-		memcpy(data, chimney_stat_names, sizeof(chimney_stat_names));
+	if (sset != ETH_SS_STATS)
+		return;
+	memcpy(data, chimney_stat_names, sizeof(chimney_stat_names));
+	data += sizeof(chimney_stat_names);
+	memcpy(data, chimney_ofl_stat_names, sizeof(chimney_ofl_stat_names));
+	data += sizeof(chimney_ofl_stat_names);
+	memcpy(data, chimney_dev_stat_names, sizeof(chimney_dev_stat_names));
 }
 
 static void chimney_get_ethtool_stats(struct net_device *ndev,
 				      struct ethtool_stats *stats, u64 *data)
 {
 	struct chimney_priv *priv = netdev_priv(ndev);
-	int i;
+	const struct ChimneyTcpStats *t;
+	const struct ChimneyIpStats *ip;
+	int i, j;
 
 	for (i = 0; i < CHIMNEY_STAT_COUNT; i++)
 		data[i] = chimney_rd(priv, CHIMNEY_REG_STAT(i));
@@ -1298,6 +1424,53 @@ static void chimney_get_ethtool_stats(struct net_device *ndev,
 	data[i++] = atomic64_read(&priv->rx_alloc_failed);
 	data[i++] = atomic64_read(&priv->tx_stops);
 	data[i++] = atomic64_read(&priv->tx_wakes);
+	for (j = 0; j < CHIMNEY_OFL_NSTATS; j++)
+		data[i++] = atomic64_read(&priv->ofl_stats[j]);
+
+	chimney_query_dev_stats(priv);
+	t = &priv->dev_stats.tcp4;
+	ip = &priv->dev_stats.ip4;
+	data[i++] = atomic_read(&priv->ofl_conns);
+	data[i++] = le64_to_cpu(t->in_segments);
+	data[i++] = le64_to_cpu(t->out_segments);
+	data[i++] = le32_to_cpu(t->currently_established);
+	data[i++] = le32_to_cpu(t->reset_established);
+	data[i++] = le32_to_cpu(t->retransmitted_segments);
+	data[i++] = le32_to_cpu(t->in_errors);
+	data[i++] = le32_to_cpu(t->out_resets);
+	data[i++] = le64_to_cpu(ip->in_receives);
+	data[i++] = le64_to_cpu(ip->in_octets);
+	data[i++] = le64_to_cpu(ip->in_delivers);
+	data[i++] = le64_to_cpu(ip->out_requests);
+	data[i++] = le64_to_cpu(ip->out_octets);
+	data[i++] = le32_to_cpu(ip->in_header_errors);
+	data[i++] = le32_to_cpu(ip->in_truncated_packets);
+	data[i++] = le32_to_cpu(ip->in_discards);
+	data[i++] = le32_to_cpu(ip->out_discards);
+	data[i++] = le32_to_cpu(ip->out_no_routes);
+	WARN_ON_ONCE(i != CHIMNEY_NSTATS);
+}
+
+/*
+ * ethtool --reset: ETH_RESET_MAC (part of "all") is a device reset as the
+ * reset work does it, offloaded connections uploaded first.
+ */
+static int chimney_ethtool_reset(struct net_device *ndev, u32 *flags)
+{
+	struct chimney_priv *priv = netdev_priv(ndev);
+	int err;
+
+	if (!(*flags & ETH_RESET_MAC))
+		return -EOPNOTSUPP;
+	if (netif_running(ndev) && netif_device_present(ndev)) {
+		netdev_info(ndev, "device reset requested (ethtool)\n");
+		err = chimney_reset_locked(priv);
+		if (err)
+			return err;
+	}
+	*flags &= ~(ETH_RESET_MAC | ETH_RESET_DMA | ETH_RESET_FILTER |
+		    ETH_RESET_OFFLOAD | ETH_RESET_IRQ);
+	return 0;
 }
 
 static const struct ethtool_ops chimney_ethtool_ops = {
@@ -1306,6 +1479,7 @@ static const struct ethtool_ops chimney_ethtool_ops = {
 	.get_sset_count		= chimney_get_sset_count,
 	.get_strings		= chimney_get_strings,
 	.get_ethtool_stats	= chimney_get_ethtool_stats,
+	.reset			= chimney_ethtool_reset,
 };
 
 /* ---- PCI --------------------------------------------------------------- */

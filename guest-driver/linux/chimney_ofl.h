@@ -166,6 +166,8 @@ struct chimney_conn {
 	struct sk_buff_head held;	/* frames seen during the upload */
 	u64 bytes_sent;
 	u64 bytes_rcvd;
+	u32 pmtu_info;			/* ICMP frag-needed MTU, not yet applied */
+	u32 pmtu_seq;			/* the sequence number it quoted */
 
 	/* saved at offload, restored at upload */
 	struct proto *orig_prot;
@@ -244,6 +246,11 @@ void chimney_upload_workfn(struct work_struct *w);
 void chimney_queue_upload(struct chimney_conn *c);
 void chimney_upload_all(struct chimney_priv *priv);
 void chimney_upload_sock(struct chimney_conn *c, bool detach);
+
+/* chimney_ofl_neigh.c */
+int chimney_ofl_net_init(void);
+void chimney_ofl_net_exit(void);
+u32 chimney_neigh_hrd(struct neighbour *ne);
 
 /* chimney_ofl_sock.c */
 u32 chimney_snd_budget(struct sock *sk);

@@ -180,11 +180,16 @@ int chimney_ofl_init(void)
 	err = misc_register(&chimney_misc);
 	if (err)
 		goto err_wq;
-	err = tcp_register_ulp(&chimney_ulp_ops);
+	err = chimney_ofl_net_init();
 	if (err)
 		goto err_misc;
+	err = tcp_register_ulp(&chimney_ulp_ops);
+	if (err)
+		goto err_net;
 	return 0;
 
+err_net:
+	chimney_ofl_net_exit();
 err_misc:
 	misc_deregister(&chimney_misc);
 err_wq:
@@ -196,6 +201,7 @@ void chimney_ofl_exit(void)
 {
 	tcp_unregister_ulp(&chimney_ulp_ops);
 	misc_deregister(&chimney_misc);
+	chimney_ofl_net_exit();
 	flush_work(&chimney_upload_all_work);
 	destroy_workqueue(chimney_wq);
 	/* conn memory is freed with kfree_rcu */

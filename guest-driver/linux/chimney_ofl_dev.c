@@ -11,6 +11,11 @@
 
 #include "chimney_ofl.h"
 
+static unsigned int nce_stale_ms = 30000;
+module_param(nce_stale_ms, uint, 0444);
+MODULE_PARM_DESC(nce_stale_ms,
+		 "NCE stale time given to the device (SET_PARAMS nce_stale_ticks, ms; 0: no reachability queries)");
+
 /* ---- Events (NAPI context) ---------------------------------------------- */
 
 u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
@@ -83,6 +88,8 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	skb_queue_splice_tail_init(&q, &c->rq);
 	c->rq_bytes += take;
 	c->bytes_rcvd += take;
+	chimney_ofl_count(priv, CHIMNEY_OFL_INDICATIONS, 1);
+	chimney_ofl_count(priv, CHIMNEY_OFL_BYTES_RCVD, take);
 	if (take < total)
 		c->rx_suppressed = true;
 	spin_unlock_bh(&c->lock);
@@ -125,6 +132,7 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 	list_del(&r->node);
 	c->inflight -= r->len;
 	c->bytes_sent += info;
+	chimney_ofl_count(c->priv, CHIMNEY_OFL_BYTES_SENT, info);
 	if (status != CHIMNEY_ST_SUCCESS && !c->err)
 		c->err = status == CHIMNEY_ST_REQUEST_ABORTED ? ECONNRESET : EIO;
 	spin_unlock_bh(&c->lock);
@@ -152,6 +160,7 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 	case CHIMNEY_EVT_TCP_RETRIEVE:
 		c->retrieve = true;
 		c->retrieve_reason = info;
+		chimney_ofl_count(c->priv, CHIMNEY_OFL_UPLOAD_REQS, 1);
 		break;
 	default:
 		break;
@@ -167,6 +176,25 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 	chimney_conn_put(c);
 }
 
+/* CMD_DONE of a NEIGH_REPLY: counted when the device took the answer. */
+static void chimney_neigh_reply_done(void *ctx, u32 status)
+{
+	struct chimney_priv *priv = ctx;
+
+	if (status == CHIMNEY_ST_SUCCESS)
+		chimney_ofl_count(priv, CHIMNEY_OFL_NEIGH_QUERIES, 1);
+	else
+		net_warn_ratelimited("%s: NEIGH_REPLY: status %x\n",
+				     netdev_name(priv->ndev), status);
+}
+
+/*
+ * EVT_NEIGH_QUERY (spec "Neighbor reachability"): cookie = the neighbor's
+ * host_handle (its next hop), info = NRD.  The device's forward progress
+ * confirms the kernel's entry (as dst_confirm_neigh() does for the
+ * kernel's own traffic); the answer is the entry's HRD, 0 when it is not
+ * confirmed, and then the kernel's unreachability detection starts.
+ */
 void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
 				u32 nrd)
 {
@@ -182,16 +210,22 @@ void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
 		seen = jiffies - msecs_to_jiffies(nrd);
 		if (time_after(seen, READ_ONCE(n->confirmed)))
 			WRITE_ONCE(n->confirmed, seen);
-		hrd = chimney_jiffies_to_ticks(jiffies - READ_ONCE(n->confirmed));
+		hrd = chimney_neigh_hrd(n);
+		if (!(READ_ONCE(n->nud_state) & (NUD_REACHABLE | NUD_PERMANENT |
+						 NUD_NOARP)))
+			neigh_event_send(n, NULL);
 	}
 	rcu_read_unlock_bh();
-	chimney_drv_neigh_reply(&priv->drv, handle, hrd, NULL, NULL);
+	chimney_drv_neigh_reply(&priv->drv, handle, hrd,
+				chimney_neigh_reply_done, priv);
 }
 
 void chimney_ofl_on_status(struct chimney_priv *priv, u16 code)
 {
-	if (code == CHIMNEY_STATUS_IND_UPLOAD_ALL)
+	if (code == CHIMNEY_STATUS_IND_UPLOAD_ALL) {
+		chimney_ofl_count(priv, CHIMNEY_OFL_UPLOAD_REQS, 1);
 		queue_work(chimney_wq, &chimney_upload_all_work);
+	}
 }
 
 /* ---- Receive steering for frames the device hands up -------------------- */
@@ -269,7 +303,7 @@ int chimney_ofl_dev_open(struct chimney_priv *priv)
 	p.sws_prevention_ticks = 200;
 	p.dup_ack_threshold = 3;
 	p.push_ticks = 0;
-	p.nce_stale_ticks = 30000;
+	p.nce_stale_ticks = nce_stale_ms;
 	p.fin_wait2_ticks = 60000;
 	err = chimney_cmd_sync(priv, chimney_submit_params, &p, &status);
 	if (err || status != CHIMNEY_ST_SUCCESS) {

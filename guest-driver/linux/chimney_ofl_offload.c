@@ -351,6 +351,11 @@ int chimney_offload(struct sock *sk)
 	c->id = err;
 
 	mutex_lock(&chimney_mutex);
+	/* the interface went down meanwhile: its upload-all may be done */
+	if (!READ_ONCE(priv->ofl_ready)) {
+		err = -ENETDOWN;
+		goto fail;
+	}
 	op = chimney_tree_op_alloc();
 	if (!op) {
 		err = -ENOMEM;
@@ -524,6 +529,7 @@ int chimney_offload(struct sock *sk)
 		   c->id, shared_n ? "shared" : "new", shared_p ? "shared" : "new",
 		   c->inflight, nsl, c->rq_bytes);
 	chimney_wake(sk);
+	chimney_ofl_count(priv, CHIMNEY_OFL_OFFLOADS, 1);
 	return 0;
 
 fail_timers:
@@ -553,5 +559,6 @@ fail:
 		chimney_tree_op_put(op);
 	chimney_idr_del(c);
 	chimney_conn_put(c);
+	chimney_ofl_count(priv, CHIMNEY_OFL_OFFLOAD_FAILED, 1);
 	return err;
 }

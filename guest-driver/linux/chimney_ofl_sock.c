@@ -147,6 +147,8 @@ static int chimney_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 			if (ret == -EBUSY)
 				usleep_range(100, 300);
 		} while (ret == -EBUSY && ++tries < 10000);
+		if (!ret)
+			chimney_ofl_count(c->priv, CHIMNEY_OFL_SENDS, 1);
 		if (ret) {
 			spin_lock_bh(&c->lock);
 			r->state = CHIMNEY_SREQ_NEW;

@@ -447,6 +447,7 @@ int chimney_upload_locked(struct chimney_conn *c, bool detach)
 	dma_free_coherent(priv->dev, sl_len, sl, sl_dma);
 	dma_free_coherent(priv->dev, rd_cap, rd, rd_dma);
 	chimney_tree_op_put(op);
+	chimney_ofl_count(priv, CHIMNEY_OFL_UPLOADS, 1);
 	netdev_dbg(priv->ndev, "uploaded conn %u\n", c->id);
 	sk->sk_state_change(sk);
 	chimney_wake(sk);

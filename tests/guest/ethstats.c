@@ -2,6 +2,8 @@
 /*
  * ethstats IFACE [NAME]: a minimal `ethtool -i` + `ethtool -S` for the
  * busybox guest (built static, no ethtool in the initramfs).
+ * ethstats IFACE --reset: `ethtool --reset IFACE all` (ETHTOOL_RESET with
+ * ETH_RESET_ALL); prints the flags the driver left ("reset: left 0x...").
  *
  * Prints "driver: ...", "version: ...", "firmware-version: ...",
  * "bus-info: ..." and then one "NAME: VALUE" line per statistic.  With NAME,
@@ -49,6 +51,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	strncpy(ifr.ifr_name, argv[1], IFNAMSIZ - 1);
+	if (argc > 2 && !strcmp(argv[2], "--reset")) {
+		struct ethtool_value rst = { .cmd = ETHTOOL_RESET,
+					     .data = ETH_RESET_ALL };
+
+		if (eth_ioctl(&rst)) {
+			perror("ETHTOOL_RESET");
+			return 2;
+		}
+		printf("reset: left 0x%x\n", rst.data);
+		return 0;
+	}
 	if (eth_ioctl(&info)) {
 		perror("ETHTOOL_GDRVINFO");
 		return 2;

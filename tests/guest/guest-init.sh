@@ -2,8 +2,10 @@
 # /init of the chimney-nic guest initramfs (busybox ash).
 #
 # Kernel command line parameters:
-#   chimney.mode=test|demo|nodev|offload
+#   chimney.mode=test|demo|nodev|offload|offload-net
 #                            offload: the TCP offload test (run-offload.sh)
+#                            offload-net: network changes, counters, reset,
+#                            unbind, ifdown, rmmod (run-offload-net.sh)
 #                            test: the L2 boot test (run-l2-boot.sh)
 #                            demo: the walk-through (boot-demo.sh)
 #                            nodev: module load/unload without the device
@@ -1200,8 +1202,358 @@ run_offload() {
 	finish
 }
 
+# ---- offload-net mode (run-offload-net.sh) ---------------------------------
+# Network changes, counters, reset, unbind, ifdown and rmmod with offloaded
+# connections.  Uses the offload mode's helpers (ctl, wait_pump, pump_done,
+# start_pump, ctl_conn, offloaded_count, out_rsts).  The pings with payload
+# sizes 401..410 are markers for the host's pcap check (what the device
+# sent between two of them).
+
+NET_BOGUS=02:00:00:00:be:ef
+NET_ALT=10.0.2.3	# slirp's DNS address: answers ARP, a second next hop
+
+marker() { ping -c 1 -W 1 -s "$1" "$HOST" >/dev/null 2>&1; true; }
+
+ostat() { ethstats "$IF" "$1"; }
+
+# wait_stat NAME MIN: until the ethtool counter NAME reaches MIN
+wait_stat() {
+	local i=0
+	while [ $i -lt 150 ]; do
+		[ "$(ostat "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "  $1 = $(ostat "$1"), want >= $2"
+	return 1
+}
+
+# the host's received byte count of pump NAME
+host_rcvd() {
+	# shellcheck disable=SC2046
+	set -- $(ctl "PSTAT $1")
+	echo "${4:-0}"
+}
+
+# step NAME: the host sends 64 KiB more (gate NET_G), and receives 8 KiB
+# more; both arrive
+step() {
+	local r0 i=0
+	r0=$(host_rcvd "$1")
+	NET_G=$((NET_G + 64 * KIB))
+	ctl "GATE $1 $NET_G -1" >/dev/null
+	while [ $i -lt 300 ]; do
+		[ "$(file_size "$PUMP_RX")" -ge "$NET_G" ] &&
+			[ "$(host_rcvd "$1")" -ge $((r0 + 8 * KIB)) ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "  pump $1 stuck: host received $(host_rcvd "$1") (from $r0), guest $(file_size "$PUMP_RX") of $NET_G"
+	return 1
+}
+
+# burst PID: the rate-limited program stopped for 1 s sends 16 KiB at once
+# when it continues (the engine sends full-sized segments)
+burst() {
+	kill -STOP "$1"
+	sleep 1
+	kill -CONT "$1"
+}
+
+# wait_dmesg PATTERN: until the kernel log has it
+wait_dmesg() {
+	local i=0
+	while [ $i -lt 100 ]; do
+		dmesg | grep -q "$1" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# quiet_una: the device's snd_una once it equals snd_max (nothing in flight)
+quiet_una() {
+	local i=0 una max
+	while [ $i -lt 100 ]; do
+		una=$(chimneyctl show | sed -n 's/.*snd_una \([0-9]*\) .*/\1/p' | head -n 1)
+		max=$(chimneyctl show | sed -n 's/.*snd_max \([0-9]*\) .*/\1/p' | head -n 1)
+		[ -n "$una" ] && [ "$una" = "$max" ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "$una"
+}
+
+# icmp_ignored LPORT SEQ: an ICMP frag-needed (MTU 900) the driver rejects
+icmp_ignored() {
+	xfer icmpfrag "${GUEST_IP%/*}" "$1" "$HOST" "$PORT" 900 "$2" &&
+		wait_dmesg 'ICMP frag-needed ignored'
+}
+
+neigh_mac() {
+	ip neigh show "$1" dev "$IF" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p' | head -n 1
+}
+
+# delta FILE0 FILE1 NAME: NAME's increase between two ethstats dumps
+delta() {
+	echo $(($(sed -n "s/^$3: //p" "$2") - $(sed -n "s/^$3: //p" "$1")))
+}
+
+net_changes() {
+	local mac u0 l0 q0 pid sent rcvd lport una
+	section "offload-net: neighbor MAC, path MTU, next hop, ICMP while offloaded"
+	start_pump net $((16 * KIB))
+	pid=$PUMP_PID
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump net "$PUMP_RX" $((256 * KIB))
+	NET_G=$((256 * KIB))
+	mac=$(neigh_mac "$HOST")
+	echo "  $HOST is at $mac"
+	ethstats "$IF" >/tmp/stats.0
+	check "chimneyctl offload" ctl_conn offload "$pid"
+	check "ethtool -S: ofl_conns 1, the device counts 1 established connection" \
+		test "$(ostat ofl_conns)" = 1 -a "$(ostat dev_tcp4_established)" = 1
+	marker 401
+	check "stream offloaded" step net
+	u0=$(ostat ofl_updates)
+	l0=$(ostat ofl_relinks)
+
+	check "arp -s $HOST $NET_BOGUS (neighbour entry replaced)" \
+		arp -i "$IF" -s "$HOST" "$NET_BOGUS"
+	check "UPDATE of the neighbor's cached state pushed (ofl_updates +1)" \
+		wait_stat ofl_updates $((u0 + 1))
+	check "chimneyctl show: the neighbor has MAC $NET_BOGUS" \
+		sh -c "chimneyctl show | grep -q 'neighbor .* $NET_BOGUS'"
+	marker 402
+	check "stream continues (the device sends to $NET_BOGUS: pcap)" step net
+	marker 403
+	check "arp -s $HOST $mac temp (restored)" \
+		arp -i "$IF" -s "$HOST" "$mac" temp
+	check "UPDATE pushed the MAC back" wait_stat ofl_updates $((u0 + 2))
+	marker 404
+	check "stream continues to $mac" step net
+	burst "$pid"
+	check "a burst through the engine (full-sized segments: pcap)" step net
+
+	check "ip route add $HOST/32 dev $IF mtu lock 1000" \
+		ip route add "$HOST/32" dev "$IF" mtu lock 1000
+	check "UPDATE of the path's cached state pushed (MTU 1000)" \
+		wait_stat ofl_updates $((u0 + 3))
+	check "chimneyctl show: path MTU 1000" \
+		sh -c "chimneyctl show | grep -q 'path .* mtu 1000 '"
+	marker 405
+	burst "$pid"
+	check "a burst with MTU 1000 (segments <= 960 bytes: pcap)" step net
+	marker 406
+	check "ip route del $HOST/32 (MTU back to 1500)" \
+		ip route del "$HOST/32" dev "$IF"
+	check "UPDATE pushed MTU 1500" wait_stat ofl_updates $((u0 + 4))
+	check "chimneyctl show: path MTU 1500" \
+		sh -c "chimneyctl show | grep -q 'path .* mtu 1500 '"
+
+	check "ip route add $HOST/32 via $NET_ALT (a new next hop)" \
+		ip route add "$HOST/32" via "$NET_ALT" dev "$IF"
+	check "path relinked under a neighbor for $NET_ALT (UPDATE)" \
+		wait_stat ofl_relinks $((l0 + 1))
+	check "chimneyctl show: neighbor $NET_ALT" \
+		sh -c "chimneyctl show | grep -q 'neighbor .* $NET_ALT '"
+	marker 407
+	check "stream continues through $NET_ALT" step net
+	marker 408
+	check "ip route del $HOST/32 via $NET_ALT" \
+		ip route del "$HOST/32" via "$NET_ALT" dev "$IF"
+	check "path relinked back under $HOST" wait_stat ofl_relinks $((l0 + 2))
+	check "chimneyctl show: neighbor $HOST $mac" \
+		sh -c "chimneyctl show | grep -q 'neighbor .* $HOST  $mac'"
+	marker 409
+	check "stream continues to $HOST" step net
+
+	# a router's ICMP "fragmentation needed" for the offloaded connection;
+	# the quoted sequence number must be one the device has in flight
+	lport=$(chimneyctl show |
+		sed -n "s/^TCP .* ${GUEST_IP%/*}:\([0-9]*\) -> .*/\1/p" | head -n 1)
+	# the program stopped: everything sent is acknowledged, snd_una =
+	# snd_max, and the quoted number stays in the window until the work
+	# checks it
+	kill -STOP "$pid"
+	una=$(quiet_una)
+	check "ICMP frag-needed (MTU 900) quoting a sequence number never sent: ignored" \
+		icmp_ignored "$lport" $(((una + 2147483648) % 4294967296))
+	check "nothing pushed for it (ofl_updates +6, path MTU 1500)" \
+		test "$(ostat ofl_updates)" = $((u0 + 6)) -a \
+		"$(chimneyctl show | grep -c 'path .* mtu 1500 ')" = 1
+	check "ICMP frag-needed (MTU 1000) quoting snd_una $una (port $lport)" \
+		xfer icmpfrag "${GUEST_IP%/*}" "$lport" "$HOST" "$PORT" 1000 "$una"
+	check "the new path MTU pushed with UPDATE" \
+		wait_stat ofl_updates $((u0 + 7))
+	check "chimneyctl show: path MTU 1000" \
+		sh -c "chimneyctl show | grep -q 'path .* mtu 1000 '"
+	kill -CONT "$pid"
+	marker 410
+	burst "$pid"
+	check "a burst with MTU 1000 (segments <= 960 bytes: pcap)" step net
+
+	# nce_stale_ms=200: after a silence the device asks before sending
+	q0=$(ostat ofl_neigh_queries)
+	burst "$pid"
+	check "NEIGH_QUERY after a silence answered, the device took the answer" \
+		wait_stat ofl_neigh_queries $((q0 + 1))
+	check "stream continues" step net
+
+	chimneyctl show | sed 's/^/  /'
+	rcvd=$(list_field rcvd)
+	sent=$(list_field sent)
+	ethstats "$IF" >/tmp/stats.1
+	check "ethtool -S: ofl_updates +7, ofl_relinks +2 (the changes above, nothing else)" \
+		test "$(delta /tmp/stats.0 /tmp/stats.1 ofl_updates)" = 7 -a \
+		"$(delta /tmp/stats.0 /tmp/stats.1 ofl_relinks)" = 2
+	check "ethtool -S: ofl_bytes_rcvd +$rcvd (the connection's), ofl_indications > 0" \
+		test "$(delta /tmp/stats.0 /tmp/stats.1 ofl_bytes_rcvd)" = "$rcvd" -a \
+		"$(delta /tmp/stats.0 /tmp/stats.1 ofl_indications)" -gt 0
+	check "ethtool -S: ofl_bytes_sent >= $sent, ofl_send_requests > 0" \
+		test "$(delta /tmp/stats.0 /tmp/stats.1 ofl_bytes_sent)" -ge "$sent" -a \
+		"$(delta /tmp/stats.0 /tmp/stats.1 ofl_send_requests)" -gt 0
+	check "ethtool -S: the device (QUERY_STATS) sent >= $sent bytes in > 0 segments" \
+		test "$(delta /tmp/stats.0 /tmp/stats.1 dev_ip4_out_octets)" -ge "$sent" -a \
+		"$(delta /tmp/stats.0 /tmp/stats.1 dev_tcp4_out_segs)" -gt 0
+	check "chimneyctl upload" ctl_conn upload "$pid"
+	ethstats "$IF" >/tmp/stats.2
+	check "ethtool -S: ofl_offloads +1, ofl_uploads +1, no failure, ofl_conns 0, device 0 established" \
+		test "$(delta /tmp/stats.0 /tmp/stats.2 ofl_offloads)" = 1 -a \
+		"$(delta /tmp/stats.0 /tmp/stats.2 ofl_uploads)" = 1 -a \
+		"$(delta /tmp/stats.0 /tmp/stats.2 ofl_offload_failed)" = 0 -a \
+		"$(ostat ofl_conns)" = 0 -a "$(ostat dev_tcp4_established)" = 0
+	ctl "GATE net -1 -1" >/dev/null
+	check "pump net finished: 1 MiB each way, SHA-256 both ends, FIN" \
+		pump_done net "$pid" "$PUMP_RX" "$UP_SUM"
+}
+
+# offload_half NAME: a pump offloaded after 256 KiB, 128 KiB more each way
+# through the engine
+offload_half() {
+	start_pump "$1" $((128 * KIB))
+	check "pump $1: 256 KiB each way on the kernel stack" \
+		wait_pump "$1" "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	ctl "GATE $1 $((384 * KIB)) $((384 * KIB))" >/dev/null
+	check "pump $1: 384 KiB each way (128 KiB through the engine)" \
+		wait_pump "$1" "$PUMP_RX" $((384 * KIB))
+}
+
+ready_count() { dmesg | grep -c "TCP offload ready"; }
+
+net_reset() {
+	local r0 n0
+	section "offload-net: device reset (ethtool --reset) while offloaded"
+	offload_half rst
+	r0=$(ostat ofl_resets)
+	n0=$(ready_count)
+	check "ethtool --reset $IF all" ethstats "$IF" --reset
+	check "reset done (ofl_resets +1), the connection uploaded first" \
+		test "$(ostat ofl_resets)" = $((r0 + 1)) -a "$(offloaded_count)" = 0
+	check "offload enabled again after the reset" test "$(ready_count)" -gt "$n0"
+	check "carrier" wait_carrier 1 10
+	check "offload again after the reset" ctl_conn offload "$PUMP_PID"
+	ctl "GATE rst -1 -1" >/dev/null
+	check "pump rst finished (offloaded; close uploads): SHA-256 both ends, FIN" \
+		pump_done rst "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+}
+
+net_unbind() {
+	local bdf n0
+	section "offload-net: PCI unbind and bind while offloaded"
+	offload_half unb
+	bdf=$(basename "$(readlink "/sys/class/net/$IF/device")")
+	n0=$(ready_count)
+	check "unbind $bdf" \
+		sh -c "echo $bdf >/sys/bus/pci/drivers/chimney_nic/unbind"
+	check "netdev gone, no connection offloaded (uploaded first)" \
+		test ! -e "/sys/class/net/$IF" -a "$(offloaded_count)" = 0
+	check "bind $bdf again" \
+		sh -c "echo $bdf >/sys/bus/pci/drivers/chimney_nic/bind"
+	check "netdev bound again" find_if
+	check "interface up again" ifup
+	check "carrier" wait_carrier 1 10
+	check "offload ready again" test "$(ready_count)" -gt "$n0"
+	ctl "GATE unb -1 -1" >/dev/null
+	check "pump unb finished on the kernel stack: SHA-256 both ends, FIN" \
+		pump_done unb "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+}
+
+net_ifdown() {
+	section "offload-net: ip link set down while offloaded"
+	offload_half dn
+	check "ip link set $IF down" ip link set "$IF" down
+	check "no connection offloaded (uploaded first)" \
+		test "$(offloaded_count)" = 0
+	check "ip link set $IF up, default route again" \
+		sh -c "ip link set $IF up && ip route replace default via $HOST"
+	check "carrier" wait_carrier 1 10
+	ctl "GATE dn -1 -1" >/dev/null
+	check "pump dn finished on the kernel stack: SHA-256 both ends, FIN" \
+		pump_done dn "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+}
+
+net_rmmod() {
+	section "offload-net: rmmod with and without offloaded connections"
+	offload_half rm
+	check "rmmod refused while a connection is offloaded (the ULP holds the module)" \
+		sh -c '! rmmod chimney_nic'
+	check "module loaded, the connection still offloaded" \
+		test -e /sys/module/chimney_nic -a "$(offloaded_count)" = 1
+	ctl "GATE rm $((512 * KIB)) $((512 * KIB))" >/dev/null
+	check "pump rm: 512 KiB each way, still through the engine" \
+		wait_pump rm "$PUMP_RX" $((512 * KIB))
+	check "chimneyctl upload" ctl_conn upload "$PUMP_PID"
+	ctl "GATE rm -1 -1" >/dev/null
+	check "pump rm finished: SHA-256 both ends, FIN" \
+		pump_done rm "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "rmmod chimney_nic (no connection offloaded)" rmmod chimney_nic
+	check "insmod again" insmod $MOD nce_stale_ms=200
+	check "netdev bound (re-probe)" find_if
+	check "interface up" ifup
+	check "carrier" wait_carrier 1 10
+	check "TCP offload ready" dmesg_has "TCP offload ready"
+	start_pump re $((256 * KIB))
+	check "pump re: 256 KiB each way on the kernel stack" \
+		wait_pump re "$PUMP_RX" $((256 * KIB))
+	check "offload after the re-probe" ctl_conn offload "$PUMP_PID"
+	ctl "GATE re -1 -1" >/dev/null
+	check "pump re finished while offloaded: SHA-256 both ends, FIN" \
+		pump_done re "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+}
+
+run_offload_net() {
+	local rst0 rst1
+	section "offload-net: bring-up"
+	check "insmod chimney_nic.ko nce_stale_ms=200" \
+		insmod $MOD dyndbg=+p nce_stale_ms=200
+	check "netdev bound" find_if
+	check "interface up at $GUEST_IP via $HOST" ifup
+	check "carrier" wait_carrier 1 10
+	check "TCP offload ready" dmesg_has "TCP offload ready"
+	check "ping $HOST (neighbour entry)" ping -c 1 -W 5 "$HOST"
+	dd if=/dev/urandom of=/tmp/tx bs=1024 count=1024 2>/dev/null
+	UP_SUM=$(sha256sum /tmp/tx | cut -d' ' -f1)
+	rst0=$(out_rsts)
+	net_changes
+	net_reset
+	net_unbind
+	net_ifdown
+	net_rmmod
+	rst1=$(out_rsts)
+	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
+		test "$rst0" = "$rst1"
+	check "rmmod chimney_nic" rmmod chimney_nic
+	check "no kernel warnings or driver errors" no_kernel_warnings
+	dmesg | grep -E 'chimney|eth0' | grep -E 'UPDATE|relinked|reset|upload|MTU' |
+		sed 's/^/  dmesg: /'
+	finish
+}
+
 case $MODE in
 offload) run_offload ;;
+offload-net) run_offload_net ;;
 demo) run_demo ;;
 hub) run_hub ;;
 nodev) run_nodev ;;

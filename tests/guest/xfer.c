@@ -29,6 +29,11 @@
  *       connection moved its bytes intact.
  *   xfer ctl HOST PORT LINE
  *       one request line on a new connection, prints the reply line.
+ *   xfer icmpfrag LOCAL LPORT PEER PPORT MTU [SEQ]
+ *       sends LOCAL an ICMP "fragmentation needed" (MTU) quoting a
+ *       segment LOCAL:LPORT -> PEER:PPORT with sequence number SEQ
+ *       (default 0), as a router on the path would (raw socket, root;
+ *       through the loopback).
  *
  * Copyright (c) 2026 chimney-nic authors
  */
@@ -333,8 +338,74 @@ static int do_many(int argc, char **argv)
 	return ok != count;
 }
 
+static unsigned short csum16(const unsigned char *p, size_t n)
+{
+	unsigned long sum = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		sum += p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += p[n - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum & 0xffff;
+}
+
+static int do_icmpfrag(int argc, char **argv)
+{
+	unsigned char m[8 + 20 + 8] = { 3, 4 };	/* dest unreach, frag needed */
+	unsigned char *ip = m + 8, *th = m + 28;
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct in_addr local, peer;
+	unsigned short mtu, c;
+	unsigned long seq = argc == 8 ? strtoul(argv[7], NULL, 0) : 0;
+	int s;
+
+	if ((argc != 7 && argc != 8) || inet_pton(AF_INET, argv[2], &local) != 1 ||
+	    inet_pton(AF_INET, argv[4], &peer) != 1)
+		return 2;
+	mtu = atoi(argv[6]);
+	m[6] = mtu >> 8;
+	m[7] = mtu & 0xff;
+	/* the quoted IPv4 header of our segment, then 8 bytes of TCP */
+	ip[0] = 0x45;
+	ip[2] = 0x05;		/* total length 1400 */
+	ip[3] = 0x78;
+	ip[6] = 0x40;		/* DF */
+	ip[8] = 64;
+	ip[9] = IPPROTO_TCP;
+	memcpy(ip + 12, &local, 4);
+	memcpy(ip + 16, &peer, 4);
+	c = csum16(ip, 20);
+	ip[10] = c >> 8;
+	ip[11] = c & 0xff;
+	th[0] = atoi(argv[3]) >> 8;
+	th[1] = atoi(argv[3]) & 0xff;
+	th[2] = atoi(argv[5]) >> 8;
+	th[3] = atoi(argv[5]) & 0xff;
+	th[4] = seq >> 24;
+	th[5] = seq >> 16;
+	th[6] = seq >> 8;
+	th[7] = seq;
+	c = csum16(m, sizeof(m));
+	m[2] = c >> 8;
+	m[3] = c & 0xff;
+	s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	to.sin_addr = local;
+	if (s < 0 || sendto(s, m, sizeof(m), 0, (struct sockaddr *)&to,
+			    sizeof(to)) != sizeof(m)) {
+		perror("xfer: icmpfrag");
+		return 1;
+	}
+	close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "icmpfrag"))
+		return do_icmpfrag(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "pump"))
 		return do_pump(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
@@ -343,6 +414,7 @@ int main(int argc, char **argv)
 		return do_many(argc, argv);
 	fprintf(stderr, "usage: xfer pump HOST PORT NAME N TXFILE RXFILE [RATE [END]]\n"
 			"       xfer ctl HOST PORT LINE\n"
-			"       xfer many HOST PORT COUNT BYTES GOFILE\n");
+			"       xfer many HOST PORT COUNT BYTES GOFILE\n"
+			"       xfer icmpfrag LOCAL LPORT PEER PPORT MTU [SEQ]\n");
 	return 2;
 }
