@@ -121,11 +121,13 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 		break;
 	case CHIMNEY_EVT_TCP_RETRIEVE:
 		c->retrieve = true;
+		c->retrieve_why = info;
 		break;
 	default:
 		break;
 	}
 	spin_unlock_bh(&c->lock);
+	chimney_evlog_tcp(c, type, info);
 	if (type == CHIMNEY_EVT_TCP_ABORT || type == CHIMNEY_EVT_TCP_RETRIEVE) {
 		netdev_dbg(c->priv->ndev, "conn %u: event %x (%u): upload\n",
 			   c->id, type, info);
@@ -154,11 +156,13 @@ void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
 		hrd = chimney_jiffies_to_ticks(jiffies - READ_ONCE(n->confirmed));
 	}
 	rcu_read_unlock_bh();
+	chimney_evlog_neigh(priv, (__force __be32)(u32)host_handle, nrd, hrd);
 	chimney_drv_neigh_reply(&priv->drv, handle, hrd, NULL, NULL);
 }
 
 void chimney_ofl_on_status(struct chimney_priv *priv, u16 code)
 {
+	chimney_evlog_status(priv, code);
 	if (code == CHIMNEY_STATUS_IND_UPLOAD_ALL)
 		queue_work(chimney_wq, &chimney_upload_all_work);
 }
