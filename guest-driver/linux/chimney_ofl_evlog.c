@@ -283,9 +283,10 @@ ssize_t chimney_evlog_read(struct file *f, char __user *buf, size_t len,
 __poll_t chimney_evlog_poll(struct file *f, poll_table *wait)
 {
 	struct chimney_evq *q = chimney_evq_of(f);
+	__poll_t mask = EPOLLERR;	/* no CHIMNEY_IOC_MONITOR yet */
 
 	if (!q)
-		return EPOLLERR;
+		return mask;
 	poll_wait(f, &q->wait, wait);
 	return chimney_evq_ready(q) ? EPOLLIN | EPOLLRDNORM : 0;
 }

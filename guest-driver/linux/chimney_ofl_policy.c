@@ -451,7 +451,7 @@ static void chimney_policy_workfn(struct work_struct *w)
 	struct hlist_nulls_node *node;
 	unsigned int budget = CHIMNEY_POLICY_BUCKETS, n = 0, i;
 	struct sock *sk;
-	spinlock_t *lock;
+	spinlock_t *lock;		/* the bucket's */
 	bool wrapped, swept = false;
 	u64 bytes;
 	u32 rule;

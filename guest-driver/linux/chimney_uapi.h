@@ -137,14 +137,14 @@ enum {
 	CHIMNEY_EV_NEIGH_QUERY,		/* daddr = neighbor, info = NRD, info64 = HRD (ticks) */
 	CHIMNEY_EV_STATUS,		/* reason = CHIMNEY_STATUS_IND_* */
 	CHIMNEY_EV_POLICY_OFFLOAD,	/* info = rule id, info64 = bytes moved */
-	CHIMNEY_EV_POLICY_FAIL,		/* info = rule id, reason = errno, info64 = tries; CHIMNEY_EVF_FINAL */
+	CHIMNEY_EV_POLICY_FAIL,		/* info = rule id, reason = errno, info64 = tries */
 	CHIMNEY_EV_POLICY_ADD,		/* info = rule id */
 	CHIMNEY_EV_POLICY_DEL,		/* info = rule id (0: flush) */
 };
 
 /* CHIMNEY_EV_UPLOAD reasons */
 enum {
-	CHIMNEY_UPR_SOCKET = 1,		/* the program: close, shutdown, urgent data, refused SEND */
+	CHIMNEY_UPR_SOCKET = 1,		/* close, shutdown, urgent data, refused SEND */
 	CHIMNEY_UPR_USER,		/* CHIMNEY_IOC_UPLOAD*, chimneyctl upload */
 	CHIMNEY_UPR_RETRIEVE,		/* the device asked (EVT_TCP_RETRIEVE; info = its reason) */
 	CHIMNEY_UPR_ABORT,		/* RST received */

@@ -58,6 +58,8 @@
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 #ifndef TCP_ULP
 #define TCP_ULP 31
 #endif
@@ -210,7 +212,6 @@ static int target_fd(int argc, char **argv, int *pid_out, int *fd_out)
 	return local;
 }
 
-
 /* ---- ss-style filters --------------------------------------------------- */
 
 enum { F_SPORT, F_DPORT, F_SRC, F_DST };
@@ -287,7 +288,8 @@ static int parse_hostport(const char *arg, struct term *t)
 			return -1;
 	}
 	if (!buf[0] || !strcmp(buf, "*")) {
-		t->addr = t->mask = 0;
+		t->addr = 0;
+		t->mask = 0;
 		return 0;
 	}
 	if (inet_pton(AF_INET, buf, &a) != 1)
@@ -359,12 +361,18 @@ static int parse_filter(int argc, char **argv, struct filter *f)
 static int cmp_op(int op, int a, int b)
 {
 	switch (op) {
-	case OP_EQ: return a == b;
-	case OP_NE: return a != b;
-	case OP_LT: return a < b;
-	case OP_GT: return a > b;
-	case OP_LE: return a <= b;
-	default: return a >= b;
+	case OP_EQ:
+		return a == b;
+	case OP_NE:
+		return a != b;
+	case OP_LT:
+		return a < b;
+	case OP_GT:
+		return a > b;
+	case OP_LE:
+		return a <= b;
+	default:
+		return a >= b;
 	}
 }
 
@@ -420,7 +428,6 @@ static int open_ctl(void)
 			CHIMNEY_MISC_NAME, strerror(errno));
 	return fd;
 }
-
 
 static int is_number(const char *s)
 {
@@ -508,7 +515,8 @@ static int offload_filter(const struct filter *f)
 	}
 	fclose(fp);
 	if (!n) {
-		fprintf(stderr, "chimneyctl: no established connection matches (that is not offloaded)\n");
+		fprintf(stderr,
+			"chimneyctl: no established connection matches (not offloaded)\n");
 		return 1;
 	}
 	proc = opendir("/proc");
@@ -824,7 +832,6 @@ static int cmd_show(int argc, char **argv)
 	return 0;
 }
 
-
 /* ---- policy ------------------------------------------------------------- */
 
 static int parse_range(const char *s, __u16 *lo, __u16 *hi)
@@ -857,11 +864,15 @@ static int parse_bytes(const char *s, __u64 *out)
 	v = strtoull(s, &end, 10);
 	if (end == s || errno || *s == '-')
 		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
+	if (*end == 'k' || *end == 'K')
+		v <<= 10;
+	else if (*end == 'm' || *end == 'M')
+		v <<= 20;
+	else if (*end == 'g' || *end == 'G')
+		v <<= 30;
+	else
+		end--;
+	end++;
 	if (*end)
 		return -1;
 	*out = v;
@@ -984,7 +995,7 @@ static const char *upload_reason(unsigned int r)
 		"upload-all",
 	};
 
-	return r < sizeof(n) / sizeof(n[0]) ? n[r] : "?";
+	return r < ARRAY_SIZE(n) ? n[r] : "?";
 }
 
 static const char *retrieve_reason(unsigned int r)
@@ -996,7 +1007,7 @@ static const char *retrieve_reason(unsigned int r)
 		"hardware-failure",
 	};
 
-	return r < sizeof(n) / sizeof(n[0]) ? n[r] : "?";
+	return r < ARRAY_SIZE(n) ? n[r] : "?";
 }
 
 static void print_event(const struct chimney_event *e)
@@ -1144,7 +1155,7 @@ static int cmd_monitor(int argc, char **argv)
 			return 1;
 		}
 		for (i = 0; i < (int)(n / sizeof(ev[0])) &&
-			    (count < 0 || printed < count); i++) {
+		     (count < 0 || printed < count); i++) {
 			print_event(&ev[i]);
 			printed++;
 		}

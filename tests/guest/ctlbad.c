@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	struct chimney_event ev;
 	char big[80];
 	int fd, fd2, mons[CHIMNEY_EVLOG_READERS + 1], i, n;
-	uint32_t v;
+	__u32 v;
 
 	if (argc != 2)
 		return 2;
