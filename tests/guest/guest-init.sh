@@ -1052,9 +1052,12 @@ ctl_policy() {
 	pa=$PUMP_PID ra=$PUMP_RX
 	with_port "$PORT2" start_pump other $((256 * KIB))
 	pb=$PUMP_PID rb=$PUMP_RX
-	with_port "$PORT2" ctl "GATE other -1 -1" >/dev/null
 	check "pump: the host's first 256 KiB reached the program" \
 		wait_file_size "$ra" $((256 * KIB))
+	# the host knows pump other once its first 256 KiB arrived: ungate it
+	check "pump other: the host's first 256 KiB, then no gate" \
+		wait_file_size "$rb" $((256 * KIB))
+	with_port "$PORT2" ctl "GATE other -1 -1" >/dev/null
 	check "two complete policy scans since" wait_scans 2
 	show_list
 	check "below 768 KiB moved: on the kernel stack, not offloaded" \
