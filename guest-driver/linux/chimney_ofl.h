@@ -168,6 +168,8 @@ struct chimney_conn {
 	u64 bytes_rcvd;
 	u32 pmtu_info;			/* ICMP frag-needed MTU, not yet applied */
 	u32 pmtu_seq;			/* the sequence number it quoted */
+	u8 upload_why;			/* CHIMNEY_UPR_* when the caller knows */
+	u16 retrieve_why;		/* EVT_TCP_RETRIEVE reason */
 
 	/* saved at offload, restored at upload */
 	struct proto *orig_prot;
@@ -258,5 +260,25 @@ u32 chimney_rq_limit(struct sock *sk);
 int chimney_disconnect(struct chimney_conn *c, bool abortive);
 extern struct work_struct chimney_upload_all_work;
 void chimney_ofl_sock_init(void);
+
+/* chimney_ofl_evlog.c: the event log of /dev/chimney (any context) */
+void chimney_evlog(u16 type, struct chimney_conn *c, u32 info);
+void chimney_evlog_upload(struct chimney_conn *c);
+void chimney_evlog_tcp(struct chimney_conn *c, u16 dev_type, u32 info);
+void chimney_evlog_neigh(struct chimney_priv *priv, __be32 ip, u32 nrd,
+			 u32 hrd);
+void chimney_evlog_status(struct chimney_priv *priv, u16 code);
+void chimney_evlog_put(struct chimney_event *ev);
+int chimney_evlog_monitor(struct file *f, u32 __user *arg);
+ssize_t chimney_evlog_read(struct file *f, char __user *buf, size_t len,
+			   loff_t *ppos);
+__poll_t chimney_evlog_poll(struct file *f, poll_table *wait);
+void chimney_evlog_release(struct file *f);
+
+/* chimney_ofl_policy.c: the offload policy */
+int chimney_policy_ioctl(unsigned int cmd, unsigned long arg);
+void chimney_policy_note_upload(struct chimney_conn *c);
+int chimney_policy_init(void);
+void chimney_policy_exit(void);
 
 #endif /* CHIMNEY_OFL_H */

@@ -27,8 +27,10 @@ static int chimney_ioc_upload(int fd)
 	if (sk) {
 		lock_sock(sk);
 		c = chimney_sk_conn(sk);
-		if (c && inet_csk(sk)->icsk_ulp_ops == &chimney_ulp_ops)
+		if (c && inet_csk(sk)->icsk_ulp_ops == &chimney_ulp_ops) {
+			c->upload_why = CHIMNEY_UPR_USER;
 			err = chimney_upload_locked(c, true);
+		}
 		release_sock(sk);
 	}
 	sockfd_put(sock);
@@ -133,6 +135,28 @@ static int chimney_ioc_list(struct chimney_list_req __user *ureq)
 	return copy_to_user(ureq, &req, sizeof(req)) ? -EFAULT : 0;
 }
 
+/* CHIMNEY_IOC_UPLOAD_CONN: the connection with driver id *@uid. */
+static int chimney_ioc_upload_conn(u32 __user *uid)
+{
+	struct chimney_conn *c;
+	u32 id;
+	int err = -ENOENT;
+
+	if (get_user(id, uid))
+		return -EFAULT;
+	c = chimney_conn_lookup(id);
+	if (!c)
+		return -ENOENT;
+	lock_sock(c->sk);
+	if (chimney_sk_conn(c->sk) == c) {
+		c->upload_why = CHIMNEY_UPR_USER;
+		err = chimney_upload_locked(c, true);
+	}
+	release_sock(c->sk);
+	chimney_conn_put(c);
+	return err;
+}
+
 static long chimney_misc_ioctl(struct file *f, unsigned int cmd,
 			       unsigned long arg)
 {
@@ -150,13 +174,39 @@ static long chimney_misc_ioctl(struct file *f, unsigned int cmd,
 	case CHIMNEY_IOC_UPLOAD_ALL:
 		chimney_upload_all(NULL);
 		return 0;
+	case CHIMNEY_IOC_UPLOAD_CONN:
+		return chimney_ioc_upload_conn((u32 __user *)arg);
+	case CHIMNEY_IOC_POLICY_ADD:
+	case CHIMNEY_IOC_POLICY_DEL:
+	case CHIMNEY_IOC_POLICY_LIST:
+	case CHIMNEY_IOC_POLICY_FLUSH:
+		return chimney_policy_ioctl(cmd, arg);
+	case CHIMNEY_IOC_MONITOR:
+		return chimney_evlog_monitor(f, (u32 __user *)arg);
 	default:
 		return -ENOTTY;
 	}
 }
 
+static int chimney_misc_open(struct inode *inode, struct file *f)
+{
+	f->private_data = NULL;		/* the event queue (CHIMNEY_IOC_MONITOR) */
+	return nonseekable_open(inode, f);
+}
+
+static int chimney_misc_release(struct inode *inode, struct file *f)
+{
+	chimney_evlog_release(f);
+	return 0;
+}
+
 static const struct file_operations chimney_misc_fops = {
 	.owner		= THIS_MODULE,
+	.open		= chimney_misc_open,
+	.release	= chimney_misc_release,
+	.read		= chimney_evlog_read,
+	.poll		= chimney_evlog_poll,
+	.llseek		= no_llseek,
 	.unlocked_ioctl	= chimney_misc_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 };
@@ -186,8 +236,13 @@ int chimney_ofl_init(void)
 	err = tcp_register_ulp(&chimney_ulp_ops);
 	if (err)
 		goto err_net;
+	err = chimney_policy_init();
+	if (err)
+		goto err_ulp;
 	return 0;
 
+err_ulp:
+	tcp_unregister_ulp(&chimney_ulp_ops);
 err_net:
 	chimney_ofl_net_exit();
 err_misc:
@@ -199,6 +254,7 @@ err_wq:
 
 void chimney_ofl_exit(void)
 {
+	chimney_policy_exit();
 	tcp_unregister_ulp(&chimney_ulp_ops);
 	misc_deregister(&chimney_misc);
 	chimney_ofl_net_exit();

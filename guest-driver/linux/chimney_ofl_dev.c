@@ -161,11 +161,13 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 		c->retrieve = true;
 		c->retrieve_reason = info;
 		chimney_ofl_count(c->priv, CHIMNEY_OFL_UPLOAD_REQS, 1);
+		c->retrieve_why = info;
 		break;
 	default:
 		break;
 	}
 	spin_unlock_bh(&c->lock);
+	chimney_evlog_tcp(c, type, info);
 	if (type == CHIMNEY_EVT_TCP_ABORT || type == CHIMNEY_EVT_TCP_RETRIEVE) {
 		netdev_dbg(c->priv->ndev, "conn %u: event %x (%u): upload\n",
 			   c->id, type, info);
@@ -216,12 +218,14 @@ void chimney_ofl_on_neigh_query(void *ctx, u64 host_handle, u64 handle,
 			neigh_event_send(n, NULL);
 	}
 	rcu_read_unlock_bh();
+	chimney_evlog_neigh(priv, (__force __be32)(u32)host_handle, nrd, hrd);
 	chimney_drv_neigh_reply(&priv->drv, handle, hrd,
 				chimney_neigh_reply_done, priv);
 }
 
 void chimney_ofl_on_status(struct chimney_priv *priv, u16 code)
 {
+	chimney_evlog_status(priv, code);
 	if (code == CHIMNEY_STATUS_IND_UPLOAD_ALL) {
 		chimney_ofl_count(priv, CHIMNEY_OFL_UPLOAD_REQS, 1);
 		queue_work(chimney_wq, &chimney_upload_all_work);

@@ -520,6 +520,7 @@ int chimney_offload(struct sock *sk)
 	c->state = CHIMNEY_CONN_OFFLOADED;
 	spin_unlock_bh(&c->lock);
 	list_add_tail(&c->node, &chimney_conns);
+	chimney_evlog(CHIMNEY_EV_OFFLOAD, c, 0);
 	mutex_unlock(&chimney_mutex);
 	if (sbl)
 		dma_free_coherent(priv->dev, sbl_len, sbl, sbl_dma);

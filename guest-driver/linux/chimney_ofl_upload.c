@@ -421,6 +421,7 @@ int chimney_upload_locked(struct chimney_conn *c, bool detach)
 			op->tst.d.rcv_data_len);
 	c->path->refs--;
 	list_del_init(&c->node);
+	chimney_evlog_upload(c);
 	chimney_gc();
 	mutex_unlock(&chimney_mutex);
 
@@ -516,8 +517,8 @@ void chimney_queue_upload(struct chimney_conn *c)
 		chimney_conn_put(c);
 }
 
-/* Upload every connection (of @priv, or all when NULL). */
-void chimney_upload_all(struct chimney_priv *priv)
+/* Upload every connection (of @priv, or all when NULL), reason @why. */
+static void chimney_upload_all_why(struct chimney_priv *priv, u8 why)
 {
 	struct chimney_conn *c, **v;
 	unsigned int n = 0, i;
@@ -537,15 +538,23 @@ void chimney_upload_all(struct chimney_priv *priv)
 	}
 	mutex_unlock(&chimney_mutex);
 	for (i = 0; i < n; i++) {
+		WRITE_ONCE(v[i]->upload_why, why);
 		chimney_upload_sock(v[i], true);
 		chimney_conn_put(v[i]);
 	}
 	kfree(v);
 }
 
+/* @priv: its interface goes down; NULL: the user asked. */
+void chimney_upload_all(struct chimney_priv *priv)
+{
+	chimney_upload_all_why(priv, priv ? CHIMNEY_UPR_IFDOWN :
+					    CHIMNEY_UPR_USER);
+}
+
 static void chimney_upload_all_workfn(struct work_struct *w)
 {
-	chimney_upload_all(NULL);
+	chimney_upload_all_why(NULL, CHIMNEY_UPR_UPLOAD_ALL);
 }
 
 DECLARE_WORK(chimney_upload_all_work, chimney_upload_all_workfn);

@@ -1551,7 +1551,244 @@ run_offload_net() {
 	finish
 }
 
+# ---- offload-ctl mode (run-offload-ctl.sh) ---------------------------------
+# The offload policy, the event log (chimneyctl monitor), ss-style filters.
+# chimney.port2=N: a second host server (a port no rule names).
+
+PORT2=$(arg port2 0)
+
+# with_port P CMD...: run CMD with PORT=P (ctl, start_pump, pump_done use it)
+with_port() {
+	local p0=$PORT rc=0
+	PORT=$1
+	shift
+	"$@" || rc=$?
+	PORT=$p0
+	return $rc
+}
+
+# policy_has REGEX: a line of chimneyctl policy list matches
+policy_has() { chimneyctl policy list | grep -q "$1"; }
+
+# list_first FILTER...: the first line of chimneyctl list FILTER
+list_first() { chimneyctl list "$@" | head -n 1; }
+
+policy_two_rules() {
+	policy_has "^2 rules" && policy_has "^rule $1 dport 1-1023 offloaded" &&
+		policy_has "^rule $2 sport 2000-3000 dst 10.9.0.0/16 after 1073741824 offloaded"
+}
+
+policy_flush_empty() { chimneyctl policy flush && policy_has "^0 rules"; }
+
+# wait_scans N: until the policy has scanned every connection N more times
+wait_scans() {
+	local s0 i=0
+	s0=$(chimneyctl policy list | sed -n 's/.* \([0-9]*\) scans.*/\1/p')
+	while [ $i -lt 600 ]; do
+		[ "$(chimneyctl policy list | sed -n 's/.* \([0-9]*\) scans.*/\1/p')" -ge $((s0 + $1)) ] &&
+			return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "  policy scans stuck at $s0"
+	return 1
+}
+
+# wait_count N: until N connections are offloaded
+wait_count() {
+	local i=0
+	while [ $i -lt 300 ]; do
+		[ "$(offloaded_count)" = "$1" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# wait_file_size FILE BYTES
+wait_file_size() {
+	local i=0
+	while [ $i -lt 900 ]; do
+		[ "$(file_size "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "  $1: $(file_size "$1") bytes, wanted $2"
+	return 1
+}
+
+wait_line() {	# wait_line FILE PATTERN
+	local i=0
+	while [ $i -lt 300 ]; do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+ctl_malformed() {
+	section "offload-ctl: malformed requests on /dev/chimney"
+	ctlbad "$IF" >/tmp/ctlbad.out
+	local rc=$?
+	sed 's/^/  /' /tmp/ctlbad.out
+	[ $rc = 0 ] && [ "$(grep -c '^CTLBAD ok' /tmp/ctlbad.out)" = 35 ]
+}
+
+# the slow reader: a queue of 4 records, nothing read while 10 events
+# happen: a "lost" record, then the 4 newest
+ctl_slow_reader() {
+	local pid ids="" id i last
+	section "offload-ctl: a slow monitor gets a lost record"
+	rm -f /tmp/hold
+	mkfifo /tmp/hold
+	chimneyctl monitor --queue 4 --hold --count 5 </tmp/hold >/tmp/slow.out 2>&1 &
+	pid=$!
+	exec 3>/tmp/hold
+	wait_line /tmp/slow.out monitoring || return 1
+	for i in 1 2 3 4 5; do
+		id=$(chimneyctl policy add dev "$IF" dport 9 | sed -n 's/^rule \([0-9]*\) added/\1/p')
+		chimneyctl policy del "$id" || return 1
+		last=$id
+	done
+	exec 3>&-
+	wait $pid
+	sed 's/^/  /' /tmp/slow.out
+	sed -n 2p /tmp/slow.out | grep -Eq ' lost ([6-9]|[1-9][0-9]+) events$' &&
+		[ "$(wc -l </tmp/slow.out)" = 6 ] &&
+		tail -n 1 /tmp/slow.out | grep -q " policy-del rule $last\$"
+}
+
+# the order of the events of connection $1 (and of rule $2): their names
+# (upload with its reason), policy failures and backlog changes left out
+mon_order() {
+	grep -E " $1( |\$)| policy-(add|del) rule $2\$" /tmp/mon.out |
+		grep -Ev ' (backlog|policy-fail) ' |
+		awk '{ n = $2; if (n == "upload") for (i = 1; i < NF; i++) if ($i == "reason") n = n ":" $(i + 1); printf "%s ", n }'
+}
+
+ctl_policy() {
+	local mon rule pa ra pb rb tuple lport bytes order want id1 id2
+	section "offload-ctl: policy 'dport $PORT after 768 KiB', monitor, filters"
+	chimneyctl monitor >/tmp/mon.out 2>&1 &
+	mon=$!
+	check "chimneyctl monitor running" wait_line /tmp/mon.out monitoring
+	rule=$(chimneyctl policy add dev "$IF" dport "$PORT" after 768k | sed -n 's/^rule \([0-9]*\) added/\1/p')
+	check "chimneyctl policy add dev $IF dport $PORT after 768k (rule $rule)" \
+		test -n "$rule"
+	chimneyctl policy list | sed 's/^/  /'
+	check "policy list shows the rule" \
+		policy_has "^rule $rule dev $IF dport $PORT after 786432 offloaded 0 failed 0\$"
+
+	# the program's connection and one to another port (no rule names it)
+	start_pump pol $((32 * KIB))
+	pa=$PUMP_PID ra=$PUMP_RX
+	with_port "$PORT2" start_pump other $((256 * KIB))
+	pb=$PUMP_PID rb=$PUMP_RX
+	check "pump: the host's first 256 KiB reached the program" \
+		wait_file_size "$ra" $((256 * KIB))
+	# the host knows pump other once its first 256 KiB arrived: ungate it
+	check "pump other: the host's first 256 KiB, then no gate" \
+		wait_file_size "$rb" $((256 * KIB))
+	with_port "$PORT2" ctl "GATE other -1 -1" >/dev/null
+	check "two complete policy scans since" wait_scans 2
+	show_list
+	check "below 768 KiB moved: on the kernel stack, not offloaded" \
+		test "$(offloaded_count)" = 0
+	check "rule $rule: nothing offloaded yet" \
+		policy_has "^rule $rule .* offloaded 0 "
+	ctl "GATE pol $((768 * KIB)) $((768 * KIB))" >/dev/null
+	check "past 768 KiB the policy offloads the connection by itself" \
+		wait_count 1
+	show_list
+	tuple=$(chimneyctl list dport = ":$PORT" | sed -n 's/^conn [0-9]* \([0-9.:]*\) -> \([0-9.:]*\) .*/\1 -> \2/p')
+	lport=${tuple%% *}
+	lport=${lport##*:}
+	echo "  connection: $tuple"
+	check "chimneyctl list dport = :$PORT: the program's connection" \
+		test "$(list_first dport = ":$PORT")" = "1 offloaded connection" -a -n "$lport"
+	check "chimneyctl list dport = :$PORT2: none" \
+		test "$(list_first dport = ":$PORT2")" = "0 offloaded connections"
+	check "chimneyctl list src 10.0.2.15 and sport = :$lport (ss-style)" \
+		test "$(list_first src 10.0.2.15 and sport = ":$lport")" = "1 offloaded connection"
+	check "chimneyctl list dport != :$PORT: none" \
+		test "$(list_first dport != ":$PORT")" = "0 offloaded connections"
+	check "rule $rule: 1 connection offloaded" \
+		policy_has "^rule $rule .* offloaded 1 "
+	ctl "GATE pol $((896 * KIB)) $((896 * KIB))" >/dev/null
+	check "pump: 896 KiB from the host (the last 128 KiB through the NIC engine)" \
+		wait_file_size "$ra" $((896 * KIB))
+	show_list
+	check "the driver indicated >= 128 KiB (received $(list_field rcvd))" \
+		test "$(list_field rcvd)" -ge $((128 * KIB))
+	check "chimneyctl upload dst $HOST:$PORT and sport = :$lport (by id)" \
+		chimneyctl upload dst "$HOST:$PORT" and sport = ":$lport"
+	check "no connection offloaded after the upload" test "$(offloaded_count)" = 0
+	check "two complete policy scans since" wait_scans 2
+	check "the policy leaves the uploaded connection on the kernel stack" \
+		test "$(offloaded_count)" = 0
+	check "chimneyctl offload by 4-tuple ($tuple)" \
+		chimneyctl offload "${tuple%% *}" "${tuple##* }"
+	check "one connection offloaded" test "$(offloaded_count)" = 1
+	# the host's rest and its FIN (EOF while offloaded), the program's
+	# shutdown and close
+	ctl "GATE pol -1 -1" >/dev/null
+	check "pump pol: 1 MiB each way, SHA-256 both ends, FIN" \
+		pump_done pol "$pa" "$ra" "$UP_SUM"
+	check "pump other (port $PORT2): 1 MiB each way, SHA-256 both ends, FIN" \
+		with_port "$PORT2" pump_done other "$pb" "$rb" "$UP_SUM"
+	check "no connection offloaded at the end" test "$(offloaded_count)" = 0
+	check "rule $rule: still 1 connection offloaded" \
+		policy_has "^rule $rule .* offloaded 1 "
+	check "chimneyctl policy del $rule" chimneyctl policy del "$rule"
+	id1=$(chimneyctl policy add dport 1-1023 | sed -n 's/^rule \([0-9]*\) added/\1/p')
+	id2=$(chimneyctl policy add dst 10.9.0.0/16 sport 2000-3000 after 1g | sed -n 's/^rule \([0-9]*\) added/\1/p')
+	chimneyctl policy list | sed 's/^/  /'
+	check "two rules listed (port range, prefix, size suffix)" \
+		policy_two_rules "$id1" "$id2"
+	check "chimneyctl policy flush: none left" policy_flush_empty
+	check "a deleted rule: del fails" sh -c "! chimneyctl policy del $rule"
+	wait_line /tmp/mon.out policy-flush
+	kill $mon
+	wait $mon
+	sed 's/^/  mon: /' /tmp/mon.out
+	bytes=$(grep " policy-offload rule $rule " /tmp/mon.out | sed -n 's/.* bytes \([0-9]*\)$/\1/p')
+	check "the policy acted at $bytes bytes moved (>= 786432)" \
+		test "${bytes:-0}" -ge 786432
+	order=$(mon_order "$tuple" "$rule")
+	want="policy-add offload policy-offload upload:user offload disconnect upload:socket policy-del "
+	echo "  order: $order"
+	check "monitor: policy-add, offload, policy-offload, upload (user), offload, disconnect (peer FIN), upload (socket), policy-del of $tuple in order" \
+		test "$order" = "$want"
+	check "monitor: no event of the connection to port $PORT2" \
+		sh -c "! grep -q ':$PORT2 ' /tmp/mon.out"
+}
+
+run_offload_ctl() {
+	local rst0 rst1
+	section "offload-ctl: bring-up"
+	check "insmod chimney_nic.ko" insmod $MOD dyndbg=+p
+	check "netdev bound" find_if
+	check "interface up at $GUEST_IP via $HOST" ifup
+	check "carrier" wait_carrier 1 10
+	check "TCP offload ready (SET_PARAMS, IND ring)" dmesg_has "TCP offload ready"
+	check "ping $HOST (neighbour entry)" ping -c 1 -W 5 "$HOST"
+	dd if=/dev/urandom of=/tmp/tx bs=1024 count=1024 2>/dev/null
+	UP_SUM=$(sha256sum /tmp/tx | cut -d' ' -f1)
+	rst0=$(out_rsts)
+	check "malformed ioctls get their errors (ctlbad)" ctl_malformed
+	check "slow monitor: lost record, then the newest events" ctl_slow_reader
+	ctl_policy
+	rst1=$(out_rsts)
+	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
+		test "$rst0" = "$rst1"
+	check "rmmod chimney_nic" rmmod chimney_nic
+	check "no kernel warnings or driver errors" no_kernel_warnings
+	finish
+}
+
 case $MODE in
+offload-ctl) run_offload_ctl ;;
 offload) run_offload ;;
 offload-net) run_offload_net ;;
 demo) run_demo ;;

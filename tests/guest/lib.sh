@@ -258,7 +258,7 @@ cg_build_initramfs() {
     local b="$CG_CACHE/build/$CG_KV" s sum
     mkdir -p "$b"
     local t src ssum
-    for t in qexit ethstats xfer chimneyctl; do
+    for t in qexit ethstats xfer chimneyctl ctlbad; do
         src="$CG_DIR/$t.c"
         [ "$t" = chimneyctl ] && src="$CG_REPO/guest-driver/tools/$t.c"
         # keyed by content: worktrees share this cache, mtimes mislead
@@ -270,7 +270,7 @@ cg_build_initramfs() {
         fi
     done
     sum=$(cat "$CG_BUSYBOX" "$CG_MODULE" "$b/qexit" "$b/ethstats" "$b/xfer" \
-              "$b/chimneyctl" "$CG_DIR/guest-init.sh" "${CG_EXTRA_MODULES[@]}" |
+              "$b/chimneyctl" "$b/ctlbad" "$CG_DIR/guest-init.sh" "${CG_EXTRA_MODULES[@]}" |
           sha256sum | cut -c1-16)
     CG_INITRD="$b/initramfs.cpio"
     if [ -f "$CG_INITRD" ] && [ "$(cat "$b/initramfs.sum" 2>/dev/null)" = "$sum" ]; then
@@ -280,7 +280,7 @@ cg_build_initramfs() {
     mkdir -p "$s"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules,root}
     cp "$CG_BUSYBOX" "$s/bin/busybox"
     ln -s busybox "$s/bin/sh"
-    cp "$b/qexit" "$b/ethstats" "$b/xfer" "$b/chimneyctl" "$s/bin/"
+    cp "$b/qexit" "$b/ethstats" "$b/xfer" "$b/chimneyctl" "$b/ctlbad" "$s/bin/"
     cp "$CG_MODULE" "$s/lib/modules/chimney_nic.ko"
     mkdir -p "$s/lib/modules/extra"
     local i=0 m
