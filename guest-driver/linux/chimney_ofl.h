@@ -234,6 +234,7 @@ int chimney_sreq_map(struct chimney_sreq *r);
 void chimney_sreq_free(struct chimney_sreq *r);
 struct chimney_sreq *chimney_sreq_get(struct chimney_conn *c, u32 want);
 void chimney_wake(struct sock *sk);
+void chimney_write_space(struct sock *sk);
 u32 chimney_jiffies_to_ticks(long j);
 void chimney_hash_add(struct chimney_conn *c);
 void chimney_hash_del(struct chimney_conn *c);

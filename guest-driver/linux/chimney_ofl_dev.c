@@ -137,7 +137,7 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 		c->err = status == CHIMNEY_ST_REQUEST_ABORTED ? ECONNRESET : EIO;
 	spin_unlock_bh(&c->lock);
 	chimney_sreq_free(r);
-	c->sk->sk_write_space(c->sk);
+	chimney_write_space(c->sk);
 	chimney_conn_put(c);
 }
 

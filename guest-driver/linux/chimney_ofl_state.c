@@ -271,8 +271,31 @@ void chimney_idr_del(struct chimney_conn *c)
 
 /* ---- Wake-ups ----------------------------------------------------------- */
 
+/*
+ * Room to write again.  Not sk_write_space (sk_stream_write_space): it
+ * wakes only when sk_stream_memory_free() says so, and the offloaded
+ * socket's stream_memory_free is false on purpose (see chimney_ofl_sock.c),
+ * so a writer blocked in chimney_sendmsg() or poll() for EPOLLOUT would
+ * sleep until something else (received data) woke the socket.
+ */
+void chimney_write_space(struct sock *sk)
+{
+	struct socket_wq *wq;
+
+	if (sk->sk_socket)
+		clear_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_poll(&wq->wait, EPOLLOUT | EPOLLWRNORM |
+					   EPOLLWRBAND);
+	if (wq && wq->fasync_list && !(sk->sk_shutdown & SEND_SHUTDOWN))
+		sock_wake_async(wq, SOCK_WAKE_SPACE, POLL_OUT);
+	rcu_read_unlock();
+}
+
 void chimney_wake(struct sock *sk)
 {
 	sk->sk_data_ready(sk);
-	sk->sk_write_space(sk);
+	chimney_write_space(sk);
 }

@@ -901,6 +901,23 @@ offload_main() {
 	rm -f "$PUMP_RX"
 }
 
+# one way only: nothing arrives for the connection, so only SEND_DONE
+# can wake the writer (poll for POLLOUT)
+offload_oneway() {
+	local n=$((8 * 1024 * KIB))
+	section "offload: 8 MiB guest->host with nothing coming back (SEND_DONE wakes the writer)"
+	start_pump oneway 0 $n
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump oneway "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	ctl "GATE oneway $((256 * KIB)) -1" >/dev/null
+	check "the host received all 8 MiB while it sent nothing" \
+		wait_pump oneway - $n 1200
+	ctl "GATE oneway -1 -1" >/dev/null
+	check "pump finished: 8 MiB each way, SHA-256 both ends, FIN" \
+		pump_done oneway "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
+}
+
 # shutdown(SHUT_WR) while offloaded: the device's FIN (spec DISCONNECT,
 # graceful); the peer keeps sending; the device hands TIME_WAIT over
 offload_halfclose() {
@@ -1184,6 +1201,7 @@ run_offload() {
 		finish
 	fi
 	offload_main
+	offload_oneway
 	offload_close
 	offload_closeonly
 	offload_halfclose

@@ -150,7 +150,7 @@ else
     tap ok "QEMU logged no guest errors (-d guest_errors)"
 fi
 srv="$logdir/server.log"
-for p in main:70 close:1 conly:1 half:1 fw2:1 two-a:1 two-b:1 cyc:4; do
+for p in main:70 oneway:8 close:1 conly:1 half:1 fw2:1 two-a:1 two-b:1 cyc:4; do
     b=$((${p#*:} << 20))
     p=${p%:*}
     if grep -Eq "EVENT pump name=$p n=$b sent=$b rcvd=$b .* end=fin " "$srv"; then
