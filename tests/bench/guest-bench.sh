@@ -51,7 +51,9 @@
 #   --mib N    MiB each way per run (default 64, at most 128)
 #   --quick    1 run of 8 MiB in every cell: a smoke run of a few minutes
 # Environment: see tests/guest/lib.sh; CHIMNEY_GUEST_LOGDIR sets the log
-# directory (default ~/.cache/chimney-nic/guest/logs/bench-*).
+# directory (default ~/.cache/chimney-nic/guest/logs/bench-*);
+# CHIMNEY_BENCH_PCAP=1 records each run's frames (QEMU filter-dump) in
+# n0.pcap there (the recording costs QEMU CPU: not for the figures).
 # CG_* variables are read by lib.sh; QEMU arguments contain commas.
 # shellcheck disable=SC2034,SC2054
 set -euo pipefail
@@ -220,9 +222,13 @@ run1() {
     CG_GUEST_APPEND+=" chimney.bhost=$hostip chimney.bip=$guestip"
     CG_GUEST_APPEND+=" chimney.bports=${ports% *}:${ports#* } chimney.bbytes=$bytes"
     t0=$(cg_now)
+    # CHIMNEY_BENCH_PCAP=1: the NIC's frames into the run's n0.pcap
+    [ "${CHIMNEY_BENCH_PCAP:-0}" = 1 ] &&
+        netdev+=(-object "filter-dump,id=fd0,netdev=n0,file=$dir/n0.pcap")
+    # (not under set -e: cg_boot takes QEMU's exit status itself)
     cg_boot bench "$dir/serial.log" "${netdev[@]}" \
         -device "$dev,netdev=n0,romfile=" -pidfile "$dir/qemu.pid" \
-        >/dev/null 2>"$dir/boot.log"
+        >/dev/null 2>"$dir/boot.log" || true
     # the server ends after both transfers; give it a moment, then stop it
     for i in $(seq 50); do
         kill -0 "$SRV_PID" 2>/dev/null || break

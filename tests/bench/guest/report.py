@@ -49,7 +49,7 @@ def load_run(rundir, qemu_rc, nbytes):
             guest[kv.get('dir')] = kv
         elif line.startswith('BENCH-L2 '):
             kv = parse_kv(line)
-            l2[kv.get('dir')] = int(kv.get('frames', '0'))
+            l2[{'send': 'g2h', 'recv': 'h2g'}.get(kv.get('dir'))] = int(kv.get('frames', '0'))
         elif line.startswith('CHECK: not ok - '):
             bad_checks.append(line[len('CHECK: not ok - '):])
     host = {}
