@@ -928,8 +928,9 @@ run_offload() {
 #   chimney.bhost=ADDR  chimney.bip=ADDR/LEN   host and guest addresses
 #   chimney.bports=SINK:SRC             the host's two listeners
 #   chimney.bbytes=N                    bytes each way
-# Output: BENCH-NIC, GBENCH (one per transfer), BENCH-L2 (chimney: the
-# L2 rings' frames during the transfer), CHECK lines, GUEST-RESULT.
+# Output: BENCH-NIC, GBENCH (one per transfer), BENCH-IRQ (the NIC's
+# interrupts during the transfer), BENCH-L2 (chimney: the L2 rings'
+# frames during the transfer), CHECK lines, GUEST-RESULT.
 
 bench_load() {
 	local m
@@ -963,9 +964,18 @@ bench_if() {
 	return 1
 }
 
+# bench_irqs: the interrupts of the NIC so far (its vectors are named
+# after the interface, or virtioN-*)
+bench_irqs() {
+	awk -v i="$IF" 'index($0, i) || /virtio/ {
+		for (k = 2; k <= NF && $k ~ /^[0-9]+$/; k++) s += $k } END { print s + 0 }' \
+		/proc/interrupts
+}
+
 # bench_xfer send|recv PORT: one gbench transfer, offloaded when asked
 bench_xfer() {
-	local dir=$1 port=$2 pid line rc=0 tx0=0 rx0=0 frames
+	local dir=$1 port=$2 pid line rc=0 ctl=0 tx0=0 rx0=0 frames irq0
+	irq0=$(bench_irqs)
 	if [ "$BNIC" = chimney ]; then
 		tx0=$(stat hw_tx_frames)
 		rx0=$(stat hw_rx_frames)
@@ -980,18 +990,19 @@ bench_xfer() {
 		read -t 60 -r line <&7 || line=
 		exec 7<&-
 		if [ -n "$line" ]; then
-			chimneyctl offload "$pid" --dport "$port" >/tmp/ctl.out 2>&1 || rc=1
+			chimneyctl offload "$pid" --dport "$port" >/tmp/ctl.out 2>&1 || ctl=1
 			kill -USR1 "$pid"
 		else
-			rc=1
+			ctl=1
 		fi
 		wait "$pid" || rc=1
 		echo "  $line: $(cat /tmp/ctl.out 2>/dev/null)"
-		check "$dir: chimneyctl offload $pid --dport $port" test $rc = 0
+		check "$dir: chimneyctl offload $pid --dport $port" test $ctl = 0
 	else
 		gbench "$dir" "$BHOST" "$port" "$BBYTES" >/tmp/gbench.out 2>&1 || rc=1
 	fi
 	cat /tmp/gbench.out
+	echo "BENCH-IRQ dir=$dir irqs=$(($(bench_irqs) - irq0))"
 	check "$dir: gbench moved $BBYTES bytes" grep -q "^GBENCH .* bytes=$BBYTES " /tmp/gbench.out
 	if [ "$BNIC" = chimney ]; then
 		frames=$(($(stat hw_tx_frames) - tx0 + $(stat hw_rx_frames) - rx0))

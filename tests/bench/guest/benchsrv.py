@@ -14,6 +14,8 @@ Two listeners on ADDR, ports chosen by the kernel and written to
   source (host->guest): wait for the guest's one-byte "G", send BYTES of
       random data, shutdown(WR), wait for the guest to close after EOF;
       host MB/s is BYTES over (guest close - "G").
+With --deadline S a transfer still running S seconds after its start is
+aborted with a RST and reported as an error with the rate it had.
 The QEMU process's CPU time (utime + stime of all threads, /proc/PID/stat)
 is sampled at the start and the end of each transfer.  One JSON line per
 transfer goes to --out; anything that goes wrong is a JSON line with
@@ -24,6 +26,7 @@ import hashlib
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -39,6 +42,8 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--port-file', required=True)
     ap.add_argument('--timeout', type=float, default=300)
+    ap.add_argument('--deadline', type=float, default=0,
+                    help='abort (RST) a transfer still running after S seconds')
     a = ap.parse_args()
     lock = threading.Lock()
 
@@ -77,17 +82,35 @@ def main():
 
     n = a.bytes
 
+    def check_deadline(c, t0, got):
+        """Abort the connection (RST) once the deadline has passed."""
+        if a.deadline and t0 is not None and time.monotonic() - t0 > a.deadline:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack('ii', 1, 0))
+            c.close()
+            raise RuntimeError('deadline: only %d of %d bytes in %.0f s (%.2f MB/s), aborted'
+                               % (got, n, a.deadline, got / a.deadline / 1e6))
+
     def sink(ls):
         try:
             c, _ = ls.accept()
-            c.settimeout(a.timeout)
+            t_acc = time.monotonic()
+            c.settimeout(min(a.timeout, 1.0) if a.deadline else a.timeout)
             pid = qemu_pid()
             buf = bytearray(n + (1 << 20))
             mv = memoryview(buf)
             got = 0
             t_first = t_last = c0 = None
             while True:
-                r = c.recv_into(mv[min(got, n):])
+                check_deadline(c, t_first, got)
+                if t_first is None and time.monotonic() - t_acc > a.timeout:
+                    raise RuntimeError('no data from the guest')
+                try:
+                    r = c.recv_into(mv[min(got, n):])
+                except socket.timeout:
+                    if a.deadline:
+                        continue
+                    raise
                 if r == 0:
                     break
                 t_last = time.monotonic()
@@ -118,12 +141,24 @@ def main():
             if c.recv(1) != b'G':
                 raise RuntimeError('no start byte from the guest')
             t0, c0 = time.monotonic(), qemu_cpu(pid)
-            c.sendall(data)
+            if a.deadline:
+                c.settimeout(1.0)
+            mv, sent = memoryview(data), 0
+            while sent < n:
+                check_deadline(c, t0, sent)
+                try:
+                    sent += c.send(mv[sent:sent + (1 << 20)])
+                except socket.timeout:
+                    pass
             c.shutdown(socket.SHUT_WR)
             t_sent = time.monotonic()
             extra = 0
             while True:
-                r = c.recv(65536)
+                check_deadline(c, t0, sent)
+                try:
+                    r = c.recv(65536)
+                except socket.timeout:
+                    continue
                 if not r:
                     break
                 extra += len(r)
