@@ -52,6 +52,7 @@
 #   --runs N   runs per cell (default 6)
 #   --mib N    MiB each way per run (default 64, at most 128)
 #   --quick    1 run of 8 MiB in every cell: a smoke run of a few minutes
+#   --netdevs  default tap,user; user only when not run as root
 # Environment: see tests/guest/lib.sh; CHIMNEY_GUEST_LOGDIR sets the log
 # directory (default ~/.cache/chimney-nic/guest/logs/bench-*);
 # CHIMNEY_BENCH_PCAP=1 records each run's frames (QEMU filter-dump) in
@@ -64,7 +65,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../guest/lib.sh"
 BENCH_DIR="$CG_REPO/tests/bench/guest"
 
-runs=6 mib=64 nics=offload,l2,virtio,e1000e netdevs=tap,user smp=1
+runs=6 mib=64 nics=offload,l2,virtio,e1000e netdevs='' smp=1
 while [ $# -gt 0 ]; do
     a=$1
     shift
@@ -83,6 +84,13 @@ done
 { [[ $mib =~ ^[1-9][0-9]*$ ]] && [ "$mib" -le 128 ]; } ||
     cg_die "--mib wants 1..128 (the guest holds the data in its 256 MiB)"
 [[ $smp =~ ^[1-9]$ ]] || cg_die "--smp wants 1..9"
+if [ -z "$netdevs" ]; then
+    netdevs=tap,user
+    if [ "$(id -u)" != 0 ]; then
+        netdevs=user
+        cg_log "not root: no tap (network namespaces need root); slirp only"
+    fi
+fi
 IFS=, read -r -a NICS <<<"$nics"
 IFS=, read -r -a NETDEVS <<<"$netdevs"
 for n in "${NICS[@]}"; do
