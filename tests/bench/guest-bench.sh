@@ -52,6 +52,8 @@
 #   --runs N   runs per cell (default 6)
 #   --mib N    MiB each way per run (default 64, at most 128)
 #   --quick    1 run of 8 MiB in every cell: a smoke run of a few minutes
+#   --deadline S  abort a transfer still running after S s (default
+#              30 + MIB): it is an ERROR line with the rate it had
 #   --netdevs  default tap,user; user only when not run as root
 # Environment: see tests/guest/lib.sh; CHIMNEY_GUEST_LOGDIR sets the log
 # directory (default ~/.cache/chimney-nic/guest/logs/bench-*);
@@ -65,7 +67,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../guest/lib.sh"
 BENCH_DIR="$CG_REPO/tests/bench/guest"
 
-runs=6 mib=64 nics=offload,l2,virtio,e1000e netdevs='' smp=1
+runs=6 mib=64 nics=offload,l2,virtio,e1000e netdevs='' smp=1 deadline=''
 while [ $# -gt 0 ]; do
     a=$1
     shift
@@ -75,6 +77,7 @@ while [ $# -gt 0 ]; do
     --nics) nics=${1:?}; shift ;;
     --netdevs) netdevs=${1:?}; shift ;;
     --smp) smp=${1:?}; shift ;;
+    --deadline) deadline=${1:?}; shift ;;
     --quick) runs=1 mib=8 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) cg_die "unknown argument $a (see --help)" ;;
@@ -84,6 +87,10 @@ done
 { [[ $mib =~ ^[1-9][0-9]*$ ]] && [ "$mib" -le 128 ]; } ||
     cg_die "--mib wants 1..128 (the guest holds the data in its 256 MiB)"
 [[ $smp =~ ^[1-9]$ ]] || cg_die "--smp wants 1..9"
+# a transfer still running after $deadline s is aborted (an ERROR line
+# with the rate it had), so that a stalling path cannot take hours
+deadline=${deadline:-$((30 + mib))}
+[[ $deadline =~ ^[1-9][0-9]*$ ]] || cg_die "--deadline wants seconds"
 if [ -z "$netdevs" ]; then
     netdevs=tap,user
     if [ "$(id -u)" != 0 ]; then
@@ -257,10 +264,7 @@ run1() {
 
 export CHIMNEY_GUEST_SMP=$smp
 CG_NODEV=1      # cg_boot adds no NIC; run1 passes its own
-# a transfer still running after $deadline s is aborted (an ERROR line
-# with the rate it had), so that a stalling path cannot take hours
-deadline=$((30 + mib))
-boot_timeout=$((120 + 4 * mib))
+boot_timeout=$((120 + 2 * deadline + 2 * mib))
 export CHIMNEY_GUEST_TIMEOUT=$boot_timeout
 cg_log "$runs run(s) x netdevs ${NETDEVS[*]} x NICs ${NICS[*]}, $mib MiB each way; logs $logdir"
 for rep in $(seq "$runs"); do
