@@ -1033,6 +1033,7 @@ run_bench() {
 	bench_xfer send "${BPORTS%:*}"
 	bench_xfer recv "${BPORTS#*:}"
 	check "no kernel warnings or driver errors" no_kernel_warnings
+	dmesg | grep -E "chimney|$IF" | tail -n 20 | sed 's/^/  dmesg: /'
 	finish
 }
 
