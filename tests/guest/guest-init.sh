@@ -1805,7 +1805,127 @@ run_offload_ctl() {
 	finish
 }
 
+# ---- bench mode (tests/bench/guest-bench.sh) -------------------------------
+# One guest->host and one host->guest bulk transfer with gbench (64 KiB
+# writes and reads; tests/bench/guest/gbench.c).  Parameters:
+#   chimney.nic=chimney|virtio|e1000e   the NIC's driver to load
+#   chimney.offload=0|1                 chimney: each connection is moved
+#                                       onto the NIC (chimneyctl offload)
+#                                       between connect() and the data
+#   chimney.bhost=ADDR  chimney.bip=ADDR/LEN   host and guest addresses
+#   chimney.bports=SINK:SRC             the host's two listeners
+#   chimney.bbytes=N                    bytes each way
+# Output: BENCH-NIC, GBENCH (one per transfer), BENCH-IRQ (the NIC's
+# interrupts during the transfer), BENCH-L2 (chimney: the L2 rings'
+# frames during the transfer), CHECK lines, GUEST-RESULT.
+
+bench_load() {
+	local m
+	case $1 in
+	chimney) insmod "$MOD" ;;
+	virtio)
+		for m in /lib/modules/nic/*.ko; do
+			case $m in
+			*-e1000e.ko) ;;
+			*) insmod "$m" || return 1 ;;
+			esac
+		done
+		;;
+	e1000e) insmod /lib/modules/nic/*-e1000e.ko ;;
+	*) return 1 ;;
+	esac
+}
+
+# bench_if: IF = the first interface other than lo (waits up to 5 s)
+bench_if() {
+	local i=0 d
+	while [ $i -lt 50 ]; do
+		for d in /sys/class/net/*; do
+			[ "${d##*/}" = lo ] && continue
+			IF=${d##*/}
+			return 0
+		done
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# bench_irqs: the interrupts of the NIC so far (its vectors are named
+# after the interface, or virtioN-*)
+bench_irqs() {
+	awk -v i="$IF" 'index($0, i) || /virtio/ {
+		for (k = 2; k <= NF && $k ~ /^[0-9]+$/; k++) s += $k } END { print s + 0 }' \
+		/proc/interrupts
+}
+
+# bench_xfer send|recv PORT: one gbench transfer, offloaded when asked
+bench_xfer() {
+	local dir=$1 port=$2 pid line rc=0 ctl=0 tx0=0 rx0=0 frames irq0
+	irq0=$(bench_irqs)
+	if [ "$BNIC" = chimney ]; then
+		tx0=$(stat hw_tx_frames)
+		rx0=$(stat hw_rx_frames)
+	fi
+	if [ "$BOFFLOAD" = 1 ]; then
+		rm -f /tmp/hold
+		mkfifo /tmp/hold
+		exec 7<>/tmp/hold
+		gbench "$dir" "$BHOST" "$port" "$BBYTES" /tmp/hold >/tmp/gbench.out 2>&1 &
+		pid=$!
+		# shellcheck disable=SC3045 # busybox ash has read -t
+		read -t 60 -r line <&7 || line=
+		exec 7<&-
+		if [ -n "$line" ]; then
+			chimneyctl offload "$pid" --dport "$port" >/tmp/ctl.out 2>&1 || ctl=1
+			kill -USR1 "$pid"
+		else
+			ctl=1
+		fi
+		wait "$pid" || rc=1
+		echo "  $line: $(cat /tmp/ctl.out 2>/dev/null)"
+		check "$dir: chimneyctl offload $pid --dport $port" test $ctl = 0
+	else
+		gbench "$dir" "$BHOST" "$port" "$BBYTES" >/tmp/gbench.out 2>&1 || rc=1
+	fi
+	cat /tmp/gbench.out
+	echo "BENCH-IRQ dir=$dir irqs=$(($(bench_irqs) - irq0))"
+	check "$dir: gbench moved $BBYTES bytes" grep -q "^GBENCH .* bytes=$BBYTES " /tmp/gbench.out
+	if [ "$BNIC" = chimney ]; then
+		frames=$(($(stat hw_tx_frames) - tx0 + $(stat hw_rx_frames) - rx0))
+		echo "BENCH-L2 dir=$dir frames=$frames"
+		# the data (BBYTES / 1448 segments and their ACKs) went
+		# through the engine, not through the L2 rings
+		[ "$BOFFLOAD" = 1 ] &&
+			check "$dir: offloaded: $frames frames on the L2 rings (< $((BBYTES / 1448 / 4)))" \
+				test "$frames" -lt $((BBYTES / 1448 / 4))
+	fi
+	sleep 0.5
+}
+
+run_bench() {
+	BNIC=$(arg nic chimney)
+	BOFFLOAD=$(arg offload 0)
+	BHOST=$(arg bhost 10.0.2.2)
+	BBYTES=$(arg bbytes 67108864)
+	BPORTS=$(arg bports 0:0)
+	HOST=$BHOST
+	GUEST_IP=$(arg bip 10.0.2.15/24)
+	check "load the $BNIC driver" bench_load "$BNIC"
+	check "interface" bench_if || finish
+	check "interface up at $GUEST_IP via $HOST" ifup
+	check "carrier" wait_carrier 1 10
+	check "ping $HOST" ping -c 1 -W 5 "$HOST"
+	echo "BENCH-NIC nic=$BNIC offload=$BOFFLOAD if=$IF driver=$(basename "$(readlink "/sys/class/net/$IF/device/driver")") mtu=$(cat "/sys/class/net/$IF/mtu")"
+	bench_xfer send "${BPORTS%:*}"
+	bench_xfer recv "${BPORTS#*:}"
+	check "no kernel warnings or driver errors" no_kernel_warnings
+	dmesg | grep -E "chimney|$IF" | tail -n 20 | sed 's/^/  dmesg: /'
+	finish
+}
+
 case $MODE in
+bench) run_bench ;;
 offload-ctl) run_offload_ctl ;;
 offload) run_offload ;;
 offload-net) run_offload_net ;;

@@ -214,6 +214,27 @@ cg_fetch() {
     [ -x "$CG_BUSYBOX" ] || cg_die "busybox missing in $root"
 }
 
+# cg_fetch_nic_modules (after cg_fetch): sets CG_NIC_MODULES to the other
+# NICs' drivers from the image deb, in load order: virtio-net-pci
+# (virtio_net with its dependencies) and e1000e.  Only the benchmark's
+# initramfs carries them (CG_INITRD_VARIANT, below).
+cg_fetch_nic_modules() {
+    local p rel=()
+    CG_NIC_MODULES=()
+    for p in drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko \
+             drivers/virtio/virtio_pci_modern_dev.ko \
+             drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko \
+             net/core/failover.ko drivers/net/net_failover.ko \
+             drivers/net/virtio_net.ko drivers/net/ethernet/intel/e1000e/e1000e.ko; do
+        CG_NIC_MODULES+=("$CG_ROOT/lib/modules/$CG_KV/kernel/$p")
+        [ -f "${CG_NIC_MODULES[-1]}" ] || rel+=("./lib/modules/$CG_KV/kernel/$p")
+    done
+    [ ${#rel[@]} -eq 0 ] && return 0
+    cg_log "extracting ${#rel[@]} NIC modules from linux-image-$CG_KV"
+    dpkg-deb --fsys-tarfile "$(cg_deb "$CG_CACHE/debs/$CG_KV" "linux-image-$CG_KV")" |
+        tar -x -C "$CG_ROOT" "${rel[@]}"
+}
+
 # ---------------------------------------------------------------------------
 # Step 2: the kernel module
 # ---------------------------------------------------------------------------
@@ -254,8 +275,16 @@ cg_build_module() {
 
 # cg_build_initramfs: sets CG_INITRD.  Uncompressed newc cpio (nothing to
 # decompress under TCG).  Rebuilt only when an input changed.
+# A variant (CG_INITRD_VARIANT=NAME, initramfs-NAME.cpio; the default one
+# stays as it is) also carries the programs CG_INITRD_BINS in /bin and
+# the modules CG_NIC_MODULES as /lib/modules/nic/NN-name.ko.
 cg_build_initramfs() {
     local b="$CG_CACHE/build/$CG_KV" s sum
+    local var=${CG_INITRD_VARIANT:+-$CG_INITRD_VARIANT} vbins=() vmods=()
+    if [ -n "$var" ]; then
+        vbins=("${CG_INITRD_BINS[@]}")
+        vmods=("${CG_NIC_MODULES[@]}")
+    fi
     mkdir -p "$b"
     local t src ssum
     for t in qexit ethstats xfer chimneyctl ctlbad; do
@@ -270,10 +299,11 @@ cg_build_initramfs() {
         fi
     done
     sum=$(cat "$CG_BUSYBOX" "$CG_MODULE" "$b/qexit" "$b/ethstats" "$b/xfer" \
-              "$b/chimneyctl" "$b/ctlbad" "$CG_DIR/guest-init.sh" "${CG_EXTRA_MODULES[@]}" |
+              "$b/chimneyctl" "$b/ctlbad" "$CG_DIR/guest-init.sh" "${CG_EXTRA_MODULES[@]}" \
+              "${vbins[@]}" "${vmods[@]}" |
           sha256sum | cut -c1-16)
-    CG_INITRD="$b/initramfs.cpio"
-    if [ -f "$CG_INITRD" ] && [ "$(cat "$b/initramfs.sum" 2>/dev/null)" = "$sum" ]; then
+    CG_INITRD="$b/initramfs$var.cpio"
+    if [ -f "$CG_INITRD" ] && [ "$(cat "$b/initramfs$var.sum" 2>/dev/null)" = "$sum" ]; then
         return 0
     fi
     s=$(mktemp -d "$b/.initramfs.XXXXXX")
@@ -288,11 +318,20 @@ cg_build_initramfs() {
         i=$((i + 1))
         cp "$m" "$s/lib/modules/extra/$(printf %02d $i)-${m##*/}"
     done
+    if [ -n "$var" ]; then
+        [ ${#vbins[@]} -gt 0 ] && cp "${vbins[@]}" "$s/bin/"
+        mkdir -p "$s/lib/modules/nic"
+        i=0
+        for m in "${vmods[@]}"; do
+            i=$((i + 1))
+            cp "$m" "$s/lib/modules/nic/$(printf %02d $i)-${m##*/}"
+        done
+    fi
     install -m 755 "$CG_DIR/guest-init.sh" "$s/init"
     (cd "$s" && find . -mindepth 1 | LC_ALL=C sort |
         "$CG_BUSYBOX" cpio -o -H newc 2>/dev/null) >"$CG_INITRD.tmp" || return 1
     mv "$CG_INITRD.tmp" "$CG_INITRD"
-    echo "$sum" >"$b/initramfs.sum"
+    echo "$sum" >"$b/initramfs$var.sum"
     rm -rf "$s"
 }
 
