@@ -1774,9 +1774,11 @@ ctl_policy() {
 	check "the policy acted at $bytes bytes moved (>= 786432)" \
 		test "${bytes:-0}" -ge 786432
 	order=$(mon_order "$tuple" "$rule")
-	want="policy-add offload policy-offload upload:user offload disconnect upload:socket policy-del "
+	# the program's shutdown is a DISCONNECT; the device hands the
+	# closed connection back (retrieve, reason REQUESTED)
+	want="policy-add offload policy-offload upload:user offload disconnect retrieve upload:retrieve policy-del "
 	echo "  order: $order"
-	check "monitor: policy-add, offload, policy-offload, upload (user), offload, disconnect (peer FIN), upload (socket), policy-del of $tuple in order" \
+	check "monitor: policy-add, offload, policy-offload, upload (user), offload, disconnect (peer FIN), retrieve and upload (the device hands back the closed connection), policy-del of $tuple in order" \
 		test "$order" = "$want"
 	check "monitor: no event of the connection to port $PORT2" \
 		sh -c "! grep -q ':$PORT2 ' /tmp/mon.out"

@@ -35,6 +35,7 @@ or after --timeout seconds whatever happens.
 """
 
 import argparse
+import errno
 import hashlib
 import json
 import os
@@ -261,12 +262,16 @@ def _pump_do(self, peer, args):
         # While the sender runs (gated), a reset from the guest ends the
         # pump; its FIN (a half-close) does not.
         deadline = time.monotonic() + 240
+        fin = False
         while t.is_alive() and time.monotonic() < deadline:
             t.join(0.2)
-            if select.select([conn], [], [], 0)[0]:
-                if not conn.recv(1, socket.MSG_PEEK):
-                    t.join(max(0, deadline - time.monotonic()))
-                    break
+            if fin:
+                # a reset after the FIN: EPIPE in CLOSE_WAIT (tcp_reset)
+                err = conn.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err in (errno.ECONNRESET, errno.EPIPE):
+                    raise ConnectionResetError(err, "reset after FIN")
+            elif select.select([conn], [], [], 0)[0]:
+                fin = not conn.recv(1, socket.MSG_PEEK)
         # After the n bytes the guest closes: FIN (clean) or RST.
         extra = self.rfile.read1(4096)
         p.end = "fin" if not extra else "data"
