@@ -420,7 +420,7 @@ static bool chimney_disc_finished(struct chimney_conn *c)
 /*
  * close() of an offloaded socket, as tcp_close() would: unread data or
  * SO_LINGER 0 reset the connection (abortive DISCONNECT); otherwise a
- * graceful DISCONNECT, SO_LINGER waits for the FIN's acknowledgement, and
+ * graceful DISCONNECT, SO_LINGER waits for the FIN's acknowledgment, and
  * the socket is orphaned while the device finishes; the device's upload
  * request (TIME_WAIT, CLOSED, FIN_WAIT_2 timeout) hands it back and
  * tcp_close() ends it then (chimney_upload_sock()).

@@ -68,6 +68,9 @@ static void window_update(ChimneyEngine *eng, ChimneyTcpObj *o)
     if (o->io->in_segment) {
         return;                 /* the segment's own ACK carries it */
     }
+    if (o->io->fin_rcvd) {
+        return;                 /* nothing more can come (as Linux) */
+    }
     now = chimney_rcvbuf_window(eng, o);
     if (now >= adv + MAX(2 * mss, o->io->rcv_cap / 2) ||
         (adv < mss && now >= mss)) {

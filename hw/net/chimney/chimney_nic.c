@@ -68,6 +68,15 @@ struct ChimneyNicState {
     QEMUTimer *timers[CHIMNEY_TIMER_COUNT];
     ChimneyNicTimerCtx timer_ctx[CHIMNEY_TIMER_COUNT];
     QEMUBH *cmd_bh;
+    /*
+     * Frames the engine sends while a peer is delivering a frame to us
+     * (chimney_nic_receive): sent from tx_bh, in order, never back into
+     * the peer's own callback (libslirp is not re-entrant: it iterates
+     * its sockets while it delivers, and a segment we answer with at
+     * once can free one of them).
+     */
+    GQueue txq;                 /* of GBytes */
+    QEMUBH *tx_bh;
     uint32_t max_conn;          /* property max-conn */
     uint64_t mem_budget;        /* property mem-budget */
 
@@ -111,12 +120,47 @@ static bool chimney_nic_dma_enabled(void *opaque)
     return PCI_DEVICE(s)->config[PCI_COMMAND] & PCI_COMMAND_MASTER;
 }
 
+#define CHIMNEY_NIC_TXQ_MAX 4096    /* frames deferred at most */
+
 static void chimney_nic_send_frame(void *opaque, const uint8_t *buf,
                                    size_t len)
 {
     ChimneyNicState *s = opaque;
 
+    if (s->in_receive || !g_queue_is_empty(&s->txq)) {
+        if (g_queue_get_length(&s->txq) >= CHIMNEY_NIC_TXQ_MAX) {
+            trace_chimney_tx_deferred_drop(len);    /* a loss on the wire */
+            return;
+        }
+        g_queue_push_tail(&s->txq, g_bytes_new(buf, len));
+        qemu_bh_schedule(s->tx_bh);
+        return;
+    }
     qemu_send_packet(qemu_get_queue(s->nic), buf, len);
+}
+
+static void chimney_nic_txq_purge(ChimneyNicState *s)
+{
+    GBytes *b;
+
+    while ((b = g_queue_pop_head(&s->txq))) {
+        g_bytes_unref(b);
+    }
+}
+
+static void chimney_nic_tx_bh(void *opaque)
+{
+    ChimneyNicState *s = opaque;
+    unsigned n = g_queue_get_length(&s->txq);   /* bounded: this many */
+    GBytes *b;
+    gsize len;
+    const uint8_t *data;
+
+    while (n-- && (b = g_queue_pop_head(&s->txq))) {
+        data = g_bytes_get_data(b, &len);
+        qemu_send_packet(qemu_get_queue(s->nic), data, len);
+        g_bytes_unref(b);
+    }
 }
 
 static void chimney_nic_rx_flush(void *opaque)
@@ -577,6 +621,8 @@ static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
                                     &s->timer_ctx[i]);
     }
     s->cmd_bh = qemu_bh_new(chimney_nic_cmd_bh, s);
+    g_queue_init(&s->txq);
+    s->tx_bh = qemu_bh_new(chimney_nic_tx_bh, s);
 
     cfg.max_conn = s->max_conn;
     cfg.mem_budget = s->mem_budget;
@@ -612,6 +658,8 @@ static void chimney_nic_exit(PCIDevice *pdev)
         migrate_del_blocker(&s->migration_blocker);
     }
     qemu_bh_delete(s->cmd_bh);
+    qemu_bh_delete(s->tx_bh);
+    chimney_nic_txq_purge(s);
     chimney_core_cleanup(&s->core);
     for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
         timer_free(s->timers[i]);
@@ -630,6 +678,7 @@ static void chimney_nic_reset_hold(Object *obj, ResetType type)
     if (!chimney_nic_enter(s, CHIMNEY_NIC_DEFER_RESET, "device reset")) {
         return;
     }
+    chimney_nic_txq_purge(s);   /* nothing the device sent survives it */
     chimney_nic_core_reset(s);
     chimney_nic_leave(s);
 }

@@ -90,6 +90,10 @@ static inline void trace_chimney_rx_deferred(uint64_t len)
 {
 }
 
+static inline void trace_chimney_tx_deferred_drop(uint64_t len)
+{
+}
+
 static inline void trace_chimney_migration_blocker(unsigned on, uint32_t objects)
 {
 }
