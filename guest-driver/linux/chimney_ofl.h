@@ -156,7 +156,6 @@ struct chimney_conn {
 	bool closed;			/* close(): orphaned while offloaded */
 	bool close_pending;		/* tcp_close() owed after the upload */
 	bool want_abort;		/* data after close(): reset */
-	u32 retrieve_reason;		/* CHIMNEY_UPLOAD_* of the request */
 	int err;
 	struct sk_buff_head rq;		/* received, unread */
 	u32 rq_bytes;
@@ -169,7 +168,7 @@ struct chimney_conn {
 	u32 pmtu_info;			/* ICMP frag-needed MTU, not yet applied */
 	u32 pmtu_seq;			/* the sequence number it quoted */
 	u8 upload_why;			/* CHIMNEY_UPR_* when the caller knows */
-	u16 retrieve_why;		/* EVT_TCP_RETRIEVE reason */
+	u16 retrieve_why;		/* EVT_TCP_RETRIEVE reason (CHIMNEY_UPLOAD_*) */
 
 	/* saved at offload, restored at upload */
 	struct proto *orig_prot;

@@ -159,7 +159,6 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 		break;
 	case CHIMNEY_EVT_TCP_RETRIEVE:
 		c->retrieve = true;
-		c->retrieve_reason = info;
 		chimney_ofl_count(c->priv, CHIMNEY_OFL_UPLOAD_REQS, 1);
 		c->retrieve_why = info;
 		break;

@@ -105,7 +105,7 @@ static void chimney_restore_closed(struct chimney_conn *c, u32 st)
 		err = ECONNRESET;
 	else if (!c->closed && !(c->disc_done &&
 				 c->disc_status == CHIMNEY_ST_SUCCESS))
-		err = c->retrieve_reason == CHIMNEY_UPLOAD_TIMEOUT ? ETIMEDOUT :
+		err = c->retrieve_why == CHIMNEY_UPLOAD_TIMEOUT ? ETIMEDOUT :
 								    EPIPE;
 	spin_unlock_bh(&c->lock);
 	if (c->close_pending) {
