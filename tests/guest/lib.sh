@@ -626,3 +626,54 @@ cg_tap_checks() {
     "$CG_PY" "$CG_DIR/pcap-check.py" "$pcap" "$port" "$CG_TAP_GUEST_MAC" \
         "$CG_TAP_MAC" "$CG_TAP_GUEST" "$CG_TAP_PEER" "$bytes" "$rports" || true
 }
+
+# ---------------------------------------------------------------------------
+# TAP report of a guest run (the run-*.sh scripts)
+# ---------------------------------------------------------------------------
+
+# tap ok|fail NAME: one TAP line; counts in n and failed
+n=0 failed=0
+tap() {
+    n=$((n + 1))
+    if [ "$1" = ok ]; then
+        echo "ok $n - $2"
+    else
+        echo "not ok $n - $2"
+        failed=$((failed + 1))
+    fi
+}
+
+# cg_tap_guest SERIAL_LOG GUEST_ERRORS_LOG: the guest's CHECK lines, then
+# the checks every guest run shares (GUEST-RESULT, the QEMU exit status,
+# a clean console, no guest errors logged by QEMU)
+cg_tap_guest() {
+    while IFS= read -r line; do
+        case $line in
+        "CHECK: ok - "*) tap ok "${line#CHECK: ok - }" ;;
+        "CHECK: not ok - "*) tap fail "${line#CHECK: not ok - }" ;;
+        esac
+    done < <(tr -d '\r' <"$1")
+
+    if grep -aq '^GUEST-RESULT: PASS' <(tr -d '\r' <"$1"); then
+        tap ok "guest finished: GUEST-RESULT: PASS"
+    else
+        tap fail "guest finished: GUEST-RESULT: PASS (QEMU status $CG_QEMU_RC$([ "$CG_QEMU_RC" = 124 ] && echo ', timed out'))"
+    fi
+    if [ "$CG_QEMU_RC" = 1 ]; then
+        tap ok "QEMU exit status 1 (isa-debug-exit: guest PASS)"
+    else
+        tap fail "QEMU exit status 1 (isa-debug-exit: guest PASS), got $CG_QEMU_RC"
+    fi
+    if grep -aEq 'Kernel panic|BUG:|Oops|WARNING:|Call Trace' "$1"; then
+        tap fail "no kernel panic/oops/warning on the console"
+        grep -aE 'Kernel panic|BUG:|Oops|WARNING:|Call Trace' "$1" | head -n 5 | sed 's/^/# /'
+    else
+        tap ok "no kernel panic/oops/warning on the console"
+    fi
+    if [ -s "$2" ]; then
+        tap fail "QEMU logged no guest errors (-d guest_errors)"
+        head -n 10 "$2" | sed 's/^/# /'
+    else
+        tap ok "QEMU logged no guest errors (-d guest_errors)"
+    fi
+}

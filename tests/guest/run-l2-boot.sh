@@ -88,46 +88,7 @@ fi
 cg_server_stop
 
 # ---- TAP ------------------------------------------------------------------
-n=0 failed=0
-tap() {     # tap ok|fail NAME
-    n=$((n + 1))
-    if [ "$1" = ok ]; then
-        echo "ok $n - $2"
-    else
-        echo "not ok $n - $2"
-        failed=$((failed + 1))
-    fi
-}
-
-while IFS= read -r line; do
-    case $line in
-    "CHECK: ok - "*) tap ok "${line#CHECK: ok - }" ;;
-    "CHECK: not ok - "*) tap fail "${line#CHECK: not ok - }" ;;
-    esac
-done < <(tr -d '\r' <"$serial")
-
-if grep -aq '^GUEST-RESULT: PASS' <(tr -d '\r' <"$serial"); then
-    tap ok "guest finished: GUEST-RESULT: PASS"
-else
-    tap fail "guest finished: GUEST-RESULT: PASS (QEMU status $CG_QEMU_RC$([ "$CG_QEMU_RC" = 124 ] && echo ', timed out'))"
-fi
-if [ "$CG_QEMU_RC" = 1 ]; then
-    tap ok "QEMU exit status 1 (isa-debug-exit: guest PASS)"
-else
-    tap fail "QEMU exit status 1 (isa-debug-exit: guest PASS), got $CG_QEMU_RC"
-fi
-if grep -aEq 'Kernel panic|BUG:|Oops|WARNING:|Call Trace' "$serial"; then
-    tap fail "no kernel panic/oops/warning on the console"
-    grep -aE 'Kernel panic|BUG:|Oops|WARNING:|Call Trace' "$serial" | head -n 5 | sed 's/^/# /'
-else
-    tap ok "no kernel panic/oops/warning on the console"
-fi
-if [ -s "$logdir/qemu-guest-errors.log" ]; then
-    tap fail "QEMU logged no guest errors (-d guest_errors)"
-    head -n 10 "$logdir/qemu-guest-errors.log" | sed 's/^/# /'
-else
-    tap ok "QEMU logged no guest errors (-d guest_errors)"
-fi
+cg_tap_guest "$serial" "$logdir/qemu-guest-errors.log"
 if [ $nodev = 0 ]; then
     srv="$logdir/server.log"
     if grep -q 'EVENT hello token=msix-' "$srv" &&
