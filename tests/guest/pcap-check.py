@@ -6,7 +6,10 @@ Checks a filter-dump pcap (classic pcap, Ethernet) of the tap variant
 tap peer's frames, the IPv4 traffic was between GUEST_IP and PEER_IP,
 the peer answered the guest's ARP request with PEER_MAC, the TCP traffic
 with server port PORT moved at least MIN_BYTES of payload each way with
-valid TCP checksums, and no TCP segment between them was a RST, except
+valid TCP checksums (a super-segment of the device's transmit
+segmentation offload, an IP datagram above the link MTU that the tap cuts,
+carries the pseudo-header sum the host completes: spec "Transmit
+segmentation offload"), and no TCP segment between them was a RST, except
 from the guest on the connections (guest ports, comma-separated RST_PORTS)
 the host server saw end with a reset: those each had one.  Prints TAP-style
 "ok - ..." / "not ok - ..." lines and "# ..." notes; exit status 1 when a
@@ -25,6 +28,19 @@ def tcp_csum_ok(ip, tcp):
     if len(data) & 1:
         data += b'\0'
     return int.from_bytes(data, 'big') % 0xffff == 0
+
+
+MTU = 1500      # the tap link's; the guest's own frames never exceed it
+
+
+def tcp_csum_partial_ok(ip, tcp):
+    """the checksum field holds the folded pseudo-header sum (virtio-net
+    NEEDS_CSUM), over the whole super-segment's length"""
+    data = ip[12:20] + struct.pack('>BBH', 0, 6, len(tcp))
+    s = sum(struct.unpack('>6H', data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return struct.unpack('>H', tcp[16:18])[0] == s
 
 
 def main():
@@ -47,6 +63,7 @@ def main():
     arp_reply = False
     pay = {0: 0, 1: 0}
     segs, bad_csum, short, rst, syn, fin, conns = 0, 0, 0, 0, 0, 0, set()
+    tso, tso_bad = 0, 0     # super-segments from the guest; from the peer
     bcast = b'\xff' * 6
     while off + 16 <= len(data):
         caplen, wirelen = struct.unpack(e + 'II', data[off + 8:off + 16])
@@ -99,9 +116,13 @@ def main():
         syn += bool(fl & 2)
         fin += bool(fl & 1)
         conns.add(sp if d == 0 else dp)
+        if tot > MTU:
+            tso += d == 0
+            tso_bad += d == 1
         if caplen < wirelen:
             short += 1      # filter-dump maxlen: no checksum to verify
-        elif not tcp_csum_ok(ip, tcp):
+        elif not (tcp_csum_partial_ok(ip, tcp) if tot > MTU
+                  else tcp_csum_ok(ip, tcp)):
             bad_csum += 1
     fails = 0
 
@@ -128,6 +149,10 @@ def main():
     check(pay[0] >= need and pay[1] >= need,
           f'pcap: TCP port {port} carried >= {need} payload bytes each way'
           f' over the tap ({pay[0]} / {pay[1]})')
+    print(f'# {tso} super-segments from the guest (transmit segmentation'
+          f' offload, cut by the tap)')
+    check(tso_bad == 0, f'pcap: no frame above the MTU towards the guest'
+          f' ({tso_bad}; receive offloads stay off)')
     check(segs > short and bad_csum == 0,
           f'pcap: every TCP segment has a valid checksum'
           f' ({bad_csum} bad of {segs - short} complete ones)')

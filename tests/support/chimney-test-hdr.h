@@ -17,6 +17,7 @@
 
 #define chimney_ip_checksum         chimney_test_ip_checksum
 #define chimney_tcp_checksum        chimney_test_tcp_checksum
+#define chimney_tcp_pseudo_sum      chimney_test_tcp_pseudo_sum
 #define chimney_build_segment       chimney_test_build_segment
 #define chimney_effective_mss       chimney_test_effective_mss
 #define chimney_segment_overhead    chimney_test_segment_overhead

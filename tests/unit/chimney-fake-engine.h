@@ -39,6 +39,11 @@ struct FeHost {
     /* frames the engine sends (the caller copies them) */
     void (*emit)(void *ctx, const uint8_t *frame, size_t len);
     void *emit_ctx;
+    /* transmit segmentation offload of the wire: 0 = none */
+    uint32_t tso_max;
+    void (*emit_tso)(void *ctx, const uint8_t *frame, size_t len,
+                     uint16_t l4_off, uint16_t hdr_len, uint16_t mss,
+                     bool ipv6);
     /* receive indications; NULL = IND ring disabled (returns 0) */
     int64_t (*indicate)(void *ctx, uint64_t handle, uint32_t seq,
                         const uint8_t *data, uint32_t len);
@@ -114,6 +119,21 @@ static void fe_emit_frame(void *opaque, const uint8_t *buf, size_t len)
     }
 }
 
+static uint32_t fe_tso_max(void *opaque)
+{
+    return ((FeHost *)opaque)->tso_max;
+}
+
+static void fe_emit_tso(void *opaque, const uint8_t *buf, size_t len,
+                        uint16_t l4_off, uint16_t hdr_len, uint16_t mss,
+                        bool ipv6)
+{
+    FeHost *h = opaque;
+
+    g_assert_nonnull(h->emit_tso);      /* only with tso_max set */
+    h->emit_tso(h->emit_ctx, buf, len, l4_off, hdr_len, mss, ipv6);
+}
+
 static inline void fe_evq_push(FeHost *h, const ChimneyEvent *le)
 {
     ChimneyEvent ev;
@@ -187,6 +207,8 @@ static const ChimneyEngineServices fe_services = {
     .dma_read = fe_dma_read,
     .dma_write = fe_dma_write,
     .emit_frame = fe_emit_frame,
+    .tso_max = fe_tso_max,
+    .emit_tso = fe_emit_tso,
     .queue_event = fe_queue_event,
     .clock_ns = fe_clock_ns,
     .timer_set = fe_timer_set,

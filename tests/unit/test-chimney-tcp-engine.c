@@ -22,6 +22,8 @@ typedef struct Fx {
     FeHost h;
     GPtrArray *frames;          /* GByteArray *, what the engine sent */
     uint64_t handle;
+    unsigned tso_frames;        /* super-segments the wire cut */
+    uint32_t tso_max_len;       /* the longest one's payload */
 } Fx;
 
 static void fx_emit(void *ctx, const uint8_t *f, size_t len)
@@ -30,6 +32,76 @@ static void fx_emit(void *ctx, const uint8_t *f, size_t len)
 
     g_ptr_array_add(fx->frames, g_byte_array_append(g_byte_array_new(), f,
                                                     len));
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return p[0] << 8 | p[1];
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = v >> 8;
+    p[1] = v;
+}
+
+/*
+ * The wire's segmentation offload, as Linux does it for a virtio-net
+ * GSO frame (tcp_gso_segment): check what the engine handed over, then
+ * cut the payload into mss-byte segments with the headers repeated, the
+ * sequence number advanced, IPv4 id + i, lengths and both checksums
+ * computed, PSH and FIN only on the last segment.  The segments go where
+ * the engine's plain frames go (fx->frames).
+ */
+static void fx_emit_tso(void *ctx, const uint8_t *f, size_t len,
+                        uint16_t l4_off, uint16_t hdr_len, uint16_t mss,
+                        bool ipv6)
+{
+    Fx *fx = ctx;
+    const uint8_t *ip = f + 14, *th = f + l4_off;
+    uint32_t seq = (uint32_t)rd16(th + 4) << 16 | rd16(th + 6);
+    uint32_t sum, i, off, n;
+    uint8_t seg[2048];
+
+    g_assert_false(ipv6);
+    g_assert_cmpuint(l4_off, ==, 14 + 20);
+    g_assert_cmpuint(hdr_len, ==, l4_off + (th[12] >> 4) * 4);
+    g_assert_cmpuint(mss, ==, MSS);
+    g_assert_cmpuint(len, >, hdr_len + mss);
+    g_assert_cmpuint(len, <=, CHIMNEY_TSO_MAX_FRAME);
+    g_assert_cmpuint(rd16(ip + 2), ==, len - 14);   /* IP total length */
+    g_assert_cmphex(rd16(ip + 6), ==, 0x4000);      /* DF, rule 074 */
+    /* NEEDS_CSUM: the folded pseudo-header sum over the whole segment */
+    sum = rd16(ip + 12) + rd16(ip + 14) + rd16(ip + 16) + rd16(ip + 18) +
+          6 + (uint32_t)(len - l4_off);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    g_assert_cmphex(rd16(th + 16), ==, sum);
+    fx->tso_frames++;
+    fx->tso_max_len = MAX(fx->tso_max_len, len - hdr_len);
+
+    for (i = 0, off = hdr_len; off < len; i++, off += n) {
+        bool last;
+
+        n = MIN(mss, len - off);
+        last = off + n == len;
+        memcpy(seg, f, hdr_len);
+        memcpy(seg + hdr_len, f + off, n);
+        wr16(seg + 14 + 2, hdr_len - 14 + n);
+        wr16(seg + 14 + 4, rd16(ip + 4) + i);
+        wr16(seg + 14 + 10, 0);
+        wr16(seg + 14 + 10, chimney_ip_checksum(seg + 14, 20));
+        wr16(seg + l4_off + 4, (seq + off - hdr_len) >> 16);
+        wr16(seg + l4_off + 6, seq + off - hdr_len);
+        if (!last) {
+            seg[l4_off + 13] &= ~(CHIMNEY_TH_PSH | CHIMNEY_TH_FIN);
+        }
+        wr16(seg + l4_off + 16, 0);
+        wr16(seg + l4_off + 16,
+             chimney_tcp_checksum(false, ip + 12, ip + 16, seg + l4_off,
+                                  hdr_len - l4_off + n));
+        fx_emit(fx, seg, hdr_len + n);
+    }
 }
 
 /* One connection 10.0.0.1:1000 <-> 10.0.0.2:80, no options. */
@@ -62,6 +134,14 @@ static void fx_init(Fx *fx)
     g_assert_cmphex(raw_status(&r, t), ==, CHIMNEY_ST_SUCCESS);
     fx->handle = raw_handle(&r, t);
     raw_free(&r);
+}
+
+/* fx_init() on a wire with transmit segmentation offload. */
+static void fx_init_tso(Fx *fx)
+{
+    fx_init(fx);
+    fx->h.tso_max = CHIMNEY_TSO_MAX_FRAME;
+    fx->h.emit_tso = fx_emit_tso;
 }
 
 static void fx_fini(Fx *fx)
@@ -171,10 +251,84 @@ static void test_partial_ack_rexmit_data(void)
     fx_fini(&fx);
 }
 
+/*
+ * Spec "Transmit segmentation offload": on a wire that cuts, bulk data
+ * leaves as super-segments of whole MSS-sized segments (the pseudo-header
+ * sum in place, the IP length of the whole); what the wire puts out is
+ * the byte stream of the SEND, segment by segment, with consecutive IPv4
+ * ids in the engine's half of the id space, PSH only at the end of the
+ * request, and SEND_DONE once all of it is acknowledged.
+ */
+static void test_tso_bulk_send(void)
+{
+    const uint32_t total = 40 * MSS + 100;
+    g_autoptr(GByteArray) got = g_byte_array_new();
+    Fx fx;
+    uint64_t buf, cookie;
+    uint32_t next = ISS, k, round;
+    int last_id = -1;
+    bool psh_seen = false, done = false;
+    ChimneyEvent ev;
+    uint8_t *data;
+
+    fx_init_tso(&fx);
+    buf = fe_alloc(&fx.h, total);
+    data = fe_ptr(&fx.h, buf);
+    for (k = 0; k < total; k++) {
+        data[k] = k * 7 + k / 251;
+    }
+    g_assert_cmphex(fe_cmd(&fx.h, CHIMNEY_CMD_SEND, 0, buf, total, fx.handle,
+                           &cookie), ==, CHIMNEY_ST_SUCCESS);
+    for (round = 0; round < 64 && next != ISS + total; round++) {
+        for (k = 0; k < fx.frames->len; k++) {
+            GByteArray *f = g_ptr_array_index(fx.frames, k);
+            ChimneyTestRxSeg rs;
+            int id = rd16(f->data + 14 + 4);
+
+            g_assert_true(seg_parse(f->data, f->len, &rs));
+            if (!rs.plen) {
+                continue;
+            }
+            g_assert_cmpuint(rs.seq, ==, next);     /* no loss, in order */
+            g_assert_cmpuint(rs.plen, <=, MSS);
+            g_assert_cmphex(id & 0x8000, ==, 0x8000);     /* rule 075 */
+            if (last_id >= 0 && last_id != 0xffff) {
+                g_assert_cmpint(id, ==, last_id + 1);
+            }
+            last_id = id;
+            g_assert_false(psh_seen);       /* PSH on the last one only */
+            psh_seen = rs.flags & CHIMNEY_TH_PSH;
+            g_byte_array_append(got, rs.payload, rs.plen);
+            next += rs.plen;
+        }
+        g_ptr_array_set_size(fx.frames, 0);
+        peer_ack(&fx, next);
+    }
+    g_assert_cmpuint(next, ==, ISS + total);
+    g_assert_true(psh_seen);
+    g_assert_cmpmem(got->data, got->len, data, total);
+    /* super-segments of whole segments, more than one of them */
+    g_assert_cmpuint(fx.tso_frames, >=, 2);
+    g_assert_cmpuint(fx.tso_max_len % MSS, ==, 0);
+    g_assert_cmpuint(fx.tso_max_len, >=, 2 * MSS);
+    while (fe_pop(&fx.h, &ev)) {
+        if (ev.type == CHIMNEY_EVT_SEND_DONE) {
+            g_assert_cmphex(ev.cookie, ==, cookie);
+            g_assert_cmphex(ev.status, ==, CHIMNEY_ST_SUCCESS);
+            g_assert_cmpuint(ev.info, ==, total);
+            done = true;
+        }
+    }
+    g_assert_true(done);
+    g_assert_cmpuint(fx.h.guest_errors, ==, 0);
+    fx_fini(&fx);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/chimney/tcp-engine/partial-ack-rexmit-data",
                     test_partial_ack_rexmit_data);
+    g_test_add_func("/chimney/tcp-engine/tso-bulk-send", test_tso_bulk_send);
     return g_test_run();
 }

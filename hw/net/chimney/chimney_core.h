@@ -46,6 +46,15 @@ typedef struct ChimneyCoreOps {
     bool (*dma_enabled)(void *opaque);
     /* Put one Ethernet frame (no FCS) on the wire. */
     void (*send_frame)(void *opaque, const uint8_t *buf, size_t len);
+    /*
+     * Optional: transmit segmentation offload of the wire, as the
+     * engine's tso_max/emit_tso services (chimney_engine.h).  send_tso is
+     * only called when tso_max returned non-zero.
+     */
+    uint32_t (*tso_max)(void *opaque);
+    void (*send_tso)(void *opaque, const uint8_t *buf, size_t len,
+                     uint16_t l4_off, uint16_t hdr_len, uint16_t mss,
+                     bool ipv6);
     /* Frames the net layer queued may be retried now. */
     void (*rx_flush)(void *opaque);
     bool (*msix_enabled)(void *opaque);

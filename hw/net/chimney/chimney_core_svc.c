@@ -41,6 +41,25 @@ static void chimney_svc_emit_frame(void *opaque, const uint8_t *buf,
     }
 }
 
+static uint32_t chimney_svc_tso_max(void *opaque)
+{
+    ChimneyCore *core = opaque;
+
+    return core->ops->tso_max ? core->ops->tso_max(core->opaque) : 0;
+}
+
+static void chimney_svc_emit_tso(void *opaque, const uint8_t *buf,
+                                 size_t len, uint16_t l4_off,
+                                 uint16_t hdr_len, uint16_t mss, bool ipv6)
+{
+    ChimneyCore *core = opaque;
+
+    if (core->link_up) {
+        core->ops->send_tso(core->opaque, buf, len, l4_off, hdr_len, mss,
+                            ipv6);
+    }
+}
+
 static bool chimney_svc_queue_event(void *opaque, const ChimneyEvent *ev)
 {
     return chimney_evtq_push(opaque, ev);
@@ -86,6 +105,8 @@ const ChimneyEngineServices chimney_engine_services = {
     .dma_read = chimney_svc_dma_read,
     .dma_write = chimney_svc_dma_write,
     .emit_frame = chimney_svc_emit_frame,
+    .tso_max = chimney_svc_tso_max,
+    .emit_tso = chimney_svc_emit_tso,
     .queue_event = chimney_svc_queue_event,
     .clock_ns = chimney_svc_clock_ns,
     .timer_set = chimney_svc_timer_set,

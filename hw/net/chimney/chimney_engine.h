@@ -31,6 +31,12 @@
 
 typedef struct ChimneyEngine ChimneyEngine;
 
+/*
+ * Largest frame of transmit segmentation offload: an IP datagram of
+ * 65535 bytes behind an Ethernet header and an 802.1Q tag.
+ */
+#define CHIMNEY_TSO_MAX_FRAME   (65535u + 14u + 4u)
+
 typedef struct ChimneyEngineServices {
     /* Guest memory through the bus-master address space; 0 or -1. */
     int (*dma_read)(void *opaque, uint64_t addr, void *buf, size_t len);
@@ -38,6 +44,21 @@ typedef struct ChimneyEngineServices {
                      size_t len);
     /* Put one frame the engine built on the wire. */
     void (*emit_frame)(void *opaque, const uint8_t *buf, size_t len);
+    /*
+     * Transmit segmentation offload of the wire (spec "Transmit
+     * segmentation offload"); both optional.  tso_max: the largest frame
+     * (headers included) emit_tso() takes, 0 when the wire cuts none.
+     * emit_tso: one TCP frame of more than mss payload bytes, which the
+     * wire cuts into segments of mss bytes (headers repeated, sequence
+     * numbers, IPv4 ids, lengths and checksums adjusted, PSH and FIN on
+     * the last segment only).  l4_off: offset of the TCP header; hdr_len:
+     * all headers.  The TCP checksum field holds the pseudo-header sum
+     * (chimney_tcp_pseudo_sum()).
+     */
+    uint32_t (*tso_max)(void *opaque);
+    void (*emit_tso)(void *opaque, const uint8_t *buf, size_t len,
+                     uint16_t l4_off, uint16_t hdr_len, uint16_t mss,
+                     bool ipv6);
     /*
      * Queue an event for the event ring.  Only queues: the core writes it
      * once the engine call returns.  False if the queue is full (the

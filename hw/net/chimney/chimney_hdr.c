@@ -113,6 +113,23 @@ uint16_t chimney_tcp_checksum(bool ipv6, const uint8_t *src,
     return csum_finish(csum_add(sum, seg, len));
 }
 
+uint16_t chimney_tcp_pseudo_sum(bool ipv6, const uint8_t *src,
+                                const uint8_t *dst, size_t len)
+{
+    size_t alen = ipv6 ? 16 : 4;
+    uint64_t sum;
+
+    sum = csum_add(0, src, alen);
+    sum = csum_add(sum, dst, alen);
+    sum += CHIMNEY_IPPROTO_TCP;
+    if (ipv6) {
+        sum += (uint64_t)((uint32_t)len >> 16);
+    }
+    sum += len & 0xffff;
+    /* folded, not complemented: the wire adds the segment and inverts */
+    return (uint16_t)~csum_finish(sum);
+}
+
 /*
  * 802.1Q tag for the connection (rule 080, chimney-spec 1.6): no tag when
  * both the neighbor VlanId and the UserPriority are 0; otherwise VID =
@@ -296,7 +313,9 @@ size_t chimney_build_segment(const uint8_t iface_mac[6],
     if (seg->payload_len && seg->payload != th + tcp_hlen) {
         memcpy(th + tcp_hlen, seg->payload, seg->payload_len);
     }
-    csum = chimney_tcp_checksum(p->ipv6, p->src, p->dst, th, tcp_len);
+    csum = seg->csum_partial ?
+           chimney_tcp_pseudo_sum(p->ipv6, p->src, p->dst, tcp_len) :
+           chimney_tcp_checksum(p->ipv6, p->src, p->dst, th, tcp_len);
     put_be16(th + 16, csum);
     return total;
 }

@@ -75,6 +75,12 @@ typedef struct ChimneySegment {
      */
     uint8_t nsack;
     uint32_t sack[4][2];
+    /*
+     * The wire completes the TCP checksum (segmentation offload): the
+     * checksum field gets the folded pseudo-header sum only, over the
+     * whole segment's length, as a virtio-net header's NEEDS_CSUM wants.
+     */
+    bool csum_partial;
 } ChimneySegment;
 
 /*
@@ -126,5 +132,14 @@ uint16_t chimney_ip_checksum(const void *data, size_t len);
 uint16_t chimney_tcp_checksum(bool ipv6, const uint8_t *src,
                               const uint8_t *dst, const void *seg,
                               size_t len);
+
+/*
+ * The folded, not complemented, pseudo-header sum of a TCP segment of
+ * len bytes: what a checksum field holds for the wire to complete
+ * (virtio-net NEEDS_CSUM: the wire sums from the TCP header on, adds
+ * this, complements).
+ */
+uint16_t chimney_tcp_pseudo_sum(bool ipv6, const uint8_t *src,
+                                const uint8_t *dst, size_t len);
 
 #endif /* CHIMNEY_HDR_H */

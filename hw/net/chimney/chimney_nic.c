@@ -18,6 +18,8 @@
 #include "qemu/timer.h"
 #include "qapi/error.h"
 #include "net/net.h"
+#include "net/checksum.h"
+#include "standard-headers/linux/virtio_net.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/msix.h"
 #include "hw/pci/pcie.h"
@@ -75,8 +77,16 @@ struct ChimneyNicState {
      * its sockets while it delivers, and a segment we answer with at
      * once can free one of them).
      */
-    GQueue txq;                 /* of GBytes */
+    GQueue txq;                 /* of GBytes, vnet header included */
     QEMUBH *tx_bh;
+    /*
+     * The peer takes a virtio-net header with every frame (tap): frames
+     * carry one both ways, and with the tso property the engine's
+     * super-segments go out as GSO frames the host kernel cuts (spec
+     * "Transmit segmentation offload").
+     */
+    bool has_vnet;
+    bool tso;                   /* property tso */
     uint32_t max_conn;          /* property max-conn */
     uint64_t mem_budget;        /* property mem-budget */
 
@@ -122,21 +132,74 @@ static bool chimney_nic_dma_enabled(void *opaque)
 
 #define CHIMNEY_NIC_TXQ_MAX 4096    /* frames deferred at most */
 
-static void chimney_nic_send_frame(void *opaque, const uint8_t *buf,
-                                   size_t len)
+/* One frame to the peer, behind its virtio-net header if it takes one. */
+static void chimney_nic_send_vnet(ChimneyNicState *s,
+                                  const struct virtio_net_hdr *vh,
+                                  const uint8_t *buf, size_t len)
 {
-    ChimneyNicState *s = opaque;
+    size_t vlen = s->has_vnet ? sizeof(*vh) : 0;
+    struct iovec iov[2] = {
+        { .iov_base = (void *)vh, .iov_len = vlen },
+        { .iov_base = (void *)buf, .iov_len = len },
+    };
 
     if (s->in_receive || !g_queue_is_empty(&s->txq)) {
+        uint8_t *copy;
+
         if (g_queue_get_length(&s->txq) >= CHIMNEY_NIC_TXQ_MAX) {
             trace_chimney_tx_deferred_drop(len);    /* a loss on the wire */
             return;
         }
-        g_queue_push_tail(&s->txq, g_bytes_new(buf, len));
+        copy = g_malloc(vlen + len);
+        memcpy(copy, vh, vlen);
+        memcpy(copy + vlen, buf, len);
+        g_queue_push_tail(&s->txq, g_bytes_new_take(copy, vlen + len));
         qemu_bh_schedule(s->tx_bh);
         return;
     }
-    qemu_send_packet(qemu_get_queue(s->nic), buf, len);
+    qemu_sendv_packet(qemu_get_queue(s->nic), vlen ? iov : iov + 1,
+                      vlen ? 2 : 1);
+}
+
+static void chimney_nic_send_frame(void *opaque, const uint8_t *buf,
+                                   size_t len)
+{
+    static const struct virtio_net_hdr plain = {
+        .gso_type = VIRTIO_NET_HDR_GSO_NONE,
+    };
+
+    chimney_nic_send_vnet(opaque, &plain, buf, len);
+}
+
+static uint32_t chimney_nic_tso_max(void *opaque)
+{
+    ChimneyNicState *s = opaque;
+
+    return s->has_vnet && s->tso ? CHIMNEY_TSO_MAX_FRAME : 0;
+}
+
+/*
+ * A super-segment of the engine as one GSO frame: the host kernel cuts
+ * it into gso_size segments and completes their checksums from the
+ * pseudo-header sum in place (NEEDS_CSUM), as for virtio-net's TSO.
+ */
+static void chimney_nic_send_tso(void *opaque, const uint8_t *buf,
+                                 size_t len, uint16_t l4_off,
+                                 uint16_t hdr_len, uint16_t mss, bool ipv6)
+{
+    ChimneyNicState *s = opaque;
+    struct virtio_net_hdr vh = {
+        .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .gso_type = ipv6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
+                           VIRTIO_NET_HDR_GSO_TCPV4,
+        .hdr_len = hdr_len,
+        .gso_size = mss,
+        .csum_start = l4_off,
+        .csum_offset = 16,      /* TCP checksum field */
+    };
+
+    trace_chimney_tx_tso(len, mss);
+    chimney_nic_send_vnet(s, &vh, buf, len);
 }
 
 static void chimney_nic_txq_purge(ChimneyNicState *s)
@@ -156,6 +219,7 @@ static void chimney_nic_tx_bh(void *opaque)
     gsize len;
     const uint8_t *data;
 
+    /* the frames carry their vnet header already (chimney_nic_send_vnet) */
     while (n-- && (b = g_queue_pop_head(&s->txq))) {
         data = g_bytes_get_data(b, &len);
         qemu_send_packet(qemu_get_queue(s->nic), data, len);
@@ -230,6 +294,8 @@ static const ChimneyCoreOps chimney_nic_core_ops = {
     .dma_write = chimney_nic_dma_write,
     .dma_enabled = chimney_nic_dma_enabled,
     .send_frame = chimney_nic_send_frame,
+    .tso_max = chimney_nic_tso_max,
+    .send_tso = chimney_nic_send_tso,
     .rx_flush = chimney_nic_rx_flush,
     .msix_enabled = chimney_nic_msix_enabled,
     .msix_notify = chimney_nic_msix_notify,
@@ -472,10 +538,52 @@ static bool chimney_nic_can_receive(NetClientState *nc)
  * Those wait in the net queue (return 0) until the device's current
  * callback is done, so the core is never entered twice.
  */
+/*
+ * A frame from a peer that puts a virtio-net header in front: the
+ * frame alone, its checksum completed if the host left it to us (it
+ * does not: receive offloads stay off, see realize, so no GSO frame
+ * either; one would be dropped, as a wire drops what it cannot carry).
+ * NULL when dropped; *scratch is freed by the caller.
+ */
+static const uint8_t *chimney_nic_vnet_rx(const uint8_t *buf, size_t *size,
+                                          uint8_t **scratch)
+{
+    struct virtio_net_hdr vh;
+    size_t len;
+    uint8_t *f;
+
+    if (*size < sizeof(vh)) {
+        return NULL;
+    }
+    memcpy(&vh, buf, sizeof(vh));
+    buf += sizeof(vh);
+    len = *size - sizeof(vh);
+    *size = len;
+    if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+        trace_chimney_rx_vnet_drop(len, vh.gso_type);
+        return NULL;
+    }
+    if (!(vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
+        return buf;
+    }
+    if ((size_t)vh.csum_start + vh.csum_offset + 2 > len) {
+        trace_chimney_rx_vnet_drop(len, vh.gso_type);
+        return NULL;
+    }
+    f = g_memdup2(buf, len);
+    stw_be_p(f + vh.csum_start + vh.csum_offset,
+             net_raw_checksum(f + vh.csum_start, len - vh.csum_start));
+    *scratch = f;
+    return f;
+}
+
 static ssize_t chimney_nic_receive(NetClientState *nc, const uint8_t *buf,
                                    size_t size)
 {
     ChimneyNicState *s = qemu_get_nic_opaque(nc);
+    g_autofree uint8_t *scratch = NULL;
+    size_t flen = size;
+    const uint8_t *frame = buf;
     ssize_t ret;
 
     if (s->in_receive || (s->busy && !s->rx_flushing)) {
@@ -483,9 +591,18 @@ static ssize_t chimney_nic_receive(NetClientState *nc, const uint8_t *buf,
         s->deferred |= CHIMNEY_NIC_DEFER_RX;
         return 0;
     }
+    if (s->has_vnet) {
+        frame = chimney_nic_vnet_rx(buf, &flen, &scratch);
+        if (!frame) {
+            return size;
+        }
+    }
     s->busy++;
     s->in_receive = true;
-    ret = chimney_core_receive(&s->core, buf, size);
+    ret = chimney_core_receive(&s->core, frame, flen);
+    if (ret > 0) {
+        ret = size;
+    }
     s->in_receive = false;
     if (s->busy == 1) {
         chimney_nic_finish(s);
@@ -570,6 +687,7 @@ static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
 {
     ChimneyNicState *s = CHIMNEY_NIC(pdev);
     DeviceState *dev = DEVICE(pdev);
+    NetClientState *nc;
     unsigned i;
     ChimneyEngineConfig cfg;
 
@@ -613,6 +731,16 @@ static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
                           object_get_typename(OBJECT(s)), dev->id,
                           &dev->mem_reentrancy_guard, s);
     qemu_format_nic_info_str(qemu_get_queue(s->nic), s->conf.macaddr.a);
+    nc = qemu_get_queue(s->nic);
+    s->has_vnet = nc->peer && qemu_has_vnet_hdr(nc->peer);
+    if (s->has_vnet) {
+        qemu_set_vnet_hdr_len(nc->peer, sizeof(struct virtio_net_hdr));
+        /*
+         * Receive: whole frames with their checksums, as a plain NIC
+         * gets them (the L2 path hands them to the guest as they are).
+         */
+        qemu_set_offload(nc->peer, 0, 0, 0, 0, 0, 0, 0);
+    }
 
     for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
         s->timer_ctx[i].s = s;
@@ -848,6 +976,8 @@ static const Property chimney_nic_properties[] = {
                        CHIMNEY_MAX_CONN),
     DEFINE_PROP_SIZE("mem-budget", ChimneyNicState, mem_budget,
                      CHIMNEY_MEM_BUDGET_DEFAULT),
+    /* spec "Transmit segmentation offload": used when the peer takes it */
+    DEFINE_PROP_BOOL("tso", ChimneyNicState, tso, true),
 };
 
 static void chimney_nic_instance_init(Object *obj)

@@ -246,7 +246,8 @@ struct ChimneyEngine {
     uint32_t kick_tail;
     ChimneyIoAfter io_after;
     ChimneyOffloadStats stats;  /* host order; currently_established live */
-    uint8_t txbuf[CHIMNEY_MAX_FRAME + 64];
+    /* one frame, or one super-segment for the wire to cut (TSO) */
+    uint8_t txbuf[CHIMNEY_TSO_MAX_FRAME + 64];
 };
 
 ChimneyNeighObj *chimney_neigh_at(ChimneyEngine *eng, uint32_t idx);

@@ -74,11 +74,22 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
 /* Output. */
 /*
  * Build and send one segment of o at seq with flags; its len payload
- * bytes are already in place in eng->txbuf (after the headers).  False
- * when nothing could be sent.
+ * bytes are already in place in eng->txbuf (after the headers).  len
+ * above the effective MSS (only from chimney_tcp_tso_len()) goes to the
+ * wire as one super-segment that it cuts (emit_tso).  False when nothing
+ * could be sent.
  */
 bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
                       uint8_t flags, uint32_t len, bool rexmit);
+/*
+ * Transmit segmentation offload (spec "Transmit segmentation offload"):
+ * the payload of one super-segment from the avail bytes the windows let
+ * go now, or 0 when a single segment goes (no TSO on the wire, avail
+ * not above one MSS).  whole: whole segments only (more data follows,
+ * or Nagle holds a short tail); else the last segment may be short.
+ */
+uint32_t chimney_tcp_tso_len(ChimneyEngine *eng, ChimneyTcpObj *o,
+                             uint32_t mss, uint32_t avail, bool whole);
 void chimney_tcp_send_ack(ChimneyEngine *eng, ChimneyTcpObj *o);
 void chimney_tcp_send_keepalive(ChimneyEngine *eng, ChimneyTcpObj *o);
 

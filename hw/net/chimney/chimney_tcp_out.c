@@ -69,12 +69,58 @@ static uint16_t chimney_tcp_next_ip_id(ChimneyTcpObj *o)
     return id;
 }
 
+/*
+ * IPv4 ids for nseg segments the wire cuts from one super-segment: it
+ * counts up from the first (rule 075: ids stay within 0x8000..0xffff;
+ * chimney_tcp_tso_len() never lets the run pass 0xffff).
+ */
+static uint16_t chimney_tcp_take_ip_ids(ChimneyTcpObj *o, uint32_t nseg)
+{
+    uint16_t id = o->ip_id;
+    uint32_t next = (uint32_t)id + nseg;
+
+    o->ip_id = next > 0xffff ? CHIMNEY_IPV4_ID_BASE : (uint16_t)next;
+    return id;
+}
+
+uint32_t chimney_tcp_tso_len(ChimneyEngine *eng, ChimneyTcpObj *o,
+                             uint32_t mss, uint32_t avail, bool whole)
+{
+    ChimneyPathObj *p = chimney_path_at(eng, o->path);
+    ChimneyNeighObj *n = chimney_neigh_at(eng, p->neigh);
+    uint32_t max = eng->svc->tso_max ? eng->svc->tso_max(eng->opaque) : 0;
+    uint32_t hlen = chimney_segment_overhead(n, p, o);
+    uint32_t len, ids;
+
+    max = MIN(max, CHIMNEY_TSO_MAX_FRAME);
+    if (max <= hlen + mss || avail <= mss) {
+        return 0;
+    }
+    /* the IP length field; hlen counts the link header too (margin) */
+    len = MIN(avail, MIN(max, 65535u) - hlen);
+    if (whole || len < avail) {
+        len -= len % mss;
+    }
+    if (!p->ipv6) {
+        ids = 0x10000u - MAX(o->ip_id, CHIMNEY_IPV4_ID_BASE);
+        len = MIN(len, ids * mss);
+    }
+    return len > mss ? len : 0;
+}
+
 bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
                       uint8_t flags, uint32_t len, bool rexmit)
 {
     ChimneyPathObj *p = chimney_path_at(eng, o->path);
     ChimneyNeighObj *n = chimney_neigh_at(eng, p->neigh);
     size_t hlen = chimney_segment_overhead(n, p, o);
+    uint32_t mss = chimney_effective_mss(p, o);
+    uint32_t nseg = len > mss ? (len + mss - 1) / mss : 1;
+    uint32_t ipth = hlen - (hlen - CHIMNEY_TCP_HLEN -
+                            (p->ipv6 ? CHIMNEY_IPV6_HLEN : CHIMNEY_IPV4_HLEN) -
+                            ((o->c.flags & CHIMNEY_TCP_CONST_TIMESTAMP) ?
+                             CHIMNEY_TCP_TS_OPTLEN : 0));
+    uint32_t i;
     ChimneySegment seg = {
         .seq = seq,
         .ack = o->d.rcv_nxt,
@@ -91,13 +137,20 @@ bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
     if (o->invalid || p->invalid || n->invalid) {
         return false;
     }
+    /* only chimney_tcp_tso_len() makes a segment longer than the MSS */
+    if (nseg > 1 && !eng->svc->emit_tso) {
+        return false;
+    }
     chimney_tcp_neigh_check(eng, n, p->neigh);
     wnd = chimney_rcvbuf_window(eng, o);
     seg.window = chimney_tcp_window_field(o, wnd);
     if (o->io) {
         o->io->adv_wnd = wnd;   /* receiver SWS: window_update() */
     }
-    seg.ip_id = chimney_tcp_next_ip_id(o);
+    /* more than one segment: the wire cuts it (chimney_tcp_tso_len()) */
+    seg.csum_partial = nseg > 1;
+    seg.ip_id = nseg > 1 ? chimney_tcp_take_ip_ids(o, nseg) :
+                chimney_tcp_next_ip_id(o);
     if (!len && !(flags & (CHIMNEY_TH_RST | CHIMNEY_TH_FIN))) {
         /* RFC 2018: what is held out of order, on every pure ACK */
         seg.nsack = chimney_sack_blocks(o, seg.sack,
@@ -117,11 +170,11 @@ bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
     }
     trace_chimney_engine_tx_seg(o->idx, seq, len,
                                 flags);
-    chimney_stats_out(eng, o, hlen + len - (hlen - CHIMNEY_TCP_HLEN -
-                      (p->ipv6 ? CHIMNEY_IPV6_HLEN : CHIMNEY_IPV4_HLEN) -
-                      ((o->c.flags & CHIMNEY_TCP_CONST_TIMESTAMP) ?
-                       CHIMNEY_TCP_TS_OPTLEN : 0)),
-                      rexmit, flags & CHIMNEY_TH_RST);
+    /* the counters count the segments on the wire, cut or not */
+    for (i = 0; i < nseg; i++) {
+        chimney_stats_out(eng, o, ipth + MIN(mss, len - i * mss), rexmit,
+                          flags & CHIMNEY_TH_RST);
+    }
     /* an ACK goes out: no delayed ACK is owed any more */
     if (o->io) {
         o->io->segs_unacked = 0;
@@ -130,7 +183,15 @@ bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
         chimney_tcp_timer_cancel(eng, o->idx,
                                  CHIMNEY_TCP_TMR_DELACK);
     }
-    eng->svc->emit_frame(eng->opaque, eng->txbuf, flen);
+    if (nseg > 1) {
+        trace_chimney_engine_tx_tso(o->idx, seq, len, mss);
+        eng->svc->emit_tso(eng->opaque, eng->txbuf, flen,
+                           hlen - (ipth - (p->ipv6 ? CHIMNEY_IPV6_HLEN :
+                                           CHIMNEY_IPV4_HLEN)),
+                           hlen, mss, p->ipv6);
+    } else {
+        eng->svc->emit_frame(eng->opaque, eng->txbuf, flen);
+    }
     return true;
 }
 

@@ -159,7 +159,13 @@ void chimney_tcp_output(ChimneyEngine *eng, uint32_t idx)
         uint32_t unsent = chimney_seq_lt(seq, io->snd_end) ?
                           io->snd_end - seq : 0;
         uint32_t len = MIN(MIN(unsent, usable), mss);
-        bool fin = !chimney_seq_lt(io->snd_end, seq) && fin_due(o, seq, len);
+        uint32_t big = len == mss ?
+                       chimney_tcp_tso_len(eng, o, mss, MIN(unsent, usable),
+                                           usable < unsent || nagle) : 0;
+        bool fin;
+
+        len = big ? big : len;
+        fin = !chimney_seq_lt(io->snd_end, seq) && fin_due(o, seq, len);
 
         if (fin && len < unsent) {
             fin = false;

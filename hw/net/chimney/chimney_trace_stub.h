@@ -94,6 +94,14 @@ static inline void trace_chimney_tx_deferred_drop(uint64_t len)
 {
 }
 
+static inline void trace_chimney_tx_tso(uint64_t len, uint32_t mss)
+{
+}
+
+static inline void trace_chimney_rx_vnet_drop(uint64_t len, uint32_t gso_type)
+{
+}
+
 static inline void trace_chimney_migration_blocker(unsigned on, uint32_t objects)
 {
 }
@@ -151,6 +159,10 @@ static inline void trace_chimney_engine_tcp_state(uint32_t from, uint32_t to)
 }
 
 static inline void trace_chimney_engine_tx_seg(uint32_t conn, uint32_t seq, uint32_t len, uint32_t flags)
+{
+}
+
+static inline void trace_chimney_engine_tx_tso(uint32_t conn, uint32_t seq, uint32_t len, uint32_t mss)
 {
 }
 
