@@ -6,6 +6,7 @@
  */
 
 #include "chimney-fake-host.h"
+#include "chimney-test-hdr.h"
 
 static void put_tx(FakeHost *h, uint64_t ring, uint32_t idx, uint64_t addr,
                    uint16_t len, uint16_t flags)
@@ -309,6 +310,147 @@ static void test_rx_backpressure_no_loss(void)
     fake_host_free(h);
 }
 
+/* Ones' complement sum of pseudo header + segment is 0: checksum valid. */
+static bool tcp4_csum_ok(const uint8_t *ip, const uint8_t *th, size_t tlen)
+{
+    uint32_t sum = 6 + tlen;
+    size_t i;
+
+    for (i = 12; i < 20; i += 2) {
+        sum += ip[i] << 8 | ip[i + 1];
+    }
+    for (i = 0; i < tlen; i += 2) {
+        sum += th[i] << 8 | (i + 1 < tlen ? th[i + 1] : 0);
+    }
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    return sum == 0xffff;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return p[0] << 8 | p[1];
+}
+
+/*
+ * A TCP super-segment as the host kernel leaves it to a tap with
+ * receive offloads: IPv4 total length of the whole, the folded
+ * pseudo-header sum in the TCP checksum field, PSH|FIN on it.
+ */
+static size_t build_super(uint8_t *f, uint32_t payload)
+{
+    uint32_t sum, i;
+
+    memset(f, 0, 54);
+    memcpy(f, own_mac, 6);
+    memcpy(f + 6, "\x02\x00\x00\x00\x00\x01", 6);
+    f[12] = 0x08;
+    f[14] = 0x45;
+    f[16] = (40 + payload) >> 8;
+    f[17] = 40 + payload;
+    f[18] = 0x12;
+    f[19] = 0x34;                       /* IP id 0x1234 */
+    f[20] = 0x40;                       /* DF */
+    f[22] = 64;
+    f[23] = 6;
+    memcpy(f + 26, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8);
+    f[34] = 0x00; f[35] = 80;           /* sport 80, dport 1000 */
+    f[36] = 0x03; f[37] = 0xe8;
+    f[38] = 0x00; f[39] = 0x01; f[40] = 0x00; f[41] = 0x00;  /* seq 65536 */
+    f[46] = 5 << 4;
+    f[47] = 0x10 | 0x08 | 0x01;         /* ACK PSH FIN */
+    f[48] = 0xff; f[49] = 0xff;
+    for (i = 0; i < payload; i++) {
+        f[54 + i] = (uint8_t)(i * 13 + i / 256);
+    }
+    sum = 0x0a00 + 0x0002 + 0x0a00 + 0x0001 + 6 + 20 + payload;
+    sum = (sum & 0xffff) + (sum >> 16);
+    f[50] = sum >> 8;
+    f[51] = sum;
+    return 54 + payload;
+}
+
+/*
+ * Spec "Segmentation offload": a super-segment the backend hands over
+ * reaches the host path as the segments the sender's stack would have
+ * sent (each complete and valid, consecutive sequence numbers and IP
+ * ids, PSH and FIN on the last); the first finding no room waits (0),
+ * a later one is a loss; a frame whose checksum was left to the wire
+ * arrives with it completed.
+ */
+static void test_rx_offload_host_path(void)
+{
+    FakeHost *h = fake_host_new();
+    uint64_t ring = fake_ring_setup(h, CHIMNEY_RING_RX, 8,
+                                    sizeof(ChimneyRxDesc));
+    uint64_t bufs = fake_alloc(h, 8 * 2048);
+    ChimneyRxDesc *d = fake_ptr(h, ring);
+    ChimneyRxOffload ro = {
+        .needs_csum = true, .csum_start = 34, .csum_offset = 16,
+        .gso = true, .gso_size = 1000,
+    };
+    static uint8_t f[54 + 2500];
+    size_t len = build_super(f, 2500);
+    uint32_t i;
+
+    wr(h, CHIMNEY_REG_INT_MASK, CHIMNEY_INT_ALL);
+    /* no buffer: nothing delivered, the frame waits */
+    g_assert_cmpint(chimney_core_receive_offloaded(&h->core, f, len, &ro),
+                    ==, 0);
+    for (i = 0; i < 7; i++) {
+        put_rx(h, ring, i, bufs + i * 2048, 2048);
+    }
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX, CHIMNEY_RING_TAIL), 7);
+    g_assert_cmpint(chimney_core_receive_offloaded(&h->core, f, len, &ro),
+                    ==, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 3);
+    for (i = 0; i < 3; i++) {
+        uint8_t *s = fake_ptr(h, bufs + i * 2048);
+        uint32_t n = i < 2 ? 1000 : 500;
+
+        g_assert_cmpuint(GUINT16_FROM_LE(d[i].len), ==, 54 + n);
+        g_assert_cmpuint(rd16(s + 16), ==, 40 + n);         /* IP length */
+        g_assert_cmphex(rd16(s + 18), ==, 0x1234 + i);      /* IP id */
+        g_assert_cmphex(chimney_ip_checksum(s + 14, 20), ==, 0);
+        g_assert_cmphex(rd16(s + 38) << 16 | rd16(s + 40), ==,
+                        65536 + i * 1000);
+        g_assert_cmphex(s[47], ==, i < 2 ? 0x10 : 0x19);    /* PSH FIN */
+        g_assert_true(tcp4_csum_ok(s + 14, s + 34, 20 + n));
+        g_assert_cmpmem(s + 54, n, f + 54 + i * 1000, n);
+    }
+
+    g_assert_cmpint(chimney_core_receive_offloaded(&h->core, f, len, &ro),
+                    ==, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 6);
+    /* room for one segment only: the rest is lost, not queued again */
+    g_assert_cmpint(chimney_core_receive_offloaded(&h->core, f, len, &ro),
+                    ==, len);
+    g_assert_cmpuint(rd(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX,
+                                            CHIMNEY_RING_HEAD)), ==, 7);
+    g_assert_cmpint(chimney_core_receive_offloaded(&h->core, f, len, &ro),
+                    ==, 0);
+    fake_host_free(h);
+
+    /* one segment whose checksum the host left to the wire */
+    h = fake_host_new();
+    ring = fake_ring_setup(h, CHIMNEY_RING_RX, 8, sizeof(ChimneyRxDesc));
+    bufs = fake_alloc(h, 2048);
+    put_rx(h, ring, 0, bufs, 2048);
+    wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_RX, CHIMNEY_RING_TAIL), 1);
+    len = build_super(f, 700);
+    ro.gso = false;
+    g_assert_false(tcp4_csum_ok(f + 14, f + 34, 720));
+    g_assert_cmpint(chimney_core_receive_offloaded(&h->core, f, len, &ro),
+                    ==, len);
+    g_assert_true(tcp4_csum_ok(fake_ptr(h, bufs) + 14,
+                               (uint8_t *)fake_ptr(h, bufs) + 34, 720));
+    g_assert_cmpmem((uint8_t *)fake_ptr(h, bufs) + 54, 700, f + 54, 700);
+    fake_host_free(h);
+}
+
 static void test_link_and_intx(void)
 {
     FakeHost *h = fake_host_new();
@@ -442,6 +584,8 @@ int main(int argc, char **argv)
                     test_rx_delivery_and_spanning);
     g_test_add_func("/chimney/core/rx-backpressure-no-loss",
                     test_rx_backpressure_no_loss);
+    g_test_add_func("/chimney/core/rx-offload-host-path",
+                    test_rx_offload_host_path);
     g_test_add_func("/chimney/core/link-intx", test_link_and_intx);
     g_test_add_func("/chimney/core/msix-moderation", test_msix_moderation);
     g_test_add_func("/chimney/core/cmd-nop-flow-control",

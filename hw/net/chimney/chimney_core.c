@@ -514,6 +514,19 @@ static void chimney_rx_drop(ChimneyCore *core, size_t len, unsigned stat)
 static ssize_t chimney_receive_frame(ChimneyCore *core, const uint8_t *buf,
                                      size_t len)
 {
+    /*
+     * The logical switch: segments of offloaded connections go to the TCP
+     * engine, everything else up the host (L2) path untouched.
+     */
+    if (chimney_engine_rx(core->engine, buf, len)) {
+        return len;
+    }
+    return chimney_l2_receive_frame(core, buf, len);
+}
+
+ssize_t chimney_l2_receive_frame(ChimneyCore *core, const uint8_t *buf,
+                                 size_t len)
+{
     ChimneyRing *r = &core->ring[CHIMNEY_RING_RX];
     ChimneyRxDesc stack_desc[32];
     ChimneyRxDesc *desc = stack_desc;
@@ -522,13 +535,6 @@ static ssize_t chimney_receive_frame(ChimneyCore *core, const uint8_t *buf,
     uint16_t flags = 0;
     ssize_t ret = 0;
 
-    /*
-     * The logical switch: segments of offloaded connections go to the TCP
-     * engine, everything else up the host (L2) path untouched.
-     */
-    if (chimney_engine_rx(core->engine, buf, len)) {
-        return len;
-    }
     if (!chimney_l2_can_receive(core)) {
         if (chimney_rx_serves_engine(core)) {
             return chimney_rx_nobuf(core, len, 0);
@@ -633,6 +639,18 @@ ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
     ssize_t ret = chimney_receive_frame(core, buf, len);
 
     /* events the engine queued (upload requests) go out once it is done */
+    chimney_evt_drain(core);
+    return ret;
+}
+
+ssize_t chimney_core_receive_offloaded(ChimneyCore *core, const uint8_t *buf,
+                                       size_t len,
+                                       const ChimneyRxOffload *ro)
+{
+    ssize_t ret = ro->needs_csum || ro->gso ?
+                  chimney_rxoff_frame(core, buf, len, ro) :
+                  chimney_receive_frame(core, buf, len);
+
     chimney_evt_drain(core);
     return ret;
 }

@@ -150,6 +150,29 @@ bool chimney_core_can_receive(ChimneyCore *core);
 ssize_t chimney_core_receive(ChimneyCore *core, const uint8_t *buf,
                              size_t len);
 
+/*
+ * Receive offloads of the backend (spec "Segmentation offload"), from a
+ * virtio-net header: the TCP checksum at csum_start + csum_offset holds
+ * the pseudo-header sum only (needs_csum), and/or the frame is a TCP
+ * super-segment (gso) to be cut into segments of gso_size payload bytes.
+ */
+typedef struct ChimneyRxOffload {
+    bool needs_csum;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+    bool gso;
+    uint16_t gso_size;
+} ChimneyRxOffload;
+
+/*
+ * chimney_core_receive() for such a frame: an offloaded connection's
+ * engine takes it whole; the host path gets complete checksums and
+ * segments.  Same return values.
+ */
+ssize_t chimney_core_receive_offloaded(ChimneyCore *core, const uint8_t *buf,
+                                       size_t len,
+                                       const ChimneyRxOffload *ro);
+
 void chimney_core_set_link(ChimneyCore *core, bool up);
 /* The host's view of bus mastering or MSI-X enable changed. */
 void chimney_core_pci_changed(ChimneyCore *core);

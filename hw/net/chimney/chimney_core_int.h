@@ -46,6 +46,16 @@ int64_t chimney_core_indicate(ChimneyCore *core, uint64_t handle,
                               uint32_t seq, const uint8_t *data,
                               uint32_t len);
 
+/* chimney_core.c: a frame for the host (L2) path, into the RX ring */
+ssize_t chimney_l2_receive_frame(ChimneyCore *core, const uint8_t *buf,
+                                 size_t len);
+/*
+ * chimney_core_rxoff.c: a frame with a checksum to complete or a
+ * super-segment (chimney_core_receive_offloaded())
+ */
+ssize_t chimney_rxoff_frame(ChimneyCore *core, const uint8_t *buf,
+                            size_t len, const ChimneyRxOffload *ro);
+
 /* chimney_core_svc.c: the engine's host services */
 extern const ChimneyEngineServices chimney_engine_services;
 

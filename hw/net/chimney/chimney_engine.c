@@ -154,7 +154,16 @@ bool chimney_engine_rx(ChimneyEngine *eng, const uint8_t *frame, size_t len)
     if (!eng->link_up || !eng->tcp.used) {
         return false;
     }
-    return chimney_tcp_input(eng, frame, len);
+    return chimney_tcp_input(eng, frame, len, false);
+}
+
+bool chimney_engine_rx_trusted(ChimneyEngine *eng, const uint8_t *frame,
+                               size_t len)
+{
+    if (!eng->link_up || !eng->tcp.used) {
+        return false;
+    }
+    return chimney_tcp_input(eng, frame, len, true);
 }
 
 void chimney_engine_timer_expired(ChimneyEngine *eng)

@@ -45,8 +45,8 @@ typedef struct ChimneyEngineServices {
     /* Put one frame the engine built on the wire. */
     void (*emit_frame)(void *opaque, const uint8_t *buf, size_t len);
     /*
-     * Transmit segmentation offload of the wire (spec "Transmit
-     * segmentation offload"); both optional.  tso_max: the largest frame
+     * Transmit segmentation offload of the wire (spec "Segmentation
+     * offload"); both optional.  tso_max: the largest frame
      * (headers included) emit_tso() takes, 0 when the wire cuts none.
      * emit_tso: one TCP frame of more than mss payload bytes, which the
      * wire cuts into segments of mss bytes (headers repeated, sequence
@@ -129,6 +129,13 @@ void chimney_engine_after_command(ChimneyEngine *eng);
  * up the host (L2) path untouched.
  */
 bool chimney_engine_rx(ChimneyEngine *eng, const uint8_t *frame, size_t len);
+/*
+ * The same for a frame whose TCP checksum the wire vouches for (receive
+ * offload: the host kernel built it and left the checksum to be done,
+ * spec "Segmentation offload"); it may carry more than one MSS.
+ */
+bool chimney_engine_rx_trusted(ChimneyEngine *eng, const uint8_t *frame,
+                               size_t len);
 
 /* The driver posted IND buffers (IND TAIL written): delivery may go on. */
 void chimney_engine_ind_posted(ChimneyEngine *eng);

@@ -18,7 +18,6 @@
 #include "qemu/timer.h"
 #include "qapi/error.h"
 #include "net/net.h"
-#include "net/checksum.h"
 #include "standard-headers/linux/virtio_net.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/msix.h"
@@ -82,8 +81,8 @@ struct ChimneyNicState {
     /*
      * The peer takes a virtio-net header with every frame (tap): frames
      * carry one both ways, and with the tso property the engine's
-     * super-segments go out as GSO frames the host kernel cuts (spec
-     * "Transmit segmentation offload").
+     * super-segments go out as GSO frames the host kernel cuts, and the
+     * kernel's come in whole (spec "Segmentation offload").
      */
     bool has_vnet;
     bool tso;                   /* property tso */
@@ -539,51 +538,58 @@ static bool chimney_nic_can_receive(NetClientState *nc)
  * callback is done, so the core is never entered twice.
  */
 /*
- * A frame from a peer that puts a virtio-net header in front: the
- * frame alone, its checksum completed if the host left it to us (it
- * does not: receive offloads stay off, see realize, so no GSO frame
- * either; one would be dropped, as a wire drops what it cannot carry).
- * NULL when dropped; *scratch is freed by the caller.
+ * The receive offloads a peer's virtio-net header announces (spec
+ * "Segmentation offload"): a checksum left to us, a TCP super-segment.
+ * False for what no NIC could take (UDP segmentation, ECN: never asked
+ * for, see chimney_nic_set_offloads()), dropped as a wire drops it.
  */
-static const uint8_t *chimney_nic_vnet_rx(const uint8_t *buf, size_t *size,
-                                          uint8_t **scratch)
+static bool chimney_nic_vnet_rx(const uint8_t *buf, size_t size,
+                                ChimneyRxOffload *ro)
 {
     struct virtio_net_hdr vh;
-    size_t len;
-    uint8_t *f;
 
-    if (*size < sizeof(vh)) {
-        return NULL;
+    memset(ro, 0, sizeof(*ro));
+    if (size < sizeof(vh)) {
+        return false;
     }
     memcpy(&vh, buf, sizeof(vh));
-    buf += sizeof(vh);
-    len = *size - sizeof(vh);
-    *size = len;
-    if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-        trace_chimney_rx_vnet_drop(len, vh.gso_type);
-        return NULL;
+    switch (vh.gso_type) {
+    case VIRTIO_NET_HDR_GSO_NONE:
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        ro->gso = true;
+        ro->gso_size = vh.gso_size;
+        break;
+    default:
+        trace_chimney_rx_vnet_drop(size, vh.gso_type);
+        return false;
     }
-    if (!(vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
-        return buf;
+    if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        ro->needs_csum = true;
+        ro->csum_start = vh.csum_start;
+        ro->csum_offset = vh.csum_offset;
     }
-    if ((size_t)vh.csum_start + vh.csum_offset + 2 > len) {
-        trace_chimney_rx_vnet_drop(len, vh.gso_type);
-        return NULL;
-    }
-    f = g_memdup2(buf, len);
-    stw_be_p(f + vh.csum_start + vh.csum_offset,
-             net_raw_checksum(f + vh.csum_start, len - vh.csum_start));
-    *scratch = f;
-    return f;
+    return true;
+}
+
+/*
+ * With the tso property the peer may hand us TCP super-segments and
+ * leave checksums to us (the core serves both); else whole frames with
+ * complete checksums, as a NIC without offloads gets them.
+ */
+static void chimney_nic_set_offloads(ChimneyNicState *s)
+{
+    int on = s->tso;
+
+    qemu_set_offload(qemu_get_queue(s->nic)->peer, on, on, on, 0, 0, 0, 0);
 }
 
 static ssize_t chimney_nic_receive(NetClientState *nc, const uint8_t *buf,
                                    size_t size)
 {
     ChimneyNicState *s = qemu_get_nic_opaque(nc);
-    g_autofree uint8_t *scratch = NULL;
-    size_t flen = size;
-    const uint8_t *frame = buf;
+    ChimneyRxOffload ro;
     ssize_t ret;
 
     if (s->in_receive || (s->busy && !s->rx_flushing)) {
@@ -591,17 +597,19 @@ static ssize_t chimney_nic_receive(NetClientState *nc, const uint8_t *buf,
         s->deferred |= CHIMNEY_NIC_DEFER_RX;
         return 0;
     }
-    if (s->has_vnet) {
-        frame = chimney_nic_vnet_rx(buf, &flen, &scratch);
-        if (!frame) {
-            return size;
-        }
+    if (s->has_vnet && !chimney_nic_vnet_rx(buf, size, &ro)) {
+        return size;
     }
     s->busy++;
     s->in_receive = true;
-    ret = chimney_core_receive(&s->core, frame, flen);
-    if (ret > 0) {
-        ret = size;
+    if (s->has_vnet) {
+        size_t vlen = sizeof(struct virtio_net_hdr);
+
+        ret = chimney_core_receive_offloaded(&s->core, buf + vlen,
+                                             size - vlen, &ro);
+        ret = ret > 0 ? size : ret;
+    } else {
+        ret = chimney_core_receive(&s->core, buf, size);
     }
     s->in_receive = false;
     if (s->busy == 1) {
@@ -735,11 +743,7 @@ static void chimney_nic_realize(PCIDevice *pdev, Error **errp)
     s->has_vnet = nc->peer && qemu_has_vnet_hdr(nc->peer);
     if (s->has_vnet) {
         qemu_set_vnet_hdr_len(nc->peer, sizeof(struct virtio_net_hdr));
-        /*
-         * Receive: whole frames with their checksums, as a plain NIC
-         * gets them (the L2 path hands them to the guest as they are).
-         */
-        qemu_set_offload(nc->peer, 0, 0, 0, 0, 0, 0, 0);
+        chimney_nic_set_offloads(s);
     }
 
     for (i = 0; i < CHIMNEY_TIMER_COUNT; i++) {
@@ -976,7 +980,7 @@ static const Property chimney_nic_properties[] = {
                        CHIMNEY_MAX_CONN),
     DEFINE_PROP_SIZE("mem-budget", ChimneyNicState, mem_budget,
                      CHIMNEY_MEM_BUDGET_DEFAULT),
-    /* spec "Transmit segmentation offload": used when the peer takes it */
+    /* spec "Segmentation offload": used when the peer takes it */
     DEFINE_PROP_BOOL("tso", ChimneyNicState, tso, true),
 };
 

@@ -61,7 +61,8 @@ uint32_t chimney_tcp_fin_wait2_ticks(ChimneyEngine *eng);
 uint32_t chimney_tcp_send_backlog(const ChimneyTcpObj *o);
 
 /* Input: true when the frame was an offloaded connection's and consumed. */
-bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len);
+bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len,
+                       bool csum_trusted);
 struct ChimneyRxParsed;
 /*
  * One segment for connection idx (from the wire or FORWARD): false when
@@ -82,7 +83,7 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
 bool chimney_tcp_emit(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t seq,
                       uint8_t flags, uint32_t len, bool rexmit);
 /*
- * Transmit segmentation offload (spec "Transmit segmentation offload"):
+ * Transmit segmentation offload (spec "Segmentation offload"):
  * the payload of one super-segment from the avail bytes the windows let
  * go now, or 0 when a single segment goes (no TSO on the wire, avail
  * not above one MSS).  whole: whole segments only (more data follows,

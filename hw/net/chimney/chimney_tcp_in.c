@@ -182,15 +182,21 @@ static bool state_can_receive(uint32_t state)
            state == CHIMNEY_TCPS_FIN_WAIT_2;
 }
 
-/* Acknowledge received data now or after the delayed-ACK timer. */
-static void ack_data(ChimneyEngine *eng, ChimneyTcpObj *o, bool now)
+/*
+ * Acknowledge received data now or after the delayed-ACK timer; segs:
+ * the segments it counts as (a super-segment of receive offload counts
+ * as the segments it carries, spec "Segmentation offload").
+ */
+static void ack_data(ChimneyEngine *eng, ChimneyTcpObj *o, bool now,
+                     uint32_t segs)
 {
     ChimneyTcpIo *io = o->io;
     uint32_t freq = eng->params.ack_frequency;
 
     if (io && !now && freq > 1 && eng->params.delayed_ack_ticks) {
         /* rule 129: every ack_frequency-th segment, else the timer */
-        if (++io->segs_unacked < freq) {
+        io->segs_unacked += segs;
+        if (io->segs_unacked < freq) {
             if (!(o->tmr_armed & (1u << CHIMNEY_TCP_TMR_DELACK))) {
                 chimney_tcp_timer_arm(eng, o->idx, CHIMNEY_TCP_TMR_DELACK,
                                       eng->params.delayed_ack_ticks);
@@ -258,7 +264,7 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     ChimneyNeighObj *n = chimney_neigh_at(eng,
                                           chimney_path_at(eng, o->path)->neigh);
-    uint32_t wnd, seglen, adv;
+    uint32_t wnd, seglen, adv, mss;
     bool ooo;
 
     chimney_stats_tcp(eng, o)->in_segments++;
@@ -365,9 +371,10 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
              * shorter one usually ends a write, and delaying its ACK would
              * stall a peer running Nagle (spec "Delayed ACK").
              */
+            mss = chimney_tcp_eff_mss(eng, o);
             ack_data(eng, o, ooo || !adv || (o->io && o->io->nooo) ||
-                     adv > r->payload_len ||
-                     r->payload_len < chimney_tcp_eff_mss(eng, o));
+                     adv > r->payload_len || r->payload_len < mss,
+                     (r->payload_len + mss - 1) / mss);
         }
     }
     if ((r->tcp_flags & CHIMNEY_TH_FIN) && o->in_use &&
@@ -414,14 +421,21 @@ static uint32_t steer(ChimneyEngine *eng, const uint8_t *frame,
     return idx;
 }
 
-bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len)
+bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len,
+                       bool csum_trusted)
 {
     ChimneyRxParsed r;
     ChimneyTcpObj *o;
     uint32_t idx;
 
-    if (!chimney_parse_frame(frame, len, &r) ||
-        !chimney_rx_is_offload_candidate(&r)) {
+    if (!chimney_parse_frame(frame, len, &r)) {
+        return false;
+    }
+    if (csum_trusted) {
+        /* the host stack that built it left the checksum to the wire */
+        r.tcp_csum_ok = true;
+    }
+    if (!chimney_rx_is_offload_candidate(&r)) {
         return false;
     }
     idx = steer(eng, frame, &r);

@@ -98,6 +98,18 @@ static inline void trace_chimney_tx_tso(uint64_t len, uint32_t mss)
 {
 }
 
+static inline void trace_chimney_rx_offload_drop(uint64_t len, const char *why)
+{
+}
+
+static inline void trace_chimney_rx_offload_cut(uint64_t len, uint32_t segs)
+{
+}
+
+static inline void trace_chimney_rx_offload_cut_short(uint64_t len, uint32_t segs)
+{
+}
+
 static inline void trace_chimney_rx_vnet_drop(uint64_t len, uint32_t gso_type)
 {
 }
