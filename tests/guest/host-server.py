@@ -200,6 +200,7 @@ class Pump:
         self.end = "-"
         self.done = False
         self.cut = False        # the connection ended early: stop sending
+        self.send_reset = False  # the sender saw the reset first
         self.cond = threading.Condition()
 
 
@@ -238,6 +239,9 @@ def _pump_do(self, peer, args):
                     p.sent += k
             conn.shutdown(socket.SHUT_WR)
         except OSError as e:
+            # EPIPE without our shutdown: the reset (its error, which
+            # the receiver would see, is consumed by this send)
+            p.send_reset = e.errno in (errno.ECONNRESET, errno.EPIPE)
             log(f"EVENT pump-send-error name={name} err={e!r}")
 
     t = threading.Thread(target=sender, daemon=True)
@@ -272,6 +276,8 @@ def _pump_do(self, peer, args):
                     raise ConnectionResetError(err, "reset after FIN")
             elif select.select([conn], [], [], 0)[0]:
                 fin = not conn.recv(1, socket.MSG_PEEK)
+        if p.send_reset:
+            raise ConnectionResetError(errno.ECONNRESET, "reset (send)")
         # After the n bytes the guest closes: FIN (clean) or RST.
         extra = self.rfile.read1(4096)
         p.end = "fin" if not extra else "data"

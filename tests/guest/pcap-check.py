@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""pcap-check.py FILE PORT GUEST_MAC PEER_MAC GUEST_IP PEER_IP MIN_BYTES [RST_PORTS]
+"""pcap-check.py FILE PORT GUEST_MAC PEER_MAC GUEST_IP PEER_IP MIN_BYTES [RST_PORTS [PEER_OUTRSTS]]
 
 Checks a filter-dump pcap (classic pcap, Ethernet) of the tap variant
 (run-offload.sh --net tap): the link carried only the guest's and the
@@ -10,15 +10,81 @@ valid TCP checksums (spec "Segmentation offload": a super-segment of the
 device, an IP datagram above the link MTU that the tap cuts, carries the
 pseudo-header sum the host completes; the peer's frames, which the host
 kernel hands to the device with receive offloads on, may carry it on any
-frame), and no TCP segment between them was a RST, except
-from the guest on the connections (guest ports, comma-separated RST_PORTS)
-the host server saw end with a reset: those each had one.  Prints TAP-style
-"ok - ..." / "not ok - ..." lines and "# ..." notes; exit status 1 when a
-check failed."""
+frame), and the RSTs were the expected ones:
 
+* from the guest exactly one on each connection the host server saw end
+  with a reset (RST_PORTS: their guest ports, comma-separated, a port
+  once per such connection: a port can be reused after a reset), none
+  on any other connection;
+* from the peer only the reset of a closed connection answering a
+  segment that arrived after the normal close (RFC 9293 3.10.7.1, CLOSED:
+  <SEQ=SEG.ACK><CTL=RST>), and only when that segment was the guest's
+  TIME-WAIT acknowledgement of a retransmission of the peer's FIN
+  (3.10.7.4: "Acknowledge it, and restart the 2 MSL timeout"): both FINs
+  acknowledged before, the peer's FIN sent again after the guest's ACK of
+  it (its retransmission timer or tail loss probe fired before that ACK
+  came), then a pure ACK from the guest with nothing new, answered by an
+  RST without ACK whose sequence number is that ACK's.  Any other guest
+  segment after the close (a window update, data) answered by the peer's
+  RST fails.  PEER_OUTRSTS (the growth of the peer's Tcp OutRsts) must be
+  the number of the peer's RSTs on the wire.
+
+Prints TAP-style "ok - ..." / "not ok - ..." lines and "# ..." notes;
+exit status 1 when a check failed."""
+
+import collections
 import socket
 import struct
 import sys
+
+
+class Conn:
+    """One connection of the server port, from the guest's SYN on (a
+    guest port is used again after a reset: no TIME-WAIT)."""
+
+    def __init__(self, gport):
+        self.gport = gport
+        self.gfin = None        # sequence number after the guest's FIN
+        self.pfin = None        # after the peer's FIN
+        self.gfin_acked = False
+        self.pfin_acked = False
+        self.refin = False      # the peer's FIN again after the guest's ACK
+        self.late = None        # ACK field of the guest's TIME-WAIT ACK
+        self.grst = 0           # RSTs from the guest
+        self.prst = 0           # RSTs from the peer answering self.late
+        self.bad = []           # frames of the peer's other RSTs
+
+
+def track(c, d, fr, fl, seq, ack, plen, bad_rst):
+    """One segment of connection c (d 0: from the guest, 1: from the
+    peer); the RST rules of the module's docstring."""
+    closed = c.gfin_acked and c.pfin_acked
+    if d == 0:
+        if fl & 4:
+            c.grst += 1
+            return
+        # after the close only the ACK of a retransmitted FIN: the same
+        # ACK again, nothing new (a window update or data is not one)
+        c.late = ack if closed and c.refin and fl == 0x10 and \
+            plen == 0 and seq == c.gfin and ack == c.pfin else None
+        if fl & 1:
+            c.gfin = (seq + plen + 1) & 0xffffffff
+        if fl & 0x10 and c.pfin is not None and ack == c.pfin:
+            c.pfin_acked = True
+        return
+    if fl & 4:
+        if fl == 4 and c.late is not None and seq == c.late:
+            c.prst += 1
+        else:
+            c.bad.append(fr)
+            bad_rst.append(fr)
+        c.late = None
+        return
+    if fl & 1:
+        c.refin = c.refin or c.pfin_acked
+        c.pfin = (seq + plen + 1) & 0xffffffff
+    if fl & 0x10 and c.gfin is not None and ack == c.gfin:
+        c.gfin_acked = True
 
 
 def tcp_csum_ok(ip, tcp):
@@ -49,9 +115,11 @@ def main():
     gmac, pmac = (bytes.fromhex(m.replace(':', '')) for m in sys.argv[3:5])
     gip, pip = (socket.inet_aton(a.split('/')[0]) for a in sys.argv[5:7])
     need = int(sys.argv[7])
-    want_rst = {int(x) for x in sys.argv[8].split(',') if x} \
-        if len(sys.argv) > 8 else set()
-    rst_guest = {}          # guest port -> RSTs the guest sent
+    # guest port -> connections the server saw reset
+    want_rst = collections.Counter(int(x) for x in sys.argv[8].split(',')
+                                   if x) if len(sys.argv) > 8 else {}
+    peer_outrsts = int(sys.argv[9]) if len(sys.argv) > 9 else 0
+    cur, all_conns, bad_rst = {}, [], []
     data = open(path, 'rb').read()
     if data[:4] == b'\xd4\xc3\xb2\xa1':
         e = '<'
@@ -99,12 +167,12 @@ def main():
         tcplen = tot - ihl      # from the IP header: also when truncated
         if len(tcp) < 20:
             continue
-        sp, dp = struct.unpack('>HH', tcp[0:4])
+        sp, dp, seq, ack = struct.unpack('>HHII', tcp[0:12])
         if tcp[13] & 4:             # on any port
             rst += 1
-            if ip[12:16] == gip and port == dp:
-                rst_guest[sp] = rst_guest.get(sp, 0) + 1
         if port not in (sp, dp):
+            if tcp[13] & 4:
+                bad_rst.append(frames)
             continue
         d = 0 if dp == port else 1
         # the source must be the side the direction says
@@ -119,6 +187,12 @@ def main():
         conns.add(sp if d == 0 else dp)
         if tot > MTU:
             tso[d] += 1
+        g = sp if d == 0 else dp
+        if g not in cur or (d == 0 and fl & 0x12 == 2):
+            cur[g] = Conn(g)
+            all_conns.append(cur[g])
+        track(cur[g], d, frames, fl, seq, ack,
+              tcplen - (tcp[12] >> 4) * 4, bad_rst)
         if caplen < wirelen:
             short += 1      # filter-dump maxlen: no checksum to verify
         elif d == 0 and tot > MTU:
@@ -158,15 +232,34 @@ def main():
     check(segs > short and bad_csum == 0,
           f'pcap: every TCP segment has a valid checksum'
           f' ({bad_csum} bad of {segs - short} complete ones)')
-    if not want_rst:
-        check(segs > 0 and rst == 0,
-              f'pcap: no TCP RST on the wire, any port ({rst})')
-    else:
-        check(segs > 0 and set(rst_guest) == want_rst and
-              sum(rst_guest.values()) == rst,
-              f'pcap: TCP RSTs only from the guest on the {len(want_rst)}'
-              f' connections the server saw reset ({rst} RSTs,'
-              f' {len(rst_guest)} connections)')
+    reset = [c for c in all_conns if c.grst]
+    grst = sum(c.grst for c in reset)
+    nwant = sum(want_rst.values())
+    check(segs > 0 and
+          collections.Counter(c.gport for c in reset) == want_rst and
+          grst == len(reset),
+          f'pcap: TCP RSTs from the guest: one on each of the {nwant}'
+          f' connections the server saw reset, none elsewhere ({grst} RSTs'
+          f' on {len(reset)} connections)')
+    for c in reset:
+        if c.grst != 1 or want_rst.get(c.gport, 0) == 0:
+            print(f'# guest port {c.gport}: {c.grst} RSTs from the guest'
+                  f' ({want_rst.get(c.gport, 0)} resets of the port logged'
+                  f' by the server)')
+    prst = sum(c.prst for c in all_conns)
+    check(not bad_rst and rst == grst + prst and prst == peer_outrsts,
+          f'pcap: TCP RSTs from the peer only answer the guest\'s TIME-WAIT'
+          f' ACK of a retransmitted FIN after the close (RFC 9293'
+          f' 3.10.7.1/3.10.7.4: {prst}), none else ({len(bad_rst)}; RSTs'
+          f' on any port {rst}), as many as the peer\'s OutRsts'
+          f' (+{peer_outrsts})')
+    for c in all_conns:
+        if c.prst:
+            print(f'# guest port {c.gport}: the peer reset the closed'
+                  f' connection {c.prst} time(s), answering the guest\'s'
+                  f' ACK of its retransmitted FIN')
+    for fr in bad_rst[:5]:
+        print(f'# frame {fr}: an RST that is not one of these')
     return 1 if fails else 0
 
 

@@ -32,9 +32,11 @@
 # device in a private network namespace (lib.sh CG_NET=tap), QEMU and the
 # host server inside it, the guest at 192.168.77.2 talking to the
 # namespace's TCP stack at 192.168.77.1; then also: the namespace's Tcp
-# counters (no reset sent, no error, no established connection reset)
+# counters (no error, no established connection reset but the test's)
 # and the wire (pcap-check.py: only the guest's and the tap's MACs and
-# addresses, ARP answered, the pumps' bytes, valid checksums, no RST).
+# addresses, ARP answered, the pumps' bytes, valid checksums, the guest's
+# RST on each connection the host server saw reset and no other RST but
+# the peer's answers to a TIME-WAIT ACK of its retransmitted FIN).
 #
 # Output: TAP on stdout, the serial console as "# " lines on stderr
 # (unless --quiet).  Exit status: 0 all passed, 1 a check failed, 77 QEMU
