@@ -21,9 +21,11 @@ frame), and the RSTs were the expected ones:
   <SEQ=SEG.ACK><CTL=RST>), and only when that segment was the guest's
   TIME-WAIT acknowledgement of a retransmission of the peer's FIN
   (3.10.7.4: "Acknowledge it, and restart the 2 MSL timeout"): both FINs
-  acknowledged before, the peer's FIN sent again after the guest's ACK of
-  it (its retransmission timer or tail loss probe fired before that ACK
-  came), then a pure ACK from the guest with nothing new, answered by an
+  acknowledged before, the peer's FIN sent again (its retransmission timer
+  or tail loss probe fired before the guest's ACK of it came; the two may
+  cross on the wire), then a pure ACK from the guest with nothing new
+  (the guest kernel's TIME-WAIT socket, once the device has handed the
+  connection back, answering the retransmission), answered by an
   RST without ACK whose sequence number is that ACK's.  Any other guest
   segment after the close (a window update, data) answered by the peer's
   RST fails.  PEER_OUTRSTS (the growth of the peer's Tcp OutRsts) must be
@@ -81,7 +83,9 @@ def track(c, d, fr, fl, seq, ack, plen, bad_rst):
         c.late = None
         return
     if fl & 1:
-        c.refin = c.refin or c.pfin_acked
+        # the same FIN again: retransmitted, before or after the guest's
+        # ACK of it (the two may cross on the wire)
+        c.refin = c.refin or c.pfin == (seq + plen + 1) & 0xffffffff
         c.pfin = (seq + plen + 1) & 0xffffffff
     if fl & 0x10 and c.gfin is not None and ack == c.gfin:
         c.gfin_acked = True
