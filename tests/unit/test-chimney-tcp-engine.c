@@ -265,7 +265,7 @@ static void test_tso_bulk_send(void)
     g_autoptr(GByteArray) got = g_byte_array_new();
     Fx fx;
     uint64_t buf, cookie;
-    uint32_t next = ISS, k, round;
+    uint32_t next = ISS, k, round, sent[64] = { 0 };
     int last_id = -1;
     bool psh_seen = false, done = false;
     ChimneyEvent ev;
@@ -300,12 +300,19 @@ static void test_tso_bulk_send(void)
             psh_seen = rs.flags & CHIMNEY_TH_PSH;
             g_byte_array_append(got, rs.payload, rs.plen);
             next += rs.plen;
+            sent[round] += rs.plen;
         }
         g_ptr_array_set_size(fx.frames, 0);
         peer_ack(&fx, next);
     }
     g_assert_cmpuint(next, ==, ISS + total);
     g_assert_true(psh_seen);
+    /*
+     * Slow start by bytes acknowledged (spec "TCP engine"): one ACK for
+     * a whole flight doubles the window, it does not add one MSS.
+     */
+    g_assert_cmpuint(sent[0], >=, 2 * MSS);
+    g_assert_cmpuint(sent[1], >=, 2 * sent[0]);
     g_assert_cmpmem(got->data, got->len, data, total);
     /* super-segments of whole segments, more than one of them */
     g_assert_cmpuint(fx.tso_frames, >=, 2);

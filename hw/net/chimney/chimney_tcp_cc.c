@@ -121,9 +121,19 @@ void chimney_cc_on_ack(ChimneyEngine *eng, uint32_t idx, uint32_t acked,
             o->d.cwnd = MAX(o->d.cwnd, mss);
         }
     } else if (o->d.cwnd < o->d.ssthresh) {
-        o->d.cwnd += MIN(acked, mss);                   /* slow start */
+        /*
+         * Slow start by the bytes acknowledged (RFC 3465 byte counting,
+         * without its L = 2 SMSS cap, as Linux does): one ACK for a
+         * super-segment or from a receiver that coalesces (GRO/LRO)
+         * covers many segments, and counting it as one would hold the
+         * window at a few segments per round trip (spec "Segmentation
+         * offload").
+         */
+        o->d.cwnd += acked;
     } else {
-        o->d.cwnd += MAX(1u, (uint32_t)((uint64_t)mss * mss / o->d.cwnd));
+        /* congestion avoidance: one MSS per window of bytes acknowledged */
+        o->d.cwnd += MAX(1u, (uint32_t)((uint64_t)mss * MIN(acked,
+                                        o->d.cwnd) / o->d.cwnd));
     }
     o->d.cwnd = MIN(o->d.cwnd, 1u << 30);
     o->d.dup_ack_count = 0;
