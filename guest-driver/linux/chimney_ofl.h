@@ -65,7 +65,7 @@
 #endif
 
 #define CHIMNEY_SREQ_MAX	32768u	/* bytes of one SEND request */
-#define CHIMNEY_SND_MIN_BUDGET	(512u * 1024u)	/* in-flight SEND bytes */
+#define CHIMNEY_SND_MIN_BUDGET	(2048u * 1024u)	/* in-flight SEND bytes */
 #define CHIMNEY_RQ_MIN		(256u * 1024u)	/* unread bytes kept */
 #define CHIMNEY_HELD_MAX	1024u	/* frames held during an upload */
 #define CHIMNEY_TREE_TIMEOUT	(10 * HZ)
