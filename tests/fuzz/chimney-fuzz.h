@@ -87,6 +87,11 @@ enum {
     FZ_DATA,            /* u8 opcode sel, u8 ref, u16 flags, u16 len */
     FZ_FLUSH,           /* run the device until queued commands complete */
     FZ_BULK,            /* u8 variant: large and maximal trees */
+    FZ_RXOFF,           /* u8 flags (bit 0 needs_csum, bit 1 gso), u8
+                         * csum_start, u8 csum_offset, u16 gso_size: the
+                         * backend's receive offloads for the frames of
+                         * later FZ_FRAME and FZ_SEGMENT ops (flags 0:
+                         * plain frames again) */
     FZ_OPS,
 };
 
@@ -97,9 +102,9 @@ enum {
 static const uint8_t fz_op_table[32] = {
     FZ_WRITE_REG, FZ_READ_REG, FZ_POKE, FZ_BLOCK, FZ_CMD, FZ_FRAME,
     FZ_CLOCK, FZ_PCI, FZ_LINK, FZ_BRINGUP, FZ_OFFLOAD, FZ_TREE, FZ_SEGMENT,
-    FZ_ADVANCE, FZ_DATA, FZ_FLUSH, FZ_BULK,
-    /* 17..31: weights */
-    FZ_TREE, FZ_TREE, FZ_TREE, FZ_TREE, FZ_SEGMENT, FZ_SEGMENT, FZ_SEGMENT,
+    FZ_ADVANCE, FZ_DATA, FZ_FLUSH, FZ_BULK, FZ_RXOFF,
+    /* 18..31: weights */
+    FZ_TREE, FZ_TREE, FZ_TREE, FZ_SEGMENT, FZ_SEGMENT, FZ_SEGMENT,
     FZ_SEGMENT, FZ_OFFLOAD, FZ_OFFLOAD, FZ_OFFLOAD, FZ_ADVANCE, FZ_DATA,
     FZ_FLUSH, FZ_CMD,
 };
@@ -224,7 +229,18 @@ typedef struct FzState {
     unsigned npend;
     unsigned bulk;              /* FZ_BULK ops run (one counts) */
     GHashTable *send_done;      /* "handle:cookie" of SEND_DONE events */
+    ChimneyRxOffload rxoff;     /* FZ_RXOFF: how frames arrive */
 } FzState;
+
+/* A frame from the wire, through the receive offloads FZ_RXOFF set. */
+static inline void fz_receive(FzState *s, const uint8_t *f, size_t len)
+{
+    if (s->rxoff.needs_csum || s->rxoff.gso) {
+        chimney_core_receive_offloaded(&s->h->core, f, len, &s->rxoff);
+    } else {
+        chimney_core_receive(&s->h->core, f, len);
+    }
+}
 
 static inline uint32_t fz_take(const uint8_t **p, const uint8_t *end,
                                unsigned n)
@@ -1238,7 +1254,7 @@ static inline void fz_op_segment(FzState *s)
         memset(f + len, 0, 60 - len);
         len = 60;
     }
-    chimney_core_receive(&s->h->core, f, len);
+    fz_receive(s, f, len);
     if (s->r) {
         uint32_t st, info;
         bool found;
@@ -1470,6 +1486,9 @@ static inline size_t fz_op_len(const uint8_t *d, size_t size, size_t off)
     case FZ_BULK:
         n = 3;
         break;
+    case FZ_RXOFF:
+        n = 5;
+        break;
     default:        /* FZ_CMD, FZ_FLUSH */
         n = 0;
         break;
@@ -1521,7 +1540,7 @@ static inline void chimney_fuzz_one(const uint8_t *data, size_t size)
     static const char *const names[FZ_OPS] = {
         "write_reg", "read_reg", "poke", "block", "cmd", "frame", "clock",
         "pci", "link", "bringup", "offload", "tree", "segment", "advance",
-        "data", "flush", "bulk",
+        "data", "flush", "bulk", "rxoff",
     };
     FzState *s = g_new0(FzState, 1);
     const uint8_t *op_start = NULL;
@@ -1615,7 +1634,17 @@ static inline void chimney_fuzz_one(const uint8_t *data, size_t size)
             len = MIN(len, (uint32_t)(s->end - s->p));
             memcpy(frame, s->p, len);
             s->p += len;
-            chimney_core_receive(&h->core, frame, len);
+            fz_receive(s, frame, len);
+            break;
+        }
+        case FZ_RXOFF: {
+            uint32_t fl = fz_u(s, 1);
+
+            s->rxoff.needs_csum = fl & 1;
+            s->rxoff.gso = fl & 2;
+            s->rxoff.csum_start = fz_u(s, 1);
+            s->rxoff.csum_offset = fz_u(s, 1);
+            s->rxoff.gso_size = fz_u(s, 2);
             break;
         }
         case FZ_CLOCK:

@@ -100,6 +100,21 @@ static void emit_engine_op(GByteArray *b, GRand *r)
             fz_emit_u8(b, FZ_BULK);
             fz_emit_u8(b, rnd8(r) & 0x0f);
             fz_emit_u16(b, g_rand_int_range(r, 0, 64));
+        } else if (g_rand_int_range(r, 0, 4) == 0) {
+            /*
+             * the backend's receive offloads for the frames that follow:
+             * mostly what a tap gives (checksum at the TCP header's, a
+             * real MSS), sometimes anything
+             */
+            static const uint16_t gso[] = { 0, 1, 8, 536, 1000, 1460 };
+            bool sane = g_rand_int_range(r, 0, 4);
+
+            fz_emit_u8(b, FZ_RXOFF);
+            fz_emit_u8(b, g_rand_int_range(r, 0, 4));
+            fz_emit_u8(b, sane ? 34 : rnd8(r));
+            fz_emit_u8(b, sane ? 16 : rnd8(r));
+            fz_emit_u16(b, sane ? gso[g_rand_int_range(r, 0, 6)] :
+                        g_rand_int(r));
         } else {
             fz_emit_u8(b, FZ_FLUSH);
         }
