@@ -9,6 +9,7 @@
 
 #include "chimney-fake-engine.h"
 #include "chimney-test-seg.h"
+#include "chimney_offload.h"
 
 static const uint8_t eng_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 static const uint8_t peer_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
@@ -392,12 +393,62 @@ static void test_rx_super_segment_trusted(void)
     fx_fini(&fx);
 }
 
+/*
+ * Rule 075 with segmentation offload: the wire counts the ids of a
+ * super-segment's segments up from its own, so a super-segment never
+ * carries more segments than ids remain before 0xffff; the ids on the
+ * wire stay in 0x8000..0xffff and wrap from 0xffff to 0x8000.
+ */
+static void test_tso_ip_id_wrap(void)
+{
+    const uint32_t total = 30 * MSS;
+    Fx fx;
+    uint64_t buf;
+    uint32_t next = ISS, k, round, wraps = 0;
+    int last_id = -1;
+
+    fx_init_tso(&fx);
+    chimney_tcp_at(fx.h.eng, 0)->ip_id = 0xfffa;
+    buf = fe_alloc(&fx.h, total);
+    g_assert_cmphex(fe_cmd(&fx.h, CHIMNEY_CMD_SEND, 0, buf, total, fx.handle,
+                           NULL), ==, CHIMNEY_ST_SUCCESS);
+    for (round = 0; round < 64 && next != ISS + total; round++) {
+        for (k = 0; k < fx.frames->len; k++) {
+            GByteArray *f = g_ptr_array_index(fx.frames, k);
+            ChimneyTestRxSeg rs;
+            int id = rd16(f->data + 14 + 4);
+
+            g_assert_true(seg_parse(f->data, f->len, &rs));
+            if (!rs.plen) {
+                continue;
+            }
+            g_assert_cmphex(id & 0x8000, ==, 0x8000);
+            if (last_id == 0xffff) {
+                g_assert_cmphex(id, ==, 0x8000);
+                wraps++;
+            } else if (last_id >= 0) {
+                g_assert_cmphex(id, ==, last_id + 1);
+            }
+            last_id = id;
+            next += rs.plen;
+        }
+        g_ptr_array_set_size(fx.frames, 0);
+        peer_ack(&fx, next);
+    }
+    g_assert_cmpuint(next, ==, ISS + total);
+    g_assert_cmpuint(wraps, ==, 1);
+    g_assert_cmpuint(fx.tso_frames, >=, 2);
+    fx_fini(&fx);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/chimney/tcp-engine/partial-ack-rexmit-data",
                     test_partial_ack_rexmit_data);
     g_test_add_func("/chimney/tcp-engine/tso-bulk-send", test_tso_bulk_send);
+    g_test_add_func("/chimney/tcp-engine/rule-075-tso-ip-id-wrap",
+                    test_tso_ip_id_wrap);
     g_test_add_func("/chimney/tcp-engine/rx-super-segment-trusted",
                     test_rx_super_segment_trusted);
     return g_test_run();
