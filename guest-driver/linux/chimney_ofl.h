@@ -16,8 +16,9 @@
  * socket's sk_prot and proto_ops are swapped (as kTLS does) so that
  * sendmsg, recvmsg, poll, ioctl, shutdown and close of the unchanged
  * application go to the device: SEND requests, receive indications (the
- * always-indicate model: every indication is copied into the socket's
- * queue, bounded by the receive buffer), events.
+ * always-indicate model: every indication goes into the socket's queue,
+ * bounded by the receive buffer, its pages taken over rather than copied
+ * where they are full enough: chimney_ofl_rx.c), events.
  *
  * Upload (CMD_TERMINATE with a delegated structure: /dev/chimney ioctl,
  * close(), shutdown(), EVT_TCP_RETRIEVE/ABORT, interface down) rebuilds
@@ -253,6 +254,12 @@ void chimney_upload_sock(struct chimney_conn *c, bool detach);
 int chimney_ofl_net_init(void);
 void chimney_ofl_net_exit(void);
 u32 chimney_neigh_hrd(struct neighbour *ne);
+
+/* chimney_ofl_rx.c: indicated data into the receive queue */
+u32 chimney_rx_build(struct chimney_priv *priv,
+		     const struct chimney_drv_ind_frag *frags, u32 nfrags,
+		     u32 take, struct sk_buff_head *q);
+int chimney_rx_pull(struct sk_buff *skb, u32 off);
 
 /* chimney_ofl_sock.c */
 u32 chimney_snd_budget(struct sock *sk);
