@@ -45,7 +45,8 @@ enum {
 	CHIMNEY_OFL_RELINKS,		/* paths relinked to another neighbor */
 	CHIMNEY_OFL_NEIGH_QUERIES,	/* NEIGH_QUERY events answered */
 	CHIMNEY_OFL_RESETS,		/* device resets (ethtool, ring error) */
-	CHIMNEY_OFL_RX_ZC_BYTES,	/* ... of them received without a copy */
+	CHIMNEY_OFL_RX_ZC_BYTES,	/* received without the driver's copy */
+	CHIMNEY_OFL_TX_ZC_BYTES,	/* sent from the caller's pages (sendpage) */
 	CHIMNEY_OFL_NSTATS
 };
 

@@ -1320,6 +1320,7 @@ static const char chimney_ofl_stat_names[][ETH_GSTRING_LEN] = {
 	[CHIMNEY_OFL_NEIGH_QUERIES] = "ofl_neigh_queries",
 	[CHIMNEY_OFL_RESETS] = "ofl_resets",
 	[CHIMNEY_OFL_RX_ZC_BYTES] = "ofl_rx_zc_bytes",
+	[CHIMNEY_OFL_TX_ZC_BYTES] = "ofl_tx_zc_bytes",
 };
 
 /* The device's engine counters (CMD_QUERY_STATS), IPv4. */

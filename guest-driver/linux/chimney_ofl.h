@@ -106,6 +106,7 @@ struct chimney_conn;
 struct chimney_sreq {
 	struct list_head node;
 	struct chimney_conn *conn;
+	struct page *page;		/* sendpage: buf is in it (a reference) */
 	void *buf;
 	dma_addr_t dma;
 	u32 len;
@@ -260,6 +261,14 @@ u32 chimney_rx_build(struct chimney_priv *priv,
 		     const struct chimney_drv_ind_frag *frags, u32 nfrags,
 		     u32 take, struct sk_buff_head *q);
 int chimney_rx_pull(struct sk_buff *skb, u32 off);
+
+/* chimney_ofl_tx.c: SEND requests, sendpage */
+int chimney_send_room(struct chimney_conn *c, struct sock *sk, long *timeo,
+		      u32 *space);
+void chimney_send_submit(struct chimney_conn *c, struct chimney_sreq *r,
+			 bool push);
+int chimney_sendpage(struct sock *sk, struct page *page, int offset,
+		     size_t size, int flags);
 
 /* chimney_ofl_sock.c */
 u32 chimney_snd_budget(struct sock *sk);

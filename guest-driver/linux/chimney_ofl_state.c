@@ -217,6 +217,13 @@ int chimney_sreq_map(struct chimney_sreq *r)
 
 void chimney_sreq_free(struct chimney_sreq *r)
 {
+	if (r->page) {			/* sendpage (chimney_ofl_tx.c) */
+		dma_unmap_page(r->conn->priv->dev, r->dma, r->len,
+			       DMA_TO_DEVICE);
+		put_page(r->page);
+		kfree(r);
+		return;
+	}
 	if (r->dma)
 		dma_unmap_single(r->conn->priv->dev, r->dma, r->len,
 				 DMA_TO_DEVICE);
