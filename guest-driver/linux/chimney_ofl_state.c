@@ -192,7 +192,10 @@ static struct chimney_sreq *chimney_sreq_alloc(struct chimney_conn *c,
 
 	if (!r)
 		return NULL;
-	r->buf = kmalloc(len, GFP_KERNEL | __GFP_NOWARN);
+	/* above the costly order: no compaction, smaller ones instead */
+	r->buf = kmalloc(len, GFP_KERNEL | __GFP_NOWARN |
+			 (get_order(len) > PAGE_ALLOC_COSTLY_ORDER ?
+			  __GFP_NORETRY : 0));
 	if (!r->buf) {
 		kfree(r);
 		return NULL;
