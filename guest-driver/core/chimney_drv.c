@@ -1036,13 +1036,36 @@ static u32 ind_err(u32 st)
 	return (st & CHIMNEY_DESC_ERR_MASK) >> CHIMNEY_DESC_ERR_SHIFT;
 }
 
+/* IND buffers: the port's receive buffers if it has its own kind. */
+static int rxbuf_get(struct chimney_drv *drv, u32 len,
+		     struct chimney_dma_buf *buf)
+{
+	if (!drv->os.ops->rxbuf_alloc)
+		return dma_get(drv, len, buf);
+	if (drv->os.ops->rxbuf_alloc(drv->os.ctx, len, buf) < 0) {
+		mem_zero(buf, sizeof(*buf));
+		return CHIMNEY_DRV_ENOMEM;
+	}
+	return 0;
+}
+
+static void rxbuf_put(struct chimney_drv *drv, struct chimney_dma_buf *buf)
+{
+	if (!drv->os.ops->rxbuf_free) {
+		dma_put(drv, buf);
+		return;
+	}
+	drv->os.ops->rxbuf_free(drv->os.ctx, buf);
+	mem_zero(buf, sizeof(*buf));
+}
+
 static void ind_free(struct chimney_drv *drv)
 {
 	u32 i;
 
 	for (i = 0; i < CHIMNEY_DRV_IND_RING_MAX; i++) {
 		if (drv->ind_slot[i].buf.len)
-			dma_put(drv, &drv->ind_slot[i].buf);
+			rxbuf_put(drv, &drv->ind_slot[i].buf);
 		mem_zero(&drv->ind_slot[i], sizeof(drv->ind_slot[i]));
 	}
 	ring_free(drv, &drv->ind_ring);
@@ -1051,6 +1074,7 @@ static void ind_free(struct chimney_drv *drv)
 	drv->ind_next = 0;
 	drv->ind_clean = 0;
 	drv->ind_owed = 0;
+	drv->ind_shown = 0;
 }
 
 int chimney_drv_ind_start(struct chimney_drv *drv, u32 ring_size,
@@ -1080,7 +1104,7 @@ int chimney_drv_ind_start(struct chimney_drv *drv, u32 ring_size,
 	drv->ind_size = ring_size;
 	drv->ind_buf_size = buf_size;
 	for (i = 0; i < ring_size; i++) {
-		if (dma_get(drv, buf_size, &drv->ind_slot[i].buf)) {
+		if (rxbuf_get(drv, buf_size, &drv->ind_slot[i].buf)) {
 			drv_log(drv, CHIMNEY_LOG_ERR,
 				"chimney-drv: no DMA memory for IND buffer %u",
 				i);
@@ -1132,6 +1156,36 @@ u32 chimney_drv_ind_read(struct chimney_drv *drv,
 	if (len)
 		dma_rd(drv, frag->buf, off, dst, len);
 	return len;
+}
+
+int chimney_drv_ind_swap(struct chimney_drv *drv,
+			 const struct chimney_drv_ind_frag *frag,
+			 const struct chimney_dma_buf *fresh,
+			 struct chimney_dma_buf *taken)
+{
+	struct chimney_drv_ind_frag *f;
+	struct chimney_drv_ind_slot *s;
+	u32 i;
+
+	if (!drv || !frag || !fresh || !taken)
+		return CHIMNEY_DRV_EINVAL;
+	/* one of the fragments on show, by address: the host's pointer */
+	for (i = 0; i < drv->ind_shown; i++)
+		if (&drv->ind_frags[i] == frag)
+			break;
+	if (i == drv->ind_shown || !frag->buf ||
+	    fresh->len < drv->ind_buf_size ||
+	    (fresh->dma & (CHIMNEY_RING_ALIGN - 1)))
+		return CHIMNEY_DRV_EINVAL;
+	f = &drv->ind_frags[i];
+	/* the fragment's buffer is its slot's (ind_indicate) */
+	s = (struct chimney_drv_ind_slot *)((char *)f->buf -
+		__builtin_offsetof(struct chimney_drv_ind_slot, buf));
+	*taken = s->buf;
+	s->buf = *fresh;
+	f->buf = NULL;
+	drv->n_ind_swapped++;
+	return 0;
 }
 
 /* CMD_DONE of the core's own IND_DONE. */
@@ -1254,10 +1308,13 @@ static void ind_indicate(struct chimney_drv *drv, const ChimneyEvent *ev)
 			nfrags, eop, bad);
 	} else {
 		drv->n_indications++;
-		if (ops && ops->on_indicate)
+		if (ops && ops->on_indicate) {
+			drv->ind_shown = nfrags;	/* ind_swap() */
 			consumed = ops->on_indicate(drv->evt_ctx, ev->cookie,
 						    ev->handle, drv->ind_frags,
 						    nfrags, total);
+			drv->ind_shown = 0;
+		}
 		if (consumed == CHIMNEY_DRV_IND_DEFER) {
 			ind_repost(drv);
 			return;

@@ -146,7 +146,8 @@ typedef void (*chimney_drv_cmd_done_fn)(void *ctx, u32 status);
  * offset 0), @len bytes of data whose first byte has TCP sequence number
  * @seq.  Read it with chimney_drv_ind_read() (or, in a port that knows
  * its buffers, through @buf->handle).  Valid only during the on_indicate
- * call: the core re-posts the buffer afterwards.
+ * call: the core re-posts the buffer afterwards, unless the host took it
+ * with chimney_drv_ind_swap() (then @buf is NULL).
  */
 struct chimney_drv_ind_frag {
 	const struct chimney_dma_buf *buf;
@@ -272,6 +273,7 @@ struct chimney_drv {
 	u32 ind_next;			/* next descriptor the core examines */
 	u32 ind_clean;			/* next descriptor to re-post */
 	u32 ind_owed;			/* IND_DONEs not submitted yet */
+	u32 ind_shown;			/* ind_frags[] of the on_indicate call */
 	struct chimney_drv_ind_slot ind_slot[CHIMNEY_DRV_IND_RING_MAX];
 	struct chimney_drv_ind_frag ind_frags[CHIMNEY_DRV_IND_RING_MAX];
 
@@ -284,6 +286,7 @@ struct chimney_drv {
 	u32 n_ind_err_desc;		/* IND descriptors completed in error */
 	u32 n_ind_bad;			/* indications not matching the ring */
 	u32 n_ind_done_failed;		/* IND_DONE not accepted by the device */
+	u32 n_ind_swapped;		/* IND buffers the host took */
 };
 
 /*
@@ -465,7 +468,8 @@ int chimney_drv_clear_stats(struct chimney_drv *drv, u16 flags,
  * The IND ring (optional; spec "Receive indications").  Start: allocate
  * a ring of @ring_size descriptors (a power of two in [CHIMNEY_RING_MIN,
  * min(CAP_RING_MAX, CHIMNEY_DRV_IND_RING_MAX)]) and one DMA buffer of
- * @buf_size bytes (1..CHIMNEY_DRV_IND_BUF_MAX) per slot, program and
+ * @buf_size bytes (1..CHIMNEY_DRV_IND_BUF_MAX; the shim's rxbuf_alloc
+ * when it has one, else dma_alloc) per slot, program and
  * enable the ring, post @ring_size - 1 buffers.  CHIMNEY_DRV_EINVAL for
  * bad sizes, CHIMNEY_DRV_EBUSY when already running, CHIMNEY_DRV_EIO when
  * the device refuses the ring, CHIMNEY_DRV_ENOMEM, CHIMNEY_DRV_ESHUTDOWN
@@ -502,6 +506,26 @@ void chimney_drv_ind_stop(struct chimney_drv *drv);
 u32 chimney_drv_ind_read(struct chimney_drv *drv,
 			 const struct chimney_drv_ind_frag *frag, u32 off,
 			 void *dst, u32 len);
+
+/*
+ * During on_indicate: take the buffer of @frag (one of the fragments
+ * passed to that call) out of the ring instead of copying its data.
+ * The host owns the memory from now on (*@taken: the buffer as it was
+ * in the slot, data at offset 0; spec "Receive indications": filled
+ * IND buffers belong to the driver once completed) and frees it itself;
+ * @fresh, a buffer of the kind the ring uses (the port's rxbuf_alloc,
+ * else dma_alloc) of at least the ring's buffer size, takes its place in
+ * the slot and is posted when the core re-posts the slot.  @frag->buf
+ * becomes NULL (chimney_drv_ind_read() returns 0 for it).  0, or
+ * CHIMNEY_DRV_EINVAL (not a fragment of the indication being shown,
+ * taken already, @fresh too small or not 64-byte aligned): nothing
+ * changed.  The IND_DONE is the host's business as before: taking
+ * buffers does not consume their data.
+ */
+int chimney_drv_ind_swap(struct chimney_drv *drv,
+			 const struct chimney_drv_ind_frag *frag,
+			 const struct chimney_dma_buf *fresh,
+			 struct chimney_dma_buf *taken);
 
 /*
  * Consume the valid EVT entries in order: clear each entry's VALID, hand

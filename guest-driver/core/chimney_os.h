@@ -111,6 +111,17 @@ struct chimney_dma_buf {
  *	One printf-style message without trailing newline; only %d %u %x
  *	%s %llx %llu with matching casts are used.  May be called with the
  *	shim lock held.
+ * rxbuf_alloc / rxbuf_free (optional: both NULL or both set)
+ *	Allocate / free one IND ring buffer: memory the device writes
+ *	received data into and the CPU reads (through dma_read, or the
+ *	port's own way), @dma a multiple of 64, @len at least the size asked
+ *	for, not necessarily zero-filled.  For a port that hands filled
+ *	buffers to its network stack instead of copying them
+ *	(chimney_drv_ind_swap(); Linux: pages mapped for streaming DMA),
+ *	so that every buffer of the ring, the core's and the port's
+ *	replacements, is of one kind.  NULL: dma_alloc / dma_free.  Called
+ *	from chimney_drv_ind_start() / chimney_drv_ind_stop() and
+ *	chimney_drv_fini(), never with the shim lock held.
  * lock / unlock (optional: both NULL or both set)
  *	A non-sleeping mutual exclusion lock (Linux: a spinlock, _bh or
  *	_irqsave as the port's calling contexts require).  The offload core
@@ -128,6 +139,8 @@ struct chimney_os_ops {
 	void (*dma_write)(void *os, const struct chimney_dma_buf *buf, u32 off,
 			  const void *src, u32 len);
 	void (*log)(void *os, int level, const char *fmt, ...) __printf(3, 4);
+	int (*rxbuf_alloc)(void *os, u32 len, struct chimney_dma_buf *buf);
+	void (*rxbuf_free)(void *os, struct chimney_dma_buf *buf);
 	void (*lock)(void *os);
 	void (*unlock)(void *os);
 };

@@ -45,8 +45,19 @@ enum {
 	CHIMNEY_OFL_RELINKS,		/* paths relinked to another neighbor */
 	CHIMNEY_OFL_NEIGH_QUERIES,	/* NEIGH_QUERY events answered */
 	CHIMNEY_OFL_RESETS,		/* device resets (ethtool, ring error) */
+	CHIMNEY_OFL_RX_ZC_BYTES,	/* received without the driver's copy */
+	CHIMNEY_OFL_TX_ZC_BYTES,	/* sent from the caller's pages (sendpage) */
 	CHIMNEY_OFL_NSTATS
 };
+
+/*
+ * The IND ring (receive indications of offloaded connections): 256
+ * buffers of one page each, 1 MiB.  One page per buffer: the pages the
+ * host keeps become skb page fragments (chimney_ofl_rx.c), and order-0
+ * pages are what a NAPI context can count on getting.
+ */
+#define CHIMNEY_IND_RING	256
+#define CHIMNEY_IND_BUF		PAGE_SIZE
 
 struct chimney_pcpu_stats {
 	u64 packets;
@@ -146,5 +157,10 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 			    const struct chimney_drv_ind_frag *frags,
 			    u32 nfrags, u32 total);
+/* chimney_ofl_rx.c: IND buffers, pages the receive queue can take over */
+int chimney_rx_buf_alloc(struct chimney_priv *priv, u32 len, gfp_t gfp,
+			 struct chimney_dma_buf *buf);
+void chimney_rx_buf_free(struct chimney_priv *priv,
+			 struct chimney_dma_buf *buf);
 
 #endif /* CHIMNEY_NIC_H */

@@ -53,8 +53,6 @@
 #define CHIMNEY_TX_WAKE		(CHIMNEY_TX_DESC_MAX + 1)
 #define CHIMNEY_TX_TIMEOUT	(5 * HZ)
 #define CHIMNEY_CMD_TIMEOUT	(2 * HZ)
-#define CHIMNEY_IND_RING	64
-#define CHIMNEY_IND_BUF		16384
 
 /* Causes handled by NAPI, masked while it runs. */
 #define CHIMNEY_NAPI_CAUSES	(CHIMNEY_INT_TX | CHIMNEY_INT_RX | CHIMNEY_INT_EVT | \
@@ -141,6 +139,23 @@ static void chimney_os_dma_free(void *ctx, struct chimney_dma_buf *buf)
 
 	dma_free_coherent(priv->dev, buf->len, buf->handle,
 			  (dma_addr_t)buf->dma);
+}
+
+/*
+ * IND buffers: pages mapped for streaming DMA, so that the receive path
+ * can hand them to the socket (chimney_ofl_rx.c).  From chimney_up()
+ * (process context) and chimney_down().
+ */
+static int chimney_os_rxbuf_alloc(void *ctx, u32 len,
+				  struct chimney_dma_buf *buf)
+{
+	return chimney_rx_buf_alloc(ctx, len,
+				    in_task() ? GFP_KERNEL : GFP_ATOMIC, buf);
+}
+
+static void chimney_os_rxbuf_free(void *ctx, struct chimney_dma_buf *buf)
+{
+	chimney_rx_buf_free(ctx, buf);
 }
 
 /*
@@ -243,6 +258,8 @@ static const struct chimney_os_ops chimney_linux_os_ops = {
 	.dma_read	= chimney_os_dma_read,
 	.dma_write	= chimney_os_dma_write,
 	.log		= chimney_os_log,
+	.rxbuf_alloc	= chimney_os_rxbuf_alloc,
+	.rxbuf_free	= chimney_os_rxbuf_free,
 	.lock		= chimney_os_lock,
 	.unlock		= chimney_os_unlock,
 };
@@ -1302,6 +1319,8 @@ static const char chimney_ofl_stat_names[][ETH_GSTRING_LEN] = {
 	[CHIMNEY_OFL_RELINKS] = "ofl_relinks",
 	[CHIMNEY_OFL_NEIGH_QUERIES] = "ofl_neigh_queries",
 	[CHIMNEY_OFL_RESETS] = "ofl_resets",
+	[CHIMNEY_OFL_RX_ZC_BYTES] = "ofl_rx_zc_bytes",
+	[CHIMNEY_OFL_TX_ZC_BYTES] = "ofl_tx_zc_bytes",
 };
 
 /* The device's engine counters (CMD_QUERY_STATS), IPv4. */

@@ -16,8 +16,9 @@
  * socket's sk_prot and proto_ops are swapped (as kTLS does) so that
  * sendmsg, recvmsg, poll, ioctl, shutdown and close of the unchanged
  * application go to the device: SEND requests, receive indications (the
- * always-indicate model: every indication is copied into the socket's
- * queue, bounded by the receive buffer), events.
+ * always-indicate model: every indication goes into the socket's queue,
+ * bounded by the receive buffer, its pages taken over rather than copied
+ * where they are full enough: chimney_ofl_rx.c), events.
  *
  * Upload (CMD_TERMINATE with a delegated structure: /dev/chimney ioctl,
  * close(), shutdown(), EVT_TCP_RETRIEVE/ABORT, interface down) rebuilds
@@ -64,7 +65,12 @@
 #error "the device's state structures are little-endian; so is this code"
 #endif
 
-#define CHIMNEY_SREQ_MAX	32768u	/* bytes of one SEND request */
+/*
+ * Bytes of one SEND request at most: a 64 KiB write() is one request,
+ * one CMD_DONE and one SEND_DONE (events per MiB are what the guest pays
+ * for, more than the allocation).
+ */
+#define CHIMNEY_SREQ_MAX	65536u
 #define CHIMNEY_SND_MIN_BUDGET	(2048u * 1024u)	/* in-flight SEND bytes */
 #define CHIMNEY_RQ_MIN		(256u * 1024u)	/* unread bytes kept */
 #define CHIMNEY_HELD_MAX	1024u	/* frames held during an upload */
@@ -105,6 +111,7 @@ struct chimney_conn;
 struct chimney_sreq {
 	struct list_head node;
 	struct chimney_conn *conn;
+	struct page *page;		/* sendpage: buf is in it (a reference) */
 	void *buf;
 	dma_addr_t dma;
 	u32 len;
@@ -253,6 +260,20 @@ void chimney_upload_sock(struct chimney_conn *c, bool detach);
 int chimney_ofl_net_init(void);
 void chimney_ofl_net_exit(void);
 u32 chimney_neigh_hrd(struct neighbour *ne);
+
+/* chimney_ofl_rx.c: indicated data into the receive queue */
+u32 chimney_rx_build(struct chimney_priv *priv,
+		     const struct chimney_drv_ind_frag *frags, u32 nfrags,
+		     u32 take, struct sk_buff_head *q);
+int chimney_rx_pull(struct sk_buff *skb, u32 off);
+
+/* chimney_ofl_tx.c: SEND requests, sendpage */
+int chimney_send_room(struct chimney_conn *c, struct sock *sk, long *timeo,
+		      u32 *space);
+void chimney_send_submit(struct chimney_conn *c, struct chimney_sreq *r,
+			 bool push);
+int chimney_sendpage(struct sock *sk, struct page *page, int offset,
+		     size_t size, int flags);
 
 /* chimney_ofl_sock.c */
 u32 chimney_snd_budget(struct sock *sk);

@@ -25,8 +25,7 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	struct chimney_priv *priv = ctx;
 	struct chimney_conn *c = chimney_conn_lookup((u32)host_handle);
 	struct sk_buff_head q;
-	struct sk_buff *skb;
-	u32 take, i, n, left;
+	u32 take;
 	int err;
 
 	/*
@@ -41,19 +40,8 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	take = chimney_rq_limit(c->sk);
 	take = take > READ_ONCE(c->rq_bytes) ? take - READ_ONCE(c->rq_bytes) : 0;
 	take = min(take, total);
-	left = take;
-	for (i = 0; i < nfrags && left; i++) {
-		n = min(frags[i].len, left);
-		skb = alloc_skb(n, GFP_ATOMIC);
-		if (!skb)
-			break;
-		chimney_drv_ind_read(&priv->drv, &frags[i], 0, skb_put(skb, n),
-				     n);
-		CHIMNEY_RXCB(skb)->off = 0;
-		__skb_queue_tail(&q, skb);
-		left -= n;
-	}
-	take -= left;
+	/* the pages themselves where it pays (chimney_ofl_rx.c) */
+	take = chimney_rx_build(priv, frags, nfrags, take, &q);
 
 	spin_lock_bh(&c->lock);
 	if (c->closed && c->state == CHIMNEY_CONN_OFFLOADED) {

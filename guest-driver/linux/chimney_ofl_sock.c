@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * chimney-nic: the offloaded socket's protocol: sendmsg (SEND), recvmsg and
- * poll (indications), ioctl, shutdown, close.
+ * poll (indications), ioctl, shutdown, close.  The SEND requests
+ * themselves and sendpage: chimney_ofl_tx.c.
  *
  * Copyright (c) 2026 chimney-nic authors
  */
@@ -29,39 +30,14 @@ u32 chimney_rq_limit(struct sock *sk)
 	return max_t(u32, READ_ONCE(sk->sk_rcvbuf), CHIMNEY_RQ_MIN);
 }
 
-/* CMD_DONE of a SEND: accepted, or refused (the data goes back at upload). */
-static void chimney_send_accepted(void *ctx, u32 status)
-{
-	struct chimney_sreq *r = ctx;
-	struct chimney_conn *c = r->conn;
-	bool refused;
-
-	spin_lock_bh(&c->lock);
-	refused = status != CHIMNEY_ST_SUCCESS;
-	r->state = refused ? CHIMNEY_SREQ_NEW : CHIMNEY_SREQ_ACCEPTED;
-	spin_unlock_bh(&c->lock);
-	if (refused) {
-		netdev_dbg(c->priv->ndev, "SEND refused: %x\n", status);
-		chimney_queue_upload(c);
-	}
-}
-
-static bool chimney_can_send(struct chimney_conn *c, struct sock *sk)
-{
-	return READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED ||
-	       READ_ONCE(c->err) || READ_ONCE(c->retrieve) ||
-	       READ_ONCE(c->inflight) < chimney_snd_budget(sk);
-}
-
 static int chimney_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 {
-	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct chimney_conn *c;
 	struct chimney_sreq *r;
 	int flags = msg->msg_flags;
 	size_t copied = 0;
 	long timeo;
-	int err = 0, ret, tries;
+	int err = 0, ret;
 	u32 space;
 
 	lock_sock(sk);
@@ -76,7 +52,9 @@ static int chimney_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 	timeo = sock_sndtimeo(sk, flags & MSG_DONTWAIT);
 
 	while (msg_data_left(msg)) {
-		if (READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED) {
+		/* SEND requests: chimney_ofl_tx.c */
+		ret = chimney_send_room(c, sk, &timeo, &space);
+		if (ret > 0) {
 			/* uploaded meanwhile: the kernel takes the rest */
 			ret = tcp_sendmsg_locked(sk, msg, msg_data_left(msg));
 			if (ret < 0 && !copied)
@@ -85,31 +63,9 @@ static int chimney_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 				copied += ret;
 			goto out;
 		}
-		if (READ_ONCE(c->err)) {
-			err = -READ_ONCE(c->err);
+		if (ret < 0) {
+			err = ret;
 			goto out;
-		}
-		if (sk->sk_shutdown & SEND_SHUTDOWN) {
-			err = -EPIPE;
-			goto out;
-		}
-		space = chimney_snd_budget(sk);
-		space = space > c->inflight ? space - c->inflight : 0;
-		if (!space || READ_ONCE(c->retrieve)) {
-			if (!timeo) {
-				err = -EAGAIN;
-				goto out;
-			}
-			if (signal_pending(current)) {
-				err = sock_intr_errno(timeo);
-				goto out;
-			}
-			set_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
-			add_wait_queue(sk_sleep(sk), &wait);
-			sk_wait_event(sk, &timeo, chimney_can_send(c, sk) &&
-				      !READ_ONCE(c->retrieve), &wait);
-			remove_wait_queue(sk_sleep(sk), &wait);
-			continue;
 		}
 		r = chimney_sreq_get(c, min_t(size_t, msg_data_left(msg),
 					      space));
@@ -127,34 +83,9 @@ static int chimney_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 			err = -ENOBUFS;
 			goto out;
 		}
-		spin_lock_bh(&c->lock);
-		r->cookie = (u64)c->id << 32 | c->send_seq++;
-		r->state = CHIMNEY_SREQ_SUBMITTED;
-		list_add_tail(&r->node, &c->sreqs);
-		c->inflight += r->len;
-		spin_unlock_bh(&c->lock);
 		copied += r->len;
-		/* accepted or not, the data is ours now (upload returns it) */
-		tries = 0;
-		do {
-			ret = chimney_drv_send(&c->priv->drv, c->handle, r->dma,
-					       r->len,
-					       msg_data_left(msg) ||
-					       (flags & MSG_MORE) ? 0 :
-					       CHIMNEY_SENDF_PUSH,
-					       r->cookie, chimney_send_accepted,
-					       r);
-			if (ret == -EBUSY)
-				usleep_range(100, 300);
-		} while (ret == -EBUSY && ++tries < 10000);
-		if (!ret)
-			chimney_ofl_count(c->priv, CHIMNEY_OFL_SENDS, 1);
-		if (ret) {
-			spin_lock_bh(&c->lock);
-			r->state = CHIMNEY_SREQ_NEW;
-			spin_unlock_bh(&c->lock);
-			chimney_upload_locked(c, false);
-		}
+		chimney_send_submit(c, r, !msg_data_left(msg) &&
+				    !(flags & MSG_MORE));
 	}
 out:
 	release_sock(sk);
@@ -563,7 +494,7 @@ void chimney_ofl_sock_init(void)
 	chimney_prot.shutdown = chimney_shutdown;
 	chimney_prot.sendmsg = chimney_sendmsg;
 	chimney_prot.recvmsg = chimney_recvmsg;
-	chimney_prot.sendpage = NULL;	/* sock_no_sendpage -> sendmsg */
+	chimney_prot.sendpage = chimney_sendpage;	/* no copy */
 	chimney_prot.ioctl = chimney_ioctl;
 	chimney_prot.keepalive = chimney_keepalive;
 	chimney_prot.stream_memory_free = chimney_stream_memory_free;

@@ -192,7 +192,10 @@ static struct chimney_sreq *chimney_sreq_alloc(struct chimney_conn *c,
 
 	if (!r)
 		return NULL;
-	r->buf = kmalloc(len, GFP_KERNEL | __GFP_NOWARN);
+	/* above the costly order: no compaction, smaller ones instead */
+	r->buf = kmalloc(len, GFP_KERNEL | __GFP_NOWARN |
+			 (get_order(len) > PAGE_ALLOC_COSTLY_ORDER ?
+			  __GFP_NORETRY : 0));
 	if (!r->buf) {
 		kfree(r);
 		return NULL;
@@ -217,6 +220,13 @@ int chimney_sreq_map(struct chimney_sreq *r)
 
 void chimney_sreq_free(struct chimney_sreq *r)
 {
+	if (r->page) {			/* sendpage (chimney_ofl_tx.c) */
+		dma_unmap_page(r->conn->priv->dev, r->dma, r->len,
+			       DMA_TO_DEVICE);
+		put_page(r->page);
+		kfree(r);
+		return;
+	}
 	if (r->dma)
 		dma_unmap_single(r->conn->priv->dev, r->dma, r->len,
 				 DMA_TO_DEVICE);

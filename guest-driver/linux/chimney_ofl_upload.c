@@ -171,7 +171,7 @@ static void chimney_restore(struct chimney_conn *c, const ChimneyTcpDelegated *d
 	while ((skb = __skb_dequeue(&rq)) != NULL) {
 		u32 off = CHIMNEY_RXCB(skb)->off;
 
-		if (off && !pskb_pull(skb, off)) {
+		if (off && chimney_rx_pull(skb, off)) {
 			pr_err("upload: cannot trim a receive buffer\n");
 			seq += skb->len - off;
 			kfree_skb(skb);

@@ -806,8 +806,9 @@ disc_done() { dmesg | grep -c 'DISC_DONE 0$'; }
 start_pump() {
 	PUMP_RX=/tmp/rx.$1
 	rm -f "$PUMP_RX"
-	xfer pump "$HOST" "$PORT" "$1" "${3:-$PUMP_N}" /tmp/tx "$PUMP_RX" "$2" \
-		${4:+"$4"} >"/tmp/xfer.$1.out" 2>&1 &
+	XFER_SENDFILE=${PUMP_SENDFILE:-0} \
+		xfer pump "$HOST" "$PORT" "$1" "${3:-$PUMP_N}" /tmp/tx "$PUMP_RX" \
+		"$2" ${4:+"$4"} >"/tmp/xfer.$1.out" 2>&1 &
 	PUMP_PID=$!
 }
 
@@ -868,8 +869,9 @@ wait_list_state() {
 }
 
 offload_main() {
-	local sent0 rcvd0 mib=$((1024 * KIB))
+	local sent0 rcvd0 mib=$((1024 * KIB)) zc0 zc
 	section "offload: one connection, 64 MiB each way through the NIC, offload and upload mid-stream"
+	zc0=$(stat ofl_rx_zc_bytes)
 	start_pump main 0 $BIG_N
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump main "$PUMP_RX" $((256 * KIB))
@@ -888,6 +890,10 @@ offload_main() {
 	rcvd0=$(list_field rcvd)
 	check "the driver moved 64 MiB each way (sent $sent0, received $rcvd0)" \
 		test "${sent0:-0}" -ge $((64 * mib)) -a "${rcvd0:-0}" -ge $((64 * mib))
+	# IND buffers of a page and more than a quarter full: the page itself
+	zc=$(($(stat ofl_rx_zc_bytes) - zc0))
+	check "received data went to the socket in the IND pages, no copy: ofl_rx_zc_bytes +$zc (>= 32 MiB)" \
+		test $zc -ge $((32 * mib))
 	check "chimneyctl upload mid-stream" \
 		ctl_conn upload "$PUMP_PID"
 	check "no connection offloaded after the upload" \
@@ -901,9 +907,13 @@ offload_main() {
 # one way only: nothing arrives for the connection, so only SEND_DONE
 # can wake the writer (poll for POLLOUT)
 offload_oneway() {
-	local n=$((8 * 1024 * KIB))
-	section "offload: 8 MiB guest->host with nothing coming back (SEND_DONE wakes the writer)"
+	local n=$((8 * 1024 * KIB)) zc0 zc
+	zc0=$(stat ofl_tx_zc_bytes)
+	section "offload: 8 MiB guest->host with nothing coming back (SEND_DONE wakes the writer), half of it with sendfile"
+	# every other 64 KiB chunk through sendfile: the driver's sendpage
+	PUMP_SENDFILE=1
 	start_pump oneway 0 $n
+	PUMP_SENDFILE=0
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump oneway "$PUMP_RX" $((256 * KIB))
 	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
@@ -913,6 +923,11 @@ offload_oneway() {
 	ctl "GATE oneway -1 -1" >/dev/null
 	check "pump finished: 8 MiB each way, SHA-256 both ends, FIN" \
 		pump_done oneway "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
+	# (what the program wrote before the offload, up to the kernel's
+	# send buffer, was copied at the offload: about half of the rest)
+	zc=$(($(stat ofl_tx_zc_bytes) - zc0))
+	check "sendfile went out from the file's pages, no copy: ofl_tx_zc_bytes +$zc (>= 1 MiB)" \
+		test $zc -ge $((1024 * KIB))
 }
 
 # shutdown(SHUT_WR) while offloaded: the device's FIN (spec DISCONNECT,
@@ -1106,8 +1121,11 @@ CYC_N=$((4 * 1024 * KIB))
 
 offload_cycles() {
 	local i=0 g bad=""
-	section "offload: 100 offload/upload cycles on one connection"
+	section "offload: 100 offload/upload cycles on one connection (half of the data with sendfile)"
+	# sendpage requests in flight at the uploads: their pages go back
+	PUMP_SENDFILE=1
 	start_pump cyc $((80 * KIB)) $CYC_N
+	PUMP_SENDFILE=0
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump cyc "$PUMP_RX" $((256 * KIB))
 	g=$((256 * KIB))

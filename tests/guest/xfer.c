@@ -17,6 +17,9 @@
  *                  (a reset);
  *         unread@B once B bytes went each way: stop reading, wait until
  *                  more data has arrived, close with it unread (a reset).
+ *       With XFER_SENDFILE=1 in the environment, every other chunk of
+ *       TXFILE goes out with sendfile(2) from the file (the socket's
+ *       sendpage) instead of write(2) from a buffer: the same bytes.
  *       Prints "XFER name=NAME sent=S rcvd=R eof=0|1 err=E".  Exit 0 when
  *       S = N, R = N and EOF was seen (shut), S = R = N (close), S and R
  *       reached B (abort, unread).
@@ -47,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -109,8 +113,10 @@ static int do_pump(int argc, char **argv)
 	char hdr[128];
 	ssize_t r;
 
-	long long rate = 0, t0 = now_ms(), allowed, at = 0;
-	const char *end = "shut";
+	long long rate = 0, t0 = now_ms(), allowed, at = 0, nchunk = 0;
+	const char *end = "shut", *sf = getenv("XFER_SENDFILE");
+	int use_sf = 0;
+	off_t chunk_at = 0, o;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int tmo;
 
@@ -151,6 +157,9 @@ static int do_pump(int argc, char **argv)
 			}
 			txlen = r;
 			txoff = 0;
+			/* where the chunk is in the file, for sendfile */
+			chunk_at = lseek(fin, 0, SEEK_CUR) - r;
+			use_sf = sf && !strcmp(sf, "1") && (nchunk++ & 1);
 		}
 		if (!strcmp(end, "close") && sent == want && rcvd == want)
 			break;
@@ -209,7 +218,12 @@ static int do_pump(int argc, char **argv)
 
 			if (rate && (long long)k > allowed - sent)
 				k = allowed - sent;
-			r = write(s, tx + txoff, k);
+			if (use_sf) {
+				o = chunk_at + txoff;
+				r = sendfile(s, fin, &o, k);
+			} else {
+				r = write(s, tx + txoff, k);
+			}
 			if (r > 0) {
 				txoff += r;
 				sent += r;

@@ -106,6 +106,14 @@ typedef struct Fx {
     uint8_t ind_data[8192];     /* the fragments' bytes, concatenated */
     uint32_t ind_ret;           /* what on_indicate returns */
     bool ind_ret_all;           /* ... or the total */
+    /* on_indicate then calls this (chimney_drv_ind_swap tests) */
+    void (*ind_hook)(struct Fx *f, const struct chimney_drv_ind_frag *frags,
+                     uint32_t nfrags);
+
+    /* the rxbuf_alloc/rxbuf_free shim members (fx_setup_script_rxbuf) */
+    unsigned rxbuf_nalloc;
+    unsigned rxbuf_nfree;
+    unsigned rxbuf_fail_after;  /* allocations that succeed; 0: all */
 } Fx;
 
 static Fx *cur_fx;              /* for the lock checks in callbacks */
@@ -183,6 +191,9 @@ static uint32_t ev_ind(void *ctx, uint64_t ndis, uint64_t handle,
         off += got;
     }
     g_assert_cmpuint(off, ==, total);
+    if (f->ind_hook) {
+        f->ind_hook(f, frags, nfrags);
+    }
     return f->ind_ret_all ? total : f->ind_ret;
 }
 
@@ -1910,6 +1921,59 @@ static void fx_setup_script(Fx *f, gconstpointer data)
     g_assert_cmpuint(f->drv.max_pending, ==, 7);
 }
 
+/*
+ * The port's own IND buffers (rxbuf_alloc/rxbuf_free): the fake RAM's
+ * buffers, counted apart and left dirty (the contract does not promise
+ * zero-filled receive buffers).
+ */
+static int s_rxbuf_alloc(void *os, uint32_t len, struct chimney_dma_buf *buf)
+{
+    TestOs *t = os;
+    bool dirty = t->dirty_alloc;
+    int ret;
+
+    if (cur_fx->rxbuf_fail_after &&
+        cur_fx->rxbuf_nalloc >= cur_fx->rxbuf_fail_after) {
+        return -1;
+    }
+    t->dirty_alloc = true;
+    ret = t_dma_alloc(os, len, buf);
+    t->dirty_alloc = dirty;
+    if (!ret) {
+        cur_fx->rxbuf_nalloc++;
+    }
+    return ret;
+}
+
+static void s_rxbuf_free(void *os, struct chimney_dma_buf *buf)
+{
+    cur_fx->rxbuf_nfree++;
+    t_dma_free(os, buf);
+}
+
+static const struct chimney_os_ops script_rxbuf_os_ops = {
+    .reg_read = s_reg_read,
+    .reg_write = s_reg_write,
+    .dma_alloc = t_dma_alloc,
+    .dma_free = t_dma_free,
+    .dma_read = t_dma_read,
+    .dma_write = t_dma_write,
+    .log = t_log,
+    .rxbuf_alloc = s_rxbuf_alloc,
+    .rxbuf_free = s_rxbuf_free,
+    .lock = t_lock,
+    .unlock = t_unlock,
+};
+
+/* The scripted device, with a shim that has its own IND buffers. */
+static void fx_setup_script_rxbuf(Fx *f, gconstpointer data)
+{
+    (void)data;
+    os_init(f);
+    f->script = true;
+    g_assert_cmpint(drv_start(f, &script_rxbuf_os_ops, 8, 64), ==, 0);
+}
+
 /* Commands the core queued and the scripted device has not taken. */
 static uint32_t scr_queued(Fx *f)
 {
@@ -2652,6 +2716,148 @@ static void test_ind_reclaim(Fx *f, gconstpointer data)
 }
 
 /*
+ * chimney_drv_ind_swap(): the host takes some of an indication's buffers
+ * (every other one) and gives the slots new ones; it owns the taken
+ * buffers, with the data in them; the core posts the new ones and the
+ * device fills them next time round.
+ */
+static struct chimney_dma_buf swap_taken[CHIMNEY_DRV_IND_RING_MAX];
+static uint64_t swap_fresh_dma[CHIMNEY_DRV_IND_RING_MAX];
+static unsigned swap_ntaken;
+
+static void ind_hook_swap(Fx *f, const struct chimney_drv_ind_frag *frags,
+                          uint32_t nfrags)
+{
+    struct chimney_dma_buf fresh, small, taken, before;
+    struct chimney_drv_ind_frag copy;
+    uint8_t got[64];
+    uint32_t i, off = 0;
+
+    for (i = 0; i < nfrags; off += frags[i].len, i++) {
+        if (i % 2) {
+            continue;
+        }
+        before = *frags[i].buf;
+        /* smaller than the ring's buffers: refused */
+        g_assert_cmpint(f->drv.os.ops->dma_alloc(&f->os,
+                                                 f->drv.ind_buf_size - 1,
+                                                 &small), ==, 0);
+        g_assert_cmpint(chimney_drv_ind_swap(&f->drv, &frags[i], &small,
+                                             &taken), ==, CHIMNEY_DRV_EINVAL);
+        f->drv.os.ops->dma_free(&f->os, &small);
+        g_assert_nonnull(frags[i].buf);
+        /* a copy of the fragment is not one on show */
+        copy = frags[i];
+        g_assert_cmpint(chimney_drv_ind_swap(&f->drv, &copy, &small,
+                                             &taken), ==, CHIMNEY_DRV_EINVAL);
+
+        g_assert_cmpint(f->drv.os.ops->rxbuf_alloc ?
+                        f->drv.os.ops->rxbuf_alloc(&f->os,
+                                                   f->drv.ind_buf_size,
+                                                   &fresh) :
+                        f->drv.os.ops->dma_alloc(&f->os, f->drv.ind_buf_size,
+                                                 &fresh), ==, 0);
+        g_assert_cmpint(chimney_drv_ind_swap(&f->drv, &frags[i], &fresh,
+                                             &taken), ==, 0);
+        g_assert_null(frags[i].buf);
+        g_assert_cmphex(taken.dma, ==, before.dma);
+        g_assert_true(taken.handle == before.handle);
+        /* the data is in the taken buffer, the fragment reads nothing */
+        f->drv.os.ops->dma_read(&f->os, &taken, 0, got, frags[i].len);
+        g_assert_cmpmem(got, frags[i].len, f->ind_data + off, frags[i].len);
+        g_assert_cmpuint(chimney_drv_ind_read(&f->drv, &frags[i], 0, got,
+                                              1), ==, 0);
+        /* once only */
+        g_assert_cmpint(chimney_drv_ind_swap(&f->drv, &frags[i], &fresh,
+                                             &small), ==, CHIMNEY_DRV_EINVAL);
+        swap_fresh_dma[swap_ntaken] = fresh.dma;
+        swap_taken[swap_ntaken++] = taken;
+    }
+}
+
+static void run_ind_swap(Fx *f)
+{
+    uint8_t bytes[7 * 16];
+    struct chimney_dma_buf taken;
+    uint32_t round, i, len, frees;
+
+    swap_ntaken = 0;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 16), ==, 0);
+    /* outside on_indicate: nothing to take */
+    g_assert_cmpint(chimney_drv_ind_swap(&f->drv, &f->drv.ind_frags[0],
+                                         &f->drv.ind_slot[0].buf, &taken), ==,
+                    CHIMNEY_DRV_EINVAL);
+    f->ind_ret_all = true;
+    f->ind_hook = ind_hook_swap;
+    fill_pattern(bytes, 5 * 16, 1);
+    dev_indicate(f, HOST1, H_TCP1, bytes, 5 * 16, 16, 100);
+    pump(f);
+    g_assert_cmpuint(f->ind_calls, ==, 1);
+    g_assert_cmpuint(swap_ntaken, ==, 3);           /* buffers 0, 2, 4 */
+    g_assert_cmpuint(f->drv.n_ind_swapped, ==, 3);
+    g_assert_cmphex(f->drv.ind_slot[0].buf.dma, ==, swap_fresh_dma[0]);
+    g_assert_cmphex(f->drv.ind_slot[2].buf.dma, ==, swap_fresh_dma[1]);
+    g_assert_cmphex(f->drv.ind_slot[4].buf.dma, ==, swap_fresh_dma[2]);
+    expect_ind_done(f, H_TCP1, 5 * 16);     /* taking is not consuming */
+    pump(f);
+    /* re-posted with the new buffers (check_armed: the slot's buffer) */
+    for (i = 0; i < 8; i++) {
+        check_armed(f, i);
+    }
+    /* the host frees what it took, whenever it likes */
+    frees = f->os.nfree;
+    for (i = 0; i < swap_ntaken; i++) {
+        f->drv.os.ops->rxbuf_free ?
+            f->drv.os.ops->rxbuf_free(&f->os, &swap_taken[i]) :
+            f->drv.os.ops->dma_free(&f->os, &swap_taken[i]);
+    }
+    g_assert_cmpuint(f->os.nfree, ==, frees + swap_ntaken);
+
+    /* around the ring: the device fills the new buffers, copies read them */
+    f->ind_hook = NULL;
+    for (round = 0; round < 6; round++) {
+        len = 7 * 16 - round * 5;
+        fill_pattern(bytes, len, (uint8_t)(round + 7));
+        dev_indicate(f, HOST1, H_TCP1, bytes, len, 16, round * 1000);
+        pump(f);
+        g_assert_cmpmem(f->ind_data, len, bytes, len);
+        expect_ind_done(f, H_TCP1, len);
+        pump(f);
+    }
+    g_assert_cmpuint(f->drv.n_ind_bad, ==, 0);
+    g_assert_cmpuint(f->h->guest_errors, ==, 0);
+}
+
+static void test_ind_swap(Fx *f, gconstpointer data)
+{
+    (void)data;
+    run_ind_swap(f);
+    /* stop frees the slots' buffers, the new ones among them */
+    chimney_drv_ind_stop(&f->drv);
+    g_assert_cmpuint(f->os.nfree, ==, f->os.nalloc - 2);
+}
+
+/* The same with the shim's own IND buffers: allocated and freed apart. */
+static void test_ind_swap_rxbuf(Fx *f, gconstpointer data)
+{
+    (void)data;
+    run_ind_swap(f);
+    /* 8 slots at start, 3 new ones from the host */
+    g_assert_cmpuint(f->rxbuf_nalloc, ==, 8 + 3);
+    g_assert_cmpuint(f->rxbuf_nfree, ==, 3);
+    chimney_drv_ind_stop(&f->drv);
+    g_assert_cmpuint(f->rxbuf_nfree, ==, 8 + 3);
+    g_assert_cmpuint(f->os.nfree, ==, f->os.nalloc - 2);
+    /* start fails cleanly when the shim runs out of receive buffers */
+    f->rxbuf_fail_after = f->rxbuf_nalloc + 5;
+    g_assert_cmpint(chimney_drv_ind_start(&f->drv, 8, 16), ==,
+                    CHIMNEY_DRV_ENOMEM);
+    f->rxbuf_fail_after = 0;
+    g_assert_cmpuint(f->rxbuf_nfree, ==, 8 + 3 + 5);
+    g_assert_cmpuint(f->os.nfree, ==, f->os.nalloc - 2);
+}
+
+/*
  * Indications that do not match the ring are not shown to the host and
  * are answered with IND_DONE 0 (the data stays in the device); their
  * buffers come back all the same.
@@ -2971,5 +3177,8 @@ int main(int argc, char **argv)
     ADD_SCRIPT("ind-walk-bounded", test_ind_walk_bounded);
     ADD_SCRIPT("ind-consumed", test_ind_consumed);
     ADD_SCRIPT("ind-done-owed", test_ind_done_owed);
+    ADD_SCRIPT("ind-swap", test_ind_swap);
+    g_test_add("/chimney/drv/ind-swap-rxbuf", Fx, NULL, fx_setup_script_rxbuf,
+               test_ind_swap_rxbuf, fx_teardown);
     return g_test_run();
 }
