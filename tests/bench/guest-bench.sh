@@ -238,6 +238,9 @@ run1() {
     CG_GUEST_APPEND="chimney.nic=$gnic chimney.offload=$off"
     CG_GUEST_APPEND+=" chimney.bhost=$hostip chimney.bip=$guestip"
     CG_GUEST_APPEND+=" chimney.bports=${ports% *}:${ports#* } chimney.bbytes=$bytes"
+    # CHIMNEY_BENCH_MODPARAMS=a=1,b=2: chimney_nic.ko parameters
+    [ -n "${CHIMNEY_BENCH_MODPARAMS:-}" ] &&
+        CG_GUEST_APPEND+=" chimney.modparams=$CHIMNEY_BENCH_MODPARAMS"
     t0=$(cg_now)
     # CHIMNEY_BENCH_PCAP=1: the NIC's frames into the run's n0.pcap
     [ "${CHIMNEY_BENCH_PCAP:-0}" = 1 ] &&

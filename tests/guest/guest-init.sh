@@ -1839,7 +1839,7 @@ run_offload_ctl() {
 bench_load() {
 	local m
 	case $1 in
-	chimney) insmod "$MOD" ;;
+	chimney) insmod "$MOD" $MODPARAMS ;;
 	virtio)
 		for m in /lib/modules/nic/*.ko; do
 			case $m in
