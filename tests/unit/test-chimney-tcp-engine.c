@@ -252,6 +252,56 @@ static void test_partial_ack_rexmit_data(void)
     fx_fini(&fx);
 }
 
+/* What the peer saw of a bulk transfer so far (peer_take()). */
+typedef struct PeerStream {
+    uint32_t next;              /* next sequence number expected */
+    int last_id;                /* IPv4 id of the last data segment */
+    unsigned wraps;             /* ids wrapped from 0xffff to 0x8000 */
+    bool psh;                   /* a segment with PSH arrived */
+    GByteArray *got;            /* the payload */
+} PeerStream;
+
+/*
+ * The peer takes the data segments sent since the last call and then
+ * acknowledges all it has: in order, nothing lost, at most one MSS each,
+ * IPv4 ids in the device's half of the id space (rule 075), consecutive
+ * or wrapping from 0xffff to 0x8000, nothing after a PSH.  Returns the
+ * payload bytes taken.
+ */
+static uint32_t peer_take(Fx *fx, PeerStream *ps)
+{
+    uint32_t k, bytes = 0;
+
+    for (k = 0; k < fx->frames->len; k++) {
+        GByteArray *f = g_ptr_array_index(fx->frames, k);
+        ChimneyTestRxSeg rs;
+        int id = rd16(f->data + 14 + 4);
+
+        g_assert_true(seg_parse(f->data, f->len, &rs));
+        if (!rs.plen) {
+            continue;
+        }
+        g_assert_cmpuint(rs.seq, ==, ps->next);
+        g_assert_cmpuint(rs.plen, <=, MSS);
+        g_assert_cmphex(id & 0x8000, ==, 0x8000);
+        if (ps->last_id == 0xffff) {
+            g_assert_cmphex(id, ==, 0x8000);
+            ps->wraps++;
+        } else if (ps->last_id >= 0) {
+            g_assert_cmphex(id, ==, ps->last_id + 1);
+        }
+        ps->last_id = id;
+        g_assert_false(ps->psh);
+        ps->psh = rs.flags & CHIMNEY_TH_PSH;
+        g_byte_array_append(ps->got, rs.payload, rs.plen);
+        ps->next += rs.plen;
+        bytes += rs.plen;
+    }
+    g_ptr_array_set_size(fx->frames, 0);
+    peer_ack(fx, ps->next);
+    return bytes;
+}
+
 /*
  * Spec "Segmentation offload", transmit: on a wire that cuts, bulk data
  * leaves as super-segments of whole MSS-sized segments (the pseudo-header
@@ -264,11 +314,11 @@ static void test_tso_bulk_send(void)
 {
     const uint32_t total = 40 * MSS + 100;
     g_autoptr(GByteArray) got = g_byte_array_new();
+    PeerStream ps = { .next = ISS, .last_id = -1, .got = got };
     Fx fx;
     uint64_t buf, cookie;
-    uint32_t next = ISS, k, round, sent[64] = { 0 };
-    int last_id = -1;
-    bool psh_seen = false, done = false;
+    uint32_t k, round, sent[64] = { 0 };
+    bool done = false;
     ChimneyEvent ev;
     uint8_t *data;
 
@@ -280,34 +330,11 @@ static void test_tso_bulk_send(void)
     }
     g_assert_cmphex(fe_cmd(&fx.h, CHIMNEY_CMD_SEND, 0, buf, total, fx.handle,
                            &cookie), ==, CHIMNEY_ST_SUCCESS);
-    for (round = 0; round < 64 && next != ISS + total; round++) {
-        for (k = 0; k < fx.frames->len; k++) {
-            GByteArray *f = g_ptr_array_index(fx.frames, k);
-            ChimneyTestRxSeg rs;
-            int id = rd16(f->data + 14 + 4);
-
-            g_assert_true(seg_parse(f->data, f->len, &rs));
-            if (!rs.plen) {
-                continue;
-            }
-            g_assert_cmpuint(rs.seq, ==, next);     /* no loss, in order */
-            g_assert_cmpuint(rs.plen, <=, MSS);
-            g_assert_cmphex(id & 0x8000, ==, 0x8000);     /* rule 075 */
-            if (last_id >= 0 && last_id != 0xffff) {
-                g_assert_cmpint(id, ==, last_id + 1);
-            }
-            last_id = id;
-            g_assert_false(psh_seen);       /* PSH on the last one only */
-            psh_seen = rs.flags & CHIMNEY_TH_PSH;
-            g_byte_array_append(got, rs.payload, rs.plen);
-            next += rs.plen;
-            sent[round] += rs.plen;
-        }
-        g_ptr_array_set_size(fx.frames, 0);
-        peer_ack(&fx, next);
+    for (round = 0; round < 64 && ps.next != ISS + total; round++) {
+        sent[round] = peer_take(&fx, &ps);
     }
-    g_assert_cmpuint(next, ==, ISS + total);
-    g_assert_true(psh_seen);
+    g_assert_cmpuint(ps.next, ==, ISS + total);
+    g_assert_true(ps.psh);
     /*
      * Slow start by bytes acknowledged (spec "TCP engine"): one ACK for
      * a whole flight doubles the window, it does not add one MSS.
@@ -402,41 +429,22 @@ static void test_rx_super_segment_trusted(void)
 static void test_tso_ip_id_wrap(void)
 {
     const uint32_t total = 30 * MSS;
+    g_autoptr(GByteArray) got = g_byte_array_new();
+    PeerStream ps = { .next = ISS, .last_id = -1, .got = got };
     Fx fx;
     uint64_t buf;
-    uint32_t next = ISS, k, round, wraps = 0;
-    int last_id = -1;
+    uint32_t round;
 
     fx_init_tso(&fx);
     chimney_tcp_at(fx.h.eng, 0)->ip_id = 0xfffa;
     buf = fe_alloc(&fx.h, total);
     g_assert_cmphex(fe_cmd(&fx.h, CHIMNEY_CMD_SEND, 0, buf, total, fx.handle,
                            NULL), ==, CHIMNEY_ST_SUCCESS);
-    for (round = 0; round < 64 && next != ISS + total; round++) {
-        for (k = 0; k < fx.frames->len; k++) {
-            GByteArray *f = g_ptr_array_index(fx.frames, k);
-            ChimneyTestRxSeg rs;
-            int id = rd16(f->data + 14 + 4);
-
-            g_assert_true(seg_parse(f->data, f->len, &rs));
-            if (!rs.plen) {
-                continue;
-            }
-            g_assert_cmphex(id & 0x8000, ==, 0x8000);
-            if (last_id == 0xffff) {
-                g_assert_cmphex(id, ==, 0x8000);
-                wraps++;
-            } else if (last_id >= 0) {
-                g_assert_cmphex(id, ==, last_id + 1);
-            }
-            last_id = id;
-            next += rs.plen;
-        }
-        g_ptr_array_set_size(fx.frames, 0);
-        peer_ack(&fx, next);
+    for (round = 0; round < 64 && ps.next != ISS + total; round++) {
+        peer_take(&fx, &ps);
     }
-    g_assert_cmpuint(next, ==, ISS + total);
-    g_assert_cmpuint(wraps, ==, 1);
+    g_assert_cmpuint(ps.next, ==, ISS + total);
+    g_assert_cmpuint(ps.wraps, ==, 1);
     g_assert_cmpuint(fx.tso_frames, >=, 2);
     fx_fini(&fx);
 }

@@ -90,18 +90,18 @@ uint16_t chimney_ip_checksum(const void *data, size_t len)
     return csum_finish(csum_add(0, data, len));
 }
 
-uint16_t chimney_tcp_checksum(bool ipv6, const uint8_t *src,
-                              const uint8_t *dst, const void *seg,
-                              size_t len)
+/* The TCP pseudo-header's one's complement sum, not folded. */
+static uint64_t tcp_pseudo_header(bool ipv6, const uint8_t *src,
+                                  const uint8_t *dst, size_t len)
 {
     size_t alen = ipv6 ? 16 : 4;
     uint64_t sum;
 
     /*
-     * Pseudo-header: addresses, then protocol and TCP length.  As 16-bit
-     * words the IPv4 layout (zero, proto, len16) and the IPv6 layout
-     * (len32, zero24, next header) sum to the same thing apart from the
-     * length being 32 bits wide for IPv6.
+     * Addresses, then protocol and TCP length.  As 16-bit words the IPv4
+     * layout (zero, proto, len16) and the IPv6 layout (len32, zero24,
+     * next header) sum to the same thing apart from the length being 32
+     * bits wide for IPv6.
      */
     sum = csum_add(0, src, alen);
     sum = csum_add(sum, dst, alen);
@@ -109,25 +109,22 @@ uint16_t chimney_tcp_checksum(bool ipv6, const uint8_t *src,
     if (ipv6) {
         sum += (uint64_t)((uint32_t)len >> 16);
     }
-    sum += len & 0xffff;
-    return csum_finish(csum_add(sum, seg, len));
+    return sum + (len & 0xffff);
+}
+
+uint16_t chimney_tcp_checksum(bool ipv6, const uint8_t *src,
+                              const uint8_t *dst, const void *seg,
+                              size_t len)
+{
+    return csum_finish(csum_add(tcp_pseudo_header(ipv6, src, dst, len), seg,
+                                len));
 }
 
 uint16_t chimney_tcp_pseudo_sum(bool ipv6, const uint8_t *src,
                                 const uint8_t *dst, size_t len)
 {
-    size_t alen = ipv6 ? 16 : 4;
-    uint64_t sum;
-
-    sum = csum_add(0, src, alen);
-    sum = csum_add(sum, dst, alen);
-    sum += CHIMNEY_IPPROTO_TCP;
-    if (ipv6) {
-        sum += (uint64_t)((uint32_t)len >> 16);
-    }
-    sum += len & 0xffff;
     /* folded, not complemented: the wire adds the segment and inverts */
-    return (uint16_t)~csum_finish(sum);
+    return (uint16_t)~csum_finish(tcp_pseudo_header(ipv6, src, dst, len));
 }
 
 /*
