@@ -634,18 +634,23 @@ static int chimney_policy_del(u32 __user *uid)
 	return 0;
 }
 
-static int chimney_policy_flush(void)
+/* Remove every rule of @net; chimney_policy_mutex held. */
+static void chimney_rules_remove_net(struct net *net)
 {
-	struct net *net = current->nsproxy->net_ns;
 	unsigned int i = 0;
 
-	mutex_lock(&chimney_policy_mutex);
 	while (i < chimney_nrules) {
 		if (net_eq(chimney_rules[i]->net, net))
 			chimney_rule_remove(i);
 		else
 			i++;
 	}
+}
+
+static int chimney_policy_flush(void)
+{
+	mutex_lock(&chimney_policy_mutex);
+	chimney_rules_remove_net(current->nsproxy->net_ns);
 	mutex_unlock(&chimney_policy_mutex);
 	chimney_policy_event(CHIMNEY_EV_POLICY_DEL, 0);
 	return 0;
@@ -705,15 +710,8 @@ int chimney_policy_ioctl(unsigned int cmd, unsigned long arg)
 
 static void __net_exit chimney_policy_net_exit(struct net *net)
 {
-	unsigned int i = 0;
-
 	mutex_lock(&chimney_policy_mutex);
-	while (i < chimney_nrules) {
-		if (net_eq(chimney_rules[i]->net, net))
-			chimney_rule_remove(i);
-		else
-			i++;
-	}
+	chimney_rules_remove_net(net);
 	/* the scan cursor may name this namespace's table */
 	chimney_cur_hi = NULL;
 	mutex_unlock(&chimney_policy_mutex);
