@@ -241,6 +241,11 @@ run1() {
     # CHIMNEY_BENCH_MODPARAMS=a=1,b=2: chimney_nic.ko parameters
     [ -n "${CHIMNEY_BENCH_MODPARAMS:-}" ] &&
         CG_GUEST_APPEND+=" chimney.modparams=$CHIMNEY_BENCH_MODPARAMS"
+    # CHIMNEY_BENCH_APPEND: more kernel parameters (chimney.ksyms=1: the
+    # guest prints its function symbols after the transfers, for a
+    # profile of the QEMU process with -perfmap)
+    [ -n "${CHIMNEY_BENCH_APPEND:-}" ] &&
+        CG_GUEST_APPEND+=" $CHIMNEY_BENCH_APPEND"
     t0=$(cg_now)
     # CHIMNEY_BENCH_PCAP=1: the NIC's frames into the run's n0.pcap
     [ "${CHIMNEY_BENCH_PCAP:-0}" = 1 ] &&

@@ -158,6 +158,7 @@ enum ChimneyStat {
 #define CHIMNEY_CAP_SRC_MAC             (1u << 6)  /* settable source MAC */
 #define CHIMNEY_CAP_TIMESTAMPS          (1u << 7)
 #define CHIMNEY_CAP_WSCALE              (1u << 8)
+#define CHIMNEY_CAP_RECV_SGL            (1u << 9)  /* RECVF_SGL, RECV_FLUSH */
 
 /* Limits (also readable through the CAP_* registers) */
 #define CHIMNEY_MAX_CONN                65536u
@@ -274,6 +275,7 @@ enum ChimneyCmdOpcode {
     CHIMNEY_CMD_DISCONNECT      = 0x22, /* flags: CHIMNEY_DISC_* */
     CHIMNEY_CMD_FORWARD         = 0x23, /* addr/len: one TCP segment */
     CHIMNEY_CMD_IND_DONE        = 0x24, /* handle: TCP, len: consumed */
+    CHIMNEY_CMD_RECV_FLUSH      = 0x25, /* handle: TCP; posted RECV_POSTs */
     CHIMNEY_CMD_QUERY_STATS     = 0x30, /* addr: ChimneyOffloadStats */
     CHIMNEY_CMD_CLEAR_STATS     = 0x31, /* flags: CHIMNEY_STATS_* set */
 };
@@ -281,6 +283,9 @@ enum ChimneyCmdOpcode {
 /* SEND / RECV_POST flags */
 #define CHIMNEY_SENDF_PUSH              (1u << 0)
 #define CHIMNEY_RECVF_NO_PUSH           (1u << 0)  /* non-push mode */
+#define CHIMNEY_RECVF_SGL               (1u << 1)  /* addr: ChimneyRecvSge[len] */
+/* RECV_POST with CHIMNEY_RECVF_SGL: list entries per request, 1..this */
+#define CHIMNEY_RECV_SGL_MAX            64u
 /* DISCONNECT flags */
 #define CHIMNEY_DISC_GRACEFUL           (1u << 0)
 #define CHIMNEY_DISC_ABORTIVE           (1u << 1)
@@ -584,6 +589,17 @@ typedef struct ChimneySendBuf {
     uint64_t cookie;            /* driver's id for the send request */
 } ChimneySendBuf;
 
+/*
+ * A RECV_POST with CHIMNEY_RECVF_SGL describes its buffer as a list of
+ * pieces (addr: the list, len: its entry count); data fills them in list
+ * order.  The list must stay unchanged until the RECV_DONE.
+ */
+typedef struct ChimneyRecvSge {
+    uint64_t addr;              /* guest-physical address of the piece */
+    uint32_t len;               /* bytes, > 0 */
+    uint32_t reserved;          /* 0 */
+} ChimneyRecvSge;
+
 typedef struct ChimneyTcpDelegated {
     ChimneyStateHdr hdr;
     uint32_t state;             /* ChimneyTcpState */
@@ -707,6 +723,7 @@ CHIMNEY_ABI_ASSERT(ChimneyTcpConst, 24);
 CHIMNEY_ABI_ASSERT(ChimneyTcpCached, 40);
 CHIMNEY_ABI_ASSERT(ChimneyTcpDelegated, 136);
 CHIMNEY_ABI_ASSERT(ChimneySendBuf, 24);
+CHIMNEY_ABI_ASSERT(ChimneyRecvSge, 16);
 CHIMNEY_ABI_ASSERT(ChimneyOffloadParams, 40);
 CHIMNEY_ABI_ASSERT(ChimneyTcpStats, 40);
 CHIMNEY_ABI_ASSERT(ChimneyIpStats, 64);
