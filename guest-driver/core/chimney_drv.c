@@ -906,7 +906,11 @@ int chimney_drv_recv_post(struct chimney_drv *drv, u64 handle, u64 addr,
 {
 	struct cmd_args a;
 
-	if (flags & ~CHIMNEY_RECVF_NO_PUSH)
+	if (flags & ~(CHIMNEY_RECVF_NO_PUSH | CHIMNEY_RECVF_SGL))
+		return CHIMNEY_DRV_EINVAL;
+	/* spec RECV_POST: an SGL request has 1..CHIMNEY_RECV_SGL_MAX pieces */
+	if ((flags & CHIMNEY_RECVF_SGL) &&
+	    (!len || len > CHIMNEY_RECV_SGL_MAX))
 		return CHIMNEY_DRV_EINVAL;
 	data_args(&a, handle, addr, len, flags);
 	return submit_data(drv, CHIMNEY_CMD_RECV_POST, &a, cookie, done, ctx);
@@ -945,6 +949,18 @@ int chimney_drv_ind_done(struct chimney_drv *drv, u64 handle, u32 len,
 	a.handle = handle;
 	a.len = len;
 	return submit_simple(drv, CHIMNEY_CMD_IND_DONE, NULL, 0, &a, NULL,
+			     done, ctx);
+}
+
+int chimney_drv_recv_flush(struct chimney_drv *drv, u64 handle,
+			   chimney_drv_cmd_done_fn done, void *ctx)
+{
+	struct cmd_args a;
+
+	/* spec RECV_FLUSH: flags 0, len 0; addr is ignored */
+	mem_zero(&a, sizeof(a));
+	a.handle = handle;
+	return submit_simple(drv, CHIMNEY_CMD_RECV_FLUSH, NULL, 0, &a, NULL,
 			     done, ctx);
 }
 

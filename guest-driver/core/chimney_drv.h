@@ -418,8 +418,12 @@ int chimney_drv_raw_cmd(struct chimney_drv *drv, u16 opcode, u16 flags,
  *
  * Refused with CHIMNEY_DRV_EINVAL before anything is queued, as the device
  * would refuse them: send: @len 0 or flags other than CHIMNEY_SENDF_PUSH;
- * recv_post: flags other than CHIMNEY_RECVF_NO_PUSH (@len 0 is a
- * zero-length request); disconnect: @flags not exactly one of
+ * recv_post: flags other than CHIMNEY_RECVF_NO_PUSH and CHIMNEY_RECVF_SGL
+ * (@len 0 without CHIMNEY_RECVF_SGL is a zero-length request; with it,
+ * @addr is the device address of a ChimneyRecvSge list, in wire format,
+ * of @len entries, 1..CHIMNEY_RECV_SGL_MAX, which the caller keeps
+ * unchanged until the RECV_DONE; the core checks the count only, the
+ * device the entries); disconnect: @flags not exactly one of
  * CHIMNEY_DISC_GRACEFUL / CHIMNEY_DISC_ABORTIVE (@addr / @len: final data
  * of a graceful close, may be empty; ignored by the device for an abortive
  * one); forward: @len < 20 (one TCP segment, header first).  Other return
@@ -448,6 +452,18 @@ int chimney_drv_forward(struct chimney_drv *drv, u64 handle, u64 addr,
  */
 int chimney_drv_ind_done(struct chimney_drv *drv, u64 handle, u32 len,
 			 chimney_drv_cmd_done_fn done, void *ctx);
+
+/*
+ * CMD_RECV_FLUSH for connection @handle (spec RECV_FLUSH; devices with
+ * CHIMNEY_CAP_RECV_SGL): every RECV_POST of the connection still posted
+ * completes at once, in order, with the bytes placed so far (its
+ * EVT_RECV_DONE goes to on_io_done as usual, after this command's
+ * CMD_DONE).  @done (may be NULL) gets the CMD_DONE status
+ * (CHIMNEY_ST_BAD_HANDLE: no such connection).  Core cookie; same return
+ * codes as nop.
+ */
+int chimney_drv_recv_flush(struct chimney_drv *drv, u64 handle,
+			   chimney_drv_cmd_done_fn done, void *ctx);
 
 /*
  * CMD_QUERY_STATS: the device writes its ChimneyOffloadStats (216 bytes)

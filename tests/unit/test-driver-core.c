@@ -2240,6 +2240,130 @@ static void test_data_cookies(Fx *f, gconstpointer data)
     g_assert_cmpuint(ds.calls + ds2.calls, ==, 2);
 }
 
+/*
+ * RECV_POST with CHIMNEY_RECVF_SGL (spec RECV_POST): the descriptor
+ * carries the list's address and its entry count unchanged; a count
+ * outside 1..CHIMNEY_RECV_SGL_MAX, which the device would refuse with
+ * BAD_LENGTH, is refused before anything is queued.
+ */
+static void test_recv_post_sgl(Fx *f, gconstpointer data)
+{
+    static const uint32_t bad[] = { 0, CHIMNEY_RECV_SGL_MAX + 1, ~0u };
+    static const uint32_t good[] = { 1, 17, CHIMNEY_RECV_SGL_MAX };
+    const uint16_t sgl = CHIMNEY_RECVF_SGL;
+    Done d[G_N_ELEMENTS(good)] = { { 0 } };
+    ChimneyCmdDesc c;
+    const Rec *r;
+    unsigned i;
+
+    (void)data;
+    for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x5000,
+                                              bad[i], sgl, 0x77, cmd_done,
+                                              &d[0]), ==, CHIMNEY_DRV_EINVAL);
+        g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x5000,
+                                              bad[i],
+                                              sgl | CHIMNEY_RECVF_NO_PUSH,
+                                              0x77, cmd_done, &d[0]), ==,
+                        CHIMNEY_DRV_EINVAL);
+    }
+    g_assert_cmpuint(scr_queued(f), ==, 0);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_cmpuint(d[0].calls, ==, 0);
+
+    for (i = 0; i < G_N_ELEMENTS(good); i++) {
+        uint16_t flags = i == 1 ? sgl | CHIMNEY_RECVF_NO_PUSH : sgl;
+
+        g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1 + i,
+                                              0x6000 + i * 0x1000, good[i],
+                                              flags, 0x100 + i, cmd_done,
+                                              &d[i]), ==, 0);
+        c = scr_take(f);
+        check_desc(&c, CHIMNEY_CMD_RECV_POST, flags, 0x6000 + i * 0x1000,
+                   good[i], H_TCP1 + i, 0x100 + i);
+        scr_done(f, &c, CHIMNEY_ST_SUCCESS);
+        pump(f);
+        g_assert_cmpuint(d[i].calls, ==, 1);
+        g_assert_cmphex(d[i].status, ==, CHIMNEY_ST_SUCCESS);
+        /* RECV_DONE info: bytes placed over all pieces */
+        post(f, CHIMNEY_EVT_RECV_DONE, CHIMNEY_CMD_RECV_POST,
+             CHIMNEY_ST_SUCCESS, 0x100 + i, H_TCP1 + i, 70000 + i);
+        pump(f);
+        r = last_rec(f);
+        g_assert_cmpint(r->kind, ==, 'I');
+        g_assert_cmphex(r->cookie, ==, 0x100 + i);
+        g_assert_cmpuint(r->type, ==, CHIMNEY_EVT_RECV_DONE);
+        g_assert_cmpuint(r->b, ==, 70000 + i);
+    }
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 0);
+}
+
+/*
+ * RECV_FLUSH (spec RECV_FLUSH): a core-cookie command on the connection
+ * handle with flags 0, len 0, addr 0; done() gets its CMD_DONE status
+ * (BAD_HANDLE included); the RECV_DONEs it causes reach on_io_done with
+ * the requests' cookies, not done().
+ */
+static void test_recv_flush(Fx *f, gconstpointer data)
+{
+    Done dr = { 0 }, df = { 0 }, dbad = { 0 };
+    ChimneyCmdDesc rcv, fl;
+    const Rec *r;
+
+    (void)data;
+    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x7000, 2,
+                                          CHIMNEY_RECVF_SGL, 0x42, cmd_done,
+                                          &dr), ==, 0);
+    rcv = scr_take(f);
+    scr_done(f, &rcv, CHIMNEY_ST_SUCCESS);
+    pump(f);
+    g_assert_cmpuint(dr.calls, ==, 1);
+
+    g_assert_cmpint(chimney_drv_recv_flush(&f->drv, H_TCP1, cmd_done, &df),
+                    ==, 0);
+    fl = scr_take(f);
+    g_assert_cmpuint(fl.opcode, ==, CHIMNEY_CMD_RECV_FLUSH);
+    g_assert_cmpuint(fl.flags, ==, 0);
+    g_assert_cmpuint(fl.len, ==, 0);
+    g_assert_cmphex(fl.addr, ==, 0);
+    g_assert_cmphex(fl.handle, ==, H_TCP1);
+    g_assert_cmphex(fl.cookie & CHIMNEY_DRV_COOKIE_CORE, ==,
+                    CHIMNEY_DRV_COOKIE_CORE);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 1);
+    /* CMD_DONE first, then the flushed request's RECV_DONE */
+    scr_done(f, &fl, CHIMNEY_ST_SUCCESS);
+    post(f, CHIMNEY_EVT_RECV_DONE, CHIMNEY_CMD_RECV_POST, CHIMNEY_ST_SUCCESS,
+         0x42, H_TCP1, 1234);
+    pump(f);
+    g_assert_cmpuint(df.calls, ==, 1);
+    g_assert_cmphex(df.status, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(dr.calls, ==, 1);
+    r = last_rec(f);
+    g_assert_cmpint(r->kind, ==, 'I');
+    g_assert_cmphex(r->cookie, ==, 0x42);
+    g_assert_cmpuint(r->b, ==, 1234);
+
+    /* a bad handle: the status is done()'s, nothing else follows */
+    g_assert_cmpint(chimney_drv_recv_flush(&f->drv, H_TCP2, cmd_done, &dbad),
+                    ==, 0);
+    fl = scr_take(f);
+    scr_done(f, &fl, CHIMNEY_ST_BAD_HANDLE);
+    pump(f);
+    g_assert_cmpuint(dbad.calls, ==, 1);
+    g_assert_cmphex(dbad.status, ==, CHIMNEY_ST_BAD_HANDLE);
+    g_assert_cmpuint(count_events(f, 'I'), ==, 1);
+    g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
+    g_assert_cmpuint(f->drv.n_unknown_cookie, ==, 0);
+
+    /* after fini: refused */
+    chimney_drv_fini(&f->drv);
+    f->inited = false;
+    g_assert_cmpint(chimney_drv_recv_flush(&f->drv, H_TCP1, cmd_done, &df),
+                    ==, CHIMNEY_DRV_ESHUTDOWN);
+    g_assert_cmpuint(df.calls, ==, 1);
+}
+
 /* Arguments the device would refuse are refused before queueing. */
 static void test_data_bad_args(Fx *f, gconstpointer data)
 {
@@ -2251,7 +2375,7 @@ static void test_data_bad_args(Fx *f, gconstpointer data)
                                      cmd_done, &d), ==, CHIMNEY_DRV_EINVAL);
     g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 1, 2, 1,
                                      cmd_done, &d), ==, CHIMNEY_DRV_EINVAL);
-    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x1000, 1, 2, 1,
+    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x1000, 1, 4, 1,
                                           cmd_done, &d), ==,
                     CHIMNEY_DRV_EINVAL);
     g_assert_cmpint(chimney_drv_disconnect(&f->drv, H_TCP1, 0, 0, 0, 1,
@@ -3167,6 +3291,8 @@ int main(int argc, char **argv)
     ADD_SCRIPT("data-requests", test_data_requests);
     ADD_SCRIPT("data-cookies", test_data_cookies);
     ADD_SCRIPT("data-bad-args", test_data_bad_args);
+    ADD_SCRIPT("recv-post-sgl", test_recv_post_sgl);
+    ADD_SCRIPT("recv-flush", test_recv_flush);
     ADD_SCRIPT("data-fini-aborts", test_data_fini_aborts);
     ADD_SCRIPT("stats", test_stats);
     ADD_SCRIPT("ind-start", test_ind_start);
