@@ -47,6 +47,9 @@ enum {
 	CHIMNEY_OFL_RESETS,		/* device resets (ethtool, ring error) */
 	CHIMNEY_OFL_RX_ZC_BYTES,	/* received without the driver's copy */
 	CHIMNEY_OFL_TX_ZC_BYTES,	/* sent from the caller's pages (sendpage) */
+	CHIMNEY_OFL_RX_DIRECT_BYTES,	/* placed by the device in a reader's pages */
+	CHIMNEY_OFL_RX_DIRECT_REQS,	/* direct reads posted (RECV_POST, SGL) */
+	CHIMNEY_OFL_RX_DIRECT_FLUSH,	/* ... ended by RECV_FLUSH (signal, timeout) */
 	CHIMNEY_OFL_NSTATS
 };
 

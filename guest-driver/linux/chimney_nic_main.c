@@ -1321,6 +1321,9 @@ static const char chimney_ofl_stat_names[][ETH_GSTRING_LEN] = {
 	[CHIMNEY_OFL_RESETS] = "ofl_resets",
 	[CHIMNEY_OFL_RX_ZC_BYTES] = "ofl_rx_zc_bytes",
 	[CHIMNEY_OFL_TX_ZC_BYTES] = "ofl_tx_zc_bytes",
+	[CHIMNEY_OFL_RX_DIRECT_BYTES] = "ofl_rx_direct_bytes",
+	[CHIMNEY_OFL_RX_DIRECT_REQS] = "ofl_rx_direct_reqs",
+	[CHIMNEY_OFL_RX_DIRECT_FLUSH] = "ofl_rx_direct_flush",
 };
 
 /* The device's engine counters (CMD_QUERY_STATS), IPv4. */

@@ -154,6 +154,7 @@ struct chimney_conn {
 	bool aborted;			/* RST: ECONNRESET */
 	bool retrieve;			/* device asked for an upload */
 	bool rx_suppressed;		/* an indication was taken in part */
+	bool direct;			/* a direct read's RECV_POST is posted */
 	bool held_closed;		/* upload done: frames go up again */
 	bool keepopen;			/* SO_KEEPALIVE while offloaded */
 	/* close (spec DISCONNECT): shutdown(SHUT_WR), close() */
@@ -266,6 +267,14 @@ u32 chimney_rx_build(struct chimney_priv *priv,
 		     const struct chimney_drv_ind_frag *frags, u32 nfrags,
 		     u32 take, struct sk_buff_head *q);
 int chimney_rx_pull(struct sk_buff *skb, u32 off);
+
+/* chimney_ofl_direct.c: reads the device places in the program's pages */
+bool chimney_direct_wanted(struct chimney_conn *c, struct msghdr *msg,
+			   size_t len, int flags, long timeo);
+int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
+			struct msghdr *msg, size_t len, long *timeo);
+void chimney_direct_done(u64 cookie, u32 status, u32 info);
+void chimney_direct_exit(void);
 
 /* chimney_ofl_tx.c: SEND requests, sendpage */
 int chimney_send_room(struct chimney_conn *c, struct sock *sk, long *timeo,

@@ -263,6 +263,7 @@ void chimney_ofl_exit(void)
 	/* conn memory is freed with kfree_rcu */
 	rcu_barrier();
 	idr_destroy(&chimney_idr);
+	chimney_direct_exit();
 }
 
 MODULE_ALIAS_TCP_ULP(CHIMNEY_ULP_NAME);

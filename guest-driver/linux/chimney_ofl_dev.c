@@ -24,7 +24,7 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 {
 	struct chimney_priv *priv = ctx;
 	struct chimney_conn *c = chimney_conn_lookup((u32)host_handle);
-	struct sk_buff_head q;
+	struct sk_buff_head q, drop;
 	u32 take;
 	int err;
 
@@ -36,10 +36,14 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	if (!c)
 		return CHIMNEY_DRV_IND_DEFER;
 	__skb_queue_head_init(&q);
+	__skb_queue_head_init(&drop);
 	/* the room left in the receive queue, at most */
 	take = chimney_rq_limit(c->sk);
 	take = take > READ_ONCE(c->rq_bytes) ? take - READ_ONCE(c->rq_bytes) : 0;
 	take = min(take, total);
+	/* a direct read's request is posted: the data is its (below) */
+	if (READ_ONCE(c->direct))
+		take = 0;
 	/* the pages themselves where it pays (chimney_ofl_rx.c) */
 	take = chimney_rx_build(priv, frags, nfrags, take, &q);
 
@@ -65,6 +69,16 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 		chimney_conn_put(c);
 		return CHIMNEY_DRV_IND_DEFER;
 	}
+	if (c->direct && take) {
+		/*
+		 * A direct read posted its request since the check above:
+		 * take nothing, the device places these bytes into that
+		 * request, behind nothing it placed there (spec RECV_POST:
+		 * data goes to posted requests first).
+		 */
+		skb_queue_splice_init(&q, &drop);
+		take = 0;
+	}
 	/*
 	 * IND_DONE goes out under the connection lock, so it is queued
 	 * before any TERMINATE of this connection (which sets the state
@@ -81,6 +95,7 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	if (take < total)
 		c->rx_suppressed = true;
 	spin_unlock_bh(&c->lock);
+	__skb_queue_purge(&drop);
 	c->sk->sk_data_ready(c->sk);
 	chimney_conn_put(c);
 	return err ? take : CHIMNEY_DRV_IND_DEFER;
@@ -92,8 +107,14 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 	struct chimney_conn *c;
 	struct chimney_sreq *r;
 
+	if (type == CHIMNEY_EVT_RECV_DONE) {
+		/* low half 0: a zero-length post; else a direct read's */
+		if ((u32)cookie)
+			chimney_direct_done(cookie, status, info);
+		return;
+	}
 	if (type != CHIMNEY_EVT_SEND_DONE && type != CHIMNEY_EVT_DISC_DONE)
-		return;		/* RECV_DONE of the zero-length posts */
+		return;
 	c = chimney_conn_lookup(cookie >> 32);
 	if (!c)
 		return;

@@ -172,6 +172,7 @@ static int chimney_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct chimney_conn *c;
 	int copied = 0, n, target;
+	bool direct = true;
 	long timeo;
 
 	if (flags & MSG_ERRQUEUE)
@@ -231,6 +232,22 @@ static int chimney_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 			if (!copied)
 				copied = sock_intr_errno(timeo);
 			break;
+		}
+		if (direct && chimney_direct_wanted(c, msg, len - copied, flags,
+						    timeo)) {
+			/* the device places the data (chimney_ofl_direct.c) */
+			n = chimney_direct_read(c, sk, msg, len - copied, &timeo);
+			if (n < 0) {
+				if (!copied)
+					copied = n;
+				break;
+			}
+			/* once per call when nothing came: then the queue */
+			direct = n > 0;
+			copied += n;
+			/* a direct request ended: let the device indicate */
+			chimney_rx_resume(c, sk);
+			continue;
 		}
 		add_wait_queue(sk_sleep(sk), &wait);
 		sk_wait_event(sk, &timeo, chimney_rx_ready(c), &wait);
