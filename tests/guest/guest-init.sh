@@ -1195,6 +1195,207 @@ offload_many() {
 	check "no connection offloaded" wait_count 0
 }
 
+# ---- Direct reads (guest-driver/linux/chimney_ofl_direct.c) ----------------
+# xfer bpump reads with blocking recv() on one thread and writes on
+# another; its connection is offloaded before the threads start, so every
+# read goes through the module.  A blocking read with an empty receive
+# queue posts the program's buffer to the device (ofl_rx_direct_reqs);
+# a signal or SO_RCVTIMEO ends it with RECV_FLUSH (ofl_rx_direct_flush).
+
+# start_bpump NAME RATE N [VAR=VALUE...]: xfer bpump with the environment
+# given, connected, offloaded, started; sets PUMP_PID, PUMP_RX
+start_bpump() {
+	local name=$1 rate=$2 n=$3 i=0
+	shift 3
+	PUMP_RX=/tmp/rx.$name
+	rm -f "$PUMP_RX" "/tmp/go.$name"
+	env "$@" xfer bpump "$HOST" "$PORT" "$name" "$n" /tmp/tx "$PUMP_RX" \
+		"$rate" "/tmp/go.$name" >"/tmp/xfer.$name.out" 2>&1 &
+	PUMP_PID=$!
+	while [ $i -lt 300 ] && ! grep -q READY "/tmp/xfer.$name.out"; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	grep -q READY "/tmp/xfer.$name.out" && ctl_conn offload "$PUMP_PID" &&
+		touch "/tmp/go.$name"
+}
+
+# wait_rx_blocked RXFILE BYTES REQS0: the program has BYTES (all the host
+# sent so far), direct requests were posted since REQS0, and it reads on:
+# the read it is in now waits in a direct request (its queue is empty)
+wait_rx_blocked() {
+	local i=0
+	while [ $i -lt 300 ]; do
+		[ "$(file_size "$1")" -ge "$2" ] &&
+			[ "$(stat ofl_rx_direct_reqs)" -gt "$3" ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sleep 0.5
+	[ "$(file_size "$1")" -eq "$2" ] &&
+		[ "$(stat ofl_rx_direct_reqs)" -gt "$3" ]
+}
+
+# wait_line NAME TEXT: the program printed TEXT (10 s)
+wait_line() {
+	local i=0
+	while [ $i -lt 100 ]; do
+		grep -q "$2" "/tmp/xfer.$1.out" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	cat "/tmp/xfer.$1.out" | sed 's/^/  /'
+	return 1
+}
+
+# out_field NAME FIELD: FIELD=value of the program's XFER line
+out_field() { sed -n "s/^XFER name=.* $2=\([0-9]*\).*/\1/p" "/tmp/xfer.$1.out"; }
+
+# a bulk host->guest transfer read with blocking 64 KiB reads: the device
+# places most of it in the program's buffer
+offload_direct_bulk() {
+	local n=$((32 * 1024 * KIB)) b0 r0 b i0 zc0
+	section "offload: 32 MiB host->guest with blocking 64 KiB reads, placed by the device in the program's buffer"
+	b0=$(stat ofl_rx_direct_bytes)
+	r0=$(stat ofl_rx_direct_reqs)
+	i0=$(stat ofl_indications)
+	zc0=$(stat ofl_rx_zc_bytes)
+	check "bpump dbulk connected, offloaded, started" \
+		start_bpump dbulk $((1024 * KIB)) $n
+	ctl "GATE dbulk -1 -1" >/dev/null
+	check "pump finished while offloaded: 32 MiB each way, SHA-256 both ends, FIN" \
+		pump_done dbulk "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
+	b=$(($(stat ofl_rx_direct_bytes) - b0))
+	echo "  direct: +$b bytes in +$(($(stat ofl_rx_direct_reqs) - r0)) requests; indications +$(($(stat ofl_indications) - i0)), ofl_rx_zc_bytes +$(($(stat ofl_rx_zc_bytes) - zc0))"
+	check "ofl_rx_direct_bytes +$b: at least 3/4 of the 32 MiB went straight into the program's buffer" \
+		test $b -ge $((n * 3 / 4))
+	check "no connection offloaded" wait_count 0
+	rm -f "$PUMP_RX"
+}
+
+# offload_direct_signal [restart]: a signal while the reader waits in a
+# direct read on an idle connection: RECV_FLUSH, EINTR (or, with
+# SA_RESTART, the read starts again), then the rest arrives intact
+offload_direct_signal() {
+	local name=dsig env="" f0 r0 what="read() fails with EINTR"
+	[ "${1:-}" = restart ] && name=dsigr env=XFER_SARESTART=1 \
+		what="the read restarts (SA_RESTART)"
+	section "offload: a signal interrupts a direct read on an idle connection: $what, the stream goes on intact"
+	f0=$(stat ofl_rx_direct_flush)
+	r0=$(stat ofl_rx_direct_reqs)
+	check "bpump $name connected, offloaded, started" \
+		start_bpump $name $((256 * KIB)) "$PUMP_N" $env
+	check "256 KiB received, the reader waits in a direct read" \
+		wait_rx_blocked "$PUMP_RX" $((256 * KIB)) "$r0"
+	r0=$(stat ofl_rx_direct_reqs)
+	kill -USR2 "$PUMP_PID"
+	if [ -z "$env" ]; then
+		check "read() failed with EINTR, nothing delivered twice or lost: XFER-EINTR rcvd=$((256 * KIB))" \
+			wait_line $name "XFER-EINTR rcvd=$((256 * KIB))$"
+	else
+		check "the reader waits in a direct read again (restarted, no EINTR)" \
+			wait_rx_blocked "$PUMP_RX" $((256 * KIB)) "$r0"
+	fi
+	check "the driver ended the request with RECV_FLUSH: ofl_rx_direct_flush +1" \
+		test "$(stat ofl_rx_direct_flush)" = $((f0 + 1))
+	ctl "GATE $name -1 -1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends (in order), FIN" \
+		pump_done $name "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	if [ -z "$env" ]; then
+		check "one signal, one EINTR" \
+			test "$(out_field $name signals)/$(out_field $name eintr)" = 1/1
+	else
+		check "one signal, no EINTR" \
+			test "$(out_field $name signals)/$(out_field $name eintr)" = 1/0
+	fi
+	check "no connection offloaded" wait_count 0
+}
+
+# SO_RCVTIMEO on an idle offloaded connection: each expiry flushes the
+# direct request and read() fails with EAGAIN; the stream stays intact
+offload_direct_timeout() {
+	local f0 r0 f
+	section "offload: SO_RCVTIMEO expires in a direct read: EAGAIN (RECV_FLUSH), the stream stays intact"
+	f0=$(stat ofl_rx_direct_flush)
+	r0=$(stat ofl_rx_direct_reqs)
+	check "bpump dtmo (SO_RCVTIMEO 300 ms) connected, offloaded, started" \
+		start_bpump dtmo $((256 * KIB)) "$PUMP_N" XFER_RCVTIMEO=300
+	check "256 KiB received, the reader waits in a direct read" \
+		wait_rx_blocked "$PUMP_RX" $((256 * KIB)) "$r0"
+	sleep 1
+	check "read() failed with EAGAIN at the timeout, at 256 KiB" \
+		wait_line dtmo "XFER-EAGAIN rcvd=$((256 * KIB))$"
+	ctl "GATE dtmo -1 -1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends (in order), FIN" \
+		pump_done dtmo "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	f=$(($(stat ofl_rx_direct_flush) - f0))
+	check "every EAGAIN was a flushed direct request (ofl_rx_direct_flush +$f, EAGAIN $(out_field dtmo eagain))" \
+		test "$f" -ge 1 -a "$f" -ge "$(out_field dtmo eagain)"
+	check "no connection offloaded" wait_count 0
+}
+
+# chimneyctl upload while the reader waits in a direct read: TERMINATE
+# completes the request, the reader goes on on the kernel stack
+offload_direct_upload() {
+	local r0 b0
+	section "offload: upload while a reader waits in a direct read (TERMINATE completes it; the kernel has the rest)"
+	r0=$(stat ofl_rx_direct_reqs)
+	check "bpump dupl connected, offloaded, started" \
+		start_bpump dupl $((256 * KIB)) "$PUMP_N"
+	check "256 KiB received, the reader waits in a direct read" \
+		wait_rx_blocked "$PUMP_RX" $((256 * KIB)) "$r0"
+	check "chimneyctl upload with the request posted" \
+		ctl_conn upload "$PUMP_PID"
+	check "no connection offloaded after the upload" \
+		test "$(offloaded_count)" = 0
+	r0=$(stat ofl_rx_direct_reqs)
+	b0=$(stat ofl_rx_direct_bytes)
+	ctl "GATE dupl -1 -1" >/dev/null
+	check "pump finished on the kernel stack: 1 MiB each way, SHA-256 both ends (nothing lost or twice), FIN" \
+		pump_done dupl "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no direct read after the upload (ofl_rx_direct_reqs, _bytes unchanged)" \
+		test "$(stat ofl_rx_direct_reqs)/$(stat ofl_rx_direct_bytes)" = "$r0/$b0"
+}
+
+# the host's FIN while the reader waits in a direct read: the request
+# completes empty (INVALID_STATE), read() returns 0 (EOF)
+offload_direct_eof() {
+	local r0
+	section "offload: the peer's FIN while a reader waits in a direct read: EOF"
+	r0=$(stat ofl_rx_direct_reqs)
+	check "bpump deof connected, offloaded, started" \
+		start_bpump deof 0 "$PUMP_N"
+	# all the data, the host's FIN held back
+	ctl "GATE deof -1 -1 0" >/dev/null
+	check "all 1 MiB received, the reader waits in a direct read" \
+		wait_rx_blocked "$PUMP_RX" "$PUMP_N" "$r0"
+	ctl "GATE deof -1 -1 1" >/dev/null
+	check "pump finished while offloaded: EOF seen by read(), SHA-256 both ends, FIN" \
+		pump_done deof "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "the reader saw EOF after exactly 1 MiB" \
+		test "$(out_field deof rcvd)/$(grep -o 'eof=[01]' /tmp/xfer.deof.out)" = "$PUMP_N/eof=1"
+	check "no connection offloaded" wait_count 0
+}
+
+# MSG_WAITALL of 1 MiB: several direct requests per read (each ends at
+# the sender's PSH), no short read
+offload_direct_waitall() {
+	local n=$((4 * 1024 * KIB)) r0 r k
+	section "offload: recv(MSG_WAITALL) of 1 MiB: several direct requests per read, no short read"
+	r0=$(stat ofl_rx_direct_reqs)
+	check "bpump dwall connected, offloaded, started" \
+		start_bpump dwall $((1024 * KIB)) $n XFER_RXBUF=$((1024 * KIB)) \
+		XFER_WAITALL=1
+	ctl "GATE dwall -1 -1" >/dev/null
+	check "pump finished while offloaded: 4 MiB each way in full 1 MiB reads, SHA-256 both ends, FIN" \
+		pump_done dwall "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
+	r=$(($(stat ofl_rx_direct_reqs) - r0))
+	k=$(out_field dwall reads)
+	check "more direct requests ($r) than reads ($k): WAITALL posted again for the rest" \
+		test "$r" -gt "${k:-0}" -a "${k:-0}" -ge 4
+	check "no connection offloaded" wait_count 0
+}
+
 run_offload() {
 	local rst0 rst1
 	section "offload: bring-up"
@@ -1226,6 +1427,13 @@ run_offload() {
 	offload_two
 	offload_cycles
 	offload_many "$(arg many 1000)"
+	offload_direct_bulk
+	offload_direct_signal
+	offload_direct_signal restart
+	offload_direct_timeout
+	offload_direct_upload
+	offload_direct_eof
+	offload_direct_waitall
 	rst1=$(out_rsts)
 	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
 		test "$rst0" = "$rst1"

@@ -21,8 +21,11 @@ request per connection, a text line first:
                         After its n bytes the server shuts down its send
                         side and waits for the guest's FIN (clean close)
                         or a reset; logged as "EVENT pump ...".
-  GATE <name> <s> <r> -> "OK": let the server send up to s and read up
-                        to r bytes of pump <name> (-1: everything)
+  GATE <name> <s> <r> [f]
+                     -> "OK": let the server send up to s and read up
+                        to r bytes of pump <name> (-1: everything); f 0
+                        holds the server's FIN after its n bytes (a FIN
+                        on an idle connection), f 1 lets it go (default)
   PSTAT <name>       -> "sent S rcvd R done 0|1 end fin|rst|- sha256 H"
                         (H: SHA-256 of the bytes received so far)
   ECHO <n>           -> echoes the n bytes that follow, then waits for
@@ -201,6 +204,7 @@ class Pump:
         self.done = False
         self.cut = False        # the connection ended early: stop sending
         self.send_reset = False  # the sender saw the reset first
+        self.fin_held = False   # GATE ... 0: no FIN until GATE ... 1
         self.cond = threading.Condition()
 
 
@@ -237,6 +241,9 @@ def _pump_do(self, peer, args):
                 conn.sendall(data[p.sent:p.sent + k])
                 with p.cond:
                     p.sent += k
+            with p.cond:
+                while p.fin_held and not p.cut:
+                    p.cond.wait()
             conn.shutdown(socket.SHUT_WR)
         except OSError as e:
             # EPIPE without our shutdown: the reset (its error, which
@@ -304,8 +311,11 @@ def _gate_do(self, peer, args):
     with p.cond:
         p.send_gate = p.n if s < 0 else max(p.send_gate, s)
         p.recv_gate = p.n if r < 0 else max(p.recv_gate, r)
+        if len(args) > 3:
+            p.fin_held = args[3] == "0"
         p.cond.notify_all()
-    log(f"EVENT gate name={args[0]} send={p.send_gate} recv={p.recv_gate}")
+    log(f"EVENT gate name={args[0]} send={p.send_gate} recv={p.recv_gate} "
+        f"fin_held={int(p.fin_held)}")
     self.reply("OK")
 
 

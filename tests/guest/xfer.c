@@ -23,6 +23,26 @@
  *       Prints "XFER name=NAME sent=S rcvd=R eof=0|1 err=E".  Exit 0 when
  *       S = N, R = N and EOF was seen (shut), S = R = N (close), S and R
  *       reached B (abort, unread).
+ *   xfer bpump HOST PORT NAME N TXFILE RXFILE RATE GOFILE
+ *       the same transfer (host side: PUMP) with a blocking socket, the
+ *       way threaded programs work: a thread writes N bytes of TXFILE (at
+ *       most RATE bytes/s, 0: no limit) and then shuts down (SHUT_WR);
+ *       the main thread read()s until EOF.  After connecting it prints
+ *       "READY" and waits for GOFILE to exist (the caller offloads the
+ *       connection meanwhile: no thread is inside the kernel's own
+ *       tcp_recvmsg() at the offload).  Environment:
+ *         XFER_RXBUF=B     bytes per read (default 65536);
+ *         XFER_WAITALL=1   recv(MSG_WAITALL); a read that returns less
+ *                          than B with more data after it is "short";
+ *         XFER_RCVTIMEO=MS SO_RCVTIMEO; each EAGAIN prints
+ *                          "XFER-EAGAIN rcvd=R" and the read is retried;
+ *         XFER_SARESTART=1 the SIGUSR2 handler has SA_RESTART (default
+ *                          not: the read fails with EINTR, prints
+ *                          "XFER-EINTR rcvd=R" and is retried).
+ *       SIGUSR2 is counted (only the reading thread takes it).  Prints
+ *       "XFER name=NAME sent=S rcvd=R eof=0|1 err=E reads=K short=H
+ *       eintr=I eagain=A signals=G"; exit 0 when S = R = N, EOF was seen
+ *       and no read was short.
  *   xfer many HOST PORT COUNT BYTES GOFILE
  *       COUNT connections at once, each sending "ECHO BYTES\n"; once
  *       all are connected prints "READY" and waits for GOFILE to exist;
@@ -46,6 +66,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +266,172 @@ static int do_pump(int argc, char **argv)
 	return !(sent == want && rcvd == want && eof && !err);
 }
 
+/* ---- bpump: blocking reads on one thread, writes on another ---------- */
+
+struct bpump_tx {
+	int s, fin;
+	long long want, rate, sent;
+	int err;
+};
+
+static volatile sig_atomic_t bp_signals;
+
+static void bp_on_signal(int sig)
+{
+	(void)sig;
+	bp_signals++;
+}
+
+static void *bpump_send(void *arg)
+{
+	static char tx[65536];
+	struct bpump_tx *t = arg;
+	long long t0 = now_ms(), allowed = 0;
+	size_t n;
+	ssize_t r, w, k;
+
+	while (t->sent < t->want) {
+		n = (long long)sizeof(tx) < t->want - t->sent ? sizeof(tx) :
+			(size_t)(t->want - t->sent);
+		r = read(t->fin, tx, n);
+		if (r == 0 && lseek(t->fin, 0, SEEK_SET) == 0)
+			r = read(t->fin, tx, n);
+		if (r <= 0) {
+			t->err = EIO;
+			break;
+		}
+		for (w = 0; w < r;) {
+			if (t->rate) {
+				allowed = 16384 + t->rate * (now_ms() - t0) / 1000;
+				if (t->sent >= allowed) {
+					usleep(10000);
+					continue;
+				}
+			}
+			n = r - w;
+			if (t->rate && (long long)n > allowed - t->sent)
+				n = allowed - t->sent;
+			k = write(t->s, tx + w, n);
+			if (k < 0) {
+				if (errno == EINTR)
+					continue;
+				t->err = errno;
+				return NULL;
+			}
+			w += k;
+			t->sent += k;
+		}
+	}
+	if (!t->err)
+		shutdown(t->s, SHUT_WR);
+	return NULL;
+}
+
+static long env_num(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? atol(v) : dflt;
+}
+
+static int do_bpump(int argc, char **argv)
+{
+	long bufsz = env_num("XFER_RXBUF", 65536);
+	long tmo_ms = env_num("XFER_RCVTIMEO", 0);
+	int waitall = env_num("XFER_WAITALL", 0) ? MSG_WAITALL : 0;
+	long long rcvd = 0, reads = 0, nshort = 0;
+	int fout, eof = 0, err = 0, eintr = 0, eagain = 0, was_short = 0;
+	struct sigaction sa = { .sa_handler = bp_on_signal };
+	struct bpump_tx t = { 0 };
+	struct stat st;
+	sigset_t set;
+	pthread_t th;
+	char hdr[128], *rx;
+	ssize_t r;
+
+	if (argc != 10 || bufsz <= 0)
+		return 2;
+	t.want = atoll(argv[5]);
+	t.rate = atoll(argv[8]);
+	t.fin = open(argv[6], O_RDONLY);
+	fout = open(argv[7], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	rx = malloc(bufsz);
+	if (t.fin < 0 || fout < 0 || !rx) {
+		perror("xfer: open");
+		return 1;
+	}
+	/* the pages of the buffer exist before the first read */
+	memset(rx, 0, bufsz);
+	if (env_num("XFER_SARESTART", 0))
+		sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR2, &sa, NULL);
+	t.s = dial(argv[2], argv[3]);
+	if (tmo_ms) {
+		struct timeval tv = { .tv_sec = tmo_ms / 1000,
+				      .tv_usec = tmo_ms % 1000 * 1000 };
+
+		setsockopt(t.s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	snprintf(hdr, sizeof(hdr), "PUMP %s %lld\n", argv[4], t.want);
+	if (write(t.s, hdr, strlen(hdr)) != (ssize_t)strlen(hdr)) {
+		perror("xfer: write");
+		return 1;
+	}
+	printf("READY\n");
+	fflush(stdout);
+	while (stat(argv[9], &st))
+		usleep(100000);
+
+	/* SIGUSR2 for the reading thread only: the writer blocks it */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&th, NULL, bpump_send, &t)) {
+		fprintf(stderr, "xfer: no thread\n");
+		return 1;
+	}
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	for (;;) {
+		r = recv(t.s, rx, bufsz, waitall);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
+			if (errno == EINTR)
+				eintr++;
+			else
+				eagain++;
+			printf("XFER-%s rcvd=%lld\n",
+			       errno == EINTR ? "EINTR" : "EAGAIN", rcvd);
+			fflush(stdout);
+			continue;
+		}
+		if (r < 0) {
+			err = errno;
+			break;
+		}
+		if (r == 0) {
+			eof = 1;
+			break;
+		}
+		reads++;
+		/* MSG_WAITALL: only the last read before EOF may be short */
+		nshort += was_short;
+		was_short = waitall && r < bufsz;
+		if (write(fout, rx, r) != r) {
+			perror("xfer: write file");
+			return 1;
+		}
+		rcvd += r;
+	}
+	pthread_join(th, NULL);
+	if (!err)
+		err = t.err;
+	close(t.s);
+	close(fout);
+	printf("XFER name=%s sent=%lld rcvd=%lld eof=%d err=%d reads=%lld short=%lld eintr=%d eagain=%d signals=%d\n",
+	       argv[4], t.sent, rcvd, eof, err, reads, nshort, eintr, eagain,
+	       (int)bp_signals);
+	return !(t.sent == t.want && rcvd == t.want && eof && !err && !nshort);
+}
+
 /* The bytes connection @i sends (the host echoes them). */
 static unsigned char many_byte(int i, long long off)
 {
@@ -422,11 +610,14 @@ int main(int argc, char **argv)
 		return do_icmpfrag(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "pump"))
 		return do_pump(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "bpump"))
+		return do_bpump(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return do_ctl(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "many"))
 		return do_many(argc, argv);
 	fprintf(stderr, "usage: xfer pump HOST PORT NAME N TXFILE RXFILE [RATE [END]]\n"
+			"       xfer bpump HOST PORT NAME N TXFILE RXFILE RATE GOFILE\n"
 			"       xfer ctl HOST PORT LINE\n"
 			"       xfer many HOST PORT COUNT BYTES GOFILE\n"
 			"       xfer icmpfrag LOCAL LPORT PEER PPORT MTU [SEQ]\n");

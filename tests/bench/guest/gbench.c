@@ -12,7 +12,13 @@
  *   gbench recv HOST PORT BYTES [HOLDFIFO]
  *       connect, [hold], write one byte "G" (the host starts sending
  *       when it arrives), read until EOF into a buffer, close; then the
- *       SHA-256 of what arrived (after the measured part).
+ *       SHA-256 of what arrived (after the measured part).  The buffer
+ *       is written (memset) before connect(): its first-touch page
+ *       faults are the program's cost, not the network's, and would
+ *       otherwise land in the measured part for some NICs and not for
+ *       others (a NIC whose device writes into the buffer, such as the
+ *       offload's direct reads, pins the pages, faulting them in inside
+ *       read(); a copying NIC faults them in during its copy).
  *
  * Hold: with HOLDFIFO, after connect() the program writes
  * "ready PID SPORT\n" into the fifo and waits (at most 60 s) for SIGUSR1;
