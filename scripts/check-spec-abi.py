@@ -220,7 +220,7 @@ class Checker:
         self.verbose = verbose
         self.results = []       # (ok, text)
         self.covered = set()    # header names some check compared
-        self.cap_flags = 0      # CAP_FLAGS bits the spec marks as ABI 1.0
+        self.cap_flags = 0      # CAP_FLAGS bits the spec sets (ABI column)
         self.cap_reset = None   # CAP_FLAGS reset value in the register map
 
     def check(self, ok, text):
@@ -403,8 +403,8 @@ def check_value_table(ck, t):
             ck.unresolved(name, where)
             continue
         ck.value(const, val, where)
-        if bits and 'ABI 1.0' in cols and \
-                row[cols.index('ABI 1.0')].strip() == '1':
+        abi = [c for c in cols if re.fullmatch(r'ABI \d+\.\d+', c)]
+        if bits and abi and row[cols.index(abi[0])].strip() == '1':
             ck.cap_flags |= val
         if 'Offset' in cols and cols[ivalue] == 'i':
             off = to_int(row[cols.index('Offset')])
@@ -567,7 +567,7 @@ def main():
         ' '.join(row) for t in tables for row in t.rows))
     ck.check(ck.cap_reset == ck.cap_flags,
              'CAP_FLAGS reset value 0x%x in the register map = the bits the '
-             'CAP_FLAGS table sets in ABI 1.0 (0x%x)'
+             'CAP_FLAGS table sets for this ABI version (0x%x)'
              % (ck.cap_reset or 0, ck.cap_flags))
     rest = check_coverage(ck)
 

@@ -68,7 +68,7 @@ enum {
     FZS_OP_ACK,         /* conn|mode, frac, win */
     FZS_OP_CTRL,        /* conn|mode, flags, delta(4) */
     FZS_OP_SEND,        /* conn|push, len(2) */
-    FZS_OP_RECV,        /* conn|nopush, len(2) */
+    FZS_OP_RECV,        /* conn|nopush|list|flush, len(2) */
     FZS_OP_DISC,        /* conn|flags, len */
     FZS_OP_IND_DONE,    /* conn, n */
     FZS_OP_FORWARD,     /* conn|mode, delta, len, flags */
@@ -87,9 +87,10 @@ enum {
 
 typedef struct FzsReq {
     uint64_t cookie;
-    uint64_t addr;
+    uint64_t addr;              /* RECV_POST with a list: the list */
     uint32_t len;
     uint32_t end;               /* SEND: sequence after its last byte */
+    uint32_t nsge;              /* RECV_POST: list entries (0: no list) */
 } FzsReq;
 
 typedef struct FzsFifo {
@@ -348,6 +349,21 @@ static FzsReq *fzs_complete(Fzs *f, FzsFifo *q, const ChimneyEvent *ev,
     return r;
 }
 
+/* The first @n bytes a RECV_POST list request holds, in list order. */
+static uint8_t *fzs_gather(Fzs *f, const FzsReq *r, uint32_t n)
+{
+    const ChimneyRecvSge *e = fe_ptr(&f->h, r->addr);
+    uint8_t *out = g_malloc(MAX(n, 1u));
+    uint32_t i, off = 0, k;
+
+    for (i = 0; i < r->nsge && off < n; i++) {
+        k = MIN(GUINT32_FROM_LE(e[i].len), n - off);
+        memcpy(out + off, fe_ptr(&f->h, GUINT64_FROM_LE(e[i].addr)), k);
+        off += k;
+    }
+    return out;
+}
+
 /* The request now accepted (or not) enters the model. */
 static void fzs_cmd_done(Fzs *f, const ChimneyEvent *ev)
 {
@@ -441,8 +457,14 @@ static void fzs_on_event(void *ctx, const ChimneyEvent *ev)
     case CHIMNEY_EVT_RECV_DONE:
         c = fzs_conn_of(f, ev->handle);
         r = fzs_complete(f, &c->recvq, ev, "RECV_DONE");
-        fzs_check_delivered(f, c, c->deliv, fe_ptr(&f->h, r->addr),
-                            ev->info, "RECV_DONE");
+        if (r->nsge) {
+            g_autofree uint8_t *got = fzs_gather(f, r, ev->info);
+
+            fzs_check_delivered(f, c, c->deliv, got, ev->info, "RECV_DONE");
+        } else {
+            fzs_check_delivered(f, c, c->deliv, fe_ptr(&f->h, r->addr),
+                                ev->info, "RECV_DONE");
+        }
         c->deliv += ev->info;
         fzs_pop(&c->recvq);
         break;
@@ -491,7 +513,8 @@ static uint32_t fzs_req(Fzs *f, FzsConn *c, uint16_t opcode, uint16_t flags,
     f->pend.c = c;
     f->pend.r = *r;
     f->pend.flags = flags;
-    return fe_cmd(&f->h, opcode, flags, r->addr, r->len, c->handle, NULL);
+    return fe_cmd(&f->h, opcode, flags, r->addr,
+                  r->nsge ? r->nsge : r->len, c->handle, NULL);
 }
 
 /* Time passes: fire the engine timer whenever it is due. */
@@ -586,6 +609,33 @@ static uint64_t fzs_buf(Fzs *f, uint32_t len)
         return 0;
     }
     return fe_alloc(&f->h, MAX(len, 1u));
+}
+
+/* A RECV_POST list of min(@len, @n) pieces holding @len bytes. */
+static uint64_t fzs_sgl(Fzs *f, uint32_t len, uint32_t n)
+{
+    uint64_t list, piece;
+    ChimneyRecvSge *e;
+    uint32_t i, off = 0, k;
+
+    n = MIN(n, len);
+    list = fzs_buf(f, n * sizeof(*e));
+    if (!list) {
+        return 0;
+    }
+    e = fe_ptr(&f->h, list);
+    for (i = 0; i < n; i++) {
+        k = i + 1 < n ? len / n : len - off;
+        piece = fzs_buf(f, k);
+        if (!piece) {
+            return 0;
+        }
+        e[i].addr = GUINT64_TO_LE(piece);
+        e[i].len = GUINT32_TO_LE(k);
+        e[i].reserved = 0;
+        off += k;
+    }
+    return list;
 }
 
 static void fzs_op(Fzs *f, uint8_t op)
@@ -688,14 +738,28 @@ static void fzs_op(Fzs *f, uint8_t op)
     }
     case FZS_OP_RECV: {
         uint32_t len = fzs_u16(f) % (FZS_MAX_BUF + 1);
+        uint16_t rf = (a & 0x40) ? CHIMNEY_RECVF_NO_PUSH : 0;
 
-        r.addr = fzs_buf(f, len);
-        if (!r.addr || c->recvq.len == FZS_MAX_REQS) {
+        if ((a & 0x30) == 0x10) {
+            /* RECV_FLUSH: the posted requests complete now (checked) */
+            fzs_req(f, c, CHIMNEY_CMD_RECV_FLUSH, 0, &r);
+            break;
+        }
+        if (c->recvq.len == FZS_MAX_REQS) {
+            break;
+        }
+        if ((a & 0x20) && len) {
+            r.addr = fzs_sgl(f, len, 1u + (a & 7));
+            r.nsge = MIN(len, 1u + (a & 7));
+            rf |= CHIMNEY_RECVF_SGL;
+        } else {
+            r.addr = fzs_buf(f, len);
+        }
+        if (!r.addr) {
             break;
         }
         r.len = len;
-        fzs_req(f, c, CHIMNEY_CMD_RECV_POST, (a & 0x40) ?
-                CHIMNEY_RECVF_NO_PUSH : 0, &r);
+        fzs_req(f, c, CHIMNEY_CMD_RECV_POST, rf, &r);
         break;
     }
     case FZS_OP_DISC: {

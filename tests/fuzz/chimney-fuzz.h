@@ -1268,7 +1268,8 @@ static inline void fz_op_segment(FzState *s)
 /*
  * FZ_DATA: a non-tree command naming a recorded object.  sel: bits 0..3
  * the opcode (SEND, RECV_POST, DISCONNECT, FORWARD, IND_DONE, NEIGH_REPLY,
- * QUERY_STATS, CLEAR_STATS, NOP, SET_VLANS, an unknown one), bit 7 queue
+ * QUERY_STATS, CLEAR_STATS, NOP, SET_VLANS, RECV_FLUSH, an unknown one);
+ * RECV_POST with RECVF_SGL gets a list of pieces in the arena; bit 7 queue
  * it; ref: record (bits 0..3), stale (bit 6); flags; len.
  */
 static inline void fz_op_data(FzState *s)
@@ -1278,8 +1279,8 @@ static inline void fz_op_data(FzState *s)
         CHIMNEY_CMD_FORWARD, CHIMNEY_CMD_IND_DONE, CHIMNEY_CMD_NEIGH_REPLY,
         CHIMNEY_CMD_QUERY_STATS, CHIMNEY_CMD_CLEAR_STATS, CHIMNEY_CMD_NOP,
         CHIMNEY_CMD_SET_VLANS, 0x7f, CHIMNEY_CMD_NEIGH_REPLY,
-        CHIMNEY_CMD_SEND, CHIMNEY_CMD_SET_PARAMS, CHIMNEY_CMD_NEIGH_REPLY,
-        0xffff,
+        CHIMNEY_CMD_RECV_FLUSH, CHIMNEY_CMD_SET_PARAMS,
+        CHIMNEY_CMD_NEIGH_REPLY, 0xffff,
     };
     uint8_t sel = fz_u(s, 1), ref = fz_u(s, 1);
     uint16_t flags = fz_u(s, 2);
@@ -1318,6 +1319,23 @@ static inline void fz_op_data(FzState *s)
         k->host_reachability_delta = GUINT32_TO_LE(flags >> 3);
     } else if (opcode == CHIMNEY_CMD_SET_VLANS) {
         len &= 0x3f;
+    } else if (opcode == CHIMNEY_CMD_RECV_POST &&
+               (flags & CHIMNEY_RECVF_SGL) && !(flags & 0x8000)) {
+        /* a list of len % 72 pieces (some over the limit of 64) */
+        uint32_t n = len % 72;
+        ChimneyRecvSge *e;
+
+        a = fake_alloc(s->h, n * sizeof(*e) + 16);
+        e = fake_ptr(s->h, a);
+        for (i = 0; i < n; i++) {
+            uint32_t plen = 1 + (i * 37 + flags) % 300;
+
+            e[i].addr = GUINT64_TO_LE(fake_alloc(s->h, plen));
+            e[i].len = GUINT32_TO_LE((flags & 0x4000) && i == n / 2 ? 0 :
+                                     plen);
+            e[i].reserved = 0;
+        }
+        len = n;
     }
     fz_submit(s, opcode, flags, a, len, handle);
     if (!(sel & 0x80)) {

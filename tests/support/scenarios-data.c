@@ -912,6 +912,241 @@ static void scn_partial_ack_next_request(ChimneyTestEnv *env)
     env_dma_free(env, &b);
 }
 
+/* A RECV_POST list (RECVF_SGL) in a DMA buffer: @n pieces @pieces. */
+static void sgl_with(ChimneyTestEnv *env, struct chimney_dma_buf *list,
+                     const struct chimney_dma_buf *pieces,
+                     const uint32_t *lens, unsigned n)
+{
+    ChimneyRecvSge e[8];
+    unsigned i;
+
+    g_assert_cmpuint(n, <=, G_N_ELEMENTS(e));
+    for (i = 0; i < n; i++) {
+        e[i].addr = GUINT64_TO_LE(pieces ? pieces[i].dma :
+                                  CHIMNEY_TEST_BAD_GPA);
+        e[i].len = GUINT32_TO_LE(lens[i]);
+        e[i].reserved = 0;
+    }
+    buf_with(env, list, e, n * sizeof(e[0]));
+}
+
+/*
+ * RECV_POST with a list (RECVF_SGL, spec "RECV_POST"): the data fills the
+ * pieces in list order, whether it arrives after the post (placed as it
+ * comes) or was buffered before it; push mode completes a partly filled
+ * list at PSH, non-push mode only when every piece is full; RECV_DONE's
+ * info is the bytes placed in all pieces.
+ */
+static void scn_recv_sgl_pieces(ChimneyTestEnv *env)
+{
+    static const uint32_t lens[3] = { 7, 100, 50 }, lens2[2] = { 3, 9 };
+    g_autofree uint8_t *data = io_pattern(300, 11);
+    struct chimney_dma_buf p[3], p2[2], l1, l2;
+    ChimneyTestConn c;
+    uint64_t h = conn_up(env, &c, 1000), k1, k2;
+    uint8_t got[100];
+    unsigned i;
+
+    for (i = 0; i < 3; i++) {
+        g_assert_cmpint(env_dma_alloc(env, lens[i], &p[i]), ==, 0);
+    }
+    for (i = 0; i < 2; i++) {
+        g_assert_cmpint(env_dma_alloc(env, lens2[i], &p2[i]), ==, 0);
+    }
+    sgl_with(env, &l1, p, lens, 3);
+    sgl_with(env, &l2, p2, lens2, 2);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           l1.dma, 3, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    /* 30 bytes without PSH cross the first piece: the request stays */
+    peer_data_at(env, &c, RCV, data, 30, CHIMNEY_TH_ACK, SND);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k1));
+    /* 100 more with PSH: completes with 130 spread over the pieces */
+    peer_data_at(env, &c, RCV + 30, data + 30, 100,
+                 CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, SND);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 130);
+    env_dma_read(env, &p[0], 0, got, 7);
+    g_assert_cmpmem(got, 7, data, 7);
+    env_dma_read(env, &p[1], 0, got, 100);
+    g_assert_cmpmem(got, 100, data + 7, 100);
+    env_dma_read(env, &p[2], 0, got, 23);
+    g_assert_cmpmem(got, 23, data + 107, 23);
+    /* buffered before the post, non-push: full only, PSH ignored */
+    peer_data_at(env, &c, RCV + 130, data + 130, 5,
+                 CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, SND);
+    env_settle(env, 3);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST,
+                           CHIMNEY_RECVF_SGL | CHIMNEY_RECVF_NO_PUSH,
+                           l2.dma, 2, h, &k2), ==, CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k2));
+    peer_data_at(env, &c, RCV + 135, data + 135, 7, CHIMNEY_TH_ACK, SND);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 12);
+    env_dma_read(env, &p2[0], 0, got, 3);
+    g_assert_cmpmem(got, 3, data + 130, 3);
+    env_dma_read(env, &p2[1], 0, got, 9);
+    g_assert_cmpmem(got, 9, data + 133, 9);
+    for (i = 0; i < 3; i++) {
+        env_dma_free(env, &p[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        env_dma_free(env, &p2[i]);
+    }
+    env_dma_free(env, &l1);
+    env_dma_free(env, &l2);
+}
+
+/*
+ * Bad RECV_POST lists (spec "RECV_POST"): entry counts outside 1..64 and
+ * totals over 2^31 - 1 are BAD_LENGTH, an empty piece or a reserved field
+ * set INVALID_PARAMETER, a list that cannot be read DMA_ERROR, each with
+ * a guest error and nothing queued.  A piece that cannot be written
+ * completes the request with DMA_ERROR and the bytes placed before it;
+ * the rest of the data stays for the next request, in order.
+ */
+static void scn_recv_sgl_bad(ChimneyTestEnv *env)
+{
+    static const uint32_t zero[2] = { 8, 0 }, huge[2] = { 0x80000000u,
+                                                          0x80000000u };
+    static const uint32_t two[2] = { 4, 8 };
+    g_autofree uint8_t *data = io_pattern(40, 12);
+    struct chimney_dma_buf lz, lh, lr, lb, p[2], r;
+    ChimneyRecvSge e = { .addr = 0, .len = GUINT32_TO_LE(8),
+                         .reserved = GUINT32_TO_LE(1) };
+    ChimneyTestConn c;
+    uint64_t h = conn_up(env, &c, 1000), k1, k2;
+    uint32_t errs = env_err_count(env);
+    uint8_t got[40];
+
+    g_assert_cmpint(env_dma_alloc(env, 4, &p[0]), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 8, &p[1]), ==, 0);
+    sgl_with(env, &lz, p, zero, 2);
+    sgl_with(env, &lh, p, huge, 2);
+    buf_with(env, &lr, &e, sizeof(e));
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           lz.dma, 0, h, NULL), ==, CHIMNEY_ST_BAD_LENGTH);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           lz.dma, CHIMNEY_RECV_SGL_MAX + 1, h, NULL), ==,
+                    CHIMNEY_ST_BAD_LENGTH);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           lh.dma, 2, h, NULL), ==, CHIMNEY_ST_BAD_LENGTH);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           lz.dma, 2, h, NULL), ==,
+                    CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           lr.dma, 1, h, NULL), ==,
+                    CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           CHIMNEY_TEST_BAD_GPA, 2, h, NULL), ==,
+                    CHIMNEY_ST_DMA_ERROR);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 1u << 2, p[0].dma, 4,
+                           h, NULL), ==, CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmpuint(env_err_count(env), >=, errs + 7);
+    g_assert_cmpuint(io_count(env, CHIMNEY_EVT_RECV_DONE), ==, 0);
+
+    /* the second piece cannot be written: 4 bytes placed, 36 stay */
+    {
+        struct chimney_dma_buf good_bad[2] = { p[0], p[0] };
+
+        good_bad[1].dma = CHIMNEY_TEST_BAD_GPA;
+        sgl_with(env, &lb, good_bad, two, 2);
+    }
+    g_assert_cmpint(env_dma_alloc(env, 36, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           lb.dma, 2, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 36, h, &k2),
+                    ==, CHIMNEY_ST_SUCCESS);
+    errs = env_err_count(env);
+    conn_send_data(env, &c, data, 40);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_DMA_ERROR, 4);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 36);
+    g_assert_cmpuint(env_err_count(env), >, errs);
+    env_dma_read(env, &p[0], 0, got, 4);
+    g_assert_cmpmem(got, 4, data, 4);
+    env_dma_read(env, &r, 0, got, 36);
+    g_assert_cmpmem(got, 36, data + 4, 36);
+    env_dma_free(env, &p[0]);
+    env_dma_free(env, &p[1]);
+    env_dma_free(env, &r);
+    env_dma_free(env, &lz);
+    env_dma_free(env, &lh);
+    env_dma_free(env, &lr);
+    env_dma_free(env, &lb);
+}
+
+/*
+ * RECV_FLUSH (spec "RECV_FLUSH"): after its CMD_DONE every posted request
+ * completes at once, in order, with the bytes it holds (SUCCESS; 0 for an
+ * empty one); later data goes to the next request.  Bad flags or len:
+ * INVALID_PARAMETER; a bad handle: BAD_HANDLE.  On an aborted connection,
+ * whose posted receives otherwise wait for TERMINATE, they complete
+ * with REQUEST_ABORTED.
+ */
+static void scn_recv_flush(ChimneyTestEnv *env)
+{
+    static const uint32_t lens[2] = { 10, 90 };
+    g_autofree uint8_t *data = io_pattern(60, 13);
+    struct chimney_dma_buf p[2], l, b, r;
+    ChimneyTestConn c;
+    uint64_t h = conn_up(env, &c, 1000), k1, k2, kf, k3, k4;
+    uint8_t got[60];
+    unsigned i;
+
+    for (i = 0; i < 2; i++) {
+        g_assert_cmpint(env_dma_alloc(env, lens[i], &p[i]), ==, 0);
+    }
+    sgl_with(env, &l, p, lens, 2);
+    g_assert_cmpint(env_dma_alloc(env, 50, &b), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 50, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_FLUSH, 1, 0, 0, h, NULL), ==,
+                    CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_FLUSH, 0, 0, 4, h, NULL), ==,
+                    CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_FLUSH, 0, 0, 0, h ^ 0x5a5a,
+                           NULL), ==, CHIMNEY_ST_BAD_HANDLE);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
+                           l.dma, 2, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, b.dma, 50, h, &k2),
+                    ==, CHIMNEY_ST_SUCCESS);
+    peer_data_at(env, &c, RCV, data, 30, CHIMNEY_TH_ACK, SND);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k1));
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_FLUSH, 0, 0, 0, h, &kf), ==,
+                    CHIMNEY_ST_SUCCESS);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 30);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 0);
+    g_assert_true(io_find(env, k1) < io_find(env, k2));
+    env_dma_read(env, &p[0], 0, got, 10);
+    g_assert_cmpmem(got, 10, data, 10);
+    env_dma_read(env, &p[1], 0, got, 20);
+    g_assert_cmpmem(got, 20, data + 10, 20);
+    /* the next bytes go to the next request, in order */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 50, h, &k3),
+                    ==, CHIMNEY_ST_SUCCESS);
+    peer_data_at(env, &c, RCV + 30, data + 30, 30,
+                 CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, SND);
+    check_done(env, k3, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 30);
+    env_dma_read(env, &r, 0, got, 30);
+    g_assert_cmpmem(got, 30, data + 30, 30);
+    /* aborted: the request waits for TERMINATE, or a RECV_FLUSH */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 50, h, &k4),
+                    ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT, CHIMNEY_DISC_ABORTIVE,
+                           0, 0, h, NULL), ==, CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, k4));
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_FLUSH, 0, 0, 0, h, NULL), ==,
+                    CHIMNEY_ST_SUCCESS);
+    check_done(env, k4, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_REQUEST_ABORTED, 0);
+    (void)kf;
+    for (i = 0; i < 2; i++) {
+        env_dma_free(env, &p[i]);
+    }
+    env_dma_free(env, &l);
+    env_dma_free(env, &b);
+    env_dma_free(env, &r);
+}
+
 const ChimneyScenario chimney_scenarios_data[] = {
     { "bad-input-data-buffer-dma-errors", scn_data_dma_errors },
     { "rule-092-initial-data-first-zero-length", scn_initial_data_zero_len },
@@ -934,5 +1169,8 @@ const ChimneyScenario chimney_scenarios_data[] = {
     { "rule-043-047-terminate-returns-requests",
       scn_terminate_returns_requests },
     { "newreno-partial-ack-next-request", scn_partial_ack_next_request },
+    { "recv-sgl-pieces-in-order", scn_recv_sgl_pieces },
+    { "recv-sgl-bad-lists", scn_recv_sgl_bad },
+    { "recv-flush-completes-posted", scn_recv_flush },
     { NULL, NULL },
 };

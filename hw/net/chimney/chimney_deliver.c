@@ -83,31 +83,31 @@ static void fill_posted(ChimneyEngine *eng, uint32_t idx)
 {
     ChimneyTcpObj *o = chimney_tcp_at(eng, idx);
     ChimneyTcpIo *io = o->io;
-    bool completed = false, moved_psh = false;
+    bool completed = false, moved_psh = false, dma_err;
     ChimneyRecvReq *r;
 
     while (io->rq_len && io->rcv_len) {
         uint32_t seq = chimney_deliver_head_seq(o), n;
 
         r = chimney_io_rq_at(io, 0);
-        n = MIN(r->len - r->filled, io->rcv_len);
-        if (chimney_eng_dma_write(eng, r->addr + r->filled,
-                                  chimney_rcvbuf_head(o), n) < 0) {
-            /* the data stays buffered for the next request */
-            chimney_eng_guest_error(eng, CHIMNEY_ERR_DMA, "chimney-nic: "
-                                    "connection %u: RECV_POST buffer not "
-                                    "writable", idx);
-            complete_head(eng, idx, CHIMNEY_ST_DMA_ERROR);
-            completed = true;
-            continue;
-        }
-        if (io->psh && chimney_seq_lt(seq, io->psh_seq) &&
+        n = chimney_io_rq_place(eng, r, chimney_rcvbuf_head(o),
+                                io->rcv_len, &dma_err);
+        if (n && io->psh && chimney_seq_lt(seq, io->psh_seq) &&
             chimney_seq_le(io->psh_seq, seq + n)) {
             moved_psh = true;
             io->psh = false;
         }
         chimney_rcvbuf_consume(o, n);
-        r->filled += n;
+        if (dma_err) {
+            /* the rest stays buffered for the next request */
+            chimney_eng_guest_error(eng, CHIMNEY_ERR_DMA, "chimney-nic: "
+                                    "connection %u: RECV_POST buffer not "
+                                    "writable", idx);
+            complete_head(eng, idx, CHIMNEY_ST_DMA_ERROR);
+            completed = true;
+            moved_psh = false;
+            continue;
+        }
         if (r->filled == r->len) {
             complete_head(eng, idx, CHIMNEY_ST_SUCCESS);
             completed = true;
@@ -211,19 +211,19 @@ uint32_t chimney_deliver_direct(ChimneyEngine *eng, uint32_t idx,
     }
     while (done < len && io->rq_len) {
         ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
-        uint32_t n = MIN(r->len - r->filled, len - done);
+        uint32_t n;
+        bool dma_err;
 
-        if (!n) {
+        if (r->filled == r->len) {
             complete_head(eng, idx, CHIMNEY_ST_SUCCESS);     /* 0 bytes */
             continue;
         }
-        if (chimney_eng_dma_write(eng, r->addr + r->filled, data + done,
-                                  n) < 0) {
-            break;              /* the buffered path reports the error */
-        }
-        r->filled += n;
+        n = chimney_io_rq_place(eng, r, data + done, len - done, &dma_err);
         done += n;
         o->d.rcv_nxt += n;
+        if (dma_err) {
+            break;              /* the buffered path reports the error */
+        }
         if (r->filled == r->len) {
             complete_head(eng, idx, CHIMNEY_ST_SUCCESS);
             chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_PUSH);
@@ -257,6 +257,31 @@ void chimney_deliver_push_expired(ChimneyEngine *eng, uint32_t idx)
     r = chimney_io_rq_at(io, 0);
     if (r->filled && !(r->flags & CHIMNEY_RECVF_NO_PUSH)) {
         complete_head(eng, idx, CHIMNEY_ST_SUCCESS);    /* event C */
+        chimney_deliver(eng, idx);
+    }
+}
+
+/*
+ * RECV_FLUSH: every posted request completes now with the bytes it holds,
+ * in order (spec "RECV_FLUSH"); then indications resume as after a
+ * RECV_POST (event A), so data the host declined is not held back.
+ * At most CHIMNEY_IO_MAX_REQS completions, like TERMINATE's.
+ */
+void chimney_deliver_flush(ChimneyEngine *eng, uint32_t idx)
+{
+    ChimneyTcpIo *io = chimney_tcp_at(eng, idx)->io;
+    uint32_t st;
+
+    if (!io) {
+        return;
+    }
+    st = io->aborted ? CHIMNEY_ST_REQUEST_ABORTED : CHIMNEY_ST_SUCCESS;
+    while (io->rq_len) {
+        complete_head(eng, idx, st);
+    }
+    chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_PUSH);
+    if (!io->aborted) {
+        io->suppressed = false;
         chimney_deliver(eng, idx);
     }
 }

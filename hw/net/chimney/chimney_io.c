@@ -166,6 +166,75 @@ ChimneyRecvReq *chimney_io_rq_at(ChimneyTcpIo *io, uint32_t i)
     return &io->rq[(io->rq_head + i) & (io->rq_cap - 1)];
 }
 
+int chimney_io_sge_read(ChimneyEngine *eng, uint64_t list, uint32_t i,
+                        uint64_t *addr, uint32_t *len)
+{
+    ChimneyRecvSge e;
+
+    if (chimney_eng_dma_read(eng, list + (uint64_t)i * sizeof(e), &e,
+                             sizeof(e)) < 0) {
+        return -1;
+    }
+    *addr = GUINT64_FROM_LE(e.addr);
+    *len = GUINT32_FROM_LE(e.len);
+    return (*len && !e.reserved) ? 0 : 1;
+}
+
+/*
+ * Write @n bytes at byte 'filled' of a posted request and advance it.
+ * A list request (RECVF_SGL) is walked piece by piece, each entry read
+ * again from guest memory when the data reaches it (spec: the list stays
+ * unchanged until RECV_DONE; one that changed or cannot be read is a DMA
+ * error like an unwritable buffer).  Returns the bytes placed: @n, or
+ * fewer with *@dma_err set.
+ */
+uint32_t chimney_io_rq_place(ChimneyEngine *eng, ChimneyRecvReq *r,
+                             const uint8_t *data, uint32_t n, bool *dma_err)
+{
+    uint32_t done = 0;
+
+    *dma_err = false;
+    n = MIN(n, r->len - r->filled);
+    if (!(r->flags & CHIMNEY_RECVF_SGL)) {
+        if (n && chimney_eng_dma_write(eng, r->addr + r->filled, data,
+                                       n) < 0) {
+            *dma_err = true;
+            return 0;
+        }
+        r->filled += n;
+        return n;
+    }
+    while (done < n) {
+        uint32_t k;
+
+        if (r->sge_off == r->sge_len) {
+            /* the next piece: at most nsge (<= RECV_SGL_MAX) reads */
+            if (r->sge_len) {
+                r->sge_idx++;
+            }
+            r->sge_off = 0;
+            r->sge_len = 0;
+            if (r->sge_idx >= r->nsge ||
+                chimney_io_sge_read(eng, r->addr, r->sge_idx, &r->sge_addr,
+                                    &r->sge_len)) {
+                r->sge_len = 0;
+                *dma_err = true;
+                break;
+            }
+        }
+        k = MIN(n - done, r->sge_len - r->sge_off);
+        if (chimney_eng_dma_write(eng, r->sge_addr + r->sge_off, data + done,
+                                  k) < 0) {
+            *dma_err = true;
+            break;
+        }
+        r->sge_off += k;
+        r->filled += k;
+        done += k;
+    }
+    return done;
+}
+
 /* Grow a power-of-two ring to hold one more entry (charged to budget). */
 static bool io_ring_grow(ChimneyEngine *eng, void **ring, uint32_t *head,
                          uint32_t len, uint32_t *cap, size_t esz)

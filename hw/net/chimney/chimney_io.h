@@ -49,11 +49,17 @@
 #define CHIMNEY_SREQ_DISC           0x2u    /* final data of a DISCONNECT */
 
 typedef struct ChimneyRecvReq {
-    uint64_t addr;
+    uint64_t addr;              /* the buffer, or its list (RECVF_SGL) */
     uint64_t cookie;
-    uint32_t len;
+    uint32_t len;               /* bytes (a list: all its pieces) */
     uint32_t filled;
     uint16_t flags;             /* CHIMNEY_RECVF_* */
+    /* RECVF_SGL: entries, and the piece that holds byte 'filled' */
+    uint32_t nsge;
+    uint32_t sge_idx;
+    uint32_t sge_off;           /* bytes of that piece already filled */
+    uint64_t sge_addr;          /* that piece, as read at the last use */
+    uint32_t sge_len;
 } ChimneyRecvReq;
 
 typedef struct ChimneySeqRange {
@@ -160,6 +166,10 @@ void chimney_io_engine_reset(ChimneyEngine *eng);
 uint32_t chimney_io_send_bytes(const ChimneyTcpObj *o);
 ChimneySendReq *chimney_io_sq_at(ChimneyTcpIo *io, uint32_t i);
 ChimneyRecvReq *chimney_io_rq_at(ChimneyTcpIo *io, uint32_t i);
+int chimney_io_sge_read(ChimneyEngine *eng, uint64_t list, uint32_t i,
+                        uint64_t *addr, uint32_t *len);
+uint32_t chimney_io_rq_place(ChimneyEngine *eng, ChimneyRecvReq *r,
+                             const uint8_t *data, uint32_t n, bool *dma_err);
 bool chimney_io_sq_push(ChimneyEngine *eng, ChimneyTcpIo *io,
                         const ChimneySendReq *r);
 bool chimney_io_rq_push(ChimneyEngine *eng, ChimneyTcpIo *io,
@@ -232,6 +242,7 @@ void chimney_cc_persist_expired(ChimneyEngine *eng, uint32_t idx);
 
 /* chimney_deliver.c */
 void chimney_deliver(ChimneyEngine *eng, uint32_t idx);
+void chimney_deliver_flush(ChimneyEngine *eng, uint32_t idx);
 void chimney_deliver_push_expired(ChimneyEngine *eng, uint32_t idx);
 /*
  * In-sequence data at RcvNxt straight into the posted requests when

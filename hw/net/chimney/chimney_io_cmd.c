@@ -1,6 +1,7 @@
 /*
  * chimney-nic TCP engine: the data I/O commands SEND, RECV_POST,
- * DISCONNECT, FORWARD and IND_DONE (spec "Data I/O", "Common rules").
+ * DISCONNECT, FORWARD, IND_DONE and RECV_FLUSH (spec "Data I/O", "Common
+ * rules").
  * C + GLib only.
  *
  * chimney_io_command() checks a request in the order of the spec's table
@@ -34,6 +35,7 @@ bool chimney_io_handles_opcode(uint16_t opcode)
     case CHIMNEY_CMD_DISCONNECT:
     case CHIMNEY_CMD_FORWARD:
     case CHIMNEY_CMD_IND_DONE:
+    case CHIMNEY_CMD_RECV_FLUSH:
         return true;
     default:
         return false;
@@ -51,6 +53,8 @@ static const char *opname(uint16_t op)
         return "DISCONNECT";
     case CHIMNEY_CMD_FORWARD:
         return "FORWARD";
+    case CHIMNEY_CMD_RECV_FLUSH:
+        return "RECV_FLUSH";
     default:
         return "IND_DONE";
     }
@@ -74,8 +78,18 @@ static uint32_t check_args(ChimneyEngine *eng, uint16_t op, uint16_t flags,
         }
         break;
     case CHIMNEY_CMD_RECV_POST:
-        if (flags & ~CHIMNEY_RECVF_NO_PUSH) {
+        if (flags & ~(CHIMNEY_RECVF_NO_PUSH | CHIMNEY_RECVF_SGL)) {
             why = "unknown flags";
+            st = CHIMNEY_ST_INVALID_PARAMETER;
+        } else if ((flags & CHIMNEY_RECVF_SGL) &&
+                   (!len || len > CHIMNEY_RECV_SGL_MAX)) {
+            why = "list entries not 1..64";
+            st = CHIMNEY_ST_BAD_LENGTH;
+        }
+        break;
+    case CHIMNEY_CMD_RECV_FLUSH:
+        if (flags || len) {
+            why = "flags or len not 0";
             st = CHIMNEY_ST_INVALID_PARAMETER;
         }
         break;
@@ -165,6 +179,41 @@ static IoAfter *io_after(ChimneyEngine *eng)
     return &eng->io_after;
 }
 
+/*
+ * RECVF_SGL: read the list once to check it and size the request (spec
+ * "RECV_POST"); the pieces are read again as data reaches them.
+ */
+static uint32_t recv_sgl_check(ChimneyEngine *eng, ChimneyRecvReq *r)
+{
+    uint64_t total = 0, addr;
+    uint32_t i, len;
+    int rc;
+
+    for (i = 0; i < r->nsge; i++) {        /* nsge <= RECV_SGL_MAX */
+        rc = chimney_io_sge_read(eng, r->addr, i, &addr, &len);
+        if (rc < 0) {
+            chimney_eng_guest_error(eng, CHIMNEY_ERR_DMA, "chimney-nic: "
+                                    "RECV_POST: list not readable");
+            return CHIMNEY_ST_DMA_ERROR;
+        }
+        if (rc) {
+            chimney_eng_guest_error(eng, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                    "RECV_POST: list entry %u: length 0 "
+                                    "or reserved field set", i);
+            return CHIMNEY_ST_INVALID_PARAMETER;
+        }
+        total += len;
+    }
+    if (total > 0x7fffffffu) {
+        chimney_eng_guest_error(eng, CHIMNEY_ERR_NONE, "chimney-nic: "
+                                "RECV_POST: list of more than 2^31 - 1 "
+                                "bytes");
+        return CHIMNEY_ST_BAD_LENGTH;
+    }
+    r->len = (uint32_t)total;
+    return CHIMNEY_ST_SUCCESS;
+}
+
 static uint32_t queue_send(ChimneyEngine *eng, ChimneyTcpObj *o,
                            ChimneyTcpIo *io, const ChimneyCmdDesc *cmd,
                            uint32_t flags)
@@ -232,6 +281,12 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
         a->idx = idx;
         return st;
     }
+    if (op == CHIMNEY_CMD_RECV_FLUSH) {
+        /* gives buffers back: also when aborted or an upload is pending */
+        a->opcode = op;
+        a->idx = idx;
+        return CHIMNEY_ST_SUCCESS;
+    }
     if (o->io && o->io->aborted) {
         return CHIMNEY_ST_REQUEST_ABORTED;
     }
@@ -282,6 +337,13 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
             .flags = flags,
         };
 
+        if (flags & CHIMNEY_RECVF_SGL) {
+            r.nsge = len;
+            st = recv_sgl_check(eng, &r);
+            if (st != CHIMNEY_ST_SUCCESS) {
+                return st;
+            }
+        }
         st = chimney_io_rq_push(eng, io, &r) ? CHIMNEY_ST_SUCCESS :
              no_room(eng, op, idx);
         break;
@@ -368,6 +430,9 @@ void chimney_io_after_command(ChimneyEngine *eng)
         break;
     case CHIMNEY_CMD_IND_DONE:
         chimney_deliver(eng, a->idx);
+        break;
+    case CHIMNEY_CMD_RECV_FLUSH:
+        chimney_deliver_flush(eng, a->idx);
         break;
     case CHIMNEY_CMD_DISCONNECT:
         if (a->flags == CHIMNEY_DISC_ABORTIVE) {

@@ -147,13 +147,12 @@ static void terminate_tcp_complete_rest(Tree *t, ChimneyTcpObj *o,
     }
     while (io->rq_len) {
         ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
-        uint32_t n = MIN(r->len - r->filled, io->rcv_len);
+        bool dma_err;
 
-        if (n && chimney_eng_dma_write(t->ofl, r->addr + r->filled,
-                                       chimney_rcvbuf_head(o), n) == 0) {
-            r->filled += n;
-            chimney_rcvbuf_consume(o, n);
-        }
+        chimney_rcvbuf_consume(o, chimney_io_rq_place(t->ofl, r,
+                                                      chimney_rcvbuf_head(o),
+                                                      io->rcv_len,
+                                                      &dma_err));
         chimney_io_complete(t->ofl, idx, CHIMNEY_EVT_RECV_DONE, r->cookie,
                             r->filled ? CHIMNEY_ST_SUCCESS :
                             CHIMNEY_ST_UPLOAD_IN_PROGRESS, r->filled);

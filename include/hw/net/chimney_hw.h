@@ -110,7 +110,7 @@ enum ChimneyStat {
 
 #define CHIMNEY_ID_MAGIC                0x4d494843u  /* "CHIM" in LE bytes */
 #define CHIMNEY_ABI_MAJOR               1
-#define CHIMNEY_ABI_MINOR               0
+#define CHIMNEY_ABI_MINOR               1
 #define CHIMNEY_ABI_VERSION  ((CHIMNEY_ABI_MAJOR << 16) | CHIMNEY_ABI_MINOR)
 
 /* CTRL */
@@ -283,7 +283,7 @@ enum ChimneyCmdOpcode {
 /* SEND / RECV_POST flags */
 #define CHIMNEY_SENDF_PUSH              (1u << 0)
 #define CHIMNEY_RECVF_NO_PUSH           (1u << 0)  /* non-push mode */
-#define CHIMNEY_RECVF_SGL               (1u << 1)  /* addr: ChimneyRecvSge[len] */
+#define CHIMNEY_RECVF_SGL               (1u << 1)  /* addr: a ChimneyRecvSge list */
 /* RECV_POST with CHIMNEY_RECVF_SGL: list entries per request, 1..this */
 #define CHIMNEY_RECV_SGL_MAX            64u
 /* DISCONNECT flags */
