@@ -121,6 +121,8 @@ struct chimney_priv {
 	u32 cap_max_rcv_wnd;		/* REG_CAP_MAX_RCV_WND */
 	u32 cap_max_path_mtu;		/* REG_CAP_MAX_PATH_MTU */
 	atomic64_t ofl_stats[CHIMNEY_OFL_NSTATS];
+	/* direct reads completed in this event batch (chimney_ofl_direct.c) */
+	struct llist_head dreq_done;
 	/* the device's counters at the last successful CMD_QUERY_STATS */
 	ChimneyOffloadStats dev_stats;
 
@@ -160,6 +162,7 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 			    const struct chimney_drv_ind_frag *frags,
 			    u32 nfrags, u32 total);
+void chimney_direct_wake(struct chimney_priv *priv);
 /* chimney_ofl_rx.c: IND buffers, pages the receive queue can take over */
 int chimney_rx_buf_alloc(struct chimney_priv *priv, u32 len, gfp_t gfp,
 			 struct chimney_dma_buf *buf);

@@ -944,6 +944,8 @@ static int chimney_poll(struct napi_struct *napi, int budget)
 	chimney_tx_clean(priv, budget);
 	/* The event ring: link events and command completions. */
 	chimney_drv_process_events(&priv->drv);
+	/* readers of direct reads, once the batch's TCP events are seen */
+	chimney_direct_wake(priv);
 	work = chimney_rx_poll(priv, budget);
 	if (work >= budget)
 		return budget;
@@ -1046,6 +1048,7 @@ fail:
 	chimney_stop_rings(priv);
 	priv->drv_up = false;
 	chimney_drv_fini(&priv->drv);
+	chimney_direct_wake(priv);	/* requests fini aborted */
 	return err;
 }
 
@@ -1119,6 +1122,7 @@ static void chimney_down(struct chimney_priv *priv)
 	/* Commands still in flight complete as REQUEST_ABORTED. */
 	priv->drv_up = false;
 	chimney_drv_fini(&priv->drv);
+	chimney_direct_wake(priv);	/* requests fini aborted */
 	chimney_wr(priv, CHIMNEY_REG_INT_CAUSE, CHIMNEY_INT_ALL);
 	chimney_tx_free(priv);
 	chimney_rx_free(priv);
@@ -1608,6 +1612,7 @@ static int chimney_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	u64_stats_init(&priv->rx_stats.syncp);
 	u64_stats_init(&priv->tx_stats.syncp);
 	INIT_WORK(&priv->reset_task, chimney_reset_task);
+	init_llist_head(&priv->dreq_done);
 	timer_setup(&priv->refill_timer, chimney_refill_timer, 0);
 	pci_set_drvdata(pdev, priv);
 

@@ -62,6 +62,7 @@ MODULE_PARM_DESC(direct_min,
 struct chimney_dreq {
 	u32 id;				/* chimney_dreq_idr; cookie low half */
 	struct chimney_priv *priv;
+	struct llist_node done_node;	/* priv->dreq_done */
 	struct completion done;
 	struct work_struct release_work;	/* abandoned, then completed */
 	bool abandoned;			/* chimney_dreq_lock */
@@ -129,10 +130,30 @@ static void chimney_dreq_complete(u32 id, u32 status, u32 placed)
 	spin_lock_bh(&chimney_dreq_lock);
 	abandoned = r->abandoned;
 	if (!abandoned)
-		complete(&r->done);
+		llist_add(&r->done_node, &r->priv->dreq_done);
 	spin_unlock_bh(&chimney_dreq_lock);
 	if (abandoned)
 		queue_work(chimney_wq, &r->release_work);
+}
+
+/*
+ * Wake the readers of the requests completed since the last call: after
+ * the whole event batch (NAPI poll, after chimney_drv_process_events()),
+ * not at the RECV_DONE itself.  At the peer's FIN the device completes
+ * the posted request and then posts EVT_TCP_DISCONNECT (spec "TCP
+ * events"); a reader woken at the RECV_DONE could post its next request
+ * before that event is processed, which the device refuses as a
+ * RECV_POST on a closed receive side.  Woken after the batch, it finds
+ * rx_eof set.  Also called after chimney_drv_fini(), which aborts the
+ * requests not yet accepted.
+ */
+void chimney_direct_wake(struct chimney_priv *priv)
+{
+	struct chimney_dreq *r, *n;
+
+	llist_for_each_entry_safe(r, n, llist_del_all(&priv->dreq_done),
+				  done_node)
+		complete(&r->done);
 }
 
 /* EVT_RECV_DONE of a direct request (cookie low half != 0). */

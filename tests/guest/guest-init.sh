@@ -1267,8 +1267,10 @@ offload_direct_bulk() {
 		pump_done dbulk "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
 	b=$(($(stat ofl_rx_direct_bytes) - b0))
 	echo "  direct: +$b bytes in +$(($(stat ofl_rx_direct_reqs) - r0)) requests; indications +$(($(stat ofl_indications) - i0)), ofl_rx_zc_bytes +$(($(stat ofl_rx_zc_bytes) - zc0))"
-	check "ofl_rx_direct_bytes +$b: at least 3/4 of the 32 MiB went straight into the program's buffer" \
-		test $b -ge $((n * 3 / 4))
+	# (the rest: data that came while the program was between two reads,
+	# indicated into the receive queue and copied by the next read)
+	check "ofl_rx_direct_bytes +$b: at least half of the 32 MiB went straight into the program's buffer" \
+		test $b -ge $((n / 2))
 	check "no connection offloaded" wait_count 0
 	rm -f "$PUMP_RX"
 }
