@@ -1233,7 +1233,11 @@ wait_rx_blocked() {
 	done
 	sleep 0.5
 	[ "$(file_size "$1")" -eq "$2" ] &&
-		[ "$(stat ofl_rx_direct_reqs)" -gt "$3" ]
+		[ "$(stat ofl_rx_direct_reqs)" -gt "$3" ] && return 0
+	echo "  the program has $(file_size "$1") bytes, ofl_rx_direct_reqs $3 -> $(stat ofl_rx_direct_reqs), ofl_indications $(stat ofl_indications)"
+	show_list
+	dmesg | tail -n 20 | sed 's/^/  dmesg: /'
+	return 1
 }
 
 # wait_line NAME TEXT: the program printed TEXT (10 s)

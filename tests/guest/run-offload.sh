@@ -90,6 +90,9 @@ if [ "$net" = tap ]; then
     tcp0=$(cg_tap_tcp_counters)
 fi
 
+# before the server starts: it runs for as long (--timeout)
+: "${CHIMNEY_GUEST_TIMEOUT:=900}"
+export CHIMNEY_GUEST_TIMEOUT
 cg_server_start "$logdir/server.log"
 CG_NICS=1
 CG_HUB=0
@@ -97,8 +100,6 @@ CG_MEM=512      # 70 MiB each way as files in the initramfs
 # 1,000 offloaded connections at once (through slirp too: it crashed
 # before the device deferred what it sends while slirp delivers to it)
 CG_GUEST_APPEND="${CG_GUEST_APPEND:+$CG_GUEST_APPEND }chimney.many=1000"
-: "${CHIMNEY_GUEST_TIMEOUT:=900}"
-export CHIMNEY_GUEST_TIMEOUT
 ulimit -n 8192  # slirp: one host socket per guest connection (1,000 at once)
 CG_SERIAL_PREFIX="# "
 qemu_extra=(-d guest_errors -D "$logdir/qemu-guest-errors.log")
