@@ -35,10 +35,12 @@
  *         XFER_WAITALL=1   recv(MSG_WAITALL); a read that returns less
  *                          than B with more data after it is "short";
  *         XFER_RCVTIMEO=MS SO_RCVTIMEO; each EAGAIN prints
- *                          "XFER-EAGAIN rcvd=R" and the read is retried;
+ *                          "XFER-EAGAIN rcvd=R ms=0" and the read is
+ *                          retried;
  *         XFER_SARESTART=1 the SIGUSR2 handler has SA_RESTART (default
  *                          not: the read fails with EINTR, prints
- *                          "XFER-EINTR rcvd=R" and is retried).
+ *                          "XFER-EINTR rcvd=R ms=T", T: ms since the
+ *                          signal, and is retried).
  *       SIGUSR2 is counted (only the reading thread takes it).  Prints
  *       "XFER name=NAME sent=S rcvd=R eof=0|1 err=E reads=K short=H
  *       eintr=I eagain=A signals=G"; exit 0 when S = R = N, EOF was seen
@@ -275,11 +277,23 @@ struct bpump_tx {
 };
 
 static volatile sig_atomic_t bp_signals;
+static struct timespec bp_signal_at;
 
 static void bp_on_signal(int sig)
 {
 	(void)sig;
+	clock_gettime(CLOCK_MONOTONIC, &bp_signal_at);
 	bp_signals++;
+}
+
+/* ms since the last signal arrived (how long the read took to end) */
+static long long bp_since_signal(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec - bp_signal_at.tv_sec) * 1000LL +
+	       (ts.tv_nsec - bp_signal_at.tv_nsec) / 1000000;
 }
 
 static void *bpump_send(void *arg)
@@ -398,8 +412,9 @@ static int do_bpump(int argc, char **argv)
 				eintr++;
 			else
 				eagain++;
-			printf("XFER-%s rcvd=%lld\n",
-			       errno == EINTR ? "EINTR" : "EAGAIN", rcvd);
+			printf("XFER-%s rcvd=%lld ms=%lld\n",
+			       errno == EINTR ? "EINTR" : "EAGAIN", rcvd,
+			       errno == EINTR ? bp_since_signal() : 0);
 			fflush(stdout);
 			continue;
 		}
