@@ -1240,9 +1240,9 @@ wait_rx_blocked() {
 	return 1
 }
 
-# wait_line NAME TEXT: the program printed TEXT (10 s); else where its
+# wait_out NAME TEXT: xfer NAME printed TEXT (10 s); else where its
 # threads wait
-wait_line() {
+wait_out() {
 	local i=0 t
 	while [ $i -lt 100 ]; do
 		grep -q "$2" "/tmp/xfer.$1.out" && return 0
@@ -1304,7 +1304,7 @@ offload_direct_signal() {
 	kill -USR2 "$PUMP_PID"
 	if [ -z "$env" ]; then
 		check "read() failed with EINTR, nothing delivered twice or lost: XFER-EINTR rcvd=$((256 * KIB))" \
-			wait_line $name "XFER-EINTR rcvd=$((256 * KIB)) "
+			wait_out $name "XFER-EINTR rcvd=$((256 * KIB)) "
 	else
 		check "the reader waits in a direct read again (restarted, no EINTR)" \
 			wait_rx_blocked "$PUMP_RX" $((256 * KIB)) "$r0"
@@ -1337,7 +1337,7 @@ offload_direct_timeout() {
 		wait_rx_blocked "$PUMP_RX" $((256 * KIB)) "$r0"
 	sleep 1
 	check "read() failed with EAGAIN at the timeout, at 256 KiB" \
-		wait_line dtmo "XFER-EAGAIN rcvd=$((256 * KIB)) "
+		wait_out dtmo "XFER-EAGAIN rcvd=$((256 * KIB)) "
 	ctl "GATE dtmo -1 -1" >/dev/null
 	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends (in order), FIN" \
 		pump_done dtmo "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
