@@ -305,6 +305,14 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
                              io->fin_queued || io->disc_pending ||
                              io->fin_sent);
 
+        if (closed && op == CHIMNEY_CMD_RECV_POST) {
+            /*
+             * Not a guest error (spec "Error handling": INVALID_STATE is
+             * not one): EVT_TCP_DISCONNECT may be in the EVT ring, not
+             * yet seen, when the host posts its next receive buffer.
+             */
+            return CHIMNEY_ST_INVALID_STATE;
+        }
         if (closed || (op != CHIMNEY_CMD_RECV_POST &&
                        o->d.state != CHIMNEY_TCPS_ESTABLISHED &&
                        o->d.state != CHIMNEY_TCPS_CLOSE_WAIT)) {
