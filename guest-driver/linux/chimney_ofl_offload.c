@@ -176,7 +176,7 @@ static void chimney_fill_tcp(struct chimney_tree_op *op, struct sock *sk,
 	ChimneyTcpConst *tc = &op->tst.c;
 	ChimneyTcpCached *ca = &op->tst.ca;
 	ChimneyTcpDelegated *d = &op->tst.d;
-	u32 mss = tp->mss_cache, unread;
+	u32 mss = tp->mss_cache;
 	int ttl = inet->uc_ttl;
 
 	chimney_state_hdr(&tc->hdr, sizeof(*tc));
@@ -217,17 +217,13 @@ static void chimney_fill_tcp(struct chimney_tree_op *op, struct sock *sk,
 	/*
 	 * Spec "Receive window": the device reopens RcvWnd only for bytes
 	 * the host consumes from it.  The unread bytes stay in the driver's
-	 * queue (chimney_take_rcvq) and never pass through the device, so
-	 * the window they hold is handed over open: what the kernel would
-	 * advertise once they are read, less those bytes.  With
-	 * tcp_receive_window() alone, a program that had not read when the
-	 * connection was offloaded (a full queue: window 0) would see its
-	 * window stay closed.
+	 * queue (chimney_take_rcvq, bounded by chimney_rq_limit()) and never
+	 * pass through the device, so the window is handed over whole (never
+	 * less than what was advertised).  With tcp_receive_window() alone,
+	 * a program that had not read when its connection was offloaded (a
+	 * full queue: window 0) would see the window stay closed for good.
 	 */
-	unread = tp->rcv_nxt - tp->copied_seq;
-	d->rcv_wnd = max_t(u32, tcp_receive_window(tp),
-			   ca->initial_rcv_wnd > unread ?
-			   ca->initial_rcv_wnd - unread : 0);
+	d->rcv_wnd = max_t(u32, tcp_receive_window(tp), ca->initial_rcv_wnd);
 	d->snd_una = tp->snd_una;
 	d->snd_nxt = tp->snd_nxt;
 	d->snd_max = tp->snd_nxt;
