@@ -114,6 +114,8 @@ struct chimney_priv {
 	/* TCP offload (chimney_ofl_*.c) */
 	bool ofl_ready;			/* SET_PARAMS and IND ring done */
 	bool ind_up;			/* IND ring running */
+	/* IND buffer pages, recycled from the receive queue (ofl_rx.c) */
+	struct page_pool *rx_pool;
 	atomic_t ofl_conns;		/* connections offloaded or uploading */
 	struct list_head ofl_node;	/* chimney_ofl_devs */
 	u32 cap_flags;			/* REG_CAP_FLAGS */
@@ -168,5 +170,7 @@ int chimney_rx_buf_alloc(struct chimney_priv *priv, u32 len, gfp_t gfp,
 			 struct chimney_dma_buf *buf);
 void chimney_rx_buf_free(struct chimney_priv *priv,
 			 struct chimney_dma_buf *buf);
+void chimney_rx_pool_create(struct chimney_priv *priv);
+void chimney_rx_pool_destroy(struct chimney_priv *priv);
 
 #endif /* CHIMNEY_NIC_H */

@@ -1022,6 +1022,7 @@ static int chimney_start_rings(struct chimney_priv *priv)
 	chimney_drv_set_event_ops(&priv->drv, &chimney_event_ops, priv);
 	priv->drv_up = true;
 	/* Receive indications of offloaded connections (optional). */
+	chimney_rx_pool_create(priv);
 	err = chimney_drv_ind_start(&priv->drv, CHIMNEY_IND_RING,
 				    CHIMNEY_IND_BUF);
 	priv->ind_up = !err;
@@ -1049,6 +1050,7 @@ fail:
 	priv->drv_up = false;
 	chimney_drv_fini(&priv->drv);
 	chimney_direct_wake(priv);	/* requests fini aborted */
+	chimney_rx_pool_destroy(priv);
 	return err;
 }
 
@@ -1123,6 +1125,7 @@ static void chimney_down(struct chimney_priv *priv)
 	priv->drv_up = false;
 	chimney_drv_fini(&priv->drv);
 	chimney_direct_wake(priv);	/* requests fini aborted */
+	chimney_rx_pool_destroy(priv);
 	chimney_wr(priv, CHIMNEY_REG_INT_CAUSE, CHIMNEY_INT_ALL);
 	chimney_tx_free(priv);
 	chimney_rx_free(priv);

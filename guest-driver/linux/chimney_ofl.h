@@ -71,6 +71,13 @@
  * for, more than the allocation).
  */
 #define CHIMNEY_SREQ_MAX	65536u
+/*
+ * Send buffers of CHIMNEY_SREQ_MAX bytes a connection keeps for its next
+ * requests: the Debian kernel zeroes every page it hands out
+ * (init_on_alloc), so a fresh buffer per write() is a second pass over
+ * the data, as costly as the copy.
+ */
+#define CHIMNEY_SBUF_CACHE	16u
 #define CHIMNEY_SND_MIN_BUDGET	(2048u * 1024u)	/* in-flight SEND bytes */
 #define CHIMNEY_RQ_MIN		(256u * 1024u)	/* unread bytes kept */
 #define CHIMNEY_HELD_MAX	1024u	/* frames held during an upload */
@@ -177,6 +184,10 @@ struct chimney_conn {
 	u32 pmtu_seq;			/* the sequence number it quoted */
 	u8 upload_why;			/* CHIMNEY_UPR_* when the caller knows */
 	u16 retrieve_why;		/* EVT_TCP_RETRIEVE reason (CHIMNEY_UPLOAD_*) */
+
+	spinlock_t sbuf_lock;		/* the send buffers kept for reuse */
+	struct list_head sbuf_cache;	/* struct chimney_sreq, buf kept */
+	u32 sbuf_cached;
 
 	/* saved at offload, restored at upload */
 	struct proto *orig_prot;

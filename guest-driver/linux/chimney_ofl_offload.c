@@ -337,6 +337,8 @@ int chimney_offload(struct sock *sk)
 	skb_queue_head_init(&c->rq);
 	skb_queue_head_init(&c->held);
 	INIT_LIST_HEAD(&c->sreqs);
+	spin_lock_init(&c->sbuf_lock);
+	INIT_LIST_HEAD(&c->sbuf_cache);
 	INIT_LIST_HEAD(&c->node);
 	INIT_WORK(&c->upload_work, chimney_upload_workfn);
 	c->priv = priv;

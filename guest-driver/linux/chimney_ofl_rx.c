@@ -15,10 +15,18 @@
  * receive queue, which is bounded in bytes of data, pin far more memory.
  * So is everything when no page can be had (GFP_ATOMIC, NAPI context).
  *
+ * The pages come from a page pool: the receive queue gives them back
+ * when the reader is done with them (skb_mark_for_recycle()), still
+ * mapped.  The Debian kernel zeroes every page the page allocator hands
+ * out (init_on_alloc), so a fresh page per 4 KiB received cost as much
+ * as recvmsg's copy; a recycled page costs nothing.
+ *
  * Copyright (c) 2026 chimney-nic authors
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <net/page_pool.h>
 
 #include "chimney_ofl.h"
 
@@ -33,6 +41,41 @@ static unsigned int chimney_rx_order(u32 len)
 	return get_order(len);
 }
 
+/* Pool pages: one-page buffers while the pool exists (ring start..stop). */
+static bool chimney_rx_pooled(struct chimney_priv *priv, u32 len)
+{
+	return priv->rx_pool && len <= PAGE_SIZE;
+}
+
+/*
+ * The pool of the IND ring's pages: twice the ring, for the pages that
+ * wait in receive queues (they come back through its recycle ring).
+ * Without one (no memory) pages come from the page allocator.
+ */
+void chimney_rx_pool_create(struct chimney_priv *priv)
+{
+	struct page_pool_params pp = {
+		.flags = PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV,
+		.order = 0,
+		.pool_size = 2 * CHIMNEY_IND_RING,
+		.nid = dev_to_node(priv->dev),
+		.dev = priv->dev,
+		.dma_dir = DMA_FROM_DEVICE,
+		.max_len = PAGE_SIZE,
+	};
+	struct page_pool *pool = page_pool_create(&pp);
+
+	priv->rx_pool = IS_ERR(pool) ? NULL : pool;
+}
+
+/* After chimney_drv_fini(): pages still in receive queues come back later. */
+void chimney_rx_pool_destroy(struct chimney_priv *priv)
+{
+	if (priv->rx_pool)
+		page_pool_destroy(priv->rx_pool);
+	priv->rx_pool = NULL;
+}
+
 /* An IND buffer: whole pages (compound if several), mapped for the device. */
 int chimney_rx_buf_alloc(struct chimney_priv *priv, u32 len, gfp_t gfp,
 			 struct chimney_dma_buf *buf)
@@ -41,6 +84,15 @@ int chimney_rx_buf_alloc(struct chimney_priv *priv, u32 len, gfp_t gfp,
 	struct page *page;
 	dma_addr_t dma;
 
+	if (chimney_rx_pooled(priv, len)) {
+		page = page_pool_alloc_pages(priv->rx_pool, gfp | __GFP_NOWARN);
+		if (!page)
+			return -ENOMEM;
+		buf->dma = page_pool_get_dma_addr(page);
+		buf->handle = page_address(page);
+		buf->len = len;
+		return 0;
+	}
 	page = alloc_pages(gfp | __GFP_NOWARN | (order ? __GFP_COMP : 0),
 			   order);
 	if (!page)
@@ -57,9 +109,12 @@ int chimney_rx_buf_alloc(struct chimney_priv *priv, u32 len, gfp_t gfp,
 	return 0;
 }
 
+/* A buffer leaves the ring for a receive queue (a pool page stays mapped). */
 static void chimney_rx_buf_unmap(struct chimney_priv *priv,
 				 const struct chimney_dma_buf *buf)
 {
+	if (chimney_rx_pooled(priv, buf->len))
+		return;
 	dma_unmap_page(priv->dev, (dma_addr_t)buf->dma,
 		       PAGE_SIZE << chimney_rx_order(buf->len),
 		       DMA_FROM_DEVICE);
@@ -68,6 +123,11 @@ static void chimney_rx_buf_unmap(struct chimney_priv *priv,
 void chimney_rx_buf_free(struct chimney_priv *priv,
 			 struct chimney_dma_buf *buf)
 {
+	if (chimney_rx_pooled(priv, buf->len)) {
+		page_pool_put_full_page(priv->rx_pool,
+					virt_to_page(buf->handle), false);
+		return;
+	}
 	chimney_rx_buf_unmap(priv, buf);
 	put_page(virt_to_page(buf->handle));
 }
@@ -109,6 +169,9 @@ static bool chimney_rx_take_page(struct chimney_priv *priv,
 	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags,
 			virt_to_page(taken.handle), 0, n,
 			PAGE_SIZE << chimney_rx_order(taken.len));
+	/* every fragment of these skbs is a pool page (or none is) */
+	if (chimney_rx_pooled(priv, taken.len))
+		skb_mark_for_recycle(skb);
 	return true;
 
 no_page:

@@ -24,11 +24,14 @@ static DEFINE_SPINLOCK(chimney_hash_lock);
 
 struct workqueue_struct *chimney_wq;
 
+static void chimney_sbuf_drain(struct chimney_conn *c);
+
 void chimney_conn_put(struct chimney_conn *c)
 {
 	if (refcount_dec_and_test(&c->ref)) {
 		skb_queue_purge(&c->rq);
 		skb_queue_purge(&c->held);
+		chimney_sbuf_drain(c);
 		sock_put(c->sk);
 		kfree_rcu(c, rcu);
 	}
@@ -185,11 +188,69 @@ void chimney_gc(void)
 
 /* ---- Send requests ------------------------------------------------------ */
 
+/* A kept send buffer of CHIMNEY_SREQ_MAX bytes for @len, or NULL. */
+static struct chimney_sreq *chimney_sbuf_reuse(struct chimney_conn *c,
+					       u32 len)
+{
+	struct chimney_sreq *r;
+
+	spin_lock_bh(&c->sbuf_lock);
+	r = list_first_entry_or_null(&c->sbuf_cache, struct chimney_sreq,
+				     node);
+	if (r) {
+		list_del(&r->node);
+		c->sbuf_cached--;
+	}
+	spin_unlock_bh(&c->sbuf_lock);
+	if (r) {
+		r->len = len;
+		r->dma = 0;
+		r->state = 0;
+		r->cookie = 0;
+	}
+	return r;
+}
+
+/* Keep a finished request's buffer for the next one (any context). */
+static bool chimney_sbuf_keep(struct chimney_sreq *r)
+{
+	struct chimney_conn *c = r->conn;
+	bool kept = false;
+
+	if (r->page || r->cap != CHIMNEY_SREQ_MAX ||
+	    READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED)
+		return false;
+	spin_lock_bh(&c->sbuf_lock);
+	if (c->sbuf_cached < CHIMNEY_SBUF_CACHE) {
+		list_add(&r->node, &c->sbuf_cache);
+		c->sbuf_cached++;
+		kept = true;
+	}
+	spin_unlock_bh(&c->sbuf_lock);
+	return kept;
+}
+
+/* The last reference is gone: nobody else can reach the cache. */
+static void chimney_sbuf_drain(struct chimney_conn *c)
+{
+	struct chimney_sreq *r, *rn;
+
+	list_for_each_entry_safe(r, rn, &c->sbuf_cache, node) {
+		list_del(&r->node);
+		kfree(r->buf);
+		kfree(r);
+	}
+	c->sbuf_cached = 0;
+}
+
 static struct chimney_sreq *chimney_sreq_alloc(struct chimney_conn *c,
 					       u32 len)
 {
-	struct chimney_sreq *r = kzalloc(sizeof(*r), GFP_KERNEL);
+	struct chimney_sreq *r = chimney_sbuf_reuse(c, len);
 
+	if (r)
+		return r;
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
 	if (!r)
 		return NULL;
 	/* above the costly order: no compaction, smaller ones instead */
@@ -230,6 +291,8 @@ void chimney_sreq_free(struct chimney_sreq *r)
 	if (r->dma)
 		dma_unmap_single(r->conn->priv->dev, r->dma, r->len,
 				 DMA_TO_DEVICE);
+	if (chimney_sbuf_keep(r))
+		return;
 	kfree(r->buf);
 	kfree(r);
 }

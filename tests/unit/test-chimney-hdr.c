@@ -1350,6 +1350,12 @@ static void test_candidate_bad_checksums(void)
     assert_not_candidate(f, len, &r);
     g_assert_true(r.ip_header_ok && r.is_tcp && r.tcp_header_ok);
     g_assert_false(r.tcp_csum_ok);
+    /* ... unless the backend vouches for it (not read; the rest checked) */
+    g_assert_true(chimney_parse_frame_vouched(f, len, &r));
+    g_assert_true(r.tcp_csum_ok && chimney_rx_is_offload_candidate(&r));
+    f[14 + 8] ^= 1;
+    g_assert_true(chimney_parse_frame_vouched(f, len, &r));
+    g_assert_false(r.ip_header_ok || chimney_rx_is_offload_candidate(&r));
 
     len = valid_frame(true, true, f);
     f[18 + 40 + 4] ^= 0x80;             /* sequence number */

@@ -169,7 +169,8 @@ static void parse_tcp(const uint8_t *th, size_t tlen, bool ipv6,
     out->tcp_flags = th[13];
     out->window = get_be16(th + 14);
     out->urg_ptr = get_be16(th + 18);
-    out->tcp_csum_ok = chimney_tcp_checksum(ipv6, src, dst, th, tlen) == 0;
+    out->tcp_csum_ok = out->csum_vouched ||
+                       chimney_tcp_checksum(ipv6, src, dst, th, tlen) == 0;
     if (doff < CHIMNEY_TCP_HLEN || doff > tlen) {
         return;
     }
@@ -311,13 +312,14 @@ static void parse_ipv6(const uint8_t *ip, size_t avail, ChimneyRxParsed *out)
     parse_tcp(ip + CHIMNEY_IPV6_HLEN, plen, true, ip + 8, ip + 24, out);
 }
 
-bool chimney_parse_frame(const uint8_t *frame, size_t len,
-                         ChimneyRxParsed *out)
+static bool parse_frame(const uint8_t *frame, size_t len, bool vouched,
+                        ChimneyRxParsed *out)
 {
     size_t off = CHIMNEY_ETH_HLEN;
     uint16_t type;
 
     memset(out, 0, sizeof(*out));
+    out->csum_vouched = vouched;
     if (!frame || len < CHIMNEY_ETH_HLEN) {
         return false;
     }
@@ -345,6 +347,18 @@ bool chimney_parse_frame(const uint8_t *frame, size_t len,
         parse_ipv6(frame + off, len - off, out);
     }
     return true;
+}
+
+bool chimney_parse_frame(const uint8_t *frame, size_t len,
+                         ChimneyRxParsed *out)
+{
+    return parse_frame(frame, len, false, out);
+}
+
+bool chimney_parse_frame_vouched(const uint8_t *frame, size_t len,
+                                 ChimneyRxParsed *out)
+{
+    return parse_frame(frame, len, true, out);
 }
 
 bool chimney_rx_is_offload_candidate(const ChimneyRxParsed *r)

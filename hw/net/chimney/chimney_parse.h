@@ -65,6 +65,7 @@ typedef struct ChimneyRxParsed {
     bool tcp_header_ok;         /* 20 <= data offset <= TCP length */
     bool tcp_options_ok;        /* option list well formed */
     bool tcp_csum_ok;           /* checksum with pseudo-header verified */
+    bool csum_vouched;          /* chimney_parse_frame_vouched(): not read */
     uint16_t src_port;
     uint16_t dst_port;
     uint32_t seq;
@@ -96,6 +97,14 @@ typedef struct ChimneyRxParsed {
  */
 bool chimney_parse_frame(const uint8_t *frame, size_t len,
                          ChimneyRxParsed *out);
+/*
+ * The same for a frame whose TCP checksum the backend vouches for (the
+ * host stack that built it left the checksum to the wire, spec
+ * "Segmentation offload"): it is not computed (a super-segment is up to
+ * 64 KiB) and tcp_csum_ok is set.
+ */
+bool chimney_parse_frame_vouched(const uint8_t *frame, size_t len,
+                                 ChimneyRxParsed *out);
 
 /*
  * True only for a well-formed, complete IPv4 or IPv6 TCP segment that

@@ -428,12 +428,9 @@ bool chimney_tcp_input(ChimneyEngine *eng, const uint8_t *frame, size_t len,
     ChimneyTcpObj *o;
     uint32_t idx;
 
-    if (!chimney_parse_frame(frame, len, &r)) {
+    if (!(csum_trusted ? chimney_parse_frame_vouched(frame, len, &r) :
+          chimney_parse_frame(frame, len, &r))) {
         return false;
-    }
-    if (csum_trusted) {
-        /* the host stack that built it left the checksum to the wire */
-        r.tcp_csum_ok = true;
     }
     if (!chimney_rx_is_offload_candidate(&r)) {
         return false;
