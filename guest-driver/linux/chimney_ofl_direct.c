@@ -126,7 +126,15 @@ static void chimney_dreq_complete(u32 id, u32 status, u32 placed)
 	chimney_dreq_unmap(r);
 	r->status = status;
 	r->placed = min(placed, r->len);
+	/* counted here: the reader may run after the device is gone */
 	chimney_ofl_count(r->priv, CHIMNEY_OFL_RX_DIRECT_BYTES, r->placed);
+	chimney_ofl_count(r->priv, CHIMNEY_OFL_BYTES_RCVD, r->placed);
+	if (!r->placed && status != CHIMNEY_ST_SUCCESS &&
+	    status != CHIMNEY_ST_INVALID_STATE &&
+	    status != CHIMNEY_ST_UPLOAD_IN_PROGRESS &&
+	    status != CHIMNEY_ST_REQUEST_ABORTED)
+		net_warn_ratelimited("%s: direct RECV_POST %u: status %x\n",
+				     netdev_name(r->priv->ndev), id, status);
 	spin_lock_bh(&chimney_dreq_lock);
 	abandoned = r->abandoned;
 	if (!abandoned)
@@ -416,7 +424,6 @@ int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
 	c->direct = false;
 	c->bytes_rcvd += placed;
 	spin_unlock_bh(&c->lock);
-	chimney_ofl_count(priv, CHIMNEY_OFL_BYTES_RCVD, placed);
 	chimney_dreq_free(r);
 	iov_iter_advance(&msg->msg_iter, placed);
 	if (placed)
@@ -431,9 +438,7 @@ int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
 		if (READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED)
 			return 0;
 		return -(READ_ONCE(c->err) ?: ECONNRESET);
-	default:
-		net_warn_ratelimited("%s: conn %u: direct RECV_POST: status %x\n",
-				     netdev_name(priv->ndev), c->id, status);
+	default:		/* refused or DMA_ERROR: logged at completion */
 		return 0;
 	}
 
