@@ -162,6 +162,7 @@ struct chimney_conn {
 	bool retrieve;			/* device asked for an upload */
 	bool rx_suppressed;		/* an indication was taken in part */
 	bool direct;			/* a direct read's RECV_POST is posted */
+	bool direct_recent;		/* the last read was placed directly */
 	bool held_closed;		/* upload done: frames go up again */
 	bool keepopen;			/* SO_KEEPALIVE while offloaded */
 	/* close (spec DISCONNECT): shutdown(SHUT_WR), close() */
@@ -285,6 +286,7 @@ bool chimney_direct_wanted(struct chimney_conn *c, struct msghdr *msg,
 int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
 			struct msghdr *msg, size_t len, long *timeo);
 void chimney_direct_done(u64 cookie, u32 status, u32 info);
+void chimney_direct_leave(struct chimney_conn *c, struct sock *sk);
 void chimney_direct_exit(void);
 
 /* chimney_ofl_tx.c: SEND requests, sendpage */
@@ -298,6 +300,7 @@ int chimney_sendpage(struct sock *sk, struct page *page, int offset,
 /* chimney_ofl_sock.c */
 u32 chimney_snd_budget(struct sock *sk);
 u32 chimney_rq_limit(struct sock *sk);
+void chimney_rx_resume(struct chimney_conn *c, struct sock *sk);
 int chimney_disconnect(struct chimney_conn *c, bool abortive);
 extern struct work_struct chimney_upload_all_work;
 void chimney_ofl_sock_init(void);

@@ -422,6 +422,7 @@ int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
 	placed = r->placed;
 	spin_lock_bh(&c->lock);
 	c->direct = false;
+	c->direct_recent = placed > 0;
 	c->bytes_rcvd += placed;
 	spin_unlock_bh(&c->lock);
 	chimney_dreq_free(r);
@@ -446,6 +447,21 @@ undo:
 	chimney_dreq_unmap(r);
 	chimney_dreq_free(r);
 	return 0;
+}
+
+/*
+ * The reader goes another way than a direct read (it waits on the queue,
+ * returns EAGAIN, polls): indications declined for its next request
+ * resume (a zero-length RECV_POST when the device holds back data).
+ */
+void chimney_direct_leave(struct chimney_conn *c, struct sock *sk)
+{
+	if (!READ_ONCE(c->direct_recent))
+		return;
+	spin_lock_bh(&c->lock);
+	c->direct_recent = false;
+	spin_unlock_bh(&c->lock);
+	chimney_rx_resume(c, sk);
 }
 
 /*

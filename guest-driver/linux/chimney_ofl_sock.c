@@ -102,7 +102,7 @@ static bool chimney_rx_ready(struct chimney_conn *c)
 }
 
 /* Zero-length RECV_POST: the device indicates again after a partial take. */
-static void chimney_rx_resume(struct chimney_conn *c, struct sock *sk)
+void chimney_rx_resume(struct chimney_conn *c, struct sock *sk)
 {
 	bool post;
 
@@ -224,6 +224,7 @@ static int chimney_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 		if (copied && !(flags & MSG_WAITALL))
 			break;
 		if (!timeo) {
+			chimney_direct_leave(c, sk);
 			if (!copied)
 				copied = -EAGAIN;
 			break;
@@ -245,10 +246,17 @@ static int chimney_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 			/* once per call when nothing came: then the queue */
 			direct = n > 0;
 			copied += n;
-			/* a direct request ended: let the device indicate */
-			chimney_rx_resume(c, sk);
+			/*
+			 * Nothing placed: let the device indicate again.  Else
+			 * what it holds back goes into the next direct read
+			 * (chimney_direct_leave() if there is none).
+			 */
+			if (!READ_ONCE(c->direct_recent))
+				chimney_rx_resume(c, sk);
 			continue;
 		}
+		/* waiting for queued data: indications must flow */
+		chimney_direct_leave(c, sk);
 		add_wait_queue(sk_sleep(sk), &wait);
 		sk_wait_event(sk, &timeo, chimney_rx_ready(c), &wait);
 		remove_wait_queue(sk_sleep(sk), &wait);
@@ -284,6 +292,9 @@ static __poll_t chimney_poll(struct file *file, struct socket *sock,
 	}
 	if (!skb_queue_empty_lockless(&c->rq))
 		mask |= EPOLLIN | EPOLLRDNORM;
+	else if (READ_ONCE(c->direct_recent))
+		/* a poller waits for indications (chimney_ofl_direct.c) */
+		chimney_direct_leave(c, sk);
 	if (READ_ONCE(c->rx_eof) || (sk->sk_shutdown & RCV_SHUTDOWN))
 		mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
 	if (!(sk->sk_shutdown & SEND_SHUTDOWN)) {
