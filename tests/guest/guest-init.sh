@@ -2055,7 +2055,8 @@ run_offload_ctl() {
 #   chimney.bbytes=N                    bytes each way
 # Output: BENCH-NIC, GBENCH (one per transfer), BENCH-IRQ (the NIC's
 # interrupts during the transfer), BENCH-L2 (chimney: the L2 rings'
-# frames during the transfer), CHECK lines, GUEST-RESULT.
+# frames during the transfer), CHECK lines, STAT (chimney: the driver's
+# ofl_* counters), KSYM (chimney.ksyms=1), GUEST-RESULT.
 
 bench_load() {
 	local m
@@ -2159,6 +2160,11 @@ run_bench() {
 	bench_xfer recv "${BPORTS#*:}"
 	check "no kernel warnings or driver errors" no_kernel_warnings
 	dmesg | grep -E "chimney|$IF" | tail -n 20 | sed 's/^/  dmesg: /'
+	# the driver's offload counters (direct reads, indications, ...)
+	[ "$BNIC" = chimney ] && ethstats "$IF" | grep ofl_ | sed 's/^/  STAT /'
+	# chimney.ksyms=1: symbols for a -perfmap profile (tests/bench/README.md)
+	[ "$(arg ksyms 0)" = 1 ] &&
+		awk '$2 ~ /^[tT]$/ { print "KSYM", $1, $3, $4 }' /proc/kallsyms
 	finish
 }
 
