@@ -321,7 +321,14 @@ int chimney_ofl_dev_open(struct chimney_priv *priv)
 	p.max_retransmissions = 8;
 	p.sws_prevention_ticks = 200;
 	p.dup_ack_threshold = 3;
-	p.push_ticks = 0;
+	/*
+	 * The push timer (spec "Delivery algorithm"): a direct read's
+	 * request (chimney_ofl_direct.c) partly filled by a sender that
+	 * stopped without PSH (TCP_CORK released, say) ends 10 ms after the
+	 * data stopped, as read() returns what has come; with PSH it ends at
+	 * once.  Only partly filled push-mode requests have a push timer.
+	 */
+	p.push_ticks = 10;
 	p.nce_stale_ticks = nce_stale_ms;
 	p.fin_wait2_ticks = 60000;
 	err = chimney_cmd_sync(priv, chimney_submit_params, &p, &status);
