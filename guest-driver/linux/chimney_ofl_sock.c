@@ -382,13 +382,17 @@ static bool chimney_disc_finished(struct chimney_conn *c)
  * graceful DISCONNECT, SO_LINGER waits for the FIN's acknowledgment, and
  * the socket is orphaned while the device finishes; the device's upload
  * request (TIME_WAIT, CLOSED, FIN_WAIT_2 timeout) hands it back and
- * tcp_close() ends it then (chimney_upload_sock()).
+ * tcp_close() ends it then (chimney_upload_sock()).  After a direct read
+ * the device may hold data back for the next one (chimney_ofl_direct.c):
+ * unread too, but only the upload tells how much, so the connection is
+ * uploaded and tcp_close() decides (a reset if the upload returned
+ * receive data, the FIN otherwise).
  */
 static void chimney_close(struct sock *sk, long timeout)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct chimney_conn *c;
-	bool abortive;
+	bool abortive, held;
 
 	lock_sock(sk);
 	c = chimney_sk_conn(sk);
@@ -401,7 +405,8 @@ static void chimney_close(struct sock *sk, long timeout)
 	WRITE_ONCE(sk->sk_shutdown, SHUTDOWN_MASK);
 	abortive = READ_ONCE(c->rq_bytes) ||
 		   (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime);
-	if (!abortive && !chimney_disconnect(c, false)) {
+	held = READ_ONCE(c->direct_recent);
+	if (!abortive && !held && !chimney_disconnect(c, false)) {
 		if (timeout && !chimney_disc_finished(c)) {
 			add_wait_queue(sk_sleep(sk), &wait);
 			sk_wait_event(sk, &timeout, chimney_disc_finished(c),
@@ -421,8 +426,9 @@ static void chimney_close(struct sock *sk, long timeout)
 		}
 	}
 	/*
-	 * Abortive (the device's RST; the upload then finds it CLOSED) or
-	 * no DISCONNECT possible: upload, the host stack closes.
+	 * Abortive (the device's RST; the upload then finds it CLOSED), data
+	 * possibly held back, or no DISCONNECT possible: upload, the host
+	 * stack closes.
 	 */
 	if (abortive)
 		chimney_disconnect(c, true);
@@ -471,6 +477,12 @@ static int chimney_ioctl(struct sock *sk, int cmd, unsigned long arg)
 	}
 	switch (cmd) {
 	case SIOCINQ:
+		/*
+		 * Data held back for a direct read is not counted: let the
+		 * device indicate it, a later SIOCINQ or poll() sees it.
+		 */
+		if (skb_queue_empty_lockless(&c->rq))
+			chimney_direct_leave(c, sk);
 		answ = READ_ONCE(c->rq_bytes);
 		break;
 	case SIOCOUTQ:

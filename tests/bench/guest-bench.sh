@@ -246,13 +246,17 @@ run1() {
     # profile of the QEMU process with -perfmap)
     [ -n "${CHIMNEY_BENCH_APPEND:-}" ] &&
         CG_GUEST_APPEND+=" $CHIMNEY_BENCH_APPEND"
+    # CHIMNEY_BENCH_DEVPROPS=a=1,b=2: chimney-nic device properties
+    devopts=$dev,netdev=n0,romfile=
+    [ "$dev" = chimney-nic ] && [ -n "${CHIMNEY_BENCH_DEVPROPS:-}" ] &&
+        devopts+=",$CHIMNEY_BENCH_DEVPROPS"
     t0=$(cg_now)
     # CHIMNEY_BENCH_PCAP=1: the NIC's frames into the run's n0.pcap
     [ "${CHIMNEY_BENCH_PCAP:-0}" = 1 ] &&
         netdev+=(-object "filter-dump,id=fd0,netdev=n0,file=$dir/n0.pcap")
     # (not under set -e: cg_boot takes QEMU's exit status itself)
     cg_boot bench "$dir/serial.log" "${netdev[@]}" \
-        -device "$dev,netdev=n0,romfile=" -pidfile "$dir/qemu.pid" \
+        -device "$devopts" -pidfile "$dir/qemu.pid" \
         >/dev/null 2>"$dir/boot.log" || true
     # the server ends after both transfers; give it a moment, then stop it
     for i in $(seq 50); do

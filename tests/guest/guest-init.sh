@@ -1409,6 +1409,70 @@ offload_direct_waitall() {
 	check "no connection offloaded" wait_count 0
 }
 
+# wait_grep PATTERN FILE: until FILE has a line with PATTERN (30 s)
+wait_grep() {
+	local i=0
+	while [ $i -lt 300 ]; do
+		grep -q "$1" "$2" 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# wait_host_sent NAME BYTES: until the host has sent BYTES of pump NAME
+wait_host_sent() {
+	local i=0
+	while [ $i -lt 300 ]; do
+		# shellcheck disable=SC2046
+		set -- "$1" "$2" $(ctl "PSTAT $1")
+		case ${4:-x} in
+		*[!0-9]*) ;;
+		*) [ "$4" -ge "$2" ] && return 0 ;;
+		esac
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# close() after direct reads while the device holds more data back for
+# the next read (chimney_ofl_direct.c): unread data, a reset as
+# tcp_close() sends it.  Only the upload tells whether the device holds
+# any: the connection is uploaded and the kernel resets it.
+offload_direct_unread() {
+	local r0 r1 u0 k0
+	section "offload: close() with data held in the device after direct reads: a reset"
+	u0=$(stat ofl_uploads)
+	k0=$(out_rsts)
+	check "bpump dunrd connected, offloaded, started" \
+		start_bpump dunrd 0 "$PUMP_N" XFER_UNREADAT=$((512 * KIB))
+	# the host takes all the program sends; the first 256 KiB it sent
+	# came before the offload, with the kernel's receive queue
+	ctl "GATE dunrd $((256 * KIB)) -1" >/dev/null
+	check "the program read the first 256 KiB" \
+		wait_file_size "$PUMP_RX" $((256 * KIB))
+	r0=$(stat ofl_rx_direct_reqs)
+	ctl "GATE dunrd $((512 * KIB)) -1" >/dev/null
+	check "512 KiB read, 1 MiB written: the program stopped reading" \
+		wait_grep XFER-STOPPED /tmp/xfer.dunrd.out
+	r1=$(stat ofl_rx_direct_reqs)
+	check "the reads after the first 256 KiB were direct ($r0 -> $r1 requests)" \
+		test "$r1" -gt "$r0"
+	ctl "GATE dunrd $((576 * KIB)) -1" >/dev/null
+	check "the host sent 64 KiB more, left unread" \
+		wait_host_sent dunrd $((576 * KIB))
+	sleep 0.5
+	touch /tmp/go.dunrd.close
+	check "the program closed with 64 KiB unread: the connection ended with a reset" \
+		pump_cut dunrd "$PUMP_PID"
+	check "uploaded at close() (ofl_uploads +1)" \
+		test $(($(stat ofl_uploads) - u0)) = 1
+	check "the reset came from the kernel after the upload (OutRsts +1)" \
+		test $(($(out_rsts) - k0)) = 1
+	check "no connection offloaded" wait_count 0
+}
+
 run_offload() {
 	local rst0 rst1
 	section "offload: bring-up"
@@ -1450,6 +1514,8 @@ run_offload() {
 	rst1=$(out_rsts)
 	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
 		test "$rst0" = "$rst1"
+	# (after that check: the kernel sends its reset)
+	offload_direct_unread
 	check "rmmod chimney_nic (no connection holds it)" rmmod chimney_nic
 	check "no kernel warnings or driver errors" no_kernel_warnings
 	dmesg | grep -E 'offloaded|upload conn' | sed 's/^/  dmesg: /'

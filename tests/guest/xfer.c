@@ -40,7 +40,13 @@
  *         XFER_SARESTART=1 the SIGUSR2 handler has SA_RESTART (default
  *                          not: the read fails with EINTR, prints
  *                          "XFER-EINTR rcvd=R ms=T", T: ms since the
- *                          signal, and is retried).
+ *                          signal, and is retried);
+ *         XFER_UNREADAT=B  once B bytes arrived, no more reads: after
+ *                          the writer is done, prints "XFER-STOPPED
+ *                          rcvd=R", waits for GOFILE.close to exist
+ *                          (the caller lets more data come meanwhile)
+ *                          and closes with it unread (a reset); exit 0
+ *                          when S = N and R >= B.
  *       SIGUSR2 is counted (only the reading thread takes it).  Prints
  *       "XFER name=NAME sent=S rcvd=R eof=0|1 err=E reads=K short=H
  *       eintr=I eagain=A signals=G"; exit 0 when S = R = N, EOF was seen
@@ -352,6 +358,7 @@ static int do_bpump(int argc, char **argv)
 {
 	long bufsz = env_num("XFER_RXBUF", 65536);
 	long tmo_ms = env_num("XFER_RCVTIMEO", 0);
+	long long unread_at = env_num("XFER_UNREADAT", 0);
 	int waitall = env_num("XFER_WAITALL", 0) ? MSG_WAITALL : 0;
 	long long rcvd = 0, reads = 0, nshort = 0;
 	int fout, eof = 0, err = 0, eintr = 0, eagain = 0, was_short = 0;
@@ -406,6 +413,8 @@ static int do_bpump(int argc, char **argv)
 	}
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	for (;;) {
+		if (unread_at && rcvd >= unread_at)
+			break;
 		r = recv(t.s, rx, bufsz, waitall);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
 			if (errno == EINTR)
@@ -439,11 +448,20 @@ static int do_bpump(int argc, char **argv)
 	pthread_join(th, NULL);
 	if (!err)
 		err = t.err;
+	if (unread_at && rcvd >= unread_at) {
+		snprintf(hdr, sizeof(hdr), "%s.close", argv[9]);
+		printf("XFER-STOPPED rcvd=%lld\n", rcvd);
+		fflush(stdout);
+		while (stat(hdr, &st))
+			usleep(100000);
+	}
 	close(t.s);
 	close(fout);
 	printf("XFER name=%s sent=%lld rcvd=%lld eof=%d err=%d reads=%lld short=%lld eintr=%d eagain=%d signals=%d\n",
 	       argv[4], t.sent, rcvd, eof, err, reads, nshort, eintr, eagain,
 	       (int)bp_signals);
+	if (unread_at)
+		return !(t.sent == t.want && rcvd >= unread_at && !err);
 	return !(t.sent == t.want && rcvd == t.want && eof && !err && !nshort);
 }
 
