@@ -906,7 +906,8 @@ int chimney_drv_recv_post(struct chimney_drv *drv, u64 handle, u64 addr,
 {
 	struct cmd_args a;
 
-	if (flags & ~(CHIMNEY_RECVF_NO_PUSH | CHIMNEY_RECVF_SGL))
+	if (flags & ~(CHIMNEY_RECVF_NO_PUSH | CHIMNEY_RECVF_SGL |
+		      CHIMNEY_RECVF_HOLD))
 		return CHIMNEY_DRV_EINVAL;
 	/* spec RECV_POST: an SGL request has 1..CHIMNEY_RECV_SGL_MAX pieces */
 	if ((flags & CHIMNEY_RECVF_SGL) &&

@@ -418,8 +418,9 @@ int chimney_drv_raw_cmd(struct chimney_drv *drv, u16 opcode, u16 flags,
  *
  * Refused with CHIMNEY_DRV_EINVAL before anything is queued, as the device
  * would refuse them: send: @len 0 or flags other than CHIMNEY_SENDF_PUSH;
- * recv_post: flags other than CHIMNEY_RECVF_NO_PUSH and CHIMNEY_RECVF_SGL
- * (@len 0 without CHIMNEY_RECVF_SGL is a zero-length request; with it,
+ * recv_post: flags other than CHIMNEY_RECVF_NO_PUSH, CHIMNEY_RECVF_SGL and
+ * CHIMNEY_RECVF_HOLD (@len 0 without CHIMNEY_RECVF_SGL is a zero-length
+ * request; with it,
  * @addr is the device address of a ChimneyRecvSge list, in wire format,
  * of @len entries, 1..CHIMNEY_RECV_SGL_MAX, which the caller keeps
  * unchanged until the RECV_DONE; the core checks the count only, the

@@ -162,7 +162,7 @@ struct chimney_conn {
 	bool retrieve;			/* device asked for an upload */
 	bool rx_suppressed;		/* an indication was taken in part */
 	bool direct;			/* a direct read's RECV_POST is posted */
-	bool direct_recent;		/* the last read was placed directly */
+	bool direct_recent;		/* a direct reader: data waits in the device */
 	bool held_closed;		/* upload done: frames go up again */
 	bool keepopen;			/* SO_KEEPALIVE while offloaded */
 	/* close (spec DISCONNECT): shutdown(SHUT_WR), close() */
@@ -281,8 +281,11 @@ u32 chimney_rx_build(struct chimney_priv *priv,
 int chimney_rx_pull(struct sk_buff *skb, u32 off);
 
 /* chimney_ofl_direct.c: reads the device places in the program's pages */
+bool chimney_direct_reader(struct chimney_conn *c, struct msghdr *msg,
+			   size_t len, int flags, long timeo);
 bool chimney_direct_wanted(struct chimney_conn *c, struct msghdr *msg,
 			   size_t len, int flags, long timeo);
+void chimney_direct_drain(struct chimney_conn *c);
 int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
 			struct msghdr *msg, size_t len, long *timeo);
 void chimney_direct_done(u64 cookie, u32 status, u32 info);

@@ -43,13 +43,13 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 	take = min(take, total);
 	/*
 	 * A direct read's request is posted: the data is its (below).  Or
-	 * the reader reads directly and will post again: the data waits in
-	 * the device for that request rather than taking the copying path
-	 * (chimney_ofl_direct.c; chimney_direct_leave() resumes indications
-	 * when the reader goes another way).
+	 * the reader reads directly and will post again once the queue is
+	 * empty: the data waits in the device for that request rather than
+	 * taking the copying path (chimney_ofl_direct.c;
+	 * chimney_direct_leave() resumes indications when the reader goes
+	 * another way).
 	 */
-	if (READ_ONCE(c->direct) ||
-	    (READ_ONCE(c->direct_recent) && !READ_ONCE(c->rq_bytes)))
+	if (READ_ONCE(c->direct) || READ_ONCE(c->direct_recent))
 		take = 0;
 	/* the pages themselves where it pays (chimney_ofl_rx.c) */
 	take = chimney_rx_build(priv, frags, nfrags, take, &q);
@@ -76,7 +76,7 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 		chimney_conn_put(c);
 		return CHIMNEY_DRV_IND_DEFER;
 	}
-	if ((c->direct || (c->direct_recent && !c->rq_bytes)) && take) {
+	if ((c->direct || c->direct_recent) && take) {
 		/*
 		 * A direct read posted its request since the check above:
 		 * take nothing, the device places these bytes into that

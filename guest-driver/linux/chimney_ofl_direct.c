@@ -19,6 +19,15 @@
  * (chimney_rx_resume) lets the device indicate again should the request
  * have completed before that IND_DONE arrived.
  *
+ * Between reads.  Where the device has CHIMNEY_CAP_RECV_HOLD each request
+ * is posted with CHIMNEY_RECVF_HOLD: once it completes, the data that
+ * follows waits in the device for the reader's next request instead of
+ * being indicated (spec RECV_POST "Hold").  On other devices on_indicate
+ * declines what comes while the reader is between two direct reads
+ * (direct_recent): the same effect, at the cost of one indication per
+ * read.  A reader that goes another way lets indications resume
+ * (chimney_direct_leave()).
+ *
  * Giving up.  A signal or SO_RCVTIMEO ends the wait with RECV_FLUSH (spec
  * RECV_FLUSH): the device completes the request at once with the bytes
  * placed so far, which the read returns.  The pages are unpinned only
@@ -261,15 +270,41 @@ static u32 chimney_dreq_build(struct chimney_dreq *r, unsigned long addr,
 	return used;
 }
 
-/* Whether a read of @len bytes with @flags may be placed directly. */
-bool chimney_direct_wanted(struct chimney_conn *c, struct msghdr *msg,
+/*
+ * Whether a read of @len bytes with @flags is of the kind placed directly
+ * once the receive queue is empty.
+ */
+bool chimney_direct_reader(struct chimney_conn *c, struct msghdr *msg,
 			   size_t len, int flags, long timeo)
 {
 	return direct_min && len >= direct_min && timeo &&
 	       (c->priv->cap_flags & CHIMNEY_CAP_RECV_SGL) &&
 	       !(flags & (MSG_PEEK | MSG_OOB | MSG_TRUNC)) &&
-	       user_backed_iter(&msg->msg_iter) &&
+	       user_backed_iter(&msg->msg_iter);
+}
+
+/* Whether a read of @len bytes with @flags may be placed directly now. */
+bool chimney_direct_wanted(struct chimney_conn *c, struct msghdr *msg,
+			   size_t len, int flags, long timeo)
+{
+	return chimney_direct_reader(c, msg, len, flags, timeo) &&
 	       skb_queue_empty_lockless(&c->rq);
+}
+
+/*
+ * Such a reader took data from the receive queue: what arrives next waits
+ * in the device (on_indicate declines it) until the queue is empty and
+ * the reader's next read posts a request for it.  Otherwise a reader that
+ * once fell behind a fast peer would copy from the queue for the rest of
+ * the stream, the queue never empty when it comes back.
+ */
+void chimney_direct_drain(struct chimney_conn *c)
+{
+	if (READ_ONCE(c->direct_recent))
+		return;
+	spin_lock_bh(&c->lock);
+	c->direct_recent = true;
+	spin_unlock_bh(&c->lock);
 }
 
 /* RECV_FLUSH (socket lock held, connection still the device's). */
@@ -356,6 +391,8 @@ int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
 	bool posted = false;
 	u32 status, placed;
 	int id, err = 0;
+	u16 hold = priv->cap_flags & CHIMNEY_CAP_RECV_HOLD ?
+		   CHIMNEY_RECVF_HOLD : 0;
 
 	if (!chimney_direct_useg(&msg->msg_iter, &addr, &seg))
 		return 0;
@@ -389,7 +426,7 @@ int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
 	if (c->state == CHIMNEY_CONN_OFFLOADED && !c->direct && !c->rx_eof &&
 	    !c->aborted && !c->retrieve && !c->err && skb_queue_empty(&c->rq)) {
 		err = chimney_drv_recv_post(&priv->drv, c->handle, r->sgl_dma,
-					    r->nsge, CHIMNEY_RECVF_SGL,
+					    r->nsge, CHIMNEY_RECVF_SGL | hold,
 					    (u64)c->id << 32 | (u32)id,
 					    chimney_dreq_accepted,
 					    (void *)(uintptr_t)id);
@@ -423,6 +460,9 @@ int chimney_direct_read(struct chimney_conn *c, struct sock *sk,
 	spin_lock_bh(&c->lock);
 	c->direct = false;
 	c->direct_recent = placed > 0;
+	/* RECVF_HOLD: the device holds what comes next for the next read */
+	if (hold && placed)
+		c->rx_suppressed = true;
 	c->bytes_rcvd += placed;
 	spin_unlock_bh(&c->lock);
 	chimney_dreq_free(r);

@@ -199,8 +199,14 @@ static int chimney_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 			break;
 		}
 		copied += n;
-		if (n && !(flags & MSG_PEEK))
-			chimney_rx_resume(c, sk);
+		if (n && !(flags & MSG_PEEK)) {
+			/* a direct reader drains the queue, then reads directly */
+			if (direct && chimney_direct_reader(c, msg, len, flags,
+							    timeo))
+				chimney_direct_drain(c);
+			else
+				chimney_rx_resume(c, sk);
+		}
 		if (copied >= target || (flags & MSG_PEEK && copied))
 			break;
 		if (READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED &&

@@ -738,7 +738,8 @@ static void fzs_op(Fzs *f, uint8_t op)
     }
     case FZS_OP_RECV: {
         uint32_t len = fzs_u16(f) % (FZS_MAX_BUF + 1);
-        uint16_t rf = (a & 0x40) ? CHIMNEY_RECVF_NO_PUSH : 0;
+        uint16_t rf = ((a & 0x40) ? CHIMNEY_RECVF_NO_PUSH : 0) |
+                      ((a & 0x08) ? CHIMNEY_RECVF_HOLD : 0);
 
         if ((a & 0x30) == 0x10) {
             /* RECV_FLUSH: the posted requests complete now (checked) */

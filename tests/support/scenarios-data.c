@@ -1039,7 +1039,7 @@ static void scn_recv_sgl_bad(ChimneyTestEnv *env)
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_SGL,
                            CHIMNEY_TEST_BAD_GPA, 2, h, NULL), ==,
                     CHIMNEY_ST_DMA_ERROR);
-    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 1u << 2, p[0].dma, 4,
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 1u << 3, p[0].dma, 4,
                            h, NULL), ==, CHIMNEY_ST_INVALID_PARAMETER);
     g_assert_cmpuint(env_err_count(env), >=, errs + 7);
     g_assert_cmpuint(io_count(env, CHIMNEY_EVT_RECV_DONE), ==, 0);
@@ -1072,6 +1072,83 @@ static void scn_recv_sgl_bad(ChimneyTestEnv *env)
     env_dma_free(env, &lh);
     env_dma_free(env, &lr);
     env_dma_free(env, &lb);
+}
+
+/*
+ * RECV_POST "Hold" (CAP_RECV_HOLD): once a RECVF_HOLD request completes,
+ * the data after it waits in the device for the next request instead of
+ * being indicated; a zero-length RECV_POST without the flag lets
+ * indications resume, and so does RECV_FLUSH.  Without the flag the same
+ * sequence indicates the rest (spec "Delivery algorithm").
+ */
+static void scn_recv_hold(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(300, 14);
+    struct chimney_dma_buf r1, r2;
+    ChimneyTestConn c;
+    uint64_t h, k1, k2, k0;
+    uint8_t got[100];
+
+    env_ind_start(env, 16, 512);
+    h = conn_up(env, &c, 1000);
+    g_assert_cmpint(env_dma_alloc(env, 100, &r1), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 50, &r2), ==, 0);
+
+    /* 150 bytes for a 100-byte request: the 50 after it are held */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_HOLD,
+                           r1.dma, 100, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    conn_send_data(env, &c, data, 150);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 100);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 0);
+    g_assert_cmpuint(chimney_rcvbuf_query(env, &c), ==, 50);
+    /* the next request takes them at once; held again after it */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_HOLD,
+                           r2.dma, 50, h, &k2), ==, CHIMNEY_ST_SUCCESS);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 50);
+    env_dma_read(env, &r1, 0, got, 100);
+    g_assert_cmpmem(got, 100, data, 100);
+    env_dma_read(env, &r2, 0, got, 50);
+    g_assert_cmpmem(got, 50, data + 100, 50);
+    conn_send_data(env, &c, data + 150, 30);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 0);
+    g_assert_cmpuint(chimney_rcvbuf_query(env, &c), ==, 30);
+
+    /* a zero-length request resumes indications: the 30 are indicated */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, 0, 0, h, &k0), ==,
+                    CHIMNEY_ST_SUCCESS);
+    check_done(env, k0, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 0);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 1);
+    g_assert_cmpmem(env->ind_data->data, env->ind_data->len, data + 150, 30);
+
+    /* held after a request ended by its PSH; RECV_FLUSH resumes too */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_HOLD,
+                           r1.dma, 100, h, &k1), ==, CHIMNEY_ST_SUCCESS);
+    conn_send_data(env, &c, data + 180, 40);
+    check_done(env, k1, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 40);
+    conn_send_data(env, &c, data + 220, 20);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 1);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_FLUSH, 0, 0, 0, h, NULL), ==,
+                    CHIMNEY_ST_SUCCESS);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 2);
+    g_assert_cmpmem(env->ind_data->data + 30, env->ind_data->len - 30,
+                    data + 220, 20);
+
+    /* without the flag the data after a full request is indicated */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r2.dma, 50, h,
+                           &k2), ==, CHIMNEY_ST_SUCCESS);
+    conn_send_data(env, &c, data + 240, 60);
+    check_done(env, k2, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 50);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 3);
+    g_assert_cmpmem(env->ind_data->data + 50, env->ind_data->len - 50,
+                    data + 290, 10);
+    env_dma_free(env, &r1);
+    env_dma_free(env, &r2);
 }
 
 /*
@@ -1172,5 +1249,6 @@ const ChimneyScenario chimney_scenarios_data[] = {
     { "recv-sgl-pieces-in-order", scn_recv_sgl_pieces },
     { "recv-sgl-bad-lists", scn_recv_sgl_bad },
     { "recv-flush-completes-posted", scn_recv_flush },
+    { "recv-hold-data-waits-for-next-request", scn_recv_hold },
     { NULL, NULL },
 };

@@ -1233,6 +1233,7 @@ static void test_recv_sgl_device(Fx *f, gconstpointer data)
 
     (void)data;
     g_assert_true(rd(f->h, CHIMNEY_REG_CAP_FLAGS) & CHIMNEY_CAP_RECV_SGL);
+    g_assert_true(rd(f->h, CHIMNEY_REG_CAP_FLAGS) & CHIMNEY_CAP_RECV_HOLD);
     g_assert_cmpint(t_dma_alloc(&f->os, sizeof(rcv), &rcv_in), ==, 0);
     t_dma_write(&f->os, &rcv_in, 0, rcv, sizeof(rcv));
     n = build_npt(f, &p, t, 0);
@@ -2357,9 +2358,10 @@ static void test_data_cookies(Fx *f, gconstpointer data)
 
 /*
  * RECV_POST with CHIMNEY_RECVF_SGL (spec RECV_POST): the descriptor
- * carries the list's address and its entry count unchanged; a count
- * outside 1..CHIMNEY_RECV_SGL_MAX, which the device would refuse with
- * BAD_LENGTH, is refused before anything is queued.
+ * carries the list's address and its entry count unchanged (and
+ * CHIMNEY_RECVF_HOLD with them); a count outside 1..CHIMNEY_RECV_SGL_MAX,
+ * which the device would refuse with BAD_LENGTH, or an unknown flag, is
+ * refused before anything is queued.
  */
 static void test_recv_post_sgl(Fx *f, gconstpointer data)
 {
@@ -2382,12 +2384,16 @@ static void test_recv_post_sgl(Fx *f, gconstpointer data)
                                               0x77, cmd_done, &d[0]), ==,
                         CHIMNEY_DRV_EINVAL);
     }
+    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x5000, 1,
+                                          sgl | (1u << 3), 0x77, cmd_done,
+                                          &d[0]), ==, CHIMNEY_DRV_EINVAL);
     g_assert_cmpuint(scr_queued(f), ==, 0);
     g_assert_cmpuint(chimney_drv_pending(&f->drv), ==, 0);
     g_assert_cmpuint(d[0].calls, ==, 0);
 
     for (i = 0; i < G_N_ELEMENTS(good); i++) {
-        uint16_t flags = i == 1 ? sgl | CHIMNEY_RECVF_NO_PUSH : sgl;
+        uint16_t flags = i == 1 ? sgl | CHIMNEY_RECVF_NO_PUSH :
+                         i == 2 ? sgl | CHIMNEY_RECVF_HOLD : sgl;
 
         g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1 + i,
                                               0x6000 + i * 0x1000, good[i],
@@ -2490,7 +2496,7 @@ static void test_data_bad_args(Fx *f, gconstpointer data)
                                      cmd_done, &d), ==, CHIMNEY_DRV_EINVAL);
     g_assert_cmpint(chimney_drv_send(&f->drv, H_TCP1, 0x1000, 1, 2, 1,
                                      cmd_done, &d), ==, CHIMNEY_DRV_EINVAL);
-    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x1000, 1, 4, 1,
+    g_assert_cmpint(chimney_drv_recv_post(&f->drv, H_TCP1, 0x1000, 1, 8, 1,
                                           cmd_done, &d), ==,
                     CHIMNEY_DRV_EINVAL);
     g_assert_cmpint(chimney_drv_disconnect(&f->drv, H_TCP1, 0, 0, 0, 1,

@@ -32,6 +32,10 @@ static void complete_head(ChimneyEngine *eng, uint32_t idx, uint32_t status)
     ChimneyTcpIo *io = chimney_tcp_at(eng, idx)->io;
     ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
 
+    /* spec RECV_POST "Hold": what comes next waits for the next request */
+    if (r->flags & CHIMNEY_RECVF_HOLD) {
+        io->suppressed = true;
+    }
     chimney_io_complete(eng, idx, CHIMNEY_EVT_RECV_DONE, r->cookie, status,
                         r->filled);
     chimney_io_rq_pop(io);

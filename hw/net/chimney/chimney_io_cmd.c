@@ -78,7 +78,8 @@ static uint32_t check_args(ChimneyEngine *eng, uint16_t op, uint16_t flags,
         }
         break;
     case CHIMNEY_CMD_RECV_POST:
-        if (flags & ~(CHIMNEY_RECVF_NO_PUSH | CHIMNEY_RECVF_SGL)) {
+        if (flags & ~(CHIMNEY_RECVF_NO_PUSH | CHIMNEY_RECVF_SGL |
+                      CHIMNEY_RECVF_HOLD)) {
             why = "unknown flags";
             st = CHIMNEY_ST_INVALID_PARAMETER;
         } else if ((flags & CHIMNEY_RECVF_SGL) &&

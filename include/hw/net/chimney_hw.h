@@ -110,7 +110,7 @@ enum ChimneyStat {
 
 #define CHIMNEY_ID_MAGIC                0x4d494843u  /* "CHIM" in LE bytes */
 #define CHIMNEY_ABI_MAJOR               1
-#define CHIMNEY_ABI_MINOR               1
+#define CHIMNEY_ABI_MINOR               2
 #define CHIMNEY_ABI_VERSION  ((CHIMNEY_ABI_MAJOR << 16) | CHIMNEY_ABI_MINOR)
 
 /* CTRL */
@@ -159,6 +159,7 @@ enum ChimneyStat {
 #define CHIMNEY_CAP_TIMESTAMPS          (1u << 7)
 #define CHIMNEY_CAP_WSCALE              (1u << 8)
 #define CHIMNEY_CAP_RECV_SGL            (1u << 9)  /* RECVF_SGL, RECV_FLUSH */
+#define CHIMNEY_CAP_RECV_HOLD           (1u << 10) /* RECVF_HOLD */
 
 /* Limits (also readable through the CAP_* registers) */
 #define CHIMNEY_MAX_CONN                65536u
@@ -284,6 +285,7 @@ enum ChimneyCmdOpcode {
 #define CHIMNEY_SENDF_PUSH              (1u << 0)
 #define CHIMNEY_RECVF_NO_PUSH           (1u << 0)  /* non-push mode */
 #define CHIMNEY_RECVF_SGL               (1u << 1)  /* addr: a ChimneyRecvSge list */
+#define CHIMNEY_RECVF_HOLD              (1u << 2)  /* no indication after it */
 /* RECV_POST with CHIMNEY_RECVF_SGL: list entries per request, 1..this */
 #define CHIMNEY_RECV_SGL_MAX            64u
 /* DISCONNECT flags */
