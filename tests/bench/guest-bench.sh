@@ -204,6 +204,8 @@ run1() {
     local dev gnic=chimney off=0 ports i t0
     dir="$logdir/r$rep-$nd-$card"
     mkdir -p "$dir"
+    # a reused CHIMNEY_GUEST_LOGDIR: no stale port file or records
+    rm -f "$dir/ports" "$dir/host.jsonl" "$dir/qemu.pid"
     case $nd in
     tap)
         prefix=(ip netns exec "$NS") bind=192.168.77.1 hostip=192.168.77.1

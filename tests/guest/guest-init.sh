@@ -1265,7 +1265,7 @@ out_field() { sed -n "s/^XFER name=.* $2=\([0-9]*\).*/\1/p" "/tmp/xfer.$1.out"; 
 # a bulk host->guest transfer read with blocking 64 KiB reads: the device
 # places most of it in the program's buffer
 offload_direct_bulk() {
-	local n=$((32 * 1024 * KIB)) b0 r0 b i i0 zc0
+	local n=$((32 * 1024 * KIB)) b0 r0 b i i0 zc0 w
 	section "offload: 32 MiB host->guest with blocking 64 KiB reads, placed by the device in the program's buffer"
 	b0=$(stat ofl_rx_direct_bytes)
 	r0=$(stat ofl_rx_direct_reqs)
@@ -1273,6 +1273,12 @@ offload_direct_bulk() {
 	zc0=$(stat ofl_rx_zc_bytes)
 	check "bpump dbulk connected, offloaded, started" \
 		start_bpump dbulk $((1024 * KIB)) $n
+	# offloaded right after connect(), SO_RCVBUF not set: the window the
+	# kernel's auto-tuning would reach (tcp_rmem[2] / 2), not today's
+	set -- $(cat /proc/sys/net/ipv4/tcp_rmem)
+	w=$(chimneyctl list dport = ":$PORT" | sed -n 's/.* rcv_wnd \([0-9]*\) .*/\1/p' | head -n 1)
+	check "receive window taken to the device ${w:-?}: at least tcp_rmem[2] / 2 = $(($3 / 2)) (auto-tuning's ceiling)" \
+		test "${w:-0}" -ge $(($3 / 2))
 	ctl "GATE dbulk -1 -1" >/dev/null
 	check "pump finished while offloaded: 32 MiB each way, SHA-256 both ends, FIN" \
 		pump_done dbulk "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
@@ -1440,6 +1446,22 @@ wait_host_sent() {
 	return 1
 }
 
+# SO_RCVBUF set by the program: the window the device gets is that
+# buffer's (tcp_full_space), not auto-tuning's ceiling; the stream intact
+offload_rcvbuf() {
+	local w
+	section "offload: a program's SO_RCVBUF of 128 KiB bounds the window the device advertises"
+	check "bpump drcvb (SO_RCVBUF 128 KiB) connected, offloaded, started" \
+		start_bpump drcvb 0 "$PUMP_N" XFER_RCVBUF=$((128 * KIB))
+	w=$(chimneyctl list dport = ":$PORT" | sed -n 's/.* rcv_wnd \([0-9]*\) .*/\1/p' | head -n 1)
+	check "receive window taken to the device ${w:-?}: 64 KiB (already advertised) to 128 KiB" \
+		test "${w:-0}" -ge $((64 * KIB)) -a "${w:-0}" -le $((128 * KIB))
+	ctl "GATE drcvb -1 -1" >/dev/null
+	check "pump finished while offloaded: SHA-256 both ends, FIN" \
+		pump_done drcvb "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded" wait_count 0
+}
+
 # close() after direct reads while the device holds more data back for
 # the next read (chimney_ofl_direct.c): unread data, a reset as
 # tcp_close() sends it.  Only the upload tells whether the device holds
@@ -1515,6 +1537,7 @@ run_offload() {
 	offload_direct_upload
 	offload_direct_eof
 	offload_direct_waitall
+	offload_rcvbuf
 	rst1=$(out_rsts)
 	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
 		test "$rst0" = "$rst1"
@@ -2187,6 +2210,8 @@ bench_xfer() {
 		exec 7<&-
 		if [ -n "$line" ]; then
 			chimneyctl offload "$pid" --dport "$port" >/tmp/ctl.out 2>&1 || ctl=1
+			# the connection as the device took it (windows, RTT)
+			chimneyctl list dport = "$port" 2>&1 | sed 's/^/  /'
 			kill -USR1 "$pid"
 		else
 			ctl=1

@@ -41,6 +41,7 @@
  *                          not: the read fails with EINTR, prints
  *                          "XFER-EINTR rcvd=R ms=T", T: ms since the
  *                          signal, and is retried);
+ *         XFER_RCVBUF=B    SO_RCVBUF B right after connect();
  *         XFER_UNREADAT=B  once B bytes arrived, no more reads: after
  *                          the writer is done, prints "XFER-STOPPED
  *                          rcvd=R", waits for GOFILE.close to exist
@@ -359,6 +360,7 @@ static int do_bpump(int argc, char **argv)
 	long bufsz = env_num("XFER_RXBUF", 65536);
 	long tmo_ms = env_num("XFER_RCVTIMEO", 0);
 	long long unread_at = env_num("XFER_UNREADAT", 0);
+	int rcvbuf = env_num("XFER_RCVBUF", 0);
 	int waitall = env_num("XFER_WAITALL", 0) ? MSG_WAITALL : 0;
 	long long rcvd = 0, reads = 0, nshort = 0;
 	int fout, eof = 0, err = 0, eintr = 0, eagain = 0, was_short = 0;
@@ -387,6 +389,8 @@ static int do_bpump(int argc, char **argv)
 		sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR2, &sa, NULL);
 	t.s = dial(argv[2], argv[3]);
+	if (rcvbuf)
+		setsockopt(t.s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (tmo_ms) {
 		struct timeval tv = { .tv_sec = tmo_ms / 1000,
 				      .tv_usec = tmo_ms % 1000 * 1000 };
