@@ -65,6 +65,10 @@ static u32 ev_indicate(void *ctx, u64 ndis, u64 handle,
         chimney_drv_ind_read(env->drv, &frags[i], 0, buf, frags[i].len);
         g_byte_array_append(env->ind_data, buf, frags[i].len);
     }
+    if (env->ind_defer) {
+        g_byte_array_set_size(env->ind_data, env->ind_data->len - total);
+        return CHIMNEY_DRV_IND_DEFER;
+    }
     take = env->ind_accept < 0 ? total : MIN((uint32_t)env->ind_accept,
                                              total);
     /* what the host did not take is indicated again later: forget it */

@@ -96,10 +96,13 @@ struct ChimneyTestEnv {
     /*
      * Receive indications (the driver core's IND ring, env_ind_start()):
      * every indicated byte is appended to ind_data; the host consumes
-     * ind_accept bytes of each indication (-1: all of it).
+     * ind_accept bytes of each indication (-1: all of it), or, with
+     * ind_defer, sends no IND_DONE at all (the indication stays
+     * outstanding).
      */
     GByteArray *ind_data;
     int64_t ind_accept;
+    bool ind_defer;             /* answer no indication (it stays busy) */
     GArray *recs;               /* ChimneyTestRec */
     GString *soft;              /* failures reported at env_fini() */
     unsigned nsoft;

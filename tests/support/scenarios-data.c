@@ -618,6 +618,60 @@ static unsigned ind_count(ChimneyTestEnv *env)
 }
 
 /*
+ * TERMINATE with a receive buffer that cannot be written (spec TERMINATE
+ * steps 3-4, "DMA errors"): while an indication is outstanding data stays
+ * buffered and requests wait; TERMINATE places it: the unwritable request
+ * completes with DMA_ERROR (a guest error), the next takes the bytes in
+ * order, and what no request takes comes back in rcv_data: no byte lost.
+ */
+static void scn_terminate_recv_dma_error(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(300, 15);
+    struct chimney_dma_buf r, ret, rd;
+    ChimneyTestConn c;
+    ChimneyTestHBlk *term;
+    uint64_t h, kbad, kgood;
+    uint32_t errs;
+    uint8_t got[300];
+
+    env_ind_start(env, 16, 512);
+    h = conn_up(env, &c, 1000);
+    env->ind_defer = true;
+    conn_send_data(env, &c, data, 300);
+    env_settle(env, 5);
+    g_assert_cmpuint(ind_count(env), ==, 1);
+    g_assert_cmpint(env_dma_alloc(env, 300, &r), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, sizeof(ChimneySendBuf), &ret), ==, 0);
+    g_assert_cmpint(env_dma_alloc(env, 512, &rd), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, CHIMNEY_TEST_BAD_GPA,
+                           100, h, &kbad), ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 250, h,
+                           &kgood), ==, CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    /* the indication is outstanding: the requests wait */
+    g_assert_null(io_find(env, kbad));
+    g_assert_null(io_find(env, kgood));
+    errs = env_err_count(env);
+    term = hb_term_tcp(&env->hb, c.t->slot, &ret, 1, &rd, 512);
+    env_run_ok(env, OP_TERMINATE, term);
+    g_assert_cmphex(term->b.status, ==, CHIMNEY_ST_SUCCESS);
+    check_done(env, kbad, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_DMA_ERROR, 0);
+    check_done(env, kgood, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, 250);
+    g_assert_true(io_find(env, kbad) < io_find(env, kgood));
+    g_assert_cmpuint(env_err_count(env), >, errs);
+    env_dma_read(env, &r, 0, got, 250);
+    g_assert_cmpmem(got, 250, data, 250);
+    g_assert_cmpuint(GUINT32_FROM_LE(hb_delegated(term)->rcv_data_len), ==,
+                     50);
+    env_dma_read(env, &rd, 0, got, 50);
+    g_assert_cmpmem(got, 50, data + 250, 50);
+    env->ind_defer = false;
+    env_dma_free(env, &r);
+    env_dma_free(env, &ret);
+    env_dma_free(env, &rd);
+}
+
+/*
  * Rules 093, 098: with no request posted, received data is indicated
  * through the IND ring (several buffers for one indication, in order,
  * never more than rcv_indication_size), and the consumed data opens the
@@ -1245,6 +1299,7 @@ const ChimneyScenario chimney_scenarios_data[] = {
     { "rule-133-135-query-clear-stats", scn_stats },
     { "rule-043-047-terminate-returns-requests",
       scn_terminate_returns_requests },
+    { "terminate-recv-dma-error", scn_terminate_recv_dma_error },
     { "newreno-partial-ack-next-request", scn_partial_ack_next_request },
     { "recv-sgl-pieces-in-order", scn_recv_sgl_pieces },
     { "recv-sgl-bad-lists", scn_recv_sgl_bad },

@@ -47,6 +47,8 @@
 /* ChimneySendReq.flags */
 #define CHIMNEY_SREQ_PUSH           0x1u    /* SENDF_PUSH */
 #define CHIMNEY_SREQ_DISC           0x2u    /* final data of a DISCONNECT */
+/* ChimneyRecvReq.flags, beside CHIMNEY_RECVF_*: a write failed (TERMINATE) */
+#define CHIMNEY_RREQ_DMA_FAILED     0x8000u
 
 typedef struct ChimneyRecvReq {
     uint64_t addr;              /* the buffer, or its list (RECVF_SGL) */

@@ -46,6 +46,38 @@ static uint32_t terminate_fits_posted(ChimneyTcpObj *o)
     return (uint32_t)MIN(room, io->rcv_len);
 }
 
+/*
+ * Step 4's placement: buffered bytes into the posted requests, in order,
+ * before step 3 returns the rest, so that a request whose buffer cannot
+ * be written passes its bytes on to the next request or to the returned
+ * data rather than losing them.  Such a request completes with DMA_ERROR
+ * in terminate_tcp_complete_rest().
+ */
+static void terminate_place_posted(Tree *t, ChimneyTcpObj *o)
+{
+    ChimneyTcpIo *io = o->io;
+    uint32_t i;
+
+    for (i = 0; io && i < io->rq_len && io->rcv_len; i++) {
+        ChimneyRecvReq *r = chimney_io_rq_at(io, i);
+        bool dma_err;
+
+        if (r->flags & CHIMNEY_RREQ_DMA_FAILED) {
+            continue;
+        }
+        chimney_rcvbuf_consume(o, chimney_io_rq_place(t->ofl, r,
+                                                      chimney_rcvbuf_head(o),
+                                                      io->rcv_len,
+                                                      &dma_err));
+        if (dma_err) {
+            chimney_eng_guest_error(t->ofl, CHIMNEY_ERR_DMA, "chimney-nic: "
+                                    "connection %u: RECV_POST buffer not "
+                                    "writable", o->idx);
+            r->flags |= CHIMNEY_RREQ_DMA_FAILED;
+        }
+    }
+}
+
 static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
                                    uint32_t off)
 {
@@ -53,8 +85,7 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
     ChimneyTcpDelegated d;
     uint64_t list, rcv_addr;
     uint32_t cap, rcv_cap, i, nsq = io ? io->sq_len : 0;
-    uint32_t fit = terminate_fits_posted(o);
-    uint32_t rem = chimney_rcvbuf_len(o) - fit;
+    uint32_t rem = chimney_rcvbuf_len(o) - terminate_fits_posted(o);
 
     memcpy(&d, chimney_tree_state(t, n) + off, sizeof(d));
     list = GUINT64_FROM_LE(d.send_list_addr);
@@ -88,8 +119,14 @@ static uint32_t terminate_tcp_data(Tree *t, TreeNode *n, ChimneyTcpObj *o,
         }
     }
     /* rule 045: undelivered data the posted requests do not take */
+    terminate_place_posted(t, o);
+    rem = chimney_rcvbuf_len(o);
+    if (rem > rcv_cap) {
+        /* more came back than was counted: a request could not be written */
+        return terminate_dma_error(t, n, "RECV_POST buffer");
+    }
     if (rem &&
-        chimney_eng_dma_write(t->ofl, rcv_addr, chimney_rcvbuf_head(o) + fit,
+        chimney_eng_dma_write(t->ofl, rcv_addr, chimney_rcvbuf_head(o),
                               rem) < 0) {
         return terminate_dma_error(t, n, "receive data buffer");
     }
@@ -145,17 +182,17 @@ static void terminate_tcp_complete_rest(Tree *t, ChimneyTcpObj *o,
     if (!io) {
         return;
     }
+    /* (placed already when step 3 returned the data) */
+    terminate_place_posted(t, o);
     while (io->rq_len) {
         ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
-        bool dma_err;
+        uint32_t st = (r->flags & CHIMNEY_RREQ_DMA_FAILED) ?
+                      CHIMNEY_ST_DMA_ERROR :
+                      r->filled ? CHIMNEY_ST_SUCCESS :
+                      CHIMNEY_ST_UPLOAD_IN_PROGRESS;
 
-        chimney_rcvbuf_consume(o, chimney_io_rq_place(t->ofl, r,
-                                                      chimney_rcvbuf_head(o),
-                                                      io->rcv_len,
-                                                      &dma_err));
         chimney_io_complete(t->ofl, idx, CHIMNEY_EVT_RECV_DONE, r->cookie,
-                            r->filled ? CHIMNEY_ST_SUCCESS :
-                            CHIMNEY_ST_UPLOAD_IN_PROGRESS, r->filled);
+                            st, r->filled);
         chimney_io_rq_pop(io);
         t->ofl->io_reqs--;
     }
