@@ -1413,17 +1413,6 @@ offload_direct_waitall() {
 	check "no connection offloaded" wait_count 0
 }
 
-# wait_grep PATTERN FILE: until FILE has a line with PATTERN (30 s)
-wait_grep() {
-	local i=0
-	while [ $i -lt 300 ]; do
-		grep -q "$1" "$2" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
 # wait_host_sent NAME BYTES: until the host has sent BYTES of pump NAME
 wait_host_sent() {
 	local i=0
@@ -1475,7 +1464,7 @@ offload_direct_unread() {
 	r0=$(stat ofl_rx_direct_reqs)
 	ctl "GATE dunrd $((512 * KIB)) -1" >/dev/null
 	check "512 KiB read, 1 MiB written: the program stopped reading" \
-		wait_grep XFER-STOPPED /tmp/xfer.dunrd.out
+		wait_line /tmp/xfer.dunrd.out XFER-STOPPED
 	r1=$(stat ofl_rx_direct_reqs)
 	check "the reads after the first 256 KiB were direct ($r0 -> $r1 requests)" \
 		test "$r1" -gt "$r0"

@@ -182,7 +182,7 @@ static void terminate_tcp_complete_rest(Tree *t, ChimneyTcpObj *o,
     if (!io) {
         return;
     }
-    /* (placed already when step 3 returned the data) */
+    /* with a delegated structure step 3 placed the data already */
     terminate_place_posted(t, o);
     while (io->rq_len) {
         ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
