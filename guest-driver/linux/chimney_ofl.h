@@ -304,7 +304,7 @@ int chimney_sendpage(struct sock *sk, struct page *page, int offset,
 u32 chimney_snd_budget(struct sock *sk);
 u32 chimney_rq_limit(struct sock *sk);
 void chimney_rx_resume(struct chimney_conn *c, struct sock *sk);
-int chimney_disconnect(struct chimney_conn *c, bool abortive);
+int chimney_disconnect(struct chimney_conn *c, u16 flags);
 extern struct work_struct chimney_upload_all_work;
 void chimney_ofl_sock_init(void);
 

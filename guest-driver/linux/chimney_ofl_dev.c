@@ -60,6 +60,8 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 		 * Data after close(): the kernel would reset the connection
 		 * (tcp_rcv_state_process); consume it and abort.
 		 */
+		if (!c->want_abort)
+			NET_INC_STATS(sock_net(c->sk), LINUX_MIB_TCPABORTONDATA);
 		c->want_abort = true;
 		err = chimney_drv_ind_done(&priv->drv, handle, total, NULL,
 					   NULL);
@@ -172,6 +174,9 @@ void chimney_ofl_on_tcp_event(void *ctx, u64 host_handle, u64 handle,
 	case CHIMNEY_EVT_TCP_ABORT:
 		c->aborted = true;
 		c->err = ECONNRESET;
+		/* the device's RST for data after close() */
+		if (info == CHIMNEY_ABORT_DATA_AFTER_CLOSE)
+			NET_INC_STATS(sock_net(c->sk), LINUX_MIB_TCPABORTONDATA);
 		break;
 	case CHIMNEY_EVT_TCP_RETRIEVE:
 		c->retrieve = true;

@@ -337,15 +337,17 @@ static void chimney_disc_accepted(void *ctx, u32 status)
 }
 
 /*
- * Submit a DISCONNECT (spec DISCONNECT; socket lock held).  Graceful: the
- * device sends a FIN after the queued SEND data, the receive side stays
- * open; once only.  Abortive: an RST, every SEND aborted.  0: queued (its
- * acceptance comes later; a refusal uploads the connection and the host
- * stack closes it).
+ * Submit a DISCONNECT (spec DISCONNECT; socket lock held) with @flags.
+ * Graceful: the device sends a FIN after the queued SEND data, the
+ * receive side stays open unless CHIMNEY_DISC_RCV_CLOSED says nobody
+ * reads any more (close(): new data then resets the connection, as
+ * tcp_rcv_state_process() does for an orphan); once only.  Abortive: an
+ * RST, every SEND aborted.  0: queued (its acceptance comes later; a
+ * refusal uploads the connection and the host stack closes it).
  */
-int chimney_disconnect(struct chimney_conn *c, bool abortive)
+int chimney_disconnect(struct chimney_conn *c, u16 flags)
 {
-	u16 flags = abortive ? CHIMNEY_DISC_ABORTIVE : CHIMNEY_DISC_GRACEFUL;
+	bool abortive = flags & CHIMNEY_DISC_ABORTIVE;
 	int err, tries = 0;
 
 	spin_lock_bh(&c->lock);
@@ -386,7 +388,9 @@ static bool chimney_disc_finished(struct chimney_conn *c)
  * close() of an offloaded socket, as tcp_close() would: unread data or
  * SO_LINGER 0 reset the connection (abortive DISCONNECT); otherwise a
  * graceful DISCONNECT, SO_LINGER waits for the FIN's acknowledgment, and
- * the socket is orphaned while the device finishes; the device's upload
+ * the socket is orphaned while the device finishes (with
+ * CHIMNEY_CAP_DISC_RCV_CLOSED the device resets it when new data comes,
+ * before acknowledging a byte of it: EVT_TCP_ABORT); the device's upload
  * request (TIME_WAIT, CLOSED, FIN_WAIT_2 timeout) hands it back and
  * tcp_close() ends it then (chimney_upload_sock()).  After a direct read
  * the device may hold data back for the next one (chimney_ofl_direct.c):
@@ -412,7 +416,10 @@ static void chimney_close(struct sock *sk, long timeout)
 	abortive = READ_ONCE(c->rq_bytes) ||
 		   (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime);
 	held = READ_ONCE(c->direct_recent);
-	if (!abortive && !held && !chimney_disconnect(c, false)) {
+	if (!abortive && !held &&
+	    !chimney_disconnect(c, CHIMNEY_DISC_GRACEFUL |
+				(c->priv->cap_flags & CHIMNEY_CAP_DISC_RCV_CLOSED ?
+				 CHIMNEY_DISC_RCV_CLOSED : 0))) {
 		if (timeout && !chimney_disc_finished(c)) {
 			add_wait_queue(sk_sleep(sk), &wait);
 			sk_wait_event(sk, &timeout, chimney_disc_finished(c),
@@ -437,7 +444,7 @@ static void chimney_close(struct sock *sk, long timeout)
 	 * stack closes.
 	 */
 	if (abortive)
-		chimney_disconnect(c, true);
+		chimney_disconnect(c, CHIMNEY_DISC_ABORTIVE);
 	if (chimney_sk_conn(sk) == c && chimney_upload_locked(c, false)) {
 		/* the device keeps it; its end comes with the device's */
 		pr_err("close: upload failed, the connection stays offloaded\n");
@@ -466,7 +473,7 @@ static void chimney_shutdown(struct sock *sk, int how)
 	}
 	if (!(how & SEND_SHUTDOWN))
 		return;		/* SHUT_RD: tcp_shutdown() does nothing either */
-	if (chimney_disconnect(c, false))
+	if (chimney_disconnect(c, CHIMNEY_DISC_GRACEFUL))
 		chimney_upload_locked(c, false);
 }
 

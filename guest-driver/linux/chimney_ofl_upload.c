@@ -481,7 +481,7 @@ void chimney_upload_sock(struct chimney_conn *c, bool detach)
 
 	lock_sock(sk);
 	if (READ_ONCE(c->want_abort))
-		chimney_disconnect(c, true);
+		chimney_disconnect(c, CHIMNEY_DISC_ABORTIVE);
 	chimney_upload_locked(c, detach);
 	spin_lock_bh(&c->lock);
 	close = c->close_pending && c->state == CHIMNEY_CONN_UPLOADED;

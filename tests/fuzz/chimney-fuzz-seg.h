@@ -38,7 +38,9 @@
  *     checksums) never gets in; at most one indication per connection
  *     outstanding; IND_DONE succeeds exactly when the model says it must;
  *   - an RST or SYN whose sequence number is not RcvNxt never aborts the
- *     connection nor makes it ask for an upload (RFC 5961).
+ *     connection nor makes it ask for an upload (RFC 5961);
+ *   - EVT_TCP_ABORT says DATA_AFTER_CLOSE only after a DISCONNECT with
+ *     DISC_RCV_CLOSED was accepted.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -105,6 +107,7 @@ typedef struct FzsConn {
     /* the send stream: [iss, snd_end) is queued data own_byte() */
     uint32_t snd_end;
     bool disc_graceful;         /* a graceful DISCONNECT was accepted */
+    bool rcv_closed;            /* ... with DISC_RCV_CLOSED */
     uint32_t sent_hi;           /* after the highest byte (FIN) sent */
     uint32_t acked_hi;          /* highest ACK the peer sent */
     uint32_t eng_ts;            /* last TSval the engine sent */
@@ -401,15 +404,16 @@ static void fzs_cmd_done(Fzs *f, const ChimneyEvent *ev)
         }
         break;
     case CHIMNEY_CMD_DISCONNECT:
-        if (ok && p->flags == CHIMNEY_DISC_GRACEFUL) {
+        if (ok && (p->flags & CHIMNEY_DISC_GRACEFUL)) {
             if (c->disc_graceful) {
                 fzs_violation("a second graceful DISCONNECT accepted");
             }
             c->snd_end += p->r.len;
             c->disc_graceful = true;
+            c->rcv_closed = p->flags & CHIMNEY_DISC_RCV_CLOSED;
         }
         if (ok) {
-            if (p->flags != CHIMNEY_DISC_GRACEFUL) {
+            if (!(p->flags & CHIMNEY_DISC_GRACEFUL)) {
                 p->r.len = 0;
             }
             fzs_push(&c->discq, &p->r);
@@ -477,6 +481,14 @@ static void fzs_on_event(void *ctx, const ChimneyEvent *ev)
         c = fzs_conn_of(f, ev->handle);
         fzs_complete(f, &c->discq, ev, "DISC_DONE");
         fzs_pop(&c->discq);
+        break;
+    case CHIMNEY_EVT_TCP_ABORT:
+        c = fzs_conn_of(f, ev->handle);
+        if (ev->info > CHIMNEY_ABORT_DATA_AFTER_CLOSE ||
+            (ev->info == CHIMNEY_ABORT_DATA_AFTER_CLOSE && !c->rcv_closed)) {
+            fzs_violation("TCP_ABORT info %u, receive side %s", ev->info,
+                          c->rcv_closed ? "closed" : "open");
+        }
         break;
     case CHIMNEY_EVT_RECV_INDICATE:
         c = fzs_conn_of(f, ev->handle);
@@ -775,7 +787,7 @@ static void fzs_op(Fzs *f, uint8_t op)
                 own_byte(k, c->snd_end + i);
         }
         r.len = len;
-        fzs_req(f, c, CHIMNEY_CMD_DISCONNECT, (a >> 4) & 3, &r);
+        fzs_req(f, c, CHIMNEY_CMD_DISCONNECT, (a >> 4) & 7, &r);
         break;
     }
     case FZS_OP_IND_DONE: {

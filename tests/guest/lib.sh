@@ -576,7 +576,8 @@ cg_tap_tcp_counters() {
 # cg_tap_field NAME "Name=value ..." -> value
 cg_tap_field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-# cg_tap_checks PCAP SERVER_LOG PORT "COUNTERS_BEFORE" "COUNTERS_AFTER":
+# cg_tap_checks PCAP SERVER_LOG PORT "COUNTERS_BEFORE" "COUNTERS_AFTER"
+#               ["CLOSED_PUMPS"]:
 # "ok - ..." / "not ok - ..." lines (and "# ..." notes) of the tap peer:
 # the namespace's TCP stack (cg_tap_tcp_counters before the boot and
 # after it, before the server stops) accepted the pumps' connections,
@@ -586,9 +587,13 @@ cg_tap_field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # (pcap-check.py), at least the bytes the host server counted for its
 # pumps, one RST from the guest on each of those connections and no other
 # RST but the peer's answers to the guest's TIME-WAIT ACK of a
-# retransmitted FIN (as many as the peer's OutRsts grew).
+# retransmitted FIN (as many as the peer's OutRsts grew); on the
+# connections of the pumps named in CLOSED_PUMPS (their program closed the
+# socket before the server sent more) that RST came after the guest's FIN
+# without a byte of the later data acknowledged.
 cg_tap_checks() {
     local pcap=$1 srv=$2 port=$3 c0=$4 c1=$5 k d pumps bytes rports nrst orst
+    local name cports=
     echo "# peer Tcp counters before: $c0"
     echo "# peer Tcp counters after:  $c1"
     pumps=$(grep -c 'EVENT pump name=' "$srv" || true)
@@ -629,9 +634,13 @@ cg_tap_checks() {
         echo "not ok - pcap of the tap link recorded ($pcap)"
         return 0
     fi
+    for name in ${6:-}; do
+        cports="$cports${cports:+,}$(sed -n "s/.*EVENT pump-start name=$name .*peer=[0-9.]*:\([0-9]*\).*/\1/p" "$srv" |
+                                     paste -sd, -)"
+    done
     "$CG_PY" "$CG_DIR/pcap-check.py" "$pcap" "$port" "$CG_TAP_GUEST_MAC" \
         "$CG_TAP_MAC" "$CG_TAP_GUEST" "$CG_TAP_PEER" "$bytes" "$rports" \
-        "$orst" || true
+        "$orst" "$cports" || true
 }
 
 # ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""pcap-check.py FILE PORT GUEST_MAC PEER_MAC GUEST_IP PEER_IP MIN_BYTES [RST_PORTS [PEER_OUTRSTS]]
+"""pcap-check.py FILE PORT GUEST_MAC PEER_MAC GUEST_IP PEER_IP MIN_BYTES [RST_PORTS [PEER_OUTRSTS [CLOSED_PORTS]]]
 
 Checks a filter-dump pcap (classic pcap, Ethernet) of the tap variant
 (run-offload.sh --net tap): the link carried only the guest's and the
@@ -15,7 +15,12 @@ frame), and the RSTs were the expected ones:
 * from the guest exactly one on each connection the host server saw end
   with a reset (RST_PORTS: their guest ports, comma-separated, a port
   once per such connection: a port can be reused after a reset), none
-  on any other connection;
+  on any other connection; and on each connection of CLOSED_PORTS
+  (guest ports, comma-separated: connections whose program close()d its
+  socket, FIN sent, before the peer sent more data) the guest's FIN, then
+  its RST, and none of the peer's data acknowledged after that FIN (RFC
+  1122 4.2.2.13, tcp_rcv_state_process(): after close() new data is
+  answered with the RST);
 * from the peer only the reset of a closed connection answering a
   segment that arrived after the normal close (RFC 9293 3.10.7.1, CLOSED:
   <SEQ=SEG.ACK><CTL=RST>), and only when that segment was the guest's
@@ -53,6 +58,8 @@ class Conn:
         self.refin = False      # the peer's FIN again after the guest's ACK
         self.late = None        # ACK field of the guest's TIME-WAIT ACK
         self.grst = 0           # RSTs from the guest
+        self.fin_ack = None     # ACK field of the guest's FIN
+        self.late_acked = 0     # peer data the guest acked after its FIN
         self.prst = 0           # RSTs from the peer answering self.late
         self.bad = []           # frames of the peer's other RSTs
 
@@ -62,6 +69,12 @@ def track(c, d, fr, fl, seq, ack, plen, bad_rst):
     peer); the RST rules of the module's docstring."""
     closed = c.gfin_acked and c.pfin_acked
     if d == 0:
+        if fl & 0x10 and c.fin_ack is not None:
+            adv = (ack - c.fin_ack) & 0xffffffff
+            if adv < 0x80000000:
+                if c.pfin is not None and ack == c.pfin:
+                    adv -= 1    # the peer's FIN, not data
+                c.late_acked = max(c.late_acked, adv)
         if fl & 4:
             c.grst += 1
             return
@@ -71,6 +84,8 @@ def track(c, d, fr, fl, seq, ack, plen, bad_rst):
             plen == 0 and seq == c.gfin and ack == c.pfin else None
         if fl & 1:
             c.gfin = (seq + plen + 1) & 0xffffffff
+            if c.fin_ack is None and fl & 0x10:
+                c.fin_ack = ack
         if fl & 0x10 and c.pfin is not None and ack == c.pfin:
             c.pfin_acked = True
         return
@@ -123,6 +138,8 @@ def main():
     want_rst = collections.Counter(int(x) for x in sys.argv[8].split(',')
                                    if x) if len(sys.argv) > 8 else {}
     peer_outrsts = int(sys.argv[9]) if len(sys.argv) > 9 else 0
+    closed_ports = set(int(x) for x in sys.argv[10].split(',')
+                       if x) if len(sys.argv) > 10 else set()
     cur, all_conns, bad_rst = {}, [], []
     data = open(path, 'rb').read()
     if data[:4] == b'\xd4\xc3\xb2\xa1':
@@ -250,6 +267,22 @@ def main():
             print(f'# guest port {c.gport}: {c.grst} RSTs from the guest'
                   f' ({want_rst.get(c.gport, 0)} resets of the port logged'
                   f' by the server)')
+    # RFC 1122 4.2.2.13, tcp_rcv_state_process(): after close() new data
+    # is answered with an RST, not acknowledged
+    if closed_ports:
+        cl = [c for c in all_conns if c.gport in closed_ports]
+        bad = [c for c in cl if c.fin_ack is None or not c.grst or
+               c.late_acked]
+        check(len(cl) == len(closed_ports) and not bad,
+              f'pcap: after close() (guest ports'
+              f' {",".join(map(str, sorted(closed_ports)))}) the guest\'s'
+              f' FIN, then its RST for the peer\'s next data, none of which'
+              f' it acknowledged ({len(cl)} connections)')
+        for c in bad:
+            print(f'# guest port {c.gport}: FIN'
+                  f' {"sent" if c.fin_ack is not None else "missing"},'
+                  f' {c.grst} RSTs, {c.late_acked} bytes acknowledged after'
+                  f' the FIN')
     prst = sum(c.prst for c in all_conns)
     check(not bad_rst and rst == grst + prst and prst == peer_outrsts,
           f'pcap: TCP RSTs from the peer only answer the guest\'s TIME-WAIT'

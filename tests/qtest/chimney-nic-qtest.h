@@ -288,7 +288,7 @@ static inline void check_reset_values(Ctx *c, uint32_t status)
     uint32_t off;
 
     g_assert_cmphex(rd(c, CHIMNEY_REG_ID), ==, 0x4d494843);
-    g_assert_cmphex(rd(c, CHIMNEY_REG_VERSION), ==, 0x00010002);
+    g_assert_cmphex(rd(c, CHIMNEY_REG_VERSION), ==, 0x00010003);
     g_assert_cmphex(rd(c, CHIMNEY_REG_CTRL), ==, 0);
     g_assert_cmphex(rd(c, CHIMNEY_REG_STATUS), ==, status);
     g_assert_cmphex(rd(c, CHIMNEY_REG_MAC_LO), ==, mac_lo(our_mac));
@@ -306,7 +306,8 @@ static inline void check_reset_values(Ctx *c, uint32_t status)
                     CHIMNEY_CAP_OFFLOAD_IPV6 | CHIMNEY_CAP_VLAN |
                     CHIMNEY_CAP_8021P | CHIMNEY_CAP_TIMESTAMPS |
                     CHIMNEY_CAP_WSCALE | CHIMNEY_CAP_SACK |
-                    CHIMNEY_CAP_RECV_SGL | CHIMNEY_CAP_RECV_HOLD);
+                    CHIMNEY_CAP_RECV_SGL | CHIMNEY_CAP_RECV_HOLD |
+                    CHIMNEY_CAP_DISC_RCV_CLOSED);
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MAX_CONN), ==, 65536);
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MAX_PATH), ==, 65536);
     g_assert_cmpuint(rd(c, CHIMNEY_REG_CAP_MAX_NEIGH), ==, 4096);

@@ -1,7 +1,8 @@
 /*
  * chimney-nic scenarios: TCP behaviour of an offloaded connection (spec
  * "Offload engine behaviour", "Upload requests", "Status indications"):
- * fast retransmit, delayed ACK, FIN_WAIT_2 and TIME_WAIT, urgent data,
+ * fast retransmit, delayed ACK, FIN_WAIT_2 and TIME_WAIT, a receive side
+ * closed by DISCONNECT, urgent data,
  * SYN, blind data, PAWS, sequence numbers that wrap, the send-backlog
  * event, UPLOAD_ALL, and bulk transfers with loss, reordering and
  * duplication in both directions.  Each runs over the fake host and QEMU.
@@ -173,6 +174,133 @@ static void scn_fin_wait_2(ChimneyTestEnv *env)
     g_assert_nonnull(retrieve_of(env, &d));
     g_assert_cmpuint(retrieve_of(env, &d)->a, ==, CHIMNEY_UPLOAD_REQUESTED);
     g_assert_cmpuint(state_of(env, hd), ==, CHIMNEY_TCPS_TIME_WAIT);
+}
+
+/*
+ * Rules 101, 102, 106 (spec DISCONNECT "Receive side closed"): a graceful
+ * DISCONNECT with DISC_RCV_CLOSED arms the abortive close the host wants
+ * once data arrives that nobody will read (RFC 1122 4.2.2.13).  The first
+ * segment with new data gets the RST; it is neither acknowledged nor
+ * placed; EVT_TCP_ABORT (info DATA_AFTER_CLOSE) comes before the queued
+ * requests complete with REQUEST_ABORTED; nothing more is answered.  Old
+ * data and the peer's FIN change nothing; without the flag the receive
+ * side stays open (rule 106).  The flag alone or with ABORTIVE is
+ * INVALID_PARAMETER.
+ */
+static void scn_disc_rcv_closed(ChimneyTestEnv *env)
+{
+    g_autofree uint8_t *data = io_pattern(1460, 21);
+    struct chimney_dma_buf b, r;
+    ChimneyTestConn c, d, e;
+    ChimneyTestRxSeg rs;
+    uint64_t h, hd, he, ck_s, ck_d, ck_r, ckd, cke;
+    uint32_t errs = env_err_count(env);
+    uint8_t f[2048], fl = 0;
+    unsigned i, abort_at = 0, last_done = 0, done = 0;
+
+    conn_init4(&c, 1, 2, 1000, 80);
+    h = up(env, &c);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
+                           CHIMNEY_DISC_RCV_CLOSED, 0, 0, h, NULL), ==,
+                    CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
+                           CHIMNEY_DISC_ABORTIVE | CHIMNEY_DISC_RCV_CLOSED,
+                           0, 0, h, NULL), ==, CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmpuint(env_err_count(env), >=, errs + 2);
+    g_assert_true(env->wire_quiet(env));
+
+    /* a receive posted, data and the FIN sent, unacknowledged */
+    g_assert_cmpint(env_dma_alloc(env, 64, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 64, h,
+                           &ck_r), ==, CHIMNEY_ST_SUCCESS);
+    buf_of(env, &b, data, 1460);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 1460, h, &ck_s),
+                    ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
+                           CHIMNEY_DISC_GRACEFUL | CHIMNEY_DISC_RCV_CLOSED,
+                           0, 0, h, &ck_d), ==, CHIMNEY_ST_SUCCESS);
+    peer_expect_data(env, &c, SND, data, 1460, 1460, &fl);
+    if (!(fl & CHIMNEY_TH_FIN)) {
+        peer_recv(env, &c, &rs, f, sizeof(f));
+        g_assert_true(rs.flags & CHIMNEY_TH_FIN);
+    }
+    /* the peer's data crosses the FIN: the RST, nothing acknowledged */
+    conn_send_data(env, &c, "late", 4);
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_true(rs.flags & CHIMNEY_TH_RST);
+    g_assert_cmpuint(rs.seq, ==, SND + 1461);
+    g_assert_cmpuint(rs.ack, ==, RCV);
+    g_assert_cmpuint(rs.plen, ==, 0);
+    env_settle(env, 3);
+    g_assert_cmpuint(state_of(env, h), ==, CHIMNEY_TCPS_CLOSED);
+    for (i = 0; i < env->recs->len; i++) {
+        const ChimneyTestRec *ev = &g_array_index(env->recs, ChimneyTestRec,
+                                                  i);
+
+        if (ev->kind == 'T' && ev->type == CHIMNEY_EVT_TCP_ABORT) {
+            g_assert_cmpuint(ev->a, ==, CHIMNEY_ABORT_DATA_AFTER_CLOSE);
+            abort_at = i + 1;
+        }
+        if (ev->kind == 'I' && (ev->cookie == ck_s || ev->cookie == ck_d ||
+                                ev->cookie == ck_r)) {
+            g_assert_cmphex(ev->a, ==, CHIMNEY_ST_REQUEST_ABORTED);
+            last_done = i + 1;
+            done++;
+        }
+    }
+    g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_ABORT), ==, 1);
+    g_assert_cmpuint(abort_at, >, 0);
+    g_assert_cmpuint(done, ==, 3);
+    g_assert_cmpuint(abort_at, <, last_done);
+    g_assert_cmpuint(io_find(env, ck_r)->b, ==, 0);     /* nothing placed */
+    /* aborted: the peer's next segments get no answer */
+    conn_send_data(env, &c, "more", 4);
+    env_settle(env, 3);
+    g_assert_true(env->wire_quiet(env));
+
+    /* FIN_WAIT_2: old data is acknowledged, the FIN taken as ever */
+    conn_init4(&d, 1, 2, 1001, 80);
+    hd = up(env, &d);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
+                           CHIMNEY_DISC_GRACEFUL | CHIMNEY_DISC_RCV_CLOSED,
+                           0, 0, hd, &ckd), ==, CHIMNEY_ST_SUCCESS);
+    peer_recv(env, &d, &rs, f, sizeof(f));
+    g_assert_true(rs.flags & CHIMNEY_TH_FIN);
+    peer_ack(env, &d, SND + 1, 8192);
+    g_assert_cmphex(io_wait(env, ckd)->a, ==, CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(state_of(env, hd), ==, CHIMNEY_TCPS_FIN_WAIT_2);
+    peer_data_at(env, &d, RCV - 4, "old!", 4, CHIMNEY_TH_ACK, SND + 1);
+    peer_recv(env, &d, &rs, f, sizeof(f));
+    g_assert_false(rs.flags & CHIMNEY_TH_RST);
+    g_assert_cmpuint(rs.ack, ==, RCV);
+    d.s.d.snd_una = GUINT32_TO_LE(SND + 1);
+    conn_send_flags(env, &d, CHIMNEY_TH_FIN | CHIMNEY_TH_ACK, SND + 1);
+    peer_recv(env, &d, &rs, f, sizeof(f));
+    g_assert_false(rs.flags & CHIMNEY_TH_RST);
+    g_assert_cmpuint(rs.ack, ==, RCV + 1);
+    env_settle(env, 3);
+    g_assert_cmpuint(state_of(env, hd), ==, CHIMNEY_TCPS_TIME_WAIT);
+    g_assert_nonnull(retrieve_of(env, &d));
+
+    /* without the flag, data after the FIN is taken (rule 106) */
+    conn_init4(&e, 1, 2, 1002, 80);
+    he = up(env, &e);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
+                           CHIMNEY_DISC_GRACEFUL, 0, 0, he, &cke), ==,
+                    CHIMNEY_ST_SUCCESS);
+    peer_recv(env, &e, &rs, f, sizeof(f));
+    g_assert_true(rs.flags & CHIMNEY_TH_FIN);
+    peer_ack(env, &e, SND + 1, 8192);
+    io_wait(env, cke);
+    e.s.d.snd_una = GUINT32_TO_LE(SND + 1);
+    conn_send_data(env, &e, "late", 4);
+    peer_recv(env, &e, &rs, f, sizeof(f));
+    g_assert_false(rs.flags & CHIMNEY_TH_RST);
+    g_assert_cmpuint(rs.ack, ==, RCV + 4);
+    g_assert_cmpuint(state_of(env, he), ==, CHIMNEY_TCPS_FIN_WAIT_2);
+    g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_ABORT), ==, 1);
+    env_dma_free(env, &b);
+    env_dma_free(env, &r);
 }
 
 /*
@@ -673,6 +801,7 @@ const ChimneyScenario chimney_scenarios_tcp[] = {
     { "rule-128-fast-retransmit", scn_fast_retransmit },
     { "rule-040-129-delayed-ack", scn_delayed_ack },
     { "rule-126-127-fin-wait-2-time-wait", scn_fin_wait_2 },
+    { "rule-101-102-106-disconnect-receive-closed", scn_disc_rcv_closed },
     { "rule-114-115-urgent-syn-upload", scn_urg_syn },
     { "rule-130-blind-data", scn_blind_data },
     { "rule-076-132-paws-timestamps", scn_paws },

@@ -50,7 +50,7 @@ static void test_reset_values(void)
     FakeHost *h = fake_host_new();
 
     g_assert_cmphex(rd(h, CHIMNEY_REG_ID), ==, CHIMNEY_ID_MAGIC);
-    g_assert_cmphex(rd(h, CHIMNEY_REG_VERSION), ==, 0x00010002);
+    g_assert_cmphex(rd(h, CHIMNEY_REG_VERSION), ==, 0x00010003);
     g_assert_cmphex(rd(h, CHIMNEY_REG_MAC_LO), ==, 0x12005452);
     g_assert_cmphex(rd(h, CHIMNEY_REG_MAC_HI), ==, 0x5634);
     g_assert_cmphex(rd(h, CHIMNEY_REG_RX_FILTER), ==,

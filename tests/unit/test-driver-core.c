@@ -1234,6 +1234,8 @@ static void test_recv_sgl_device(Fx *f, gconstpointer data)
     (void)data;
     g_assert_true(rd(f->h, CHIMNEY_REG_CAP_FLAGS) & CHIMNEY_CAP_RECV_SGL);
     g_assert_true(rd(f->h, CHIMNEY_REG_CAP_FLAGS) & CHIMNEY_CAP_RECV_HOLD);
+    g_assert_true(rd(f->h, CHIMNEY_REG_CAP_FLAGS) &
+                  CHIMNEY_CAP_DISC_RCV_CLOSED);
     g_assert_cmpint(t_dma_alloc(&f->os, sizeof(rcv), &rcv_in), ==, 0);
     t_dma_write(&f->os, &rcv_in, 0, rcv, sizeof(rcv));
     n = build_npt(f, &p, t, 0);
@@ -2505,6 +2507,16 @@ static void test_data_bad_args(Fx *f, gconstpointer data)
     g_assert_cmpint(chimney_drv_disconnect(&f->drv, H_TCP1, 0, 0,
                                            CHIMNEY_DISC_GRACEFUL |
                                            CHIMNEY_DISC_ABORTIVE, 1,
+                                           cmd_done, &d), ==,
+                    CHIMNEY_DRV_EINVAL);
+    /* RCV_CLOSED only with GRACEFUL (spec DISCONNECT) */
+    g_assert_cmpint(chimney_drv_disconnect(&f->drv, H_TCP1, 0, 0,
+                                           CHIMNEY_DISC_RCV_CLOSED, 1,
+                                           cmd_done, &d), ==,
+                    CHIMNEY_DRV_EINVAL);
+    g_assert_cmpint(chimney_drv_disconnect(&f->drv, H_TCP1, 0, 0,
+                                           CHIMNEY_DISC_ABORTIVE |
+                                           CHIMNEY_DISC_RCV_CLOSED, 1,
                                            cmd_done, &d), ==,
                     CHIMNEY_DRV_EINVAL);
     g_assert_cmpint(chimney_drv_forward(&f->drv, H_TCP1, 0x1000, 19, 1,

@@ -1055,7 +1055,7 @@ uint32_t chimney_core_read(ChimneyCore *core, uint64_t addr, unsigned size)
                CHIMNEY_CAP_OFFLOAD_IPV6 | CHIMNEY_CAP_VLAN |
                CHIMNEY_CAP_8021P | CHIMNEY_CAP_TIMESTAMPS |
                CHIMNEY_CAP_WSCALE | CHIMNEY_CAP_SACK | CHIMNEY_CAP_RECV_SGL |
-               CHIMNEY_CAP_RECV_HOLD;
+               CHIMNEY_CAP_RECV_HOLD | CHIMNEY_CAP_DISC_RCV_CLOSED;
     case CHIMNEY_REG_CAP_MAX_CONN:
         return core->engine_cfg.max_conn;
     case CHIMNEY_REG_CAP_MAX_PATH:

@@ -376,7 +376,7 @@ static bool io_emit(ChimneyEngine *eng, uint32_t idx)
             break;
         default:
             /* spec "TCP events": the requests complete after the event */
-            io_post_object(eng, idx, CHIMNEY_EVT_TCP_ABORT, 0);
+            io_post_object(eng, idx, CHIMNEY_EVT_TCP_ABORT, io->abort_info);
             chimney_io_abort_requests(eng, idx, false);
             break;
         }

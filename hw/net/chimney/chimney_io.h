@@ -91,6 +91,8 @@ typedef struct ChimneyTcpIo {
     bool fin_queued;            /* ... its FIN follows snd_end */
     bool fin_sent;              /* the FIN went out (at snd_end) */
     bool aborted;               /* RST received or sent (spec "Common") */
+    bool rcv_closed;            /* DISC_RCV_CLOSED: new data resets */
+    uint8_t abort_info;         /* EVT_TCP_ABORT info (CHIMNEY_ABORT_*) */
     uint64_t disc_cookie;
     uint32_t disc_len;          /* its final data bytes */
 

@@ -95,8 +95,9 @@ static uint32_t check_args(ChimneyEngine *eng, uint16_t op, uint16_t flags,
         }
         break;
     case CHIMNEY_CMD_DISCONNECT:
-        if (flags != CHIMNEY_DISC_GRACEFUL && flags != CHIMNEY_DISC_ABORTIVE) {
-            why = "flags not exactly one of GRACEFUL and ABORTIVE";
+        if (flags != CHIMNEY_DISC_GRACEFUL && flags != CHIMNEY_DISC_ABORTIVE &&
+            flags != (CHIMNEY_DISC_GRACEFUL | CHIMNEY_DISC_RCV_CLOSED)) {
+            why = "flags not GRACEFUL [| RCV_CLOSED] or ABORTIVE";
             st = CHIMNEY_ST_INVALID_PARAMETER;
         }
         break;
@@ -300,7 +301,7 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
     }
     io = chimney_io_get(eng, o);
     if (op == CHIMNEY_CMD_SEND || op == CHIMNEY_CMD_RECV_POST ||
-        (op == CHIMNEY_CMD_DISCONNECT && flags == CHIMNEY_DISC_GRACEFUL)) {
+        (op == CHIMNEY_CMD_DISCONNECT && (flags & CHIMNEY_DISC_GRACEFUL))) {
         bool closed = io && (op == CHIMNEY_CMD_RECV_POST ?
                              io->disc_indicated :
                              io->fin_queued || io->disc_pending ||
@@ -358,7 +359,7 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
         break;
     }
     case CHIMNEY_CMD_DISCONNECT:
-        if (flags == CHIMNEY_DISC_GRACEFUL) {
+        if (flags & CHIMNEY_DISC_GRACEFUL) {
             if (eng->io_reqs >= CHIMNEY_IO_MAX_TOTAL) {
                 return no_room(eng, op, idx);
             }
@@ -374,6 +375,8 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
             io->fin_queued = true;
             io->disc_cookie = GUINT64_FROM_LE(cmd->cookie);
             io->disc_len = len;
+            /* spec DISCONNECT "Receive side closed": from now on */
+            io->rcv_closed = flags & CHIMNEY_DISC_RCV_CLOSED;
         }
         break;
     case CHIMNEY_CMD_FORWARD:

@@ -224,6 +224,24 @@ static void rst_in(ChimneyEngine *eng, ChimneyTcpObj *o)
     chimney_io_object_event(eng, o->idx, CHIMNEY_DEFER_ABORT);
 }
 
+/*
+ * New data after a DISCONNECT with DISC_RCV_CLOSED: nobody will read it
+ * (RFC 1122 4.2.2.13), so it is not acknowledged; an RST tells the peer
+ * and the connection is aborted (spec DISCONNECT "Receive side closed").
+ */
+static void rst_after_close(ChimneyEngine *eng, ChimneyTcpObj *o)
+{
+    ChimneyTcpIo *io = o->io;
+
+    trace_chimney_engine_rst_after_close(o->idx, o->d.rcv_nxt);
+    chimney_tcp_send_rst(eng, o);
+    chimney_io_set_state(eng, o, CHIMNEY_TCPS_CLOSED);
+    chimney_tcp_timers_stop(eng, o->idx);
+    io->aborted = true;
+    io->abort_info = CHIMNEY_ABORT_DATA_AFTER_CLOSE;
+    chimney_io_object_event(eng, o->idx, CHIMNEY_DEFER_ABORT);
+}
+
 /* The peer's FIN, in sequence: ACK it, close the receive side. */
 static void fin_in(ChimneyEngine *eng, ChimneyTcpObj *o)
 {
@@ -326,6 +344,10 @@ bool chimney_tcp_segment(ChimneyEngine *eng, uint32_t idx,
         if (!state_can_receive(o->d.state) ||
             (o->io && o->io->fin_rcvd)) {
             chimney_tcp_send_ack(eng, o);           /* after FIN: ignored */
+        } else if (o->io && o->io->rcv_closed &&
+                   chimney_seq_lt(o->d.rcv_nxt, r->seq + r->payload_len)) {
+            rst_after_close(eng, o);
+            return true;
         } else {
             uint32_t direct = 0;
 

@@ -182,6 +182,10 @@ static inline void trace_chimney_engine_rto(uint32_t conn, uint32_t rto, uint32_
 {
 }
 
+static inline void trace_chimney_engine_rst_after_close(uint32_t conn, uint32_t rcv_nxt)
+{
+}
+
 static inline void trace_chimney_engine_indicate(uint32_t conn, uint32_t seq, int64_t bytes)
 {
 }

@@ -110,7 +110,7 @@ enum ChimneyStat {
 
 #define CHIMNEY_ID_MAGIC                0x4d494843u  /* "CHIM" in LE bytes */
 #define CHIMNEY_ABI_MAJOR               1
-#define CHIMNEY_ABI_MINOR               2
+#define CHIMNEY_ABI_MINOR               3
 #define CHIMNEY_ABI_VERSION  ((CHIMNEY_ABI_MAJOR << 16) | CHIMNEY_ABI_MINOR)
 
 /* CTRL */
@@ -160,6 +160,7 @@ enum ChimneyStat {
 #define CHIMNEY_CAP_WSCALE              (1u << 8)
 #define CHIMNEY_CAP_RECV_SGL            (1u << 9)  /* RECVF_SGL, RECV_FLUSH */
 #define CHIMNEY_CAP_RECV_HOLD           (1u << 10) /* RECVF_HOLD */
+#define CHIMNEY_CAP_DISC_RCV_CLOSED     (1u << 11) /* DISC_RCV_CLOSED */
 
 /* Limits (also readable through the CAP_* registers) */
 #define CHIMNEY_MAX_CONN                65536u
@@ -291,6 +292,7 @@ enum ChimneyCmdOpcode {
 /* DISCONNECT flags */
 #define CHIMNEY_DISC_GRACEFUL           (1u << 0)
 #define CHIMNEY_DISC_ABORTIVE           (1u << 1)
+#define CHIMNEY_DISC_RCV_CLOSED         (1u << 2)  /* new data: RST */
 /* CLEAR_STATS flags */
 #define CHIMNEY_STATS_TCP4              (1u << 0)
 #define CHIMNEY_STATS_TCP6              (1u << 1)
@@ -325,7 +327,7 @@ enum ChimneyEventType {
     CHIMNEY_EVT_FORWARD_DONE    = 0x05, /* FORWARD done */
     CHIMNEY_EVT_RECV_INDICATE   = 0x06, /* data in IND ring: info = bytes */
     CHIMNEY_EVT_TCP_DISCONNECT  = 0x10, /* peer FIN, all data consumed */
-    CHIMNEY_EVT_TCP_ABORT       = 0x11, /* acceptable RST received */
+    CHIMNEY_EVT_TCP_ABORT       = 0x11, /* info = CHIMNEY_ABORT_* */
     CHIMNEY_EVT_TCP_RETRIEVE    = 0x12, /* upload request: code = reason */
     CHIMNEY_EVT_TCP_BACKLOG     = 0x13, /* info = new send backlog bytes */
     CHIMNEY_EVT_NEIGH_QUERY     = 0x20, /* reachability query: info = NRD */
@@ -338,6 +340,12 @@ enum ChimneyStatusIndication {
     CHIMNEY_STATUS_IND_PAUSE      = 1,  /* stop offloading new objects */
     CHIMNEY_STATUS_IND_UPLOAD_ALL = 2,  /* upload every connection */
     CHIMNEY_STATUS_IND_RESUME     = 3,  /* offloading allowed again */
+};
+
+/* EVT_TCP_ABORT info: why the connection is aborted */
+enum ChimneyAbortReason {
+    CHIMNEY_ABORT_RST_RECEIVED     = 0, /* an acceptable RST arrived */
+    CHIMNEY_ABORT_DATA_AFTER_CLOSE = 1, /* the RST for DISC_RCV_CLOSED */
 };
 
 /* TCP_UPLOAD_REASON values (chimney-spec 1.7) */
