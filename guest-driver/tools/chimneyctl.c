@@ -198,7 +198,16 @@ static int target_fd(int argc, char **argv, int *pid_out, int *fd_out)
 	if (fd < 0) {
 		if (!sport && !dport)
 			print_usage();
-		fd = find_fd(pid, sport, dport);
+		/*
+		 * /proc/PID/net/tcp is read in pages, and a socket that goes
+		 * away (a TIME-WAIT one expiring) between two of them makes
+		 * the next page skip an entry: look again before giving up.
+		 */
+		for (i = 0; i < 5 && fd < 0; i++) {
+			if (i)
+				usleep(20000);
+			fd = find_fd(pid, sport, dport);
+		}
 		if (fd < 0) {
 			fprintf(stderr,
 				"chimneyctl: pid %d: no connected TCP socket with those ports\n",
@@ -992,7 +1001,7 @@ static const char *upload_reason(unsigned int r)
 {
 	static const char *const n[] = {
 		"?", "socket", "user", "retrieve", "abort", "ifdown",
-		"upload-all",
+		"upload-all", "fin-wait-2",
 	};
 
 	return r < ARRAY_SIZE(n) ? n[r] : "?";
