@@ -113,6 +113,7 @@ struct chimney_priv {
 
 	/* TCP offload (chimney_ofl_*.c) */
 	bool ofl_ready;			/* SET_PARAMS and IND ring done */
+	u32 fin_wait2_ms;		/* SET_PARAMS fin_wait2_ticks (1 ms ticks) */
 	bool ind_up;			/* IND ring running */
 	/* IND buffer pages, recycled from the receive queue (ofl_rx.c) */
 	struct page_pool *rx_pool;

@@ -154,6 +154,7 @@ struct chimney_conn {
 	__be32 saddr, daddr;
 	__be16 sport, dport;
 	struct work_struct upload_work;
+	struct delayed_work fw2_work;	/* half-closed and held: upload */
 
 	spinlock_t lock;		/* the fields below (NAPI vs process) */
 	int state;			/* CHIMNEY_CONN_* */
@@ -265,6 +266,10 @@ int chimney_offload(struct sock *sk);
 /* chimney_ofl_upload.c */
 int chimney_upload_locked(struct chimney_conn *c, bool detach);
 void chimney_upload_workfn(struct work_struct *w);
+void chimney_fw2_arm(struct chimney_conn *c);
+void chimney_fw2_cancel(struct chimney_conn *c);
+void chimney_fw2_workfn(struct work_struct *w);
+u32 chimney_fin_wait2_ms(void);
 void chimney_queue_upload(struct chimney_conn *c);
 void chimney_upload_all(struct chimney_priv *priv);
 void chimney_upload_sock(struct chimney_conn *c, bool detach);

@@ -134,6 +134,9 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 		spin_unlock_bh(&c->lock);
 		netdev_dbg(c->priv->ndev, "conn %u: DISC_DONE %x\n", c->id,
 			   status);
+		/* our FIN acknowledged: FIN_WAIT_2 (chimney_ofl_upload.c) */
+		if (status == CHIMNEY_ST_SUCCESS)
+			chimney_fw2_arm(c);
 		c->sk->sk_state_change(c->sk);
 		chimney_conn_put(c);
 		return;
@@ -335,7 +338,8 @@ int chimney_ofl_dev_open(struct chimney_priv *priv)
 	 */
 	p.push_ticks = 10;
 	p.nce_stale_ticks = nce_stale_ms;
-	p.fin_wait2_ticks = 60000;
+	priv->fin_wait2_ms = chimney_fin_wait2_ms();
+	p.fin_wait2_ticks = priv->fin_wait2_ms;
 	err = chimney_cmd_sync(priv, chimney_submit_params, &p, &status);
 	if (err || status != CHIMNEY_ST_SUCCESS) {
 		netdev_warn(priv->ndev, "SET_PARAMS: %d status %x: no TCP offload\n",

@@ -341,6 +341,7 @@ int chimney_offload(struct sock *sk)
 	INIT_LIST_HEAD(&c->sbuf_cache);
 	INIT_LIST_HEAD(&c->node);
 	INIT_WORK(&c->upload_work, chimney_upload_workfn);
+	INIT_DELAYED_WORK(&c->fw2_work, chimney_fw2_workfn);
 	c->priv = priv;
 	c->sk = sk;
 	sock_hold(sk);

@@ -436,6 +436,7 @@ int chimney_upload_locked(struct chimney_conn *c, bool detach)
 	__skb_queue_head_init(&held);
 	skb_queue_splice_init(&c->held, &held);
 	spin_unlock_bh(&c->lock);
+	chimney_fw2_cancel(c);
 	chimney_hash_del(c);
 	chimney_idr_del(c);
 	/* Frames seen since the device let go: the kernel's now. */
@@ -498,6 +499,63 @@ void chimney_upload_sock(struct chimney_conn *c, bool detach)
 	release_sock(sk);
 	if (close)
 		tcp_close(sk, 0);	/* drops the fd's reference */
+}
+
+/*
+ * FIN_WAIT_2 of a socket its program still holds (shutdown(SHUT_WR), our
+ * FIN acknowledged).  The device ends FIN_WAIT_2 after fin_wait2_ms
+ * without a segment (spec rule 126: CLOSED, upload requested with
+ * TIMEOUT), as the kernel ends an orphan's after tcp_fin_timeout; but
+ * the kernel lets a socket its program holds wait in FIN_WAIT2 for as
+ * long as the peer likes.  So a held socket goes back to the kernel
+ * before the device's timer can end it, three quarters of the time
+ * after the FIN's acknowledgment; an orphan (close()) stays with the
+ * device, whose timer then plays tcp_fin_timeout's part.
+ */
+static unsigned int fin_wait2_ms = 60000;
+module_param(fin_wait2_ms, uint, 0644);
+MODULE_PARM_DESC(fin_wait2_ms,
+		 "the device's FIN_WAIT_2 timeout (ms; taken when the interface comes up)");
+
+u32 chimney_fin_wait2_ms(void)
+{
+	return clamp(READ_ONCE(fin_wait2_ms), 1000u, 600000u);
+}
+
+void chimney_fw2_arm(struct chimney_conn *c)
+{
+	u32 ms = READ_ONCE(c->priv->fin_wait2_ms);
+
+	if (READ_ONCE(c->closed))
+		return;
+	refcount_inc(&c->ref);
+	if (!queue_delayed_work(chimney_wq, &c->fw2_work,
+				msecs_to_jiffies(ms / 4 * 3)))
+		chimney_conn_put(c);
+}
+
+/* The connection is the kernel's again (or going): no FIN_WAIT_2 upload. */
+void chimney_fw2_cancel(struct chimney_conn *c)
+{
+	if (cancel_delayed_work(&c->fw2_work))
+		chimney_conn_put(c);
+}
+
+void chimney_fw2_workfn(struct work_struct *w)
+{
+	struct chimney_conn *c = container_of(to_delayed_work(w),
+					      struct chimney_conn, fw2_work);
+	bool up;
+
+	spin_lock_bh(&c->lock);
+	up = c->state == CHIMNEY_CONN_OFFLOADED && !c->closed &&
+	     !c->rx_eof && !c->aborted && !c->retrieve;
+	spin_unlock_bh(&c->lock);
+	if (up) {
+		WRITE_ONCE(c->upload_why, CHIMNEY_UPR_FIN_WAIT2);
+		chimney_queue_upload(c);
+	}
+	chimney_conn_put(c);
 }
 
 void chimney_upload_workfn(struct work_struct *w)

@@ -150,6 +150,7 @@ enum {
 	CHIMNEY_UPR_ABORT,		/* RST received */
 	CHIMNEY_UPR_IFDOWN,		/* interface down or device reset */
 	CHIMNEY_UPR_UPLOAD_ALL,		/* the device's STATUS_IND_UPLOAD_ALL */
+	CHIMNEY_UPR_FIN_WAIT2,		/* half-closed and held: the device's timeout nears */
 };
 
 #define CHIMNEY_EVF_FINAL	0x1u	/* POLICY_FAIL: not retried */

@@ -1013,6 +1013,52 @@ wait_count() {
 	return 1
 }
 
+# fw2_timeout MS: the device's FIN_WAIT_2 timeout (the driver's
+# fin_wait2_ms, given to the device when the interface comes up)
+fw2_timeout() {
+	local n i=0
+	n=$(dmesg | grep -c 'TCP offload ready')
+	ip link set "$IF" down &&
+		echo "$1" > /sys/module/chimney_nic/parameters/fin_wait2_ms &&
+		ip link set "$IF" up && wait_carrier 1 10 &&
+		ip route replace default via "$HOST" || return 1
+	while [ "$(dmesg | grep -c 'TCP offload ready')" -le "$n" ]; do
+		[ $i -lt 100 ] || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	ping -c 1 -W 5 "$HOST" >/dev/null
+}
+
+# shutdown(SHUT_WR) on a socket its program keeps: Linux lets it wait in
+# FIN_WAIT2 for as long as the peer likes; the device's FIN_WAIT_2 timer
+# (rule 126: CLOSED, upload) must not end it: the driver hands the
+# connection to the kernel before (3/4 of the timeout after the FIN's
+# acknowledgement)
+offload_finwait2_held() {
+	local sport u0
+	section "offload: a half-closed socket its program holds outlives the device's FIN_WAIT_2 timeout"
+	check "the device's FIN_WAIT_2 timeout set to 4 s" fw2_timeout 4000
+	start_pump fw2h $((256 * KIB))
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump fw2h "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	sport=$(list_sport)
+	u0=$(stat ofl_uploads)
+	ctl "GATE fw2h $((512 * KIB)) -1" >/dev/null
+	check "the program sent everything and shut down: the device's FIN acknowledged (FIN_WAIT_2)" \
+		wait_list_state FIN_WAIT_2
+	# the peer is silent for longer than the device's timeout
+	sleep 6
+	check "the driver handed it to the kernel in time: FIN_WAIT2 there (port $sport), ofl_uploads +1" \
+		test "$(kernel_state "$sport")" = 05 -a \
+		"$(($(stat ofl_uploads) - u0))" = 1
+	ctl "GATE fw2h -1 -1" >/dev/null
+	check "reception goes on: 1 MiB each way, SHA-256 both ends, FIN both ways" \
+		pump_done fw2h "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "the device's FIN_WAIT_2 timeout back to 60 s" fw2_timeout 60000
+}
+
 # data after close(): the kernel would reset the connection; so does
 # the device, with the first segment of it, not acknowledging a byte
 # (spec DISCONNECT "Receive side closed"; the tap run's pcap-check.py
@@ -1046,6 +1092,35 @@ offload_orphan_data() {
 		test "$(abort_after_close)" = $((e0 + 1)) -a \
 		"$(disc_done)" = $((d0 + 1))
 	check "TcpExt TCPAbortOnData +1, as the kernel counts it" \
+		test "$(tcp_ext TCPAbortOnData)" = $((a0 + 1))
+}
+
+# shutdown(SHUT_WR), then close(), then data: the device's receive side
+# stays open (no DISC_RCV_CLOSED after the graceful DISCONNECT), so the
+# driver resets when the data is indicated: an abortive DISCONNECT
+offload_orphan_data_shut() {
+	local d0 a0 e0
+	section "offload: data after shutdown(SHUT_WR) and close() resets the connection (the driver's abortive DISCONNECT)"
+	start_pump orphs $((256 * KIB))
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump orphs "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	ctl "GATE orphs $((960 * KIB)) -1" >/dev/null
+	check "pump: 960 KiB received by the program, 1 MiB by the host; its FIN acknowledged (FIN_WAIT_2)" \
+		wait_pump orphs "$PUMP_RX" $((960 * KIB)) &&
+		wait_pump orphs - "$PUMP_N" && wait_list_state FIN_WAIT_2
+	d0=$(disc_done)
+	a0=$(tcp_ext TCPAbortOnData)
+	e0=$(abort_after_close)
+	kill "$PUMP_PID"
+	ctl "GATE orphs $((1000 * KIB)) -1" >/dev/null
+	check "the host's next data ends the connection" \
+		pump_cut orphs "$PUMP_PID" 143
+	check "no connection offloaded" wait_count 0
+	check "the driver's RST: one more DISCONNECT done (abortive), no EVT_TCP_ABORT of the device" \
+		test "$(disc_done)" = $((d0 + 1)) -a \
+		"$(abort_after_close)" = "$e0"
+	check "TcpExt TCPAbortOnData +1" \
 		test "$(tcp_ext TCPAbortOnData)" = $((a0 + 1))
 }
 
@@ -1521,7 +1596,9 @@ run_offload() {
 	offload_closeonly
 	offload_halfclose
 	offload_finwait2_upload
+	offload_finwait2_held
 	offload_orphan_data
+	offload_orphan_data_shut
 	offload_abort
 	offload_two
 	offload_cycles
