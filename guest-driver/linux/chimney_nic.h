@@ -50,6 +50,7 @@ enum {
 	CHIMNEY_OFL_RX_DIRECT_BYTES,	/* placed by the device in a reader's pages */
 	CHIMNEY_OFL_RX_DIRECT_REQS,	/* direct reads posted (RECV_POST, SGL) */
 	CHIMNEY_OFL_RX_DIRECT_FLUSH,	/* ... ended by RECV_FLUSH (signal, timeout) */
+	CHIMNEY_OFL_SBUF_REUSED,	/* SEND buffers taken from the cache */
 	CHIMNEY_OFL_NSTATS
 };
 

@@ -1331,6 +1331,7 @@ static const char chimney_ofl_stat_names[][ETH_GSTRING_LEN] = {
 	[CHIMNEY_OFL_RX_DIRECT_BYTES] = "ofl_rx_direct_bytes",
 	[CHIMNEY_OFL_RX_DIRECT_REQS] = "ofl_rx_direct_reqs",
 	[CHIMNEY_OFL_RX_DIRECT_FLUSH] = "ofl_rx_direct_flush",
+	[CHIMNEY_OFL_SBUF_REUSED] = "ofl_sbuf_reused",
 };
 
 /* The device's engine counters (CMD_QUERY_STATS), IPv4. */

@@ -207,6 +207,7 @@ static struct chimney_sreq *chimney_sbuf_reuse(struct chimney_conn *c,
 		r->dma = 0;
 		r->state = 0;
 		r->cookie = 0;
+		chimney_ofl_count(c->priv, CHIMNEY_OFL_SBUF_REUSED, 1);
 	}
 	return r;
 }

@@ -875,9 +875,11 @@ wait_list_state() {
 }
 
 offload_main() {
-	local sent0 rcvd0 mib=$((1024 * KIB)) zc0 zc
+	local sent0 rcvd0 mib=$((1024 * KIB)) zc0 zc s0 r0 s r
 	section "offload: one connection, 64 MiB each way through the NIC, offload and upload mid-stream"
 	zc0=$(stat ofl_rx_zc_bytes)
+	s0=$(stat ofl_send_requests)
+	r0=$(stat ofl_sbuf_reused)
 	start_pump main 0 $BIG_N
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump main "$PUMP_RX" $((256 * KIB))
@@ -900,6 +902,11 @@ offload_main() {
 	zc=$(($(stat ofl_rx_zc_bytes) - zc0))
 	check "received data went to the socket in the IND pages, no copy: ofl_rx_zc_bytes +$zc (>= 32 MiB)" \
 		test $zc -ge $((32 * mib))
+	# a finished SEND's buffer serves the next one (no allocation)
+	s=$(($(stat ofl_send_requests) - s0))
+	r=$(($(stat ofl_sbuf_reused) - r0))
+	check "SEND buffers reused: ofl_sbuf_reused +$r of $s requests (>= 2/3)" \
+		test "$s" -gt 0 -a $((r * 3)) -ge $((s * 2))
 	check "chimneyctl upload mid-stream" \
 		ctl_conn upload "$PUMP_PID"
 	check "no connection offloaded after the upload" \
