@@ -16,36 +16,6 @@
 #include "chimney-scenarios.h"
 #include "chimney-test-io.h"
 
-#define SND     CHIMNEY_TEST_SND_NXT    /* our first sequence number */
-#define RCV     CHIMNEY_TEST_RCV_NXT    /* the peer's */
-
-static uint64_t conn_up(ChimneyTestEnv *env, ChimneyTestConn *c,
-                        uint16_t lport)
-{
-    conn_init4(c, 1, 2, lport, 80);
-    conn_offload(env, c);
-    return c->t->slot;
-}
-
-/* A DMA buffer holding @data. */
-static void buf_with(ChimneyTestEnv *env, struct chimney_dma_buf *b,
-                     const void *data, uint32_t len)
-{
-    g_assert_cmpint(env_dma_alloc(env, len, b), ==, 0);
-    env_dma_write(env, b, 0, data, len);
-    env->dma_sync(env);
-}
-
-static void check_done(ChimneyTestEnv *env, uint64_t cookie, uint16_t type,
-                       uint32_t status, uint32_t info)
-{
-    const ChimneyTestRec *r = io_wait(env, cookie);
-
-    g_assert_cmpuint(r->type, ==, type);
-    g_assert_cmphex(r->a, ==, status);
-    g_assert_cmpuint(r->b, ==, info);
-}
-
 /* Bytes the device holds for the connection (QUERY rcv_backlog_size). */
 static uint32_t chimney_rcvbuf_query(ChimneyTestEnv *env, ChimneyTestConn *c)
 {
@@ -54,13 +24,6 @@ static uint32_t chimney_rcvbuf_query(ChimneyTestEnv *env, ChimneyTestConn *c)
     g_assert_cmphex(env_query_tcp(env, c->t->slot, &q), ==,
                     CHIMNEY_ST_SUCCESS);
     return GUINT32_FROM_LE(q.d.rcv_backlog_size);
-}
-
-static uint32_t query_state(ChimneyTestEnv *env, uint64_t h,
-                            ChimneyTestTcpState *q)
-{
-    g_assert_cmphex(env_query_tcp(env, h, q), ==, CHIMNEY_ST_SUCCESS);
-    return GUINT32_FROM_LE(q->d.state);
 }
 
 /*
@@ -610,13 +573,6 @@ static void scn_terminate_returns_requests(ChimneyTestEnv *env)
     env_dma_free(env, &rd);
 }
 
-
-/* Indications of connection h recorded so far ('D' records). */
-static unsigned ind_count(ChimneyTestEnv *env)
-{
-    return env_count_recs(env, 'D', CHIMNEY_EVT_RECV_INDICATE);
-}
-
 /*
  * TERMINATE with a receive buffer that cannot be written (spec TERMINATE
  * steps 3-4, "DMA errors"): while an indication is outstanding data stays
@@ -964,24 +920,6 @@ static void scn_partial_ack_next_request(ChimneyTestEnv *env)
     check_done(env, kb, CHIMNEY_EVT_SEND_DONE, CHIMNEY_ST_SUCCESS, 4000);
     env_dma_free(env, &a);
     env_dma_free(env, &b);
-}
-
-/* A RECV_POST list (RECVF_SGL) in a DMA buffer: @n pieces @pieces. */
-static void sgl_with(ChimneyTestEnv *env, struct chimney_dma_buf *list,
-                     const struct chimney_dma_buf *pieces,
-                     const uint32_t *lens, unsigned n)
-{
-    ChimneyRecvSge e[8];
-    unsigned i;
-
-    g_assert_cmpuint(n, <=, G_N_ELEMENTS(e));
-    for (i = 0; i < n; i++) {
-        e[i].addr = GUINT64_TO_LE(pieces ? pieces[i].dma :
-                                  CHIMNEY_TEST_BAD_GPA);
-        e[i].len = GUINT32_TO_LE(lens[i]);
-        e[i].reserved = 0;
-    }
-    buf_with(env, list, e, n * sizeof(e[0]));
 }
 
 /*
