@@ -17,7 +17,9 @@ const ChimneyScenario *const chimney_scenario_tables[] = {
     chimney_scenarios_wire,
     chimney_scenarios_engine,
     chimney_scenarios_errors,
-    chimney_scenarios_data,
+    chimney_scenarios_send,
+    chimney_scenarios_recv,
+    chimney_scenarios_abort,
     chimney_scenarios_tcp,
     NULL,
 };

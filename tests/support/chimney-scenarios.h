@@ -32,7 +32,9 @@ extern const ChimneyScenario chimney_scenarios_update[];
 extern const ChimneyScenario chimney_scenarios_wire[];
 extern const ChimneyScenario chimney_scenarios_engine[];
 extern const ChimneyScenario chimney_scenarios_errors[];
-extern const ChimneyScenario chimney_scenarios_data[];
+extern const ChimneyScenario chimney_scenarios_send[];
+extern const ChimneyScenario chimney_scenarios_recv[];
+extern const ChimneyScenario chimney_scenarios_abort[];
 extern const ChimneyScenario chimney_scenarios_tcp[];
 
 /* Every table, ended by NULL. */

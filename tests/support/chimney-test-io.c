@@ -153,3 +153,57 @@ uint8_t *io_pattern(uint32_t len, uint8_t seed)
     }
     return p;
 }
+
+uint64_t conn_up(ChimneyTestEnv *env, ChimneyTestConn *c, uint16_t lport)
+{
+    conn_init4(c, 1, 2, lport, 80);
+    conn_offload(env, c);
+    return c->t->slot;
+}
+
+void buf_with(ChimneyTestEnv *env, struct chimney_dma_buf *b,
+              const void *data, uint32_t len)
+{
+    g_assert_cmpint(env_dma_alloc(env, len, b), ==, 0);
+    env_dma_write(env, b, 0, data, len);
+    env->dma_sync(env);
+}
+
+void sgl_with(ChimneyTestEnv *env, struct chimney_dma_buf *list,
+              const struct chimney_dma_buf *pieces,
+              const uint32_t *lens, unsigned n)
+{
+    ChimneyRecvSge e[8];
+    unsigned i;
+
+    g_assert_cmpuint(n, <=, G_N_ELEMENTS(e));
+    for (i = 0; i < n; i++) {
+        e[i].addr = GUINT64_TO_LE(pieces ? pieces[i].dma :
+                                  CHIMNEY_TEST_BAD_GPA);
+        e[i].len = GUINT32_TO_LE(lens[i]);
+        e[i].reserved = 0;
+    }
+    buf_with(env, list, e, n * sizeof(e[0]));
+}
+
+void check_done(ChimneyTestEnv *env, uint64_t cookie, uint16_t type,
+                uint32_t status, uint32_t info)
+{
+    const ChimneyTestRec *r = io_wait(env, cookie);
+
+    g_assert_cmpuint(r->type, ==, type);
+    g_assert_cmphex(r->a, ==, status);
+    g_assert_cmpuint(r->b, ==, info);
+}
+
+uint32_t query_state(ChimneyTestEnv *env, uint64_t h,
+                     ChimneyTestTcpState *q)
+{
+    g_assert_cmphex(env_query_tcp(env, h, q), ==, CHIMNEY_ST_SUCCESS);
+    return GUINT32_FROM_LE(q->d.state);
+}
+
+unsigned ind_count(ChimneyTestEnv *env)
+{
+    return env_count_recs(env, 'D', CHIMNEY_EVT_RECV_INDICATE);
+}

@@ -54,4 +54,29 @@ void peer_data_at(ChimneyTestEnv *env, ChimneyTestConn *c, uint32_t seq,
 /* A pattern of @len bytes derived from @seed (caller frees). */
 uint8_t *io_pattern(uint32_t len, uint8_t seed);
 
+/* Shorthands shared by the scenarios of the data path. */
+/* Our first sequence number and the peer's (the default TCP state). */
+#define SND     CHIMNEY_TEST_SND_NXT
+#define RCV     CHIMNEY_TEST_RCV_NXT
+/* Offload 10.0.0.1:@lport <-> 10.0.0.2:80 (conn_init4) as @c; its handle. */
+uint64_t conn_up(ChimneyTestEnv *env, ChimneyTestConn *c, uint16_t lport);
+/* A DMA buffer holding @data. */
+void buf_with(ChimneyTestEnv *env, struct chimney_dma_buf *b,
+              const void *data, uint32_t len);
+/*
+ * A RECV_POST list (RECVF_SGL) in a DMA buffer: @n pieces @pieces of
+ * @lens bytes (@pieces NULL: addresses that cannot be accessed).
+ */
+void sgl_with(ChimneyTestEnv *env, struct chimney_dma_buf *list,
+              const struct chimney_dma_buf *pieces,
+              const uint32_t *lens, unsigned n);
+/* Wait for the completion of request @cookie; check type, status, info. */
+void check_done(ChimneyTestEnv *env, uint64_t cookie, uint16_t type,
+                uint32_t status, uint32_t info);
+/* QUERY connection @h into *q; returns its TCP state. */
+uint32_t query_state(ChimneyTestEnv *env, uint64_t h,
+                     ChimneyTestTcpState *q);
+/* Receive indications recorded so far ('D' records). */
+unsigned ind_count(ChimneyTestEnv *env);
+
 #endif /* CHIMNEY_TEST_IO_H */
