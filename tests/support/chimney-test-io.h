@@ -73,7 +73,7 @@ void sgl_with(ChimneyTestEnv *env, struct chimney_dma_buf *list,
 /* Wait for the completion of request @cookie; check type, status, info. */
 void check_done(ChimneyTestEnv *env, uint64_t cookie, uint16_t type,
                 uint32_t status, uint32_t info);
-/* QUERY connection @h into *q; returns its TCP state. */
+/* QUERY connection @h into *q (may be NULL); returns its TCP state. */
 uint32_t query_state(ChimneyTestEnv *env, uint64_t h,
                      ChimneyTestTcpState *q);
 /* Receive indications recorded so far ('D' records). */

@@ -17,9 +17,6 @@
 #include "chimney-scenarios.h"
 #include "chimney-test-io.h"
 
-#define SND     CHIMNEY_TEST_SND_NXT
-#define RCV     CHIMNEY_TEST_RCV_NXT
-
 static bool seq_after(uint32_t a, uint32_t b)
 {
     return (int32_t)(a - b) > 0;
@@ -29,22 +26,6 @@ static uint64_t up(ChimneyTestEnv *env, ChimneyTestConn *c)
 {
     conn_offload(env, c);
     return c->t->slot;
-}
-
-static void buf_of(ChimneyTestEnv *env, struct chimney_dma_buf *b,
-                   const void *data, uint32_t len)
-{
-    g_assert_cmpint(env_dma_alloc(env, len, b), ==, 0);
-    env_dma_write(env, b, 0, data, len);
-    env->dma_sync(env);
-}
-
-static uint32_t state_of(ChimneyTestEnv *env, uint64_t h)
-{
-    ChimneyTestTcpState q;
-
-    g_assert_cmphex(env_query_tcp(env, h, &q), ==, CHIMNEY_ST_SUCCESS);
-    return GUINT32_FROM_LE(q.d.state);
 }
 
 static const ChimneyTestRec *retrieve_of(ChimneyTestEnv *env,
@@ -70,7 +51,7 @@ static void scn_fast_retransmit(ChimneyTestEnv *env)
 
     conn_init4(&c, 1, 2, 1000, 80);
     h = up(env, &c);
-    buf_of(env, &b, data, 5 * 1460);
+    buf_with(env, &b, data, 5 * 1460);
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 5 * 1460, h,
                            &ck), ==, CHIMNEY_ST_SUCCESS);
     peer_expect_data(env, &c, SND, data, 5 * 1460, 1460, NULL);
@@ -148,7 +129,7 @@ static void scn_fin_wait_2(ChimneyTestEnv *env)
     g_assert_cmpuint(rs.seq, ==, SND);
     peer_ack(env, &c, SND + 1, 8192);
     io_wait(env, ck);
-    g_assert_cmpuint(state_of(env, h), ==, CHIMNEY_TCPS_FIN_WAIT_2);
+    g_assert_cmpuint(query_state(env, h, NULL), ==, CHIMNEY_TCPS_FIN_WAIT_2);
     env->clock_step(env, 119 * 1000 * CHIMNEY_TEST_NS_PER_MS);
     env_settle(env, 3);
     g_assert_null(retrieve_of(env, &c));
@@ -156,7 +137,7 @@ static void scn_fin_wait_2(ChimneyTestEnv *env)
     env_settle(env, 3);
     g_assert_nonnull(retrieve_of(env, &c));
     g_assert_cmpuint(retrieve_of(env, &c)->a, ==, CHIMNEY_UPLOAD_TIMEOUT);
-    g_assert_cmpuint(state_of(env, h), ==, CHIMNEY_TCPS_CLOSED);
+    g_assert_cmpuint(query_state(env, h, NULL), ==, CHIMNEY_TCPS_CLOSED);
 
     /* the peer closes too: TIME_WAIT is the host's */
     conn_init4(&d, 1, 2, 1001, 80);
@@ -173,7 +154,7 @@ static void scn_fin_wait_2(ChimneyTestEnv *env)
     env_settle(env, 3);
     g_assert_nonnull(retrieve_of(env, &d));
     g_assert_cmpuint(retrieve_of(env, &d)->a, ==, CHIMNEY_UPLOAD_REQUESTED);
-    g_assert_cmpuint(state_of(env, hd), ==, CHIMNEY_TCPS_TIME_WAIT);
+    g_assert_cmpuint(query_state(env, hd, NULL), ==, CHIMNEY_TCPS_TIME_WAIT);
 }
 
 /*
@@ -213,7 +194,7 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     g_assert_cmpint(env_dma_alloc(env, 64, &r), ==, 0);
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, 0, r.dma, 64, h,
                            &ck_r), ==, CHIMNEY_ST_SUCCESS);
-    buf_of(env, &b, data, 1460);
+    buf_with(env, &b, data, 1460);
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 1460, h, &ck_s),
                     ==, CHIMNEY_ST_SUCCESS);
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
@@ -232,7 +213,7 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     g_assert_cmpuint(rs.ack, ==, RCV);
     g_assert_cmpuint(rs.plen, ==, 0);
     env_settle(env, 3);
-    g_assert_cmpuint(state_of(env, h), ==, CHIMNEY_TCPS_CLOSED);
+    g_assert_cmpuint(query_state(env, h, NULL), ==, CHIMNEY_TCPS_CLOSED);
     for (i = 0; i < env->recs->len; i++) {
         const ChimneyTestRec *ev = &g_array_index(env->recs, ChimneyTestRec,
                                                   i);
@@ -268,7 +249,7 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     g_assert_true(rs.flags & CHIMNEY_TH_FIN);
     peer_ack(env, &d, SND + 1, 8192);
     g_assert_cmphex(io_wait(env, ckd)->a, ==, CHIMNEY_ST_SUCCESS);
-    g_assert_cmpuint(state_of(env, hd), ==, CHIMNEY_TCPS_FIN_WAIT_2);
+    g_assert_cmpuint(query_state(env, hd, NULL), ==, CHIMNEY_TCPS_FIN_WAIT_2);
     peer_data_at(env, &d, RCV - 4, "old!", 4, CHIMNEY_TH_ACK, SND + 1);
     peer_recv(env, &d, &rs, f, sizeof(f));
     g_assert_false(rs.flags & CHIMNEY_TH_RST);
@@ -279,7 +260,7 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     g_assert_false(rs.flags & CHIMNEY_TH_RST);
     g_assert_cmpuint(rs.ack, ==, RCV + 1);
     env_settle(env, 3);
-    g_assert_cmpuint(state_of(env, hd), ==, CHIMNEY_TCPS_TIME_WAIT);
+    g_assert_cmpuint(query_state(env, hd, NULL), ==, CHIMNEY_TCPS_TIME_WAIT);
     g_assert_nonnull(retrieve_of(env, &d));
 
     /* without the flag, data after the FIN is taken (rule 106) */
@@ -297,7 +278,7 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     peer_recv(env, &e, &rs, f, sizeof(f));
     g_assert_false(rs.flags & CHIMNEY_TH_RST);
     g_assert_cmpuint(rs.ack, ==, RCV + 4);
-    g_assert_cmpuint(state_of(env, he), ==, CHIMNEY_TCPS_FIN_WAIT_2);
+    g_assert_cmpuint(query_state(env, he, NULL), ==, CHIMNEY_TCPS_FIN_WAIT_2);
     g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_ABORT), ==, 1);
     env_dma_free(env, &b);
     env_dma_free(env, &r);
@@ -431,7 +412,7 @@ static void scn_seq_wrap(ChimneyTestEnv *env)
     c.s.d.snd_wl1 = GUINT32_TO_LE(rcv - 1);
     c.peer_seq = rcv;
     h = up(env, &c);
-    buf_of(env, &b, data, 4000);
+    buf_with(env, &b, data, 4000);
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 4000, h, &ck), ==,
                     CHIMNEY_ST_SUCCESS);
     peer_expect_data(env, &c, snd, data, 4000, 1460, NULL);
@@ -530,7 +511,7 @@ static void scn_bulk_send_lossy(ChimneyTestEnv *env)
 
     conn_init4(&c, 1, 2, 1000, 80);
     h = up(env, &c);
-    buf_of(env, &b, data, TOTAL);
+    buf_with(env, &b, data, TOTAL);
     for (i = 0; i < TOTAL / REQ; i++) {
         g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma + i * REQ, REQ,
                                h, &ck[i]), ==, CHIMNEY_ST_SUCCESS);
@@ -715,7 +696,7 @@ static void scn_sack(ChimneyTestEnv *env)
     conn_init4(&d, 1, 2, 1001, 80);
     d.s.c.flags = GUINT16_TO_LE(CHIMNEY_TCP_CONST_SACK);
     h = up(env, &d);
-    buf_of(env, &b, data, 6 * 1460);
+    buf_with(env, &b, data, 6 * 1460);
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_SEND, 0, b.dma, 6 * 1460, h,
                            &ck), ==, CHIMNEY_ST_SUCCESS);
     peer_expect_data(env, &d, SND, data, 6 * 1460, 1460, NULL);
