@@ -1156,6 +1156,79 @@ offload_abort() {
 		test "$(disc_done)" = $((d0 + 2))
 }
 
+# linger_ms NAME: how long the program's close() took (its XFER-LINGER line)
+linger_ms() { sed -n 's/^XFER-LINGER .* ms=\([0-9]*\) .*/\1/p' "/tmp/xfer.$1.out"; }
+
+# fin_unacked: the offloaded connection's FIN, if any, is not acknowledged
+fin_unacked() { chimneyctl list | grep -Eq 'state (ESTABLISHED|FIN_WAIT_1)( |$)'; }
+
+# close() with SO_LINGER on and a time (l_linger > 0), as tcp_close()
+# does it: graceful (the device's FIN after the queued data, no reset),
+# close() waits until the FIN is acknowledged, at most the linger time
+# (sk_stream_wait_close), then the socket is an orphan the device ends
+offload_linger() {
+	local ms d0
+	section "offload: close() with SO_LINGER 8 s, the FIN acknowledged at once: close() returns soon, FIN"
+	d0=$(disc_done)
+	start_pump lgack $((256 * KIB)) "$PUMP_N" "linger8@$PUMP_N"
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump lgack "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	# everything both ways, the host's FIN held: the program's FIN is
+	# the first, the device then waits in FIN_WAIT_2
+	ctl "GATE lgack -1 -1 0" >/dev/null
+	check "the program sent and received 1 MiB and closed with SO_LINGER 8 s" \
+		wait_line /tmp/xfer.lgack.out XFER-LINGER
+	ms=$(linger_ms lgack)
+	check "close() returned 0 in ${ms:-?} ms: the FIN acknowledged, not the linger time (< 4000 ms)" \
+		test "${ms:-99999}" -lt 4000 -a -n "$(grep 'XFER-LINGER .* rc=0 ' /tmp/xfer.lgack.out)"
+	check "the orphan stays on the device, its FIN acknowledged (FIN_WAIT_2)" \
+		wait_list_state FIN_WAIT_2
+	check "one DISCONNECT done (DISC_DONE SUCCESS: the FIN acknowledged)" \
+		test "$(disc_done)" = $((d0 + 1))
+	ctl "GATE lgack -1 -1 1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends, FIN (no reset)" \
+		pump_done lgack "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded" wait_count 0
+
+	section "offload: close() with SO_LINGER 4 s, the host reads no more (the tap peer: the FIN not acknowledged): close() waits 4 s, no reset"
+	d0=$(disc_done)
+	start_pump lgwait $((256 * KIB)) "$PUMP_N" "linger4@$PUMP_N"
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump lgwait "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	# the host sends everything (its FIN held) but reads only 768 KiB:
+	# its window closes, the program's last 256 KiB and FIN wait in the
+	# device, unacknowledged
+	ctl "GATE lgwait -1 $((768 * KIB)) 0" >/dev/null
+	check "the program sent and received 1 MiB and closed with SO_LINGER 4 s" \
+		wait_line /tmp/xfer.lgwait.out XFER-LINGER
+	ms=$(linger_ms lgwait)
+	show_list
+	if [ "$HOST" = 10.0.2.2 ]; then
+		# slirp acknowledges what the guest sends at once (into the
+		# host's socket buffers): nothing holds the FIN's ACK back
+		check "close() returned 0 in ${ms:-?} ms (<= 15000; slirp acknowledged the FIN: the wait is seen only with the tap peer)" \
+			test "${ms:-99999}" -le 15000 -a \
+			-n "$(grep 'XFER-LINGER .* rc=0 ' /tmp/xfer.lgwait.out)"
+	else
+		check "close() returned 0 after the linger time: ${ms:-?} ms (3500 to 15000)" \
+			test "${ms:-0}" -ge 3500 -a "${ms:-0}" -le 15000 -a \
+			-n "$(grep 'XFER-LINGER .* rc=0 ' /tmp/xfer.lgwait.out)"
+		# (the device's state stays ESTABLISHED until the FIN goes out)
+		check "the orphan stays on the device, its FIN not acknowledged (ESTABLISHED or FIN_WAIT_1)" \
+			fin_unacked
+		check "the host has read 768 KiB, no DISCONNECT done yet" \
+			test "$(host_rcvd lgwait)/$(disc_done)" = "$((768 * KIB))/$d0"
+	fi
+	ctl "GATE lgwait -1 -1 1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends, FIN (no reset)" \
+		pump_done lgwait "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded" wait_count 0
+	check "the DISCONNECT done after all (DISC_DONE SUCCESS: the FIN acknowledged)" \
+		test "$(disc_done)" = $((d0 + 1))
+}
+
 offload_close() {
 	section "offload: EOF and close while offloaded"
 	start_pump close $((256 * KIB))
@@ -1600,6 +1673,7 @@ run_offload() {
 	offload_orphan_data
 	offload_orphan_data_shut
 	offload_abort
+	offload_linger
 	offload_two
 	offload_cycles
 	offload_many "$(arg many 1000)"

@@ -16,13 +16,18 @@
  *         abort@B  once B bytes went each way: SO_LINGER 0 and close
  *                  (a reset);
  *         unread@B once B bytes went each way: stop reading, wait until
- *                  more data has arrived, close with it unread (a reset).
+ *                  more data has arrived, close with it unread (a reset);
+ *         lingerS@B once B bytes went each way: SO_LINGER on with S
+ *                  seconds and close (graceful: the FIN; close() waits
+ *                  up to S s for its acknowledgment); prints
+ *                  "XFER-LINGER secs=S ms=T rc=R errno=E", T: how long
+ *                  close() took (CLOCK_MONOTONIC), R and E its result.
  *       With XFER_SENDFILE=1 in the environment, every other chunk of
  *       TXFILE goes out with sendfile(2) from the file (the socket's
  *       sendpage) instead of write(2) from a buffer: the same bytes.
  *       Prints "XFER name=NAME sent=S rcvd=R eof=0|1 err=E".  Exit 0 when
  *       S = N, R = N and EOF was seen (shut), S = R = N (close), S and R
- *       reached B (abort, unread).
+ *       reached B (abort, unread, linger; linger: and close() returned 0).
  *   xfer bpump HOST PORT NAME N TXFILE RXFILE RATE GOFILE
  *       the same transfer (host side: PUMP) with a blocking socket, the
  *       way threaded programs work: a thread writes N bytes of TXFILE (at
@@ -149,7 +154,8 @@ static int do_pump(int argc, char **argv)
 	int use_sf = 0;
 	off_t chunk_at = 0, o;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	int tmo;
+	int tmo, linger = -1, crc, cerr = 0;
+	long long c0;
 
 	if (argc < 8 || argc > 10)
 		return 2;
@@ -160,6 +166,8 @@ static int do_pump(int argc, char **argv)
 		end = argv[9];
 		if (strchr(end, '@'))
 			at = atoll(strchr(end, '@') + 1);
+		if (!strncmp(end, "linger", 6))
+			linger = atoi(end + 6);
 	}
 	fin = open(argv[6], O_RDONLY);
 	fout = open(argv[7], O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -197,6 +205,11 @@ static int do_pump(int argc, char **argv)
 		if (at && sent >= at && rcvd >= at) {
 			if (!strncmp(end, "abort", 5)) {
 				setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			} else if (linger >= 0) {
+				lg.l_linger = linger;
+				if (setsockopt(s, SOL_SOCKET, SO_LINGER, &lg,
+					       sizeof(lg)))
+					err = errno;
 			} else {
 				/* more data arrives, left unread */
 				p.fd = s;
@@ -264,12 +277,18 @@ static int do_pump(int argc, char **argv)
 			}
 		}
 	}
-	close(s);
+	c0 = now_ms();
+	crc = close(s);
+	if (crc)
+		cerr = errno;
+	if (linger >= 0)
+		printf("XFER-LINGER secs=%d ms=%lld rc=%d errno=%d\n", linger,
+		       now_ms() - c0, crc, cerr);
 	close(fout);
 	printf("XFER name=%s sent=%lld rcvd=%lld eof=%d err=%d\n", argv[4],
 	       sent, rcvd, eof, err);
 	if (at)
-		return !(sent >= at && rcvd >= at && !err);
+		return !(sent >= at && rcvd >= at && !err && !crc);
 	if (!strcmp(end, "close"))
 		return !(sent == want && rcvd == want && !err);
 	return !(sent == want && rcvd == want && eof && !err);
