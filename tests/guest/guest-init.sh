@@ -1606,6 +1606,53 @@ offload_rcvbuf() {
 	check "no connection offloaded" wait_count 0
 }
 
+# inq_field NAME FIELD: FIELD=value of the program's XFER-INQ line
+inq_field() { sed -n "s/^XFER-INQ .*$2=\([0-9]*\).*/\1/p" "/tmp/xfer.$1.out"; }
+
+# SIOCINQ (FIONREAD) after direct reads: the device holds what came after
+# the last one for the next (RECVF_HOLD), and the receive queue is empty;
+# FIONREAD on the empty queue lets the device indicate it again
+# (chimney_ioctl: chimney_direct_leave()), so a later FIONREAD and poll()
+# see the bytes and non-blocking reads get exactly them
+offload_direct_inq() {
+	local r0 r1 i0 i1
+	section "offload: FIONREAD after direct reads: the data the device held for the next read is indicated and seen"
+	check "bpump dinq connected, offloaded, started" \
+		start_bpump dinq 0 "$PUMP_N" XFER_INQAT=$((512 * KIB))
+	ctl "GATE dinq $((256 * KIB)) -1" >/dev/null
+	check "the program read the first 256 KiB" \
+		wait_file_size "$PUMP_RX" $((256 * KIB))
+	r0=$(stat ofl_rx_direct_reqs)
+	ctl "GATE dinq $((512 * KIB)) -1" >/dev/null
+	check "512 KiB read, the program stopped reading" \
+		wait_line /tmp/xfer.dinq.out "XFER-INQWAIT rcvd=$((512 * KIB))\$"
+	r1=$(stat ofl_rx_direct_reqs)
+	check "the reads after the first 256 KiB were direct ($r0 -> $r1 requests)" \
+		test "$r1" -gt "$r0"
+	i0=$(stat ofl_indications)
+	ctl "GATE dinq $((576 * KIB)) -1" >/dev/null
+	check "the host sent 64 KiB more" wait_host_sent dinq $((576 * KIB))
+	sleep 1
+	i1=$(stat ofl_indications)
+	check "the device held them for the next read: no indication (ofl_indications $i0 -> $i1)" \
+		test "$i1" = "$i0"
+	touch /tmp/go.dinq.inq
+	check "the program called FIONREAD, poll() and read" \
+		wait_line /tmp/xfer.dinq.out "^XFER-INQ "
+	grep '^XFER-INQ ' /tmp/xfer.dinq.out | sed 's/^/  /'
+	check "FIONREAD reported the held bytes: $(inq_field dinq first) (1 to 64 KiB) after $(inq_field dinq tries) call(s)" \
+		test "$(inq_field dinq first)" -ge 1 -a \
+		"$(inq_field dinq first)" -le $((64 * KIB))
+	check "poll() right after it: readable" \
+		test "$(inq_field dinq pollin)" = 1
+	check "non-blocking reads then got exactly the 64 KiB the host sent: $(inq_field dinq rest)" \
+		test "$(inq_field dinq rest)" = $((64 * KIB))
+	ctl "GATE dinq -1 -1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends (in order), FIN" \
+		pump_done dinq "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded" wait_count 0
+}
+
 # close() after direct reads while the device holds more data back for
 # the next read (chimney_ofl_direct.c): unread data, a reset as
 # tcp_close() sends it.  Only the upload tells whether the device holds
@@ -1685,6 +1732,7 @@ run_offload() {
 	offload_direct_eof
 	offload_direct_waitall
 	offload_rcvbuf
+	offload_direct_inq
 	rst1=$(out_rsts)
 	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
 		test "$rst0" = "$rst1"
