@@ -422,8 +422,11 @@ static void chimney_close(struct sock *sk, long timeout)
 				 CHIMNEY_DISC_RCV_CLOSED : 0))) {
 		if (timeout && !chimney_disc_finished(c)) {
 			add_wait_queue(sk_sleep(sk), &wait);
-			sk_wait_event(sk, &timeout, chimney_disc_finished(c),
-				      &wait);
+			/* woken for anything else: wait on (sk_stream_wait_close) */
+			while (!sk_wait_event(sk, &timeout,
+					      chimney_disc_finished(c), &wait) &&
+			       timeout && !signal_pending(current))
+				;
 			remove_wait_queue(sk_sleep(sk), &wait);
 		}
 		if (chimney_sk_conn(sk) == c) {

@@ -1163,6 +1163,79 @@ offload_abort() {
 		test "$(disc_done)" = $((d0 + 2))
 }
 
+# linger_ms NAME: how long the program's close() took (its XFER-LINGER line)
+linger_ms() { sed -n 's/^XFER-LINGER .* ms=\([0-9]*\) .*/\1/p' "/tmp/xfer.$1.out"; }
+
+# fin_unacked: the offloaded connection's FIN, if any, is not acknowledged
+fin_unacked() { chimneyctl list | grep -Eq 'state (ESTABLISHED|FIN_WAIT_1)( |$)'; }
+
+# close() with SO_LINGER on and a time (l_linger > 0), as tcp_close()
+# does it: graceful (the device's FIN after the queued data, no reset),
+# close() waits until the FIN is acknowledged, at most the linger time
+# (sk_stream_wait_close), then the socket is an orphan the device ends
+offload_linger() {
+	local ms d0
+	section "offload: close() with SO_LINGER 8 s, the FIN acknowledged at once: close() returns soon, FIN"
+	d0=$(disc_done)
+	start_pump lgack $((256 * KIB)) "$PUMP_N" "linger8@$PUMP_N"
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump lgack "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	# everything both ways, the host's FIN held: the program's FIN is
+	# the first, the device then waits in FIN_WAIT_2
+	ctl "GATE lgack -1 -1 0" >/dev/null
+	check "the program sent and received 1 MiB and closed with SO_LINGER 8 s" \
+		wait_line /tmp/xfer.lgack.out XFER-LINGER
+	ms=$(linger_ms lgack)
+	check "close() returned 0 in ${ms:-?} ms: the FIN acknowledged, not the linger time (< 4000 ms)" \
+		test "${ms:-99999}" -lt 4000 -a -n "$(grep 'XFER-LINGER .* rc=0 ' /tmp/xfer.lgack.out)"
+	check "the orphan stays on the device, its FIN acknowledged (FIN_WAIT_2)" \
+		wait_list_state FIN_WAIT_2
+	check "one DISCONNECT done (DISC_DONE SUCCESS: the FIN acknowledged)" \
+		test "$(disc_done)" = $((d0 + 1))
+	ctl "GATE lgack -1 -1 1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends, FIN (no reset)" \
+		pump_done lgack "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded" wait_count 0
+
+	section "offload: close() with SO_LINGER 4 s, the host reads no more (the tap peer: the FIN not acknowledged): close() waits 4 s, no reset"
+	d0=$(disc_done)
+	start_pump lgwait $((256 * KIB)) "$PUMP_N" "linger4@$PUMP_N"
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump lgwait "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	# the host sends everything (its FIN held) but reads only 768 KiB:
+	# its window closes, the program's last 256 KiB and FIN wait in the
+	# device, unacknowledged
+	ctl "GATE lgwait -1 $((768 * KIB)) 0" >/dev/null
+	check "the program sent and received 1 MiB and closed with SO_LINGER 4 s" \
+		wait_line /tmp/xfer.lgwait.out XFER-LINGER
+	ms=$(linger_ms lgwait)
+	show_list
+	if [ "$HOST" = 10.0.2.2 ]; then
+		# slirp acknowledges what the guest sends at once (into the
+		# host's socket buffers): nothing holds the FIN's ACK back
+		check "close() returned 0 in ${ms:-?} ms (<= 15000; slirp acknowledged the FIN: the wait is seen only with the tap peer)" \
+			test "${ms:-99999}" -le 15000 -a \
+			-n "$(grep 'XFER-LINGER .* rc=0 ' /tmp/xfer.lgwait.out)"
+	else
+		check "close() returned 0 after the linger time: ${ms:-?} ms (3500 to 15000)" \
+			test "${ms:-0}" -ge 3500 -a "${ms:-0}" -le 15000 -a \
+			-n "$(grep 'XFER-LINGER .* rc=0 ' /tmp/xfer.lgwait.out)"
+		# (the device's state stays ESTABLISHED until the FIN goes out)
+		check "the orphan stays on the device, its FIN not acknowledged (ESTABLISHED or FIN_WAIT_1)" \
+			fin_unacked
+		check "the host has read 768 KiB, no DISCONNECT done yet" \
+			test "$(host_rcvd lgwait)/$(disc_done)" = "$((768 * KIB))/$d0"
+	fi
+	ctl "GATE lgwait -1 -1 1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends, FIN (no reset)" \
+		pump_done lgwait "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded" wait_count 0
+	check "the DISCONNECT done after all (DISC_DONE SUCCESS: the FIN acknowledged)" \
+		test "$(disc_done)" = $((d0 + 1))
+}
+
 offload_close() {
 	section "offload: EOF and close while offloaded"
 	start_pump close $((256 * KIB))
@@ -1540,6 +1613,53 @@ offload_rcvbuf() {
 	check "no connection offloaded" wait_count 0
 }
 
+# inq_field NAME FIELD: FIELD=value of the program's XFER-INQ line
+inq_field() { sed -n "s/^XFER-INQ .*$2=\([0-9]*\).*/\1/p" "/tmp/xfer.$1.out"; }
+
+# SIOCINQ (FIONREAD) after direct reads: the device holds what came after
+# the last one for the next (RECVF_HOLD), and the receive queue is empty;
+# FIONREAD on the empty queue lets the device indicate it again
+# (chimney_ioctl: chimney_direct_leave()), so a later FIONREAD and poll()
+# see the bytes and non-blocking reads get exactly them
+offload_direct_inq() {
+	local r0 r1 i0 i1
+	section "offload: FIONREAD after direct reads: the data the device held for the next read is indicated and seen"
+	check "bpump dinq connected, offloaded, started" \
+		start_bpump dinq 0 "$PUMP_N" XFER_INQAT=$((512 * KIB))
+	ctl "GATE dinq $((256 * KIB)) -1" >/dev/null
+	check "the program read the first 256 KiB" \
+		wait_file_size "$PUMP_RX" $((256 * KIB))
+	r0=$(stat ofl_rx_direct_reqs)
+	ctl "GATE dinq $((512 * KIB)) -1" >/dev/null
+	check "512 KiB read, the program stopped reading" \
+		wait_line /tmp/xfer.dinq.out "XFER-INQWAIT rcvd=$((512 * KIB))\$"
+	r1=$(stat ofl_rx_direct_reqs)
+	check "the reads after the first 256 KiB were direct ($r0 -> $r1 requests)" \
+		test "$r1" -gt "$r0"
+	i0=$(stat ofl_indications)
+	ctl "GATE dinq $((576 * KIB)) -1" >/dev/null
+	check "the host sent 64 KiB more" wait_host_sent dinq $((576 * KIB))
+	sleep 1
+	i1=$(stat ofl_indications)
+	check "the device held them for the next read: no indication (ofl_indications $i0 -> $i1)" \
+		test "$i1" = "$i0"
+	touch /tmp/go.dinq.inq
+	check "the program called FIONREAD, poll() and read" \
+		wait_line /tmp/xfer.dinq.out "^XFER-INQ "
+	grep '^XFER-INQ ' /tmp/xfer.dinq.out | sed 's/^/  /'
+	check "FIONREAD reported the held bytes: $(inq_field dinq first) (1 to 64 KiB) after $(inq_field dinq tries) call(s)" \
+		test "$(inq_field dinq first)" -ge 1 -a \
+		"$(inq_field dinq first)" -le $((64 * KIB))
+	check "poll() right after it: readable" \
+		test "$(inq_field dinq pollin)" = 1
+	check "non-blocking reads then got exactly the 64 KiB the host sent: $(inq_field dinq rest)" \
+		test "$(inq_field dinq rest)" = $((64 * KIB))
+	ctl "GATE dinq -1 -1" >/dev/null
+	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends (in order), FIN" \
+		pump_done dinq "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	check "no connection offloaded" wait_count 0
+}
+
 # close() after direct reads while the device holds more data back for
 # the next read (chimney_ofl_direct.c): unread data, a reset as
 # tcp_close() sends it.  Only the upload tells whether the device holds
@@ -1607,6 +1727,7 @@ run_offload() {
 	offload_orphan_data
 	offload_orphan_data_shut
 	offload_abort
+	offload_linger
 	offload_two
 	offload_cycles
 	offload_many "$(arg many 1000)"
@@ -1618,6 +1739,7 @@ run_offload() {
 	offload_direct_eof
 	offload_direct_waitall
 	offload_rcvbuf
+	offload_direct_inq
 	rst1=$(out_rsts)
 	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
 		test "$rst0" = "$rst1"

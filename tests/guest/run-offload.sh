@@ -17,7 +17,9 @@
 #      shutdown(SHUT_WR) mid-stream (the device's FIN, FIN_WAIT_2 while the
 #      host keeps sending, TIME_WAIT handed to the kernel); an upload in
 #      FIN_WAIT_2; data after close() (the device's RST); close() with
-#      SO_LINGER 0 and with unread data (the device's RST);
+#      SO_LINGER 0 and with unread data (the device's RST); close() with
+#      SO_LINGER and a time (the FIN; close() waits for its ACK, at most
+#      that time);
 #   3. two connections offloaded at once (the second links to the
 #      first one's neighbor and path objects), uploaded one by one;
 #   4. 100 offload/upload cycles on one connection, 16 KiB each way in
@@ -118,7 +120,8 @@ cg_server_stop
 cg_tap_guest "$serial" "$logdir/qemu-guest-errors.log"
 srv="$logdir/server.log"
 for p in main:70 oneway:8 close:1 conly:1 half:1 fw2:1 fw2h:1 two-a:1 two-b:1 cyc:4 \
-         dbulk:32 dsig:1 dsigr:1 dtmo:1 dupl:1 deof:1 dwall:4 drcvb:1; do
+         lgack:1 lgwait:1 dbulk:32 dsig:1 dsigr:1 dtmo:1 dupl:1 deof:1 dwall:4 \
+         drcvb:1 dinq:1; do
     b=$((${p#*:} << 20))
     p=${p%:*}
     if grep -Eq "EVENT pump name=$p n=$b sent=$b rcvd=$b .* end=fin " "$srv"; then

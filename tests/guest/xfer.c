@@ -16,13 +16,18 @@
  *         abort@B  once B bytes went each way: SO_LINGER 0 and close
  *                  (a reset);
  *         unread@B once B bytes went each way: stop reading, wait until
- *                  more data has arrived, close with it unread (a reset).
+ *                  more data has arrived, close with it unread (a reset);
+ *         lingerS@B once B bytes went each way: SO_LINGER on with S
+ *                  seconds and close (graceful: the FIN; close() waits
+ *                  up to S s for its acknowledgment); prints
+ *                  "XFER-LINGER secs=S ms=T rc=R errno=E", T: how long
+ *                  close() took (CLOCK_MONOTONIC), R and E its result.
  *       With XFER_SENDFILE=1 in the environment, every other chunk of
  *       TXFILE goes out with sendfile(2) from the file (the socket's
  *       sendpage) instead of write(2) from a buffer: the same bytes.
  *       Prints "XFER name=NAME sent=S rcvd=R eof=0|1 err=E".  Exit 0 when
  *       S = N, R = N and EOF was seen (shut), S = R = N (close), S and R
- *       reached B (abort, unread).
+ *       reached B (abort, unread, linger; linger: and close() returned 0).
  *   xfer bpump HOST PORT NAME N TXFILE RXFILE RATE GOFILE
  *       the same transfer (host side: PUMP) with a blocking socket, the
  *       way threaded programs work: a thread writes N bytes of TXFILE (at
@@ -48,6 +53,19 @@
  *                          (the caller lets more data come meanwhile)
  *                          and closes with it unread (a reset); exit 0
  *                          when S = N and R >= B.
+ *         XFER_INQAT=B     once B bytes arrived, no read for a while:
+ *                          prints "XFER-INQWAIT rcvd=R", waits for
+ *                          GOFILE.inq to exist (the caller lets more data
+ *                          come meanwhile), then ioctl(FIONREAD) every
+ *                          50 ms, at most 200 times, until it reports
+ *                          bytes; then poll(POLLIN) with no timeout
+ *                          (readable now?); then non-blocking reads, with
+ *                          poll() between them, until nothing came for
+ *                          1 s; prints "XFER-INQ first=X tries=T pollin=P
+ *                          rest=Q" (X: the first non-zero FIONREAD, 0 if
+ *                          none; T: FIONREAD calls; P: 1 if that poll()
+ *                          said POLLIN; Q: bytes those reads got) and
+ *                          goes on with blocking reads.
  *       SIGUSR2 is counted (only the reading thread takes it).  Prints
  *       "XFER name=NAME sent=S rcvd=R eof=0|1 err=E reads=K short=H
  *       eintr=I eagain=A signals=G"; exit 0 when S = R = N, EOF was seen
@@ -80,6 +98,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -149,7 +168,8 @@ static int do_pump(int argc, char **argv)
 	int use_sf = 0;
 	off_t chunk_at = 0, o;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	int tmo;
+	int tmo, linger = -1, crc, cerr = 0;
+	long long c0;
 
 	if (argc < 8 || argc > 10)
 		return 2;
@@ -160,6 +180,8 @@ static int do_pump(int argc, char **argv)
 		end = argv[9];
 		if (strchr(end, '@'))
 			at = atoll(strchr(end, '@') + 1);
+		if (!strncmp(end, "linger", 6))
+			linger = atoi(end + 6);
 	}
 	fin = open(argv[6], O_RDONLY);
 	fout = open(argv[7], O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -197,6 +219,11 @@ static int do_pump(int argc, char **argv)
 		if (at && sent >= at && rcvd >= at) {
 			if (!strncmp(end, "abort", 5)) {
 				setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			} else if (linger >= 0) {
+				lg.l_linger = linger;
+				if (setsockopt(s, SOL_SOCKET, SO_LINGER, &lg,
+					       sizeof(lg)))
+					err = errno;
 			} else {
 				/* more data arrives, left unread */
 				p.fd = s;
@@ -264,12 +291,18 @@ static int do_pump(int argc, char **argv)
 			}
 		}
 	}
-	close(s);
+	c0 = now_ms();
+	crc = close(s);
+	if (crc)
+		cerr = errno;
+	if (linger >= 0)
+		printf("XFER-LINGER secs=%d ms=%lld rc=%d errno=%d\n", linger,
+		       now_ms() - c0, crc, cerr);
 	close(fout);
 	printf("XFER name=%s sent=%lld rcvd=%lld eof=%d err=%d\n", argv[4],
 	       sent, rcvd, eof, err);
 	if (at)
-		return !(sent >= at && rcvd >= at && !err);
+		return !(sent >= at && rcvd >= at && !err && !crc);
 	if (!strcmp(end, "close"))
 		return !(sent == want && rcvd == want && !err);
 	return !(sent == want && rcvd == want && eof && !err);
@@ -348,6 +381,61 @@ static void *bpump_send(void *arg)
 	return NULL;
 }
 
+/*
+ * XFER_INQAT: the reader stopped; once GOFILE.inq exists, FIONREAD until
+ * it reports bytes, poll() now, then non-blocking reads until nothing
+ * came for 1 s.  Returns -1 (write error) or 0.
+ */
+static int bp_inq(int s, int fout, char *rx, long bufsz, long long *rcvd,
+		  const char *gofile)
+{
+	int first = 0, tries = 0, pollin, avail;
+	long long rest = 0;
+	struct pollfd p = { .fd = s, .events = POLLIN };
+	struct stat st;
+	char name[256];
+	ssize_t r;
+
+	snprintf(name, sizeof(name), "%s.inq", gofile);
+	printf("XFER-INQWAIT rcvd=%lld\n", *rcvd);
+	fflush(stdout);
+	while (stat(name, &st))
+		usleep(100000);
+	while (tries < 200) {
+		tries++;
+		if (ioctl(s, FIONREAD, &avail) < 0) {
+			perror("xfer: FIONREAD");
+			break;
+		}
+		if (avail > 0) {
+			first = avail;
+			break;
+		}
+		usleep(50000);
+	}
+	pollin = poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+	for (;;) {
+		r = recv(s, rx, bufsz, MSG_DONTWAIT);
+		if (r > 0) {
+			if (write(fout, rx, r) != r) {
+				perror("xfer: write file");
+				return -1;
+			}
+			rest += r;
+			*rcvd += r;
+			continue;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+		if (poll(&p, 1, 1000) != 1)
+			break;
+	}
+	printf("XFER-INQ first=%d tries=%d pollin=%d rest=%lld\n", first,
+	       tries, pollin, rest);
+	fflush(stdout);
+	return 0;
+}
+
 static long env_num(const char *name, long dflt)
 {
 	const char *v = getenv(name);
@@ -360,6 +448,7 @@ static int do_bpump(int argc, char **argv)
 	long bufsz = env_num("XFER_RXBUF", 65536);
 	long tmo_ms = env_num("XFER_RCVTIMEO", 0);
 	long long unread_at = env_num("XFER_UNREADAT", 0);
+	long long inq_at = env_num("XFER_INQAT", 0);
 	int rcvbuf = env_num("XFER_RCVBUF", 0);
 	int waitall = env_num("XFER_WAITALL", 0) ? MSG_WAITALL : 0;
 	long long rcvd = 0, reads = 0, nshort = 0;
@@ -419,6 +508,12 @@ static int do_bpump(int argc, char **argv)
 	for (;;) {
 		if (unread_at && rcvd >= unread_at)
 			break;
+		if (inq_at && rcvd >= inq_at) {
+			inq_at = 0;
+			if (bp_inq(t.s, fout, rx, bufsz, &rcvd, argv[9]))
+				return 1;
+			continue;
+		}
 		r = recv(t.s, rx, bufsz, waitall);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
 			if (errno == EINTR)
