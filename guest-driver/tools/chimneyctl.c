@@ -90,47 +90,56 @@ static void print_usage(void)
 	exit(2);
 }
 
-/*
- * Whether @inode is a connected TCP socket with these ports (0: any) in
- * @pid's network namespace (/proc/PID/net/tcp lists the whole namespace).
- */
-static int inode_matches(int pid, unsigned long want, int sport, int dport)
+/* A descriptor of our own for descriptor @fd of @pid, or -1 (quiet). */
+static int take_fd(int pid, int fd)
 {
-	char path[64], line[512];
-	unsigned long inode;
-	int found = 0;
-	unsigned int lport, rport, st;
-	FILE *f;
+	int pidfd, local;
 
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp", pid);
-	f = fopen(path, "r");
-	if (!f)
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -1;
+	local = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	return local;
+}
+
+/*
+ * Whether @s is a connected IPv4 TCP socket (ESTABLISHED or CLOSE_WAIT)
+ * with these ports (0: any).  Asked of the socket itself: a walk of
+ * /proc/PID/net/tcp can miss an entry when a socket goes away between
+ * two of its pages (a TIME-WAIT one expiring).
+ */
+static int sock_matches(int s, int sport, int dport)
+{
+	struct sockaddr_in l, r;
+	socklen_t len = sizeof(int);
+	struct tcp_info ti;
+	int v;
+
+	if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &v, &len) || v != IPPROTO_TCP)
 		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, " %*d: %*x:%x %*x:%x %x %*x:%*x %*x:%*x %*x %*d %*d %lu",
-			   &lport, &rport, &st, &inode) != 4)
-			continue;
-		if (st != 1 && st != 8)	/* ESTABLISHED, CLOSE_WAIT */
-			continue;
-		if ((sport && (int)lport != sport) ||
-		    (dport && (int)rport != dport) || inode != want)
-			continue;
-		found = 1;
-		break;
-	}
-	fclose(f);
-	return found;
+	len = sizeof(ti);
+	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) ||
+	    (ti.tcpi_state != 1 && ti.tcpi_state != 8))	/* ESTABLISHED, CLOSE_WAIT */
+		return 0;
+	len = sizeof(l);
+	if (getsockname(s, (struct sockaddr *)&l, &len) || l.sin_family != AF_INET)
+		return 0;
+	len = sizeof(r);
+	if (getpeername(s, (struct sockaddr *)&r, &len))
+		return 0;
+	return (!sport || ntohs(l.sin_port) == sport) &&
+	       (!dport || ntohs(r.sin_port) == dport);
 }
 
 /* The descriptor of @pid for a TCP socket with these ports, or -1. */
 static int find_fd(int pid, int sport, int dport)
 {
 	char path[64], link[64];
-	unsigned long inode;
 	struct dirent *de;
 	ssize_t n;
 	DIR *d;
-	int fd = -1;
+	int fd = -1, s;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	d = opendir(path);
@@ -146,11 +155,16 @@ static int find_fd(int pid, int sport, int dport)
 		if (n <= 0)
 			continue;
 		link[n] = 0;
-		if (sscanf(link, "socket:[%lu]", &inode) == 1 &&
-		    inode_matches(pid, inode, sport, dport)) {
+		if (strncmp(link, "socket:[", 8))
+			continue;
+		s = take_fd(pid, atoi(de->d_name));
+		if (s < 0)
+			continue;
+		if (sock_matches(s, sport, dport))
 			fd = atoi(de->d_name);
+		close(s);
+		if (fd >= 0)
 			break;
-		}
 	}
 	closedir(d);
 	return fd;
@@ -159,19 +173,11 @@ static int find_fd(int pid, int sport, int dport)
 /* A descriptor of our own for descriptor @fd of @pid, or -1. */
 static int grab_fd(int pid, int fd)
 {
-	int pidfd, local;
+	int local = take_fd(pid, fd);
 
-	pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
-		fprintf(stderr, "chimneyctl: pidfd_open(%d): %s\n", pid,
-			strerror(errno));
-		return -1;
-	}
-	local = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 	if (local < 0)
-		fprintf(stderr, "chimneyctl: pidfd_getfd(%d, %d): %s\n", pid, fd,
-			strerror(errno));
-	close(pidfd);
+		fprintf(stderr, "chimneyctl: descriptor %d of pid %d: %s\n", fd,
+			pid, strerror(errno));
 	return local;
 }
 
@@ -198,16 +204,7 @@ static int target_fd(int argc, char **argv, int *pid_out, int *fd_out)
 	if (fd < 0) {
 		if (!sport && !dport)
 			print_usage();
-		/*
-		 * /proc/PID/net/tcp is read in pages, and a socket that goes
-		 * away (a TIME-WAIT one expiring) between two of them makes
-		 * the next page skip an entry: look again before giving up.
-		 */
-		for (i = 0; i < 5 && fd < 0; i++) {
-			if (i)
-				usleep(20000);
-			fd = find_fd(pid, sport, dport);
-		}
+		fd = find_fd(pid, sport, dport);
 		if (fd < 0) {
 			fprintf(stderr,
 				"chimneyctl: pid %d: no connected TCP socket with those ports\n",
