@@ -71,6 +71,22 @@ u32 chimney_ofl_on_indicate(void *ctx, u64 host_handle, u64 handle,
 		chimney_conn_put(c);
 		return err ? total : CHIMNEY_DRV_IND_DEFER;
 	}
+	if (c->state == CHIMNEY_CONN_OFFLOADING) {
+		/*
+		 * The device took the connection, the socket is not switched
+		 * over yet (its receive queue goes first): take nothing, the
+		 * data waits in the device; the offload resumes indications
+		 * (chimney_rx_resume()) once the socket is ours.  No IND_DONE
+		 * would leave the connection busy: a direct read's request
+		 * would never be filled.
+		 */
+		err = chimney_drv_ind_done(&priv->drv, handle, 0, NULL, NULL);
+		c->rx_suppressed = true;
+		spin_unlock_bh(&c->lock);
+		skb_queue_purge(&q);
+		chimney_conn_put(c);
+		return err ? 0 : CHIMNEY_DRV_IND_DEFER;
+	}
 	if (c->state != CHIMNEY_CONN_OFFLOADED) {
 		/* an upload is under way: TERMINATE returns the data */
 		spin_unlock_bh(&c->lock);

@@ -531,6 +531,8 @@ int chimney_offload(struct sock *sk)
 	spin_lock_bh(&c->lock);
 	c->state = CHIMNEY_CONN_OFFLOADED;
 	spin_unlock_bh(&c->lock);
+	/* data the device indicated meanwhile waits there (on_indicate) */
+	chimney_rx_resume(c, sk);
 	list_add_tail(&c->node, &chimney_conns);
 	chimney_evlog(CHIMNEY_EV_OFFLOAD, c, 0);
 	mutex_unlock(&chimney_mutex);
