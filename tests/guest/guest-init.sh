@@ -1660,6 +1660,29 @@ offload_direct_inq() {
 	check "no connection offloaded" wait_count 0
 }
 
+# SO_SNDBUF locked by the program: the bytes the device holds for the
+# connection (sent, not yet acknowledged, and queued) stay within the
+# kernel's sk_sndbuf (twice the value set), as the kernel's write queue
+# would (guest-driver/README.md, sendmsg)
+offload_sndbuf() {
+	local inf st
+	section "offload: a program's SO_SNDBUF of 32 KiB bounds what the device holds for it (64 KiB)"
+	check "bpump dsndb (SO_SNDBUF 32 KiB) connected, offloaded, started" \
+		start_bpump dsndb 0 $((8 * 1024 * KIB)) XFER_SNDBUF=$((32 * KIB))
+	# the host reads 256 KiB and stops: its window closes, the writer blocks
+	sleep 3
+	inf=$(list_field inflight)
+	st=$(ctl "PSTAT dsndb")
+	echo "  device holds ${inf:-?} bytes; host: $st"
+	check "the writer waits with 1 to 65536 bytes on the device (${inf:-?})" \
+		test "${inf:-0}" -gt 0 -a "${inf:-0}" -le 65536
+	ctl "GATE dsndb -1 -1" >/dev/null
+	check "pump finished while offloaded: 8 MiB each way, SHA-256 both ends, FIN" \
+		pump_done dsndb "$PUMP_PID" "$PUMP_RX" "$(tx_sum $((8 * 1024 * KIB)))" \
+		$((8 * 1024 * KIB))
+	check "no connection offloaded" wait_count 0
+}
+
 # close() after direct reads while the device holds more data back for
 # the next read (chimney_ofl_direct.c): unread data, a reset as
 # tcp_close() sends it.  Only the upload tells whether the device holds
@@ -1739,6 +1762,7 @@ run_offload() {
 	offload_direct_eof
 	offload_direct_waitall
 	offload_rcvbuf
+	offload_sndbuf
 	offload_direct_inq
 	rst1=$(out_rsts)
 	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \

@@ -47,6 +47,7 @@
  *                          "XFER-EINTR rcvd=R ms=T", T: ms since the
  *                          signal, and is retried);
  *         XFER_RCVBUF=B    SO_RCVBUF B right after connect();
+ *         XFER_SNDBUF=B    SO_SNDBUF B right after connect();
  *         XFER_UNREADAT=B  once B bytes arrived, no more reads: after
  *                          the writer is done, prints "XFER-STOPPED
  *                          rcvd=R", waits for GOFILE.close to exist
@@ -450,6 +451,7 @@ static int do_bpump(int argc, char **argv)
 	long long unread_at = env_num("XFER_UNREADAT", 0);
 	long long inq_at = env_num("XFER_INQAT", 0);
 	int rcvbuf = env_num("XFER_RCVBUF", 0);
+	int sndbuf = env_num("XFER_SNDBUF", 0);
 	int waitall = env_num("XFER_WAITALL", 0) ? MSG_WAITALL : 0;
 	long long rcvd = 0, reads = 0, nshort = 0;
 	int fout, eof = 0, err = 0, eintr = 0, eagain = 0, was_short = 0;
@@ -480,6 +482,8 @@ static int do_bpump(int argc, char **argv)
 	t.s = dial(argv[2], argv[3]);
 	if (rcvbuf)
 		setsockopt(t.s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (sndbuf)
+		setsockopt(t.s, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	if (tmo_ms) {
 		struct timeval tv = { .tv_sec = tmo_ms / 1000,
 				      .tv_usec = tmo_ms % 1000 * 1000 };
