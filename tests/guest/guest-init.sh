@@ -1008,10 +1008,10 @@ offload_closeonly() {
 		wait_count 0
 }
 
-# wait_count N: N connections offloaded (10 s)
+# wait_count N: N connections offloaded (30 s; else the list is shown)
 wait_count() {
 	local i=0
-	while [ $i -lt 100 ]; do
+	while [ $i -lt 300 ]; do
 		[ "$(offloaded_count)" = "$1" ] && return 0
 		sleep 0.1
 		i=$((i + 1))
@@ -2164,17 +2164,6 @@ wait_scans() {
 		i=$((i + 1))
 	done
 	echo "  policy scans stuck at $s0"
-	return 1
-}
-
-# wait_count N: until N connections are offloaded
-wait_count() {
-	local i=0
-	while [ $i -lt 300 ]; do
-		[ "$(offloaded_count)" = "$1" ] && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
 	return 1
 }
 
