@@ -923,9 +923,10 @@ int chimney_drv_disconnect(struct chimney_drv *drv, u64 handle, u64 addr,
 {
 	struct cmd_args a;
 
-	/* spec DISCONNECT: RCV_CLOSED only with GRACEFUL */
+	/* spec DISCONNECT: RCV_CLOSED alone or with GRACEFUL */
 	if (flags != CHIMNEY_DISC_GRACEFUL && flags != CHIMNEY_DISC_ABORTIVE &&
-	    flags != (CHIMNEY_DISC_GRACEFUL | CHIMNEY_DISC_RCV_CLOSED))
+	    flags != (CHIMNEY_DISC_GRACEFUL | CHIMNEY_DISC_RCV_CLOSED) &&
+	    flags != CHIMNEY_DISC_RCV_CLOSED)
 		return CHIMNEY_DRV_EINVAL;
 	data_args(&a, handle, addr, len, flags);
 	return submit_data(drv, CHIMNEY_CMD_DISCONNECT, &a, cookie, done, ctx);

@@ -336,6 +336,44 @@ static void chimney_disc_accepted(void *ctx, u32 status)
 	chimney_conn_put(c);
 }
 
+static bool disc_rcv_closed = true;
+module_param(disc_rcv_closed, bool, 0644);
+MODULE_PARM_DESC(disc_rcv_closed,
+		 "close() closes the device's receive side too (DISC_RCV_CLOSED, where the device has it): data after close() gets its RST unacknowledged");
+
+/* CMD_DONE of a receive-side DISCONNECT: nothing follows it. */
+static void chimney_rcv_closed_done(void *ctx, u32 status)
+{
+	struct chimney_conn *c = ctx;
+
+	if (status != CHIMNEY_ST_SUCCESS)
+		netdev_dbg(c->priv->ndev, "conn %u: receive-side DISCONNECT refused: %x\n",
+			   c->id, status);
+	chimney_conn_put(c);
+}
+
+/*
+ * close() after shutdown(SHUT_WR): the receive side alone (spec
+ * DISCONNECT, DISC_RCV_CLOSED without DISC_GRACEFUL); if the device
+ * cannot take it, data after the close is reset by on_indicate.
+ */
+static void chimney_rcv_close(struct chimney_conn *c)
+{
+	int err, tries = 0;
+
+	refcount_inc(&c->ref);
+	do {
+		err = chimney_drv_disconnect(&c->priv->drv, c->handle, 0, 0,
+					     CHIMNEY_DISC_RCV_CLOSED,
+					     (u64)c->id << 32,
+					     chimney_rcv_closed_done, c);
+		if (err == -EBUSY)
+			usleep_range(100, 300);
+	} while (err == -EBUSY && ++tries < 10000);
+	if (err)
+		chimney_conn_put(c);
+}
+
 /*
  * Submit a DISCONNECT (spec DISCONNECT; socket lock held) with @flags.
  * Graceful: the device sends a FIN after the queued SEND data, the
@@ -347,14 +385,23 @@ static void chimney_disc_accepted(void *ctx, u32 status)
  */
 int chimney_disconnect(struct chimney_conn *c, u16 flags)
 {
-	bool abortive = flags & CHIMNEY_DISC_ABORTIVE;
+	bool abortive = flags & CHIMNEY_DISC_ABORTIVE, rcv_only;
 	int err, tries = 0;
 
+	if (!(c->priv->cap_flags & CHIMNEY_CAP_DISC_RCV_CLOSED) ||
+	    !READ_ONCE(disc_rcv_closed))
+		flags &= ~CHIMNEY_DISC_RCV_CLOSED;
 	spin_lock_bh(&c->lock);
 	if (c->state != CHIMNEY_CONN_OFFLOADED || c->aborted || c->retrieve ||
 	    (!abortive && c->disc_sent)) {
 		err = c->disc_sent && !abortive ? 0 : -ESHUTDOWN;
+		/* the FIN went at shutdown(): close() shuts reception now */
+		rcv_only = !err && (flags & CHIMNEY_DISC_RCV_CLOSED) &&
+			   c->state == CHIMNEY_CONN_OFFLOADED && !c->aborted &&
+			   !c->retrieve;
 		spin_unlock_bh(&c->lock);
+		if (rcv_only)
+			chimney_rcv_close(c);
 		return err;
 	}
 	if (!abortive)
@@ -418,8 +465,7 @@ static void chimney_close(struct sock *sk, long timeout)
 	held = READ_ONCE(c->direct_recent);
 	if (!abortive && !held &&
 	    !chimney_disconnect(c, CHIMNEY_DISC_GRACEFUL |
-				(c->priv->cap_flags & CHIMNEY_CAP_DISC_RCV_CLOSED ?
-				 CHIMNEY_DISC_RCV_CLOSED : 0))) {
+				CHIMNEY_DISC_RCV_CLOSED)) {
 		if (timeout && !chimney_disc_finished(c)) {
 			add_wait_queue(sk_sleep(sk), &wait);
 			/* woken for anything else: wait on (sk_stream_wait_close) */

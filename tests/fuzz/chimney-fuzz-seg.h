@@ -404,13 +404,17 @@ static void fzs_cmd_done(Fzs *f, const ChimneyEvent *ev)
         }
         break;
     case CHIMNEY_CMD_DISCONNECT:
+        if (ok && p->flags == CHIMNEY_DISC_RCV_CLOSED) {
+            c->rcv_closed = true;       /* done at CMD_DONE: no DISC_DONE */
+            break;
+        }
         if (ok && (p->flags & CHIMNEY_DISC_GRACEFUL)) {
             if (c->disc_graceful) {
                 fzs_violation("a second graceful DISCONNECT accepted");
             }
             c->snd_end += p->r.len;
             c->disc_graceful = true;
-            c->rcv_closed = p->flags & CHIMNEY_DISC_RCV_CLOSED;
+            c->rcv_closed |= !!(p->flags & CHIMNEY_DISC_RCV_CLOSED);
         }
         if (ok) {
             if (!(p->flags & CHIMNEY_DISC_GRACEFUL)) {

@@ -1102,31 +1102,44 @@ offload_orphan_data() {
 		test "$(tcp_ext TCPAbortOnData)" = $((a0 + 1))
 }
 
-# shutdown(SHUT_WR), then close(), then data: the device's receive side
-# stays open (no DISC_RCV_CLOSED after the graceful DISCONNECT), so the
-# driver resets when the data is indicated: an abortive DISCONNECT
+# shutdown(SHUT_WR), then close(), then data: close() closes the device's
+# receive side alone (DISC_RCV_CLOSED after the graceful DISCONNECT), so
+# the device resets; with "fallback" the driver does not use the flag
+# (disc_rcv_closed=0, as on a device without CAP_DISC_RCV_CLOSED): the
+# data is indicated and the driver resets (an abortive DISCONNECT)
 offload_orphan_data_shut() {
-	local d0 a0 e0
-	section "offload: data after shutdown(SHUT_WR) and close() resets the connection (the driver's abortive DISCONNECT)"
-	start_pump orphs $((256 * KIB))
+	local d0 a0 e0 name=orphs fb=${1:-}
+	[ -n "$fb" ] && name=orphf
+	section "offload: data after shutdown(SHUT_WR) and close() resets the connection (${fb:+without DISC_RCV_CLOSED: }the ${fb:+driver's abortive DISCONNECT}${fb:-device's RST})"
+	if [ -n "$fb" ]; then
+		echo 0 > /sys/module/chimney_nic/parameters/disc_rcv_closed
+	fi
+	start_pump $name $((256 * KIB))
 	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump orphs "$PUMP_RX" $((256 * KIB))
+		wait_pump $name "$PUMP_RX" $((256 * KIB))
 	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
-	ctl "GATE orphs $((960 * KIB)) -1" >/dev/null
+	ctl "GATE $name $((960 * KIB)) -1" >/dev/null
 	check "pump: 960 KiB received by the program, 1 MiB by the host; its FIN acknowledged (FIN_WAIT_2)" \
-		wait_pump orphs "$PUMP_RX" $((960 * KIB)) &&
-		wait_pump orphs - "$PUMP_N" && wait_list_state FIN_WAIT_2
+		wait_pump $name "$PUMP_RX" $((960 * KIB)) &&
+		wait_pump $name - "$PUMP_N" && wait_list_state FIN_WAIT_2
 	d0=$(disc_done)
 	a0=$(tcp_ext TCPAbortOnData)
 	e0=$(abort_after_close)
 	kill "$PUMP_PID"
-	ctl "GATE orphs $((1000 * KIB)) -1" >/dev/null
+	ctl "GATE $name $((1000 * KIB)) -1" >/dev/null
 	check "the host's next data ends the connection" \
-		pump_cut orphs "$PUMP_PID" 143
+		pump_cut $name "$PUMP_PID" 143
 	check "no connection offloaded" wait_count 0
-	check "the driver's RST: one more DISCONNECT done (abortive), no EVT_TCP_ABORT of the device" \
-		test "$(disc_done)" = $((d0 + 1)) -a \
-		"$(abort_after_close)" = "$e0"
+	if [ -n "$fb" ]; then
+		check "the driver's RST: one more DISCONNECT done (abortive), no EVT_TCP_ABORT of the device" \
+			test "$(disc_done)" = $((d0 + 1)) -a \
+			"$(abort_after_close)" = "$e0"
+		echo 1 > /sys/module/chimney_nic/parameters/disc_rcv_closed
+	else
+		check "the device's RST (EVT_TCP_ABORT, ABORT_DATA_AFTER_CLOSE), no DISCONNECT done" \
+			test "$(abort_after_close)" = $((e0 + 1)) -a \
+			"$(disc_done)" = "$d0"
+	fi
 	check "TcpExt TCPAbortOnData +1" \
 		test "$(tcp_ext TCPAbortOnData)" = $((a0 + 1))
 }
@@ -1749,6 +1762,7 @@ run_offload() {
 	offload_finwait2_held
 	offload_orphan_data
 	offload_orphan_data_shut
+	offload_orphan_data_shut fallback
 	offload_abort
 	offload_linger
 	offload_two

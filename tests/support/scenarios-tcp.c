@@ -165,8 +165,9 @@ static void scn_fin_wait_2(ChimneyTestEnv *env)
  * placed; EVT_TCP_ABORT (info DATA_AFTER_CLOSE) comes before the queued
  * requests complete with REQUEST_ABORTED; nothing more is answered.  Old
  * data and the peer's FIN change nothing; without the flag the receive
- * side stays open (rule 106).  The flag alone or with ABORTIVE is
- * INVALID_PARAMETER.
+ * side stays open (rule 106).  After a graceful DISCONNECT the flag alone
+ * closes the receive side: done at its CMD_DONE, no DISC_DONE.  With
+ * ABORTIVE it is INVALID_PARAMETER.
  */
 static void scn_disc_rcv_closed(ChimneyTestEnv *env)
 {
@@ -174,7 +175,7 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     struct chimney_dma_buf b, r;
     ChimneyTestConn c, d, e;
     ChimneyTestRxSeg rs;
-    uint64_t h, hd, he, ck_s, ck_d, ck_r, ckd, cke;
+    uint64_t h, hd, he, ck_s, ck_d, ck_r, ckd, cke, ckr;
     uint32_t errs = env_err_count(env);
     uint8_t f[2048], fl = 0;
     unsigned i, abort_at = 0, last_done = 0, done = 0;
@@ -182,11 +183,12 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     conn_init4(&c, 1, 2, 1000, 80);
     h = up(env, &c);
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
-                           CHIMNEY_DISC_RCV_CLOSED, 0, 0, h, NULL), ==,
-                    CHIMNEY_ST_INVALID_PARAMETER);
-    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
                            CHIMNEY_DISC_ABORTIVE | CHIMNEY_DISC_RCV_CLOSED,
                            0, 0, h, NULL), ==, CHIMNEY_ST_INVALID_PARAMETER);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
+                           CHIMNEY_DISC_GRACEFUL | CHIMNEY_DISC_ABORTIVE |
+                           CHIMNEY_DISC_RCV_CLOSED, 0, 0, h, NULL), ==,
+                    CHIMNEY_ST_INVALID_PARAMETER);
     g_assert_cmpuint(env_err_count(env), >=, errs + 2);
     g_assert_true(env->wire_quiet(env));
 
@@ -263,7 +265,7 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     g_assert_cmpuint(query_state(env, hd, NULL), ==, CHIMNEY_TCPS_TIME_WAIT);
     g_assert_nonnull(retrieve_of(env, &d));
 
-    /* without the flag, data after the FIN is taken (rule 106) */
+    /* without the flag, data after the FIN is taken (rule 106) ... */
     conn_init4(&e, 1, 2, 1002, 80);
     he = up(env, &e);
     g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
@@ -280,6 +282,21 @@ static void scn_disc_rcv_closed(ChimneyTestEnv *env)
     g_assert_cmpuint(rs.ack, ==, RCV + 4);
     g_assert_cmpuint(query_state(env, he, NULL), ==, CHIMNEY_TCPS_FIN_WAIT_2);
     g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_ABORT), ==, 1);
+    /* ... until the flag alone closes the receive side: no DISC_DONE */
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_DISCONNECT,
+                           CHIMNEY_DISC_RCV_CLOSED, 0, 0, he, &ckr), ==,
+                    CHIMNEY_ST_SUCCESS);
+    env_settle(env, 3);
+    g_assert_null(io_find(env, ckr));
+    g_assert_true(env->wire_quiet(env));
+    conn_send_data(env, &e, "more", 4);
+    peer_recv(env, &e, &rs, f, sizeof(f));
+    g_assert_true(rs.flags & CHIMNEY_TH_RST);
+    g_assert_cmpuint(rs.ack, ==, RCV + 4);
+    env_settle(env, 3);
+    g_assert_cmpuint(query_state(env, he, NULL), ==, CHIMNEY_TCPS_CLOSED);
+    g_assert_cmpuint(io_tcp_events(env, CHIMNEY_EVT_TCP_ABORT), ==, 2);
+    g_assert_null(io_find(env, ckr));
     env_dma_free(env, &b);
     env_dma_free(env, &r);
 }

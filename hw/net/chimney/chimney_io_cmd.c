@@ -96,8 +96,9 @@ static uint32_t check_args(ChimneyEngine *eng, uint16_t op, uint16_t flags,
         break;
     case CHIMNEY_CMD_DISCONNECT:
         if (flags != CHIMNEY_DISC_GRACEFUL && flags != CHIMNEY_DISC_ABORTIVE &&
-            flags != (CHIMNEY_DISC_GRACEFUL | CHIMNEY_DISC_RCV_CLOSED)) {
-            why = "flags not GRACEFUL [| RCV_CLOSED] or ABORTIVE";
+            flags != (CHIMNEY_DISC_GRACEFUL | CHIMNEY_DISC_RCV_CLOSED) &&
+            flags != CHIMNEY_DISC_RCV_CLOSED) {
+            why = "flags not GRACEFUL [| RCV_CLOSED], RCV_CLOSED or ABORTIVE";
             st = CHIMNEY_ST_INVALID_PARAMETER;
         }
         break;
@@ -359,7 +360,10 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
         break;
     }
     case CHIMNEY_CMD_DISCONNECT:
-        if (flags & CHIMNEY_DISC_GRACEFUL) {
+        if (flags == CHIMNEY_DISC_RCV_CLOSED) {
+            /* receive side only: complete at CMD_DONE (spec DISCONNECT) */
+            io->rcv_closed = true;
+        } else if (flags & CHIMNEY_DISC_GRACEFUL) {
             if (eng->io_reqs >= CHIMNEY_IO_MAX_TOTAL) {
                 return no_room(eng, op, idx);
             }
@@ -376,7 +380,9 @@ uint32_t chimney_io_command(ChimneyEngine *eng, const ChimneyCmdDesc *cmd)
             io->disc_cookie = GUINT64_FROM_LE(cmd->cookie);
             io->disc_len = len;
             /* spec DISCONNECT "Receive side closed": from now on */
-            io->rcv_closed = flags & CHIMNEY_DISC_RCV_CLOSED;
+            if (flags & CHIMNEY_DISC_RCV_CLOSED) {
+                io->rcv_closed = true;
+            }
         }
         break;
     case CHIMNEY_CMD_FORWARD:
