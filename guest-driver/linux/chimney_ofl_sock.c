@@ -353,25 +353,24 @@ static void chimney_rcv_closed_done(void *ctx, u32 status)
 }
 
 /*
- * close() after shutdown(SHUT_WR): the receive side alone (spec
- * DISCONNECT, DISC_RCV_CLOSED without DISC_GRACEFUL); if the device
- * cannot take it, data after the close is reset by on_indicate.
+ * Queue a DISCONNECT with @flags; @done gets its CMD_DONE and the
+ * reference taken here.  A full command ring is waited out (bounded).
  */
-static void chimney_rcv_close(struct chimney_conn *c)
+static int chimney_disc_submit(struct chimney_conn *c, u16 flags,
+			       chimney_drv_cmd_done_fn done)
 {
 	int err, tries = 0;
 
 	refcount_inc(&c->ref);
 	do {
 		err = chimney_drv_disconnect(&c->priv->drv, c->handle, 0, 0,
-					     CHIMNEY_DISC_RCV_CLOSED,
-					     (u64)c->id << 32,
-					     chimney_rcv_closed_done, c);
+					     flags, (u64)c->id << 32, done, c);
 		if (err == -EBUSY)
 			usleep_range(100, 300);
 	} while (err == -EBUSY && ++tries < 10000);
 	if (err)
 		chimney_conn_put(c);
+	return err;
 }
 
 /*
@@ -386,7 +385,7 @@ static void chimney_rcv_close(struct chimney_conn *c)
 int chimney_disconnect(struct chimney_conn *c, u16 flags)
 {
 	bool abortive = flags & CHIMNEY_DISC_ABORTIVE, rcv_only;
-	int err, tries = 0;
+	int err;
 
 	if (!(c->priv->cap_flags & CHIMNEY_CAP_DISC_RCV_CLOSED) ||
 	    !READ_ONCE(disc_rcv_closed))
@@ -400,27 +399,24 @@ int chimney_disconnect(struct chimney_conn *c, u16 flags)
 			   c->state == CHIMNEY_CONN_OFFLOADED && !c->aborted &&
 			   !c->retrieve;
 		spin_unlock_bh(&c->lock);
+		/*
+		 * close() after shutdown(SHUT_WR): the receive side alone
+		 * (DISC_RCV_CLOSED without DISC_GRACEFUL); if the device
+		 * cannot take it, on_indicate resets on late data.
+		 */
 		if (rcv_only)
-			chimney_rcv_close(c);
+			chimney_disc_submit(c, CHIMNEY_DISC_RCV_CLOSED,
+					    chimney_rcv_closed_done);
 		return err;
 	}
 	if (!abortive)
 		c->disc_sent = true;
 	spin_unlock_bh(&c->lock);
-	refcount_inc(&c->ref);
-	do {
-		err = chimney_drv_disconnect(&c->priv->drv, c->handle, 0, 0,
-					     flags, (u64)c->id << 32,
-					     chimney_disc_accepted, c);
-		if (err == -EBUSY)
-			usleep_range(100, 300);
-	} while (err == -EBUSY && ++tries < 10000);
-	if (err) {
+	err = chimney_disc_submit(c, flags, chimney_disc_accepted);
+	if (err && !abortive) {
 		spin_lock_bh(&c->lock);
-		if (!abortive)
-			c->disc_sent = false;
+		c->disc_sent = false;
 		spin_unlock_bh(&c->lock);
-		chimney_conn_put(c);
 	}
 	return err;
 }
