@@ -45,7 +45,7 @@ want=(build-essential pkg-config ninja-build libglib2.0-dev libpixman-1-dev
       python3-setuptools python3-wheel python3-tomli dpkg-dev
       seabios ipxe-qemu qemu-system-data
       busybox-static cpio gzip xz-utils zstd kmod file
-      python3-pycotap meson)
+      python3-pycotap meson gdb)
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -735,7 +735,15 @@ wait_pump() {
 		i=$((i + 1))
 	done
 	echo "  pump $1 stuck: host '$st', guest received $(file_size "$2")"
+	stuck_state
 	return 1
+}
+
+# stuck_state: what the driver and the device hold, for a stuck transfer's
+# log (connections with flags and counters, the NIC's interrupts)
+stuck_state() {
+	chimneyctl list 2>&1 | sed 's/^/    /'
+	grep chimney /proc/interrupts | tr -s ' ' | sed 's/^/    /'
 }
 
 offloaded_count() { chimneyctl list | sed -n 's/^\([0-9]*\) offloaded connection.*/\1/p'; }

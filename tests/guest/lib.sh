@@ -476,13 +476,54 @@ cg_boot() {
         "${nic[@]}" -device isa-debug-exit,iobase=0xf4,iosize=4 "$@")
     cg_log "QEMU: ${cmd[*]}"
     rm -f "$log.rc"
+    touch "$log.start"
     # in the background: a trapped HUP/INT/TERM ends the wait at once and
-    # the caller's EXIT trap runs (CG_NET=tap: it ends QEMU)
-    { "${cmd[@]}" </dev/null 2>&1; echo $? >"$log.rc"; } | tee "$log" |
+    # the caller's EXIT trap runs (CG_NET=tap: it ends QEMU).  Core files
+    # on: a QEMU that dies of a signal leaves its backtrace (cg_core_report)
+    { (ulimit -c unlimited 2>/dev/null; exec "${cmd[@]}") </dev/null 2>&1
+        echo $? >"$log.rc"; } | tee "$log" |
         sed -u "s/^/${CG_SERIAL_PREFIX:-}/" &
     wait $! || true
     CG_QEMU_RC=$(cat "$log.rc" 2>/dev/null || echo 255)
     rm -f "$log.rc"
+    cg_core_report "$log" "$CG_QEMU_RC"
+    rm -f "$log.start"
+}
+
+# cg_core_report LOG RC: when QEMU died of a signal other than timeout's
+# (RC 128+N; 124 and 137 are timeout's), says so and, with a core file
+# (kernel.core_pattern "core": written in the current directory) and
+# gdb, writes every thread's backtrace to LOG.bt and prints the crashing
+# thread's.  The core itself is deleted (it holds the guest's RAM) unless
+# CHIMNEY_KEEP_CORE=1, which moves it to LOG.core.
+cg_core_report() {
+    local log=$1 rc=$2 core=
+    [ "$rc" -gt 128 ] && [ "$rc" != 137 ] || return 0
+    cg_log "QEMU died of signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null))"
+    for f in core core.*; do
+        [ -f "$f" ] && [ "$f" -nt "$log.start" ] && core=$f && break
+    done
+    if [ -z "$core" ]; then
+        cg_log "no core file in $PWD (core_pattern: $(cat /proc/sys/kernel/core_pattern))"
+        return 0
+    fi
+    if command -v gdb >/dev/null; then
+        # the program the core is of (CHIMNEY_QEMU may be a wrapper script)
+        local exe
+        exe=$(file -b "$core" | sed -n "s/.*execfn: '\([^']*\)'.*/\1/p")
+        [ -x "$exe" ] || exe=$CG_QEMU
+        gdb -batch -nx -ex 'bt' -ex 'thread apply all bt' "$exe" "$core" \
+            >"$log.bt" 2>&1 || true
+        cg_log "backtrace of the crashing thread (all threads in $log.bt):"
+        # (the first #0 is gdb's note of where it stopped, then the bt)
+        awk '/^#0 /{n++} n == 2 && NF {print} n == 2 && !NF {exit}' \
+            "$log.bt" | head -n 40 >&2
+    fi
+    if [ "${CHIMNEY_KEEP_CORE:-0}" = 1 ]; then
+        mv "$core" "$log.core"
+    else
+        rm -f "$core"
+    fi
 }
 
 # ---------------------------------------------------------------------------
