@@ -161,8 +161,14 @@ void chimney_ofl_on_io_done(void *ctx, u64 cookie, u64 handle, u16 type,
 	r = list_first_entry_or_null(&c->sreqs, struct chimney_sreq, node);
 	if (!r || r->cookie != cookie) {
 		spin_unlock_bh(&c->lock);
-		netdev_warn(c->priv->ndev, "SEND_DONE %llx out of order\n",
+		/*
+		 * The device completes SENDs in order (spec SEND): our list
+		 * and its queue disagree, and the writer would wait for
+		 * good.  The upload's send list says what is still unsent.
+		 */
+		netdev_warn(c->priv->ndev, "SEND_DONE %llx out of order: upload\n",
 			    cookie);
+		chimney_queue_upload(c);
 		chimney_conn_put(c);
 		return;
 	}

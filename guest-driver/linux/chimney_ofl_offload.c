@@ -9,7 +9,21 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include "chimney_ofl.h"
+
+/*
+ * Test aid: the device owns a connection from the INITIATE's completion
+ * on, the socket switches over a moment later; events for the connection
+ * (SEND_DONEs, indications) can come in between.  A non-zero value widens
+ * that window to so many milliseconds (at most CHIMNEY_OFFLOAD_HOLD_MAX),
+ * announced in the kernel log, so a test can send traffic into it.
+ */
+static unsigned int offload_hold_ms;
+module_param(offload_hold_ms, uint, 0644);
+MODULE_PARM_DESC(offload_hold_ms,
+		 "test aid: wait between INITIATE's completion and the socket's switch-over (ms; 0: none)");
+#define CHIMNEY_OFFLOAD_HOLD_MAX	5000u
 
 /* ---- Offload ------------------------------------------------------------ */
 
@@ -281,7 +295,7 @@ int chimney_offload(struct sock *sk)
 	size_t sbl_len = 0;
 	__be32 nexthop;
 	u8 mac[ETH_ALEN];
-	u32 hrd = 0, nsl = 0, i;
+	u32 hrd = 0, nsl = 0, i, hold;
 	bool have_mac = false, shared_n, shared_p;
 	int err;
 
@@ -472,6 +486,19 @@ int chimney_offload(struct sock *sk)
 	shared_n = !new_n;
 	shared_p = !new_p;
 
+	/*
+	 * The send list is the connection's before the INITIATE: the device
+	 * owns the connection from its completion on, and the SEND_DONEs of
+	 * these requests may come in the same event batch, before this
+	 * thread runs again (chimney_ofl_on_io_done() matches each with the
+	 * head of c->sreqs, which must be there by then).
+	 */
+	spin_lock_bh(&c->lock);
+	list_splice_tail_init(&sl, &c->sreqs);
+	list_for_each_entry(r, &c->sreqs, node)
+		c->inflight += r->len;
+	spin_unlock_bh(&c->lock);
+
 	err = chimney_tree_sync(priv, chimney_drv_initiate_offload, op, root);
 	if (err == -ETIMEDOUT) {
 		/* the tree may still complete: leave everything it names */
@@ -479,7 +506,10 @@ int chimney_offload(struct sock *sk)
 		sbl = NULL;
 		new_n = NULL;
 		new_p = NULL;
-		INIT_LIST_HEAD(&sl);
+		spin_lock_bh(&c->lock);
+		INIT_LIST_HEAD(&c->sreqs);
+		c->inflight = 0;
+		spin_unlock_bh(&c->lock);
 		goto fail_timers;
 	}
 	if (err)
@@ -509,13 +539,18 @@ int chimney_offload(struct sock *sk)
 		goto fail_timers;
 	}
 
+	hold = READ_ONCE(offload_hold_ms);
+	if (hold) {
+		hold = min(hold, CHIMNEY_OFFLOAD_HOLD_MAX);
+		netdev_info(priv->ndev, "conn %u: offload hold %u ms\n", c->id,
+			    hold);
+		msleep(hold);
+	}
+
 	/* The device owns the connection. */
 	c->handle = op->tslot;
 	c->path = p;
 	p->refs++;
-	list_splice_tail_init(&sl, &c->sreqs);
-	list_for_each_entry(r, &c->sreqs, node)
-		c->inflight += r->len;
 	chimney_purge_sendq(sk);
 	chimney_take_rcvq(c, sk);
 	c->rx_eof = !!(sk->sk_shutdown & RCV_SHUTDOWN);
@@ -564,6 +599,11 @@ fail:
 	kfree(new_n);
 	chimney_gc();
 	mutex_unlock(&chimney_mutex);
+	/* a failed INITIATE completes no SEND: the requests are ours */
+	spin_lock_bh(&c->lock);
+	list_splice_tail_init(&c->sreqs, &sl);
+	c->inflight = 0;
+	spin_unlock_bh(&c->lock);
 	list_for_each_entry_safe(r, rn, &sl, node) {
 		list_del(&r->node);
 		chimney_sreq_free(r);

@@ -454,8 +454,10 @@ reload() {
 
 dmesg_has() { dmesg | grep -q "$1"; }
 
+# (a SEND_DONE that is not the oldest request's: the driver's send list
+# and the device's disagree, and the writer would wait for good)
 no_kernel_warnings() {
-	! dmesg | grep -E 'BUG:|WARNING:|Oops|Call Trace|chimney.*(error|timeout)' 
+	! dmesg | grep -E 'BUG:|WARNING:|Oops|Call Trace|chimney.*(error|timeout|out of order)'
 }
 
 link_flap() {
@@ -742,8 +744,15 @@ wait_pump() {
 # stuck_state: what the driver and the device hold, for a stuck transfer's
 # log (connections with flags and counters, the NIC's interrupts)
 stuck_state() {
-	chimneyctl list 2>&1 | sed 's/^/    /'
-	grep chimney /proc/interrupts | tr -s ' ' | sed 's/^/    /'
+	{
+		chimneyctl list
+		ethstats "$IF" | grep -E '^ofl_(upload|send|tx|sbuf|conn)'
+		# the kernel's view after an upload: queues, timer, retransmits
+		cat /proc/net/tcp
+		# the kernel's last lines; of SEND_DONEs out of order the first
+		dmesg | grep -v ' out of order' | tail -n 25
+		dmesg | grep ' out of order' | head -n 3
+	} 2>&1 | sed 's/^/    /'
 }
 
 offloaded_count() { chimneyctl list | sed -n 's/^\([0-9]*\) offloaded connection.*/\1/p'; }
@@ -923,6 +932,55 @@ offload_main() {
 	check "pump finished on the kernel stack: 70 MiB each way, SHA-256 both ends, FIN" \
 		pump_done main "$PUMP_PID" "$PUMP_RX" "$(tx_sum $BIG_N)" $BIG_N
 	rm -f "$PUMP_RX"
+}
+
+# The window between the INITIATE's completion (the device owns the
+# connection) and the socket's switch-over, widened to 1 s with the
+# driver's test aid offload_hold_ms: the host's gates open inside it, so
+# the device sends the send list the offload handed over, the host's ACKs
+# complete those SENDs and the host's data is indicated, all before the
+# switch-over.  A SEND_DONE the driver cannot match with its oldest
+# request ("out of order") leaves the writer waiting; an indication it
+# neither takes nor resumes, the reader.
+hold_count() { dmesg | grep -c ': offload hold '; }
+# wait_hold N: until the kernel log has N offload holds (at most 10 s)
+wait_hold() {
+	local i=0
+	while [ $i -lt 100 ]; do
+		[ "$(hold_count)" -ge "$1" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+offload_window() {
+	local n=$((16 * 1024 * KIB)) up0 h0 cpid rc=0
+	section "offload: SEND_DONEs and indications between the INITIATE and the switch-over (offload_hold_ms)"
+	up0=$(stat ofl_uploads)
+	h0=$(hold_count)
+	start_pump window 0 $n
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump window "$PUMP_RX" $((256 * KIB))
+	sleep 0.5	# the guest's send queue fills (the host reads no more)
+	echo 1000 >/sys/module/chimney_nic/parameters/offload_hold_ms
+	ctl_conn offload "$PUMP_PID" >/tmp/window.ctl 2>&1 &
+	cpid=$!
+	check "the driver holds the connection the device took (offload hold)" \
+		wait_hold $((h0 + 1))
+	# everything, but the host's FIN held: the connection stays offloaded
+	ctl "GATE window -1 -1 0" >/dev/null
+	wait $cpid || rc=$?
+	echo 0 >/sys/module/chimney_nic/parameters/offload_hold_ms
+	sed 's/^/  /' /tmp/window.ctl
+	check "chimneyctl offload (held 1 s)" test $rc = 0
+	check "pump: 16 MiB each way" wait_pump window "$PUMP_RX" $n
+	check "still offloaded: ofl_uploads +$(($(stat ofl_uploads) - up0)), $(offloaded_count) connection(s) offloaded" \
+		test "$(stat ofl_uploads)" = "$up0" -a "$(offloaded_count)" = 1
+	check "every SEND_DONE matched the oldest request (none out of order)" \
+		sh -c "! dmesg | grep -q 'SEND_DONE .* out of order'"
+	ctl "GATE window -1 -1 1" >/dev/null
+	check "pump finished while offloaded: 16 MiB each way, SHA-256 both ends, FIN" \
+		pump_done window "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
 }
 
 # one way only: nothing arrives for the connection, so only SEND_DONE
@@ -1768,6 +1826,7 @@ run_offload() {
 	fi
 	offload_main
 	offload_oneway
+	offload_window
 	offload_close
 	offload_closeonly
 	offload_halfclose
