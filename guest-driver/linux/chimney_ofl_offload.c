@@ -491,12 +491,14 @@ int chimney_offload(struct sock *sk)
 	 * owns the connection from its completion on, and the SEND_DONEs of
 	 * these requests may come in the same event batch, before this
 	 * thread runs again (chimney_ofl_on_io_done() matches each with the
-	 * head of c->sreqs, which must be there by then).
+	 * head of c->sreqs, which must be there by then).  Likewise a peer's
+	 * FIN then (EVT_TCP_DISCONNECT sets rx_eof) must not be overwritten.
 	 */
 	spin_lock_bh(&c->lock);
 	list_splice_tail_init(&sl, &c->sreqs);
 	list_for_each_entry(r, &c->sreqs, node)
 		c->inflight += r->len;
+	c->rx_eof = !!(sk->sk_shutdown & RCV_SHUTDOWN);
 	spin_unlock_bh(&c->lock);
 
 	err = chimney_tree_sync(priv, chimney_drv_initiate_offload, op, root);
@@ -553,7 +555,6 @@ int chimney_offload(struct sock *sk)
 	p->refs++;
 	chimney_purge_sendq(sk);
 	chimney_take_rcvq(c, sk);
-	c->rx_eof = !!(sk->sk_shutdown & RCV_SHUTDOWN);
 	c->keepopen = sock_flag(sk, SOCK_KEEPOPEN);
 	sock_reset_flag(sk, SOCK_KEEPOPEN);
 	c->orig_prot = sk->sk_prot;

@@ -983,6 +983,33 @@ offload_window() {
 		pump_done window "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
 }
 
+# The peer's FIN in that window (EVT_TCP_DISCONNECT before the
+# switch-over, nothing unread before it) is the program's EOF
+offload_window_fin() {
+	local n=$((1024 * KIB)) h0 cpid rc=0
+	section "offload: the peer's FIN between the INITIATE and the switch-over (offload_hold_ms) is the program's EOF"
+	h0=$(hold_count)
+	# (END eof: the program's send side stays open, so it can be offloaded)
+	start_pump winfin 0 $n eof
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump winfin "$PUMP_RX" $((256 * KIB))
+	ctl "GATE winfin -1 -1 0" >/dev/null
+	check "pump: 1 MiB each way on the kernel stack, the host's FIN held" \
+		wait_pump winfin "$PUMP_RX" $n
+	echo 1000 >/sys/module/chimney_nic/parameters/offload_hold_ms
+	ctl_conn offload "$PUMP_PID" >/tmp/winfin.ctl 2>&1 &
+	cpid=$!
+	check "the driver holds the connection the device took (offload hold)" \
+		wait_hold $((h0 + 1))
+	ctl "GATE winfin -1 -1 1" >/dev/null
+	wait $cpid || rc=$?
+	echo 0 >/sys/module/chimney_nic/parameters/offload_hold_ms
+	sed 's/^/  /' /tmp/winfin.ctl
+	check "chimneyctl offload (held 1 s)" test $rc = 0
+	check "pump finished: the FIN was the program's EOF, SHA-256 both ends, FIN" \
+		pump_done winfin "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
+}
+
 # one way only: nothing arrives for the connection, so only SEND_DONE
 # can wake the writer (poll for POLLOUT)
 offload_oneway() {
@@ -1827,6 +1854,7 @@ run_offload() {
 	offload_main
 	offload_oneway
 	offload_window
+	offload_window_fin
 	offload_close
 	offload_closeonly
 	offload_halfclose

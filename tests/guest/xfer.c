@@ -13,6 +13,7 @@
  *         shut     (default) after the last byte shutdown(SHUT_WR); read
  *                  until the host closes; close;
  *         close    no shutdown: close once N bytes went each way;
+ *         eof      no shutdown: read until the host closes; close;
  *         abort@B  once B bytes went each way: SO_LINGER 0 and close
  *                  (a reset);
  *         unread@B once B bytes went each way: stop reading, wait until
@@ -26,8 +27,9 @@
  *       TXFILE goes out with sendfile(2) from the file (the socket's
  *       sendpage) instead of write(2) from a buffer: the same bytes.
  *       Prints "XFER name=NAME sent=S rcvd=R eof=0|1 err=E".  Exit 0 when
- *       S = N, R = N and EOF was seen (shut), S = R = N (close), S and R
- *       reached B (abort, unread, linger; linger: and close() returned 0).
+ *       S = N, R = N and EOF was seen (shut, eof), S = R = N (close), S
+ *       and R reached B (abort, unread, linger; linger: and close()
+ *       returned 0).
  *   xfer bpump HOST PORT NAME N TXFILE RXFILE RATE GOFILE
  *       the same transfer (host side: PUMP) with a blocking socket, the
  *       way threaded programs work: a thread writes N bytes of TXFILE (at
