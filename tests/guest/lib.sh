@@ -491,14 +491,14 @@ cg_boot() {
 }
 
 # cg_core_report LOG RC: when QEMU died of a signal other than timeout's
-# (RC 128+N; 124 and 137 are timeout's), says so and, with a core file
-# (kernel.core_pattern "core": written in the current directory) and
-# gdb, writes every thread's backtrace to LOG.bt and prints the crashing
-# thread's.  The core itself is deleted (it holds the guest's RAM) unless
+# (RC 128+N, N <= 64; 124 and 137 are timeout's, 255 no status), says so
+# and, with a core file (kernel.core_pattern "core": written in the
+# current directory) and gdb, writes every thread's backtrace to LOG.bt
+# and prints the crashing thread's.  The core itself is deleted (it holds the guest's RAM) unless
 # CHIMNEY_KEEP_CORE=1, which moves it to LOG.core.
 cg_core_report() {
     local log=$1 rc=$2 core=
-    [ "$rc" -gt 128 ] && [ "$rc" != 137 ] || return 0
+    [ "$rc" -gt 128 ] && [ "$rc" -le 192 ] && [ "$rc" != 137 ] || return 0
     cg_log "QEMU died of signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null))"
     for f in core core.*; do
         [ -f "$f" ] && [ "$f" -nt "$log.start" ] && core=$f && break
