@@ -501,11 +501,12 @@ static inline void fz_op_bringup(FzState *s, uint8_t v)
     static const uint32_t tps[4] = { 1000, 100, 10, 1000 };
     static const uint32_t stale[4] = { 0, 1, 10, 1000 };
     FakeHost *h = s->h;
-    uint64_t a;
+    uint64_t a, cookie = 0;
     ChimneyOffloadParams *prm;
 
     if (s->r) {
         fz_flush(s);
+        cookie = s->r->cookie;
         tb_rings_free(s->r);
         s->r = NULL;
     }
@@ -513,6 +514,12 @@ static inline void fz_op_bringup(FzState *s, uint8_t v)
     wr(h, CHIMNEY_RING_REG(CHIMNEY_RING_EVT, CHIMNEY_RING_CTRL), 0);
     h->alloc_next = FAKE_RAM_BASE + FZ_RAW_WINDOW / 2;
     s->r = tb_rings_new(h);
+    /*
+     * Cookies go on from the old rings': connections outlive a ring
+     * setup, and the oracle keys SEND_DONEs by handle and cookie (a new
+     * SEND reusing an old cookie would look like a second completion).
+     */
+    s->r->cookie = cookie;
     s->arena = FAKE_RAM_BASE + FZ_ARENA_OFF;
     s->npend = 0;
     if (v & FZ_BU_INTX) {
