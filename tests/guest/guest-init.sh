@@ -953,26 +953,32 @@ wait_hold() {
 	done
 	return 1
 }
+# offload_held NAME GATE: chimneyctl offload of pump NAME with the 1 s
+# hold, the host's gate set to GATE ("S R F") inside it
+offload_held() {
+	local h0 cpid rc=0
+	h0=$(hold_count)
+	echo 1000 >/sys/module/chimney_nic/parameters/offload_hold_ms
+	ctl_conn offload "$PUMP_PID" >"/tmp/$1.ctl" 2>&1 &
+	cpid=$!
+	check "the driver holds the connection the device took (offload hold)" \
+		wait_hold $((h0 + 1))
+	ctl "GATE $1 $2" >/dev/null
+	wait $cpid || rc=$?
+	echo 0 >/sys/module/chimney_nic/parameters/offload_hold_ms
+	sed 's/^/  /' "/tmp/$1.ctl"
+	check "chimneyctl offload (held 1 s)" test $rc = 0
+}
 offload_window() {
-	local n=$((16 * 1024 * KIB)) up0 h0 cpid rc=0
+	local n=$((16 * 1024 * KIB)) up0
 	section "offload: SEND_DONEs and indications between the INITIATE and the switch-over (offload_hold_ms)"
 	up0=$(stat ofl_uploads)
-	h0=$(hold_count)
 	start_pump window 0 $n
 	check "pump: 256 KiB each way on the kernel stack" \
 		wait_pump window "$PUMP_RX" $((256 * KIB))
 	sleep 0.5	# the guest's send queue fills (the host reads no more)
-	echo 1000 >/sys/module/chimney_nic/parameters/offload_hold_ms
-	ctl_conn offload "$PUMP_PID" >/tmp/window.ctl 2>&1 &
-	cpid=$!
-	check "the driver holds the connection the device took (offload hold)" \
-		wait_hold $((h0 + 1))
 	# everything, but the host's FIN held: the connection stays offloaded
-	ctl "GATE window -1 -1 0" >/dev/null
-	wait $cpid || rc=$?
-	echo 0 >/sys/module/chimney_nic/parameters/offload_hold_ms
-	sed 's/^/  /' /tmp/window.ctl
-	check "chimneyctl offload (held 1 s)" test $rc = 0
+	offload_held window "-1 -1 0"
 	check "pump: 16 MiB each way" wait_pump window "$PUMP_RX" $n
 	check "still offloaded: ofl_uploads +$(($(stat ofl_uploads) - up0)), $(offloaded_count) connection(s) offloaded" \
 		test "$(stat ofl_uploads)" = "$up0" -a "$(offloaded_count)" = 1
@@ -986,9 +992,8 @@ offload_window() {
 # The peer's FIN in that window (EVT_TCP_DISCONNECT before the
 # switch-over, nothing unread before it) is the program's EOF
 offload_window_fin() {
-	local n=$((1024 * KIB)) h0 cpid rc=0
+	local n=$((1024 * KIB))
 	section "offload: the peer's FIN between the INITIATE and the switch-over (offload_hold_ms) is the program's EOF"
-	h0=$(hold_count)
 	# (END eof: the program's send side stays open, so it can be offloaded)
 	start_pump winfin 0 $n eof
 	check "pump: 256 KiB each way on the kernel stack" \
@@ -996,16 +1001,7 @@ offload_window_fin() {
 	ctl "GATE winfin -1 -1 0" >/dev/null
 	check "pump: 1 MiB each way on the kernel stack, the host's FIN held" \
 		wait_pump winfin "$PUMP_RX" $n
-	echo 1000 >/sys/module/chimney_nic/parameters/offload_hold_ms
-	ctl_conn offload "$PUMP_PID" >/tmp/winfin.ctl 2>&1 &
-	cpid=$!
-	check "the driver holds the connection the device took (offload hold)" \
-		wait_hold $((h0 + 1))
-	ctl "GATE winfin -1 -1 1" >/dev/null
-	wait $cpid || rc=$?
-	echo 0 >/sys/module/chimney_nic/parameters/offload_hold_ms
-	sed 's/^/  /' /tmp/winfin.ctl
-	check "chimneyctl offload (held 1 s)" test $rc = 0
+	offload_held winfin "-1 -1 1"
 	check "pump finished: the FIN was the program's EOF, SHA-256 both ends, FIN" \
 		pump_done winfin "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
 }
