@@ -180,6 +180,32 @@ static struct chimney_path *chimney_find_path(struct chimney_neigh *n,
 	return NULL;
 }
 
+/*
+ * The receive window the connection takes to the device (TCP_CACHED
+ * initial_rcv_wnd).  The kernel would grow the buffer of a socket whose
+ * SO_RCVBUF the program did not set, up to tcp_rmem[2] (receive buffer
+ * auto-tuning); the device cannot grow it later by itself, so it gets
+ * that ceiling now, within what the window scale can express (the device
+ * holds at most CAP_RCV_BUF of it, from its own memory).  A program that
+ * set SO_RCVBUF keeps that buffer.  Never less than what the kernel
+ * advertised last.
+ */
+static u32 chimney_rcv_space(struct sock *sk)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	u32 space = tcp_full_space(sk);
+
+	if (!(sk->sk_userlocks & SOCK_RCVBUF_LOCK)) {
+		int rmem = READ_ONCE(sock_net(sk)->ipv4.sysctl_tcp_rmem[2]);
+		u32 most = tp->rx_opt.wscale_ok ?
+			   (u32)U16_MAX << tp->rx_opt.rcv_wscale : U16_MAX;
+
+		space = max_t(u32, space,
+			      min_t(u32, tcp_win_from_space(sk, rmem), most));
+	}
+	return max_t(u32, space, tcp_receive_window(tp));
+}
+
 static void chimney_fill_tcp(struct chimney_tree_op *op, struct sock *sk,
 			     struct dst_entry *dst, unsigned long pending,
 			     unsigned long timeout)
@@ -212,8 +238,7 @@ static void chimney_fill_tcp(struct chimney_tree_op *op, struct sock *sk,
 		ca->flags |= CHIMNEY_TCP_CACHED_KEEPALIVE;
 	if (!(tp->nonagle & TCP_NAGLE_OFF))
 		ca->flags |= CHIMNEY_TCP_CACHED_NAGLE;
-	ca->initial_rcv_wnd = min_t(u32, max_t(u32, tcp_full_space(sk),
-					       tcp_receive_window(tp)),
+	ca->initial_rcv_wnd = min_t(u32, chimney_rcv_space(sk),
 				    CHIMNEY_MAX_RCV_WND);
 	ca->ka_timeout = jiffies_to_msecs(keepalive_time_when(tp));
 	ca->ka_interval = jiffies_to_msecs(keepalive_intvl_when(tp));

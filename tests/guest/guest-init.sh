@@ -1540,7 +1540,7 @@ out_field() { sed -n "s/^XFER name=.* $2=\([0-9]*\).*/\1/p" "/tmp/xfer.$1.out"; 
 # a bulk host->guest transfer read with blocking 64 KiB reads: the device
 # places most of it in the program's buffer
 offload_direct_bulk() {
-	local n=$((32 * 1024 * KIB)) b0 r0 b i i0 zc0
+	local n=$((32 * 1024 * KIB)) b0 r0 b i i0 zc0 w
 	section "offload: 32 MiB host->guest with blocking 64 KiB reads, placed by the device in the program's buffer"
 	b0=$(stat ofl_rx_direct_bytes)
 	r0=$(stat ofl_rx_direct_reqs)
@@ -1548,6 +1548,12 @@ offload_direct_bulk() {
 	zc0=$(stat ofl_rx_zc_bytes)
 	check "bpump dbulk connected, offloaded, started" \
 		start_bpump dbulk $((1024 * KIB)) $n
+	# offloaded right after connect(), SO_RCVBUF not set: the window the
+	# kernel's auto-tuning would reach (tcp_rmem[2] / 2), not today's
+	set -- $(cat /proc/sys/net/ipv4/tcp_rmem)
+	w=$(chimneyctl list dport = ":$PORT" | sed -n 's/.* rcv_wnd \([0-9]*\) .*/\1/p' | head -n 1)
+	check "receive window taken to the device ${w:-?}: at least tcp_rmem[2] / 2 = $(($3 / 2)) (auto-tuning's ceiling)" \
+		test "${w:-0}" -ge $(($3 / 2))
 	ctl "GATE dbulk -1 -1" >/dev/null
 	check "pump finished while offloaded: 32 MiB each way, SHA-256 both ends, FIN" \
 		pump_done dbulk "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n

@@ -141,7 +141,8 @@ size_t env_wire_recv(ChimneyTestEnv *env, uint8_t *buf, size_t cap)
 uint16_t conn_window(const ChimneyTestConn *c, uint32_t rcv_wnd,
                      uint32_t buffered)
 {
-    uint32_t wnd = MIN(rcv_wnd, CHIMNEY_RCV_BUF - buffered);
+    /* the reservation of a connection the host has not consumed from */
+    uint32_t wnd = MIN(rcv_wnd, CHIMNEY_RCV_BUF_INITIAL - buffered);
 
     if (GUINT16_FROM_LE(c->s.c.flags) & CHIMNEY_TCP_CONST_WSCALE) {
         wnd >>= c->s.c.rcv_wind_scale;

@@ -69,7 +69,11 @@ void conn_send_flags(ChimneyTestEnv *env, ChimneyTestConn *c, uint8_t flags,
 /* One frame from the wire; fails the test if none comes. */
 size_t env_wire_recv(ChimneyTestEnv *env, uint8_t *buf, size_t cap);
 
-/* Receiver side of a connection as the spec defines the window. */
+/*
+ * Receiver side of a connection as the spec defines the window, before
+ * the host consumed data (spec "Memory budget": the reservation is
+ * CHIMNEY_RCV_BUF_INITIAL until it grows by use).
+ */
 uint16_t conn_window(const ChimneyTestConn *c, uint32_t rcv_wnd,
                      uint32_t buffered);
 /* The ACK the device must send now, from the connection's state. */

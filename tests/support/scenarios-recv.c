@@ -261,6 +261,69 @@ static void scn_window_update(ChimneyTestEnv *env)
 }
 
 /*
+ * The receive buffer grows by use (spec "Memory budget"): a connection
+ * handed a 512 KiB window advertises at most CHIMNEY_RCV_BUF_INITIAL
+ * while the host has consumed nothing, and the whole CAP_RCV_BUF once the
+ * host has consumed about 192 KiB; the window never exceeds its rcv_wnd.
+ */
+static void scn_rcvbuf_grows_by_use(ChimneyTestEnv *env)
+{
+    enum { SEG = 1000, NSEG = 200, WSCALE = 4 };
+    const uint32_t wnd = 512 * 1024, total = SEG + NSEG * SEG;
+    g_autofree uint8_t *data = io_pattern(total + 100, 13);
+    g_autofree uint8_t *got = g_malloc(total);
+    struct chimney_dma_buf r;
+    ChimneyTestConn c;
+    ChimneyTestRxSeg rs;
+    uint64_t h, k;
+    uint32_t i, n;
+    uint8_t f[2048];
+
+    g_assert_cmpuint(env->reg_read(env, CHIMNEY_REG_CAP_RCV_BUF), ==,
+                     CHIMNEY_RCV_BUF);
+    conn_init4(&c, 1, 2, 1000, 80);
+    c.s.c.flags = GUINT16_TO_LE(CHIMNEY_TCP_CONST_WSCALE);
+    c.s.c.rcv_wind_scale = WSCALE;
+    c.s.c.snd_wind_scale = WSCALE;
+    c.s.d.rcv_wnd = GUINT32_TO_LE(wnd);
+    c.s.k.initial_rcv_wnd = GUINT32_TO_LE(wnd);
+    conn_offload(env, &c);
+    h = c.t->slot;
+
+    /* nothing consumed yet: the initial reservation bounds the window */
+    peer_data_at(env, &c, RCV, data, SEG, CHIMNEY_TH_ACK, SND);
+    env->clock_step(env, 300 * CHIMNEY_TEST_NS_PER_MS);     /* delayed ACK */
+    peer_recv(env, &c, &rs, f, sizeof(f));
+    g_assert_cmpuint(rs.ack, ==, RCV + SEG);
+    g_assert_cmpuint(rs.win, ==, (CHIMNEY_RCV_BUF_INITIAL - SEG) >> WSCALE);
+
+    /* the host reads everything as it comes */
+    g_assert_cmpint(env_dma_alloc(env, total, &r), ==, 0);
+    g_assert_cmphex(io_req(env, CHIMNEY_CMD_RECV_POST, CHIMNEY_RECVF_NO_PUSH,
+                           r.dma, total, h, &k), ==, CHIMNEY_ST_SUCCESS);
+    for (i = 0; i < NSEG; i++) {
+        peer_data_at(env, &c, RCV + SEG + i * SEG, data + SEG + i * SEG, SEG,
+                     CHIMNEY_TH_ACK, SND);
+    }
+    check_done(env, k, CHIMNEY_EVT_RECV_DONE, CHIMNEY_ST_SUCCESS, total);
+    env_dma_read(env, &r, 0, got, total);
+    g_assert_cmpmem(got, total, data, total);
+
+    /* 100 more bytes, unread: the whole buffer is the bound now */
+    peer_data_at(env, &c, RCV + total, data + total, 100,
+                 CHIMNEY_TH_ACK | CHIMNEY_TH_PSH, SND);
+    env->clock_step(env, 300 * CHIMNEY_TEST_NS_PER_MS);
+    for (n = 0, rs.ack = 0; n < 2 * NSEG && rs.ack != RCV + total + 100;
+         n++) {
+        peer_recv(env, &c, &rs, f, sizeof(f));
+    }
+    g_assert_cmpuint(rs.ack, ==, RCV + total + 100);
+    g_assert_cmpuint(rs.win, ==, (CHIMNEY_RCV_BUF - 100) >> WSCALE);
+    g_assert_cmpuint(chimney_rcvbuf_query(env, &c), ==, 100);
+    env_dma_free(env, &r);
+}
+
+/*
  * Rule 086 and the issue's "never behind the L2 ring": posted requests
  * take data before any indication, and an offloaded connection is served
  * while the L2 RX ring is disabled.
@@ -493,6 +556,7 @@ const ChimneyScenario chimney_scenarios_recv[] = {
     { "rule-093-098-indicate-ind-ring", scn_indicate },
     { "rule-094-indicate-partial-suppresses", scn_indicate_partial },
     { "receive-window-update-after-consumption", scn_window_update },
+    { "receive-buffer-grows-by-use", scn_rcvbuf_grows_by_use },
     { "rule-086-posted-first-no-l2-ring", scn_no_l2_ring },
     { "rule-085-087-088-recv-post-push", scn_recv_push },
     { "rule-097-099-reassembly-in-order", scn_reassembly },

@@ -441,24 +441,28 @@ static void test_rule_041_056_058_keepalive(void)
 
 /*
  * The data-buffer budget: the wire fills every connection, the engine
- * holds no more than the budget, windows shrink to what is held, and an
- * offload whose buffered data does not fit gets RESOURCES (rule 023).
+ * holds no more than the budget less the 1/64 kept for requests,
+ * windows shrink to what is held, requests still find room (spec "Memory
+ * budget"), and an offload whose buffered data does not fit gets
+ * RESOURCES (rule 023).
  */
 static void test_rule_023_memory_budget(void)
 {
     Fixture fx = { .h = fake_host_new() }, *f = &fx;
     FakeHost *h = f->h;
-    const uint64_t budget = 64 * 1024;
+    const uint64_t budget = 256 * 1024;
     char data[1401];
     ChimneyRxParsed r;
+    const uint64_t data_max = budget - budget / 64;
     uint32_t seq[4] = { 1000, 1000, 1000, 1000 }, held = 0;
+    uint64_t buf;
     unsigned i, round;
     TbTcpState s;
     uint64_t n2, p2, t2, rcv;
 
     fx_reconfigure(f, 64, budget);
     fx_offload(f, NULL);
-    g_assert_cmpuint(rd(h, CHIMNEY_REG_CAP_MEM_BUDGET_KB), ==, 64);
+    g_assert_cmpuint(rd(h, CHIMNEY_REG_CAP_MEM_BUDGET_KB), ==, 256);
     g_assert_cmpuint(rd(h, CHIMNEY_REG_CAP_MAX_CONN), ==, 64);
     memset(data, 'd', sizeof(data) - 1);
     data[sizeof(data) - 1] = 0;
@@ -478,11 +482,18 @@ static void test_rule_023_memory_budget(void)
             g_assert_cmpuint(o->io->rcv_len, <=, o->io->rcv_cap);
         }
     }
-    /* all of the budget is in use, and advertised windows are closed */
-    g_assert_cmpuint(held, >, budget - 4 * 1400);
-    g_assert_cmpuint(held, <=, budget);
+    /* the budget for data is in use, and advertised windows are closed */
+    g_assert_cmpuint(held, >, data_max - 4 * 1400 - 4 * sizeof(ChimneyTcpIo));
+    g_assert_cmpuint(held, <=, data_max);
     last_frame(f, &r);
     g_assert_cmpuint(r.window, ==, 0);
+
+    /* the rest is for requests: a RECV_POST queue fits */
+    buf = fake_alloc(h, 16);
+    g_assert_cmphex(tb_cmd_full(h, f->r, CHIMNEY_CMD_RECV_POST, buf, 1,
+                                tb_handle(h, f->t[0]), NULL), ==,
+                    CHIMNEY_ST_SUCCESS);
+    g_assert_cmpuint(chimney_engine_mem_used(eng(f)), <=, budget);
 
     /* no room for another connection's buffered data: RESOURCES */
     tb_tcp_defaults(&s, 2000, 80);

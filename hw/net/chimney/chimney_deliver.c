@@ -233,6 +233,9 @@ uint32_t chimney_deliver_direct(ChimneyEngine *eng, uint32_t idx,
             chimney_tcp_timer_cancel(eng, idx, CHIMNEY_TCP_TMR_PUSH);
         }
     }
+    if (done) {
+        chimney_rcvbuf_earn(o, done);
+    }
     if (done && io->rq_len) {
         ChimneyRecvReq *r = chimney_io_rq_at(io, 0);
 

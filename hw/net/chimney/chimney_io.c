@@ -49,6 +49,7 @@ ChimneyTcpIo *chimney_io_get(ChimneyEngine *eng, ChimneyTcpObj *o)
     io->snd_end = o->d.snd_una;
     /* the window the host stack advertised last (delegated rcv_wnd) */
     io->adv_wnd = o->d.rcv_wnd;
+    io->rcv_allow = CHIMNEY_RCV_BUF_INITIAL;
     io->ind_next = io->ind_prev = CHIMNEY_NO_INDEX;
     io->defer_next = io->defer_prev = CHIMNEY_NO_INDEX;
     io->kick_next = CHIMNEY_NO_INDEX;

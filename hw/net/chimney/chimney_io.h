@@ -39,6 +39,12 @@
  * the event FIFO may have to hold).
  */
 #define CHIMNEY_IO_MAX_TOTAL        (1u << 20)
+/*
+ * Receive reservations never leave less than budget >> this shift of the
+ * budget free: that part stays for I/O state and request queues, so
+ * buffered data cannot starve other connections' requests.
+ */
+#define CHIMNEY_IO_RCV_RESERVE_SHIFT 6
 /* Out-of-order ranges held per connection (reassembly). */
 #define CHIMNEY_IO_OOO_MAX          8u
 /* Segments one output pass sends before yielding (bounded work). */
@@ -113,6 +119,8 @@ typedef struct ChimneyTcpIo {
     uint32_t rbuf_off;
     uint32_t rcv_len;
     uint32_t rcv_cap;           /* bytes charged to the budget */
+    /* rcv_cap may grow to this now: grows by use (spec "Memory budget") */
+    uint32_t rcv_allow;
     uint32_t adv_wnd;           /* window our last segment advertised */
     ChimneySeqRange ooo[CHIMNEY_IO_OOO_MAX];
     uint32_t nooo;
@@ -298,6 +306,11 @@ uint32_t chimney_rcvbuf_place(ChimneyEngine *eng, ChimneyTcpObj *o,
                               uint32_t len);
 /* Remove n delivered bytes from the head of bufferedQ. */
 void chimney_rcvbuf_consume(ChimneyTcpObj *o, uint32_t n);
+/*
+ * The host consumed n bytes (from bufferedQ or placed directly): the
+ * connection's reservation may grow by as much (spec "Memory budget").
+ */
+void chimney_rcvbuf_earn(ChimneyTcpObj *o, uint32_t n);
 /* The first byte of bufferedQ. */
 const uint8_t *chimney_rcvbuf_head(const ChimneyTcpObj *o);
 uint32_t chimney_rcvbuf_len(const ChimneyTcpObj *o);

@@ -6,8 +6,13 @@
  * A connection holds received data only in bytes it has reserved from
  * the budget, and never advertises a window larger than what it has
  * reserved and not yet filled (spec "Memory budget").  Reservations grow
- * when the connection advertises a window and are returned when it is
- * uploaded; when the budget is spent, windows shrink to what is held.
+ * when the connection advertises a window, by use: at first to
+ * CHIMNEY_RCV_BUF_INITIAL, beyond that by what the host has consumed (a
+ * connection whose reader drains it earns a bigger buffer, an idle or
+ * stalled one keeps a small one); and never into the last part of the
+ * budget (CHIMNEY_IO_RCV_RESERVE_SHIFT), which stays for I/O state and
+ * request queues.  They are returned when the connection is uploaded;
+ * when the budget is spent, windows shrink to what is held.
  *
  * Layout: bufferedQ is [rbuf_off, rbuf_off + rcv_len) and ends at RcvNxt
  * (at the peer's FIN once it arrived); out-of-order data inside the
@@ -30,12 +35,15 @@
 /* Reservations grow in steps of at least this much (fewer reallocs). */
 #define RCVBUF_STEP     (16u * 1024u)
 
-/* The most a connection may want to hold: its window over what it holds. */
+/*
+ * The most a connection may want to hold: its window over what it holds,
+ * within what it has earned by use.
+ */
 static uint32_t rcvbuf_want(const ChimneyTcpIo *io, const ChimneyTcpObj *o)
 {
     uint64_t want = (uint64_t)io->rcv_len + o->d.rcv_wnd;
 
-    return MIN(want, CHIMNEY_RCV_BUF);
+    return MIN(want, MIN(io->rcv_allow, CHIMNEY_RCV_BUF));
 }
 
 /* Move the buffered bytes (and out-of-order data) to offset 0. */
@@ -57,8 +65,10 @@ static void rcvbuf_compact(ChimneyTcpIo *io)
 static void rcvbuf_reserve(ChimneyEngine *eng, ChimneyTcpIo *io,
                            uint32_t need)
 {
-    uint64_t free_bytes = eng->cfg.mem_budget > eng->mem_used ?
-                          eng->cfg.mem_budget - eng->mem_used : 0;
+    /* the last part of the budget is for requests, not data */
+    uint64_t limit = eng->cfg.mem_budget -
+                     (eng->cfg.mem_budget >> CHIMNEY_IO_RCV_RESERVE_SHIFT);
+    uint64_t free_bytes = limit > eng->mem_used ? limit - eng->mem_used : 0;
     uint32_t grow, cap;
     uint8_t *buf;
 
@@ -114,6 +124,8 @@ bool chimney_rcvbuf_init(ChimneyEngine *eng, ChimneyTcpObj *o, uint32_t len)
     if (!io) {
         return false;
     }
+    /* data the host stack had buffered: that much was in use already */
+    io->rcv_allow = MAX(io->rcv_allow, len);
     rcvbuf_reserve(eng, io, len);
     return io->rcv_cap >= len;
 }
@@ -152,6 +164,15 @@ void chimney_rcvbuf_consume(ChimneyTcpObj *o, uint32_t n)
     /* the host consumed n bytes: RcvWnd grows (spec "Receive window") */
     o->d.rcv_wnd = (uint32_t)MIN((uint64_t)o->d.rcv_wnd + n,
                                  CHIMNEY_MAX_RCV_WND);
+    chimney_rcvbuf_earn(o, n);
+}
+
+void chimney_rcvbuf_earn(ChimneyTcpObj *o, uint32_t n)
+{
+    ChimneyTcpIo *io = o->io;
+
+    io->rcv_allow = (uint32_t)MIN((uint64_t)io->rcv_allow + n,
+                                  CHIMNEY_RCV_BUF);
 }
 
 uint32_t chimney_rcvbuf_place(ChimneyEngine *eng, ChimneyTcpObj *o,

@@ -174,6 +174,7 @@ enum ChimneyStat {
 #define CHIMNEY_RING_MAX                32768u
 #define CHIMNEY_TX_MAX_FRAGS            16u     /* descriptors per frame */
 #define CHIMNEY_RCV_BUF                 (256u * 1024u)
+#define CHIMNEY_RCV_BUF_INITIAL         (64u * 1024u)  /* grows by use */
 #define CHIMNEY_MAX_RCV_WND             (1u << 30)
 #define CHIMNEY_MAX_PATH_MTU            9000u
 #define CHIMNEY_MAX_IFACE_VLANS         16u
