@@ -339,7 +339,14 @@ static void chimney_disc_accepted(void *ctx, u32 status)
 static bool disc_rcv_closed = true;
 module_param(disc_rcv_closed, bool, 0644);
 MODULE_PARM_DESC(disc_rcv_closed,
-		 "close() closes the device's receive side too (DISC_RCV_CLOSED, where the device has it): data after close() gets its RST unacknowledged");
+		 "close() closes the device's receive side too (DISC_RCV_CLOSED, where the device has it); 0, or no such device: close() uploads the connection and the kernel closes it. Either way data after close() gets its RST unacknowledged");
+
+/* Can the device close the receive side (DISC_RCV_CLOSED)? */
+static bool chimney_rcv_closable(struct chimney_conn *c)
+{
+	return (c->priv->cap_flags & CHIMNEY_CAP_DISC_RCV_CLOSED) &&
+	       READ_ONCE(disc_rcv_closed);
+}
 
 /* CMD_DONE of a receive-side DISCONNECT: nothing follows it. */
 static void chimney_rcv_closed_done(void *ctx, u32 status)
@@ -387,8 +394,7 @@ int chimney_disconnect(struct chimney_conn *c, u16 flags)
 	bool abortive = flags & CHIMNEY_DISC_ABORTIVE, rcv_only;
 	int err;
 
-	if (!(c->priv->cap_flags & CHIMNEY_CAP_DISC_RCV_CLOSED) ||
-	    !READ_ONCE(disc_rcv_closed))
+	if (!chimney_rcv_closable(c))
 		flags &= ~CHIMNEY_DISC_RCV_CLOSED;
 	spin_lock_bh(&c->lock);
 	if (c->state != CHIMNEY_CONN_OFFLOADED || c->aborted || c->retrieve ||
@@ -431,15 +437,19 @@ static bool chimney_disc_finished(struct chimney_conn *c)
  * close() of an offloaded socket, as tcp_close() would: unread data or
  * SO_LINGER 0 reset the connection (abortive DISCONNECT); otherwise a
  * graceful DISCONNECT, SO_LINGER waits for the FIN's acknowledgment, and
- * the socket is orphaned while the device finishes (with
- * CHIMNEY_CAP_DISC_RCV_CLOSED the device resets it when new data comes,
- * before acknowledging a byte of it: EVT_TCP_ABORT); the device's upload
- * request (TIME_WAIT, CLOSED, FIN_WAIT_2 timeout) hands it back and
- * tcp_close() ends it then (chimney_upload_sock()).  After a direct read
- * the device may hold data back for the next one (chimney_ofl_direct.c):
- * unread too, but only the upload tells how much, so the connection is
- * uploaded and tcp_close() decides (a reset if the upload returned
- * receive data, the FIN otherwise).
+ * the socket is orphaned while the device finishes (the receive side
+ * closed with it, DISC_RCV_CLOSED: the device resets the connection when
+ * new data comes, before acknowledging a byte of it: EVT_TCP_ABORT); the
+ * device's upload request (TIME_WAIT, CLOSED, FIN_WAIT_2 timeout) hands
+ * it back and tcp_close() ends it then (chimney_upload_sock()).  After a
+ * direct read the device may hold data back for the next one
+ * (chimney_ofl_direct.c): unread too, but only the upload tells how much,
+ * so the connection is uploaded and tcp_close() decides (a reset if the
+ * upload returned receive data, the FIN otherwise).  So is a connection
+ * whose device cannot close the receive side (no
+ * CHIMNEY_CAP_DISC_RCV_CLOSED, or disc_rcv_closed=0): the device would
+ * acknowledge late data before the driver could reset, the kernel
+ * answers it with an RST alone (RFC 1122 4.2.2.13).
  */
 static void chimney_close(struct sock *sk, long timeout)
 {
@@ -458,7 +468,7 @@ static void chimney_close(struct sock *sk, long timeout)
 	WRITE_ONCE(sk->sk_shutdown, SHUTDOWN_MASK);
 	abortive = READ_ONCE(c->rq_bytes) ||
 		   (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime);
-	held = READ_ONCE(c->direct_recent);
+	held = READ_ONCE(c->direct_recent) || !chimney_rcv_closable(c);
 	if (!abortive && !held &&
 	    !chimney_disconnect(c, CHIMNEY_DISC_GRACEFUL |
 				CHIMNEY_DISC_RCV_CLOSED)) {
@@ -485,8 +495,8 @@ static void chimney_close(struct sock *sk, long timeout)
 	}
 	/*
 	 * Abortive (the device's RST; the upload then finds it CLOSED), data
-	 * possibly held back, or no DISCONNECT possible: upload, the host
-	 * stack closes.
+	 * possibly held back, a receive side the device cannot close, or no
+	 * DISCONNECT possible: upload, the host stack closes.
 	 */
 	if (abortive)
 		chimney_disconnect(c, CHIMNEY_DISC_ABORTIVE);

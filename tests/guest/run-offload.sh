@@ -141,8 +141,9 @@ else
     tap fail "host: pump dunrd got 1 MiB, sent 576 KiB and ended with a reset"
     { grep "name=dunrd" "$srv" | tail -n 3 | sed "s/^/# /"; } || true
 fi
-# the tap peer's counters and the wire; orph: the program closed its
-# socket, then the server sent more (pcap-check.py CLOSED_PORTS)
+# the tap peer's counters and the wire; orph, orphs, orphf: the program
+# closed its socket, then the server sent more (pcap-check.py
+# CLOSED_PORTS)
 if [ "$net" = tap ]; then
     while IFS= read -r line; do
         case $line in
@@ -150,7 +151,7 @@ if [ "$net" = tap ]; then
         "not ok - "*) tap fail "${line#not ok - }" ;;
         *) echo "$line" ;;
         esac
-    done < <(cg_tap_checks "$logdir/n0.pcap" "$srv" "$CG_PORT" "$tcp0" "$tcp1" orph)
+    done < <(cg_tap_checks "$logdir/n0.pcap" "$srv" "$CG_PORT" "$tcp0" "$tcp1" "orph orphs orphf")
 fi
 echo "1..$n"
 

@@ -124,7 +124,8 @@ def main():
             if t_first is not None and t_last > t_first:
                 rec.update(host_s=t_last - t_first,
                            MBps=got / (t_last - t_first) / 1e6,
-                           qemu_cpu_s=delta(c0, c1))
+                           qemu_cpu_s=delta(c0, c1),
+                           mono=[t_first, t_last])
             emit(rec)
         except Exception as e:  # noqa: BLE001 - reported, not raised
             emit(dict(dir='g2h', error=repr(e)))
@@ -166,7 +167,8 @@ def main():
             c.close()
             emit(dict(dir='h2g', bytes=n, sha256=want, host_s=t1 - t0,
                       MBps=n / (t1 - t0) / 1e6, sendall_s=t_sent - t0,
-                      unexpected_bytes=extra, qemu_cpu_s=delta(c0, c1)))
+                      unexpected_bytes=extra, qemu_cpu_s=delta(c0, c1),
+                      mono=[t0, t1]))
         except Exception as e:  # noqa: BLE001 - reported, not raised
             emit(dict(dir='h2g', error=repr(e)))
         finally:
