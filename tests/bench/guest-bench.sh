@@ -10,6 +10,10 @@
 #   offload  chimney-nic, each connection moved onto the NIC's TCP engine
 #            right after connect() (chimneyctl offload PID --dport P),
 #            before the first data byte
+#   policy   the same, moved by the module's offload policy (a rule for
+#            the host's address set before the transfers; gbench waits
+#            for the socket's TCP_ULP to become "chimney"): no process
+#            started for the offload
 #   l2       chimney-nic as a plain NIC (the kernel's TCP)
 #   virtio   virtio-net-pci (virtio_net from the Debian image)
 #   e1000e   e1000e (from the Debian image)
@@ -47,7 +51,7 @@
 # holds it already, e.g. `flock /tmp/chimney-qemu.lock guest-bench.sh`,
 # or CHIMNEY_QEMU_LOCK_HELD=1).  tap needs root (network namespaces).
 #
-# Usage: guest-bench.sh [--runs N] [--mib N] [--nics offload,l2,virtio,e1000e]
+# Usage: guest-bench.sh [--runs N] [--mib N] [--nics offload,policy,l2,virtio,e1000e]
 #                       [--netdevs tap,user] [--smp N] [--quick]
 #   --runs N   runs per cell (default 6)
 #   --mib N    MiB each way per run (default 64, at most 128)
@@ -67,7 +71,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../guest/lib.sh"
 BENCH_DIR="$CG_REPO/tests/bench/guest"
 
-runs=6 mib=64 nics=offload,l2,virtio,e1000e netdevs='' smp=1 deadline=''
+runs=6 mib=64 nics=offload,policy,l2,virtio,e1000e netdevs='' smp=1 deadline=''
 while [ $# -gt 0 ]; do
     a=$1
     shift
@@ -101,7 +105,7 @@ fi
 IFS=, read -r -a NICS <<<"$nics"
 IFS=, read -r -a NETDEVS <<<"$netdevs"
 for n in "${NICS[@]}"; do
-    case $n in offload|l2|virtio|e1000e) ;; *) cg_die "unknown NIC $n" ;; esac
+    case $n in offload|policy|l2|virtio|e1000e) ;; *) cg_die "unknown NIC $n" ;; esac
 done
 for n in "${NETDEVS[@]}"; do
     case $n in tap|user) ;; *) cg_die "unknown netdev $n" ;; esac
@@ -221,6 +225,7 @@ run1() {
     esac
     case $card in
     offload) dev=chimney-nic off=1 ;;
+    policy) dev=chimney-nic off=policy ;;
     l2) dev=chimney-nic ;;
     virtio) dev=virtio-net-pci gnic=virtio ;;
     e1000e) dev=e1000e gnic=e1000e ;;

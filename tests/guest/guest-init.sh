@@ -55,6 +55,8 @@ arg() {
 
 MODE=$(arg mode test)
 ONLY=$(arg only "" | tr , " ")
+# OutRsts the kernel sends on purpose (offload_orphan_data_shut fallback)
+KERNEL_RSTS=0
 PORT=$(arg port 0)
 FLAP=$(arg flap 1)
 INTX=$(arg intx 1)
@@ -1198,7 +1200,7 @@ offload_orphan_data() {
 # close() uploads the connection and the kernel resets (the tap run's
 # pcap-check.py checks that nothing after the close was acknowledged)
 offload_orphan_data_shut() {
-	local d0 a0 e0 u0 name=orphs fb=${1:-}
+	local d0 a0 e0 u0 k0 name=orphs fb=${1:-}
 	[ -n "$fb" ] && name=orphf
 	section "offload: data after shutdown(SHUT_WR) and close() resets the connection (${fb:+without DISC_RCV_CLOSED: }the ${fb:+kernel's RST after an upload at close()}${fb:-device's RST})"
 	if [ -n "$fb" ]; then
@@ -1216,6 +1218,7 @@ offload_orphan_data_shut() {
 	a0=$(tcp_ext TCPAbortOnData)
 	e0=$(abort_after_close)
 	u0=$(stat ofl_uploads)
+	k0=$(out_rsts)
 	kill "$PUMP_PID"
 	if [ -n "$fb" ]; then
 		# the kernel's orphan (FIN_WAIT_2), not the device's
@@ -1230,8 +1233,10 @@ offload_orphan_data_shut() {
 		pump_cut $name "$PUMP_PID" 143
 	check "no connection offloaded" wait_count 0
 	if [ -n "$fb" ]; then
-		check "the kernel's RST: no DISCONNECT done, no EVT_TCP_ABORT of the device" \
-			test "$(disc_done)" = "$d0" -a \
+		# one RST for each of the host's segments in flight
+		KERNEL_RSTS=$(($(out_rsts) - k0))
+		check "the kernel's RST (OutRsts +$KERNEL_RSTS): no DISCONNECT done, no EVT_TCP_ABORT of the device" \
+			test "$KERNEL_RSTS" -ge 1 -a "$(disc_done)" = "$d0" -a \
 			"$(abort_after_close)" = "$e0"
 		echo 1 > /sys/module/chimney_nic/parameters/disc_rcv_closed
 	else
@@ -1559,11 +1564,17 @@ offload_direct_bulk() {
 	check "bpump dbulk connected, offloaded, started" \
 		start_bpump dbulk $((1024 * KIB)) $n
 	# offloaded right after connect(), SO_RCVBUF not set: the window the
-	# kernel's auto-tuning would reach (tcp_rmem[2] / 2), not today's
+	# kernel's auto-tuning would reach (tcp_rmem[2] / 2), not today's;
+	# slirp's TCP does not scale windows: then the most without (64 KiB)
 	set -- $(cat /proc/sys/net/ipv4/tcp_rmem)
 	w=$(chimneyctl list dport = ":$PORT" | sed -n 's/.* rcv_wnd \([0-9]*\) .*/\1/p' | head -n 1)
-	check "receive window taken to the device ${w:-?}: at least tcp_rmem[2] / 2 = $(($3 / 2)) (auto-tuning's ceiling)" \
-		test "${w:-0}" -ge $(($3 / 2))
+	if [ -n "$PEERMAC" ]; then
+		check "receive window taken to the device ${w:-?}: at least tcp_rmem[2] / 2 = $(($3 / 2)) (auto-tuning's ceiling)" \
+			test "${w:-0}" -ge $(($3 / 2))
+	else
+		check "receive window taken to the device ${w:-?}: at least 65535 (slirp: no window scaling)" \
+			test "${w:-0}" -ge 65535
+	fi
 	ctl "GATE dbulk -1 -1" >/dev/null
 	check "pump finished while offloaded: 32 MiB each way, SHA-256 both ends, FIN" \
 		pump_done dbulk "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
@@ -1891,8 +1902,8 @@ run_offload() {
 	offload_sndbuf
 	offload_direct_inq
 	rst1=$(out_rsts)
-	check "no TCP reset sent by the guest (OutRsts $rst0 -> $rst1)" \
-		test "$rst0" = "$rst1"
+	check "no TCP reset sent by the guest but the kernel's for pump orphf's late data (OutRsts $rst0 -> $rst1, $KERNEL_RSTS expected)" \
+		test $((rst1 - rst0)) = "$KERNEL_RSTS"
 	# (after that check: the kernel sends its reset)
 	offload_direct_unread
 	check "rmmod chimney_nic (no connection holds it)" rmmod chimney_nic
@@ -2481,8 +2492,10 @@ run_offload_ctl() {
 # One guest->host and one host->guest bulk transfer with gbench (64 KiB
 # writes and reads; tests/bench/guest/gbench.c).  Parameters:
 #   chimney.nic=chimney|virtio|e1000e   the NIC's driver to load
-#   chimney.offload=0|1                 chimney: each connection is moved
-#                                       onto the NIC (chimneyctl offload)
+#   chimney.offload=0|1|policy          chimney: each connection is moved
+#                                       onto the NIC (chimneyctl offload,
+#                                       or policy: by an offload policy
+#                                       rule for the host's address)
 #                                       between connect() and the data
 #   chimney.bhost=ADDR  chimney.bip=ADDR/LEN   host and guest addresses
 #   chimney.bports=SINK:SRC             the host's two listeners
@@ -2540,7 +2553,12 @@ bench_xfer() {
 		tx0=$(stat hw_tx_frames)
 		rx0=$(stat hw_rx_frames)
 	fi
-	if [ "$BOFFLOAD" = 1 ]; then
+	if [ "$BOFFLOAD" = policy ]; then
+		# gbench waits until the policy has offloaded its socket
+		gbench "$dir" "$BHOST" "$port" "$BBYTES" ulp >/tmp/gbench.out 2>&1 || rc=1
+		check "$dir: offloaded by the policy (the socket's TCP_ULP is chimney)" \
+			test $rc = 0
+	elif [ "$BOFFLOAD" = 1 ]; then
 		rm -f /tmp/hold
 		mkfifo /tmp/hold
 		exec 7<>/tmp/hold
@@ -2571,7 +2589,7 @@ bench_xfer() {
 		echo "BENCH-L2 dir=$dir frames=$frames"
 		# the data (BBYTES / 1448 segments and their ACKs) went
 		# through the engine, not through the L2 rings
-		[ "$BOFFLOAD" = 1 ] &&
+		[ "$BOFFLOAD" != 0 ] &&
 			check "$dir: offloaded: $frames frames on the L2 rings (< $((BBYTES / 1448 / 4)))" \
 				test "$frames" -lt $((BBYTES / 1448 / 4))
 	fi
@@ -2592,6 +2610,10 @@ run_bench() {
 	check "carrier" wait_carrier 1 10
 	check "ping $HOST" ping -c 1 -W 5 "$HOST"
 	echo "BENCH-NIC nic=$BNIC offload=$BOFFLOAD if=$IF driver=$(basename "$(readlink "/sys/class/net/$IF/device/driver")") mtu=$(cat "/sys/class/net/$IF/mtu")"
+	if [ "$BOFFLOAD" = policy ]; then
+		check "offload policy: every connection to $BHOST on $IF" \
+			chimneyctl policy add dev "$IF" dst "$BHOST/32"
+	fi
 	bench_xfer send "${BPORTS%:*}"
 	bench_xfer recv "${BPORTS#*:}"
 	check "no kernel warnings or driver errors" no_kernel_warnings

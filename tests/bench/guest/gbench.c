@@ -5,11 +5,11 @@
  * 1 KiB at a time and would measure itself, not the NIC).  The guest
  * always opens the connection.
  *
- *   gbench send HOST PORT BYTES [HOLDFIFO]
+ *   gbench send HOST PORT BYTES [HOLDFIFO|ulp]
  *       fill BYTES of pseudo-random data and take their SHA-256 (before
  *       the measured part), connect, [hold], write them, shutdown(SHUT_WR),
  *       read until the host closes (it has counted every byte), close.
- *   gbench recv HOST PORT BYTES [HOLDFIFO]
+ *   gbench recv HOST PORT BYTES [HOLDFIFO|ulp]
  *       connect, [hold], write one byte "G" (the host starts sending
  *       when it arrives), read until EOF into a buffer, close; then the
  *       SHA-256 of what arrived (after the measured part).  The buffer
@@ -24,6 +24,10 @@
  * "ready PID SPORT\n" into the fifo and waits (at most 60 s) for SIGUSR1;
  * meanwhile the caller moves the connection onto the NIC with
  * "chimneyctl offload PID --dport PORT".  The data then starts at once.
+ * With "ulp" instead of a fifo the program waits (at most 10 s, asleep
+ * between looks every 2 ms) until the socket's TCP_ULP is "chimney": an
+ * offload policy (chimneyctl policy add ...) took it, with no process
+ * started for it.
  *
  * Output, one line on stdout:
  *   GBENCH dir=g2h|h2g bytes=N sha256=HEX wall_s=.. busy_j=.. total_j=..
@@ -40,6 +44,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,7 +174,31 @@ static void die(const char *what)
 	exit(1);
 }
 
-/* connect, then (with a fifo) announce ourselves and wait for SIGUSR1 */
+/* until the socket is on the chimney ULP (an offload policy's work) */
+static void wait_ulp(int s)
+{
+	struct timespec step = { .tv_nsec = 2000000 };
+	char ulp[16];
+	socklen_t len;
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		len = sizeof(ulp);
+		memset(ulp, 0, sizeof(ulp));
+		if (getsockopt(s, IPPROTO_TCP, TCP_ULP, ulp, &len) < 0)
+			die("getsockopt TCP_ULP");
+		if (!strcmp(ulp, "chimney"))
+			return;
+		nanosleep(&step, NULL);
+	}
+	errno = ETIMEDOUT;
+	die("waiting for the offload policy");
+}
+
+/*
+ * connect, then (with a fifo) announce ourselves and wait for SIGUSR1,
+ * or ("ulp") wait for the policy's offload
+ */
 static int dial_and_hold(const char *host, const char *port, const char *fifo)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -186,6 +215,10 @@ static int dial_and_hold(const char *host, const char *port, const char *fifo)
 		die("connect");
 	if (!fifo)
 		return s;
+	if (!strcmp(fifo, "ulp")) {
+		wait_ulp(s);
+		return s;
+	}
 	if (getsockname(s, (struct sockaddr *)&sa, &sl) < 0)
 		die("getsockname");
 	f = fopen(fifo, "w");
@@ -215,7 +248,7 @@ int main(int argc, char **argv)
 
 	if (argc < 5 || argc > 6 ||
 	    (strcmp(argv[1], "send") && strcmp(argv[1], "recv"))) {
-		fprintf(stderr, "usage: gbench send|recv HOST PORT BYTES [HOLDFIFO]\n");
+		fprintf(stderr, "usage: gbench send|recv HOST PORT BYTES [HOLDFIFO|ulp]\n");
 		return 2;
 	}
 	send_mode = !strcmp(argv[1], "send");
