@@ -211,12 +211,19 @@ static int chimney_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 			break;
 		if (READ_ONCE(c->state) != CHIMNEY_CONN_OFFLOADED &&
 		    skb_queue_empty_lockless(&c->rq)) {
-			/* uploaded meanwhile: the kernel has the rest */
-			if (!copied) {
+			/*
+			 * Uploaded meanwhile: the kernel has the rest, and a
+			 * read that wants more (MSG_WAITALL, SO_RCVLOWAT) goes
+			 * on there instead of returning short.
+			 */
+			if (copied < target) {
 				release_sock(sk);
 				chimney_conn_put(c);
-				return tcp_recvmsg(sk, msg, len, flags,
-						   addr_len);
+				n = tcp_recvmsg(sk, msg, len - copied, flags,
+						addr_len);
+				if (n < 0)
+					return copied ? copied : n;
+				return copied + n;
 			}
 			break;
 		}

@@ -1715,6 +1715,27 @@ offload_direct_waitall() {
 	check "no connection offloaded" wait_count 0
 }
 
+# an upload while recv(MSG_WAITALL) of 1 MiB has 256 KiB of it: the read
+# goes on in the kernel and returns the whole 1 MiB, not a short read (a
+# program would take a short MSG_WAITALL read for the end of the stream)
+offload_direct_waitall_upload() {
+	local n=$((2 * 1024 * KIB)) r0
+	section "offload: upload while recv(MSG_WAITALL) of 1 MiB has 256 KiB of it: the read goes on in the kernel, not short"
+	r0=$(stat ofl_rx_direct_reqs)
+	check "bpump dwupl connected, offloaded, started" \
+		start_bpump dwupl 0 $n XFER_RXBUF=$((1024 * KIB)) XFER_WAITALL=1
+	# the host sends 256 KiB first: the read has them, and waits
+	check "the reader waits in recv(MSG_WAITALL) with part of its 1 MiB (direct requests posted)" \
+		wait_rx_blocked "$PUMP_RX" 0 "$r0"
+	check "chimneyctl upload with the read in progress" \
+		ctl_conn upload "$PUMP_PID"
+	ctl "GATE dwupl -1 -1" >/dev/null
+	check "pump finished on the kernel stack: 2 MiB each way in full 1 MiB reads (none short), SHA-256 both ends, FIN" \
+		pump_done dwupl "$PUMP_PID" "$PUMP_RX" "$(tx_sum $n)" $n
+	check "the program's reads: 2 (no short read)" \
+		test "$(out_field dwupl reads)/$(out_field dwupl short)" = 2/0
+}
+
 # wait_host_sent NAME BYTES: until the host has sent BYTES of pump NAME
 wait_host_sent() {
 	local i=0
@@ -1898,6 +1919,7 @@ run_offload() {
 	offload_direct_upload
 	offload_direct_eof
 	offload_direct_waitall
+	offload_direct_waitall_upload
 	offload_rcvbuf
 	offload_sndbuf
 	offload_direct_inq
