@@ -1084,6 +1084,64 @@ offload_finwait2_upload() {
 		test "$(kernel_state "$sport")" = 06
 }
 
+# an upload after shutdown(SHUT_WR) whose FIN waits in the device behind
+# unsent data (the host reads no more: its window is closed): the kernel
+# gets the data back as its write queue and the shutdown, sends them
+# itself (FIN_WAIT1), and the stream ends intact
+offload_finwait1_upload() {
+	local sport st i=0
+	section "offload: upload with the program's last 256 KiB and its FIN waiting in the device: the kernel sends them (FIN_WAIT1)"
+	start_pump fw1 $((256 * KIB))
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump fw1 "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	sport=$(list_sport)
+	# the host sends everything (its FIN held), reads only 768 KiB
+	ctl "GATE fw1 -1 $((768 * KIB)) 0" >/dev/null
+	check "the program wrote all 1 MiB and shut down; at least 128 KiB of it wait in the device (inflight; tap)" \
+		wait_fw1_blocked
+	show_list
+	check "chimneyctl upload with data and the FIN waiting" \
+		ctl_conn upload "$PUMP_PID"
+	st=$(kernel_state "$sport")
+	# slirp takes the data into its own buffers: there the FIN may have
+	# gone out and been acknowledged before the upload (FIN_WAIT2)
+	if [ -n "$PEERMAC" ]; then
+		check "the kernel's socket is in FIN_WAIT1 (port $sport: $st)" \
+			test "$st" = 04
+	else
+		check "the kernel's socket is in FIN_WAIT1 or FIN_WAIT2 (port $sport: $st; slirp)" \
+			test "$st" = 04 -o "$st" = 05
+	fi
+	ctl "GATE fw1 -1 -1 1" >/dev/null
+	check "pump finished on the kernel stack: 1 MiB each way, SHA-256 both ends, FIN both ways" \
+		pump_done fw1 "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
+	while [ $i -lt 50 ] && [ "$(kernel_state "$sport")" != 06 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	check "the kernel went on to TIME_WAIT" \
+		test "$(kernel_state "$sport")" = 06
+}
+
+# wait_fw1_blocked: the host has read 768 KiB, and the device holds
+# most of the program's last 256 KiB unacknowledged (the host's 32 KiB
+# socket buffer takes the rest); the program's shutdown() followed its
+# last write at once
+wait_fw1_blocked() {
+	local i=0 f
+	while [ $i -lt 100 ] && [ "$(host_rcvd fw1)" -lt $((768 * KIB)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sleep 1
+	f=$(chimneyctl list | sed -n 's/.* inflight \([0-9]*\) .*/\1/p' | head -n 1)
+	echo "  host read $(host_rcvd fw1) bytes; the device holds ${f:-?} unacknowledged"
+	# (slirp takes data into its own buffers: no amount is sure there)
+	[ "$(host_rcvd fw1)" = $((768 * KIB)) ] &&
+		{ [ -z "$PEERMAC" ] || [ "${f:-0}" -ge $((128 * KIB)) ]; }
+}
+
 # close() without shutdown while offloaded: a graceful DISCONNECT, the
 # socket orphaned until the device hands the connection back
 offload_closeonly() {
@@ -1904,6 +1962,7 @@ run_offload() {
 	offload_halfclose
 	offload_finwait2_upload
 	offload_finwait2_held
+	offload_finwait1_upload
 	offload_orphan_data
 	offload_orphan_data_shut
 	offload_orphan_data_shut fallback

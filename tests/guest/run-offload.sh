@@ -119,7 +119,7 @@ cg_server_stop
 # ---- TAP ------------------------------------------------------------------
 cg_tap_guest "$serial" "$logdir/qemu-guest-errors.log"
 srv="$logdir/server.log"
-for p in main:70 oneway:8 window:16 winfin:1 close:1 conly:1 half:1 fw2:1 fw2h:1 two-a:1 two-b:1 cyc:4 \
+for p in main:70 oneway:8 window:16 winfin:1 close:1 conly:1 half:1 fw2:1 fw2h:1 fw1:1 two-a:1 two-b:1 cyc:4 \
          lgack:1 lgwait:1 dbulk:32 dsig:1 dsigr:1 dtmo:1 dupl:1 deof:1 dwall:4 dwupl:2 \
          drcvb:1 dinq:1 dsndb:8; do
     b=$((${p#*:} << 20))
