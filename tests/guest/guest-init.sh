@@ -1624,6 +1624,7 @@ offload_direct_bulk() {
 	# offloaded right after connect(), SO_RCVBUF not set: the window the
 	# kernel's auto-tuning would reach (tcp_rmem[2] / 2), not today's;
 	# slirp's TCP does not scale windows: then the most without (64 KiB)
+	# shellcheck disable=SC2046 # the three numbers, split on purpose
 	set -- $(cat /proc/sys/net/ipv4/tcp_rmem)
 	w=$(chimneyctl list dport = ":$PORT" | sed -n 's/.* rcv_wnd \([0-9]*\) .*/\1/p' | head -n 1)
 	if [ -n "$PEERMAC" ]; then
