@@ -856,6 +856,17 @@ show_shared() {
 	[ "$(chimneyctl show --dot | grep -c 'label="neighbor')" = 1 ]
 }
 
+# pump_offloaded NAME [ARGS]: pump NAME (start_pump NAME 256 KiB ARGS)
+# moves 256 KiB each way on the kernel stack, then is offloaded
+pump_offloaded() {
+	local name=$1
+	shift
+	start_pump "$name" $((256 * KIB)) "$@"
+	check "pump: 256 KiB each way on the kernel stack" \
+		wait_pump "$name" "$PUMP_RX" $((256 * KIB))
+	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+}
+
 # ctl_conn offload|upload PID: chimneyctl on the pump's connection
 ctl_conn() {
 	chimneyctl "$1" "$2" --dport "$PORT" && return 0
@@ -1039,10 +1050,7 @@ offload_oneway() {
 offload_halfclose() {
 	local sport
 	section "offload: shutdown(SHUT_WR) is the device's FIN, reception goes on, TIME_WAIT goes to the kernel"
-	start_pump half $((256 * KIB))
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump half "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded half
 	sport=$(list_sport)
 	ctl "GATE half $((512 * KIB)) -1" >/dev/null
 	check "the program sent everything and shut down: the device sent a FIN, acknowledged (FIN_WAIT_2)" \
@@ -1066,10 +1074,7 @@ offload_halfclose() {
 offload_finwait2_upload() {
 	local sport
 	section "offload: upload in FIN_WAIT_2, the kernel receives the rest"
-	start_pump fw2 $((256 * KIB))
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump fw2 "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded fw2
 	sport=$(list_sport)
 	ctl "GATE fw2 $((512 * KIB)) -1" >/dev/null
 	check "the device's FIN acknowledged (FIN_WAIT_2)" \
@@ -1091,10 +1096,7 @@ offload_finwait2_upload() {
 offload_finwait1_upload() {
 	local sport st i=0
 	section "offload: upload with the program's last 256 KiB and its FIN waiting in the device: the kernel sends them (FIN_WAIT1)"
-	start_pump fw1 $((256 * KIB))
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump fw1 "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded fw1
 	sport=$(list_sport)
 	# the host sends everything (its FIN held), reads only 768 KiB
 	ctl "GATE fw1 -1 $((768 * KIB)) 0" >/dev/null
@@ -1146,10 +1148,7 @@ wait_fw1_blocked() {
 # socket orphaned until the device hands the connection back
 offload_closeonly() {
 	section "offload: close() while offloaded (graceful: the device's FIN, the orphan finished by the kernel)"
-	start_pump conly $((256 * KIB)) "$PUMP_N" close
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump conly "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded conly "$PUMP_N" close
 	ctl "GATE conly -1 -1" >/dev/null
 	check "pump finished while offloaded: 1 MiB each way, SHA-256 both ends, close(), FIN" \
 		pump_done conly "$PUMP_PID" "$PUMP_RX" "$UP_SUM"
@@ -1195,10 +1194,7 @@ offload_finwait2_held() {
 	local sport u0
 	section "offload: a half-closed socket its program holds outlives the device's FIN_WAIT_2 timeout"
 	check "the device's FIN_WAIT_2 timeout set to 4 s" fw2_timeout 4000
-	start_pump fw2h $((256 * KIB))
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump fw2h "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded fw2h
 	sport=$(list_sport)
 	u0=$(stat ofl_uploads)
 	ctl "GATE fw2h $((512 * KIB)) -1" >/dev/null
@@ -1222,10 +1218,7 @@ offload_finwait2_held() {
 offload_orphan_data() {
 	local d0 a0 e0
 	section "offload: data arriving after close() resets the connection (the device's RST, nothing of it acknowledged)"
-	start_pump orph $((256 * KIB)) "$PUMP_N" close
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump orph "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded orph "$PUMP_N" close
 	# the host takes everything but sends 64 KiB less than 1 MiB: the
 	# program cannot finish; it is killed (close() at exit)
 	ctl "GATE orph $((960 * KIB)) -1" >/dev/null
@@ -1312,10 +1305,7 @@ offload_abort() {
 	local d0
 	section "offload: close() with SO_LINGER 0 is the device's RST"
 	d0=$(disc_done)
-	start_pump lin0 $((256 * KIB)) "$PUMP_N" "abort@$((512 * KIB))"
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump lin0 "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded lin0 "$PUMP_N" "abort@$((512 * KIB))"
 	ctl "GATE lin0 $((512 * KIB)) -1" >/dev/null
 	check "the program closed with SO_LINGER 0 after 512 KiB: the connection ended early" \
 		pump_cut lin0 "$PUMP_PID"
@@ -1324,10 +1314,7 @@ offload_abort() {
 		test "$(disc_done)" = $((d0 + 1))
 
 	section "offload: close() with unread data is the device's RST"
-	start_pump unrd $((256 * KIB)) "$PUMP_N" "unread@$((512 * KIB))"
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump unrd "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded unrd "$PUMP_N" "unread@$((512 * KIB))"
 	ctl "GATE unrd $((512 * KIB)) -1" >/dev/null
 	check "pump: 512 KiB each way" wait_pump unrd "$PUMP_RX" $((512 * KIB))
 	ctl "GATE unrd $((576 * KIB)) -1" >/dev/null
@@ -1352,10 +1339,7 @@ offload_linger() {
 	local ms d0
 	section "offload: close() with SO_LINGER 8 s, the FIN acknowledged at once: close() returns soon, FIN"
 	d0=$(disc_done)
-	start_pump lgack $((256 * KIB)) "$PUMP_N" "linger8@$PUMP_N"
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump lgack "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded lgack "$PUMP_N" "linger8@$PUMP_N"
 	# everything both ways, the host's FIN held: the program's FIN is
 	# the first, the device then waits in FIN_WAIT_2
 	ctl "GATE lgack -1 -1 0" >/dev/null
@@ -1375,10 +1359,7 @@ offload_linger() {
 
 	section "offload: close() with SO_LINGER 4 s, the host reads no more (the tap peer: the FIN not acknowledged): close() waits 4 s, no reset"
 	d0=$(disc_done)
-	start_pump lgwait $((256 * KIB)) "$PUMP_N" "linger4@$PUMP_N"
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump lgwait "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded lgwait "$PUMP_N" "linger4@$PUMP_N"
 	# the host sends everything (its FIN held) but reads only 768 KiB:
 	# its window closes, the program's last 256 KiB and FIN wait in the
 	# device, unacknowledged
@@ -1413,10 +1394,7 @@ offload_linger() {
 
 offload_close() {
 	section "offload: EOF and close while offloaded"
-	start_pump close $((256 * KIB))
-	check "pump: 256 KiB each way on the kernel stack" \
-		wait_pump close "$PUMP_RX" $((256 * KIB))
-	check "chimneyctl offload" ctl_conn offload "$PUMP_PID"
+	pump_offloaded close
 	ctl "GATE close -1 -1" >/dev/null
 	# the rest, the host's FIN (EOF), the program's shutdown and close
 	check "pump finished while offloaded: EOF seen, shutdown and close uploaded, FIN" \
